@@ -1,0 +1,82 @@
+"""The console's FastAPI application: API routers, sessions, error bodies."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+from starlette.middleware.sessions import SessionMiddleware
+
+from otwatch import __version__
+from otwatch.console import errors
+from otwatch.console.auth.routes import router as auth_router
+from otwatch.console.context import ConsoleContext
+from otwatch.console.credentials.routes import router as credentials_router
+from otwatch.console.deps import CtxDep, Viewer
+from otwatch.console.fleet.routes import router as fleet_router
+from otwatch.console.fleet.wire_routes import router as wire_router
+from otwatch.console.networks.routes import router as networks_router
+
+
+class CertificateOut(BaseModel):
+    subject: str
+    issuer: str
+    not_before: str
+    not_after: str
+    fingerprint_sha256: str
+    ca_fingerprint_sha256: str
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    database: str
+
+
+def create_app(ctx: ConsoleContext) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        ctx.notifier.bind(asyncio.get_running_loop())
+        yield
+
+    app = FastAPI(
+        title="OTWatch console",
+        version=__version__,
+        lifespan=lifespan,
+        description="Inventory, alerts and the fleet of OT agents and sensors.",
+    )
+    app.state.ctx = ctx
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=ctx.session_secret,
+        session_cookie="otwatch_session",
+        max_age=ctx.settings.session_max_age,
+        same_site="strict",
+        https_only=True,
+    )
+    errors.install(app)
+
+    @app.get("/api/v1/health", response_model=Health, tags=["system"])
+    def health(c: CtxDep) -> Health:
+        return Health(status="ok", version=__version__, database=c.db.engine.dialect.name)
+
+    @app.get("/api/v1/certificates", response_model=CertificateOut, tags=["system"])
+    def certificates(_: Viewer, c: CtxDep) -> CertificateOut:
+        cert = c.pki.server_cert
+        from otwatch.wire.pki import fingerprint
+
+        return CertificateOut(
+            subject=cert.subject.rfc4514_string(),
+            issuer=cert.issuer.rfc4514_string(),
+            not_before=cert.not_valid_before_utc.isoformat(),
+            not_after=cert.not_valid_after_utc.isoformat(),
+            fingerprint_sha256=c.pki.fingerprint,
+            ca_fingerprint_sha256=fingerprint(c.pki.ca_cert),
+        )
+
+    for r in (wire_router, auth_router, networks_router, credentials_router, fleet_router):
+        app.include_router(r)  # fleet last: its /{kind} routes must not shadow the others
+    return app

@@ -1,0 +1,171 @@
+"""Sign-in, users and roles, API keys, audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+
+from otwatch.console.audit import service as audit
+from otwatch.console.audit.models import AuditEntry
+from otwatch.console.auth import service
+from otwatch.console.auth.models import ApiKey, Role, User
+from otwatch.console.auth.schemas import (
+    ApiKeyCreated,
+    ApiKeyIn,
+    ApiKeyOut,
+    AuditOut,
+    LoginIn,
+    PasswordChange,
+    UserIn,
+    UserOut,
+    UserPatch,
+)
+from otwatch.console.db import utcnow
+from otwatch.console.deps import CurrentPrincipal, Permission, SessionDep, SettingsAdmin, Viewer
+from otwatch.console.errors import APIError, conflict, not_found
+from otwatch.console.pagination import Page, PageDep, paginate
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+@router.post("/auth/login", response_model=UserOut)
+def login(body: LoginIn, request: Request, db: SessionDep) -> User:
+    user = service.authenticate(db, body.username, body.password)
+    if user is None:
+        audit.record(db, body.username, "auth.login_failed")
+        db.commit()
+        raise APIError(401, "bad_credentials", "wrong username or password")
+    request.session.clear()
+    request.session.update({"uid": user.id, "epoch": user.session_epoch})
+    audit.record(db, user.username, "auth.login")
+    db.commit()
+    return user
+
+
+@router.post("/auth/logout", status_code=204)
+def logout(request: Request) -> None:
+    request.session.clear()
+
+
+@router.get("/auth/me", response_model=UserOut)
+def me(p: CurrentPrincipal, db: SessionDep) -> User:
+    user = db.get(User, p.user_id)
+    if user is None:
+        raise not_found("user")
+    return user
+
+
+@router.post("/auth/password", status_code=204)
+def change_password(body: PasswordChange, p: CurrentPrincipal, request: Request, db: SessionDep) -> None:
+    user = db.get(User, p.user_id)
+    if user is None or not service.verify_password(body.current_password, user.password_hash):
+        raise APIError(400, "bad_credentials", "current password is wrong")
+    user.password_hash = service.hash_password(body.new_password)
+    user.must_change_password = False
+    user.session_epoch += 1
+    request.session.update({"uid": user.id, "epoch": user.session_epoch})
+    audit.record(db, p.actor, "auth.password_changed", user.username)
+    db.commit()
+
+
+@router.get("/users", response_model=Page[UserOut])
+def list_users(_: SettingsAdmin, db: SessionDep, page: PageDep) -> dict[str, object]:
+    rows, total = paginate(db, select(User).order_by(User.username), page)
+    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
+
+
+@router.post("/users", response_model=UserOut, status_code=201)
+def create_user(body: UserIn, p: SettingsAdmin, db: SessionDep) -> User:
+    if body.role is Role.SUPPORT and not p.can(Permission.CLEAR_DATA):
+        raise APIError(403, "forbidden", "only the support user may create another support user")
+    if db.scalar(select(User).where(User.username == body.username)):
+        raise conflict(f"user {body.username!r} already exists")
+    user = User(username=body.username, password_hash=service.hash_password(body.password), role=body.role)
+    db.add(user)
+    audit.record(db, p.actor, "user.created", body.username, role=body.role.value)
+    db.commit()
+    return user
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+def update_user(user_id: str, body: UserPatch, p: SettingsAdmin, db: SessionDep) -> User:
+    user = db.get(User, user_id)
+    if user is None:
+        raise not_found("user")
+    if body.role is Role.SUPPORT and not p.can(Permission.CLEAR_DATA):
+        raise APIError(403, "forbidden", "only the support user may grant the support role")
+    changes: dict[str, object] = {}
+    if body.role is not None:
+        user.role, changes["role"] = body.role, body.role.value
+    if body.active is not None:
+        user.active, changes["active"] = body.active, body.active
+    if body.password is not None:
+        user.password_hash, changes["password"] = service.hash_password(body.password), "reset"
+    user.session_epoch += 1  # any change signs the user out everywhere
+    audit.record(db, p.actor, "user.updated", user.username, **changes)
+    db.commit()
+    return user
+
+
+@router.delete("/users/{user_id}", status_code=204)
+def delete_user(user_id: str, p: SettingsAdmin, db: SessionDep) -> None:
+    user = db.get(User, user_id)
+    if user is None:
+        raise not_found("user")
+    if user.id == p.user_id:
+        raise conflict("you cannot delete your own account")
+    db.delete(user)
+    audit.record(db, p.actor, "user.deleted", user.username)
+    db.commit()
+
+
+@router.get("/api-keys", response_model=Page[ApiKeyOut])
+def list_api_keys(p: Viewer, db: SessionDep, page: PageDep) -> dict[str, object]:
+    stmt = select(ApiKey).order_by(ApiKey.created_at.desc())
+    if not p.can(Permission.MANAGE_SETTINGS):
+        stmt = stmt.where(ApiKey.user_id == p.user_id)
+    rows, total = paginate(db, stmt, page)
+    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
+
+
+@router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
+def create_api_key(body: ApiKeyIn, p: CurrentPrincipal, db: SessionDep) -> dict[str, object]:
+    if not p.can(Permission.OPERATE):
+        raise APIError(403, "forbidden", "the Read Only role may not generate API keys")
+    user = db.get(User, p.user_id)
+    assert user is not None
+    new = service.create_api_key(db, user, body.name)
+    audit.record(db, p.actor, "api_key.created", body.name)
+    db.commit()
+    out = ApiKeyOut.model_validate(new.key).model_dump()
+    return {**out, "key": new.plaintext}
+
+
+@router.delete("/api-keys/{key_id}", status_code=204)
+def revoke_api_key(key_id: str, p: CurrentPrincipal, db: SessionDep) -> None:
+    row = db.get(ApiKey, key_id)
+    if row is None or (row.user_id != p.user_id and not p.can(Permission.MANAGE_SETTINGS)):
+        raise not_found("API key")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(db, p.actor, "api_key.revoked", row.name)
+        db.commit()
+
+
+@router.get("/audit", response_model=Page[AuditOut])
+def audit_log(
+    _: SettingsAdmin,
+    db: SessionDep,
+    page: PageDep,
+    actor: Annotated[str | None, Query(max_length=200)] = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+) -> dict[str, object]:
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if action:
+        stmt = stmt.where(AuditEntry.action.startswith(action))
+    rows, total = paginate(db, stmt, page)
+    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}

@@ -1,0 +1,96 @@
+"""Passwords (argon2), API keys (shown once, stored hashed) and the initial admin account."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from otwatch.console.auth.models import ApiKey, Role, User
+from otwatch.console.db import utcnow
+
+_hasher = PasswordHasher()
+_DUMMY = _hasher.hash("timing-equaliser")
+API_KEY_PREFIX = "otw_"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def validate_password(password: str) -> None:
+    if len(password) < 10:
+        raise ValueError("password must be at least 10 characters")
+
+
+def authenticate(db: Session, username: str, password: str) -> User | None:
+    user = db.scalar(select(User).where(User.username == username))
+    if user is None:
+        verify_password(password, _DUMMY)  # same cost whether or not the user exists
+        return None
+    if not user.active or not verify_password(password, user.password_hash):
+        return None
+    user.last_login = utcnow()
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    key: ApiKey
+    plaintext: str
+
+
+def create_api_key(db: Session, user: User, name: str) -> NewApiKey:
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    row = ApiKey(name=name, user_id=user.id, prefix=prefix, secret_hash=_sha(secret))
+    db.add(row)
+    db.flush()
+    return NewApiKey(row, f"{API_KEY_PREFIX}{prefix}_{secret}")
+
+
+def _sha(s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()
+
+
+def resolve_api_key(db: Session, text: str) -> tuple[User, ApiKey] | None:
+    if not text.startswith(API_KEY_PREFIX):
+        return None
+    prefix, _, secret = text[len(API_KEY_PREFIX) :].partition("_")
+    if not prefix or not secret:
+        return None
+    row = db.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, _sha(secret)):
+        return None
+    user = db.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    row.last_used = utcnow()
+    return user, row
+
+
+def ensure_admin(db: Session, password: str | None) -> str | None:
+    """Create the first Admin when there is no user; return its one-time password if generated."""
+    if db.scalar(select(func.count()).select_from(User)):
+        return None
+    generated = password is None
+    pw = password or secrets.token_urlsafe(12)
+    db.add(
+        User(
+            username="admin", password_hash=hash_password(pw), role=Role.ADMIN, must_change_password=generated
+        )
+    )
+    return pw if generated else None

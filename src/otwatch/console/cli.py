@@ -1,0 +1,145 @@
+"""``otwatch console ...``: run the console, migrate, pairing keys, certificates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from otwatch.console.config import Settings
+from otwatch.console.migrate import current_revision, upgrade
+
+app = typer.Typer(
+    help="The central console: web UI, REST API, fleet of agents and sensors.", no_args_is_help=True
+)
+out = Console()
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", help="where the CA, vault key and SQLite file live", envvar="OTWATCH_DATA_DIR"
+    ),
+]
+
+
+def _settings(data_dir: Path | None, **kw: object) -> Settings:
+    extra = {k: v for k, v in kw.items() if v is not None}
+    if data_dir is not None:
+        extra["data_dir"] = data_dir
+    return Settings(**extra)  # type: ignore[arg-type]
+
+
+@app.command()
+def run(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTPS port")] = None,
+) -> None:
+    """Migrate the database, create the first admin if needed, and serve HTTPS."""
+    from otwatch.console.app import create_app
+    from otwatch.console.bootstrap import prepare
+    from otwatch.console.server import uvicorn_config
+
+    settings = _settings(data_dir, host=host, port=port)
+    ctx, pw = prepare(settings)
+    _banner(ctx.settings, ctx.pki.fingerprint, pw)
+    uvicorn.Server(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "info")).run()
+
+
+def _banner(settings: Settings, fingerprint: str, pw: str | None) -> None:
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    out.print(f"[bold green]OTWatch console[/] at [link]https://{host}:{settings.port}/[/link]")
+    out.print(f"  database: {settings.resolved_database_url.split('@')[-1]}")
+    out.print(f"  certificate fingerprint (SHA-256): {fingerprint}")
+    if pw:
+        out.print(
+            f"  first sign-in: user [bold]admin[/], one-time password [bold]{pw}[/] (change it after signing in)"
+        )
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Apply database migrations (Alembic) up to the newest schema."""
+    from otwatch.console.db import Database
+
+    settings = _settings(data_dir)
+    settings.ensure_dirs()
+    db = Database(settings.resolved_database_url)
+    upgrade(db.engine)
+    out.print(f"database at revision {current_revision(db.engine)}")
+
+
+@app.command()
+def fingerprint(data_dir: DataDir = None) -> None:
+    """Print the console certificate's SHA-256 fingerprint (the pin agents and sensors use)."""
+    from otwatch.console.context import ConsoleContext
+
+    typer.echo(ConsoleContext.create(_settings(data_dir)).pki.fingerprint)
+
+
+pairing = typer.Typer(help="Pairing keys for agents and sensors.", no_args_is_help=True)
+app.add_typer(pairing, name="pairing-key")
+
+
+@pairing.command("create")
+def pairing_create(
+    data_dir: DataDir = None,
+    expires_days: Annotated[int, typer.Option(min=1, max=3650, help="Expiration Period in days")] = 90,
+    description: Annotated[str, typer.Option(help="what the key is for")] = "",
+    address: Annotated[str | None, typer.Option(help="ICP IP/Host[:port] agents will connect to")] = None,
+) -> None:
+    """Generate a pairing key and print it (shown once)."""
+    from otwatch.console.bootstrap import prepare
+    from otwatch.console.fleet.service import create_pairing_key
+
+    ctx, _ = prepare(_settings(data_dir))
+    with ctx.db.session() as db:
+        row, text = create_pairing_key(db, ctx, "cli", address, expires_days, description)
+    out.print(
+        f"pairing key {row.id} for {row.address}, expires {row.expires_at:%Y-%m-%d %H:%M} UTC",
+        highlight=False,
+    )
+    typer.echo(text)
+
+
+@pairing.command("list")
+def pairing_list(data_dir: DataDir = None) -> None:
+    """List pairing keys (never their secrets)."""
+    from otwatch.console.bootstrap import prepare
+    from otwatch.console.fleet.models import PairingKey
+
+    ctx, _ = prepare(_settings(data_dir))
+    t = Table("id", "address", "description", "expires", "revoked", "uses")
+    with ctx.db.session() as db:
+        for k in db.scalars(select(PairingKey).order_by(PairingKey.created_at)):
+            t.add_row(
+                k.id,
+                k.address,
+                k.description,
+                f"{k.expires_at:%Y-%m-%d}",
+                "yes" if k.revoked_at else "",
+                str(k.uses),
+            )
+    out.print(t)
+
+
+@pairing.command("revoke")
+def pairing_revoke(key_id: str, data_dir: DataDir = None) -> None:
+    """Revoke a pairing key: nothing can pair with it afterwards."""
+    from otwatch.console.bootstrap import prepare
+    from otwatch.console.errors import APIError
+    from otwatch.console.fleet.service import revoke_pairing_key
+
+    ctx, _ = prepare(_settings(data_dir))
+    try:
+        with ctx.db.session() as db:
+            revoke_pairing_key(db, "cli", key_id)
+    except APIError as exc:
+        out.print(f"[red]error:[/] {exc.message}")
+        raise typer.Exit(1) from exc
+    out.print(f"revoked {key_id}")

@@ -1,0 +1,119 @@
+"""FastAPI dependency aliases: the console context, a DB session, the signed-in principal, permissions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from otwatch.console.auth.models import Role, User
+from otwatch.console.auth.service import resolve_api_key
+from otwatch.console.context import ConsoleContext
+from otwatch.console.errors import APIError
+
+
+class Permission(StrEnum):
+    VIEW = "view"
+    OPERATE = "operate"  # acknowledge alerts, Scan Now, Abort Scan
+    MANAGE_FLEET = "manage_fleet"  # pairing keys, approve, configure, update, delete
+    MANAGE_SETTINGS = "manage_settings"  # networks, credentials, users, certificates
+    CLEAR_DATA = "clear_data"  # the privileged support user only
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.READ_ONLY: frozenset({Permission.VIEW}),
+    Role.SECURITY_ANALYST: frozenset({Permission.VIEW, Permission.OPERATE}),
+    Role.ADMIN: frozenset(
+        {Permission.VIEW, Permission.OPERATE, Permission.MANAGE_FLEET, Permission.MANAGE_SETTINGS}
+    ),
+    Role.SUPPORT: frozenset(Permission),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str
+    username: str
+    role: Role
+    via: str  # "session" | "api_key"
+    api_key_name: str | None = None
+
+    def can(self, perm: Permission) -> bool:
+        return perm in ROLE_PERMISSIONS[self.role]
+
+    @property
+    def actor(self) -> str:
+        return f"{self.username} (API key {self.api_key_name})" if self.api_key_name else self.username
+
+
+def get_ctx(request: Request) -> ConsoleContext:
+    ctx: ConsoleContext = request.app.state.ctx
+    return ctx
+
+
+CtxDep = Annotated[ConsoleContext, Depends(get_ctx)]
+
+
+def get_db(ctx: CtxDep) -> Iterator[Session]:
+    """A session per request; writes commit explicitly in the route before answering."""
+    with ctx.db.session() as s:
+        yield s
+
+
+SessionDep = Annotated[Session, Depends(get_db)]
+
+
+def _api_key_from(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def principal_from_request(request: Request, db: Session) -> Principal | None:
+    key = _api_key_from(request)
+    if key:
+        found = resolve_api_key(db, key)
+        if found is None:
+            raise APIError(401, "unauthorized", "API key is invalid or revoked")
+        user, row = found
+        return Principal(user.id, user.username, Role(user.role), "api_key", row.name)
+    uid = request.session.get("uid") if "session" in request.scope else None
+    if not uid:
+        return None
+    su = db.get(User, uid)
+    if su is None or not su.active or request.session.get("epoch") != su.session_epoch:
+        request.session.clear()
+        return None
+    return Principal(su.id, su.username, Role(su.role), "session")
+
+
+def current_principal(request: Request, db: SessionDep) -> Principal:
+    p = principal_from_request(request, db)
+    if p is None:
+        raise APIError(401, "unauthorized", "sign in or send an API key")
+    return p
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(perm: Permission) -> Callable[[Principal], Principal]:
+    def _check(p: CurrentPrincipal) -> Principal:
+        if not p.can(perm):
+            raise APIError(403, "forbidden", f"the {p.role.value} role may not do this (needs {perm.value})")
+        return p
+
+    _check.__name__ = f"require_{perm.value}"
+    return _check
+
+
+Viewer = Annotated[Principal, Depends(require(Permission.VIEW))]
+Operator = Annotated[Principal, Depends(require(Permission.OPERATE))]
+FleetAdmin = Annotated[Principal, Depends(require(Permission.MANAGE_FLEET))]
+SettingsAdmin = Annotated[Principal, Depends(require(Permission.MANAGE_SETTINGS))]
+Privileged = Annotated[Principal, Depends(require(Permission.CLEAR_DATA))]

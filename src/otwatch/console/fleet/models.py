@@ -1,0 +1,105 @@
+"""Fleet tables: pairing keys, nodes (agents and sensors), their certificates and commands."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from otwatch.console.db import ID, Base, new_id, utcnow
+
+
+class PairingKey(Base):
+    __tablename__ = "pairing_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    description: Mapped[str] = mapped_column(String(300), default="")
+    address: Mapped[str] = mapped_column(String(255))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    uses: Mapped[int] = mapped_column(default=0)
+
+
+class Node(Base):
+    """One paired agent or sensor. Its status is derived (see fleet/status.py), never stored."""
+
+    __tablename__ = "nodes"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16), index=True)  # agent | sensor
+    install_id: Mapped[str] = mapped_column(String(64), unique=True)  # kept across Repair
+    name: Mapped[str] = mapped_column(String(200), default="")
+    hostname: Mapped[str] = mapped_column(String(255), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    host_os: Mapped[str] = mapped_column(String(200), default="")
+    version: Mapped[str] = mapped_column(String(50), default="")  # agent / sensor software version
+    engine_version: Mapped[str] = mapped_column(String(50), default="")  # OTD engine version
+    enrolled_via: Mapped[str] = mapped_column(String(100), default="")
+    enrolled_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approved_at: Mapped[datetime | None] = mapped_column(default=None)
+    configured_at: Mapped[datetime | None] = mapped_column(default=None)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    config_version: Mapped[int] = mapped_column(default=0)
+    config_acked: Mapped[int] = mapped_column(default=0)
+    paused: Mapped[bool] = mapped_column(default=False)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(default=None)
+    cert_serial: Mapped[str] = mapped_column(String(64), default="", index=True)
+    first_seen: Mapped[datetime | None] = mapped_column(default=None)
+    last_seen: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    clock_skew: Mapped[float] = mapped_column(default=0.0)
+    disconnect_reason: Mapped[str | None] = mapped_column(String(300), default=None)
+    activity: Mapped[str | None] = mapped_column(String(32), default=None)  # scanning | updating
+    progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_scan_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_scan_duration: Mapped[float | None] = mapped_column(default=None)
+    last_scan_result: Mapped[str | None] = mapped_column(String(16), default=None)
+    reported_assets: Mapped[int] = mapped_column(default=0)
+
+
+class IssuedCertificate(Base):
+    """Every client certificate the console CA issued; a revoked serial can no longer check in."""
+
+    __tablename__ = "issued_certificates"
+
+    serial: Mapped[str] = mapped_column(String(64), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ID, ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    public_key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    not_after: Mapped[datetime]
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Command(Base):
+    """A command for a node: delivered in a check-in response, answered in a later check-in."""
+
+    __tablename__ = "node_commands"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    node_id: Mapped[str] = mapped_column(ID, ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    type: Mapped[str] = mapped_column(String(32))
+    args: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="system")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class DuplicatedNetwork(Base):
+    """A network duplicated to an agent; while any exists the agent cannot be deleted (seed rule)."""
+
+    __tablename__ = "duplicated_networks"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    node_id: Mapped[str] = mapped_column(ID, ForeignKey("nodes.id", ondelete="RESTRICT"), index=True)
+    cidr: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,210 @@
+"""Data Collection > Data Sources: pairing keys, agents, sensors and their actions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from otwatch.console.audit import service as audit
+from otwatch.console.context import ConsoleContext
+from otwatch.console.deps import CtxDep, FleetAdmin, Operator, Permission, Principal, SessionDep, Viewer
+from otwatch.console.errors import APIError
+from otwatch.console.fleet import service
+from otwatch.console.fleet.models import Node, PairingKey
+from otwatch.console.fleet.schemas import (
+    AgentConfigIn,
+    BulkIn,
+    BulkOut,
+    FleetSettings,
+    FleetSettingsPatch,
+    NodeOut,
+    PairingKeyCreated,
+    PairingKeyIn,
+    PairingKeyOut,
+    Schedule,
+)
+from otwatch.console.fleet.status import NodeStatus
+from otwatch.console.pagination import Page, PageDep, paginate
+from otwatch.console.settings import service as settings
+
+router = APIRouter(prefix="/api/v1", tags=["fleet"])
+
+
+@router.get("/pairing-keys", response_model=Page[PairingKeyOut])
+def list_pairing_keys(_: FleetAdmin, db: SessionDep, page: PageDep) -> dict[str, object]:
+    rows, total = paginate(db, select(PairingKey).order_by(PairingKey.created_at.desc()), page)
+    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
+
+
+@router.post("/pairing-keys", response_model=PairingKeyCreated, status_code=201)
+def create_pairing_key(body: PairingKeyIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> dict[str, object]:
+    row, text = service.create_pairing_key(
+        db, ctx, p.actor, body.address, body.expires_days, body.description
+    )
+    db.commit()
+    return {**PairingKeyOut.model_validate(row).model_dump(), "pairing_key": text}
+
+
+@router.delete("/pairing-keys/{key_id}", response_model=PairingKeyOut)
+def revoke_pairing_key(key_id: str, p: FleetAdmin, db: SessionDep) -> PairingKey:
+    row = service.revoke_pairing_key(db, p.actor, key_id)
+    db.commit()
+    return row
+
+
+@router.get("/fleet/settings", response_model=FleetSettings)
+def get_fleet_settings(_: Viewer, db: SessionDep) -> FleetSettings:
+    return FleetSettings(
+        auto_approve=settings.get(db, "auto_approve"), auto_update=settings.get(db, "auto_update")
+    )
+
+
+@router.patch("/fleet/settings", response_model=FleetSettings)
+def patch_fleet_settings(body: FleetSettingsPatch, p: FleetAdmin, db: SessionDep) -> FleetSettings:
+    for key, value in body.model_dump(exclude_none=True).items():
+        settings.put(db, key, value)
+        audit.record(db, p.actor, "fleet.setting_changed", key, value=value)
+    db.commit()
+    return get_fleet_settings(p, db)
+
+
+def _node_routes(plural: str) -> APIRouter:
+    """The same list/detail/action routes for agents and for sensors."""
+    kind = plural[:-1]
+    r = APIRouter(prefix=f"/{plural}")
+
+    @r.get("", response_model=Page[NodeOut], name=f"list_{plural}")
+    def list_nodes(
+        _: Viewer,
+        ctx: CtxDep,
+        db: SessionDep,
+        page: PageDep,
+        status: Annotated[NodeStatus | None, Query()] = None,
+        q: Annotated[str | None, Query(max_length=200, description="name, host or IP contains")] = None,
+    ) -> dict[str, object]:
+        stmt = select(Node).where(Node.kind == kind).order_by(Node.enrolled_at)
+        if q:
+            like = f"%{q}%"
+            stmt = stmt.where(Node.name.ilike(like) | Node.hostname.ilike(like) | Node.ip.ilike(like))
+        names = service.credential_names(db)
+        if status is None:
+            rows, total = paginate(db, stmt, page)
+            items = [service.node_out(ctx, n, names) for n in rows]
+        else:  # the status is derived, so it is filtered after loading
+            outs = [service.node_out(ctx, n, names) for n in db.scalars(stmt)]
+            matching = [o for o in outs if o.status == status.value]
+            total, items = len(matching), matching[page.offset : page.offset + page.limit]
+        return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+
+    @r.post("/bulk", response_model=BulkOut, name=f"bulk_{plural}")
+    def bulk(body: BulkIn, p: Viewer, ctx: CtxDep, db: SessionDep) -> BulkOut:
+        """Apply one action to many nodes; each node succeeds or fails on its own."""
+        results: dict[str, str] = {}
+        for node_id in dict.fromkeys(body.ids):
+            node = db.get(Node, node_id)
+            if node is None or node.kind != kind:
+                results[node_id] = "not found"
+                continue
+            try:
+                with db.begin_nested():
+                    _one(db, ctx, p, node, body)
+                results[node_id] = "ok"
+            except APIError as exc:
+                results[node_id] = exc.message
+        db.commit()
+        ok = sum(1 for v in results.values() if v == "ok")
+        return BulkOut(results=results, succeeded=ok, failed=len(results) - ok)
+
+    @r.get("/{node_id}", response_model=NodeOut, name=f"get_{kind}")
+    def get_node(node_id: str, _: Viewer, ctx: CtxDep, db: SessionDep) -> NodeOut:
+        return service.node_out(ctx, service.get_node(db, node_id, kind), service.credential_names(db))
+
+    @r.post("/{node_id}/approve", response_model=NodeOut, name=f"approve_{kind}")
+    def approve(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
+        node = service.get_node(db, node_id, kind)
+        service.approve(db, ctx, p.actor, node)
+        return _done(ctx, db, node)
+
+    @r.post("/{node_id}/pause", response_model=NodeOut, name=f"pause_{kind}")
+    def pause(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
+        node = service.get_node(db, node_id, kind)
+        service.set_paused(db, ctx, p.actor, node, True)
+        return _done(ctx, db, node)
+
+    @r.post("/{node_id}/resume", response_model=NodeOut, name=f"resume_{kind}")
+    def resume(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
+        node = service.get_node(db, node_id, kind)
+        service.set_paused(db, ctx, p.actor, node, False)
+        return _done(ctx, db, node)
+
+    @r.delete("/{node_id}", status_code=204, name=f"delete_{kind}")
+    def delete(node_id: str, p: FleetAdmin, db: SessionDep) -> None:
+        service.delete_node(db, p.actor, service.get_node(db, node_id, kind))
+        db.commit()
+
+    return r
+
+
+def _done(ctx: ConsoleContext, db: Session, node: Node) -> NodeOut:
+    db.commit()
+    return service.node_out(ctx, node, service.credential_names(db))
+
+
+@router.put("/agents/{node_id}/configuration", response_model=NodeOut)
+def configure(node_id: str, body: AgentConfigIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
+    node = service.get_node(db, node_id, "agent")
+    service.configure(db, ctx, p.actor, node, body)
+    return _done(ctx, db, node)
+
+
+@router.post("/agents/{node_id}/scan", response_model=NodeOut, status_code=202)
+def scan_now(node_id: str, p: Operator, ctx: CtxDep, db: SessionDep) -> NodeOut:
+    node = service.get_node(db, node_id, "agent")
+    service.scan_now(db, ctx, p.actor, node)
+    return _done(ctx, db, node)
+
+
+@router.post("/agents/{node_id}/abort", response_model=NodeOut, status_code=202)
+def abort_scan(node_id: str, p: Operator, ctx: CtxDep, db: SessionDep) -> NodeOut:
+    node = service.get_node(db, node_id, "agent")
+    service.abort_scan(db, ctx, p.actor, node)
+    return _done(ctx, db, node)
+
+
+def _one(db: Session, ctx: ConsoleContext, p: Principal, node: Node, body: BulkIn) -> None:
+    needed = Permission.OPERATE if body.action in ("scan_now", "abort_scan") else Permission.MANAGE_FLEET
+    if not p.can(needed):
+        raise APIError(403, "forbidden", f"the {p.role.value} role may not {body.action}")
+    match body.action:
+        case "approve":
+            service.approve(db, ctx, p.actor, node)
+        case "scan_now":
+            service.scan_now(db, ctx, p.actor, node)
+        case "abort_scan":
+            service.abort_scan(db, ctx, p.actor, node)
+        case "delete":
+            service.delete_node(db, p.actor, node)
+        case "enable_schedule":
+            current = Schedule.model_validate(node.config.get("schedule", {}))
+            every = (current.every, current.unit) if current.enabled else (1, "minutes")
+            service.set_schedule(
+                db, ctx, p.actor, node, Schedule(enabled=True, every=every[0], unit=every[1])
+            )
+        case "disable_schedule":
+            current = Schedule.model_validate(node.config.get("schedule", {}))
+            service.set_schedule(db, ctx, p.actor, node, current.model_copy(update={"enabled": False}))
+        case "set_schedule":
+            if body.schedule is None:
+                raise APIError(422, "invalid", "set_schedule needs a schedule")
+            service.set_schedule(db, ctx, p.actor, node, body.schedule.model_copy(update={"enabled": True}))
+        case "pause" | "resume":
+            service.set_paused(db, ctx, p.actor, node, body.action == "pause")
+        case "update":
+            raise APIError(409, "conflict", "no OT Discovery engine package has been uploaded")
+
+
+for _plural in ("agents", "sensors"):
+    router.include_router(_node_routes(_plural))

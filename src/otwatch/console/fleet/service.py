@@ -1,0 +1,470 @@
+"""Fleet logic: pairing keys, enrollment, approval, configuration, commands, check-ins."""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from otwatch.console.audit import service as audit
+from otwatch.console.auth.models import Role
+from otwatch.console.auth.service import authenticate, resolve_api_key
+from otwatch.console.context import ConsoleContext
+from otwatch.console.credentials.models import Credential
+from otwatch.console.db import utcnow
+from otwatch.console.deps import ROLE_PERMISSIONS, Permission
+from otwatch.console.errors import APIError, conflict, invalid, not_found
+from otwatch.console.fleet.models import Command, DuplicatedNetwork, IssuedCertificate, Node, PairingKey
+from otwatch.console.fleet.schemas import AgentConfigIn, NodeOut, Schedule
+from otwatch.console.fleet.status import NodeState, NodeStatus, ScanResult, derive_status, disconnect_reason
+from otwatch.console.networks.service import outside_monitored
+from otwatch.console.settings import service as settings
+from otwatch.wire import pki
+from otwatch.wire.messages import (
+    CheckinRequest,
+    CheckinResponse,
+    CommandMessage,
+    EnrollMethod,
+    EnrollRequest,
+    EnrollResponse,
+)
+from otwatch.wire.pairing import PairingKey as WireKey
+from otwatch.wire.pairing import hash_secret, new_secret, secret_matches
+
+COMMAND_TTL = timedelta(hours=1)
+OPEN_STATES = ("pending", "delivered", "running")
+
+
+# ---------------------------------------------------------------- status
+
+
+def node_state(n: Node, max_skew: float) -> NodeState:
+    return NodeState(
+        kind=n.kind,
+        approved=n.approved_at is not None,
+        configured=n.configured_at is not None,
+        paused=n.paused,
+        uninstalled=n.uninstalled_at is not None,
+        first_seen=n.first_seen,
+        last_seen=n.last_seen,
+        time_drift=abs(n.clock_skew) > max_skew,
+        activity=n.activity,
+        config_version=n.config_version,
+        config_acked=n.config_acked,
+    )
+
+
+def status_of(ctx: ConsoleContext, n: Node, now: datetime | None = None) -> NodeStatus:
+    return derive_status(
+        node_state(n, ctx.settings.max_clock_skew), now or utcnow(), ctx.settings.offline_after
+    )
+
+
+def node_out(
+    ctx: ConsoleContext, n: Node, cred_names: dict[str, str], now: datetime | None = None
+) -> NodeOut:
+    now = now or utcnow()
+    st = node_state(n, ctx.settings.max_clock_skew)
+    status = derive_status(st, now, ctx.settings.offline_after)
+    schedule = Schedule.model_validate(n.config.get("schedule", {}))
+    return NodeOut(
+        id=n.id,
+        kind=n.kind,
+        name=n.name or n.hostname,
+        ip=n.ip,
+        hostname=n.hostname,
+        status=status.value,
+        status_colour=status.colour,
+        disconnect_reason=disconnect_reason(st, n.disconnect_reason, now, ctx.settings.offline_after),
+        last_scan_result=n.last_scan_result,
+        active_query_networks=list(n.config.get("active_query_networks", [])),
+        scan_schedule=schedule.label(),
+        last_scan=n.last_scan_at,
+        last_scan_duration=n.last_scan_duration,
+        credentials=[cred_names.get(c, "(deleted)") for c in n.config.get("credential_ids", [])],
+        reported_assets=n.reported_assets,
+        version=n.version,
+        engine_version=n.engine_version,
+        host_os=n.host_os,
+        enrolled_at=n.enrolled_at,
+        approved_at=n.approved_at,
+        last_seen=n.last_seen,
+        clock_skew=n.clock_skew,
+        paused=n.paused,
+        progress=n.progress,
+    )
+
+
+def credential_names(db: Session) -> dict[str, str]:
+    return dict(db.execute(select(Credential.id, Credential.name)).tuples().all())
+
+
+# ---------------------------------------------------------------- pairing keys
+
+
+def create_pairing_key(
+    db: Session, ctx: ConsoleContext, actor: str, address: str | None, expires_days: int, description: str
+) -> tuple[PairingKey, str]:
+    secret = new_secret()
+    row = PairingKey(
+        address=address or ctx.settings.address,
+        description=description,
+        secret_hash=hash_secret(secret),
+        created_by=actor,
+        expires_at=utcnow() + timedelta(days=expires_days),
+    )
+    db.add(row)
+    db.flush()
+    text = WireKey(
+        address=row.address, fingerprint=ctx.pki.fingerprint, key_id=row.id, secret=secret
+    ).encode()
+    audit.record(db, actor, "pairing_key.created", row.id, description=description, expires_days=expires_days)
+    return row, text
+
+
+def revoke_pairing_key(db: Session, actor: str, key_id: str) -> PairingKey:
+    row = db.get(PairingKey, key_id)
+    if row is None:
+        raise not_found("pairing key")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(db, actor, "pairing_key.revoked", row.id)
+    return row
+
+
+# ---------------------------------------------------------------- enrollment
+
+
+def _enroller(db: Session, req: EnrollRequest, now: datetime) -> str:
+    """Check the enrolment credentials; return who vouched for the node (for the audit log)."""
+    if req.method is EnrollMethod.PAIRING_KEY:
+        key = db.get(PairingKey, req.key_id or "")
+        if key is None or not secret_matches(req.secret or "", key.secret_hash):
+            raise APIError(401, "invalid_pairing_key", "pairing key is not valid for this console")
+        if key.revoked_at is not None:
+            raise APIError(401, "revoked_pairing_key", "pairing key was revoked; generate a new one")
+        if key.expires_at <= now:
+            raise APIError(
+                401,
+                "expired_pairing_key",
+                f"pairing key expired on {key.expires_at:%Y-%m-%d %H:%M} UTC; generate a new one",
+            )
+        key.uses += 1
+        return f"pairing key {key.id}"
+    if req.method is EnrollMethod.PASSWORD:
+        user = authenticate(db, req.username or "", req.password or "")
+        if user is None:
+            raise APIError(401, "bad_credentials", "wrong console username or password")
+    else:
+        found = resolve_api_key(db, req.api_key or "")
+        if found is None:
+            raise APIError(401, "bad_credentials", "API key is invalid or revoked")
+        user = found[0]
+    if Permission.MANAGE_FLEET not in ROLE_PERMISSIONS[Role(user.role)]:
+        raise APIError(
+            403, "forbidden", f"user {user.username!r} ({user.role}) may not pair agents or sensors"
+        )
+    return f"user {user.username}" + (" (API key)" if req.method is EnrollMethod.API_KEY else "")
+
+
+def _load_csr(text: str) -> x509.CertificateSigningRequest:
+    try:
+        csr = x509.load_pem_x509_csr(text.encode())
+    except ValueError as exc:
+        raise invalid("csr_pem is not a PEM certificate signing request") from exc
+    if not csr.is_signature_valid:
+        raise invalid("certificate signing request signature is invalid")
+    if not isinstance(csr.public_key(), ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        raise invalid("certificate signing request must carry an EC or RSA public key")
+    return csr
+
+
+def enroll(db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str) -> EnrollResponse:
+    now = utcnow()
+    csr = _load_csr(req.csr_pem)
+    vouched = _enroller(db, req, now)
+    pub_sha = pki.public_key_sha256(csr.public_key())
+    if db.scalar(select(IssuedCertificate).where(IssuedCertificate.public_key_sha256 == pub_sha)):
+        raise APIError(
+            409, "replayed_enrollment", "this key pair is already enrolled: replayed enrolment refused"
+        )
+    node = db.scalar(select(Node).where(Node.install_id == req.install_id))
+    if node is not None and not req.repair:
+        raise conflict("this installation is already paired; use repair to pair it again")
+    if node is None:
+        node = Node(kind=req.kind, install_id=req.install_id, enrolled_via=vouched, name=req.hostname)
+        if settings.get(db, "auto_approve"):
+            node.approved_at = now
+        db.add(node)
+        db.flush()
+        action = "node.enrolled"
+    else:
+        if node.kind != req.kind:
+            raise conflict(f"installation {req.install_id} is a paired {node.kind}, not a {req.kind}")
+        db.execute(
+            update(IssuedCertificate)
+            .where(IssuedCertificate.node_id == node.id, IssuedCertificate.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        node.uninstalled_at = None
+        node.last_seen = None
+        node.disconnect_reason = None
+        node.activity = None
+        node.config_acked = 0  # the repaired installation must pick its configuration up again
+        action = "node.repaired"
+    node.hostname, node.host_os, node.ip = req.hostname, req.host_os, client_ip
+    node.version, node.engine_version = req.version, req.engine_version
+    node.enrolled_at = now
+    cert = ctx.pki.issue_client(csr.public_key(), f"{req.kind}:{node.id}")
+    serial = pki.serial_hex(cert)
+    db.add(
+        IssuedCertificate(
+            serial=serial, node_id=node.id, public_key_sha256=pub_sha, not_after=cert.not_valid_after_utc
+        )
+    )
+    node.cert_serial = serial
+    audit.record(db, vouched, action, node.id, kind=req.kind, hostname=req.hostname, ip=client_ip)
+    return EnrollResponse(
+        node_id=node.id,
+        status=status_of(ctx, node, now).value,
+        certificate_pem=pki.cert_pem(cert).decode(),
+        ca_pem=ctx.pki.ca_pem,
+        server_time=now,
+    )
+
+
+def node_for_certificate(db: Session, serial: str) -> Node:
+    cert = db.get(IssuedCertificate, serial)
+    if cert is None or cert.revoked_at is not None:
+        raise APIError(401, "certificate_revoked", "client certificate is unknown or revoked; pair again")
+    node = db.get(Node, cert.node_id)
+    if node is None:
+        raise APIError(401, "certificate_revoked", "node was deleted; pair again")
+    return node
+
+
+# ---------------------------------------------------------------- operator actions
+
+
+def get_node(db: Session, node_id: str, kind: str | None = None) -> Node:
+    node = db.get(Node, node_id)
+    if node is None or (kind is not None and node.kind != kind):
+        raise not_found(kind or "node")
+    return node
+
+
+def approve(db: Session, ctx: ConsoleContext, actor: str, node: Node) -> None:
+    if node.approved_at is not None:
+        raise conflict("already approved")
+    node.approved_at = utcnow()
+    audit.record(db, actor, "node.approved", node.id)
+    ctx.notifier.wake(node.id)
+
+
+def configure(db: Session, ctx: ConsoleContext, actor: str, node: Node, body: AgentConfigIn) -> None:
+    if node.kind != "agent":
+        raise conflict("only agents take an active-query configuration")
+    if node.approved_at is None:
+        raise conflict("approve the agent before configuring it")
+    nets = [ipaddress.ip_network(n) for n in body.active_query_networks]
+    outside = outside_monitored(db, nets)
+    if outside:
+        raise invalid(
+            "active query networks must lie inside the Monitored Networks "
+            "(Environment Settings > Network Definitions): " + ", ".join(outside),
+            {"outside": outside},
+        )
+    known = set(db.scalars(select(Credential.id).where(Credential.id.in_(body.credential_ids))))
+    missing = [c for c in body.credential_ids if c not in known]
+    if missing:
+        raise invalid("unknown credentials: " + ", ".join(missing))
+    node.name = body.name
+    node.config = body.model_dump(mode="json")
+    node.config_version += 1
+    node.configured_at = node.configured_at or utcnow()
+    audit.record(db, actor, "agent.configured", node.id, **node.config)
+    ctx.notifier.wake(node.id)
+
+
+def set_schedule(db: Session, ctx: ConsoleContext, actor: str, node: Node, schedule: Schedule) -> None:
+    if node.kind != "agent" or node.configured_at is None:
+        raise conflict("configure the agent before scheduling its scans")
+    node.config = {**node.config, "schedule": schedule.model_dump(mode="json")}
+    node.config_version += 1
+    audit.record(db, actor, "agent.schedule_set", node.id, schedule=schedule.label())
+    ctx.notifier.wake(node.id)
+
+
+def _ready_for_commands(ctx: ConsoleContext, node: Node) -> None:
+    st = status_of(ctx, node)
+    if st in (
+        NodeStatus.PENDING_APPROVAL,
+        NodeStatus.PENDING_CONFIGURATION,
+        NodeStatus.DISCONNECTED,
+        NodeStatus.PAUSED,
+    ):
+        raise conflict(f"the agent is {st.value}")
+
+
+def queue_command(
+    db: Session, ctx: ConsoleContext, actor: str, node: Node, ctype: str, args: dict[str, Any] | None = None
+) -> Command:
+    cmd = Command(
+        node_id=node.id, type=ctype, args=args or {}, created_by=actor, expires_at=utcnow() + COMMAND_TTL
+    )
+    db.add(cmd)
+    db.flush()
+    audit.record(db, actor, f"command.{ctype}", node.id, command_id=cmd.id)
+    ctx.notifier.wake(node.id)
+    return cmd
+
+
+def scan_now(db: Session, ctx: ConsoleContext, actor: str, node: Node) -> Command:
+    if node.kind != "agent":
+        raise conflict("only agents scan")
+    _ready_for_commands(ctx, node)
+    busy = db.scalar(
+        select(Command).where(
+            Command.node_id == node.id, Command.type == "scan", Command.state.in_(OPEN_STATES)
+        )
+    )
+    if busy is not None:
+        raise conflict("a scan is already queued or running", {"command_id": busy.id})
+    return queue_command(db, ctx, actor, node, "scan")
+
+
+def abort_scan(db: Session, ctx: ConsoleContext, actor: str, node: Node) -> None:
+    open_scans = list(
+        db.scalars(
+            select(Command).where(
+                Command.node_id == node.id, Command.type == "scan", Command.state.in_(OPEN_STATES)
+            )
+        )
+    )
+    if not open_scans and node.activity != "scanning":
+        raise conflict("no scan is running")
+    now = utcnow()
+    for cmd in open_scans:
+        if cmd.state == "pending":  # never reached the agent: fail it right here
+            cmd.state, cmd.finished_at, cmd.error = "failed", now, "aborted"
+    queue_command(db, ctx, actor, node, "abort_scan")
+    node.last_scan_result = ScanResult.FAILED
+
+
+def set_paused(db: Session, ctx: ConsoleContext, actor: str, node: Node, paused: bool) -> None:
+    node.paused = paused
+    audit.record(db, actor, "node.paused" if paused else "node.resumed", node.id)
+    ctx.notifier.wake(node.id)
+
+
+def delete_node(db: Session, actor: str, node: Node) -> None:
+    dup = db.scalar(select(DuplicatedNetwork).where(DuplicatedNetwork.node_id == node.id))
+    if dup is not None:
+        raise conflict(
+            "delete the duplicated networks associated with this agent first",
+            {"duplicated_network": dup.cidr},
+        )
+    db.execute(
+        update(IssuedCertificate).where(IssuedCertificate.node_id == node.id).values(revoked_at=utcnow())
+    )
+    audit.record(db, actor, "node.deleted", node.id, name=node.name, kind=node.kind)
+    db.delete(node)
+
+
+# ---------------------------------------------------------------- check-in
+
+
+def goodbye(db: Session, node: Node, reason: str) -> None:
+    now = utcnow()
+    node.uninstalled_at = now
+    node.activity = None
+    db.execute(update(IssuedCertificate).where(IssuedCertificate.node_id == node.id).values(revoked_at=now))
+    audit.record(db, f"node:{node.id}", "node.uninstalled", node.id, reason=reason)
+
+
+def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
+    cmd = db.get(Command, res.id)
+    if cmd is None or cmd.node_id != node.id or cmd.state in ("done", "failed", "expired"):
+        return  # unknown or already final: results are idempotent by command id
+    cmd.state = res.state
+    cmd.result = res.result
+    cmd.error = res.error
+    if res.state == "running":
+        return
+    cmd.finished_at = now
+    if cmd.type == "scan":
+        node.last_scan_result = ScanResult.COMPLETED if res.state == "done" else ScanResult.FAILED
+        started = res.result.get("started_at")
+        node.last_scan_at = datetime.fromisoformat(started) if started else cmd.delivered_at or now
+        node.last_scan_duration = res.result.get("duration")
+        if res.state == "done":
+            node.reported_assets = int(res.result.get("asset_count", 0))
+
+
+def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinRequest) -> None:
+    """Everything a check-in tells the console: liveness, versions, clock, activity, results."""
+    now = utcnow()
+    node.first_seen = node.first_seen or now
+    node.last_seen = now
+    node.clock_skew = (req.client_time - now).total_seconds()
+    node.disconnect_reason = None
+    for attr in ("version", "engine_version", "host_os", "hostname"):
+        val = getattr(req, attr)
+        if val:
+            setattr(node, attr, val)
+    node.activity = req.activity
+    node.progress = req.progress if req.activity else {}
+    node.config_acked = min(req.config_version, node.config_version)
+    for res in req.results:
+        _apply_result(db, node, res, now)
+
+
+def deliverables(db: Session, ctx: ConsoleContext, node: Node, client_config_version: int) -> CheckinResponse:
+    """What the node must receive now: configuration newer than it has, open commands."""
+    now = utcnow()
+    st = node_state(node, ctx.settings.max_clock_skew)
+    config = None
+    if (
+        node.approved_at is not None
+        and node.configured_at is not None
+        and client_config_version < node.config_version
+    ):
+        config = agent_config_payload(db, ctx, node)
+    commands: list[CommandMessage] = []
+    if node.approved_at is not None and not node.paused:
+        for cmd in db.scalars(
+            select(Command)
+            .where(Command.node_id == node.id, Command.state.in_(("pending", "delivered")))
+            .order_by(Command.created_at)
+        ):
+            if cmd.expires_at <= now:
+                cmd.state, cmd.finished_at, cmd.error = "expired", now, "expired before delivery"
+                continue
+            if cmd.state == "pending":
+                cmd.state, cmd.delivered_at = "delivered", now
+            commands.append(
+                CommandMessage(id=cmd.id, type=cmd.type, args=cmd.args, expires_at=cmd.expires_at)
+            )
+    return CheckinResponse(
+        server_time=now,
+        node_id=node.id,
+        status=derive_status(st, now, ctx.settings.offline_after).value,
+        config_version=node.config_version,
+        config=config,
+        commands=commands,
+    )
+
+
+def agent_config_payload(db: Session, ctx: ConsoleContext, node: Node) -> dict[str, Any]:
+    """The configuration as the agent needs it: credentials decrypted, only over the mTLS link."""
+    creds = []
+    for cid in node.config.get("credential_ids", []):
+        row = db.get(Credential, cid)
+        if row is not None:
+            creds.append({"id": row.id, "name": row.name, "kind": row.kind, **ctx.vault.open(row.secret)})
+    return {**{k: v for k, v in node.config.items() if k != "credential_ids"}, "credentials": creds}

@@ -1,0 +1,120 @@
+"""Fleet statuses — the one place where they are named, coloured and derived.
+
+The status is never stored: it is computed from a node's state and when it was last seen, so a
+console restart or a second console process can never show a stale status.
+
+Transitions (first matching rule wins)::
+
+    enrolled, not approved ..................................... Pending Approval
+    uninstalled (said goodbye), or seen before but silent > offline_after,
+      or clock drift above the limit ........................... Disconnected
+    approved agent without a saved configuration ............... Pending Configuration
+    approved, never checked in since enrolment or repair ........ Waiting for Connection
+    paused by an operator ...................................... Paused
+    reports an update in progress .............................. Updating
+    reports a scan in progress ................................. Scanning
+    has not yet acknowledged the newest configuration ........... Preparing Connection
+    otherwise .................................................. Connected
+
+Approve moves Pending Approval -> Pending Configuration (agents) or -> Connected (sensors need no
+configuration); Configure > Save moves Pending Configuration -> Preparing Connection -> Connected once
+the agent picks the configuration up in its next check-in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class NodeStatus(StrEnum):
+    CONNECTED = "Connected"
+    PAUSED = "Paused"
+    DISCONNECTED = "Disconnected"
+    PENDING_CONFIGURATION = "Pending Configuration"
+    PENDING_APPROVAL = "Pending Approval"
+    PREPARING_CONNECTION = "Preparing Connection"
+    WAITING_FOR_CONNECTION = "Waiting for Connection"
+    UPDATING = "Updating"
+    SCANNING = "Scanning"
+
+    @property
+    def colour(self) -> str:
+        return _COLOURS[self]
+
+
+_COLOURS = {
+    NodeStatus.CONNECTED: "green",
+    NodeStatus.PAUSED: "grey",
+    NodeStatus.DISCONNECTED: "red",
+    NodeStatus.PENDING_CONFIGURATION: "orange",
+    NodeStatus.PENDING_APPROVAL: "orange",
+    NodeStatus.PREPARING_CONNECTION: "blue",
+    NodeStatus.WAITING_FOR_CONNECTION: "blue",
+    NodeStatus.UPDATING: "purple",
+    NodeStatus.SCANNING: "purple",
+}
+
+
+class ScanResult(StrEnum):
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+
+
+class DisconnectReason(StrEnum):
+    """The seeds' disconnection messages, word for word where they give them."""
+
+    CANT_PROCESS = "The console can't process data received from the sensor"
+    TIME_DRIFT = "Time drift detected"
+    NOT_COMMUNICATING = "Not communicating — check network connectivity or certificate validation"
+    UNINSTALLED = "Uninstalled"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    kind: str
+    approved: bool
+    configured: bool
+    paused: bool
+    uninstalled: bool
+    first_seen: datetime | None
+    last_seen: datetime | None
+    time_drift: bool
+    activity: str | None
+    config_version: int
+    config_acked: int
+
+
+def derive_status(s: NodeState, now: datetime, offline_after: float) -> NodeStatus:
+    if not s.approved:
+        return NodeStatus.PENDING_APPROVAL
+    silent = s.last_seen is not None and (now - s.last_seen).total_seconds() > offline_after
+    if s.uninstalled or silent or s.time_drift:
+        return NodeStatus.DISCONNECTED
+    if s.kind == "agent" and not s.configured:
+        return NodeStatus.PENDING_CONFIGURATION
+    if s.last_seen is None:
+        return NodeStatus.WAITING_FOR_CONNECTION
+    if s.paused:
+        return NodeStatus.PAUSED
+    if s.activity == "updating":
+        return NodeStatus.UPDATING
+    if s.activity == "scanning":
+        return NodeStatus.SCANNING
+    if s.config_acked < s.config_version:
+        return NodeStatus.PREPARING_CONNECTION
+    return NodeStatus.CONNECTED
+
+
+def disconnect_reason(
+    s: NodeState, stored_reason: str | None, now: datetime, offline_after: float
+) -> str | None:
+    """Why a Disconnected node is disconnected (None for any other status)."""
+    if derive_status(s, now, offline_after) is not NodeStatus.DISCONNECTED:
+        return None
+    if s.uninstalled:
+        return DisconnectReason.UNINSTALLED
+    if s.time_drift:
+        return DisconnectReason.TIME_DRIFT
+    return stored_reason or DisconnectReason.NOT_COMMUNICATING

@@ -1,0 +1,85 @@
+"""The node side of the API: enrollment (TLS, pinned by the node) and check-ins (mTLS)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from cryptography import x509
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+
+from otwatch.console.audit import service as audit
+from otwatch.console.context import ConsoleContext
+from otwatch.console.db import utcnow
+from otwatch.console.deps import CtxDep, SessionDep
+from otwatch.console.errors import APIError
+from otwatch.console.fleet import service
+from otwatch.wire import pki
+from otwatch.wire.messages import (
+    CheckinRequest,
+    CheckinResponse,
+    EnrollRequest,
+    EnrollResponse,
+    GoodbyeRequest,
+)
+
+router = APIRouter(prefix="/api/v1/wire", tags=["wire"])
+
+
+def client_cert_serial(request: Request) -> str:
+    """The serial of the verified client certificate, or 401."""
+    chain = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_chain") or []
+    if not chain:
+        raise APIError(
+            401, "client_certificate_required", "this endpoint needs the node's client certificate (mTLS)"
+        )
+    return pki.serial_hex(x509.load_pem_x509_certificate(chain[0].encode()))
+
+
+CertSerial = Annotated[str, Depends(client_cert_serial)]
+
+
+@router.post("/enroll", response_model=EnrollResponse)
+def enroll(body: EnrollRequest, request: Request, ctx: CtxDep, db: SessionDep) -> EnrollResponse:
+    client_ip = request.client.host if request.client else ""
+    try:
+        resp = service.enroll(db, ctx, body, client_ip)
+        db.commit()
+        return resp
+    except APIError as exc:
+        db.rollback()  # nothing of a refused enrolment is kept ...
+        audit.record(db, "anonymous", "node.enroll_refused", body.install_id, reason=exc.code, ip=client_ip)
+        db.commit()  # ... but the refusal itself is audited
+        raise
+
+
+def _checkin_tx(
+    ctx: ConsoleContext, serial: str, body: CheckinRequest, first: bool
+) -> tuple[CheckinResponse, str]:
+    with ctx.db.session() as db:
+        node = service.node_for_certificate(db, serial)
+        if first:
+            service.record_checkin(db, ctx, node, body)
+        resp = service.deliverables(db, ctx, node, body.config_version)
+        db.commit()
+        return resp, node.id
+
+
+@router.post("/checkin", response_model=CheckinResponse)
+async def checkin(body: CheckinRequest, ctx: CtxDep, serial: CertSerial) -> CheckinResponse:
+    """Report status and results; long-poll up to ``wait`` seconds for configuration or commands."""
+    resp, node_id = await run_in_threadpool(_checkin_tx, ctx, serial, body, True)
+    wait = min(body.wait, ctx.settings.longpoll_seconds)
+    if wait > 0 and resp.config is None and not resp.commands:
+        if await ctx.notifier.wait(node_id, wait):
+            resp, _ = await run_in_threadpool(_checkin_tx, ctx, serial, body, False)
+        else:
+            resp = resp.model_copy(update={"server_time": utcnow()})
+    return resp
+
+
+@router.post("/goodbye", status_code=204)
+def goodbye(body: GoodbyeRequest, db: SessionDep, serial: CertSerial) -> None:
+    node = service.node_for_certificate(db, serial)
+    service.goodbye(db, node, body.reason)
+    db.commit()

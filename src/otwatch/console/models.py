@@ -1,0 +1,24 @@
+"""Import every domain's models so Base.metadata is complete (Alembic and tests use this)."""
+
+from otwatch.console.audit.models import AuditEntry
+from otwatch.console.auth.models import ApiKey, User
+from otwatch.console.credentials.models import Credential
+from otwatch.console.db import Base
+from otwatch.console.fleet.models import Command, DuplicatedNetwork, IssuedCertificate, Node, PairingKey
+from otwatch.console.networks.models import MonitoredNetwork
+from otwatch.console.settings.models import SettingRow
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "Base",
+    "Command",
+    "Credential",
+    "DuplicatedNetwork",
+    "IssuedCertificate",
+    "MonitoredNetwork",
+    "Node",
+    "PairingKey",
+    "SettingRow",
+    "User",
+]

@@ -1,0 +1,83 @@
+"""Serving the console over TLS with optional client certificates (mTLS for agents and sensors).
+
+uvicorn (0.5x) does not yet pass the peer certificate to the application (the ASGI TLS extension is
+still an open pull request upstream), so a thin subclass of its HTTP protocol puts the verified
+client certificate into ``scope["extensions"]["tls"]["client_cert_chain"]`` as the extension
+specifies. Browsers present no certificate (CERT_OPTIONAL); agents present one issued by the
+console CA, verified by OpenSSL during the handshake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import threading
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from otwatch.console.context import ConsoleContext
+
+ASGIApp = Any
+
+
+class _TLSScope:
+    def __init__(self, app: ASGIApp, pem: str | None) -> None:
+        self.app, self.pem = app, pem
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            ext = scope.setdefault("extensions", {})
+            ext["tls"] = {"client_cert_chain": [self.pem] if self.pem else [], "server_cert": None}
+        await self.app(scope, receive, send)
+
+
+class TLSH11Protocol(H11Protocol):
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        if ssl_object is not None:
+            self.app = _TLSScope(self.app, ssl.DER_cert_to_PEM_cert(der) if der else None)
+
+
+def uvicorn_config(
+    app: ASGIApp, ctx: ConsoleContext, host: str, port: int, log_level: str = "warning"
+) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=TLSH11Protocol,
+        ssl_certfile=str(ctx.pki.server_cert_file),
+        ssl_keyfile=str(ctx.pki.server_key_file),
+        ssl_ca_certs=str(ctx.pki.ca_file),
+        ssl_cert_reqs=ssl.CERT_OPTIONAL,
+        log_level=log_level,
+        timeout_keep_alive=75,  # longer than a long-poll, so agents reuse their connection
+        lifespan="on",
+    )
+
+
+class ServerThread:
+    """Run a console in a background thread (tests, the demo)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="otwatch-console", daemon=True)
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.thread.start()
+        waited = 0.0
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("console server failed to start")
+            threading.Event().wait(0.05)
+            waited += 0.05
+            if waited > timeout:
+                raise TimeoutError("console server did not start")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)

@@ -1,0 +1,81 @@
+"""Shared fixtures. Database tests run twice: on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from otwatch.console.app import create_app
+from otwatch.console.bootstrap import prepare
+from otwatch.console.config import Settings
+from otwatch.console.context import ConsoleContext
+from tests.pg import PostgresServer
+
+ADMIN_PASSWORD = "admin-password-1"
+REPO = Path(__file__).resolve().parent.parent
+CAPTURES = REPO.parent / "shared" / "captures"
+
+
+@pytest.fixture(scope="session")
+def pg_base_url() -> Iterator[str]:
+    env = os.environ.get("OTWATCH_TEST_PG_URL")
+    if env:
+        yield env
+        return
+    server = PostgresServer()
+    url = server.start()
+    try:
+        yield url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'otwatch.db'}"
+        return
+    base = request.getfixturevalue("pg_base_url")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "console", database_url=db_url, admin_password=ADMIN_PASSWORD, offline_after=5.0
+    )
+
+
+@pytest.fixture
+def ctx(settings: Settings) -> Iterator[ConsoleContext]:
+    c, _ = prepare(settings)
+    yield c
+    c.db.dispose()
+
+
+@pytest.fixture
+def client(ctx: ConsoleContext) -> Iterator[TestClient]:
+    with TestClient(create_app(ctx), base_url="https://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def admin(client: TestClient) -> TestClient:
+    r = client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert r.status_code == 200, r.text
+    return client
