@@ -101,7 +101,7 @@ def node_out(
 
 
 def credential_names(db: Session) -> dict[str, str]:
-    return dict(db.execute(select(Credential.id, Credential.name)).tuples().all())
+    return {cid: name for cid, name in db.execute(select(Credential.id, Credential.name))}
 
 
 # ---------------------------------------------------------------- pairing keys
