@@ -39,6 +39,10 @@ for _name, _help in (
         if _exc.name != f"otwatch.{_name}.cli":
             raise
         continue
+    if _name == "agent":
+        from otwatch.agent.lifecycle import register
+
+        register(_mod.app)  # install / repair / run / uninstall beside the one-shot scan
     app.add_typer(_mod.app, name=_name, help=_help)
 
 

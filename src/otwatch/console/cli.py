@@ -63,6 +63,18 @@ def _banner(settings: Settings, fingerprint: str, pw: str | None) -> None:
 
 
 @app.command()
+def demo(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="HTTPS port")] = None,
+) -> None:
+    """Serve the console with a demo fleet: a real agent paired through the pairing-key flow."""
+    from otwatch.console.demo import run_demo
+
+    run_demo(_settings(data_dir or Path("var/demo"), host=host, port=port))
+
+
+@app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Apply database migrations (Alembic) up to the newest schema."""
     from otwatch.console.db import Database

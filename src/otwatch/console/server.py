@@ -57,6 +57,7 @@ def uvicorn_config(
         log_level=log_level,
         timeout_keep_alive=75,  # longer than a long-poll, so agents reuse their connection
         lifespan="on",
+        timeout_graceful_shutdown=5,
     )
 
 
@@ -80,4 +81,5 @@ class ServerThread:
 
     def stop(self) -> None:
         self.server.should_exit = True
+        self.server.force_exit = True  # do not wait for idle keep-alive or long-poll connections
         self.thread.join(timeout=30)

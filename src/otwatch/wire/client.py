@@ -32,6 +32,8 @@ from otwatch.wire.messages import (
 from otwatch.wire.pairing import PairingKey
 from otwatch.wire.tls import mtls_context, pinned_context, split_address
 
+JSON = {"content-type": "application/json"}
+
 
 class LinkError(RuntimeError):
     """The console refused or could not be reached; ``code`` is the console's error code if any."""
@@ -177,7 +179,9 @@ def enroll(
     with httpx.Client(verify=ctx, timeout=timeout) as client:
         try:
             r = client.post(
-                f"https://{_netloc(host, port)}/api/v1/wire/enroll", content=req.model_dump_json()
+                f"https://{_netloc(host, port)}/api/v1/wire/enroll",
+                content=req.model_dump_json(),
+                headers=JSON,
             )
         except httpx.HTTPError as exc:
             raise LinkError(f"enrolment failed: {exc}") from exc
@@ -215,7 +219,7 @@ class ConsoleLink:
 
     def _post(self, path: str, body: str, timeout: float) -> httpx.Response:
         try:
-            r = self.client.post(f"{self.base}{path}", content=body, timeout=timeout)
+            r = self.client.post(f"{self.base}{path}", content=body, timeout=timeout, headers=JSON)
         except httpx.HTTPError as exc:
             raise LinkError(f"console unreachable: {exc}") from exc
         if r.status_code >= 300:

@@ -1,0 +1,3 @@
+from otwatch.cli import main
+
+main()

@@ -1,0 +1,142 @@
+"""The agent managed by a console: check-in loop, Scan Now / Abort Scan, scheduled scans.
+
+The console's configuration (active query networks, schedule, credentials, safety overrides) is
+applied to the local scan engine; the networks are enforced again here by the engine's Scope, so
+a console (or anyone speaking for it) can never make this agent send outside them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import fields
+from typing import Any
+
+from otwatch import __version__
+from otwatch.agent.result import ScanProgress, ScanStatus
+from otwatch.agent.safety import ScanPolicy
+from otwatch.agent.scan import Scanner
+from otwatch.wire.client import NodeState
+from otwatch.wire.messages import CommandMessage
+from otwatch.wire.runtime import NodeRuntime
+
+log = logging.getLogger("otwatch.agent")
+ENGINE_VERSION = "1.0.0"
+UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
+_POLICY_FIELDS = {f.name for f in fields(ScanPolicy)} - {"networks", "read_only_queries"}
+
+
+def policy_from(config: dict[str, Any]) -> ScanPolicy:
+    overrides = {k: v for k, v in (config.get("policy") or {}).items() if k in _POLICY_FIELDS}
+    for k in ("exclusions", "disabled_queries"):
+        if k in overrides:
+            overrides[k] = (frozenset if k == "disabled_queries" else tuple)(overrides[k])
+    return ScanPolicy(networks=tuple(config.get("active_query_networks", [])), **overrides)
+
+
+def credentials_from(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Vault credentials as the protocol queries take them (SNMP only for now)."""
+    out: dict[str, dict[str, Any]] = {}
+    for c in config.get("credentials", []):
+        if str(c.get("kind", "")).startswith("snmp") and "snmp" not in out:
+            out["snmp"] = {k: v for k, v in c.items() if k not in ("id", "name")}
+    return out
+
+
+class AgentNode:
+    def __init__(
+        self, state: NodeState, *, port_map: dict[str, int] | None = None, longpoll: float = 25.0
+    ) -> None:
+        self.port_map = port_map or {}
+        self.runtime = NodeRuntime(
+            state,
+            version=__version__,
+            engine_version=ENGINE_VERSION,
+            handlers={"scan": self._scan, "abort_scan": self._abort},
+            longpoll=longpoll,
+        )
+        self._scanner: Scanner | None = None
+        self._scan_lock = threading.Lock()
+        self._last_scheduled = time.monotonic()
+
+    # ------------------------------------------------------------ commands
+    def _scan(self, cmd: CommandMessage, rt: NodeRuntime) -> dict[str, Any]:
+        if not self._scan_lock.acquire(blocking=False):
+            raise RuntimeError("a scan is already running on this agent")
+        try:
+            return self._run_scan(rt)
+        finally:
+            self._scan_lock.release()
+
+    def _run_scan(self, rt: NodeRuntime) -> dict[str, Any]:
+        config = rt.config
+        networks = list(config.get("active_query_networks", []))
+        if not networks:
+            raise RuntimeError("no active query networks configured")
+
+        def progress(p: ScanProgress) -> None:
+            rt.report(
+                "scanning", {"phase": str(p.phase), "done": p.done, "total": p.total, "message": p.message}
+            )
+
+        scanner = Scanner(
+            policy_from(config),
+            port_map=self.port_map,
+            credentials=credentials_from(config),
+            on_progress=progress,
+        )
+        self._scanner = scanner
+        rt.report("scanning", {"phase": "Discovery", "done": 0, "total": 0})
+        try:
+            result = asyncio.run(scanner.run(networks))
+        finally:
+            self._scanner = None
+            rt.report(None)
+        data = result.as_dict()
+        if result.status is not ScanStatus.COMPLETED:
+            raise RuntimeError(result.error or ("aborted" if result.aborted else "scan failed"))
+        return {
+            "started_at": result.started_at,
+            "duration": round(result.duration_s, 3),
+            "asset_count": len(result.assets),
+            "assets": data["assets"],
+            "refused": data["refused"],
+            "notes": data["notes"],
+        }
+
+    def _abort(self, cmd: CommandMessage, rt: NodeRuntime) -> dict[str, Any]:
+        scanner = self._scanner
+        if scanner is not None:
+            scanner.abort()
+        return {"aborted": scanner is not None}
+
+    # ------------------------------------------------------------ schedule
+    def _scheduler(self) -> None:
+        """Run the configured scheduled scan ("Repeats Every") while the agent runs."""
+        rt = self.runtime
+        while not rt.stopping:
+            sched = rt.config.get("schedule") or {}
+            if sched.get("enabled"):
+                every = int(sched.get("every", 1)) * UNIT_SECONDS.get(str(sched.get("unit", "minutes")), 60)
+                if time.monotonic() - self._last_scheduled >= every and not self._scan_lock.locked():
+                    self._last_scheduled = time.monotonic()
+                    threading.Thread(target=self._scheduled_scan, daemon=True).start()
+            threading.Event().wait(1.0)
+
+    def _scheduled_scan(self) -> None:
+        try:
+            with self._scan_lock:
+                self._run_scan(self.runtime)
+        except Exception as exc:
+            log.warning("scheduled scan failed: %s", exc)
+
+    def run(self) -> None:
+        threading.Thread(target=self._scheduler, name="scheduler", daemon=True).start()
+        self.runtime.run()
+
+    def stop(self) -> None:
+        if self._scanner is not None:
+            self._scanner.abort()
+        self.runtime.stop()

@@ -1,0 +1,247 @@
+"""Passive BACnet/IP dissection: one record per UDP datagram (BVLC -> NPDU -> APDU -> service).
+
+Field names follow the ICSNPP Zeek logs (``bvlc_function``, ``pdu_type``, ``pdu_service``, ``invoke_id``,
+``result_code``; ``object_type``/``instance_number``/``property``/``value`` for property access and
+``device_id_number``/``vendor`` for I-Am). The request/response direction comes from the APDU type,
+since BACnet peers are symmetric on UDP 47808. Wire bytes never raise.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from otwatch.inventory.identity import DeviceType, Identity
+from otwatch.protocols.bacnet import codes
+from otwatch.protocols.bacnet.messages import (
+    DECODE_ERRORS,
+    Apdu,
+    BacnetError,
+    Bvlc,
+    IAm,
+    Npdu,
+    ReadProperty,
+    ReadPropertyAck,
+    WhoIs,
+    decode_application,
+    decode_object_id,
+    decode_unsigned,
+    object_type_name,
+    property_name,
+    read_tag,
+)
+from otwatch.protocols.base import Record
+
+PROTOCOL: Final = "bacnet"
+REQUEST_TYPES: Final = frozenset({codes.PDU_CONFIRMED_REQUEST, codes.PDU_UNCONFIRMED_REQUEST})
+# Device-object properties that identify a device, and the Identity field each one fills.
+IDENTITY_PROPERTIES: Final[dict[int, str]] = {
+    codes.PROP_OBJECT_NAME: "name",
+    codes.PROP_VENDOR_NAME: "vendor",
+    codes.PROP_VENDOR_IDENTIFIER: "vendor_id",
+    codes.PROP_MODEL_NAME: "model",
+    codes.PROP_FIRMWARE_REVISION: "firmware",
+    codes.PROP_APPLICATION_SOFTWARE_VERSION: "application_software_version",
+    codes.PROP_DESCRIPTION: "description",
+    codes.PROP_LOCATION: "location",
+}
+
+
+def vendor_name(vendor_id: int) -> str:
+    return codes.VENDOR_NAMES.get(vendor_id, f"Unknown Vendor-0x{vendor_id:x}")
+
+
+class BacnetDissector:
+    """Stateless per-datagram dissector (kept as a class to fit the per-flow contract)."""
+
+    __slots__ = ()
+
+    def feed(self, data: bytes, from_client: bool) -> list[Record]:
+        return [dissect_datagram(data)]
+
+
+def dissect_datagram(data: bytes) -> Record:
+    fields: dict[str, Any] = {}
+    try:
+        bvlc = Bvlc.decode(data)
+        fields["bvlc_function_code"] = bvlc.function
+        fields["bvlc_function"] = codes.BVLC_FUNCTION_NAMES.get(
+            bvlc.function, f"unknown-0x{bvlc.function:02x}"
+        )
+        if not bvlc.npdu:
+            return Record(PROTOCOL, "unknown", fields)
+        npdu = Npdu.decode(bvlc.npdu)
+        _npdu_fields(npdu, fields)
+        if npdu.network_message is not None:
+            fields["pdu_type"] = "NPDU"
+            fields["pdu_service"] = codes.NETWORK_MESSAGE_NAMES.get(
+                npdu.network_message, f"network_message_0x{npdu.network_message:02x}"
+            )
+            return Record(PROTOCOL, "unknown", fields)
+        if not npdu.apdu:
+            return Record(PROTOCOL, "unknown", fields, malformed="NPDU without APDU")
+        apdu = Apdu.decode(npdu.apdu)
+        direction: Any = "request" if apdu.pdu_type in REQUEST_TYPES else "response"
+        _apdu_fields(apdu, fields)
+    except DECODE_ERRORS as exc:
+        return Record(PROTOCOL, "unknown", fields, malformed=str(exc) or type(exc).__name__)
+    malformed = None
+    if bvlc.declared_length is not None:
+        malformed = f"BVLC length {bvlc.declared_length} but datagram has {len(data)} bytes"
+    return Record(PROTOCOL, direction, fields, malformed=malformed)
+
+
+def _npdu_fields(npdu: Npdu, fields: dict[str, Any]) -> None:
+    if npdu.dnet is not None:
+        fields["dnet"], fields["dadr"] = npdu.dnet, npdu.dadr.hex()
+    if npdu.snet is not None:
+        fields["snet"], fields["sadr"] = npdu.snet, npdu.sadr.hex()
+
+
+def _apdu_fields(apdu: Apdu, fields: dict[str, Any]) -> None:
+    t = apdu.pdu_type
+    fields["pdu_type"] = codes.PDU_TYPE_NAMES[t]
+    if apdu.invoke_id is not None:
+        fields["invoke_id"] = apdu.invoke_id
+    if t == codes.PDU_UNCONFIRMED_REQUEST:
+        service = apdu.service or 0
+        fields["pdu_service"] = codes.UNCONFIRMED_SERVICE_NAMES.get(service, f"unconfirmed_0x{service:02x}")
+        _unconfirmed(service, apdu.payload, fields)
+        return
+    if t in (codes.PDU_REJECT, codes.PDU_ABORT):
+        fields["pdu_service"] = "reject" if t == codes.PDU_REJECT else "abort"
+        table = codes.REJECT_REASONS if t == codes.PDU_REJECT else codes.ABORT_REASONS
+        fields["result_code"] = table.get(apdu.reason or 0, f"unknown-{apdu.reason}")
+        return
+    if apdu.service is None:  # segment ack
+        return
+    service = apdu.service
+    fields["pdu_service"] = codes.CONFIRMED_SERVICE_NAMES.get(service, f"confirmed_0x{service:02x}")
+    if apdu.segmented:
+        fields["segmented"] = True
+        fields["sequence_number"] = apdu.sequence_number
+        fields["more_follows"] = apdu.more_follows
+        if apdu.sequence_number:
+            return  # a later segment: its bytes start mid-value
+    if t == codes.PDU_ERROR:
+        error = BacnetError.decode(apdu.payload)
+        fields["error_class"] = codes.ERROR_CLASS_NAMES.get(error.error_class, str(error.error_class))
+        fields["result_code"] = codes.ERROR_CODE_NAMES.get(error.error_code, str(error.error_code))
+    elif t == codes.PDU_CONFIRMED_REQUEST and service in (codes.SVC_READ_PROPERTY, codes.SVC_WRITE_PROPERTY):
+        req = ReadProperty.decode(apdu.payload)  # WriteProperty starts with the same three tags
+        _property(req.object_type, req.instance, req.property_id, req.array_index, fields)
+    elif t == codes.PDU_CONFIRMED_REQUEST and service == codes.SVC_READ_PROPERTY_MULTIPLE:
+        fields["properties"] = _rpm_request(apdu.payload)
+    elif t == codes.PDU_COMPLEX_ACK and service == codes.SVC_READ_PROPERTY and not apdu.segmented:
+        ack = ReadPropertyAck.decode(apdu.payload)
+        _property(ack.object_type, ack.instance, ack.property_id, ack.array_index, fields)
+        fields["value"] = ack.values[0] if len(ack.values) == 1 else ack.values
+
+
+def _property(object_type: int, instance: int, prop: int, index: int | None, fields: dict[str, Any]) -> None:
+    fields["object_type"] = object_type_name(object_type)
+    fields["instance_number"] = instance
+    fields["property_id"] = prop
+    fields["property"] = property_name(prop)
+    if index is not None:
+        fields["array_index"] = index
+
+
+def _rpm_request(buf: bytes) -> list[dict[str, Any]]:
+    """ReadPropertyMultiple request: (object identifier, [property references]) pairs, flattened."""
+    out: list[dict[str, Any]] = []
+    pos = 0
+    while pos < len(buf):
+        oid = read_tag(buf, pos)
+        object_type, instance = decode_object_id(buf[oid.start : oid.end])
+        tag = read_tag(buf, oid.end)
+        if not tag.opening:
+            raise ValueError("ReadPropertyMultiple without property list")
+        pos = tag.start
+        while True:
+            tag = read_tag(buf, pos)
+            pos = tag.end
+            if tag.closing:
+                break
+            if tag.number == 0:
+                prop = decode_unsigned(buf[tag.start : tag.end])
+                out.append(
+                    {
+                        "object_type": object_type_name(object_type),
+                        "instance_number": instance,
+                        "property": property_name(prop),
+                    }
+                )
+    return out
+
+
+def _unconfirmed(service: int, payload: bytes, fields: dict[str, Any]) -> None:
+    if service == codes.SVC_WHO_IS:
+        who = WhoIs.decode(payload)
+        fields["range"] = "All" if who.low is None else f"{who.low}-{who.high}"
+    elif service == codes.SVC_I_AM:
+        iam = IAm.decode(payload)
+        fields["object_type"] = object_type_name(iam.object_type)
+        fields["device_id_number"] = iam.instance
+        fields["max_apdu"] = iam.max_apdu
+        fields["segmentation"] = codes.SEGMENTATION_NAMES.get(iam.segmentation, str(iam.segmentation))
+        fields["vendor_id"] = iam.vendor_id
+        fields["vendor"] = vendor_name(iam.vendor_id)
+    elif service == codes.SVC_I_HAVE:
+        values, _ = _app_values(payload)
+        if len(values) >= 3:
+            fields["device_id"], fields["object_id"], fields["object_name"] = values[:3]
+    elif service == codes.SVC_WHO_HAS:
+        pos = 0
+        while pos < len(payload):
+            tag = read_tag(payload, pos)
+            data = payload[tag.start : tag.end]
+            if tag.number == 2:
+                fields["object_id"] = (object_type_name(decode_object_id(data)[0]), decode_object_id(data)[1])
+            elif tag.number == 3:
+                fields["object_name"] = decode_application(
+                    type(tag)(codes.TAG_CHARACTER_STRING, False, tag.lvt, tag.start), data
+                )
+            pos = tag.end
+
+
+def _app_values(payload: bytes) -> tuple[list[Any], int]:
+    """Application-tagged values of a flat service (I-Have): wrap in a virtual [0] list."""
+    values: list[Any] = []
+    pos = 0
+    while pos < len(payload):
+        tag = read_tag(payload, pos)
+        if tag.context:
+            break
+        values.append(decode_application(tag, payload[tag.start : tag.end]))
+        pos = tag.end
+    return values, pos
+
+
+def identity_from_fields(fields: dict[str, Any]) -> Identity | None:
+    """Identity from an I-Am or from a device-object property value (record or agent reads)."""
+    if fields.get("pdu_service") == "i_am" and "device_id_number" in fields:
+        return Identity(
+            protocol=PROTOCOL,
+            vendor_id=fields.get("vendor_id"),
+            vendor=codes.VENDOR_NAMES.get(fields.get("vendor_id", -1)),
+            device_type=DeviceType.CONTROLLER,
+            extra={
+                "device_instance": fields["device_id_number"],
+                "max_apdu": fields.get("max_apdu"),
+                "segmentation": fields.get("segmentation"),
+            },
+        )
+    if fields.get("pdu_type") == "COMPLEX_ACK" and fields.get("object_type") == "device":
+        target = IDENTITY_PROPERTIES.get(fields.get("property_id", -1))
+        value = fields.get("value")
+        if target is None or value is None or isinstance(value, list):
+            return None
+        identity = Identity(protocol=PROTOCOL, extra={"device_instance": fields["instance_number"]})
+        if target in ("name", "vendor", "model", "firmware"):
+            setattr(identity, target, str(value))
+        elif target == "vendor_id" and isinstance(value, int):
+            identity.vendor_id = value
+        else:
+            identity.extra[target] = str(value)
+        return identity
+    return None

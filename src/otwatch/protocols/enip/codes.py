@@ -1,0 +1,273 @@
+"""The one table of EtherNet/IP encapsulation and CIP codes and their names.
+
+Names follow the ICSNPP Zeek parser's wording so dissected records compare directly with its logs.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PORT: Final = 44818
+IO_PORT: Final = 2222
+
+CMD_NOP: Final = 0x00
+CMD_LIST_SERVICES: Final = 0x04
+CMD_LIST_IDENTITY: Final = 0x63
+CMD_LIST_INTERFACES: Final = 0x64
+CMD_REGISTER_SESSION: Final = 0x65
+CMD_UNREGISTER_SESSION: Final = 0x66
+CMD_SEND_RR_DATA: Final = 0x6F
+CMD_SEND_UNIT_DATA: Final = 0x70
+COMMAND_NAMES: Final[dict[int, str]] = {
+    CMD_NOP: "NOP",
+    CMD_LIST_SERVICES: "List Services",
+    CMD_LIST_IDENTITY: "List Identity",
+    CMD_LIST_INTERFACES: "List Interfaces",
+    CMD_REGISTER_SESSION: "Register Session",
+    CMD_UNREGISTER_SESSION: "Unregister Session",
+    CMD_SEND_RR_DATA: "Send RR Data",
+    CMD_SEND_UNIT_DATA: "Send Unit Data",
+    0x72: "Indicate Status",
+    0x73: "Cancel",
+}
+
+ENIP_STATUS_NAMES: Final[dict[int, str]] = {
+    0x00: "Success",
+    0x01: "Invalid/Unsupported Command",
+    0x02: "Insufficient Memory Resources",
+    0x03: "Malformed or Incorrect Data",
+    0x64: "Invalid Session Handle",
+    0x65: "Invalid Length",
+    0x69: "Unsupported Protocol Version",
+    0x6A: "CIP Service Not Allowed",
+}
+
+# Common packet format item types.
+ITEM_NULL: Final = 0x0000
+ITEM_LIST_IDENTITY: Final = 0x000C
+ITEM_CONNECTED_ADDRESS: Final = 0x00A1
+ITEM_CONNECTED_DATA: Final = 0x00B1
+ITEM_UNCONNECTED_DATA: Final = 0x00B2
+ITEM_LIST_SERVICES: Final = 0x0100
+ITEM_SOCKADDR_O_T: Final = 0x8000
+ITEM_SOCKADDR_T_O: Final = 0x8001
+ITEM_SEQUENCED_ADDRESS: Final = 0x8002
+
+SVC_GET_ATTRIBUTES_ALL: Final = 0x01
+SVC_RESET: Final = 0x05
+SVC_MULTIPLE_SERVICE_PACKET: Final = 0x0A
+SVC_GET_ATTRIBUTE_SINGLE: Final = 0x0E
+SVC_FORWARD_OPEN: Final = 0x54
+SERVICE_NAMES: Final[dict[int, str]] = {
+    SVC_GET_ATTRIBUTES_ALL: "Get Attributes All",
+    0x02: "Set Attributes All",
+    0x03: "Get Attribute List",
+    0x04: "Set Attribute List",
+    SVC_RESET: "Reset",
+    0x06: "Start",
+    0x07: "Stop",
+    0x08: "Create",
+    0x09: "Delete",
+    SVC_MULTIPLE_SERVICE_PACKET: "Multiple Service Packet",
+    0x0D: "Apply Attributes",
+    SVC_GET_ATTRIBUTE_SINGLE: "Get Attributes Single",
+    0x10: "Set Attributes Single",
+    0x11: "Find Next Object Instance",
+    0x15: "Restore",
+    0x16: "Save",
+    0x17: "No Forward Open",
+    0x18: "Get Member",
+    0x19: "Set Member",
+    0x1A: "Insert Member",
+    0x1B: "Remove Member",
+    0x1C: "Group Sync",
+    0x1D: "Get Connection Point Member List",
+    0x4B: "Execute PCCC Service",
+    0x4C: "Read Data",
+    0x4D: "Write Data",
+    0x4E: "Read Write Modify Data",
+    0x52: "Read Data Fragmented",
+    0x53: "Write Data Fragmented",
+    SVC_FORWARD_OPEN: "Forward Open",
+    0x5B: "Large Forward Open",
+}
+CLASS_IDENTITY: Final = 0x01
+CLASS_CONNECTION_MANAGER: Final = 0x06
+CLASS_NAMES: Final[dict[int, str]] = {
+    0x00: "",
+    CLASS_IDENTITY: "Identity",
+    0x02: "Message Router",
+    0x03: "DeviceNet",
+    0x04: "Assembly",
+    0x05: "Connection",
+    CLASS_CONNECTION_MANAGER: "Connection Manager",
+    0x07: "Register",
+    0x08: "Discrete Input Point",
+    0x09: "Discrete Output Point",
+    0x0A: "Analog Input Point",
+    0x0B: "Analog Output Point",
+    0x0F: "Parameter",
+    0x10: "Parameter Group",
+    0x12: "Group",
+    0x29: "Control Supervisor",
+    0x2A: "AC/DC Drive",
+    0x37: "File",
+    0x43: "Time Sync",
+    0x44: "Modbus",
+    0x47: "Device Level Ring (DLR)",
+    0x48: "QoS",
+    0x67: "PCCC Class",
+    0xF4: "Port",
+    0xF5: "TCP/IP Interface",
+    0xF6: "Ethernet Link",
+}
+
+CIP_STATUS_NAMES: Final[dict[int, str]] = {
+    0x00: "Success",
+    0x01: "Connection Failure",
+    0x02: "Resource Unavailable",
+    0x03: "Invalid Parameter Value",
+    0x04: "Path Segment Error",
+    0x05: "Path Destination Unknown",
+    0x06: "Partial Transfer",
+    0x07: "Connection Lost",
+    0x08: "Service Not Supported",
+    0x09: "Invalid Attribute Value",
+    0x0A: "Attribute List Error",
+    0x0B: "Already In Requested Mode/State",
+    0x0C: "Object State Conflict",
+    0x0D: "Object Already Exists",
+    0x0E: "Attribute Not Settable",
+    0x0F: "Privilege Violation",
+    0x10: "Device State Conflict",
+    0x11: "Reply Data Too Large",
+    0x12: "Fragmentation Of A Primitive Value",
+    0x13: "Not Enough Data",
+    0x14: "Attribute Not Supported",
+    0x15: "Too Much Data",
+    0x16: "Object Does Not Exist",
+    0x17: "Service Fragmentation Sequence Not In Progress",
+    0x18: "No Stored Attribute Data",
+    0x19: "Store Operation Failure",
+    0x1A: "Routing Failure, Request Packet Too Large",
+    0x1B: "Routing Failure, Response Packet Too Large",
+    0x1C: "Missing Attribute List Entry Data",
+    0x1D: "Invalid Attribute Value List",
+    0x1E: "Embedded Service Error",
+    0x1F: "Vendor Specific Error",
+    0x20: "Invalid Parameter",
+    0x21: "Write-Once Value Or Medium Already Written",
+    0x22: "Invalid Reply Received",
+    0x23: "Buffer Overflow",
+    0x24: "Invalid Message Format",
+    0x25: "Key Failure In Path",
+    0x26: "Path Size Invalid",
+    0x27: "Unexpected Attribute In List",
+    0x28: "Invalid Member ID",
+    0x29: "Member Not Settable",
+    0x2A: "Group 2 Only Server General Failure",
+    0x2B: "Unknown Modbus Error",
+    0x2C: "Attribute Not Gettable",
+    0xFF: "Still Processing",
+}
+
+# ODVA vendor ids of the vendors most often met on plant floors (the full list has ~1,500 entries).
+VENDOR_NAMES: Final[dict[int, str]] = {
+    1: "Rockwell Automation/Allen-Bradley",
+    3: "Honeywell Inc.",
+    5: "Rockwell Automation/Reliance Elec.",
+    7: "SMC Corporation",
+    8: "Molex Incorporated",
+    12: "Banner Engineering Corp.",
+    26: "Festo Corporation",
+    40: "Wago Corporation",
+    43: "BALLUFF Inc.",
+    44: "Yaskawa Electric America Inc.",
+    46: "ABB Industrial Systems",
+    47: "Omron Corporation",
+    48: "Turck Inc.",
+    50: "Real Time Automation (C&ID)",
+    57: "Pepperl + Fuchs",
+    68: "Eaton Electrical",
+    82: "Mitsubishi Electric Automation Inc.",
+    83: "OPTO-22",
+    90: "HMS Industrial Networks AB",
+    97: "Danfoss",
+    108: "Beckhoff Automation GmbH",
+    109: "National Instruments",
+    121: "KUKA Roboter GmbH",
+    143: "GE Industrial Systems",
+    145: "Siemens Energy & Automation/Drives",
+    161: "Mitsubishi Electric Corporation",
+    176: "Red Lion Controls",
+    181: "Pilz GmbH & Co",
+    243: "Schneider Automation Inc.",
+    250: "Yokogawa Electric Corporation",
+    255: "Bosch Rexroth",
+    283: "Hilscher GmbH",
+    309: "Prosoft Technology",
+    315: "SEW Eurodrive GmbH",
+    319: "Fuji Electric Co. Ltd.",
+    322: "ifm efector, inc.",
+    326: "GE Fanuc Automation North America Inc.",
+    345: "Endress + Hauser",
+    356: "Fanuc Robotics America",
+    367: "Keyence Corporation",
+}
+
+DEVICE_TYPE_NAMES: Final[dict[int, str]] = {
+    0x00: "Generic Device (deprecated)",
+    0x02: "AC Drive",
+    0x03: "Motor Overload",
+    0x04: "Limit Switch",
+    0x05: "Inductive Proximity Switch",
+    0x06: "Photoelectric Sensor",
+    0x07: "General Purpose Discrete I/O",
+    0x09: "Resolver",
+    0x0C: "Communications Adapter",
+    0x0E: "Programmable Logic Controller",
+    0x10: "Position Controller",
+    0x13: "DC Drive",
+    0x15: "Contactor",
+    0x16: "Motor Starter",
+    0x17: "Soft Start",
+    0x18: "Human-Machine Interface",
+    0x1A: "Mass Flow Controller",
+    0x1B: "Pneumatic Valve",
+    0x1C: "Vacuum Pressure Gauge",
+    0x1D: "Process Control Value",
+    0x1E: "Residual Gas Analyzer",
+    0x1F: "DC Power Generator",
+    0x20: "RF Power Generator",
+    0x21: "Turbomolecular Vacuum Pump",
+    0x22: "Encoder",
+    0x23: "Safety Discrete I/O Device",
+    0x24: "Fluid Flow Controller",
+    0x25: "CIP Motion Drive",
+    0x26: "CompoNet Repeater",
+    0x27: "Mass Flow Controller, Enhanced",
+    0x28: "CIP Modbus Device",
+    0x29: "CIP Modbus Translator",
+    0x2A: "Safety Analog I/O Device",
+    0x2B: "Generic Device (keyable)",
+    0x2C: "Managed Switch",
+    0x32: "ControlNet Physical Layer Component",
+}
+
+# Identity object state attribute (7).
+STATE_NAMES: Final[dict[int, str]] = {
+    0: "Nonexistent",
+    1: "Device Self Testing",
+    2: "Standby",
+    3: "Operational",
+    4: "Major Recoverable Fault",
+    5: "Major Unrecoverable Fault",
+    255: "Default for Get_Attributes_All",
+}
+
+
+def service_name(service: int, class_id: int | None = None) -> str:
+    """Service names; 0x4E means Forward Close only when sent to the Connection Manager."""
+    if service == 0x4E and class_id == CLASS_CONNECTION_MANAGER:
+        return "Forward Close"
+    return SERVICE_NAMES.get(service & 0x7F, "unknown")

@@ -1,0 +1,192 @@
+"""The check-in loop shared by agents and sensors.
+
+- Long-polls the console; reconnects with jittered exponential back-off.
+- Command results go to an on-disk outbox first (fsync'd JSON lines) and leave it only once a
+  check-in carrying them was answered, so nothing is lost across restarts or network loss.
+- Commands are idempotent by id: an id already handled is never run twice.
+- The newest configuration is kept on disk with its version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from otwatch.wire.client import ConsoleLink, LinkError, NodeState, host_os
+from otwatch.wire.messages import CheckinRequest, CommandMessage, CommandResult
+
+log = logging.getLogger("otwatch.node")
+
+
+class Outbox:
+    """Durable queue of command results not yet acknowledged by the console."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def put(self, result: CommandResult) -> None:
+        line = result.model_dump_json() + "\n"
+        with self._lock, open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def pending(self) -> list[CommandResult]:
+        with self._lock:
+            if not self.path.exists():
+                return []
+            out: list[CommandResult] = []
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    out.append(CommandResult.model_validate_json(line))
+                except ValueError:
+                    log.warning("skipping a damaged outbox line in %s", self.path)
+            return out
+
+    def ack(self, sent: list[CommandResult]) -> None:
+        """Drop exactly the results that were sent (new ones may have arrived meanwhile)."""
+        if not sent:
+            return
+        sent_lines = {r.model_dump_json() for r in sent}
+        with self._lock:
+            lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+            keep = [ln for ln in lines if ln not in sent_lines]
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(f"{ln}\n" for ln in keep), encoding="utf-8")
+            tmp.replace(self.path)
+
+
+Handler = Callable[[CommandMessage, "NodeRuntime"], dict[str, Any] | None]
+
+
+@dataclass
+class NodeRuntime:
+    state: NodeState
+    version: str
+    engine_version: str = ""
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    on_config: Callable[[dict[str, Any]], None] | None = None
+    longpoll: float = 25.0
+    max_backoff: float = 60.0
+    activity: str | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    status: str = "unknown"
+    last_error: str | None = None
+
+    def __post_init__(self) -> None:
+        self.outbox = Outbox(self.state.dir / "outbox.jsonl")
+        self._seen_file = self.state.dir / "seen_commands.json"
+        self._seen: set[str] = (
+            set(json.loads(self._seen_file.read_text())) if self._seen_file.exists() else set()
+        )
+        self._config_file = self.state.dir / "config.json"
+        saved = json.loads(self._config_file.read_text()) if self._config_file.exists() else {}
+        self.config_version: int = int(saved.get("version", 0))
+        self.config: dict[str, Any] = saved.get("config", {})
+        self._stop = threading.Event()
+        self._kick = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ used by handlers
+    def report(self, activity: str | None, progress: dict[str, Any] | None = None) -> None:
+        self.activity, self.progress = activity, progress or {}
+        self._kick.set()
+
+    def finish(
+        self, cmd_id: str, ok: bool, result: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
+        self.outbox.put(
+            CommandResult(id=cmd_id, state="done" if ok else "failed", result=result or {}, error=error)
+        )
+        self._kick.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # ------------------------------------------------------------ loop
+    def stop(self) -> None:
+        self._stop.set()
+        self._kick.set()
+
+    def run(self) -> None:
+        link = ConsoleLink(self.state)
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._once(link)
+                    failures = 0
+                    self.last_error = None
+                except LinkError as exc:
+                    failures += 1
+                    self.last_error = str(exc)
+                    delay = min(self.max_backoff, 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+                    log.warning("check-in failed (%s); retrying in %.1fs", exc, delay)
+                    self._stop.wait(delay)
+        finally:
+            link.close()
+
+    def _once(self, link: ConsoleLink) -> None:
+        results = self.outbox.pending()
+        busy = self.activity is not None or bool(results)
+        self._kick.clear()
+        req = CheckinRequest(
+            client_time=datetime.now(UTC),
+            version=self.version,
+            engine_version=self.engine_version,
+            host_os=host_os(),
+            hostname=os.uname().nodename,
+            config_version=self.config_version,
+            activity=self.activity,
+            progress=self.progress,
+            results=results,
+            wait=0.0 if busy else self.longpoll,
+        )
+        resp = link.checkin(req)
+        self.outbox.ack(results)
+        self.status = resp.status
+        if resp.config is not None:
+            self.config, self.config_version = resp.config, resp.config_version
+            tmp = self._config_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"version": self.config_version, "config": self.config}))
+            tmp.replace(self._config_file)
+            if self.on_config:
+                self.on_config(self.config)
+        for cmd in resp.commands:
+            self._dispatch(cmd)
+        if busy or resp.commands or resp.config is not None:
+            self._kick.wait(1.0)  # report progress about once a second while working
+
+    def _dispatch(self, cmd: CommandMessage) -> None:
+        if cmd.id in self._seen:
+            return
+        self._seen.add(cmd.id)
+        self._seen_file.write_text(json.dumps(sorted(self._seen)[-5000:]))
+        handler = self.handlers.get(cmd.type)
+        if handler is None:
+            self.finish(cmd.id, False, error=f"this node does not know the command {cmd.type!r}")
+            return
+        self.outbox.put(CommandResult(id=cmd.id, state="running"))
+
+        def work() -> None:
+            try:
+                result = handler(cmd, self)
+                if result is not None:
+                    self.finish(cmd.id, True, result)
+            except Exception as exc:  # a failing command must not stop the node
+                log.exception("command %s failed", cmd.type)
+                self.finish(cmd.id, False, error=str(exc))
+
+        t = threading.Thread(target=work, name=f"cmd-{cmd.type}", daemon=True)
+        self._workers.append(t)
+        t.start()
