@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from otwatch.agent import discovery, ports
-from otwatch.agent.result import ScanPhase, ScanStatus
+from otwatch.agent.result import ScanPhase, ScanProgress, ScanStatus
 from otwatch.agent.safety import ScanContext, ScanPolicy, Scope
 from otwatch.agent.scan import Scanner
 from otwatch.protocols import registry
@@ -99,7 +99,7 @@ def test_icmp_discovery_when_permitted() -> None:
 
 
 def test_scan_identifies_real_peers(peers: Peers) -> None:
-    events = []
+    events: list[ScanProgress] = []
     scanner = Scanner(
         ScanPolicy(networks=("127.0.3.8/29",), response_timeout=1.0),
         ports=[peers.modbus, peers.s7, 80],

@@ -38,7 +38,7 @@ class _NoDissector:
 
 async def _hello_query(target: QueryTarget) -> Identity | None:
     """Connect, send one request, hold the connection a moment (a slow PLC), close with FIN."""
-    reader, writer = await asyncio.wait_for(
+    _reader, writer = await asyncio.wait_for(
         asyncio.open_connection(target.host, target.port), target.connect_timeout
     )
     try:
@@ -144,10 +144,9 @@ def test_refuses_targets_and_sends_outside_its_networks() -> None:
 def test_abort_stops_sends_within_a_second_and_closes_sockets() -> None:
     host = "127.0.0.57"
     port = free_port(host)
-    connected = asyncio.Event
 
     async def main() -> None:
-        query_open = connected()
+        query_open = asyncio.Event()
 
         async def slow_query(target: QueryTarget) -> Identity | None:
             """A device that accepts and never answers; the query waits as long as it may."""

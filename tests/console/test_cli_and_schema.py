@@ -26,7 +26,9 @@ def test_console_help_lists_commands() -> None:
 
 def test_pairing_key_create_list_revoke(tmp_path: Path) -> None:
     env = {"OTWATCH_DATA_DIR": str(tmp_path), "OTWATCH_ADMIN_PASSWORD": "admin-password-1"}
-    r = runner.invoke(app, ["console", "pairing-key", "create", "--expires-days", "30", "--description", "x"], env=env)
+    r = runner.invoke(
+        app, ["console", "pairing-key", "create", "--expires-days", "30", "--description", "x"], env=env
+    )
     assert r.exit_code == 0, r.output
     key = PairingKey.decode(r.output.strip().splitlines()[-1])
     fp = runner.invoke(app, ["console", "fingerprint"], env=env)
@@ -36,11 +38,14 @@ def test_pairing_key_create_list_revoke(tmp_path: Path) -> None:
     assert runner.invoke(app, ["console", "pairing-key", "revoke", key.key_id], env=env).exit_code == 0
     bad = runner.invoke(app, ["console", "pairing-key", "revoke", "nope"], env=env)
     assert bad.exit_code == 1 and "not found" in bad.output
-    assert runner.invoke(app, ["console", "pairing-key", "create", "--expires-days", "0"], env=env).exit_code == 2
+    assert (
+        runner.invoke(app, ["console", "pairing-key", "create", "--expires-days", "0"], env=env).exit_code
+        == 2
+    )
 
 
 def test_migrations_match_models(ctx: ConsoleContext) -> None:
-    assert current_revision(ctx.db.engine) == "0001"
+    assert current_revision(ctx.db.engine) == "0002"
     with ctx.db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []

@@ -19,6 +19,8 @@ GET_V1 = bytes.fromhex(
     "3026" "020100" "0406" "7075626c6963" "a019" "020101" "020100" "020100"
     "300e" "300c" "06082b06010201010100" "0500"
 )  # fmt: skip
+
+
 # v2c Response: sysDescr, sysObjectID, TimeTicks, sysName, sysServices, a MAC and an IpAddress
 def _response_v2c() -> bytes:
     return SnmpMessage(
@@ -54,7 +56,11 @@ GET_V3 = bytes.fromhex(
 
 def test_encode_matches_hand_assembled_bytes() -> None:
     msg = SnmpMessage(
-        version=0, community="public", pdu_type=codes.GET_REQUEST, request_id=1, varbinds=[VarBind(codes.SYS_DESCR)]
+        version=0,
+        community="public",
+        pdu_type=codes.GET_REQUEST,
+        request_id=1,
+        varbinds=[VarBind(codes.SYS_DESCR)],
     )
     assert msg.encode() == GET_V1
 
@@ -101,10 +107,16 @@ def test_bulk_request_fields() -> None:
         error_index=16, varbinds=[VarBind(codes.IF_DESCR)],
     ).encode()  # fmt: skip
     fields = SnmpDissector().feed(wire, True)[0].fields
-    assert (fields["pdu_type"], fields["non_repeaters"], fields["max_repetitions"]) == ("get_bulk_request", 0, 16)
+    assert (fields["pdu_type"], fields["non_repeaters"], fields["max_repetitions"]) == (
+        "get_bulk_request",
+        0,
+        16,
+    )
 
 
-@pytest.mark.parametrize("oid", ["1.3.6.1.2.1.1.1.0", "1.3.6.1.4.1.311.21.13", "2.999.3", "0.0", "1.3.6.1.4.1.4294967295"])
+@pytest.mark.parametrize(
+    "oid", ["1.3.6.1.2.1.1.1.0", "1.3.6.1.4.1.311.21.13", "2.999.3", "0.0", "1.3.6.1.4.1.4294967295"]
+)
 def test_oid_round_trip(oid: str) -> None:
     assert decode_oid(encode_oid(oid)) == oid
 

@@ -92,7 +92,8 @@ def test_no_credentials_sends_nothing() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
         sink.bind((HOST, 0))
         sink.settimeout(0.3)
-        assert asyncio.run(SPEC.query(QueryTarget(HOST, sink.getsockname()[1]))) is None  # type: ignore[misc]
+        assert SPEC.query is identify
+        assert asyncio.run(identify(QueryTarget(HOST, sink.getsockname()[1]))) is None
         with pytest.raises(TimeoutError):
             sink.recvfrom(64)
 

@@ -49,7 +49,7 @@ def _r(
     return Rule(re.compile(rx, re.IGNORECASE), vendor, device_type, model_group, os)
 
 
-#: Banner rules, most specific first; the first match per banner wins.
+#: Banner rules, most specific first; every match fills only what earlier matches left unknown.
 RULES: tuple[Rule, ...] = (
     _r(r"SIMATIC[ -]?(S7-\d+\S*|HMI\S*)", "Siemens", DeviceType.PLC, 1),
     _r(r"Siemens|SIMATIC", "Siemens"),
@@ -198,7 +198,6 @@ def classify(banners: Mapping[str, str], open_ports: Iterable[int]) -> Fingerpri
             fp.os = fp.os or rule.os
             if rule.model_group is not None and fp.model is None:
                 fp.model = m.group(rule.model_group)
-            break
     ports = set(open_ports)
     for port, (vendor, dtype) in OT_PORT_HINTS.items():
         if port in ports:

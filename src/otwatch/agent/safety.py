@@ -54,7 +54,7 @@ class ScanPolicy:
     retries: int = 1
     max_consecutive_timeouts: int = 2
     broadcasts_per_subnet: int = 1
-    query_timeout: float = 15.0  # whole budget of one protocol query (several exchanges)
+    query_timeout: float = 30.0  # whole budget of one protocol query (several paced exchanges)
     max_hosts: int = 65536  # refuse to expand absurdly large targets (a /8 by mistake)
     read_only_queries: frozenset[str] = READ_ONLY_QUERIES
     disabled_queries: frozenset[str] = frozenset({"dnp3"})  # DNP3 off by default

@@ -257,6 +257,8 @@ class Scanner:
                 try:
                     async with ctx.exclusive(ip):
                         await fn(st.hosts[ip])
+                    if ctx.guard(ip).gave_up:
+                        raise HostGaveUp(ip)
                 except HostGaveUp:
                     st.notes.append(f"{ip}: gave up after {self.policy.max_consecutive_timeouts} timeouts")
                 except ScopeError as exc:
@@ -271,7 +273,12 @@ class Scanner:
     async def _query(
         self, ctx: ScanContext, st: _State, spec: ProtocolSpec, ip: str, port: int
     ) -> Identity | None:
-        """One protocol query under the host's lock, bounded in time; its failures are notes."""
+        """One protocol query under the host's lock, bounded in time; its failures are notes.
+
+        The query is charged one token of each rate limit here; inside, protocol packages keep one
+        request in flight and pace their own requests (PEERS.md: at most 10/s per host), and the send
+        guard re-checks the scope of every socket they open.
+        """
         assert spec.query is not None
         await ctx.before_send(ip)
         target = QueryTarget(

@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.staticfiles import StaticFiles
 
 from otwatch import __version__
 from otwatch.console import errors
+from otwatch.console.assets.routes import router as assets_router
 from otwatch.console.auth.routes import router as auth_router
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.routes import router as credentials_router
@@ -19,6 +21,8 @@ from otwatch.console.deps import CtxDep, Viewer
 from otwatch.console.fleet.routes import router as fleet_router
 from otwatch.console.fleet.wire_routes import router as wire_router
 from otwatch.console.networks.routes import router as networks_router
+from otwatch.console.web.routes import STATIC_DIR
+from otwatch.console.web.routes import router as web_router
 
 
 class CertificateOut(BaseModel):
@@ -77,6 +81,8 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
             ca_fingerprint_sha256=fingerprint(c.pki.ca_cert),
         )
 
-    for r in (wire_router, auth_router, networks_router, credentials_router, fleet_router):
+    for r in (wire_router, auth_router, networks_router, credentials_router, assets_router, fleet_router):
         app.include_router(r)  # fleet last: its /{kind} routes must not shadow the others
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,5 +1,6 @@
 """Import every domain's models so Base.metadata is complete (Alembic and tests use this)."""
 
+from otwatch.console.assets.models import Asset, AssetProtocol, AssetSource
 from otwatch.console.audit.models import AuditEntry
 from otwatch.console.auth.models import ApiKey, User
 from otwatch.console.credentials.models import Credential
@@ -10,6 +11,9 @@ from otwatch.console.settings.models import SettingRow
 
 __all__ = [
     "ApiKey",
+    "Asset",
+    "AssetProtocol",
+    "AssetSource",
     "AuditEntry",
     "Base",
     "Command",

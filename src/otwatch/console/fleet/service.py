@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from otwatch.console.assets.service import ingest as ingest_assets
 from otwatch.console.audit import service as audit
 from otwatch.console.auth.models import Role
 from otwatch.console.auth.service import authenticate, resolve_api_key
@@ -403,7 +404,9 @@ def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
         node.last_scan_at = datetime.fromisoformat(started) if started else cmd.delivered_at or now
         node.last_scan_duration = res.result.get("duration")
         if res.state == "done":
-            node.reported_assets = int(res.result.get("asset_count", 0))
+            reports = [a for a in res.result.get("assets", []) if isinstance(a, dict)]
+            ingest_assets(db, node.id, reports, now)
+            node.reported_assets = int(res.result.get("asset_count", len(reports)))
 
 
 def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinRequest) -> None:

@@ -13,6 +13,9 @@ Optional ``max_interfaces`` (default 64) bounds the walk.
 
 from __future__ import annotations
 
+import asyncio
+import time
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -24,6 +27,7 @@ from otwatch.protocols.snmp.messages import text_or_hex
 DEFAULT_MAX_INTERFACES = 64
 _MAX_REPETITIONS = 16
 _RETRIES = 1  # PEERS.md: one retry
+MIN_INTERVAL = 0.1  # seconds between requests: at most 10/s to one host, one in flight
 
 _AUTH = {
     "md5": "USM_AUTH_HMAC96_MD5",
@@ -151,13 +155,21 @@ class _Session:
     """One engine and transport for all requests of one identification (closed by ``identify``)."""
 
     def __init__(self, engine: Any, auth: Any, transport: Any, context: Any, bulk: bool) -> None:
-        self.engine, self.auth, self.transport, self.context, self.bulk = (
-            engine,
-            auth,
-            transport,
-            context,
-            bulk,
-        )
+        self.engine = engine
+        self.auth = auth
+        self.transport = transport
+        self.context = context
+        self.bulk = bulk
+        self.last_sent = 0.0
+        self.requests = 0
+
+    async def _pace(self) -> None:
+        """Requests are awaited one by one; this also keeps them at most 10 per second."""
+        wait = self.last_sent + MIN_INTERVAL - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self.last_sent = time.monotonic()
+        self.requests += 1
 
     async def get(self, oids: Sequence[str]) -> dict[str, Any] | None:
         """Values by OID; None when the agent did not answer. Drops OIDs a v1 agent rejects."""
@@ -165,6 +177,7 @@ class _Session:
 
         wanted = list(oids)
         while wanted:
+            await self._pace()
             err_ind, err_status, err_index, vbs = await hl.get_cmd(
                 self.engine,
                 self.auth,
@@ -192,6 +205,7 @@ class _Session:
         cursor = column
         while len(rows) < max_rows:
             vb = hl.ObjectType(hl.ObjectIdentity(cursor))
+            await self._pace()
             if self.bulk:
                 reps = min(_MAX_REPETITIONS, max_rows - len(rows))
                 err_ind, err_status, _i, vbs = await hl.bulk_cmd(
@@ -231,7 +245,9 @@ async def identify(target: QueryTarget) -> Identity | None:
 
     auth, bulk = _auth_data(extra)
     max_ifaces = int(extra.get("max_interfaces", DEFAULT_MAX_INTERFACES))
-    engine = hl.SnmpEngine()
+    with warnings.catch_warnings():  # pysnmp's optional MIB compiler calls deprecated pysmi names
+        warnings.simplefilter("ignore", DeprecationWarning)
+        engine = hl.SnmpEngine()
     try:
         transport = await hl.UdpTransportTarget.create(
             (target.host, target.port), timeout=target.response_timeout, retries=_RETRIES

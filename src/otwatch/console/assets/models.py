@@ -1,0 +1,66 @@
+"""The console inventory: assets, the protocols they speak, and who discovered them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from otwatch.console.db import ID, Base, new_id, utcnow
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+    __table_args__ = (Index("ix_assets_ip_mac", "ip", "mac"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    ip: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    ip_num: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)  # IPv4 as integer
+    mac: Mapped[str | None] = mapped_column(String(17), default=None, index=True)
+    name: Mapped[str | None] = mapped_column(String(255), default=None)
+    vendor: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
+    model: Mapped[str | None] = mapped_column(String(200), default=None)
+    firmware: Mapped[str | None] = mapped_column(String(200), default=None)
+    serial: Mapped[str | None] = mapped_column(String(200), default=None)
+    device_type: Mapped[str | None] = mapped_column(String(50), default=None, index=True)
+    state: Mapped[str | None] = mapped_column(String(50), default=None)
+    os: Mapped[str | None] = mapped_column(String(200), default=None)
+    open_ports: Mapped[list[int]] = mapped_column(JSON, default=list)
+    modules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+    protocols: Mapped[list[AssetProtocol]] = relationship(
+        back_populates="asset", cascade="all, delete-orphan", lazy="selectin"
+    )
+    sources: Mapped[list[AssetSource]] = relationship(
+        back_populates="asset", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class AssetProtocol(Base):
+    __tablename__ = "asset_protocols"
+    __table_args__ = (UniqueConstraint("asset_id", "protocol", "role"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    asset_id: Mapped[str] = mapped_column(ID, ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    protocol: Mapped[str] = mapped_column(String(50), index=True)
+    role: Mapped[str] = mapped_column(String(16), default="server")  # server | client
+    asset: Mapped[Asset] = relationship(back_populates="protocols")
+
+
+class AssetSource(Base):
+    """A discovery source of an asset: the agent or sensor that found it (traceability, per the seed)."""
+
+    __tablename__ = "asset_sources"
+    __table_args__ = (UniqueConstraint("asset_id", "node_id"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    asset_id: Mapped[str] = mapped_column(ID, ForeignKey("assets.id", ondelete="CASCADE"), index=True)
+    node_id: Mapped[str] = mapped_column(ID, ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    first_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(default=utcnow)
+    asset: Mapped[Asset] = relationship(back_populates="sources")

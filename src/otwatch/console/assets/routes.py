@@ -1,0 +1,111 @@
+"""Inventory: the asset list with filters and the asset page data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from otwatch.console.assets import service
+from otwatch.console.assets.models import Asset
+from otwatch.console.deps import SessionDep, Viewer
+from otwatch.console.errors import invalid, not_found
+from otwatch.console.fleet.models import Node
+from otwatch.console.pagination import Page, PageDep, paginate
+
+router = APIRouter(prefix="/api/v1/assets", tags=["inventory"])
+
+
+class ProtocolOut(BaseModel):
+    protocol: str
+    role: str
+
+
+class SourceOut(BaseModel):
+    node_id: str
+    kind: str
+    name: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+class AssetOut(BaseModel):
+    id: str
+    ip: str | None
+    mac: str | None
+    name: str | None
+    vendor: str | None
+    model: str | None
+    firmware: str | None
+    serial: str | None
+    device_type: str | None
+    state: str | None
+    os: str | None
+    open_ports: list[int]
+    modules: list[dict[str, Any]]
+    protocols: list[ProtocolOut]
+    sources: list[SourceOut]
+    first_seen: datetime
+    last_seen: datetime
+
+
+def asset_out(a: Asset, nodes: dict[str, Node]) -> AssetOut:
+    return AssetOut(
+        id=a.id, ip=a.ip, mac=a.mac, name=a.name, vendor=a.vendor, model=a.model, firmware=a.firmware,
+        serial=a.serial, device_type=a.device_type, state=a.state, os=a.os, open_ports=a.open_ports,
+        modules=a.modules, first_seen=a.first_seen, last_seen=a.last_seen,
+        protocols=[ProtocolOut(protocol=p.protocol, role=p.role) for p in a.protocols],
+        sources=[
+            SourceOut(
+                node_id=s.node_id,
+                kind=nodes[s.node_id].kind if s.node_id in nodes else "deleted",
+                name=(nodes[s.node_id].name or nodes[s.node_id].hostname) if s.node_id in nodes else "",
+                first_seen=s.first_seen,
+                last_seen=s.last_seen,
+            )
+            for s in a.sources
+        ],
+    )  # fmt: skip
+
+
+def _nodes(db: SessionDep, assets: list[Asset]) -> dict[str, Node]:
+    ids = {s.node_id for a in assets for s in a.sources}
+    return {n.id: n for n in db.query(Node).filter(Node.id.in_(ids))} if ids else {}
+
+
+@router.get("", response_model=Page[AssetOut])
+def list_assets(
+    _: Viewer,
+    db: SessionDep,
+    page: PageDep,
+    source: Annotated[str | None, Query(description="discovery source: agent or sensor id")] = None,
+    device_type: Annotated[str | None, Query(alias="type")] = None,
+    vendor: Annotated[str | None, Query(max_length=200)] = None,
+    protocol: Annotated[str | None, Query(max_length=50)] = None,
+    network: Annotated[str | None, Query(max_length=64, description="CIDR")] = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, object]:
+    try:
+        stmt = service.query(
+            source=source, device_type=device_type, vendor=vendor, protocol=protocol, network=network, q=q
+        )
+    except ValueError as exc:
+        raise invalid(str(exc)) from exc
+    rows, total = paginate(db, stmt, page)
+    nodes = _nodes(db, rows)
+    return {
+        "items": [asset_out(a, nodes) for a in rows],
+        "total": total,
+        "limit": page.limit,
+        "offset": page.offset,
+    }
+
+
+@router.get("/{asset_id}", response_model=AssetOut)
+def get_asset(asset_id: str, _: Viewer, db: SessionDep) -> AssetOut:
+    a = db.get(Asset, asset_id)
+    if a is None:
+        raise not_found("asset")
+    return asset_out(a, _nodes(db, [a]))

@@ -1,0 +1,71 @@
+"""The server-rendered console pages: sign-in, the Agents table, role-dependent actions."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from otwatch.console.context import ConsoleContext
+from tests.conftest import ADMIN_PASSWORD
+from tests.console.helpers import FakeAgent, new_key
+
+
+def _form_login(client: TestClient, username: str, password: str) -> None:
+    r = client.post("/login", data={"username": username, "password": password}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    assert r.headers["location"] == "/agents"
+
+
+def test_login_page_renders(client: TestClient) -> None:
+    r = client.get("/login")
+    assert r.status_code == 200
+    assert 'name="username"' in r.text and 'name="password"' in r.text
+    assert client.get("/static/app.css").status_code == 200
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_root_and_agents_redirect_to_login_when_signed_out(client: TestClient) -> None:
+    for path in ("/", "/agents"):
+        r = client.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login"
+
+
+def test_wrong_password_shows_message(client: TestClient) -> None:
+    r = client.post("/login", data={"username": "admin", "password": "nope"}, follow_redirects=False)
+    assert r.status_code == 401
+    assert "wrong username or password" in r.text
+    assert 'value="admin"' in r.text  # the username is kept, the password is not
+    assert client.get("/agents", follow_redirects=False).status_code == 303
+
+
+def test_login_then_agents_lists_enrolled_agent(client: TestClient, ctx: ConsoleContext) -> None:
+    _form_login(client, "admin", ADMIN_PASSWORD)
+    agent = FakeAgent(ctx, client.app)
+    agent.enroll(client, new_key(client))
+    r = client.get("/agents")
+    assert r.status_code == 200
+    assert f'data-id="{agent.node_id}"' in r.text
+    assert "Pending Approval" in r.text and "badge-orange" in r.text
+    assert f"host-{agent.install_id[:4]}" in r.text
+    assert "admin" in r.text and "(Admin)" in r.text
+    assert 'data-action="approve"' in r.text and "Generate Pairing Key" in r.text
+    assert client.get("/", follow_redirects=False).headers["location"] == "/agents"
+    audit = client.get("/api/v1/audit", params={"action": "auth.login", "actor": "admin"})
+    assert audit.status_code == 200 and audit.json()["items"][0]["action"] == "auth.login"
+    r = client.get("/logout", follow_redirects=False)
+    assert r.headers["location"] == "/login"
+    assert client.get("/agents", follow_redirects=False).status_code == 303
+
+
+def test_read_only_user_sees_no_actions(admin: TestClient, ctx: ConsoleContext) -> None:
+    FakeAgent(ctx, admin.app).enroll(admin, new_key(admin))
+    r = admin.post(
+        "/api/v1/users", json={"username": "ro", "password": "readonly-pass-1", "role": "Read Only"}
+    )
+    assert r.status_code == 201, r.text
+    admin.cookies.clear()
+    _form_login(admin, "ro", "readonly-pass-1")
+    page = admin.get("/agents")
+    assert page.status_code == 200
+    assert "Pending Approval" in page.text and "(Read Only)" in page.text
+    for absent in ("Approve", "Scan Now", "Delete", "Bulk Actions", "Generate Pairing Key", "row-check"):
+        assert absent not in page.text
