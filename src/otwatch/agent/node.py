@@ -11,6 +11,7 @@ import asyncio
 import logging
 import threading
 import time
+import uuid
 from dataclasses import fields
 from typing import Any
 
@@ -66,11 +67,13 @@ class AgentNode:
         if not self._scan_lock.acquire(blocking=False):
             raise RuntimeError("a scan is already running on this agent")
         try:
-            return self._run_scan(rt)
+            return self._run_scan(rt, list(cmd.args.get("targets") or []))
         finally:
             self._scan_lock.release()
 
-    def _run_scan(self, rt: NodeRuntime) -> dict[str, Any]:
+    def _run_scan(self, rt: NodeRuntime, targets: list[str] | None = None) -> dict[str, Any]:
+        """Scan ``targets`` (default: the active query networks). The scope is always the configured
+        networks, so targets outside them are refused here even when the console asks for them."""
         config = rt.config
         networks = list(config.get("active_query_networks", []))
         if not networks:
@@ -90,13 +93,16 @@ class AgentNode:
         self._scanner = scanner
         rt.report("scanning", {"phase": "Discovery", "done": 0, "total": 0})
         try:
-            result = asyncio.run(scanner.run(networks))
+            result = asyncio.run(scanner.run(targets or networks))
         finally:
             self._scanner = None
             rt.report(None)
         data = result.as_dict()
         if result.status is not ScanStatus.COMPLETED:
-            raise RuntimeError(result.error or ("aborted" if result.aborted else "scan failed"))
+            reason = result.error or ("aborted" if result.aborted else "scan failed")
+            if result.refused:
+                reason += f" (refused as outside the active query networks: {', '.join(result.refused)})"
+            raise RuntimeError(reason)
         return {
             "started_at": result.started_at,
             "duration": round(result.duration_s, 3),
@@ -126,11 +132,15 @@ class AgentNode:
             threading.Event().wait(1.0)
 
     def _scheduled_scan(self) -> None:
-        try:
-            with self._scan_lock:
-                self._run_scan(self.runtime)
-        except Exception as exc:
-            log.warning("scheduled scan failed: %s", exc)
+        """A scheduled scan reports like Scan Now, under an id of its own (console side: created on receipt)."""
+        scan_id = f"sched-{uuid.uuid4().hex[:26]}"  # 32 characters, like console ids
+        with self._scan_lock:
+            try:
+                result = self._run_scan(self.runtime)
+                self.runtime.finish(scan_id, True, {**result, "scheduled": True})
+            except Exception as exc:
+                log.warning("scheduled scan failed: %s", exc)
+                self.runtime.finish(scan_id, False, {"scheduled": True}, error=str(exc))
 
     def run(self) -> None:
         threading.Thread(target=self._scheduler, name="scheduler", daemon=True).start()

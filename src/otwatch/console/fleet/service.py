@@ -390,6 +390,10 @@ def goodbye(db: Session, node: Node, reason: str) -> None:
 
 def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
     cmd = db.get(Command, res.id)
+    if cmd is None and res.result.get("scheduled") and res.id.startswith("sched-") and len(res.id) <= 32:
+        # a scheduled scan the agent ran by itself: recorded like a Scan Now
+        cmd = Command(id=res.id, node_id=node.id, type="scan", created_by="schedule", expires_at=now, delivered_at=now)
+        db.add(cmd)
     if cmd is None or cmd.node_id != node.id or cmd.state in ("done", "failed", "expired"):
         return  # unknown or already final: results are idempotent by command id
     cmd.state = res.state
