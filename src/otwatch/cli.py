@@ -46,5 +46,10 @@ for _name, _help in (
     app.add_typer(_mod.app, name=_name, help=_help)
 
 
+from otwatch.wire.release_cli import app as _release  # noqa: E402 - after the parts, for --help order
+
+app.add_typer(_release, name="release", help="Sign and verify update packages.")
+
+
 def main() -> None:
     app()

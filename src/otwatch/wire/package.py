@@ -1,0 +1,265 @@
+"""Signed update packages: one format for OTD engine updates, sensor and console versions, and
+threat-intelligence packages.
+
+A package is a tar file::
+
+    manifest.json   {"format": 1, "kind", "version", "min_version", "created_at", "files": {name: sha256}}
+    manifest.sig    Ed25519 signature of manifest.json's exact bytes (64 raw bytes)
+    payload/...     the content; every file is listed in the manifest with its SHA-256
+
+Verification happens before anything is staged: the signature against the pinned release keys,
+then every payload file against its hash, with no extra or missing file, no path outside
+``payload/``, no links, and bounded sizes. Every refusal is a PackageError with a clear message.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import re
+import tarfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+KINDS = ("otd", "sensor", "console", "threat-intel")
+FILE_NAMES = {
+    "otd": "otd-engine-{version}.tar",
+    "sensor": "sensor-secured-patcher-{version}.tar",
+    "console": "management-secured-patcher-{version}.tar",
+    "threat-intel": "threat-intel-{version}.tar",
+}
+MAX_PACKAGE_BYTES = 2 * 1024**3
+MAX_MEMBERS = 10_000
+_VERSION = re.compile(r"^\d+(\.\d+){0,3}$")
+
+
+class PackageError(ValueError):
+    """A package that must not be installed, with the reason in words an operator understands."""
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    if not _VERSION.match(text):
+        raise PackageError(f"version {text!r} is not dotted numbers (for example 2.4.1)")
+    return tuple(int(p) for p in text.split("."))
+
+
+def version_lt(a: str, b: str) -> bool:
+    """a < b, padding the shorter version with zeros (1.2 == 1.2.0)."""
+    pa, pb = parse_version(a), parse_version(b)
+    width = max(len(pa), len(pb))
+    return pa + (0,) * (width - len(pa)) < pb + (0,) * (width - len(pb))
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    kind: str
+    version: str
+    min_version: str
+    created_at: str
+    files: dict[str, str]
+
+    @property
+    def file_name(self) -> str:
+        return FILE_NAMES[self.kind].format(version=self.version)
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    manifest: Manifest
+    files: dict[str, bytes]  # payload-relative name -> content
+    sha256: str  # of the whole package file
+    key_id: str  # which trusted key signed it
+
+
+# ------------------------------------------------------------------ keys
+
+
+def key_id(public: Ed25519PublicKey) -> str:
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def generate_release_key() -> tuple[bytes, bytes]:
+    """(private PEM, public PEM) of a new Ed25519 release key."""
+    priv = Ed25519PrivateKey.generate()
+    return (
+        priv.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+        priv.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ),
+    )
+
+
+def load_private(pem: bytes) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise PackageError("the signing key is not an Ed25519 private key")
+    return key
+
+
+def load_public(pem: bytes) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem)
+    except ValueError as exc:
+        raise PackageError("a trusted release key is not a PEM public key") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise PackageError("a trusted release key is not an Ed25519 public key")
+    return key
+
+
+def load_trusted(directory: Path) -> list[Ed25519PublicKey]:
+    return (
+        [load_public(p.read_bytes()) for p in sorted(directory.glob("*.pub"))] if directory.is_dir() else []
+    )
+
+
+def public_pem(key: Ed25519PublicKey) -> str:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+# ------------------------------------------------------------------ build and sign
+
+
+def build(
+    kind: str, version: str, min_version: str, files: dict[str, bytes], private: Ed25519PrivateKey
+) -> bytes:
+    if kind not in KINDS:
+        raise PackageError(f"kind must be one of {', '.join(KINDS)}")
+    parse_version(version)
+    parse_version(min_version)
+    for name in files:
+        _check_name(name)
+    manifest = {
+        "format": 1,
+        "kind": kind,
+        "version": version,
+        "min_version": min_version,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": {n: hashlib.sha256(c).hexdigest() for n, c in sorted(files.items())},
+    }
+    mbytes = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        _add(tar, "manifest.json", mbytes)
+        _add(tar, "manifest.sig", private.sign(mbytes))
+        for name, content in sorted(files.items()):
+            _add(tar, f"payload/{name}", content)
+    return buf.getvalue()
+
+
+def build_from_dir(kind: str, version: str, min_version: str, src: Path, private: Ed25519PrivateKey) -> bytes:
+    files = {p.relative_to(src).as_posix(): p.read_bytes() for p in sorted(src.rglob("*")) if p.is_file()}
+    if not files:
+        raise PackageError(f"{src} holds no files to package")
+    return build(kind, version, min_version, files, private)
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = 0
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _check_name(name: str) -> None:
+    p = PurePosixPath(name)
+    if not name or p.is_absolute() or ".." in p.parts or "\\" in name or "\x00" in name:
+        raise PackageError(f"unsafe file name in package: {name!r}")
+
+
+# ------------------------------------------------------------------ verify
+
+
+def verify(data: bytes, trusted: Iterable[Ed25519PublicKey]) -> Package:
+    """Check everything; return the verified package or raise PackageError."""
+    trusted = list(trusted)
+    if not trusted:
+        raise PackageError("no trusted release key is configured; refusing every package")
+    if len(data) > MAX_PACKAGE_BYTES:
+        raise PackageError("package is larger than 2 GB")
+    members: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            for i, m in enumerate(tar):
+                if i >= MAX_MEMBERS:
+                    raise PackageError("package has too many files")
+                if not m.isfile():
+                    raise PackageError(f"package entry {m.name!r} is not a regular file (links are refused)")
+                _check_name(m.name)
+                f = tar.extractfile(m)
+                if f is None:
+                    raise PackageError(f"package entry {m.name!r} cannot be read")
+                if m.name in members:
+                    raise PackageError(f"package lists {m.name!r} twice")
+                members[m.name] = f.read()
+    except (tarfile.TarError, EOFError) as exc:
+        raise PackageError(f"not a package (damaged or not a tar file): {exc}") from exc
+    mbytes, sig = members.pop("manifest.json", None), members.pop("manifest.sig", None)
+    if mbytes is None:
+        raise PackageError("package has no manifest.json")
+    if sig is None:
+        raise PackageError("package is not signed (no manifest.sig)")
+    signer = None
+    for pub in trusted:
+        try:
+            pub.verify(sig if len(sig) == 64 else base64.b64decode(sig), mbytes)
+            signer = pub
+            break
+        except (InvalidSignature, ValueError):
+            continue
+    if signer is None:
+        raise PackageError(
+            "signature does not match any trusted release key (tampered, or signed by another key)"
+        )
+    try:
+        raw = json.loads(mbytes)
+        manifest = Manifest(
+            kind=str(raw["kind"]), version=str(raw["version"]), min_version=str(raw["min_version"]),
+            created_at=str(raw.get("created_at", "")), files={str(k): str(v) for k, v in raw["files"].items()},
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PackageError("manifest.json is not a valid manifest") from exc
+    if manifest.kind not in KINDS:
+        raise PackageError(f"unknown package kind {manifest.kind!r}")
+    parse_version(manifest.version)
+    parse_version(manifest.min_version)
+    payload = {n.removeprefix("payload/"): c for n, c in members.items() if n.startswith("payload/")}
+    strays = sorted(n for n in members if not n.startswith("payload/"))
+    if strays:
+        raise PackageError(f"package holds files outside payload/: {', '.join(strays)}")
+    missing = sorted(set(manifest.files) - set(payload))
+    extra = sorted(set(payload) - set(manifest.files))
+    if missing or extra:
+        raise PackageError(f"package content differs from its manifest (missing {missing}, unlisted {extra})")
+    for name, content in payload.items():
+        if hashlib.sha256(content).hexdigest() != manifest.files[name]:
+            raise PackageError(f"file {name} does not match its SHA-256 in the manifest (tampered)")
+    return Package(manifest, payload, hashlib.sha256(data).hexdigest(), key_id(signer))
+
+
+def check_upgrade(manifest: Manifest, kind: str, current: str | None) -> None:
+    """Refuse the wrong kind, a downgrade, or an upgrade from below the package's minimum version."""
+    if manifest.kind != kind:
+        raise PackageError(f"this is a {manifest.kind} package, not a {kind} package")
+    if current:
+        if not version_lt(current, manifest.version):
+            raise PackageError(
+                f"version {manifest.version} is not newer than the installed {current} (downgrade refused)"
+            )
+        if version_lt(current, manifest.min_version):
+            raise PackageError(
+                f"version {manifest.version} upgrades from {manifest.min_version} or later; {current} is installed"
+            )
