@@ -16,15 +16,16 @@ from dataclasses import fields
 from typing import Any
 
 from otwatch import __version__
+from otwatch.agent.engine import EngineStore
 from otwatch.agent.result import ScanProgress, ScanStatus
 from otwatch.agent.safety import ScanPolicy
 from otwatch.agent.scan import Scanner
-from otwatch.wire.client import NodeState
+from otwatch.wire import package
+from otwatch.wire.client import ConsoleLink, NodeState
 from otwatch.wire.messages import CommandMessage
 from otwatch.wire.runtime import NodeRuntime
 
 log = logging.getLogger("otwatch.agent")
-ENGINE_VERSION = "1.0.0"
 UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
 _POLICY_FIELDS = {f.name for f in fields(ScanPolicy)} - {"networks", "read_only_queries"}
 
@@ -54,10 +55,11 @@ class AgentNode:
         self.runtime = NodeRuntime(
             state,
             version=__version__,
-            engine_version=ENGINE_VERSION,
-            handlers={"scan": self._scan, "abort_scan": self._abort},
+            engine_version=EngineStore(state.dir).current().version,
+            handlers={"scan": self._scan, "abort_scan": self._abort, "update": self._update},
             longpoll=longpoll,
         )
+        self.engines = EngineStore(state.dir)
         self._scanner: Scanner | None = None
         self._scan_lock = threading.Lock()
         self._last_scheduled = time.monotonic()
@@ -117,6 +119,22 @@ class AgentNode:
         if scanner is not None:
             scanner.abort()
         return {"aborted": scanner is not None}
+
+    def _update(self, cmd: CommandMessage, rt: NodeRuntime) -> dict[str, Any]:
+        """Update OTD Version: download, verify against the pinned release keys, stage, switch."""
+        if self._scan_lock.locked():
+            raise RuntimeError("a scan is running; update again when it has finished")
+        rt.report("updating", {"percent": 0, "version": cmd.args.get("version")})
+        try:
+            with ConsoleLink(rt.state) as link:
+                data = link.download_package(str(cmd.args.get("package_id", "")))
+            rt.report("updating", {"percent": 50, "version": cmd.args.get("version")})
+            trusted = package.load_trusted(rt.state.dir / "release-keys")
+            engine, before = self.engines.install(data, trusted)
+        finally:
+            rt.report(None)
+        rt.engine_version = engine.version
+        return {"from": before, "to": engine.version, "ports": len(engine.ports)}
 
     # ------------------------------------------------------------ schedule
     def _scheduler(self) -> None:

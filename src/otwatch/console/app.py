@@ -21,6 +21,7 @@ from otwatch.console.deps import CtxDep, Viewer
 from otwatch.console.fleet.routes import router as fleet_router
 from otwatch.console.fleet.wire_routes import router as wire_router
 from otwatch.console.networks.routes import router as networks_router
+from otwatch.console.updates.routes import router as updates_router
 from otwatch.console.web.routes import STATIC_DIR
 from otwatch.console.web.routes import router as web_router
 
@@ -81,7 +82,15 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
             ca_fingerprint_sha256=fingerprint(c.pki.ca_cert),
         )
 
-    for r in (wire_router, auth_router, networks_router, credentials_router, assets_router, fleet_router):
+    for r in (
+        wire_router,
+        auth_router,
+        networks_router,
+        credentials_router,
+        assets_router,
+        updates_router,
+        fleet_router,
+    ):
         app.include_router(r)  # fleet last: its /{kind} routes must not shadow the others
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

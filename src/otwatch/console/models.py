@@ -8,6 +8,7 @@ from otwatch.console.db import Base
 from otwatch.console.fleet.models import Command, DuplicatedNetwork, IssuedCertificate, Node, PairingKey
 from otwatch.console.networks.models import MonitoredNetwork
 from otwatch.console.settings.models import SettingRow
+from otwatch.console.updates.models import UpdatePackage
 
 __all__ = [
     "ApiKey",
@@ -24,5 +25,6 @@ __all__ = [
     "Node",
     "PairingKey",
     "SettingRow",
+    "UpdatePackage",
     "User",
 ]

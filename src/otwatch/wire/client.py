@@ -132,6 +132,12 @@ class NodeState:
             f.write(pki.key_pem(key))
         (self.dir / "cert.pem").write_text(resp.certificate_pem)
         (self.dir / "ca.pem").write_text(resp.ca_pem)
+        keys = self.dir / "release-keys"
+        keys.mkdir(exist_ok=True)
+        for old in keys.glob("*.pub"):
+            old.unlink()
+        for i, pem in enumerate(resp.release_keys):  # pinned through the same verified channel
+            (keys / f"console-{i}.pub").write_text(pem)
         tmp = self.identity_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(ident), indent=2))
         tmp.replace(self.identity_file)
@@ -229,6 +235,15 @@ class ConsoleLink:
     def checkin(self, req: CheckinRequest) -> CheckinResponse:
         r = self._post("/checkin", req.model_dump_json(), self.timeout + req.wait)
         return CheckinResponse.model_validate_json(r.content)
+
+    def download_package(self, package_id: str, timeout: float = 300.0) -> bytes:
+        try:
+            r = self.client.get(f"{self.base}/packages/{package_id}", timeout=timeout)
+        except httpx.HTTPError as exc:
+            raise LinkError(f"console unreachable: {exc}") from exc
+        if r.status_code != 200:
+            raise _error_from(r)
+        return r.content
 
     def goodbye(self, reason: str = "uninstalled") -> None:
         self._post("/goodbye", GoodbyeRequest(reason=reason).model_dump_json(), self.timeout)

@@ -56,6 +56,7 @@ class EnrollResponse(Strict):
     certificate_pem: str
     ca_pem: str
     server_time: datetime
+    release_keys: list[str] = Field(default_factory=list)  # PEM Ed25519 keys packages must be signed with
 
 
 class CommandMessage(Strict):

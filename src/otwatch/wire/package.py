@@ -29,6 +29,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+__all__ = ["KINDS", "Ed25519PrivateKey", "Ed25519PublicKey", "Manifest", "Package", "PackageError"]
+
 KINDS = ("otd", "sensor", "console", "threat-intel")
 FILE_NAMES = {
     "otd": "otd-engine-{version}.tar",

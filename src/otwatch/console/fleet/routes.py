@@ -167,6 +167,13 @@ def scan_now(node_id: str, p: Operator, ctx: CtxDep, db: SessionDep) -> NodeOut:
     return _done(ctx, db, node)
 
 
+@router.post("/agents/{node_id}/update", response_model=NodeOut, status_code=202)
+def update_engine(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
+    node = service.get_node(db, node_id, "agent")
+    service.request_update(db, ctx, p.actor, node)
+    return _done(ctx, db, node)
+
+
 @router.post("/agents/{node_id}/abort", response_model=NodeOut, status_code=202)
 def abort_scan(node_id: str, p: Operator, ctx: CtxDep, db: SessionDep) -> NodeOut:
     node = service.get_node(db, node_id, "agent")
@@ -203,7 +210,7 @@ def _one(db: Session, ctx: ConsoleContext, p: Principal, node: Node, body: BulkI
         case "pause" | "resume":
             service.set_paused(db, ctx, p.actor, node, body.action == "pause")
         case "update":
-            raise APIError(409, "conflict", "no OT Discovery engine package has been uploaded")
+            service.request_update(db, ctx, p.actor, node)
 
 
 for _plural in ("agents", "sensors"):

@@ -25,7 +25,8 @@ from otwatch.console.fleet.schemas import AgentConfigIn, NodeOut, Schedule
 from otwatch.console.fleet.status import NodeState, NodeStatus, ScanResult, derive_status, disconnect_reason
 from otwatch.console.networks.service import outside_monitored
 from otwatch.console.settings import service as settings
-from otwatch.wire import pki
+from otwatch.console.updates import service as updates
+from otwatch.wire import package, pki
 from otwatch.wire.messages import (
     CheckinRequest,
     CheckinResponse,
@@ -236,6 +237,7 @@ def enroll(db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str)
         certificate_pem=pki.cert_pem(cert).decode(),
         ca_pem=ctx.pki.ca_pem,
         server_time=now,
+        release_keys=[package.public_pem(k) for k in updates.trusted_keys(ctx)],
     )
 
 
@@ -357,6 +359,59 @@ def abort_scan(db: Session, ctx: ConsoleContext, actor: str, node: Node) -> None
     node.last_scan_result = ScanResult.FAILED
 
 
+def request_update(db: Session, ctx: ConsoleContext, actor: str, node: Node) -> Command:
+    """Update OTD Version: push the newest uploaded engine to a Connected agent."""
+    if node.kind != "agent":
+        raise conflict("sensor versions are updated from System Settings > Version Update")
+    pkg = updates.newest(db, "otd")
+    if pkg is None:
+        raise conflict(
+            "no OT Discovery engine (OTD) package has been uploaded (System Configuration > Updates)"
+        )
+    st = status_of(ctx, node)
+    if st is not NodeStatus.CONNECTED:
+        raise conflict(f"the agent must be Connected to update (it is {st.value})")
+    if not updates.needs(node.engine_version, pkg):
+        raise conflict(f"the agent already runs OTD {node.engine_version}")
+    busy = db.scalar(
+        select(Command).where(
+            Command.node_id == node.id, Command.type == "update", Command.state.in_(OPEN_STATES)
+        )
+    )
+    if busy is not None:
+        raise conflict("an update is already in progress", {"command_id": busy.id})
+    args = {"package_id": pkg.id, "version": pkg.version, "sha256": pkg.sha256, "kind": pkg.kind}
+    return queue_command(db, ctx, actor, node, "update", args)
+
+
+def auto_update(db: Session, ctx: ConsoleContext, node: Node) -> None:
+    """With Auto-Updates on, a Connected agent on an older engine gets the newest one."""
+    if node.kind != "agent" or not settings.get(db, "auto_update"):
+        return
+    pkg = updates.newest(db, "otd")
+    if (
+        pkg is None
+        or not updates.needs(node.engine_version, pkg)
+        or status_of(ctx, node) is not NodeStatus.CONNECTED
+    ):
+        return
+    tried = db.scalar(
+        select(Command)
+        .where(Command.node_id == node.id, Command.type == "update")
+        .order_by(Command.created_at.desc())
+    )
+    if tried is not None and (tried.state in OPEN_STATES or tried.args.get("version") == pkg.version):
+        return  # in progress, or this version already tried (a failed update is retried by hand)
+    queue_command(
+        db,
+        ctx,
+        "auto-update",
+        node,
+        "update",
+        {"package_id": pkg.id, "version": pkg.version, "sha256": pkg.sha256, "kind": pkg.kind},
+    )
+
+
 def set_paused(db: Session, ctx: ConsoleContext, actor: str, node: Node, paused: bool) -> None:
     node.paused = paused
     audit.record(db, actor, "node.paused" if paused else "node.resumed", node.id)
@@ -392,7 +447,9 @@ def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
     cmd = db.get(Command, res.id)
     if cmd is None and res.result.get("scheduled") and res.id.startswith("sched-") and len(res.id) <= 32:
         # a scheduled scan the agent ran by itself: recorded like a Scan Now
-        cmd = Command(id=res.id, node_id=node.id, type="scan", created_by="schedule", expires_at=now, delivered_at=now)
+        cmd = Command(
+            id=res.id, node_id=node.id, type="scan", created_by="schedule", expires_at=now, delivered_at=now
+        )
         db.add(cmd)
     if cmd is None or cmd.node_id != node.id or cmd.state in ("done", "failed", "expired"):
         return  # unknown or already final: results are idempotent by command id

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from cryptography import x509
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
 
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
@@ -14,6 +15,9 @@ from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, SessionDep
 from otwatch.console.errors import APIError
 from otwatch.console.fleet import service
+from otwatch.console.fleet.models import Command
+from otwatch.console.updates import service as updates
+from otwatch.console.updates.models import UpdatePackage
 from otwatch.wire import pki
 from otwatch.wire.messages import (
     CheckinRequest,
@@ -60,6 +64,7 @@ def _checkin_tx(
         node = service.node_for_certificate(db, serial)
         if first:
             service.record_checkin(db, ctx, node, body)
+            service.auto_update(db, ctx, node)
         resp = service.deliverables(db, ctx, node, body.config_version)
         db.commit()
         return resp, node.id
@@ -83,3 +88,18 @@ def goodbye(body: GoodbyeRequest, db: SessionDep, serial: CertSerial) -> None:
     node = service.node_for_certificate(db, serial)
     service.goodbye(db, node, body.reason)
     db.commit()
+
+
+@router.get("/packages/{package_id}", response_class=Response)
+def download_package(package_id: str, ctx: CtxDep, db: SessionDep, serial: CertSerial) -> Response:
+    """The package of an update this node was told to install (and only that)."""
+    node = service.node_for_certificate(db, serial)
+    cmd = db.scalar(
+        select(Command).where(
+            Command.node_id == node.id, Command.type == "update", Command.state.in_(service.OPEN_STATES)
+        )
+    )
+    row = db.get(UpdatePackage, package_id)
+    if cmd is None or row is None or cmd.args.get("package_id") != package_id:
+        raise APIError(404, "not_found", "no update of this package is pending for this node")
+    return Response(updates.package_bytes(ctx, row), media_type="application/x-tar")

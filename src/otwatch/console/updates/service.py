@@ -1,0 +1,71 @@
+"""Verifying, storing and rolling out update packages (OTD engines for agents, first)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from otwatch.console.audit import service as audit
+from otwatch.console.context import ConsoleContext
+from otwatch.console.errors import APIError, conflict
+from otwatch.console.updates.models import UpdatePackage
+from otwatch.wire import package
+
+
+def trusted_keys(ctx: ConsoleContext) -> list[package.Ed25519PublicKey]:
+    return package.load_trusted(ctx.settings.data_dir / "release-keys")
+
+
+def storage(ctx: ConsoleContext) -> Path:
+    d = ctx.settings.data_dir / "packages"
+    d.mkdir(exist_ok=True)
+    return d
+
+
+def upload(db: Session, ctx: ConsoleContext, actor: str, data: bytes) -> UpdatePackage:
+    """Verify before storing anything; a refused package leaves no trace but the audit entry."""
+    try:
+        pkg = package.verify(data, trusted_keys(ctx))
+    except package.PackageError as exc:
+        raise APIError(422, "package_refused", str(exc)) from exc
+    m = pkg.manifest
+    if db.scalar(
+        select(UpdatePackage).where(UpdatePackage.kind == m.kind, UpdatePackage.version == m.version)
+    ):
+        raise conflict(f"{m.kind} package version {m.version} is already uploaded")
+    path = storage(ctx) / f"{pkg.sha256}.tar"
+    tmp = path.with_suffix(".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+    row = UpdatePackage(
+        kind=m.kind, version=m.version, min_version=m.min_version, file_name=m.file_name, sha256=pkg.sha256,
+        size=len(data), key_id=pkg.key_id, uploaded_by=actor,
+    )  # fmt: skip
+    db.add(row)
+    db.flush()
+    audit.record(
+        db, actor, "update.uploaded", row.file_name, version=m.version, kind=m.kind, sha256=pkg.sha256
+    )
+    return row
+
+
+def newest(db: Session, kind: str) -> UpdatePackage | None:
+    rows = list(db.scalars(select(UpdatePackage).where(UpdatePackage.kind == kind)))
+    best: UpdatePackage | None = None
+    for r in rows:
+        if best is None or package.version_lt(best.version, r.version):
+            best = r
+    return best
+
+
+def package_bytes(ctx: ConsoleContext, row: UpdatePackage) -> bytes:
+    return (storage(ctx) / f"{row.sha256}.tar").read_bytes()
+
+
+def needs(engine_version: str, pkg: UpdatePackage) -> bool:
+    try:
+        return not engine_version or package.version_lt(engine_version, pkg.version)
+    except package.PackageError:
+        return True
