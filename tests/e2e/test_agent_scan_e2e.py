@@ -89,7 +89,9 @@ def test_scan_now_completed_then_abort_failed(live_console: LiveConsole, tmp_pat
             assert asset["ip"] == host and asset["vendor"] == "Acme Automation"
             assert asset["firmware"] == "3.2.1" and port in asset["open_ports"]
             inv = admin.get(f"/api/v1/assets?source={ident.node_id}").json()["items"]
-            assert [(a["ip"], a["vendor"], a["firmware"]) for a in inv] == [(host, "Acme Automation", "3.2.1")]
+            assert [(a["ip"], a["vendor"], a["firmware"]) for a in inv] == [
+                (host, "Acme Automation", "3.2.1")
+            ]
             assert inv[0]["sources"][0]["name"] == "cell-1"
 
         # a deliberately slow scan (2 packets/s over a /28) is aborted within seconds
