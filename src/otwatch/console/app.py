@@ -13,6 +13,7 @@ from starlette.staticfiles import StaticFiles
 
 from otwatch import __version__
 from otwatch.console import errors
+from otwatch.console.alerts.routes import router as alerts_router
 from otwatch.console.assets.routes import router as assets_router
 from otwatch.console.auth.routes import router as auth_router
 from otwatch.console.context import ConsoleContext
@@ -88,10 +89,11 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         networks_router,
         credentials_router,
         assets_router,
+        alerts_router,
         updates_router,
         fleet_router,
     ):
-        app.include_router(r)  # fleet last: its /{kind} routes must not shadow the others
+        app.include_router(r)
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,5 +1,6 @@
 """Import every domain's models so Base.metadata is complete (Alembic and tests use this)."""
 
+from otwatch.console.alerts.models import Alert
 from otwatch.console.assets.models import Asset, AssetProtocol, AssetSource
 from otwatch.console.audit.models import AuditEntry
 from otwatch.console.auth.models import ApiKey, User
@@ -11,6 +12,7 @@ from otwatch.console.settings.models import SettingRow
 from otwatch.console.updates.models import UpdatePackage
 
 __all__ = [
+    "Alert",
     "ApiKey",
     "Asset",
     "AssetProtocol",

@@ -73,6 +73,37 @@ class CommandResult(Strict):
     error: str | None = None
 
 
+class AlertReport(Strict):
+    """One sensor alert as the console stores it; re-sending it updates, never duplicates."""
+
+    key: str = Field(min_length=1, max_length=64)  # the sensor's own id for this alert
+    code: str = Field(max_length=64)
+    engine: Literal["Protocol Violation", "Policy Violation", "Malware", "Anomaly", "Operational"]
+    severity: Literal["Critical", "Major", "Minor", "Warning"]
+    title: str = Field(max_length=300)
+    description: str = Field(default="", max_length=5000)
+    protocol: str | None = Field(default=None, max_length=50)
+    source_ip: str | None = Field(default=None, max_length=64)
+    source_mac: str | None = Field(default=None, max_length=17)
+    destination_ip: str | None = Field(default=None, max_length=64)
+    destination_mac: str | None = Field(default=None, max_length=17)
+    first_seen: datetime
+    last_seen: datetime
+    count: int = Field(default=1, ge=1)
+    details: dict[str, Any] = Field(default_factory=dict)
+    pcap_b64: str | None = Field(default=None, max_length=16 * 1024 * 1024)
+
+
+class Report(Strict):
+    """Data a node sends up with a check-in: assets (dicts as the inventory takes them), alerts, stats."""
+
+    id: str = Field(min_length=1, max_length=64)
+    kind: Literal["assets", "alerts", "stats"]
+    assets: list[dict[str, Any]] = Field(default_factory=list, max_length=50_000)
+    alerts: list[AlertReport] = Field(default_factory=list, max_length=10_000)
+    stats: dict[str, Any] = Field(default_factory=dict)
+
+
 class CheckinRequest(Strict):
     client_time: datetime
     version: str = Field(default="", max_length=50)
@@ -83,6 +114,7 @@ class CheckinRequest(Strict):
     activity: Literal["scanning", "updating"] | None = None
     progress: dict[str, Any] = Field(default_factory=dict)
     results: list[CommandResult] = Field(default_factory=list, max_length=1000)
+    reports: list[Report] = Field(default_factory=list, max_length=100)
     wait: float = Field(default=0.0, ge=0.0, le=60.0)
 
 

@@ -59,6 +59,7 @@ class Node(Base):
     last_scan_duration: Mapped[float | None] = mapped_column(default=None)
     last_scan_result: Mapped[str | None] = mapped_column(String(16), default=None)
     reported_assets: Mapped[int] = mapped_column(default=0)
+    stats: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # a sensor's latest traffic statistics
 
 
 class IssuedCertificate(Base):

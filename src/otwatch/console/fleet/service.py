@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from otwatch.console.alerts.service import ingest as ingest_alerts
 from otwatch.console.assets.service import ingest as ingest_assets
 from otwatch.console.audit import service as audit
 from otwatch.console.auth.models import Role
@@ -486,6 +487,13 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
     node.config_acked = min(req.config_version, node.config_version)
     for res in req.results:
         _apply_result(db, node, res, now)
+    for rep in req.reports:
+        if rep.kind == "assets":
+            ingest_assets(db, node.id, rep.assets, now)
+        elif rep.kind == "alerts" and node.kind == "sensor":
+            ingest_alerts(db, node.id, rep.alerts)
+        elif rep.kind == "stats" and node.kind == "sensor":
+            node.stats = rep.stats
 
 
 def deliverables(db: Session, ctx: ConsoleContext, node: Node, client_config_version: int) -> CheckinResponse:

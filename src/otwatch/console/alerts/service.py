@@ -1,0 +1,100 @@
+"""Storing sensor alerts (idempotent upserts) and changing their status."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from otwatch.console.alerts.models import Alert
+from otwatch.console.audit import service as audit
+from otwatch.console.db import utcnow
+from otwatch.console.errors import conflict, invalid, not_found
+from otwatch.wire.messages import AlertReport
+
+SEVERITY_ORDER = {"Critical": 0, "Major": 1, "Minor": 2, "Warning": 3}
+TRANSITIONS = {"acknowledge": ("open", "acknowledged"), "close": (None, "closed"), "reopen": (None, "open")}
+
+
+def ingest(db: Session, node_id: str, reports: list[AlertReport]) -> list[Alert]:
+    """Upsert by (sensor, sensor's alert key): counts and times are absolute, so a resend is harmless.
+
+    An alert the operator closed stays closed unless the sensor reports new occurrences after it.
+    """
+    new: list[Alert] = []
+    for r in reports:
+        row = db.scalar(select(Alert).where(Alert.node_id == node_id, Alert.sensor_key == r.key))
+        pcap = None
+        if r.pcap_b64:
+            try:
+                pcap = base64.b64decode(r.pcap_b64, validate=True)
+            except (binascii.Error, ValueError):
+                pcap = None
+        if row is None:
+            row = Alert(
+                node_id=node_id,
+                sensor_key=r.key,
+                first_seen=r.first_seen,
+                last_seen=r.last_seen,
+                count=r.count,
+                status="open",
+            )
+            db.add(row)
+            new.append(row)
+        elif row.status == "closed" and r.last_seen > row.last_seen:
+            row.status, row.status_by, row.status_at = "open", "sensor", utcnow()
+        row.code, row.engine, row.severity, row.title = r.code, r.engine, r.severity, r.title
+        row.description, row.protocol, row.details = r.description, r.protocol, r.details
+        row.source_ip, row.source_mac = r.source_ip, r.source_mac
+        row.destination_ip, row.destination_mac = r.destination_ip, r.destination_mac
+        row.first_seen = min(row.first_seen, r.first_seen)
+        row.last_seen = max(row.last_seen, r.last_seen)
+        row.count = max(row.count, r.count)
+        if pcap:
+            row.pcap = pcap
+    db.flush()
+    return new
+
+
+def query(
+    *,
+    status: str | None = None,
+    severity: str | None = None,
+    engine: str | None = None,
+    protocol: str | None = None,
+    sensor: str | None = None,
+    ip: str | None = None,
+) -> Select[Any]:
+    stmt = select(Alert).order_by(Alert.last_seen.desc())
+    if status:
+        stmt = stmt.where(Alert.status == status)
+    if severity:
+        stmt = stmt.where(Alert.severity == severity)
+    if engine:
+        stmt = stmt.where(Alert.engine == engine)
+    if protocol:
+        stmt = stmt.where(Alert.protocol == protocol)
+    if sensor:
+        stmt = stmt.where(Alert.node_id == sensor)
+    if ip:
+        stmt = stmt.where((Alert.source_ip == ip) | (Alert.destination_ip == ip))
+    return stmt
+
+
+def change_status(db: Session, actor: str, alert_id: str, action: str) -> Alert:
+    if action not in TRANSITIONS:
+        raise invalid(f"unknown action {action!r}")
+    row = db.get(Alert, alert_id)
+    if row is None:
+        raise not_found("alert")
+    need, to = TRANSITIONS[action]
+    if need is not None and row.status != need:
+        raise conflict(f"only an open alert can be acknowledged (this one is {row.status})")
+    if row.status == to:
+        raise conflict(f"the alert is already {to}")
+    row.status, row.status_by, row.status_at = to, actor, utcnow()
+    audit.record(db, actor, f"alert.{action}", row.id, title=row.title)
+    return row
