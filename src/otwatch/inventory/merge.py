@@ -1,0 +1,126 @@
+"""Merge rules: many :class:`Identity` observations of one device -> one view of it.
+
+The same PLC is described by several sources: an S7 SZL 0x0011 answer gives the order number and
+firmware, SZL 0x001C the module type, serial and station name, 0x0424 the CPU mode; a List Identity
+answer gives vendor, product name and revision; the MAC's OUI gives a vendor; an agent's banner grab a
+guess. The rules, shared by sensor, agent and console:
+
+1. Each value carries a rank: protocol answers (OT protocols) outrank IT protocols (SNMP), which
+   outrank banner fingerprints, which outrank the OUI. A value is replaced only by one of higher or
+   equal rank, so a guess never overwrites an answer and a fresh answer replaces a stale one.
+2. A model that is only an order number (SZL 0x0011) ranks just below a module name (SZL 0x001C):
+   "CPU 315-2 PN/DP" is shown, "6ES7 315-2EH14-0AB0" is kept as ``extra["order_number"]``.
+3. A generic device type (``Unknown``) never replaces a specific one.
+4. A value that changes *from the same source* (same protocol, same rank) is a change of the device
+   itself, e.g. a new firmware after an update, and is reported as a :class:`FieldChange`; a value
+   refined by a better source is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from otwatch.inventory.identity import DeviceType, Identity
+
+#: Field-wise merged attributes of :class:`Identity` (``modules`` and ``extra`` are merged separately).
+MERGED_FIELDS: Final = (
+    "vendor",
+    "vendor_id",
+    "model",
+    "product_code",
+    "firmware",
+    "serial",
+    "name",
+    "device_type",
+    "state",
+)
+
+#: Rank of a source; unknown protocols rank as a generic protocol answer.
+SOURCE_RANKS: Final[dict[str, int]] = {
+    "modbus": 90,
+    "s7comm": 90,
+    "s7comm_plus": 85,
+    "enip": 90,
+    "bacnet": 90,
+    "dnp3": 90,
+    "iec104": 90,
+    "snmp": 70,
+    "fingerprint": 30,
+    "oui": 10,
+}
+DEFAULT_RANK: Final = 50
+ORDER_NUMBER_PENALTY: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """A value that one source reported differently than before (the device changed)."""
+
+    field: str
+    old: Any
+    new: Any
+    source: str
+
+
+def rank(identity: Identity, name: str) -> int:
+    base = SOURCE_RANKS.get(identity.protocol, DEFAULT_RANK)
+    if (
+        name == "model"
+        and identity.model is not None
+        and identity.model == identity.extra.get("order_number")
+    ):
+        return base - ORDER_NUMBER_PENALTY
+    if name == "device_type" and identity.device_type == DeviceType.UNKNOWN:
+        return 0
+    return base
+
+
+@dataclass(slots=True)
+class MergedIdentity:
+    """The merged view of one device, with the rank and source of every value it holds."""
+
+    identity: Identity = field(default_factory=lambda: Identity(protocol="merged"))
+    ranks: dict[str, int] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    protocols: list[str] = field(default_factory=list)  # sources seen, first first
+
+    def add(self, observation: Identity) -> list[FieldChange]:
+        """Merge one observation; returns the values it changed from the same source."""
+        merged = self.identity
+        changes: list[FieldChange] = []
+        source = observation.protocol
+        if source not in self.protocols:
+            self.protocols.append(source)
+        for name in MERGED_FIELDS:
+            value = getattr(observation, name)
+            if value is None or value == "":
+                continue
+            current = getattr(merged, name)
+            if current == value:
+                if self.ranks.get(name, -1) < (r := rank(observation, name)):
+                    self.ranks[name], self.sources[name] = r, source
+                continue
+            r = rank(observation, name)
+            held = self.ranks.get(name, -1)
+            if r < held:
+                continue
+            if current is not None and r == held and self.sources.get(name) == source:
+                changes.append(FieldChange(name, current, value, source))
+            setattr(merged, name, value)
+            self.ranks[name], self.sources[name] = r, source
+        if observation.modules:
+            merged.modules = list(observation.modules)
+        for key, value in observation.extra.items():
+            if value is not None:
+                merged.extra[key] = value
+        return changes
+
+
+def merge(identities: Iterable[Identity]) -> MergedIdentity:
+    """Merge observations in the order they were made (later equal-rank values win)."""
+    out = MergedIdentity()
+    for identity in identities:
+        out.add(identity)
+    return out

@@ -1,0 +1,160 @@
+"""Protocol Violation: frames that are out of spec and codes that the protocol does not define.
+
+Works on what the dissectors already report (``Record.malformed``, function and exception codes), so
+it costs a few dict lookups per record and nothing per packet. Link/network headers that
+:func:`~otwatch.sensor.decode.decode` found out of spec are reported once per source.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from otwatch.inventory.asset import Asset
+from otwatch.protocols.base import Record
+from otwatch.protocols.dnp3.codes import IIN
+from otwatch.protocols.modbus.codes import ExceptionCode, FunctionCode
+from otwatch.sensor.engines.alerts import AlertStore, protocol_label
+from otwatch.sensor.flows import Flow
+
+MODBUS_CODES: Final = frozenset(int(c) for c in FunctionCode)
+# Codes the specification leaves to users (65-72, 100-110) and vendor codes in the field (Schneider UMAS
+# 90, Modicon programming 125/126): unusual, and left to the Policy engine rather than called illegal.
+MODBUS_USER_CODES: Final = frozenset((*range(65, 73), *range(100, 111), 90, 125, 126))
+SLAVE_EXCEPTIONS: Final[dict[int, str]] = {
+    ExceptionCode.ILLEGAL_FUNCTION: "SLAVE_ILLEGAL_FUNCTION",
+    ExceptionCode.ILLEGAL_DATA_ADDRESS: "SLAVE_ILLEGAL_ADDRESS",
+    ExceptionCode.ILLEGAL_DATA_VALUE: "SLAVE_ILLEGAL_VALUE",
+}
+
+
+class ProtocolViolationEngine:
+    def __init__(self, alerts: AlertStore) -> None:
+        self.alerts = alerts
+
+    def on_malformed_frame(self, ts: float, reason: str, src: Asset | None, dst: Asset | None) -> None:
+        self.alerts.raise_alert(
+            "MALFORMED_PACKET",
+            ts,
+            f"A frame from {src.label if src else 'an unknown source'} has out-of-spec headers: {reason}.",
+            src=src,
+            dst=dst,
+            protocol="ethernet/ip",
+            subject=reason,
+        )
+
+    def on_record(self, ts: float, flow: Flow, record: Record, src: Asset | None, dst: Asset | None) -> None:
+        fields = record.fields
+        protocol = record.protocol
+        label = protocol_label(protocol)
+        raise_alert = self.alerts.raise_alert
+        if protocol == "modbus":
+            code = fields.get("func_code")
+            if record.direction == "request" and code is not None:
+                if code == 0:
+                    raise_alert(
+                        "MODBUS_FUNCTION_CODE_ZERO",
+                        ts,
+                        f"{_l(src)} sent a Modbus request with function code 0 to unit {fields.get('unit')} "
+                        f"on {_l(dst)}; code 0 is not a valid Modbus function.",
+                        src=src,
+                        dst=dst,
+                        protocol=protocol,
+                        flow=flow.key,
+                    )
+                    return
+                if code not in MODBUS_CODES and code not in MODBUS_USER_CODES:
+                    raise_alert(
+                        "ILLEGAL_FUNCTION_CODE",
+                        ts,
+                        f"{_l(src)} sent Modbus function code {code}, which the Modbus specification does "
+                        f"not define, to {_l(dst)}.",
+                        src=src,
+                        dst=dst,
+                        protocol=protocol,
+                        subject=code,
+                        flow=flow.key,
+                        details={"function_code": code},
+                    )
+                    return
+            exc = fields.get("exception_code")
+            if exc is not None and exc in SLAVE_EXCEPTIONS:
+                raise_alert(
+                    SLAVE_EXCEPTIONS[exc],
+                    ts,
+                    f"Modbus device {_l(src)} (unit {fields.get('unit')}) answered {fields.get('func')} from "
+                    f"{_l(dst)} with exception {fields.get('exception')}"
+                    + (f" for address {fields['address']}" if "address" in fields else "")
+                    + ".",
+                    src=dst,
+                    dst=src,
+                    protocol=protocol,
+                    subject=(fields.get("func_code"), exc),
+                    flow=flow.key,
+                    details={"function_code": fields.get("func_code"), "exception_code": exc},
+                )
+                return
+        elif protocol == "dnp3":
+            func = fields.get("func")
+            if isinstance(func, str) and func.startswith("unknown-"):
+                raise_alert(
+                    "ILLEGAL_FUNCTION_CODE",
+                    ts,
+                    f"{_l(src)} sent DNP3 function code {fields.get('func_code')}, which DNP3 does not "
+                    f"define, to {_l(dst)}.",
+                    src=src,
+                    dst=dst,
+                    protocol=protocol,
+                    subject=fields.get("func_code"),
+                    flow=flow.key,
+                )
+                return
+            iin = fields.get("iin")
+            if iin and iin & IIN.NO_FUNC_CODE_SUPPORT:
+                raise_alert(
+                    "SLAVE_ILLEGAL_FUNCTION",
+                    ts,
+                    f"DNP3 outstation {_l(src)} (address {fields.get('source')}) reports a function code it "
+                    f"does not support (IIN2.0) in a reply to {_l(dst)}.",
+                    src=dst,
+                    dst=src,
+                    protocol=protocol,
+                    flow=flow.key,
+                )
+        elif (
+            protocol == "s7comm"
+            and fields.get("function_name") == "unknown"
+            and record.direction == "request"
+        ):
+            raise_alert(
+                "ILLEGAL_FUNCTION_CODE",
+                ts,
+                f"{_l(src)} sent S7 function code {fields.get('function_code')}, which S7comm does not "
+                f"define, to {_l(dst)}.",
+                src=src,
+                dst=dst,
+                protocol=protocol,
+                subject=fields.get("function_code"),
+                flow=flow.key,
+            )
+            return
+        if record.malformed is not None:
+            raise_alert(
+                "MALFORMED_PACKET",
+                ts,
+                f"{label} message from {_l(src)} to {_l(dst)} is out of spec: {record.malformed}.",
+                src=src,
+                dst=dst,
+                protocol=protocol,
+                subject=_reason_class(record.malformed),
+                flow=flow.key,
+                details={"reason": record.malformed},
+            )
+
+
+def _l(asset: Asset | None) -> str:
+    return asset.label if asset is not None else "an unknown device"
+
+
+def _reason_class(reason: str) -> str:
+    """Group reasons that differ only by numbers ("12 bytes before ...") into one alert."""
+    return "".join(ch for ch in reason if not ch.isdigit())

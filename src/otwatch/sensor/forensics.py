@@ -1,0 +1,111 @@
+"""Forensics: a short ring of recent packets per flow, and the PCAP attached to each alert.
+
+Every flow keeps its last ``ring_packets`` frames (references to the captured bytes, no copies);
+packets outside flows (ARP, ICMP, layer 2) share one ring. When an alert opens, the ring of the flow
+it is about becomes the start of its PCAP, and the next :data:`POST_PACKETS` frames of that flow are
+appended, so the file shows the packets around the alert. Memory is bounded by the number of flows
+tracked, the ring length and :data:`MAX_PCAP_BYTES` for all alert PCAPs together.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+from otwatch.sensor.engines.alerts import Alert
+
+POST_PACKETS: Final = 8
+MAX_PCAP_BYTES: Final = 64 * 1024 * 1024
+SHARED_RING: Final = 64
+SNAPLEN: Final = 262_144
+_GLOBAL_HEADER: Final = struct.Struct("<IHHiIII")
+_RECORD_HEADER: Final = struct.Struct("<IIII")
+
+Frame = tuple[float, int, bytes]  # ts, linktype, data
+Ring = deque[Frame]
+
+
+def pcap_header(linktype: int) -> bytes:
+    return _GLOBAL_HEADER.pack(0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, linktype)
+
+
+def pcap_record(ts: float, data: bytes) -> bytes:
+    sec = int(ts)
+    usec = min(round((ts - sec) * 1e6), 999_999)
+    return _RECORD_HEADER.pack(sec, usec, len(data), len(data)) + data
+
+
+def write_pcap(frames: Iterable[Frame]) -> bytes:
+    """A classic microsecond pcap of ``frames``; frames of another link type than the first are left out."""
+    out = bytearray()
+    linktype: int | None = None
+    for ts, lt, data in frames:
+        if linktype is None:
+            linktype = lt
+            out += pcap_header(lt)
+        if lt == linktype:
+            out += pcap_record(ts, data)
+    return bytes(out)
+
+
+class _Watch:
+    __slots__ = ("alert", "linktype", "remaining")
+
+    def __init__(self, alert: Alert, linktype: int, remaining: int) -> None:
+        self.alert = alert
+        self.linktype = linktype
+        self.remaining = remaining
+
+
+class Forensics:
+    def __init__(self, ring_packets: int = 16, max_bytes: int = MAX_PCAP_BYTES) -> None:
+        self.ring_packets = ring_packets
+        self.shared: Ring = deque(maxlen=SHARED_RING)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.watches: dict[object, list[_Watch]] = {}
+
+    def new_ring(self) -> Ring:
+        return deque(maxlen=self.ring_packets)
+
+    def attach(self, alert: Alert, ring: Ring | None, flow: object | None) -> None:
+        """Give a new alert the packets that led to it and watch its flow for the ones that follow."""
+        frames = list(ring) if ring else list(self.shared)[-self.ring_packets :]
+        if not frames or self.bytes >= self.max_bytes:
+            return
+        alert.pcap = write_pcap(frames)
+        self.bytes += len(alert.pcap)
+        if flow is not None and ring is not None:
+            self.watches.setdefault(flow, []).append(_Watch(alert, frames[0][1], POST_PACKETS))
+
+    def follow(self, flow: object, ts: float, linktype: int, data: bytes) -> None:
+        """A packet of a watched flow: append it to the PCAPs of the alerts still collecting."""
+        watches = self.watches.get(flow)
+        if not watches:
+            return
+        record = pcap_record(ts, data)
+        for watch in watches:
+            if watch.linktype == linktype and watch.alert.pcap is not None and self.bytes < self.max_bytes:
+                watch.alert.pcap += record
+                self.bytes += len(record)
+            watch.remaining -= 1
+        alive = [w for w in watches if w.remaining > 0]
+        if alive:
+            self.watches[flow] = alive
+        else:
+            del self.watches[flow]
+
+    @staticmethod
+    def save(alerts: Iterable[Alert], directory: Path) -> list[Path]:
+        """Write ``alert-<id>.pcap`` for every alert that has packets; returns the files written."""
+        directory.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        for alert in alerts:
+            if alert.pcap:
+                path = directory / f"alert-{alert.id}.pcap"
+                path.write_bytes(alert.pcap)
+                written.append(path)
+        return written

@@ -1,0 +1,490 @@
+"""The sensor pipeline: packets -> decode -> flows -> records -> inventory + engines + stats + forensics.
+
+One :class:`Sensor` per capture source. :meth:`Sensor.process` takes one frame as read from a capture
+(timestamp, link type, bytes) and never raises: an internal error is counted in ``errors`` and the
+next packet is processed. The per-packet path does a decode, two asset lookups, a flow-state lookup
+and a few counter updates; everything else happens per dissected record, per new flow, or once per
+minute of capture time (statistics, bandwidth, scan evaluation, idle flow eviction).
+
+Memory is bounded by flows and assets, not packets: flow states (with their forensic ring) are evicted
+least-recently-used beyond ``settings.max_flow_states`` and when idle, assets stop at
+``settings.max_assets``, and alert PCAPs share one byte budget.
+
+Several cores are used by sharding: ``Sensor(shard=(i, n))`` keeps only the conversations whose
+address pair hashes to ``i`` (packets outside IP go to shard 0), so ``n`` processes can each read the
+same capture or tap and together see every flow once.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterable
+from pathlib import Path
+from socket import AF_INET, AF_INET6, inet_pton
+from typing import Any, Final, cast
+
+from otwatch.inventory.asset import Asset, Connection
+from otwatch.protocols.base import ProtocolSpec, Record
+from otwatch.sensor.baseline import Baseline, ConvKey
+from otwatch.sensor.decode import (
+    ETH_ARP,
+    LINKTYPE_ETHERNET,
+    PROTO_TCP,
+    PROTO_UDP,
+    TCP_ACK,
+    TCP_SYN,
+    Decoded,
+    decode,
+)
+from otwatch.sensor.engines.alerts import Alert, AlertStore, Engine
+from otwatch.sensor.engines.anomaly import AnomalyEngine
+from otwatch.sensor.engines.malware import DNS_PORT, MalwareEngine, ThreatIntel
+from otwatch.sensor.engines.operational import OperationalEngine
+from otwatch.sensor.engines.policy import PolicyViolationEngine
+from otwatch.sensor.engines.protocol import ProtocolViolationEngine
+from otwatch.sensor.flows import Flow, FlowKey, FlowTable
+from otwatch.sensor.forensics import Forensics, Ring
+from otwatch.sensor.inventory import InventoryBuilder
+from otwatch.sensor.pcap import CaptureReader
+from otwatch.sensor.settings import SensorSettings
+from otwatch.sensor.stats import Stats
+
+__all__ = ["Sensor"]
+
+FLOW_IDLE: Final = 600.0
+SYN_ONLY: Final = TCP_SYN | TCP_ACK
+
+
+def _packed(ip: str) -> bytes:
+    return inet_pton(AF_INET6 if ":" in ip else AF_INET, ip)
+
+
+class _FlowState:
+    """What the pipeline keeps per flow beside the flow table: connection, conversation, ring."""
+
+    __slots__ = (
+        "answered",
+        "client",
+        "conn",
+        "conv",
+        "init_ip",
+        "init_port",
+        "label",
+        "last",
+        "ring",
+        "server",
+        "transport",
+    )
+
+    def __init__(self, ring: Ring, init_ip: str, init_port: int, transport: str) -> None:
+        self.ring = ring
+        self.init_ip = init_ip
+        self.init_port = init_port
+        self.transport = transport
+        self.answered = False
+        self.conn: Connection | None = None
+        self.conv: ConvKey = ("", "", "")
+        self.label = ""
+        self.client: Asset | None = None
+        self.server: Asset | None = None
+        self.last = 0.0
+
+
+class Sensor:
+    def __init__(
+        self,
+        settings: SensorSettings | None = None,
+        *,
+        baseline: Baseline | None = None,
+        intel: ThreatIntel | None = None,
+        specs: Iterable[ProtocolSpec] | None = None,
+        shard: tuple[int, int] | None = None,
+    ) -> None:
+        self.settings = settings or SensorSettings()
+        self.flows = FlowTable(specs)
+        self.baseline = baseline or Baseline()
+        self.inventory = InventoryBuilder(self.settings)
+        self.alerts = AlertStore(self.settings.engines)
+        self.stats = Stats()
+        self.forensics = Forensics(self.settings.ring_packets)
+        self.protocol_engine = ProtocolViolationEngine(self.alerts)
+        self.policy_engine = PolicyViolationEngine(self.alerts, self.baseline, self.settings)
+        self.malware_engine = MalwareEngine(self.alerts, intel)
+        self.anomaly_engine = AnomalyEngine(self.alerts, self.baseline)
+        self.operational_engine = OperationalEngine(
+            self.alerts, self.baseline, self.settings.inactive_after, self.inventory.asset_by_ip
+        )
+        self.inventory.on_new_asset = self._new_asset
+        self.alerts.on_new = self._attach_pcap
+        self._states: OrderedDict[FlowKey, _FlowState] = OrderedDict()
+        self._port_specs: dict[tuple[str, int], str] = {}
+        for spec in self.flows.specs:
+            for port in spec.ports:
+                self._port_specs.setdefault((spec.transport, port), spec.name)
+        self._shard = shard if shard is not None and shard[1] > 1 else None
+        self.packets = 0
+        self.bytes = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self.warnings: list[str] = []
+        self.first_ts: float | None = None
+        self.last_ts = 0.0
+        self._minute = -1
+        self._minute_bytes = 0
+        self._minute_packets = 0
+        self._apply_engines()
+
+    # -- settings ---------------------------------------------------------------------------------
+    @property
+    def learning(self) -> bool:
+        return self.settings.learning
+
+    @learning.setter
+    def learning(self, on: bool) -> None:
+        """Turning learning off freezes the baseline; turning it on resumes adding to it."""
+        self.settings.learning = on
+        self.operational_engine.monitor_start = None
+        self._apply_engines()
+
+    def set_engine(self, engine: Engine, on: bool) -> None:
+        if on:
+            self.settings.engines.add(engine)
+        else:
+            self.settings.engines.discard(engine)
+        self._apply_engines()
+
+    def _apply_engines(self) -> None:
+        on = self.settings.engines
+        self.alerts.enabled = set(on)
+        self._pv = self.protocol_engine if Engine.PROTOCOL_VIOLATION in on else None
+        self._po = (
+            self.policy_engine if Engine.POLICY_VIOLATION in on and not self.settings.learning else None
+        )
+        self._mw = self.malware_engine if Engine.MALWARE in on else None
+        self._an = self.anomaly_engine if Engine.ANOMALY in on else None
+        self._op = self.operational_engine if Engine.OPERATIONAL in on else None
+        self._dns = self._mw is not None and self.malware_engine.watches_dns
+
+    # -- the hot path -----------------------------------------------------------------------------
+    def process(self, ts: float, linktype: int, data: bytes) -> None:
+        """One captured frame. Never raises."""
+        try:
+            self._process(ts, linktype, data)
+        except Exception as exc:  # a sensor must survive its own bugs; counted and reported
+            self.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+
+    def _process(self, ts: float, linktype: int, data: bytes) -> None:
+        if self._shard is not None and not self._mine(linktype, data):
+            return
+        pkt = decode(linktype, data)
+        n = len(data)
+        self.packets += 1
+        self.bytes += n
+        if self.first_ts is None:
+            self.first_ts = ts
+            if not self.settings.learning:
+                self.operational_engine.monitor_start = ts
+        elif self.operational_engine.monitor_start is None and not self.settings.learning:
+            self.operational_engine.monitor_start = ts
+        self.last_ts = ts if ts > self.last_ts else self.last_ts
+        minute = int(ts) // 60
+        if minute != self._minute and minute > self._minute:
+            self._roll(minute)
+        self._minute_bytes += n
+        self._minute_packets += 1
+        if pkt is None:
+            return
+        inventory = self.inventory
+        if pkt.ethertype == ETH_ARP and pkt.arp_sender_mac is not None:
+            src = inventory.endpoint(ts, pkt.arp_sender_mac, pkt.arp_sender_ip, n)
+            if pkt.arp_op == 1 and self._an is not None and pkt.arp_target_ip is not None:
+                self._an.on_arp_request(ts, pkt.arp_sender_mac, pkt.arp_target_ip, src)
+            self.forensics.shared.append((ts, linktype, data))
+            return
+        src = inventory.endpoint(ts, pkt.src_mac, pkt.src_ip, n)
+        if pkt.malformed is not None and self._pv is not None and not pkt.malformed.startswith("truncated"):
+            dst = inventory.endpoint(ts, pkt.dst_mac, pkt.dst_ip, n)
+            self.forensics.shared.append((ts, linktype, data))
+            self._pv.on_malformed_frame(ts, pkt.malformed, src, dst)
+            return
+        proto = pkt.proto
+        if proto in (PROTO_TCP, PROTO_UDP) and pkt.src_port is not None and not pkt.is_fragment:
+            dst = inventory.endpoint(ts, pkt.dst_mac, pkt.dst_ip, n)
+            self._transport(ts, linktype, data, pkt, src, dst)
+        else:
+            if pkt.dst_ip is not None:
+                inventory.endpoint(ts, pkt.dst_mac, pkt.dst_ip, n)
+            self.forensics.shared.append((ts, linktype, data))
+
+    def _transport(
+        self, ts: float, linktype: int, data: bytes, pkt: Decoded, src: Asset | None, dst: Asset | None
+    ) -> None:
+        records = self.flows.process_decoded(ts, pkt)
+        src_ip: str = pkt.src_ip  # type: ignore[assignment]
+        dst_ip: str = pkt.dst_ip  # type: ignore[assignment]
+        sport: int = pkt.src_port  # type: ignore[assignment]
+        dport: int = pkt.dst_port  # type: ignore[assignment]
+        key: FlowKey = (
+            (pkt.proto, src_ip, sport, dst_ip, dport)
+            if (src_ip, sport) <= (dst_ip, dport)
+            else (pkt.proto, dst_ip, dport, src_ip, sport)
+        )
+        states = self._states
+        st = states.get(key)
+        if st is None:
+            st = self._new_state(ts, key, pkt, src, dst, records)
+        else:
+            states.move_to_end(key)
+            if not st.answered and (sport != st.init_port or src_ip != st.init_ip):
+                st.answered = True
+                an = self._an
+                if an is not None and (st.transport == "udp" or pkt.tcp_flags & SYN_ONLY == SYN_ONLY):
+                    an.on_answer(dst_ip, src_ip, st.transport, sport)
+        st.last = ts
+        st.ring.append((ts, linktype, data))
+        conn = st.conn
+        if conn is not None:
+            conn.packets += 1
+            conn.bytes += len(data)
+            conn.last_seen = ts
+        if self.forensics.watches:
+            self.forensics.follow(key, ts, linktype, data)
+        if self._dns and dport == DNS_PORT and pkt.proto == PROTO_UDP and self._mw is not None:
+            self._mw.on_dns(ts, pkt.payload, src, dst, key)
+        for flow, record in records:
+            self._record(ts, flow, record, src, dst, st if flow.key == key else None, pkt)
+
+    def _new_state(
+        self,
+        ts: float,
+        key: FlowKey,
+        pkt: Decoded,
+        src: Asset | None,
+        dst: Asset | None,
+        records: list[tuple[Flow, Record]],
+    ) -> _FlowState:
+        src_ip: str = pkt.src_ip  # type: ignore[assignment]
+        transport = "tcp" if pkt.proto == PROTO_TCP else "udp"
+        st = _FlowState(self.forensics.new_ring(), src_ip, pkt.src_port or 0, transport)
+        states = self._states
+        while len(states) >= self.settings.max_flow_states:
+            old_key, _ = states.popitem(last=False)
+            self.forensics.watches.pop(old_key, None)
+        states[key] = st
+        flow = self.flows.flows.get(key) or (records[0][0] if records else None)
+        if flow is not None:
+            client_is_src = flow.client_ip == src_ip and flow.client_port == pkt.src_port
+            server_port = flow.server_port
+            label = flow.protocol
+        else:  # closed by its first packet (a RST): the sender is the best guess for the client
+            client_is_src = True
+            server_port = pkt.dst_port or 0
+            label = None
+        st.client, st.server = (src, dst) if client_is_src else (dst, src)
+        if label is None:
+            label = self._port_specs.get((transport, server_port)) or self.inventory.port_label(
+                transport, server_port
+            )
+        self._bind(ts, st, label, transport, server_port, key)
+        first_is_attempt = transport == "udp" or pkt.tcp_flags & SYN_ONLY == TCP_SYN
+        if self._mw is not None:
+            self._mw.on_new_flow(ts, src_ip, pkt.dst_ip or "", transport, pkt.dst_port or 0, src, dst, key)
+        if self._an is not None and first_is_attempt and client_is_src:
+            self._an.on_attempt(ts, src_ip, pkt.dst_ip or "", transport, pkt.dst_port or 0, src, dst)
+        return st
+
+    def _bind(self, ts: float, st: _FlowState, label: str, transport: str, port: int, key: FlowKey) -> None:
+        """Attach a flow state to its connection (client, server, protocol, port) and conversation."""
+        client, server = st.client, st.server
+        st.label = label
+        if client is None or server is None:
+            return
+        conn, new = self.inventory.connection(ts, client, server, label, transport, port)
+        conn.flows += 1
+        st.conn = conn
+        st.conv = (client.ip or client.mac or "", server.ip or server.mac or "", label)
+        if new:
+            if self.settings.learning:
+                self.baseline.conversations.setdefault(st.conv, 0)
+                self.baseline.protocols.add(label)
+            elif self._po is not None:
+                self._po.check_conversation(ts, st.conv, client, server, transport, port, key)
+
+    def _record(
+        self,
+        ts: float,
+        flow: Flow,
+        record: Record,
+        src: Asset | None,
+        dst: Asset | None,
+        st: _FlowState | None,
+        pkt: Decoded,
+    ) -> None:
+        if st is None:
+            st = self._states.get(flow.key)
+            if st is None:
+                return
+        spec = flow.spec
+        if spec is not None and st.label != spec.name:  # detected by content on a port of its own
+            self._relabel(ts, st, spec.name, flow)
+        conn = st.conn
+        if conn is not None:
+            conn.messages += 1
+        sender_is_client = pkt.src_ip == flow.client_ip and pkt.src_port == flow.client_port
+        changes = self.inventory.record(ts, spec, record, src, dst, sender_is_client)
+        if changes and self._op is not None and src is not None:
+            self._op.on_identity_changes(ts, src, changes)
+        conv = st.conv
+        if self.settings.learning:
+            self.baseline.learn_record(conv, record)
+        else:
+            self.operational_engine.last_seen[conv] = ts
+            if self._po is not None:
+                self._po.check_record(ts, conv, record, src, dst, flow.key)
+        if self._pv is not None:
+            self._pv.on_record(ts, flow, record, src, dst)
+        if self._op is not None:
+            self._op.on_record(ts, record, src, dst, flow.server_ip, flow.key)
+        if self._mw is not None:
+            self._mw.on_record(ts, record, src, dst, flow.key)
+
+    def _relabel(self, ts: float, st: _FlowState, label: str, flow: Flow) -> None:
+        old = st.conn
+        if old is not None and st.client is not None and st.server is not None:
+            old.flows -= 1
+            if old.flows <= 0 and old.messages == 0:
+                self.inventory.connections.pop(old.key, None)
+        self._bind(ts, st, label, st.transport, flow.server_port, flow.key)
+        if old is not None and st.conn is not None and st.conn is not old:
+            # Move this flow's traffic so far (the ring is a lower bound, the old total an upper one).
+            moved = min(old.packets, len(st.ring))
+            moved_bytes = sum(len(f[2]) for f in list(st.ring)[-moved:]) if moved else 0
+            old.packets -= moved
+            old.bytes -= moved_bytes
+            st.conn.packets += moved
+            st.conn.bytes += moved_bytes
+
+    def _new_asset(self, ts: float, asset: Asset) -> None:
+        if self.settings.learning:
+            self.baseline.assets.add((asset.mac, asset.ip))
+        elif self._po is not None:
+            self._po.check_asset(ts, asset)
+
+    def _attach_pcap(self, alert: Alert, flow: Hashable | None) -> None:
+        st = self._states.get(cast(FlowKey, flow)) if flow is not None else None
+        self.forensics.attach(alert, st.ring if st is not None else None, flow if st is not None else None)
+
+    def _mine(self, linktype: int, data: bytes) -> bool:
+        """Is this packet's address pair in this shard? Untagged Ethernet/IPv4 is read in place (a
+        shard skips the others' packets without decoding them); anything else is decoded first."""
+        assert self._shard is not None
+        index, count = self._shard
+        if linktype == LINKTYPE_ETHERNET and len(data) >= 34 and data[12:14] == b"\x08\x00":
+            a, b = data[26:30], data[30:34]
+        else:
+            pkt = decode(linktype, data)
+            if pkt is None or pkt.src_ip is None or pkt.dst_ip is None:
+                return index == 0
+            a, b = _packed(pkt.src_ip), _packed(pkt.dst_ip)
+        return zlib.crc32(a + b if a <= b else b + a) % count == index
+
+    # -- once a minute ------------------------------------------------------------------------------
+    def _roll(self, minute: int) -> None:
+        if self._minute >= 0:
+            self._close_minute(self._minute * 60.0, (self._minute + 1) * 60.0)
+        self._minute = minute
+        self._minute_bytes = 0
+        self._minute_packets = 0
+
+    def _close_minute(self, start: float, now: float) -> None:
+        self.stats.add_minute(start, self._minute_bytes, self._minute_packets)
+        if self.settings.learning:
+            if self._minute_bytes > self.baseline.max_minute_bytes:
+                self.baseline.max_minute_bytes = self._minute_bytes
+        elif self._an is not None:
+            self._an.on_minute(start, self._minute_bytes)
+        self.tick(now)
+        self._evict(now)
+
+    def tick(self, now: float) -> None:
+        """Time-driven checks (scans, quiet channels); called each minute of capture time and at the end."""
+        if self._an is not None:
+            self._an.tick(now)
+        if self._op is not None and not self.settings.learning:
+            self._op.tick(now)
+
+    def _evict(self, now: float) -> None:
+        states = self._states
+        while states:
+            key, st = next(iter(states.items()))
+            if now - st.last <= FLOW_IDLE:
+                break
+            states.popitem(last=False)
+            self.forensics.watches.pop(key, None)
+
+    def finish(self) -> None:
+        """End of input: close the partial minute and run the time-driven checks at the last timestamp."""
+        try:
+            if self._minute >= 0:
+                self.stats.add_minute(self._minute * 60.0, self._minute_bytes, self._minute_packets)
+                if self.settings.learning and self._minute_bytes > self.baseline.max_minute_bytes:
+                    self.baseline.max_minute_bytes = self._minute_bytes
+                self._minute_bytes = 0
+                self._minute_packets = 0
+            self.tick(self.last_ts)
+            self.inventory.classify()
+        except Exception as exc:
+            self.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+
+    # -- captures ---------------------------------------------------------------------------------
+    def process_capture(
+        self, source: str | Path | bytes, progress: Callable[[int], None] | None = None
+    ) -> list[str]:
+        """Replay one capture file; returns its warnings (a truncated tail is a warning, not an error).
+
+        ``progress`` is called now and then with the number of file bytes consumed since the last call.
+        Raises :class:`~otwatch.sensor.pcap.PcapError` only when the input is not a capture at all.
+        """
+        reader = CaptureReader(source)
+        process = self.process
+        pending = 0
+        for ts, linktype, data in reader:
+            process(ts, linktype, data)
+            if progress is not None:
+                pending += len(data) + 16
+                if pending >= 1 << 20:
+                    progress(pending)
+                    pending = 0
+        if progress is not None and pending:
+            progress(pending)
+        self.warnings.extend(reader.warnings)
+        return reader.warnings
+
+    # -- results ----------------------------------------------------------------------------------
+    def report(self, *, with_pcap: bool = False) -> dict[str, Any]:
+        self.inventory.classify()
+        alerts = sorted(self.alerts.alerts.values(), key=lambda a: a.id)
+        return {
+            "summary": {
+                "packets": self.packets,
+                "bytes": self.bytes,
+                "first_seen": self.first_ts,
+                "last_seen": self.last_ts,
+                "assets": len(self.inventory.assets),
+                "connections": len(self.inventory.connections),
+                "alerts": len(alerts),
+                "learning": self.settings.learning,
+                "smart_it_learning": self.settings.smart_it_learning,
+                "engines": sorted(str(e) for e in self.settings.engines),
+                "errors": self.errors,
+            },
+            "assets": [a.as_dict() for a in self.inventory.assets],
+            "connections": [c.as_dict() for c in self.inventory.connections.values()],
+            "protocols": dict(self.stats.protocol_messages(self.inventory).most_common()),
+            "alerts": [a.as_dict(with_pcap=with_pcap) for a in alerts],
+            "statistics": self.stats.report(self.inventory, self.alerts),
+            "warnings": list(self.warnings),
+        }
