@@ -1,21 +1,40 @@
-"""The server-rendered console: sign-in and Data Collection > Data Sources > Agents."""
+"""The server-rendered console: sign-in, Inventory, Data Sources > Agents and the settings pages.
+
+Pages are rendered from the database with the same queries the JSON API uses; their forms are a
+little vanilla JavaScript (static/app.js) that calls the JSON API. What a user may change is decided
+here, from ``Principal.can``: controls a role may not use are not rendered at all.
+"""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from otwatch.console.assets import service as assets
+from otwatch.console.assets.models import Asset, AssetProtocol
+from otwatch.console.assets.routes import AssetOut, asset_out
 from otwatch.console.audit import service as audit
+from otwatch.console.audit.models import AuditEntry
 from otwatch.console.auth import service as auth_service
+from otwatch.console.auth.models import ApiKey, Role, User
+from otwatch.console.credentials.models import Credential
 from otwatch.console.deps import CtxDep, Permission, Principal, SessionDep, principal_from_request
 from otwatch.console.fleet import service as fleet
 from otwatch.console.fleet.models import Node
+from otwatch.console.fleet.schemas import Unit
+from otwatch.console.networks.models import MonitoredNetwork
+from otwatch.console.pagination import PageParams, paginate
+from otwatch.console.settings import service as settings
+from otwatch.wire.pki import fingerprint
 
 WEB_DIR = Path(__file__).resolve().parent
 STATIC_DIR = WEB_DIR / "static"
@@ -41,8 +60,17 @@ def format_duration(seconds: float | None) -> str:
     return f"{s // 3600}h {(s % 3600) // 60}m"
 
 
+def format_detail(value: dict[str, Any] | None) -> str:
+    """An audit entry's detail as compact ``key=value`` text."""
+    if not value:
+        return ""
+    return ", ".join(f"{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in value.items())
+
+
 templates.env.filters["fmt_time"] = format_time
 templates.env.filters["fmt_duration"] = format_duration
+templates.env.filters["fmt_detail"] = format_detail
+templates.env.globals["Permission"] = Permission
 
 
 def _principal(request: Request, db: SessionDep) -> Principal | None:
@@ -91,6 +119,75 @@ def logout(request: Request) -> RedirectResponse:
     return _to_login()
 
 
+# ---------------------------------------------------------------- helpers
+
+KIND_LABELS = {"snmp_v1": "SNMP v1", "snmp_v2c": "SNMP v2c", "snmp_v3": "SNMP v3"}
+INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q")
+
+
+def _page(
+    request: Request, name: str, p: Principal, active: str, status_code: int = 200, **context: Any
+) -> Response:
+    return templates.TemplateResponse(
+        request, name, {"principal": p, "active": active, **context}, status_code=status_code
+    )
+
+
+def _error_page(request: Request, p: Principal, status_code: int, title: str, message: str) -> Response:
+    return _page(request, "error.html", p, "", status_code, title=title, message=message)
+
+
+def _forbidden(request: Request, p: Principal, perm: Permission) -> Response:
+    return _error_page(
+        request,
+        p,
+        403,
+        "Not allowed",
+        f"The {p.role.value} role may not open this page (needs {perm.value}).",
+    )
+
+
+def _int(raw: str | None, default: int, lo: int, hi: int) -> int:
+    """A lenient page parameter: junk or out-of-range values fall back or are clamped."""
+    try:
+        value = int(raw) if raw is not None else default
+    except ValueError:
+        return default
+    return max(lo, min(hi, value))
+
+
+def _window(request: Request, default_limit: int = 50) -> PageParams:
+    qp = request.query_params
+    return PageParams(
+        limit=_int(qp.get("limit"), default_limit, 1, 1000), offset=_int(qp.get("offset"), 0, 0, 10**9)
+    )
+
+
+def _pager(request: Request, page: PageParams, total: int) -> dict[str, Any]:
+    """Showing first-last of total, with Previous / Next links that keep the other query parameters."""
+    keep = {k: v for k, v in request.query_params.items() if k != "offset" and v != ""}
+
+    def link(offset: int) -> str:
+        query = urlencode({**keep, "offset": offset} if offset else keep)
+        return f"{request.url.path}?{query}" if query else request.url.path
+
+    prev_off = max(0, page.offset - page.limit)
+    return {
+        "first": page.offset + 1 if total else 0,
+        "last": min(page.offset + page.limit, total),
+        "total": total,
+        "prev": link(prev_off) if page.offset > 0 else None,
+        "next": link(page.offset + page.limit) if page.offset + page.limit < total else None,
+    }
+
+
+def _credentials(db: Session) -> list[Credential]:
+    return list(db.scalars(select(Credential).order_by(Credential.name)))
+
+
+# ---------------------------------------------------------------- Data Sources > Agents
+
+
 @router.get("/agents", response_class=HTMLResponse)
 def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     p = _principal(request, db)
@@ -100,14 +197,221 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     rows = db.scalars(select(Node).where(Node.kind == "agent").order_by(Node.enrolled_at).limit(1000))
     agents = [fleet.node_out(ctx, n, names) for n in rows]
     can_manage, can_operate = p.can(Permission.MANAGE_FLEET), p.can(Permission.OPERATE)
-    return templates.TemplateResponse(
+    return _page(
         request,
         "agents.html",
+        p,
+        "agents",
+        agents=agents,
+        can_manage=can_manage,
+        can_operate=can_operate,
+        can_act=can_manage or can_operate,
+        auto_approve=bool(settings.get(db, "auto_approve")),
+        auto_update=bool(settings.get(db, "auto_update")),
+        credentials=_credentials(db) if can_manage else [],
+        units=[u.value for u in Unit],
+    )
+
+
+# ---------------------------------------------------------------- Inventory
+
+
+@router.get("/inventory", response_class=HTMLResponse)
+def inventory_page(request: Request, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return _to_login()
+    f = {k: request.query_params.get(k, "").strip()[:200] for k in INVENTORY_FILTERS}
+    page = _window(request)
+    error: str | None = None
+    rows: list[Asset] = []
+    total = 0
+    try:
+        stmt = assets.query(
+            source=f["source"] or None,
+            device_type=f["type"] or None,
+            vendor=f["vendor"] or None,
+            protocol=f["protocol"] or None,
+            network=f["network"] or None,
+            q=f["q"] or None,
+        )
+    except ValueError as exc:
+        error = str(exc)
+    else:
+        rows, total = paginate(db, stmt, page)
+    nodes = {n.id: n for n in db.scalars(select(Node).order_by(Node.kind, Node.name, Node.hostname))}
+    types = db.scalars(
+        select(Asset.device_type).where(Asset.device_type.is_not(None)).distinct().order_by(Asset.device_type)
+    )
+    protocols = db.scalars(select(AssetProtocol.protocol).distinct().order_by(AssetProtocol.protocol))
+    return _page(
+        request,
+        "inventory.html",
+        p,
+        "inventory",
+        items=[asset_out(a, nodes) for a in rows],
+        filters=f,
+        filtered=any(f.values()),
+        error=error,
+        paging=_pager(request, page, total),
+        limit=page.limit,
+        agents=[n for n in nodes.values() if n.kind == "agent"],
+        sensors=[n for n in nodes.values() if n.kind == "sensor"],
+        types=list(types),
+        protocols=list(protocols),
+    )
+
+
+@router.get("/inventory/{asset_id}", response_class=HTMLResponse)
+def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return _to_login()
+    row = db.get(Asset, asset_id)
+    if row is None:
+        return _error_page(request, p, 404, "Asset not found", "This asset does not exist or was removed.")
+    nodes = {s.node_id: n for s in row.sources if (n := db.get(Node, s.node_id)) is not None}
+    a: AssetOut = asset_out(row, nodes)
+    columns: list[str] = []
+    for m in a.modules:
+        columns.extend(k for k in m if k not in columns)
+    return _page(request, "asset.html", p, "inventory", asset=a, module_columns=columns)
+
+
+# ---------------------------------------------------------------- Environment Settings, Active Queries
+
+
+@router.get("/settings/networks", response_class=HTMLResponse)
+def networks_page(request: Request, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return _to_login()
+    rows = db.scalars(select(MonitoredNetwork).order_by(MonitoredNetwork.cidr).limit(1000))
+    return _page(
+        request,
+        "networks.html",
+        p,
+        "networks",
+        networks=list(rows),
+        can_edit=p.can(Permission.MANAGE_SETTINGS),
+    )
+
+
+@router.get("/settings/credentials", response_class=HTMLResponse)
+def credentials_page(request: Request, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return _to_login()
+    used: dict[str, int] = {}
+    for config in db.scalars(select(Node.config).where(Node.kind == "agent")):
+        for cid in set(config.get("credential_ids", [])):
+            used[cid] = used.get(cid, 0) + 1
+    return _page(
+        request,
+        "credentials.html",
+        p,
+        "credentials",
+        credentials=_credentials(db),
+        kind_labels=KIND_LABELS,
+        used=used,
+        can_edit=p.can(Permission.MANAGE_SETTINGS),
+    )
+
+
+# ---------------------------------------------------------------- Local Settings
+
+
+@router.get("/settings/users", response_class=HTMLResponse)
+def users_page(request: Request, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None:
+        return _to_login()
+    if not p.can(Permission.MANAGE_SETTINGS):
+        return _forbidden(request, p, Permission.MANAGE_SETTINGS)
+    roles = [r.value for r in Role if r is not Role.SUPPORT or p.can(Permission.CLEAR_DATA)]
+    return _page(
+        request,
+        "users.html",
+        p,
+        "users",
+        users=list(db.scalars(select(User).order_by(User.username).limit(1000))),
+        roles=roles,
+    )
+
+
+@router.get("/settings/api-keys", response_class=HTMLResponse)
+def api_keys_page(request: Request, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return _to_login()
+    see_all = p.can(Permission.MANAGE_SETTINGS)
+    stmt = select(ApiKey).order_by(ApiKey.created_at.desc()).limit(1000)
+    if not see_all:
+        stmt = stmt.where(ApiKey.user_id == p.user_id)
+    keys = list(db.scalars(stmt))
+    owners = {
+        u.id: u.username for u in db.scalars(select(User).where(User.id.in_({k.user_id for k in keys})))
+    }
+    # The Read Only role may neither generate API keys nor manage them (no forms, no buttons).
+    can_generate = p.can(Permission.OPERATE)
+    return _page(
+        request,
+        "api_keys.html",
+        p,
+        "api-keys",
+        keys=keys,
+        owners=owners,
+        see_all=see_all,
+        can_generate=can_generate,
+    )
+
+
+@router.get("/settings/certificates", response_class=HTMLResponse)
+def certificates_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return _to_login()
+    certs = [
         {
-            "principal": p,
-            "agents": agents,
-            "can_manage": can_manage,
-            "can_operate": can_operate,
-            "can_act": can_manage or can_operate,
-        },
+            "id": slug,
+            "title": title,
+            "subject": cert.subject.rfc4514_string(),
+            "issuer": cert.issuer.rfc4514_string(),
+            "not_before": cert.not_valid_before_utc,
+            "not_after": cert.not_valid_after_utc,
+            "fingerprint": fingerprint(cert),
+        }
+        for slug, title, cert in (
+            ("server", "Console server certificate", ctx.pki.server_cert),
+            ("ca", "Console certificate authority", ctx.pki.ca_cert),
+        )
+    ]
+    return _page(request, "certificates.html", p, "certificates", certificates=certs)
+
+
+@router.get("/settings/audit", response_class=HTMLResponse)
+def audit_page(request: Request, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None:
+        return _to_login()
+    if not p.can(Permission.MANAGE_SETTINGS):
+        return _forbidden(request, p, Permission.MANAGE_SETTINGS)
+    actor = request.query_params.get("actor", "").strip()[:200]
+    action = request.query_params.get("action", "").strip()[:100]
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if action:
+        stmt = stmt.where(AuditEntry.action.startswith(action))
+    page = _window(request)
+    rows, total = paginate(db, stmt, page)
+    return _page(
+        request,
+        "audit.html",
+        p,
+        "audit",
+        entries=rows,
+        actor=actor,
+        action=action,
+        paging=_pager(request, page, total),
     )

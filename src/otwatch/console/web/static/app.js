@@ -1,11 +1,179 @@
-// Agents page: polling refresh, selection, Actions / Bulk Actions, pairing key panel. No build step.
+// OTWatch console pages. No build step.
+//  - shared: flash messages, API error text, copy buttons, forms and buttons that call the JSON API
+//  - Agents page: polling refresh, selection, Actions / Bulk Actions, pairing key, Configure Agent,
+//    Set Schedule, fleet toggles
 (function () {
   "use strict";
+  const FLASH_KEY = "otwatch-flash";
+  const flash = document.getElementById("flash");
+
+  function say(msg, isError) {
+    if (!flash) { if (isError) window.alert(msg); return; }
+    flash.textContent = msg;
+    flash.classList.toggle("flash-error", !!isError);
+  }
+  // Reload the page and show `msg` once it is back (the page is rendered server-side).
+  function reloadWith(msg) {
+    try { window.sessionStorage.setItem(FLASH_KEY, msg); } catch (e) { /* private mode: no message */ }
+    window.location.reload();
+  }
+  function showPendingFlash() {
+    let msg = null;
+    try { msg = window.sessionStorage.getItem(FLASH_KEY); window.sessionStorage.removeItem(FLASH_KEY); } catch (e) { /* ignore */ }
+    if (msg) say(msg);
+  }
+  // The API's error body is {"error": {"code", "message", "details"}}; pydantic's "Value error, " prefix is noise.
+  async function apiError(r) {
+    try {
+      const err = (await r.json()).error;
+      return { message: String(err.message).replace(/Value error, /g, ""), details: err.details };
+    } catch (e) {
+      return { message: r.status + " " + r.statusText, details: null };
+    }
+  }
+  async function errorOf(r) { return (await apiError(r)).message; }
+  async function api(method, url, payload) {
+    const init = { method: method, headers: { Accept: "application/json" } };
+    if (payload !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(payload);
+    }
+    const r = await fetch(url, init);
+    if (r.status === 401) window.location.assign("/login");
+    return r;
+  }
+  function showError(box, msg) {
+    box.textContent = msg;
+    box.hidden = !msg;
+  }
+  async function copyFrom(input) {
+    try {
+      await navigator.clipboard.writeText(input.value);
+    } catch (err) {
+      input.select();
+      document.execCommand("copy");
+    }
+  }
+
+  showPendingFlash();
+  initApiControls();
+
+  // ------------------------------------------------------------ forms and buttons calling the API
+  function setPath(obj, path, value) {
+    const parts = path.split(".");
+    let o = obj;
+    for (const k of parts.slice(0, -1)) o = o[k] = o[k] || {};
+    o[parts[parts.length - 1]] = value;
+  }
+  function formPayload(form) {
+    const out = {};
+    for (const el of Array.from(form.elements)) {
+      if (!el.name || el.matches(":disabled") || el.type === "submit" || el.type === "button") continue;
+      let v;
+      if (el.type === "checkbox") v = el.checked;
+      else if (el.type === "number") v = el.value === "" ? "" : Number(el.value);
+      else if (el.multiple) v = Array.from(el.selectedOptions).map((o) => o.value);
+      else if (el.type === "password") v = el.value;
+      else v = el.value.trim();
+      if (v === "" && el.hasAttribute("data-optional")) continue;
+      setPath(out, el.name, v);
+    }
+    return out;
+  }
+  function markInvalid(form, details) {
+    form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+    if (!Array.isArray(details)) return null;
+    let first = null;
+    for (const d of details) {
+      if (!d || !d.field) continue;
+      const el = form.querySelector('[name="' + CSS.escape(d.field) + '"]');
+      if (el) { el.setAttribute("aria-invalid", "true"); first = first || el; }
+    }
+    return first;
+  }
+  // Editing a field the last answer marked invalid clears the mark, and the message once none is left.
+  function clearOnEdit(form, errBox) {
+    form.addEventListener("input", (e) => {
+      const t = e.target;
+      if (!(t instanceof Element) || !t.hasAttribute("aria-invalid")) return;
+      t.removeAttribute("aria-invalid");
+      if (errBox && !form.querySelector("[aria-invalid]")) showError(errBox, "");
+    });
+  }
+  function initApiControls() {
+    document.querySelectorAll("form[data-api-form]").forEach((form) => {
+      const errBox = form.querySelector(".form-error");
+      clearOnEdit(form, errBox);
+      form.addEventListener("submit", async (e) => {
+        e.preventDefault();
+        if (errBox) showError(errBox, "");
+        const submit = form.querySelector('[type="submit"]');
+        if (submit) submit.disabled = true;
+        try {
+          const r = await api(form.dataset.method || "POST", form.dataset.url, formPayload(form));
+          if (!r.ok) {
+            const err = await apiError(r);
+            if (errBox) showError(errBox, err.message); else say(err.message, true);
+            const bad = markInvalid(form, err.details);
+            if (bad) bad.focus();
+            return;
+          }
+          if (form.dataset.result) {  // a secret shown once: fill it in, do not reload yet
+            const data = await r.json();
+            const result = document.getElementById(form.dataset.result);
+            result.querySelectorAll("[data-result-field]").forEach((el) => { el.value = data[el.dataset.resultField]; });
+            form.hidden = true;
+            result.hidden = false;
+            const first = result.querySelector("input");
+            if (first) { first.focus(); first.select(); }
+            return;
+          }
+          reloadWith(form.dataset.done || "Saved");
+        } finally {
+          if (submit) submit.disabled = false;
+        }
+      });
+    });
+    document.querySelectorAll("button[data-api-call]").forEach((btn) => {
+      btn.addEventListener("click", async () => {
+        if (btn.dataset.confirm && !window.confirm(btn.dataset.confirm)) return;
+        const payload = btn.dataset.body ? JSON.parse(btn.dataset.body) : undefined;
+        btn.disabled = true;
+        const r = await api(btn.dataset.method || "POST", btn.dataset.apiCall, payload);
+        if (!r.ok) { btn.disabled = false; say(await errorOf(r), true); return; }
+        reloadWith(btn.textContent.trim() + ": done");
+      });
+    });
+    document.querySelectorAll("button[data-copy]").forEach((btn) => {
+      btn.addEventListener("click", async () => {
+        const input = document.getElementById(btn.dataset.copy);
+        await copyFrom(input);
+        say("Copied to the clipboard");
+      });
+    });
+    document.querySelectorAll("button[data-reload]").forEach((btn) => {
+      btn.addEventListener("click", () => window.location.reload());
+    });
+    // A <select data-switch-fieldsets> shows the fieldsets whose data-for-kind lists its value.
+    document.querySelectorAll("select[data-switch-fieldsets]").forEach((sel) => {
+      const form = sel.form;
+      function sync() {
+        form.querySelectorAll("fieldset[data-for-kind]").forEach((fs) => {
+          const on = fs.dataset.forKind.split(" ").includes(sel.value);
+          fs.hidden = !on;
+          fs.disabled = !on;
+        });
+      }
+      sel.addEventListener("change", sync);
+      sync();
+    });
+  }
+
+  // ------------------------------------------------------------ Agents page (the rest of this file)
   const table = document.getElementById("agents-table");
   if (!table) return;
   const body = document.getElementById("agents-body");
   const canAct = table.dataset.canAct === "true";
-  const flash = document.getElementById("flash");
   const selected = new Set();
   const POLL_MS = 2000;
 
@@ -31,9 +199,17 @@
     if (content instanceof Node) c.appendChild(content); else c.textContent = content;
     return c;
   }
+  function link(href, label) {
+    const el = document.createElement("a");
+    el.href = href;
+    el.textContent = label;
+    return el;
+  }
   function row(a) {
     const tr = document.createElement("tr");
     tr.dataset.id = a.id;
+    tr.id = "agent-" + a.id;
+    if (window.location.hash === "#" + tr.id) tr.classList.add("target");
     if (canAct) {
       const cb = document.createElement("input");
       cb.type = "checkbox";
@@ -47,18 +223,25 @@
     badge.className = "badge badge-" + a.status_colour;
     badge.textContent = a.status;
     if (a.disconnect_reason) badge.title = a.disconnect_reason;
+    let host = text(a.hostname);
+    if (a.ip) {
+      host = link("/inventory?q=" + encodeURIComponent(a.ip), a.hostname || a.ip);
+      host.title = "Host asset in the inventory";
+    }
+    const reported = link("/inventory?source=" + encodeURIComponent(a.id), String(a.reported_assets));
+    reported.setAttribute("aria-label", a.reported_assets + " assets reported by " + (a.name || a.ip));
     tr.append(
       td(a.ip || a.hostname),
       td(badge),
       td(text(a.last_scan_result)),
       td(text(a.active_query_networks.join(", "))),
       td(text(a.name)),
-      td(text(a.hostname)),
+      td(host),
       td(a.scan_schedule),
       td(fmtTime(a.last_scan)),
       td(fmtDuration(a.last_scan_duration)),
       td(text(a.credentials.join(", "))),
-      td(String(a.reported_assets), "num"),
+      td(reported, "num"),
       td(text(a.version)),
       td(text(a.engine_version)),
       td(text(a.host_os)),
@@ -99,10 +282,6 @@
     } finally {
       inflight = false;
     }
-  }
-  function say(msg, isError) {
-    flash.textContent = msg;
-    flash.classList.toggle("flash-error", !!isError);
   }
 
   // ---- selection and menus
@@ -150,15 +329,13 @@
   document.addEventListener("click", closeMenus);
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeMenus(); });
 
-  async function errorOf(r) {
-    try { return (await r.json()).error.message; } catch (e) { return r.status + " " + r.statusText; }
-  }
   const ACTION_LABEL = { approve: "Approve", scan: "Scan Now", abort: "Abort Scan", delete: "Delete" };
   document.querySelectorAll("#actions-menu [data-action]").forEach((item) => {
     item.addEventListener("click", async () => {
       const action = item.dataset.action;
       const ids = Array.from(selected);
       closeMenus();
+      if (action === "configure") { openConfigure(ids); return; }
       if (action === "delete" && !window.confirm("Delete " + ids.length + " agent(s)?")) return;
       const failures = [];
       for (const id of ids) {
@@ -177,6 +354,7 @@
       const action = item.dataset.bulk;
       const ids = Array.from(selected);
       closeMenus();
+      if (action === "set_schedule") { openSchedule(ids); return; }
       if (action === "delete" && !window.confirm("Delete " + ids.length + " agent(s)?")) return;
       const r = await fetch("/api/v1/agents/bulk", {
         method: "POST",
@@ -209,6 +387,7 @@
       form.hidden = false;
       result.hidden = true;
       keyBox.value = "";
+      panels.forEach((x) => { x.hidden = true; });
       panel.hidden = false;
       openBtn.setAttribute("aria-expanded", "true");
       document.getElementById("pk-address").focus();
@@ -245,6 +424,150 @@
       say("Pairing key copied");
     });
   }
+
+  // ---- side panels: one open at a time; Cancel / Escape close it and give focus back
+  const panels = ["pairing-panel", "configure-panel", "schedule-panel"]
+    .map((id) => document.getElementById(id)).filter(Boolean);
+  function openOnly(p) { panels.forEach((x) => { x.hidden = x !== p; }); }
+  function closeSidePanel(p) {
+    p.hidden = true;
+    if (actionsBtn && !actionsBtn.disabled) actionsBtn.focus();
+  }
+
+  // ---- Configure Agent (Actions > Configure): PUT /api/v1/agents/{id}/configuration
+  const cfgPanel = document.getElementById("configure-panel");
+  const cfgForm = document.getElementById("configure-form");
+  const cfgError = document.getElementById("configure-error");
+  const cfgToggle = document.getElementById("cfg-schedule");
+  const cfgRepeat = document.getElementById("cfg-repeat");
+  if (cfgPanel) {
+    cfgToggle.addEventListener("change", () => { cfgRepeat.disabled = !cfgToggle.checked; });
+    cfgPanel.querySelectorAll("[data-close-panel]").forEach((b) => b.addEventListener("click", () => closeSidePanel(cfgPanel)));
+    cfgPanel.addEventListener("keydown", (e) => { if (e.key === "Escape") closeSidePanel(cfgPanel); });
+    cfgForm.addEventListener("submit", saveConfiguration);
+  clearOnEdit(cfgForm, cfgError);
+  }
+  // "Every 2 hours" / "Every 1 minute" / "Disabled" -> {enabled, every, unit}
+  function parseSchedule(label) {
+    const m = /^Every (\d+) (minute|hour|day|week)s?$/.exec(label || "");
+    return m ? { enabled: true, every: Number(m[1]), unit: m[2] + "s" } : { enabled: false, every: 1, unit: "minutes" };
+  }
+  async function openConfigure(ids) {
+    if (!cfgPanel) return;
+    if (ids.length !== 1) { say("Configure: select exactly one agent", true); return; }
+    const r = await api("GET", "/api/v1/agents/" + encodeURIComponent(ids[0]));
+    if (!r.ok) { say("Configure: " + await errorOf(r), true); return; }
+    const a = await r.json();
+    cfgForm.reset();
+    cfgForm.dataset.agentId = a.id;
+    showError(cfgError, "");
+    markInvalid(cfgForm, null);
+    document.getElementById("configure-title").textContent = "Configure Agent " + (a.name || a.ip);
+    document.getElementById("cfg-name").value = a.name || "";
+    document.getElementById("cfg-networks").value = a.active_query_networks.join("\n");
+    const sched = parseSchedule(a.scan_schedule);
+    cfgToggle.checked = sched.enabled;
+    cfgRepeat.disabled = !sched.enabled;
+    document.getElementById("cfg-every").value = String(sched.every);
+    document.getElementById("cfg-unit").value = sched.unit;
+    const chosen = new Set(a.credentials);  // credential names are unique in the vault
+    Array.from(document.getElementById("cfg-credentials").options).forEach((o) => { o.selected = chosen.has(o.text); });
+    openOnly(cfgPanel);
+    document.getElementById("cfg-name").focus();
+  }
+  async function saveConfiguration(e) {
+    e.preventDefault();
+    const id = cfgForm.dataset.agentId;
+    const name = document.getElementById("cfg-name");
+    const nets = document.getElementById("cfg-networks");
+    const every = document.getElementById("cfg-every");
+    const networks = nets.value.split(/[\s,;]+/).map((x) => x.trim()).filter(Boolean);
+    markInvalid(cfgForm, null);
+    const problems = [];
+    if (!name.value.trim()) problems.push({ field: "name", problem: "Name is required" });
+    if (!networks.length) problems.push({ field: "active_query_networks", problem: "Add at least one Active Query network" });
+    if (cfgToggle.checked && !(Number(every.value) >= 1 && Number(every.value) <= 1000)) {
+      problems.push({ field: "every", problem: "Repeats Every must be a number from 1 to 1000" });
+    }
+    if (problems.length) {
+      showError(cfgError, problems.map((x) => x.problem).join("; "));
+      markInvalid(cfgForm, problems).focus();
+      return;
+    }
+    const payload = {
+      name: name.value.trim(),
+      active_query_networks: networks,
+      schedule: cfgToggle.checked
+        ? { enabled: true, every: Number(every.value), unit: document.getElementById("cfg-unit").value }
+        : { enabled: false },
+      credential_ids: Array.from(document.getElementById("cfg-credentials").selectedOptions).map((o) => o.value),
+    };
+    const r = await api("PUT", "/api/v1/agents/" + encodeURIComponent(id) + "/configuration", payload);
+    if (!r.ok) {
+      const err = await apiError(r);
+      showError(cfgError, err.message);
+      // the API names the offending field ("active_query_networks.0", "name") or lists networks "outside"
+      const fields = Array.isArray(err.details)
+        ? err.details.map((d) => ({ field: String(d.field).split(".")[0] }))
+        : (err.details && err.details.outside ? [{ field: "active_query_networks" }] : []);
+      const bad = markInvalid(cfgForm, fields);
+      if (bad) bad.focus();
+      return;
+    }
+    closeSidePanel(cfgPanel);
+    say("Configuration saved for " + payload.name);
+    refresh();
+  }
+
+  // ---- Bulk Actions > Set Schedule Scan: POST /api/v1/agents/bulk {action: set_schedule}
+  const schedPanel = document.getElementById("schedule-panel");
+  const schedForm = document.getElementById("schedule-form");
+  const schedError = document.getElementById("schedule-error");
+  if (schedPanel) {
+    schedPanel.querySelectorAll("[data-close-panel]").forEach((b) => b.addEventListener("click", () => closeSidePanel(schedPanel)));
+    schedPanel.addEventListener("keydown", (e) => { if (e.key === "Escape") closeSidePanel(schedPanel); });
+    schedForm.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const ids = JSON.parse(schedForm.dataset.ids || "[]");
+      const every = Number(document.getElementById("sched-every").value);
+      if (!(every >= 1 && every <= 1000)) { showError(schedError, "Repeats Every must be a number from 1 to 1000"); return; }
+      const r = await api("POST", "/api/v1/agents/bulk", {
+        ids: ids,
+        action: "set_schedule",
+        schedule: { enabled: true, every: every, unit: document.getElementById("sched-unit").value },
+      });
+      if (!r.ok) { showError(schedError, await errorOf(r)); return; }
+      const out = await r.json();
+      const failed = Object.values(out.results).filter((v) => v !== "ok");
+      const summary = "Set Schedule Scan: " + out.succeeded + " succeeded, " + out.failed + " failed" +
+        (failed.length ? " (" + Array.from(new Set(failed)).join("; ") + ")" : "");
+      refresh();
+      if (out.failed) { showError(schedError, summary); return; }
+      closeSidePanel(schedPanel);
+      say(summary);
+    });
+  }
+  function openSchedule(ids) {
+    if (!schedPanel) return;
+    schedForm.reset();
+    schedForm.dataset.ids = JSON.stringify(ids);
+    showError(schedError, "");
+    document.getElementById("schedule-count").textContent = String(ids.length);
+    openOnly(schedPanel);
+    document.getElementById("sched-every").focus();
+  }
+
+  // ---- fleet settings toggles: PATCH /api/v1/fleet/settings
+  document.querySelectorAll("input[data-setting]").forEach((box) => {
+    box.addEventListener("change", async () => {
+      const label = box.parentElement.textContent.trim();
+      const r = await api("PATCH", "/api/v1/fleet/settings", { [box.dataset.setting]: box.checked });
+      if (!r.ok) { box.checked = !box.checked; say(label + ": " + await errorOf(r), true); return; }
+      const now = (await r.json())[box.dataset.setting];
+      box.checked = now;
+      say(label + ": " + (now ? "on" : "off"));
+    });
+  });
 
   syncSelection();
   refresh();
