@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -23,10 +25,16 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def browser(request: pytest.FixtureRequest) -> Iterator[Browser]:
-    if request.node.callspec.params.get("db_url") != "sqlite":
-        pytest.skip("browser tests run on the SQLite leg only")
+def db_url(tmp_path: Path) -> str:
+    """The pages are database-agnostic (the API tests run both legs), so the browser drives SQLite only."""
+    return f"sqlite:///{tmp_path / 'otwatch.db'}"
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing in CI: scripts/system-deps.sh should have installed it")
         pytest.skip(f"{CHROMIUM} is not installed (scripts/system-deps.sh)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
