@@ -39,10 +39,8 @@ for _name, _help in (
         if _exc.name != f"otwatch.{_name}.cli":
             raise
         continue
-    if _name == "agent":
-        from otwatch.agent.lifecycle import register
-
-        register(_mod.app)  # install / repair / run / uninstall beside the one-shot scan
+    if _name in ("agent", "sensor"):  # install / repair / run / uninstall beside the one-shot commands
+        importlib.import_module(f"otwatch.{_name}.lifecycle").register(_mod.app)
     app.add_typer(_mod.app, name=_name, help=_help)
 
 

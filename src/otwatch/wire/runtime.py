@@ -18,41 +18,47 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from otwatch.wire.client import ConsoleLink, LinkError, NodeState, host_os
-from otwatch.wire.messages import CheckinRequest, CommandMessage, CommandResult
+from otwatch.wire.messages import CheckinRequest, CommandMessage, CommandResult, Report
 
 log = logging.getLogger("otwatch.node")
 
 
-class Outbox:
-    """Durable queue of command results not yet acknowledged by the console."""
+M = TypeVar("M", CommandResult, Report)
 
-    def __init__(self, path: Path) -> None:
+
+class Outbox(Generic[M]):
+    """Durable queue of messages (command results, reports) not yet acknowledged by the console."""
+
+    def __init__(self, path: Path, model: type[M]) -> None:
         self.path = path
+        self.model: type[M] = model
         self._lock = threading.Lock()
 
-    def put(self, result: CommandResult) -> None:
+    def put(self, result: M) -> None:
         line = result.model_dump_json() + "\n"
         with self._lock, open(self.path, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
             os.fsync(f.fileno())
 
-    def pending(self) -> list[CommandResult]:
+    def pending(self, limit: int | None = None) -> list[M]:
         with self._lock:
             if not self.path.exists():
                 return []
-            out: list[CommandResult] = []
+            out: list[M] = []
             for line in self.path.read_text(encoding="utf-8").splitlines():
+                if limit is not None and len(out) >= limit:
+                    break
                 try:
-                    out.append(CommandResult.model_validate_json(line))
+                    out.append(self.model.model_validate_json(line))
                 except ValueError:
                     log.warning("skipping a damaged outbox line in %s", self.path)
             return out
 
-    def ack(self, sent: list[CommandResult]) -> None:
+    def ack(self, sent: list[M]) -> None:
         """Drop exactly the results that were sent (new ones may have arrived meanwhile)."""
         if not sent:
             return
@@ -77,13 +83,15 @@ class NodeRuntime:
     on_config: Callable[[dict[str, Any]], None] | None = None
     longpoll: float = 25.0
     max_backoff: float = 60.0
+    reports_per_checkin: int = 20
     activity: str | None = None
     progress: dict[str, Any] = field(default_factory=dict)
     status: str = "unknown"
     last_error: str | None = None
 
     def __post_init__(self) -> None:
-        self.outbox = Outbox(self.state.dir / "outbox.jsonl")
+        self.outbox = Outbox(self.state.dir / "outbox.jsonl", CommandResult)
+        self.report_box = Outbox(self.state.dir / "reports.jsonl", Report)
         self._seen_file = self.state.dir / "seen_commands.json"
         self._seen: set[str] = (
             set(json.loads(self._seen_file.read_text())) if self._seen_file.exists() else set()
@@ -107,6 +115,11 @@ class NodeRuntime:
         self.outbox.put(
             CommandResult(id=cmd_id, state="done" if ok else "failed", result=result or {}, error=error)
         )
+        self._kick.set()
+
+    def send_report(self, report: Report) -> None:
+        """Queue data for the console (durably); it leaves the queue once a check-in carried it."""
+        self.report_box.put(report)
         self._kick.set()
 
     @property
@@ -138,7 +151,8 @@ class NodeRuntime:
 
     def _once(self, link: ConsoleLink) -> None:
         results = self.outbox.pending()
-        busy = self.activity is not None or bool(results)
+        reports = self.report_box.pending(limit=self.reports_per_checkin)
+        busy = self.activity is not None or bool(results) or bool(reports)
         self._kick.clear()
         req = CheckinRequest(
             client_time=datetime.now(UTC),
@@ -150,10 +164,12 @@ class NodeRuntime:
             activity=self.activity,
             progress=self.progress,
             results=results,
+            reports=reports,
             wait=0.0 if busy else self.longpoll,
         )
         resp = link.checkin(req)
         self.outbox.ack(results)
+        self.report_box.ack(reports)
         self.status = resp.status
         if resp.config is not None:
             self.config, self.config_version = resp.config, resp.config_version

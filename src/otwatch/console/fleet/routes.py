@@ -25,6 +25,7 @@ from otwatch.console.fleet.schemas import (
     PairingKeyIn,
     PairingKeyOut,
     Schedule,
+    SensorConfigIn,
 )
 from otwatch.console.fleet.status import NodeStatus
 from otwatch.console.pagination import Page, PageDep, paginate
@@ -160,6 +161,16 @@ def configure(node_id: str, body: AgentConfigIn, p: FleetAdmin, ctx: CtxDep, db:
     return _done(ctx, db, node)
 
 
+@router.patch("/sensors/{node_id}/configuration", response_model=NodeOut)
+def configure_sensor(
+    node_id: str, body: SensorConfigIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep
+) -> NodeOut:
+    """Learning Mode, analytics engines, Smart IT Learning, subnets and port aliases of one sensor."""
+    node = service.get_node(db, node_id, "sensor")
+    service.configure_sensor(db, ctx, p.actor, node, body)
+    return _done(ctx, db, node)
+
+
 @router.post("/agents/{node_id}/scan", response_model=NodeOut, status_code=202)
 def scan_now(node_id: str, p: Operator, ctx: CtxDep, db: SessionDep) -> NodeOut:
     node = service.get_node(db, node_id, "agent")
@@ -211,6 +222,10 @@ def _one(db: Session, ctx: ConsoleContext, p: Principal, node: Node, body: BulkI
             service.set_paused(db, ctx, p.actor, node, body.action == "pause")
         case "update":
             service.request_update(db, ctx, p.actor, node)
+        case "set_sensor_settings":
+            if body.sensor_settings is None:
+                raise APIError(422, "invalid", "set_sensor_settings needs sensor_settings")
+            service.configure_sensor(db, ctx, p.actor, node, body.sensor_settings)
 
 
 for _plural in ("agents", "sensors"):

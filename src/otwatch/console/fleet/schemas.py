@@ -77,6 +77,44 @@ class AgentConfigIn(BaseModel):
         return [str(parse_cidr(x)) for x in v]
 
 
+ENGINES = ("Protocol Violation", "Policy Violation", "Malware", "Anomaly", "Operational")
+EngineName = Literal["Protocol Violation", "Policy Violation", "Malware", "Anomaly", "Operational"]
+SENSOR_DEFAULTS: dict[str, Any] = {
+    "learning": True,
+    "smart_it_learning": True,
+    "engines": list(ENGINES),
+    "subnets": [],
+    "port_aliases": {},
+}
+
+
+class SensorConfigIn(BaseModel):
+    """Sensor Engine Configuration: Learning Mode, analytics engines, and the settings that shape reading."""
+
+    model_config = ConfigDict(extra="forbid")
+    learning: bool | None = None
+    smart_it_learning: bool | None = None
+    engines: list[EngineName] | None = None
+    subnets: list[str] | None = Field(default=None, max_length=1000)
+    port_aliases: dict[int, str] | None = None
+
+    @field_validator("subnets")
+    @classmethod
+    def _subnets(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else [str(parse_cidr(x)) for x in v]
+
+    @field_validator("port_aliases")
+    @classmethod
+    def _aliases(cls, v: dict[int, str] | None) -> dict[int, str] | None:
+        if v is not None:
+            for port, name in v.items():
+                if not 0 < port < 65536:
+                    raise ValueError(f"port {port} is out of range")
+                if not name.strip() or len(name) > 64:
+                    raise ValueError(f"alias for port {port} must be 1-64 characters")
+        return v
+
+
 class NodeOut(BaseModel):
     id: str
     kind: str
@@ -102,6 +140,8 @@ class NodeOut(BaseModel):
     clock_skew: float
     paused: bool
     progress: dict[str, Any]
+    settings: dict[str, Any] = Field(default_factory=dict)  # sensors: learning mode, engines, ...
+    stats: dict[str, Any] = Field(default_factory=dict)  # sensors: the latest traffic statistics
 
 
 BulkAction = Literal[
@@ -115,6 +155,7 @@ BulkAction = Literal[
     "set_schedule",
     "pause",
     "resume",
+    "set_sensor_settings",
 ]
 
 
@@ -123,6 +164,7 @@ class BulkIn(BaseModel):
     ids: list[str] = Field(min_length=1, max_length=10_000)
     action: BulkAction
     schedule: Schedule | None = None
+    sensor_settings: SensorConfigIn | None = None
 
 
 class BulkOut(BaseModel):

@@ -22,7 +22,7 @@ from otwatch.console.db import utcnow
 from otwatch.console.deps import ROLE_PERMISSIONS, Permission
 from otwatch.console.errors import APIError, conflict, invalid, not_found
 from otwatch.console.fleet.models import Command, DuplicatedNetwork, IssuedCertificate, Node, PairingKey
-from otwatch.console.fleet.schemas import AgentConfigIn, NodeOut, Schedule
+from otwatch.console.fleet.schemas import SENSOR_DEFAULTS, AgentConfigIn, NodeOut, Schedule, SensorConfigIn
 from otwatch.console.fleet.status import NodeState, NodeStatus, ScanResult, derive_status, disconnect_reason
 from otwatch.console.networks.service import outside_monitored
 from otwatch.console.settings import service as settings
@@ -100,6 +100,8 @@ def node_out(
         clock_skew=n.clock_skew,
         paused=n.paused,
         progress=n.progress,
+        settings={**SENSOR_DEFAULTS, **n.config} if n.kind == "sensor" else {},
+        stats=n.stats if n.kind == "sensor" else {},
     )
 
 
@@ -292,6 +294,20 @@ def configure(db: Session, ctx: ConsoleContext, actor: str, node: Node, body: Ag
     node.config_version += 1
     node.configured_at = node.configured_at or utcnow()
     audit.record(db, actor, "agent.configured", node.id, **node.config)
+    ctx.notifier.wake(node.id)
+
+
+def configure_sensor(db: Session, ctx: ConsoleContext, actor: str, node: Node, body: SensorConfigIn) -> None:
+    """Change a sensor's engine configuration; it reaches the sensor on its next check-in."""
+    if node.kind != "sensor":
+        raise conflict("Learning Mode and analytics engines are sensor settings")
+    changes = body.model_dump(exclude_none=True, mode="json")
+    if not changes:
+        raise invalid("nothing to change")
+    node.config = {**SENSOR_DEFAULTS, **node.config, **changes}
+    node.config_version += 1
+    node.configured_at = node.configured_at or utcnow()
+    audit.record(db, actor, "sensor.configured", node.id, **changes)
     ctx.notifier.wake(node.id)
 
 
@@ -506,7 +522,7 @@ def deliverables(db: Session, ctx: ConsoleContext, node: Node, client_config_ver
         and node.configured_at is not None
         and client_config_version < node.config_version
     ):
-        config = agent_config_payload(db, ctx, node)
+        config = agent_config_payload(db, ctx, node) if node.kind == "agent" else dict(node.config)
     commands: list[CommandMessage] = []
     if node.approved_at is not None and not node.paused:
         for cmd in db.scalars(

@@ -1,0 +1,184 @@
+"""The sensor managed by a console: capture -> pipeline, reports up, settings down.
+
+Every ``report_every`` seconds the assets and alerts that changed since the last report, and a
+statistics snapshot, are queued durably; the check-in loop carries them. The console's sensor
+configuration (learning mode, analytics engines, Smart IT Learning, subnets, port aliases) is
+applied to the running pipeline as it arrives.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from otwatch import __version__
+from otwatch.sensor.engines.alerts import Engine
+from otwatch.sensor.pipeline import Sensor
+from otwatch.sensor.settings import SensorSettings
+from otwatch.sensor.sources import Frame
+from otwatch.wire.client import NodeState
+from otwatch.wire.messages import AlertReport, Report
+from otwatch.wire.runtime import NodeRuntime
+
+log = logging.getLogger("otwatch.sensor")
+MAX_ASSETS_PER_REPORT = 5000
+MAX_ALERTS_PER_REPORT = 500
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class SensorNode:
+    def __init__(
+        self,
+        state: NodeState,
+        sources: Iterable[Iterable[Frame]],
+        *,
+        report_every: float = 10.0,
+        longpoll: float = 25.0,
+    ) -> None:
+        self.sensor = Sensor(SensorSettings())
+        self.lock = threading.Lock()
+        self.sources = list(sources)
+        self.report_every = report_every
+        self.run_id = uuid.uuid4().hex[:8]  # alert keys stay unique across sensor restarts
+        self._sent_assets: dict[int, float] = {}
+        self._sent_alerts: dict[int, tuple[int, float]] = {}
+        self.runtime = NodeRuntime(state, version=__version__, on_config=self.apply_config, longpoll=longpoll)
+        if self.runtime.config:
+            self.apply_config(self.runtime.config)
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ settings from the console
+    def apply_config(self, config: dict[str, Any]) -> None:
+        with self.lock:
+            s = self.sensor
+            if "engines" in config:
+                wanted = {Engine(e) for e in config["engines"] if e in {x.value for x in Engine}}
+                for e in Engine:
+                    s.set_engine(e, e in wanted)
+            if "smart_it_learning" in config:
+                s.settings.smart_it_learning = bool(config["smart_it_learning"])
+            if "subnets" in config:
+                s.settings.subnets = SensorSettings.parse_subnets(list(config["subnets"]))
+            if "port_aliases" in config:
+                s.settings.port_aliases = {int(k): str(v) for k, v in dict(config["port_aliases"]).items()}
+            if "learning" in config and bool(config["learning"]) != s.learning:
+                s.learning = bool(config["learning"])
+        log.info("applied console settings: %s", sorted(config))
+
+    # ------------------------------------------------------------ capture
+    def _capture(self, source: Iterable[Frame]) -> None:
+        process, lock = self.sensor.process, self.lock
+        batch: list[Frame] = []
+        try:
+            for frame in source:
+                batch.append(frame)
+                if len(batch) >= 256:
+                    with lock:
+                        for f in batch:
+                            process(*f)
+                    batch.clear()
+                if self.runtime.stopping:
+                    break
+            with lock:
+                for f in batch:
+                    process(*f)
+        except Exception as exc:  # a broken source must not stop the sensor's link to the console
+            log.exception("packet source stopped: %s", exc)
+            self.sensor.warnings.append(f"packet source stopped: {exc}")
+
+    # ------------------------------------------------------------ reports
+    def build_reports(self) -> list[Report]:
+        """What changed since the last report, as wire reports (assets, alerts, stats)."""
+        with self.lock:
+            s = self.sensor
+            s.tick(s.last_ts)
+            s.inventory.classify()
+            by_id = {a.id: a for a in s.inventory.assets}
+            assets = []
+            for a in s.inventory.assets:
+                if self._sent_assets.get(a.id) == a.last_seen:
+                    continue
+                d = a.as_dict()
+                d["protocols"] = [{"name": p["protocol"], "role": p["role"]} for p in d["protocols"]]
+                assets.append(d)
+                self._sent_assets[a.id] = a.last_seen
+            alerts = []
+            for al in s.alerts.alerts.values():
+                stamp = (al.count, al.last_seen)
+                if self._sent_alerts.get(al.id) == stamp:
+                    continue
+                src, dst = by_id.get(al.source or -1), by_id.get(al.destination or -1)
+                alerts.append(
+                    AlertReport(
+                        key=f"{self.run_id}-{al.id}",
+                        code=al.type.code,
+                        engine=al.engine.value,
+                        severity=al.severity.value,
+                        title=al.title,
+                        description=al.description,
+                        protocol=al.protocol,
+                        source_ip=src.ip if src else None,
+                        source_mac=src.mac if src else None,
+                        destination_ip=dst.ip if dst else None,
+                        destination_mac=dst.mac if dst else None,
+                        first_seen=_dt(al.first_seen),
+                        last_seen=_dt(al.last_seen),
+                        count=al.count,
+                        details={
+                            k: v for k, v in al.details.items() if isinstance(v, str | int | float | bool)
+                        },
+                        pcap_b64=base64.b64encode(al.pcap).decode() if al.pcap else None,
+                    )
+                )
+                self._sent_alerts[al.id] = stamp
+            stats = s.stats.report(s.inventory, s.alerts)
+            summary = {
+                "packets": s.packets,
+                "bytes": s.bytes,
+                "assets": len(s.inventory.assets),
+                "learning": s.learning,
+            }
+        reports = []
+        for i in range(0, len(assets), MAX_ASSETS_PER_REPORT):
+            reports.append(
+                Report(id=uuid.uuid4().hex, kind="assets", assets=assets[i : i + MAX_ASSETS_PER_REPORT])
+            )
+        for i in range(0, len(alerts), MAX_ALERTS_PER_REPORT):
+            reports.append(
+                Report(id=uuid.uuid4().hex, kind="alerts", alerts=alerts[i : i + MAX_ALERTS_PER_REPORT])
+            )
+        reports.append(Report(id=uuid.uuid4().hex, kind="stats", stats={**stats, "summary": summary}))
+        return reports
+
+    def _reporter(self) -> None:
+        stop = threading.Event()
+        while not self.runtime.stopping:
+            stop.wait(self.report_every)
+            try:
+                for r in self.build_reports():
+                    self.runtime.send_report(r)
+            except Exception:
+                log.exception("building a report failed")
+
+    # ------------------------------------------------------------ lifecycle
+    def run(self) -> None:
+        for src in self.sources:
+            t = threading.Thread(target=self._capture, args=(src,), name="capture", daemon=True)
+            t.start()
+            self._threads.append(t)
+        threading.Thread(target=self._reporter, name="reporter", daemon=True).start()
+        self.runtime.run()
+
+    def stop(self) -> None:
+        for src in self.sources:
+            if hasattr(src, "stopped"):
+                src.stopped = True
+        self.runtime.stop()
