@@ -578,7 +578,7 @@ def build_report(ns: Netns, runs: dict[str, Run]) -> dict[str, Any]:
     n = len(devices)
 
     def mean(scanner: str, key: str) -> float:
-        return sum(d.traffic[scanner][key] for d in devices) / n
+        return round(sum(d.traffic[scanner][key] for d in devices) / n, 2)
 
     def ratio(a: float, b: float) -> float | None:
         return round(a / b, 3) if b else None
@@ -760,7 +760,10 @@ def main(argv: list[str] | None = None) -> int:
     if problem := missing_requirements(TOOLS):
         err.print(f"[red]bench.scan:[/red] {problem}", highlight=False)
         return 2
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM unwinds like Ctrl-C: clean up
+    # Ctrl-C and SIGTERM unwind as KeyboardInterrupt through every ``finally`` (also when the shell
+    # started us with SIGINT ignored, as it does for background jobs).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         report = bench(args, err)
     except KeyboardInterrupt:

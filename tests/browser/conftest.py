@@ -53,3 +53,15 @@ def page(browser: Browser) -> Iterator[Page]:
         yield pg
     finally:
         context.close()
+
+
+def screenshot(page: Page, name: str) -> None:
+    """Save a screenshot: into docs/screenshots when OTWATCH_SCREENSHOTS=1 (to refresh the README's
+    pictures), else under the temporary directory, so a test run leaves the work tree untouched."""
+    import tempfile
+
+    base = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("OTWATCH_SCREENSHOTS") != "1":
+        base = Path(tempfile.gettempdir()) / "otwatch-screenshots"
+    base.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(base / f"{name}.png"), full_page=True)

@@ -8,7 +8,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from otwatch.wire.client import Credentials, NodeState, enroll
-from tests.conftest import ADMIN_PASSWORD, REPO
+from tests.browser.conftest import screenshot
+from tests.conftest import ADMIN_PASSWORD
 from tests.e2e.conftest import LiveConsole
 
 pytestmark = pytest.mark.browser
@@ -45,6 +46,4 @@ def test_pair_and_approve_from_the_agents_page(
     expect(row.locator(".badge")).to_have_text("Pending Configuration")
     expect(row.get_by_role("checkbox")).to_be_checked()  # selection survives the refresh
 
-    shot = REPO / "docs" / "screenshots" / "agents.png"
-    shot.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(shot), full_page=True)
+    screenshot(page, "agents")

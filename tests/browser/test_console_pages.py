@@ -15,18 +15,16 @@ from playwright.sync_api import Page, expect
 
 from otwatch.console.assets.service import ingest
 from otwatch.wire.client import Credentials, NodeState, enroll
-from tests.conftest import ADMIN_PASSWORD, REPO
+from tests.browser.conftest import screenshot
+from tests.conftest import ADMIN_PASSWORD
 from tests.console.test_assets import HOST, PLC, SWITCH
 from tests.e2e.conftest import LiveConsole
 
 pytestmark = pytest.mark.browser
 
-SHOTS = REPO / "docs" / "screenshots"
-
 
 def _shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    screenshot(page, name)
 
 
 def _sign_in(page: Page, url: str) -> None:
