@@ -1,8 +1,10 @@
 """``make run``: the console on SQLite with a demo fleet paired through the real flow.
 
-A real agent process is installed with a pairing key, approved automatically, configured to scan
-the loopback network, and asked to Scan Now, so its statuses move in the console as they would
-in a plant.
+- Simulated devices (a pymodbus PLC with identity, a python-snap7 S7 CPU) on loopback addresses.
+- A real agent process, installed with a pairing key, approved automatically, configured to scan
+  those devices, and asked to Scan Now: its statuses move in the console as they would in a plant.
+- A real sensor process replaying a generated plant capture (with an incident in its last minute)
+  in a loop: assets, alerts with PCAPs, and traffic statistics arrive in the console.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from otwatch import devsim
 from otwatch.console.app import create_app
 from otwatch.console.bootstrap import prepare
 from otwatch.console.config import Settings
@@ -28,7 +31,18 @@ from otwatch.console.networks.models import MonitoredNetwork
 from otwatch.console.server import ServerThread, uvicorn_config
 from otwatch.console.settings import service as settings_service
 
-out = Console()
+out = Console(soft_wrap=True)
+
+DEVICE_NET = "127.0.0.48/29"
+MODBUS_IDENTITY = {
+    "VendorName": "Schneider Electric",
+    "ProductCode": "BMX P34 2020",
+    "MajorMinorRevision": "v3.10",
+    "ProductName": "Modicon M340",
+    "ModelName": "BMX P34",
+}
+MODBUS = ("127.0.0.51", 15020)
+S7 = ("127.0.0.52", 11102)
 
 
 def _otwatch(*args: str) -> list[str]:
@@ -40,7 +54,7 @@ def _seed(ctx: ConsoleContext) -> str:
         if db.query(MonitoredNetwork).filter_by(cidr="127.0.0.0/8").first() is None:
             db.add(MonitoredNetwork(cidr="127.0.0.0/8", description="demo: loopback plant"))
         settings_service.put(db, "auto_approve", True)
-        _, key = service.create_pairing_key(db, ctx, "demo", None, 1, "demo agent")
+        _, key = service.create_pairing_key(db, ctx, "demo", None, 1, "demo fleet")
     return key
 
 
@@ -50,7 +64,7 @@ def _configure_when_enrolled(ctx: ConsoleContext, timeout: float = 60) -> None:
         with ctx.db.session() as db:
             node = db.query(Node).filter_by(kind="agent").first()
             if node is not None and node.configured_at is None:
-                cfg = AgentConfigIn(name="demo-gateway", active_query_networks=["127.0.0.1/32"])
+                cfg = AgentConfigIn(name="demo-gateway", active_query_networks=[DEVICE_NET])
                 service.configure(db, ctx, "demo", node, cfg)
                 return
             if node is not None:
@@ -64,16 +78,13 @@ def _scan_when_connected(ctx: ConsoleContext, timeout: float = 60) -> None:
         with ctx.db.session() as db:
             node = db.query(Node).filter_by(kind="agent").first()
             if node is not None and service.status_of(ctx, node).value == "Connected":
-                with contextlib.suppress(APIError):
+                with contextlib.suppress(APIError):  # already scanning: fine
                     service.scan_now(db, ctx, "demo", node)
                 return
         time.sleep(0.5)
 
 
-def run_demo(settings: Settings) -> None:
-    ctx, pw = prepare(settings)
-    server = ServerThread(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "warning"))
-    server.start()
+def _banner(ctx: ConsoleContext, settings: Settings, pw: str | None) -> None:
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     out.print(f"[bold green]OTWatch console (demo)[/] at https://{host}:{settings.port}/")
     out.print(f"  API docs: https://{host}:{settings.port}/docs   database: SQLite in {settings.data_dir}")
@@ -81,35 +92,63 @@ def run_demo(settings: Settings) -> None:
     if pw:
         out.print(f"  sign in as [bold]admin[/] with the one-time password [bold]{pw}[/]")
     else:
-        out.print("  sign in as admin (password from the first run or OTWATCH_ADMIN_PASSWORD)")
-    base = Path(settings.data_dir) / "agent"
+        out.print("  sign in as admin (password from the first run, or set OTWATCH_ADMIN_PASSWORD)")
+
+
+def run_demo(settings: Settings) -> None:
+    ctx, pw = prepare(settings)
+    server = ServerThread(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "warning"))
+    server.start()
+    _banner(ctx, settings, pw)
+    data = Path(settings.data_dir)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs: list[subprocess.Popen[bytes]] = []
-    try:
-        if not (base / "state" / "identity.json").exists():
-            key = _seed(ctx)
-            subprocess.run(
-                _otwatch("agent", "install", "--install-base", str(base), "--pairing-key", key),
-                check=True,
-                env=env,
+    with contextlib.ExitStack() as stack:
+        try:
+            sim = data / "devices"
+            stack.enter_context(devsim.modbus_peer(MODBUS[0], MODBUS[1], MODBUS_IDENTITY, sim))
+            stack.enter_context(devsim.s7_peer(S7[0], S7[1], sim))
+            out.print(f"  simulated devices: Modbus PLC {MODBUS[0]}:{MODBUS[1]}, S7 CPU {S7[0]}:{S7[1]}")
+            capture = data / "plant.pcap"
+            if not capture.exists():
+                subprocess.run(
+                    _otwatch("sensor", "synth", "-o", str(capture), "--minutes", "10"), check=True, env=env
+                )
+            key: str | None = None
+            for kind in ("agent", "sensor"):
+                base = data / kind
+                if not (base / "state" / "identity.json").exists():
+                    key = key or _seed(ctx)
+                    subprocess.run(
+                        _otwatch(kind, "install", "--install-base", str(base), "--pairing-key", key),
+                        check=True,
+                        env=env,
+                    )
+            runs = {
+                "agent": _otwatch("agent", "run", "--install-base", str(data / "agent"), "--longpoll", "5",
+                                  "--port-map", f"modbus={MODBUS[1]},s7comm={S7[1]}"),
+                "sensor": _otwatch("sensor", "run", "--install-base", str(data / "sensor"), "--pcap", str(capture),
+                                   "--loop", "--speed", "20", "--report-every", "5", "--longpoll", "5"),
+            }  # fmt: skip
+            for kind, cmd in runs.items():
+                log = stack.enter_context(open(data / kind / f"{kind}.log", "ab"))
+                procs.append(subprocess.Popen(cmd, stdout=log, stderr=log, env=env))
+            out.print(
+                f"  agent and sensor running (logs: {data}/agent, {data}/sensor); Ctrl-C stops everything"
             )
-        log = open(base / "agent.log", "ab")  # noqa: SIM115 - kept open for the child's lifetime
-        procs.append(
-            subprocess.Popen(
-                _otwatch("agent", "run", "--install-base", str(base)), stdout=log, stderr=log, env=env
-            )
-        )
-        out.print(f"  demo agent running (log: {base / 'agent.log'}); Ctrl-C stops everything")
-        _configure_when_enrolled(ctx)
-        _scan_when_connected(ctx)
-        while all(p.poll() is None for p in procs):
-            time.sleep(1)
-        out.print("[red]a demo process stopped; see its log[/]")
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=10)
-        server.stop()
+            _configure_when_enrolled(ctx)
+            _scan_when_connected(ctx)
+            while all(p.poll() is None for p in procs):
+                time.sleep(1)
+            out.print("[red]a demo process stopped; see its log[/]")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            server.stop()

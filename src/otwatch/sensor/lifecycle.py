@@ -17,6 +17,7 @@ DEFAULT_BASE = Path("/var/lib/otwatch-sensor")
 
 def register(app: typer.Typer) -> None:
     install_cli.register(app, "sensor", DEFAULT_BASE)
+    register_tools(app)
 
     @app.command()
     def run(
@@ -60,3 +61,16 @@ def register(app: typer.Typer) -> None:
             node.run()
         except KeyboardInterrupt:
             node.stop()
+
+
+def register_tools(app: typer.Typer) -> None:
+    @app.command()
+    def synth(
+        output: Annotated[Path, typer.Option("-o", "--output", help="pcap file to write")],
+        minutes: Annotated[int, typer.Option(min=1, max=1440, help="minutes of plant traffic")] = 10,
+    ) -> None:
+        """Write a generated OT capture: a small plant's polling traffic and, in its last minute, an incident."""
+        from otwatch.sensor.synth import demo_plant, write_capture
+
+        count = write_capture(str(output), demo_plant(minutes).frames)
+        install_cli.out.print(f"{count} packets written to {output}")
