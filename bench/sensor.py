@@ -184,7 +184,7 @@ def worker_otwatch(path: str, shard: int, shards: int) -> dict[str, Any]:
     sensor.process_capture(path)
     sensor.finish()
     seconds = time.perf_counter() - t0
-    return {
+    out: dict[str, Any] = {
         "seconds": seconds,
         "packets": sensor.packets,
         "bytes": sensor.bytes,
@@ -194,6 +194,11 @@ def worker_otwatch(path: str, shard: int, shards: int) -> dict[str, Any]:
         "errors": sensor.errors,
         "flow_states": len(sensor._states),
     }
+    if shards > 1:  # the parent merges the shards' reports into one
+        t0 = time.perf_counter()
+        out["report"] = sensor.report()
+        out["report_seconds"] = time.perf_counter() - t0
+    return out
 
 
 def worker_dpkt(path: str) -> dict[str, Any]:
@@ -227,20 +232,34 @@ def _reap(proc: subprocess.Popen[bytes]) -> tuple[bytes, int]:
 
 
 def run_python(kind: str, path: Path, shards: int = 1) -> dict[str, Any]:
+    """Run ``shards`` workers at once; sharded otwatch runs are merged into one report.
+
+    ``seconds`` is the processing time, comparable with the single-process row: the slowest shard's
+    read-and-process time plus its report and the merge (interpreter start-up and imports are left out
+    of every row); ``wall`` includes them."""
     t0 = time.perf_counter()
     procs = [_spawn([sys.executable, "-m", "bench.sensor", "--worker", kind, str(path), str(i), str(shards)])
              for i in range(shards)]  # fmt: skip
     results = [(json.loads(out), rss) for out, rss in (_reap(p) for p in procs)]
-    wall = time.perf_counter() - t0
     first = results[0][0]
     merged: dict[str, Any] = {
-        "seconds": max(r["seconds"] for r, _ in results) if shards == 1 else wall,
+        "seconds": max(r["seconds"] + r.get("report_seconds", 0.0) for r, _ in results),
         "peak_rss_mb": max(rss for _, rss in results) / 1024,
     }
     for key in ("packets", "alerts", "assets", "connections", "errors", "bytes"):
         if key in first:
             merged[key] = sum(r[key] for r, _ in results)
     merged["flow_states"] = max(r.get("flow_states", 0) for r, _ in results)
+    if shards > 1 and "report" in first:
+        from otwatch.sensor.shard import merge_reports
+
+        t1 = time.perf_counter()
+        report = merge_reports([r["report"] for r, _ in results])
+        merged["seconds"] += time.perf_counter() - t1
+        summary = report["summary"]
+        for key in ("assets", "connections", "alerts"):
+            merged[key] = summary[key]
+    merged["wall"] = time.perf_counter() - t0
     return merged
 
 
@@ -300,11 +319,14 @@ def main(argv: list[str] | None = None) -> None:
         pps = n / r["seconds"]
         mbps = mix["bytes"] * 8 / r["seconds"] / 1e6
         print(f"{name:<20}{pps:>12,.0f}{mbps:>10,.1f}{r['seconds']:>10.2f}{r['peak_rss_mb']:>10.0f}")
+    for name, r in rows.items():
+        if name.startswith("otwatch"):
+            print(
+                f"\n{name} (all engines): {r['assets']} assets, {r['connections']} connections, "
+                f"{r['alerts']} alerts, {r['errors']} internal errors, {r['flow_states']} flow states "
+                f"at the end (largest shard); {r['wall']:.2f} s wall with interpreter start-up"
+            )
     ours = rows["otwatch"]
-    print(
-        f"\notwatch (all engines): {ours['assets']} assets, {ours['connections']} connections, "
-        f"{ours['alerts']} alerts, {ours['errors']} internal errors, {ours['flow_states']} flow states at the end"
-    )
     base = n / ours["seconds"]
     for name, r in rows.items():
         if name != "otwatch":

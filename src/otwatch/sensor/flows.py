@@ -40,6 +40,8 @@ TCP_IDLE = 600.0
 UDP_IDLE = 120.0
 MAX_FLOWS = 100_000
 EXPIRE_EVERY = 4096  # packets between idle sweeps
+_TCP_SPECIAL = TCP_SYN | TCP_FIN | TCP_RST
+_NO_RECORDS: list[Record] = []  # shared empty result; never appended to
 
 
 def _seq_diff(a: int, b: int) -> int:
@@ -174,83 +176,128 @@ class FlowTable:
             return []
         if pkt.dst_port is None or pkt.src_ip is None or pkt.dst_ip is None:
             return []
-        src = (pkt.src_ip, pkt.src_port)
-        dst = (pkt.dst_ip, pkt.dst_port)
-        key: FlowKey = (proto, *src, *dst) if src <= dst else (proto, *dst, *src)
-        flow = self.flows.get(key)
+        src_ip, sport, dst_ip, dport = pkt.src_ip, pkt.src_port, pkt.dst_ip, pkt.dst_port
+        key: FlowKey = (
+            (proto, src_ip, sport, dst_ip, dport)
+            if (src_ip, sport) <= (dst_ip, dport)
+            else (proto, dst_ip, dport, src_ip, sport)
+        )
+        flow, records = self.packet(
+            ts, key, proto, src_ip, sport, dst_ip, dport, pkt.tcp_flags, pkt.tcp_seq, pkt.tcp_ack, pkt.payload
+        )
+        return [(flow, record) for record in records]
+
+    def packet(
+        self,
+        ts: float,
+        key: FlowKey,
+        proto: int,
+        src_ip: str,
+        sport: int,
+        dst_ip: str,
+        dport: int,
+        flags: int,
+        seq: int,
+        ack: int,
+        payload: bytes | memoryview,
+    ) -> tuple[Flow, list[Record]]:
+        """One TCP/UDP packet whose headers the caller has already read; its flow and records.
+
+        The sensor's hot path calls this with the fields it unpacked itself (no :class:`Decoded`),
+        so it is written flat: one flow lookup, and for the common case of a TCP segment that is
+        next in sequence with nothing waiting, the payload goes straight to the dissector without
+        passing through the reassembly buffer. ``key`` must be the canonical :data:`FlowKey`.
+        """
+        flows = self.flows
+        flow = flows.get(key)
         if flow is None:
-            flow = self._new_flow(key, pkt, ts)
+            flow = self._new_flow(key, proto, src_ip, sport, dst_ip, dport, flags, ts)
         else:
-            self.flows.move_to_end(key)
+            flows.move_to_end(key)
         flow.last_seen = ts
         flow.packets += 1
-        from_client = pkt.src_ip == flow.client_ip and pkt.src_port == flow.client_port
-        out: list[tuple[Flow, Record]] = []
+        from_client = sport == flow.client_port and src_ip == flow.client_ip
+        records: list[Record] = _NO_RECORDS
         if proto == PROTO_TCP:
-            self._tcp(flow, pkt, from_client, out)
-        elif pkt.payload:
-            payload = bytes(pkt.payload)
-            self._deliver(flow, payload, from_client, out)
+            if not flags & _TCP_SPECIAL:  # plain segment (ACK/PSH): no SYN, FIN or RST
+                dirs = flow._dirs
+                this = dirs[0] if from_client else dirs[1]
+                other = dirs[1] if from_client else dirs[0]
+                if this.next_seq == seq and not this.pending and not (flags & TCP_ACK and other.pending):
+                    if payload:  # in order, nothing waiting: no reassembly copy
+                        data = bytes(payload)
+                        this.next_seq = (seq + len(data)) & 0xFFFFFFFF
+                        records = self._deliver_one(flow, data, from_client)
+                else:
+                    out: list[tuple[Flow, Record]] = []
+                    self._tcp_segment(flow, flags, seq, ack, payload, from_client, this, other, out)
+                    if out:
+                        records = [r for _f, r in out]
+            else:
+                out = []
+                self._tcp(flow, flags, seq, ack, payload, from_client, out)
+                if out:
+                    records = [r for _f, r in out]
+        elif payload:
+            records = self._deliver_one(flow, bytes(payload), from_client)
         self._since_sweep += 1
         if self._since_sweep >= EXPIRE_EVERY:
             self.expire(ts)
-        return out
+        return flow, records
 
-    def _new_flow(self, key: FlowKey, pkt: Decoded, ts: float) -> Flow:
-        assert pkt.src_ip and pkt.dst_ip and pkt.src_port is not None and pkt.dst_port is not None
-        sender_is_client = self._sender_is_client(pkt)
-        if sender_is_client:
-            c_ip, c_port, s_ip, s_port = pkt.src_ip, pkt.src_port, pkt.dst_ip, pkt.dst_port
+    def _new_flow(
+        self,
+        key: FlowKey,
+        proto: int,
+        src_ip: str,
+        sport: int,
+        dst_ip: str,
+        dport: int,
+        flags: int,
+        ts: float,
+    ) -> Flow:
+        if self._sender_is_client(proto, sport, dport, flags):
+            c_ip, c_port, s_ip, s_port = src_ip, sport, dst_ip, dport
         else:
-            c_ip, c_port, s_ip, s_port = pkt.dst_ip, pkt.dst_port, pkt.src_ip, pkt.src_port
-        flow = Flow(key, pkt.proto, c_ip, c_port, s_ip, s_port, ts, ts)
+            c_ip, c_port, s_ip, s_port = dst_ip, dport, src_ip, sport
+        flow = Flow(key, proto, c_ip, c_port, s_ip, s_port, ts, ts)
         while len(self.flows) >= self.max_flows:
             self.flows.popitem(last=False)
             self.evicted += 1
         self.flows[key] = flow
         return flow
 
-    def _sender_is_client(self, pkt: Decoded) -> bool:
+    def _sender_is_client(self, proto: int, sport: int, dport: int, flags: int) -> bool:
         """The protocol's well-known port marks the server, even on connections it opened itself
         (some devices dial out from port 502); otherwise the SYN sender, then the low-port rule."""
-        transport = "tcp" if pkt.proto == PROTO_TCP else "udp"
-        assert pkt.src_port is not None and pkt.dst_port is not None
-        dst_known = (transport, pkt.dst_port) in self._by_port
-        src_known = (transport, pkt.src_port) in self._by_port
+        transport = "tcp" if proto == PROTO_TCP else "udp"
+        dst_known = (transport, dport) in self._by_port
+        src_known = (transport, sport) in self._by_port
         if dst_known != src_known:
             return dst_known
-        if pkt.proto == PROTO_TCP and pkt.tcp_flags & TCP_SYN:
-            return not pkt.tcp_flags & TCP_ACK  # SYN from the client, SYN+ACK from the server
-        if (pkt.src_port < 1024) != (pkt.dst_port < 1024):
-            return pkt.dst_port < 1024
+        if proto == PROTO_TCP and flags & TCP_SYN:
+            return not flags & TCP_ACK  # SYN from the client, SYN+ACK from the server
+        if (sport < 1024) != (dport < 1024):
+            return dport < 1024
         return True  # first packet seen: its sender is the best guess for the client
 
-    def _tcp(self, flow: Flow, pkt: Decoded, from_client: bool, out: list[tuple[Flow, Record]]) -> None:
-        flags = pkt.tcp_flags
+    def _tcp(
+        self,
+        flow: Flow,
+        flags: int,
+        seq: int,
+        ack: int,
+        payload: bytes | memoryview,
+        from_client: bool,
+        out: list[tuple[Flow, Record]],
+    ) -> None:
         this = flow._dirs[0 if from_client else 1]
         other = flow._dirs[1 if from_client else 0]
         if flags & TCP_SYN:
-            this.next_seq = (pkt.tcp_seq + 1) & 0xFFFFFFFF
+            this.next_seq = (seq + 1) & 0xFFFFFFFF
             this.pending.clear()
             this.pending_bytes = 0
-        # The peer acknowledged bytes we never saw: the hole will not be filled, move on.
-        if (
-            flags & TCP_ACK
-            and other.pending
-            and other.next_seq is not None
-            and _seq_diff(pkt.tcp_ack, other.next_seq) > 0
-        ):
-            skipped = other.skip_hole()
-            self._gap(flow, not from_client)
-            if skipped:
-                self._deliver(flow, skipped, not from_client, out)
-        if pkt.payload:
-            seq = (pkt.tcp_seq + 1) & 0xFFFFFFFF if flags & TCP_SYN else pkt.tcp_seq
-            data, gap = this.accept(seq, bytes(pkt.payload))
-            if gap:
-                self._gap(flow, from_client)
-            if data:
-                self._deliver(flow, data, from_client, out)
+        self._tcp_segment(flow, flags, seq, ack, payload, from_client, this, other, out)
         if flags & TCP_RST:
             flow.closed = True
             self.flows.pop(flow.key, None)
@@ -259,6 +306,37 @@ class FlowTable:
             if other.fin:
                 flow.closed = True
                 self.flows.pop(flow.key, None)
+
+    def _tcp_segment(
+        self,
+        flow: Flow,
+        flags: int,
+        seq: int,
+        ack: int,
+        payload: bytes | memoryview,
+        from_client: bool,
+        this: _Direction,
+        other: _Direction,
+        out: list[tuple[Flow, Record]],
+    ) -> None:
+        # The peer acknowledged bytes we never saw: the hole will not be filled, move on.
+        if (
+            flags & TCP_ACK
+            and other.pending
+            and other.next_seq is not None
+            and _seq_diff(ack, other.next_seq) > 0
+        ):
+            skipped = other.skip_hole()
+            self._gap(flow, not from_client)
+            if skipped:
+                self._deliver(flow, skipped, not from_client, out)
+        if payload:
+            seq = (seq + 1) & 0xFFFFFFFF if flags & TCP_SYN else seq
+            data, gap = this.accept(seq, bytes(payload))
+            if gap:
+                self._gap(flow, from_client)
+            if data:
+                self._deliver(flow, data, from_client, out)
 
     def _gap(self, flow: Flow, from_client: bool) -> None:
         flow.gaps += 1
@@ -271,21 +349,25 @@ class FlowTable:
             flow.dissector = flow.spec.dissector()  # no resync hook: start framing afresh
 
     def _deliver(self, flow: Flow, data: bytes, from_client: bool, out: list[tuple[Flow, Record]]) -> None:
+        for record in self._deliver_one(flow, data, from_client):
+            out.append((flow, record))
+
+    def _deliver_one(self, flow: Flow, data: bytes, from_client: bool) -> list[Record]:
         if from_client:
             flow.bytes_client += len(data)
         else:
             flow.bytes_server += len(data)
-        if flow.dissector is None:
+        dissector = flow.dissector
+        if dissector is None:
             if flow.detect_attempts >= DETECT_ATTEMPTS:
-                return
+                return _NO_RECORDS
             flow.detect_attempts += 1
             spec = self._choose(flow, data)
             if spec is None:
-                return
+                return _NO_RECORDS
             flow.spec = spec
-            flow.dissector = spec.dissector()
-        for record in flow.dissector.feed(data, from_client):
-            out.append((flow, record))
+            dissector = flow.dissector = spec.dissector()
+        return dissector.feed(data, from_client)
 
     def _choose(self, flow: Flow, payload: bytes) -> ProtocolSpec | None:
         """The port's protocol (detect() breaks ties between several), else whichever spec detects.

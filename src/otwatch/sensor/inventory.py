@@ -21,7 +21,7 @@ import ipaddress
 from collections.abc import Callable
 from typing import Final
 
-from otwatch.inventory.asset import Asset, AssetKey, Connection, ConnectionKey, Role
+from otwatch.inventory.asset import Asset, AssetKey, Connection, ConnectionKey, ProtocolUse, Role
 from otwatch.inventory.identity import DeviceType, Identity
 from otwatch.inventory.merge import FieldChange
 from otwatch.inventory.oui import VendorKind, kind_of, vendor_of
@@ -61,6 +61,9 @@ class InventoryBuilder:
         self.connections: dict[ConnectionKey, Connection] = {}
         self.on_new_asset: NewAssetHook | None = None
         self.dropped_assets = 0
+        # (asset id, protocol, is client) -> the asset's ProtocolUse: what Asset.use() finds, without
+        # hashing the Role enum (a Python-level __hash__) twice per dissected record.
+        self._uses: dict[tuple[int, str, bool], ProtocolUse] = {}
 
     # -- assets ------------------------------------------------------------------------------------
     def endpoint(self, ts: float, mac: bytes | None, ip: str | None, nbytes: int) -> Asset | None:
@@ -175,10 +178,23 @@ class InventoryBuilder:
     ) -> list[FieldChange]:
         """Protocol roles and identity from one record sent by ``sender``; returns identity changes."""
         protocol = record.protocol
+        uses = self._uses
         if sender is not None:
-            sender.use(protocol, Role.CLIENT if sender_is_client else Role.SERVER, ts)
+            key = (sender.id, protocol, sender_is_client)
+            entry = uses.get(key)
+            if entry is None:
+                uses[key] = sender.use(protocol, Role.CLIENT if sender_is_client else Role.SERVER, ts)
+            else:
+                entry.last_seen = ts
+                entry.messages += 1
         if receiver is not None:
-            receiver.use(protocol, Role.SERVER if sender_is_client else Role.CLIENT, ts)
+            key = (receiver.id, protocol, not sender_is_client)
+            entry = uses.get(key)
+            if entry is None:
+                uses[key] = receiver.use(protocol, Role.SERVER if sender_is_client else Role.CLIENT, ts)
+            else:
+                entry.last_seen = ts
+                entry.messages += 1
         if spec is None or sender is None or record.malformed:
             return []
         try:

@@ -17,11 +17,13 @@ same capture or tap and together see every flow once.
 
 from __future__ import annotations
 
+import gc
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
-from socket import AF_INET, AF_INET6, inet_pton
+from socket import AF_INET, AF_INET6, inet_ntoa, inet_pton
+from struct import Struct
 from typing import Any, Final, cast
 
 from otwatch.inventory.asset import Asset, Connection
@@ -29,12 +31,12 @@ from otwatch.protocols.base import ProtocolSpec, Record
 from otwatch.sensor.baseline import Baseline, ConvKey
 from otwatch.sensor.decode import (
     ETH_ARP,
+    ETH_IPV4,
     LINKTYPE_ETHERNET,
     PROTO_TCP,
     PROTO_UDP,
     TCP_ACK,
     TCP_SYN,
-    Decoded,
     decode,
 )
 from otwatch.sensor.engines.alerts import Alert, AlertStore, Engine
@@ -53,6 +55,13 @@ from otwatch.sensor.stats import Stats
 __all__ = ["Sensor"]
 
 FLOW_IDLE: Final = 600.0
+GC_YOUNG_THRESHOLD: Final = 20_000  # see process_capture
+# Fast path headers: Ethernet dst, src, type; IPv4 version/IHL, total length, flags/fragment offset,
+# protocol, source, destination (TOS, id, TTL and checksum skipped). Then TCP sport, dport, seq, ack,
+# data offset, flags; UDP sport, dport, length.
+_FAST_ETH_IPV4: Final = Struct("!6s6sHBxHxxHxBxx4s4s")
+_FAST_TCP: Final = Struct("!HHIIBB")
+_FAST_UDP: Final = Struct("!HHH")
 SYN_ONLY: Final = TCP_SYN | TCP_ACK
 
 
@@ -176,10 +185,53 @@ class Sensor:
             self.last_error = f"{type(exc).__name__}: {exc}"
 
     def _process(self, ts: float, linktype: int, data: bytes) -> None:
+        """Hand-written fast path for what nearly all OT traffic is: an untagged Ethernet frame with a
+        whole, option-less IPv4 header and a well-formed TCP or UDP header. Those headers are read
+        with two precompiled structs straight into locals (no :class:`Decoded`, no memoryview), and
+        the packet goes on to :meth:`_transport` with the same effects as the general path. Anything
+        else (VLAN tags, IPv6, options, fragments, ARP, malformed or cut headers) takes
+        :meth:`_general`, which decodes fully."""
         if self._shard is not None and not self._mine(linktype, data):
             return
-        pkt = decode(linktype, data)
         n = len(data)
+        if linktype == LINKTYPE_ETHERNET and n >= 42:
+            dmac, smac, etype, vihl, total, frag, proto, sip, dip = _FAST_ETH_IPV4.unpack_from(data)
+            if etype == ETH_IPV4 and vihl == 0x45 and not frag & 0x3FFF and 20 <= total <= n - 14:
+                end = 14 + total
+                if proto == PROTO_TCP:
+                    if total >= 40:
+                        sport, dport, seq, ack, doff, flags = _FAST_TCP.unpack_from(data, 34)
+                        start = 34 + (doff >> 4) * 4
+                        if start >= 54 and start <= end:
+                            self._count(ts, n)
+                            src_ip = inet_ntoa(sip)
+                            dst_ip = inet_ntoa(dip)
+                            inventory = self.inventory
+                            src = inventory.endpoint(ts, smac, src_ip, n)
+                            dst = inventory.endpoint(ts, dmac, dst_ip, n)
+                            self._transport(
+                                ts, linktype, data, PROTO_TCP, src_ip, sport, dst_ip, dport,
+                                flags, seq, ack, data[start:end], src, dst,
+                            )  # fmt: skip
+                            return
+                elif proto == PROTO_UDP and total >= 28:
+                    sport, dport, ulen = _FAST_UDP.unpack_from(data, 34)
+                    if ulen >= 8 and 34 + ulen <= end:
+                        self._count(ts, n)
+                        src_ip = inet_ntoa(sip)
+                        dst_ip = inet_ntoa(dip)
+                        inventory = self.inventory
+                        src = inventory.endpoint(ts, smac, src_ip, n)
+                        dst = inventory.endpoint(ts, dmac, dst_ip, n)
+                        self._transport(
+                            ts, linktype, data, PROTO_UDP, src_ip, sport, dst_ip, dport,
+                            0, 0, 0, data[42 : 34 + ulen], src, dst,
+                        )  # fmt: skip
+                        return
+        self._general(ts, linktype, data)
+
+    def _count(self, ts: float, n: int) -> None:
+        """Per-packet totals, the capture's time span and the per-minute roll-over."""
         self.packets += 1
         self.bytes += n
         if self.first_ts is None:
@@ -188,12 +240,19 @@ class Sensor:
                 self.operational_engine.monitor_start = ts
         elif self.operational_engine.monitor_start is None and not self.settings.learning:
             self.operational_engine.monitor_start = ts
-        self.last_ts = ts if ts > self.last_ts else self.last_ts
+        if ts > self.last_ts:
+            self.last_ts = ts
         minute = int(ts) // 60
-        if minute != self._minute and minute > self._minute:
+        if minute > self._minute:
             self._roll(minute)
         self._minute_bytes += n
         self._minute_packets += 1
+
+    def _general(self, ts: float, linktype: int, data: bytes) -> None:
+        """Every frame the fast path in :meth:`_process` does not take, fully decoded."""
+        pkt = decode(linktype, data)
+        n = len(data)
+        self._count(ts, n)
         if pkt is None:
             return
         inventory = self.inventory
@@ -212,38 +271,56 @@ class Sensor:
         proto = pkt.proto
         if proto in (PROTO_TCP, PROTO_UDP) and pkt.src_port is not None and not pkt.is_fragment:
             dst = inventory.endpoint(ts, pkt.dst_mac, pkt.dst_ip, n)
-            self._transport(ts, linktype, data, pkt, src, dst)
+            if pkt.src_ip is None or pkt.dst_ip is None or pkt.dst_port is None:
+                return  # a transport header without addresses cannot happen with decode(); be safe
+            self._transport(
+                ts, linktype, data, proto, pkt.src_ip, pkt.src_port, pkt.dst_ip, pkt.dst_port,
+                pkt.tcp_flags, pkt.tcp_seq, pkt.tcp_ack, pkt.payload, src, dst,
+            )  # fmt: skip
         else:
             if pkt.dst_ip is not None:
                 inventory.endpoint(ts, pkt.dst_mac, pkt.dst_ip, n)
             self.forensics.shared.append((ts, linktype, data))
 
     def _transport(
-        self, ts: float, linktype: int, data: bytes, pkt: Decoded, src: Asset | None, dst: Asset | None
+        self,
+        ts: float,
+        linktype: int,
+        data: bytes,
+        proto: int,
+        src_ip: str,
+        sport: int,
+        dst_ip: str,
+        dport: int,
+        flags: int,
+        seq: int,
+        ack: int,
+        payload: bytes | memoryview,
+        src: Asset | None,
+        dst: Asset | None,
     ) -> None:
-        records = self.flows.process_decoded(ts, pkt)
-        src_ip: str = pkt.src_ip  # type: ignore[assignment]
-        dst_ip: str = pkt.dst_ip  # type: ignore[assignment]
-        sport: int = pkt.src_port  # type: ignore[assignment]
-        dport: int = pkt.dst_port  # type: ignore[assignment]
         key: FlowKey = (
-            (pkt.proto, src_ip, sport, dst_ip, dport)
+            (proto, src_ip, sport, dst_ip, dport)
             if (src_ip, sport) <= (dst_ip, dport)
-            else (pkt.proto, dst_ip, dport, src_ip, sport)
+            else (proto, dst_ip, dport, src_ip, sport)
+        )
+        flow, records = self.flows.packet(
+            ts, key, proto, src_ip, sport, dst_ip, dport, flags, seq, ack, payload
         )
         states = self._states
         st = states.get(key)
         if st is None:
-            st = self._new_state(ts, key, pkt, src, dst, records)
+            st = self._new_state(ts, key, flow, records, proto, src_ip, sport, dst_ip, dport, flags, src, dst)
         else:
             states.move_to_end(key)
             if not st.answered and (sport != st.init_port or src_ip != st.init_ip):
                 st.answered = True
                 an = self._an
-                if an is not None and (st.transport == "udp" or pkt.tcp_flags & SYN_ONLY == SYN_ONLY):
+                if an is not None and (st.transport == "udp" or flags & SYN_ONLY == SYN_ONLY):
                     an.on_answer(dst_ip, src_ip, st.transport, sport)
         st.last = ts
-        st.ring.append((ts, linktype, data))
+        frame = (ts, linktype, data)
+        st.ring.append(frame)
         conn = st.conn
         if conn is not None:
             conn.packets += 1
@@ -251,36 +328,43 @@ class Sensor:
             conn.last_seen = ts
         if self.forensics.watches:
             self.forensics.follow(key, ts, linktype, data)
-        if self._dns and dport == DNS_PORT and pkt.proto == PROTO_UDP and self._mw is not None:
-            self._mw.on_dns(ts, pkt.payload, src, dst, key)
-        for flow, record in records:
-            self._record(ts, flow, record, src, dst, st if flow.key == key else None, pkt)
+        if self._dns and dport == DNS_PORT and proto == PROTO_UDP and self._mw is not None:
+            self._mw.on_dns(ts, payload, src, dst, key)
+        if records:
+            sender_is_client = sport == flow.client_port and src_ip == flow.client_ip
+            record_ = self._record
+            for record in records:
+                record_(ts, flow, record, src, dst, st, sender_is_client)
 
     def _new_state(
         self,
         ts: float,
         key: FlowKey,
-        pkt: Decoded,
+        flow: Flow,
+        records: list[Record],
+        proto: int,
+        src_ip: str,
+        sport: int,
+        dst_ip: str,
+        dport: int,
+        flags: int,
         src: Asset | None,
         dst: Asset | None,
-        records: list[tuple[Flow, Record]],
     ) -> _FlowState:
-        src_ip: str = pkt.src_ip  # type: ignore[assignment]
-        transport = "tcp" if pkt.proto == PROTO_TCP else "udp"
-        st = _FlowState(self.forensics.new_ring(), src_ip, pkt.src_port or 0, transport)
+        transport = "tcp" if proto == PROTO_TCP else "udp"
+        st = _FlowState(self.forensics.new_ring(), src_ip, sport, transport)
         states = self._states
         while len(states) >= self.settings.max_flow_states:
             old_key, _ = states.popitem(last=False)
             self.forensics.watches.pop(old_key, None)
         states[key] = st
-        flow = self.flows.flows.get(key) or (records[0][0] if records else None)
-        if flow is not None:
-            client_is_src = flow.client_ip == src_ip and flow.client_port == pkt.src_port
+        if key in self.flows.flows or records:
+            client_is_src = flow.client_ip == src_ip and flow.client_port == sport
             server_port = flow.server_port
             label = flow.protocol
         else:  # closed by its first packet (a RST): the sender is the best guess for the client
             client_is_src = True
-            server_port = pkt.dst_port or 0
+            server_port = dport
             label = None
         st.client, st.server = (src, dst) if client_is_src else (dst, src)
         if label is None:
@@ -288,11 +372,11 @@ class Sensor:
                 transport, server_port
             )
         self._bind(ts, st, label, transport, server_port, key)
-        first_is_attempt = transport == "udp" or pkt.tcp_flags & SYN_ONLY == TCP_SYN
+        first_is_attempt = transport == "udp" or flags & SYN_ONLY == TCP_SYN
         if self._mw is not None:
-            self._mw.on_new_flow(ts, src_ip, pkt.dst_ip or "", transport, pkt.dst_port or 0, src, dst, key)
+            self._mw.on_new_flow(ts, src_ip, dst_ip, transport, dport, src, dst, key)
         if self._an is not None and first_is_attempt and client_is_src:
-            self._an.on_attempt(ts, src_ip, pkt.dst_ip or "", transport, pkt.dst_port or 0, src, dst)
+            self._an.on_attempt(ts, src_ip, dst_ip, transport, dport, src, dst)
         return st
 
     def _bind(self, ts: float, st: _FlowState, label: str, transport: str, port: int, key: FlowKey) -> None:
@@ -319,20 +403,15 @@ class Sensor:
         record: Record,
         src: Asset | None,
         dst: Asset | None,
-        st: _FlowState | None,
-        pkt: Decoded,
+        st: _FlowState,
+        sender_is_client: bool,
     ) -> None:
-        if st is None:
-            st = self._states.get(flow.key)
-            if st is None:
-                return
         spec = flow.spec
         if spec is not None and st.label != spec.name:  # detected by content on a port of its own
             self._relabel(ts, st, spec.name, flow)
         conn = st.conn
         if conn is not None:
             conn.messages += 1
-        sender_is_client = pkt.src_ip == flow.client_ip and pkt.src_port == flow.client_port
         changes = self.inventory.record(ts, spec, record, src, dst, sender_is_client)
         if changes and self._op is not None and src is not None:
             self._op.on_identity_changes(ts, src, changes)
@@ -451,13 +530,22 @@ class Sensor:
         reader = CaptureReader(source)
         process = self.process
         pending = 0
-        for ts, linktype, data in reader:
-            process(ts, linktype, data)
-            if progress is not None:
-                pending += len(data) + 16
-                if pending >= 1 << 20:
-                    progress(pending)
-                    pending = 0
+        # Nearly every object made per packet dies young by reference counting; with the default
+        # young-generation threshold (700) the collector runs every few packets and promotes the
+        # frames still in flow rings, which then makes full collections over every flow and asset
+        # frequent. A larger threshold while replaying keeps the collector's share small; restored after.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(max(thresholds[0], GC_YOUNG_THRESHOLD), *thresholds[1:])
+        try:
+            for ts, linktype, data in reader.frames():
+                process(ts, linktype, data)
+                if progress is not None:
+                    pending += len(data) + 16
+                    if pending >= 1 << 20:
+                        progress(pending)
+                        pending = 0
+        finally:
+            gc.set_threshold(*thresholds)
         if progress is not None and pending:
             progress(pending)
         self.warnings.extend(reader.warnings)

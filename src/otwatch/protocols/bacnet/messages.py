@@ -27,22 +27,44 @@ F64: Final = struct.Struct(">d")
 # --- tags -------------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True, frozen=True)
 class Tag:
-    """One tag header: number, class (context or application), length/value/type and where data starts."""
+    """One tag header: number, class (context or application), length/value/type and where data starts.
 
-    number: int
-    context: bool
-    lvt: int  # length, or boolean value for application booleans
-    start: int  # first data byte
-    opening: bool = False
-    closing: bool = False
+    A hand-written slotted class rather than a frozen dataclass: the sensor reads several tags per
+    BACnet datagram, a frozen dataclass's ``__init__`` pays an ``object.__setattr__`` per field, and
+    ``end`` (the first byte after the data) is computed once here instead of on every access.
+    """
 
-    @property
-    def end(self) -> int:
-        if self.opening or self.closing or (not self.context and self.number == codes.TAG_BOOLEAN):
-            return self.start
-        return self.start + self.lvt
+    __slots__ = ("closing", "context", "end", "lvt", "number", "opening", "start")
+
+    def __init__(
+        self, number: int, context: bool, lvt: int, start: int, opening: bool = False, closing: bool = False
+    ) -> None:
+        self.number = number
+        self.context = context
+        self.lvt = lvt  # length, or boolean value for application booleans
+        self.start = start  # first data byte
+        self.opening = opening
+        self.closing = closing
+        if opening or closing or (not context and number == codes.TAG_BOOLEAN):
+            self.end = start
+        else:
+            self.end = start + lvt
+
+    def _fields(self) -> tuple[int, bool, int, int, bool, bool]:
+        return (self.number, self.context, self.lvt, self.start, self.opening, self.closing)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tag) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return (
+            f"Tag(number={self.number!r}, context={self.context!r}, lvt={self.lvt!r}, start={self.start!r}, "
+            f"opening={self.opening!r}, closing={self.closing!r})"
+        )
 
 
 def read_tag(buf: Buffer, pos: int) -> Tag:

@@ -51,7 +51,21 @@ def object_text(value: bytes) -> str:
     return value.decode("utf-8", errors="replace")
 
 
+# function_name() goes through the FunctionCode enum; a record per message makes it worth a table.
+_FUNCTION_NAMES: tuple[str, ...] = tuple(function_name(code) for code in range(256))
+_unpack_mbap = MBAP.unpack_from
+
+
 class ModbusDissector:
+    """MBAP framing per direction.
+
+    ``feed`` is hand-written for the common case: a segment that starts a frame while nothing is
+    buffered is parsed in place, frame by frame, and only a partial frame left at its end is copied
+    into the direction's buffer; a buffered partial frame takes the general path through the buffer.
+    """
+
+    __slots__ = ("_buf", "_pending")
+
     def __init__(self) -> None:
         self._buf = {True: bytearray(), False: bytearray()}
         self._pending: dict[tuple[int, int], dict[str, Any]] = {}
@@ -62,7 +76,36 @@ class ModbusDissector:
 
     def feed(self, data: bytes, from_client: bool) -> list[Record]:
         buf = self._buf[from_client]
-        buf += data
+        if buf:
+            buf += data
+            return self._frames(buf, from_client)
+        records: list[Record] = []
+        n = len(data)
+        pos = 0
+        while n - pos >= MBAP_SIZE:
+            tid, pid, length, unit = _unpack_mbap(data, pos)
+            if pid != 0 or not 2 <= length <= MAX_PDU + 1:
+                records.append(
+                    Record(
+                        PROTOCOL,
+                        "request" if from_client else "response",
+                        {"tid": tid, "unit": unit},
+                        malformed=f"bad mbap header (protocol id {pid}, length {length})",
+                    )
+                )
+                return records
+            end = pos + 6 + length
+            if end > n:
+                break
+            records.append(self._message(tid, unit, data[pos + MBAP_SIZE : end], from_client))
+            pos = end
+        if pos < n:
+            buf += data[pos:]
+            if len(buf) > MAX_BUFFER:
+                buf.clear()
+        return records
+
+    def _frames(self, buf: bytearray, from_client: bool) -> list[Record]:
         records: list[Record] = []
         while len(buf) >= MBAP_SIZE:
             tid, pid, length, unit = MBAP.unpack_from(buf)
@@ -92,7 +135,7 @@ class ModbusDissector:
         fields: dict[str, Any] = {
             "tid": tid,
             "unit": unit,
-            "func": function_name(code),
+            "func": _FUNCTION_NAMES[code],
             "func_code": code & ~EXCEPTION_BIT,
         }
         record = Record(PROTOCOL, "request" if is_request else "response", fields)
