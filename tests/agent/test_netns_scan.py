@@ -100,7 +100,8 @@ def test_scan_of_the_namespace_identifies_both_plcs(
         "Modicon M340",
     )
     assert plc.identities[0]["extra"]["product_code"] == "BMXP342020"
-    assert (plc.open_ports, plc.protocols, plc.discovered_by) == ([502], ["modbus"], "icmp")
+    # On-link: found by ARP (one who-has per address), not by ICMP or TCP probes
+    assert (plc.open_ports, plc.protocols, plc.discovered_by) == ([502], ["modbus"], "arp")
 
     cpu = by_ip[plant.s7]
     assert (cpu.vendor, cpu.model, cpu.serial, cpu.name, cpu.device_type, cpu.state) == (
@@ -112,7 +113,7 @@ def test_scan_of_the_namespace_identifies_both_plcs(
         "Stop",  # SZL 0x0424 as the peer answers it, not snap7's fixed "Run"
     )
     assert cpu.identities[0]["extra"]["order_number"] == "6ES7 315-2EH14-0AB0"
-    assert (cpu.open_ports, cpu.protocols) == ([102], ["s7comm"])
+    assert (cpu.open_ports, cpu.protocols, cpu.discovered_by) == ([102], ["s7comm"], "arp")
     assert plc.mac is not None and plc.mac == cpu.mac  # both addresses live on the namespace's veth
 
 

@@ -324,5 +324,12 @@ def test_status_filter_and_read_only_cannot_act(admin: TestClient, ctx: ConsoleC
     admin.post("/api/v1/users", json={"username": "ro", "password": "readonly-pass-1", "role": "Read Only"})
     admin.post("/api/v1/auth/login", json={"username": "ro", "password": "readonly-pass-1"})
     ids = [n["id"] for n in admin.get("/api/v1/agents").json()["items"]]
-    r = admin.post("/api/v1/agents/bulk", json={"ids": ids, "action": "scan_now"}).json()
-    assert r["succeeded"] == 0 and all("Read Only" in v for v in r["results"].values())
+    r = admin.post("/api/v1/agents/bulk", json={"ids": ids, "action": "scan_now"})
+    assert r.status_code == 403 and "Read Only" in r.json()["error"]["message"]
+    admin.post("/api/v1/auth/login", json={"username": "admin", "password": "admin-password-1"})
+    admin.post(
+        "/api/v1/users", json={"username": "an", "password": "analyst-pass-1", "role": "Security Analyst"}
+    )
+    admin.post("/api/v1/auth/login", json={"username": "an", "password": "analyst-pass-1"})
+    r = admin.post("/api/v1/agents/bulk", json={"ids": ids, "action": "delete"}).json()
+    assert r["succeeded"] == 0 and all("Security Analyst" in v for v in r["results"].values())

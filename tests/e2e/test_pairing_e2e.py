@@ -101,3 +101,50 @@ def test_api_key_and_password_enrolment_then_uninstall(live_console: LiveConsole
     with pytest.raises(LinkError) as err, ConsoleLink(state) as link:
         link.goodbye()
     assert err.value.code == "certificate_revoked"
+
+
+def test_long_poll_is_woken_with_the_committed_configuration(
+    live_console: LiveConsole, tmp_path: Path
+) -> None:
+    """A configuration saved while the agent long-polls reaches it at once, not after the poll ends."""
+    from datetime import UTC, datetime
+
+    from otwatch.wire.messages import CheckinRequest
+
+    live_console.ctx.settings.longpoll_seconds = 20.0
+    admin = live_console.admin()
+    key = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+    state = NodeState(tmp_path / "a")
+    ident, _ = enroll(state, "agent", Credentials(pairing_key=key))
+    admin.post(f"/api/v1/agents/{ident.node_id}/approve").raise_for_status()
+    admin.post("/api/v1/networks", json={"cidr": "10.0.0.0/8"}).raise_for_status()
+    empty_returns = 0
+    with ConsoleLink(state, timeout=30) as link:
+        link.checkin(CheckinRequest(client_time=datetime.now(UTC), wait=1))  # consumes the approval's wake-up
+        for round_ in range(8):
+            got: dict[str, object] = {}
+
+            def poll(round_: int = round_, got: dict[str, object] = got) -> None:
+                """An agent long-polls again whenever a poll returns with nothing."""
+                end = time.monotonic() + 25
+                while time.monotonic() < end:
+                    r = link.checkin(
+                        CheckinRequest(client_time=datetime.now(UTC), config_version=round_, wait=20)
+                    )
+                    if r.config is not None:
+                        got["resp"], got["at"] = r, time.monotonic()
+                        return
+                    nonlocal empty_returns
+                    empty_returns += 1
+
+            t = threading.Thread(target=poll)
+            t.start()
+            time.sleep(0.5)  # the poll is waiting now
+            sent = time.monotonic()
+            cfg = {"name": f"r{round_}", "active_query_networks": [f"10.{round_}.0.0/16"]}
+            admin.put(f"/api/v1/agents/{ident.node_id}/configuration", json=cfg).raise_for_status()
+            t.join(timeout=30)
+            resp = got["resp"]
+            assert resp.config is not None and resp.config["active_query_networks"] == [f"10.{round_}.0.0/16"]  # type: ignore[attr-defined]
+            assert float(got["at"]) - sent < 3.0  # type: ignore[arg-type]
+    assert empty_returns == 0  # woken only after the commit, every poll that wakes carries the change

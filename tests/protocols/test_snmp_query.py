@@ -110,3 +110,18 @@ def test_bad_credentials_are_refused(extra: dict[str, str]) -> None:
 def test_format_mac() -> None:
     assert format_mac(bytes.fromhex("00800a112233")) == "00:80:0a:11:22:33"
     assert format_mac(b"") is None and format_mac(b"\0" * 6) is None
+
+
+def test_icmp_unreachable_ends_the_query_without_a_retry() -> None:
+    """No agent on the port: the host's ICMP port-unreachable ends the query, not the timeout."""
+    calls = 0
+
+    async def pace() -> None:
+        nonlocal calls
+        calls += 1
+
+    target = QueryTarget(
+        HOST, free_port(HOST, "udp"), response_timeout=5.0, extra={"community": "x"}, pace=pace
+    )
+    assert asyncio.run(asyncio.wait_for(identify(target), 4.0)) is None  # one timeout alone is 5 s
+    assert calls == 1

@@ -55,6 +55,9 @@ class ScanPolicy:
     max_consecutive_timeouts: int = 2
     broadcasts_per_subnet: int = 1
     query_timeout: float = 30.0  # whole budget of one protocol query (several paced exchanges)
+    # Off-link hosts silent to ICMP get TCP connect probes (OT firewalls often drop ping); on-link
+    # hosts silent to ARP never do. Without raw sockets (not root) TCP probes are the only method.
+    discovery_tcp_probes: bool = True
     max_hosts: int = 65536  # refuse to expand absurdly large targets (a /8 by mistake)
     read_only_queries: frozenset[str] = READ_ONLY_QUERIES
     disabled_queries: frozenset[str] = frozenset({"dnp3"})  # DNP3 off by default

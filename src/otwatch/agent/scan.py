@@ -7,11 +7,21 @@ policy's read-only allowlist is asked, OT protocols (``ot=True``) in phase 4 and
 
 Every phase runs at most ``max_hosts_in_flight`` hosts at once and holds each host exclusively, so a
 device never sees two connections or two requests from this agent at the same time.
+
+Per device, PEERS.md asks for one TCP connection reused for its queries. A TCP query marked with
+:func:`~otwatch.protocols.base.shares_connection` (Modbus, S7, EtherNet/IP, DNP3) has no separate port
+check: in its query phase the scan connects to the protocol's port (that connect is the port check)
+and hands the open connection to the query in ``QueryTarget.connection``. Other TCP queries keep the
+port check of phase 2 and connect again. Every query gets the host's rate limiter as
+``QueryTarget.pace`` and awaits it before each request. A UDP query with a broadcast sweep (BACnet
+Who-Is, :func:`~otwatch.protocols.base.with_sweep`) is broadcast once per on-link subnet and then asks
+only the hosts that answered; off-link hosts are asked one by one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +41,14 @@ from otwatch.agent.safety import (
     activate,
 )
 from otwatch.inventory.identity import Identity
-from otwatch.protocols.base import ProtocolSpec, QueryTarget
+from otwatch.protocols.base import (
+    ProtocolSpec,
+    QueryTarget,
+    Streams,
+    SweepTarget,
+    query_shares_connection,
+    query_sweep,
+)
 
 __all__ = ["Scanner", "scan"]
 
@@ -48,8 +65,8 @@ class _Host:
     mac: str | None = None
     open_ports: list[int] = field(default_factory=list)
     banners: dict[str, str] = field(default_factory=dict)
-    fingerprint: Identity | None = None
     answers: list[Identity] = field(default_factory=list)  # protocol identities, best first
+    hints: dict[str, dict[str, Any]] = field(default_factory=dict)  # protocol -> sweep answer
 
 
 @dataclass(slots=True)
@@ -77,6 +94,7 @@ class Scanner:
         protocols: Sequence[ProtocolSpec] | None = None,
         on_progress: ProgressFn | None = None,
         use_icmp: bool | None = None,
+        use_arp: bool | None = None,
     ) -> None:
         self.policy = policy
         self.ports = tuple(ports)
@@ -85,6 +103,7 @@ class Scanner:
         self._protocols = tuple(protocols) if protocols is not None else None
         self.on_progress = on_progress
         self.use_icmp = use_icmp
+        self.use_arp = use_arp
         self.token = AbortToken()
 
     # --- configuration helpers ------------------------------------------------------------------
@@ -172,6 +191,24 @@ class Scanner:
         result.duration_s = round(time.monotonic() - started, 3)
         return result
 
+    def _active_specs(self, notes: list[str]) -> tuple[list[ProtocolSpec], list[ProtocolSpec]]:
+        """The OT and IT protocols this scan queries; a note for each one it leaves out."""
+        ot_specs, it_specs = [], []
+        for spec in self.protocols:
+            if spec.query is None:
+                continue
+            if spec.name in self.policy.disabled_queries:
+                notes.append(f"{spec.name} query skipped: disabled by the scan policy")
+            elif not self.policy.query_allowed(spec.name):
+                notes.append(f"{spec.name} query skipped: not on the read-only allowlist")
+            elif spec.ot:
+                ot_specs.append(spec)
+            elif spec.name in self.credentials:
+                it_specs.append(spec)
+            else:
+                notes.append(f"{spec.name} query skipped: no credentials configured")
+        return ot_specs, it_specs
+
     async def _pipeline(self, ctx: ScanContext, hosts: list[str], st: _State) -> None:
         # 1 Discovery
         self._emit(ScanPhase.DISCOVERY, 0, len(hosts))
@@ -181,22 +218,37 @@ class Scanner:
             hosts,
             probe_ports=probe,
             use_icmp=self.use_icmp,
+            use_arp=self.use_arp,
             notes=st.notes,
             progress=lambda d, t: self._emit(ScanPhase.DISCOVERY, d, t),
         )
+        found_open: dict[str, int] = {}
         for lh in live:
             st.hosts[lh.ip] = _Host(lh.ip, lh.method, lh.mac)
+            if lh.open_port is not None:
+                found_open[lh.ip] = lh.open_port
         ips = list(st.hosts)
+        ot_specs, it_specs = self._active_specs(st.notes)
 
-        # 2 Open ports check
+        # 2 Open ports check: not for ports whose query connects anyway (that connect is the check)
         check = self.ports_to_check()
+        shared = {
+            self.port_of(spec)
+            for spec in (*ot_specs, *it_specs)
+            if spec.transport == "tcp" and query_shares_connection(spec.query)
+        } & set(check)
 
         async def ports_of(h: _Host) -> None:
-            h.open_ports = await ports.check_ports(ctx, h.ip, check)
+            known = found_open.get(h.ip)
+            if known is not None and known not in shared:
+                h.open_ports.append(known)  # the discovery probe found it open already
+            rest = [p for p in check if p not in shared and p not in h.open_ports]
+            h.open_ports.extend(await ports.check_ports(ctx, h.ip, rest))
 
         await self._each(ctx, st, ScanPhase.OPEN_PORTS, ips, ports_of)
 
-        # 3 Initial Enrichment
+        # 3 Initial Enrichment (the port hints are applied when the asset is built, once the query
+        # phases have checked the shared ports too)
         async def enrich(h: _Host) -> None:
             for service, default in fingerprint.BANNER_SERVICES.items():
                 port = self.port_map.get(service, default)
@@ -204,39 +256,82 @@ class Scanner:
                     banner := await fingerprint.grab_banner(ctx, h.ip, port, service)
                 ):
                     h.banners[service] = banner
-            h.fingerprint = fingerprint.classify(h.banners, h.open_ports).as_identity()
 
         await self._each(ctx, st, ScanPhase.ENRICHMENT, ips, enrich)
 
         # 4 OT Queries, 5 IT Queries
-        ot_specs, it_specs = [], []
-        for spec in self.protocols:
-            if spec.query is None:
-                continue
-            if spec.name in self.policy.disabled_queries:
-                st.notes.append(f"{spec.name} query skipped: disabled by the scan policy")
-            elif not self.policy.query_allowed(spec.name):
-                st.notes.append(f"{spec.name} query skipped: not on the read-only allowlist")
-            elif spec.ot:
-                ot_specs.append(spec)
-            elif spec.name in self.credentials:
-                it_specs.append(spec)
-            else:
-                st.notes.append(f"{spec.name} query skipped: no credentials configured")
         for phase, specs in ((ScanPhase.OT_QUERIES, ot_specs), (ScanPhase.IT_QUERIES, it_specs)):
+            skip = await self._sweep(ctx, st, specs, ips)
 
-            async def ask(h: _Host, specs: list[ProtocolSpec] = specs) -> None:
+            async def ask(
+                h: _Host, specs: list[ProtocolSpec] = specs, skip: set[tuple[str, str]] = skip
+            ) -> None:
                 for spec in specs:
                     if ctx.guard(h.ip).gave_up:
                         break
-                    port = self.port_of(spec)
-                    if spec.transport == "tcp" and port not in h.open_ports:
+                    if (spec.name, h.ip) in skip:
                         continue
-                    ident = await self._query(ctx, st, spec, h.ip, port)
+                    port = self.port_of(spec)
+                    conn: Streams | None = None
+                    if spec.transport == "tcp" and port in shared:
+                        try:
+                            conn = await ctx.open_tcp(h.ip, port)
+                        except (TimeoutError, OSError):
+                            continue  # refused or silent: the port is closed
+                        if port not in h.open_ports:
+                            h.open_ports.append(port)
+                    elif spec.transport == "tcp" and port not in h.open_ports:
+                        continue
+                    try:
+                        ident = await self._query(ctx, st, spec, h, port, conn)
+                    finally:
+                        if conn is not None:
+                            await ctx.close_tcp(conn[1])
                     if ident is not None:
                         h.answers.append(ident)
 
             await self._each(ctx, st, phase, ips if specs else [], ask)
+
+    async def _sweep(
+        self, ctx: ScanContext, st: _State, specs: list[ProtocolSpec], ips: list[str]
+    ) -> set[tuple[str, str]]:
+        """Broadcast each sweeping protocol once per on-link subnet holding live hosts (the scope's
+        broadcast budget allows one per subnet); returns (protocol, host) pairs not to query: the
+        live hosts of a swept subnet that did not answer."""
+        skip: set[tuple[str, str]] = set()
+        sweeping = [(spec, sweep) for spec in specs if (sweep := query_sweep(spec.query)) is not None]
+        if not sweeping or not ips:
+            return skip
+        groups = discovery.on_link_groups(ips)
+        for spec, sweep in sweeping:
+            for group in groups:
+                net = group.route.network
+                broadcast = str(net.broadcast_address)
+                if net.prefixlen >= 31 or broadcast not in ctx.scope:
+                    continue  # no broadcast there, or not ours to send: ask the hosts one by one
+                target = SweepTarget(
+                    broadcast,
+                    self.port_of(spec),
+                    frozenset(group.hosts),
+                    self.policy.response_timeout,
+                    pace=functools.partial(ctx.before_send, broadcast),
+                )
+                try:
+                    answers = await asyncio.wait_for(sweep(target), self.policy.query_timeout)
+                except (ScopeError, ScanAborted, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # the hosts are then asked one by one
+                    st.notes.append(f"{spec.name} broadcast to {net} failed: {type(exc).__name__}: {exc}")
+                    continue
+                st.notes.append(
+                    f"{spec.name}: {len(answers)} of {len(group.hosts)} live hosts in {net} answered the broadcast"
+                )
+                for ip in group.hosts:
+                    if ip in answers:
+                        st.hosts[ip].hints[spec.name] = dict(answers[ip])
+                    else:
+                        skip.add((spec.name, ip))
+        return skip
 
     async def _each(
         self,
@@ -271,22 +366,33 @@ class Scanner:
                 tg.create_task(one(ip))
 
     async def _query(
-        self, ctx: ScanContext, st: _State, spec: ProtocolSpec, ip: str, port: int
+        self,
+        ctx: ScanContext,
+        st: _State,
+        spec: ProtocolSpec,
+        h: _Host,
+        port: int,
+        connection: Streams | None = None,
     ) -> Identity | None:
         """One protocol query under the host's lock, bounded in time; its failures are notes.
 
-        The query is charged one token of each rate limit here; inside, protocol packages keep one
-        request in flight and pace their own requests (PEERS.md: at most 10/s per host), and the send
-        guard re-checks the scope of every socket they open.
+        The query gets the host's rate limiter as ``QueryTarget.pace`` and awaits it before every
+        request it sends (PEERS.md: at most 10/s per host, whole scan 100/s), keeps one request in
+        flight, and runs on ``connection`` when the scan opened one for it; the send guard re-checks
+        the scope of every socket it opens.
         """
         assert spec.query is not None
-        await ctx.before_send(ip)
+        ip = h.ip
+        if connection is None:
+            await ctx.before_send(ip)  # abort and scope first; and a query that opens its own socket
         target = QueryTarget(
             ip,
             port,
             connect_timeout=self.policy.connect_timeout,
             response_timeout=self.policy.response_timeout,
-            extra=dict(self.credentials.get(spec.name, {})),
+            extra={**self.credentials.get(spec.name, {}), **h.hints.get(spec.name, {})},
+            pace=functools.partial(ctx.before_send, ip),
+            connection=connection,
         )
         try:
             ident = await asyncio.wait_for(spec.query(target), self.policy.query_timeout)
@@ -306,7 +412,8 @@ class Scanner:
     def _asset(self, h: _Host) -> Asset:
         asset = Asset(ip=h.ip, mac=h.mac, discovered_by=h.discovered_by, open_ports=sorted(h.open_ports))
         asset.banners = dict(h.banners)
-        asset.merge([*h.answers, *([h.fingerprint] if h.fingerprint else [])])
+        guess = fingerprint.classify(h.banners, h.open_ports).as_identity()
+        asset.merge([*h.answers, guess])
         return asset
 
 

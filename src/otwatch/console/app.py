@@ -16,12 +16,17 @@ from otwatch.console import errors
 from otwatch.console.alerts.routes import router as alerts_router
 from otwatch.console.assets.routes import router as assets_router
 from otwatch.console.auth.routes import router as auth_router
+from otwatch.console.background import BackgroundWorkers
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.routes import router as credentials_router
 from otwatch.console.deps import CtxDep, Viewer
 from otwatch.console.fleet.routes import router as fleet_router
 from otwatch.console.fleet.wire_routes import router as wire_router
+from otwatch.console.forwarding.routes import deliveries_router
+from otwatch.console.forwarding.routes import router as forwarding_router
+from otwatch.console.mail.routes import router as mail_router
 from otwatch.console.networks.routes import router as networks_router
+from otwatch.console.notifications.routes import router as notifications_router
 from otwatch.console.updates.routes import router as updates_router
 from otwatch.console.web.routes import STATIC_DIR
 from otwatch.console.web.routes import router as web_router
@@ -46,7 +51,11 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         ctx.notifier.bind(asyncio.get_running_loop())
+        workers = BackgroundWorkers(ctx)
+        if ctx.settings.background_workers:
+            workers.start()
         yield
+        await workers.stop()
 
     app = FastAPI(
         title="OTWatch console",
@@ -92,6 +101,10 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         alerts_router,
         updates_router,
         fleet_router,
+        forwarding_router,
+        deliveries_router,
+        notifications_router,
+        mail_router,
     ):
         app.include_router(r)
     app.include_router(web_router)

@@ -27,6 +27,15 @@ class Settings(BaseSettings):
     offline_after: float = 90.0
     max_clock_skew: float = 120.0
     session_max_age: int = 8 * 3600
+    # Background work (sensor monitor, forwarding deliveries); off lets tests call them explicitly.
+    background_workers: bool = True
+    monitor_interval: float = Field(default=5.0, gt=0, description="seconds between sensor-monitor scans")
+    delivery_interval: float = Field(default=2.0, gt=0, description="seconds between delivery-queue polls")
+    delivery_retry_base: float = Field(default=10.0, gt=0, description="first retry delay (doubles)")
+    delivery_retry_max: float = Field(default=900.0, gt=0, description="longest retry delay")
+    delivery_max_attempts: int = Field(default=12, ge=1)
+    delivery_lease: float = Field(default=120.0, gt=0, description="a claimed delivery is retried after")
+    delivery_timeout: float = Field(default=10.0, gt=0, description="network timeout of one send")
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +72,20 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
+def after_commit(session: Session, fn: Callable[[], None]) -> None:
+    """Run ``fn`` after the session's current transaction commits (dropped on rollback)."""
+    session.info.setdefault("after_commit", []).append(fn)
+
+
+def _run_after_commit(session: Session) -> None:
+    for fn in session.info.pop("after_commit", []):
+        fn()
+
+
+def _drop_after_commit(session: Session) -> None:
+    session.info.pop("after_commit", None)
+
+
 class Database:
     """Owns the engine and the session factory for one console process."""
 
@@ -79,6 +93,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.sessions, "after_commit", _run_after_commit)
+        event.listen(self.sessions, "after_soft_rollback", lambda s, _prev: _drop_after_commit(s))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

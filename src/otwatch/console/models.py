@@ -7,7 +7,10 @@ from otwatch.console.auth.models import ApiKey, User
 from otwatch.console.credentials.models import Credential
 from otwatch.console.db import Base
 from otwatch.console.fleet.models import Command, DuplicatedNetwork, IssuedCertificate, Node, PairingKey
+from otwatch.console.forwarding.models import Delivery, ForwardingRule
+from otwatch.console.mail.models import MailServer
 from otwatch.console.networks.models import MonitoredNetwork
+from otwatch.console.notifications.models import NodeWatch, SystemNotification
 from otwatch.console.settings.models import SettingRow
 from otwatch.console.updates.models import UpdatePackage
 
@@ -21,12 +24,17 @@ __all__ = [
     "Base",
     "Command",
     "Credential",
+    "Delivery",
     "DuplicatedNetwork",
+    "ForwardingRule",
     "IssuedCertificate",
+    "MailServer",
     "MonitoredNetwork",
     "Node",
+    "NodeWatch",
     "PairingKey",
     "SettingRow",
+    "SystemNotification",
     "UpdatePackage",
     "User",
 ]

@@ -12,7 +12,7 @@ import base64
 import logging
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,24 +75,53 @@ class SensorNode:
 
     # ------------------------------------------------------------ capture
     def _capture(self, source: Iterable[Frame]) -> None:
-        process, lock = self.sensor.process, self.lock
+        lock = self.lock
         batch: list[Frame] = []
         try:
             for frame in source:
                 batch.append(frame)
                 if len(batch) >= 256:
                     with lock:
+                        process = self.sensor.process  # looked up per batch: Clear data swaps the sensor
                         for f in batch:
                             process(*f)
                     batch.clear()
                 if self.runtime.stopping:
                     break
             with lock:
+                process = self.sensor.process
                 for f in batch:
                     process(*f)
         except Exception as exc:  # a broken source must not stop the sensor's link to the console
             log.exception("packet source stopped: %s", exc)
             self.sensor.warnings.append(f"packet source stopped: {exc}")
+
+    def play(self, source: Iterable[Frame], on_done: Callable[[], None] | None = None) -> threading.Thread:
+        """Feed one more source (the sensor console's Play PCAP) into the running pipeline."""
+
+        def work() -> None:
+            try:
+                self._capture(source)
+                with self.lock:
+                    self.sensor.finish()  # the replay's last minute counts in the statistics now
+            finally:
+                if on_done is not None:
+                    on_done()
+
+        t = threading.Thread(target=work, name="play-pcap", daemon=True)
+        t.start()
+        return t
+
+    def clear_data(self) -> None:
+        """The sensor console's Clear data: a fresh pipeline (baseline, inventory, alerts, statistics
+        and settings forgotten; learning starts again). The console's own configuration is asked for
+        again (config version 0), so a managed sensor gets its engines and learning mode back."""
+        with self.lock:
+            self.sensor = Sensor(SensorSettings())
+            self.run_id = uuid.uuid4().hex[:8]  # new alert ids start at 1 again: keep keys unique
+            self._sent_assets.clear()
+            self._sent_alerts.clear()
+            self.runtime.config, self.runtime.config_version = {}, 0
 
     # ------------------------------------------------------------ reports
     def build_reports(self) -> list[Report]:

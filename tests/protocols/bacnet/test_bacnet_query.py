@@ -7,12 +7,14 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from otwatch.inventory.identity import Identity
 from otwatch.protocols.bacnet import SPEC
-from otwatch.protocols.bacnet.query import identify
-from otwatch.protocols.base import QueryTarget
+from otwatch.protocols.bacnet.query import identify, sweep
+from otwatch.protocols.base import QueryTarget, SweepTarget
 from tests.peers import Peer, free_port
 
 pytestmark = pytest.mark.network
@@ -87,3 +89,35 @@ def test_identify_reads_device_object(controller: Peer) -> None:
 def test_identify_gives_up_without_an_answer() -> None:
     target = QueryTarget(HOST, free_port(HOST, "udp"), response_timeout=0.3)
     assert asyncio.run(identify(target)) is None
+
+
+class _Pacer:
+    """Counts the requests a query asks its turn for (``QueryTarget.pace``)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self) -> None:
+        self.calls += 1
+
+
+def test_icmp_unreachable_ends_the_query_after_one_who_is() -> None:
+    pace = _Pacer()
+    target = QueryTarget(HOST, free_port(HOST, "udp"), response_timeout=5.0, pace=pace)
+    assert asyncio.run(asyncio.wait_for(identify(target), 4.0)) is None  # not the 5 s timeout
+    assert pace.calls == 1  # the Who-Is; no retry, no ReadProperty
+
+
+def test_sweep_then_read_properties_without_a_second_who_is(controller: Peer) -> None:
+    async def scenario() -> tuple[dict[str, Any], Identity | None, int]:
+        swept = await sweep(SweepTarget(controller.host, controller.port, frozenset({controller.host})))
+        pace = _Pacer()
+        hints = swept.get(controller.host, {})
+        identity = await identify(QueryTarget(controller.host, controller.port, extra=hints, pace=pace))
+        return swept, identity, pace.calls
+
+    swept, identity, calls = asyncio.run(scenario())
+    assert swept[HOST]["bacnet_iam"]["instance"] == 599
+    assert identity is not None and identity.extra["device_instance"] == 599
+    assert identity.model == "OTW-AHU-Controller"
+    assert calls == 8  # the eight ReadProperty requests; the sweep's I-Am replaced the Who-Is

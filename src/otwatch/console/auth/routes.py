@@ -23,7 +23,7 @@ from otwatch.console.auth.schemas import (
     UserPatch,
 )
 from otwatch.console.db import utcnow
-from otwatch.console.deps import CurrentPrincipal, Permission, SessionDep, SettingsAdmin, Viewer
+from otwatch.console.deps import CurrentPrincipal, Operator, Permission, SessionDep, SettingsAdmin, Viewer
 from otwatch.console.errors import APIError, conflict, not_found
 from otwatch.console.pagination import Page, PageDep, paginate
 
@@ -32,6 +32,10 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 @router.post("/auth/login", response_model=UserOut)
 def login(body: LoginIn, request: Request, db: SessionDep) -> User:
+    try:
+        service.check_lockout(db, body.username)
+    except service.LockedOut as exc:
+        raise APIError(429, "locked_out", str(exc), {"retry_after": exc.retry_after}) from exc
     user = service.authenticate(db, body.username, body.password)
     if user is None:
         audit.record(db, body.username, "auth.login_failed")
@@ -131,9 +135,7 @@ def list_api_keys(p: Viewer, db: SessionDep, page: PageDep) -> dict[str, object]
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
-def create_api_key(body: ApiKeyIn, p: CurrentPrincipal, db: SessionDep) -> dict[str, object]:
-    if not p.can(Permission.OPERATE):
-        raise APIError(403, "forbidden", "the Read Only role may not generate API keys")
+def create_api_key(body: ApiKeyIn, p: Operator, db: SessionDep) -> dict[str, object]:
     user = db.get(User, p.user_id)
     assert user is not None
     new = service.create_api_key(db, user, body.name)
@@ -144,7 +146,7 @@ def create_api_key(body: ApiKeyIn, p: CurrentPrincipal, db: SessionDep) -> dict[
 
 
 @router.delete("/api-keys/{key_id}", status_code=204)
-def revoke_api_key(key_id: str, p: CurrentPrincipal, db: SessionDep) -> None:
+def revoke_api_key(key_id: str, p: Operator, db: SessionDep) -> None:
     row = db.get(ApiKey, key_id)
     if row is None or (row.user_id != p.user_id and not p.can(Permission.MANAGE_SETTINGS)):
         raise not_found("API key")

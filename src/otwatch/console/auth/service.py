@@ -6,12 +6,14 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from otwatch.console.audit.models import AuditEntry
 from otwatch.console.auth.models import ApiKey, Role, User
 from otwatch.console.db import utcnow
 
@@ -34,6 +36,36 @@ def verify_password(password: str, stored: str) -> bool:
 def validate_password(password: str) -> None:
     if len(password) < 10:
         raise ValueError("password must be at least 10 characters")
+
+
+MAX_FAILURES = 5  # failed sign-ins per user name ...
+LOCKOUT = timedelta(minutes=15)  # ... within this window lock the name for the rest of it
+
+
+class LockedOut(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed sign-ins; try again in {max(1, retry_after // 60)} minutes")
+        self.retry_after = retry_after
+
+
+def check_lockout(
+    db: Session, actor: str, action: str = "auth.login_failed", limit: int = MAX_FAILURES
+) -> None:
+    """Refuse further attempts after MAX_FAILURES failures of ``actor`` within LOCKOUT.
+
+    Counted from the audit log, so every console process sharing the database agrees.
+    """
+    since = utcnow() - LOCKOUT
+    rows = list(
+        db.scalars(
+            select(AuditEntry.at)
+            .where(AuditEntry.action == action, AuditEntry.actor == actor, AuditEntry.at > since)
+            .order_by(AuditEntry.at)
+        )
+    )
+    if len(rows) >= limit:
+        unlock = rows[-limit] + LOCKOUT
+        raise LockedOut(int((unlock - utcnow()).total_seconds()) + 1)
 
 
 def authenticate(db: Session, username: str, password: str) -> User | None:

@@ -101,7 +101,7 @@ def _node_routes(plural: str) -> APIRouter:
         return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
     @r.post("/bulk", response_model=BulkOut, name=f"bulk_{plural}")
-    def bulk(body: BulkIn, p: Viewer, ctx: CtxDep, db: SessionDep) -> BulkOut:
+    def bulk(body: BulkIn, p: Operator, ctx: CtxDep, db: SessionDep) -> BulkOut:
         """Apply one action to many nodes; each node succeeds or fails on its own."""
         results: dict[str, str] = {}
         for node_id in dict.fromkeys(body.ids):

@@ -18,12 +18,20 @@ from otwatch.console.auth.models import Role
 from otwatch.console.auth.service import authenticate, resolve_api_key
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.models import Credential
-from otwatch.console.db import utcnow
+from otwatch.console.db import after_commit, utcnow
 from otwatch.console.deps import ROLE_PERMISSIONS, Permission
 from otwatch.console.errors import APIError, conflict, invalid, not_found
 from otwatch.console.fleet.models import Command, DuplicatedNetwork, IssuedCertificate, Node, PairingKey
 from otwatch.console.fleet.schemas import SENSOR_DEFAULTS, AgentConfigIn, NodeOut, Schedule, SensorConfigIn
-from otwatch.console.fleet.status import NodeState, NodeStatus, ScanResult, derive_status, disconnect_reason
+from otwatch.console.fleet.status import (
+    DisconnectReason,
+    NodeState,
+    NodeStatus,
+    ScanResult,
+    derive_status,
+    disconnect_reason,
+)
+from otwatch.console.forwarding import service as forwarding
 from otwatch.console.networks.service import outside_monitored
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import service as updates
@@ -43,6 +51,15 @@ COMMAND_TTL = timedelta(hours=1)
 OPEN_STATES = ("pending", "delivered", "running")
 
 
+# ---------------------------------------------------------------- wake-ups
+
+
+def wake_after_commit(db: Session, ctx: ConsoleContext, node_id: str) -> None:
+    """Wake the node's long-poll once this transaction is committed — never before, or the woken
+    check-in could read the old row and go back to sleep with nothing."""
+    after_commit(db, lambda: ctx.notifier.wake(node_id))
+
+
 # ---------------------------------------------------------------- status
 
 
@@ -59,6 +76,7 @@ def node_state(n: Node, max_skew: float) -> NodeState:
         activity=n.activity,
         config_version=n.config_version,
         config_acked=n.config_acked,
+        unprocessable=n.disconnect_reason == DisconnectReason.CANT_PROCESS,
     )
 
 
@@ -269,7 +287,7 @@ def approve(db: Session, ctx: ConsoleContext, actor: str, node: Node) -> None:
         raise conflict("already approved")
     node.approved_at = utcnow()
     audit.record(db, actor, "node.approved", node.id)
-    ctx.notifier.wake(node.id)
+    wake_after_commit(db, ctx, node.id)
 
 
 def configure(db: Session, ctx: ConsoleContext, actor: str, node: Node, body: AgentConfigIn) -> None:
@@ -294,7 +312,7 @@ def configure(db: Session, ctx: ConsoleContext, actor: str, node: Node, body: Ag
     node.config_version += 1
     node.configured_at = node.configured_at or utcnow()
     audit.record(db, actor, "agent.configured", node.id, **node.config)
-    ctx.notifier.wake(node.id)
+    wake_after_commit(db, ctx, node.id)
 
 
 def configure_sensor(db: Session, ctx: ConsoleContext, actor: str, node: Node, body: SensorConfigIn) -> None:
@@ -308,7 +326,7 @@ def configure_sensor(db: Session, ctx: ConsoleContext, actor: str, node: Node, b
     node.config_version += 1
     node.configured_at = node.configured_at or utcnow()
     audit.record(db, actor, "sensor.configured", node.id, **changes)
-    ctx.notifier.wake(node.id)
+    wake_after_commit(db, ctx, node.id)
 
 
 def set_schedule(db: Session, ctx: ConsoleContext, actor: str, node: Node, schedule: Schedule) -> None:
@@ -317,7 +335,7 @@ def set_schedule(db: Session, ctx: ConsoleContext, actor: str, node: Node, sched
     node.config = {**node.config, "schedule": schedule.model_dump(mode="json")}
     node.config_version += 1
     audit.record(db, actor, "agent.schedule_set", node.id, schedule=schedule.label())
-    ctx.notifier.wake(node.id)
+    wake_after_commit(db, ctx, node.id)
 
 
 def _ready_for_commands(ctx: ConsoleContext, node: Node) -> None:
@@ -340,7 +358,7 @@ def queue_command(
     db.add(cmd)
     db.flush()
     audit.record(db, actor, f"command.{ctype}", node.id, command_id=cmd.id)
-    ctx.notifier.wake(node.id)
+    wake_after_commit(db, ctx, node.id)
     return cmd
 
 
@@ -432,7 +450,7 @@ def auto_update(db: Session, ctx: ConsoleContext, node: Node) -> None:
 def set_paused(db: Session, ctx: ConsoleContext, actor: str, node: Node, paused: bool) -> None:
     node.paused = paused
     audit.record(db, actor, "node.paused" if paused else "node.resumed", node.id)
-    ctx.notifier.wake(node.id)
+    wake_after_commit(db, ctx, node.id)
 
 
 def delete_node(db: Session, actor: str, node: Node) -> None:
@@ -507,7 +525,7 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
         if rep.kind == "assets":
             ingest_assets(db, node.id, rep.assets, now)
         elif rep.kind == "alerts" and node.kind == "sensor":
-            ingest_alerts(db, node.id, rep.alerts)
+            forwarding.enqueue_alerts(db, node, ingest_alerts(db, node.id, rep.alerts))
         elif rep.kind == "stats" and node.kind == "sensor":
             node.stats = rep.stats
 

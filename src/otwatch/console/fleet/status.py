@@ -7,7 +7,8 @@ Transitions (first matching rule wins)::
 
     enrolled, not approved ..................................... Pending Approval
     uninstalled (said goodbye), or seen before but silent > offline_after,
-      or clock drift above the limit ........................... Disconnected
+      or clock drift above the limit, or its last check-in could
+      not be processed ......................................... Disconnected
     approved agent without a saved configuration ............... Pending Configuration
     approved, never checked in since enrolment or repair ........ Waiting for Connection
     paused by an operator ...................................... Paused
@@ -84,13 +85,14 @@ class NodeState:
     activity: str | None
     config_version: int
     config_acked: int
+    unprocessable: bool = False  # its last check-in was refused as malformed or could not be stored
 
 
 def derive_status(s: NodeState, now: datetime, offline_after: float) -> NodeStatus:
     if not s.approved:
         return NodeStatus.PENDING_APPROVAL
     silent = s.last_seen is not None and (now - s.last_seen).total_seconds() > offline_after
-    if s.uninstalled or silent or s.time_drift:
+    if s.uninstalled or silent or s.time_drift or s.unprocessable:
         return NodeStatus.DISCONNECTED
     if s.kind == "agent" and not s.configured:
         return NodeStatus.PENDING_CONFIGURATION
@@ -117,4 +119,6 @@ def disconnect_reason(
         return DisconnectReason.UNINSTALLED
     if s.time_drift:
         return DisconnectReason.TIME_DRIFT
+    if s.unprocessable:
+        return DisconnectReason.CANT_PROCESS
     return stored_reason or DisconnectReason.NOT_COMMUNICATING

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
 from cryptography import x509
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy import select
+from sqlalchemy.exc import DataError
 
 from otwatch.console.audit import service as audit
+from otwatch.console.auth.service import LockedOut, check_lockout
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, SessionDep
 from otwatch.console.errors import APIError
 from otwatch.console.fleet import service
 from otwatch.console.fleet.models import Command
+from otwatch.console.fleet.status import DisconnectReason
 from otwatch.console.updates import service as updates
 from otwatch.console.updates.models import UpdatePackage
 from otwatch.wire import pki
@@ -27,7 +33,41 @@ from otwatch.wire.messages import (
     GoodbyeRequest,
 )
 
-router = APIRouter(prefix="/api/v1/wire", tags=["wire"])
+# What a check-in can raise when the data a node sent cannot be stored (e.g. malformed asset reports).
+UNPROCESSABLE = (ValueError, TypeError, KeyError, AttributeError, DataError)
+
+
+def _mark_unprocessable(ctx: ConsoleContext, serial: str) -> None:
+    """The console can't process data received from this node: it shows Disconnected with that reason
+    (fleet/status.py) until a check-in is processed again (record_checkin clears the reason)."""
+    with ctx.db.session() as db:
+        try:
+            node = service.node_for_certificate(db, serial)
+        except APIError:
+            return
+        node.disconnect_reason = DisconnectReason.CANT_PROCESS
+
+
+class _MarkUnprocessable(APIRoute):
+    """A node's mTLS request refused as malformed (422) marks the node "can't process data"."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError:
+                if request.scope.get("extensions", {}).get("tls", {}).get("client_cert_chain"):
+                    serial = client_cert_serial(request)
+                    await run_in_threadpool(_mark_unprocessable, request.app.state.ctx, serial)
+                raise
+
+        return route
+
+
+router = APIRouter(prefix="/api/v1/wire", tags=["wire"], route_class=_MarkUnprocessable)
+ENROLL_FAILURES = 20  # refused enrolments per client address in 15 minutes before it is locked out
 
 
 def client_cert_serial(request: Request) -> str:
@@ -46,13 +86,23 @@ CertSerial = Annotated[str, Depends(client_cert_serial)]
 @router.post("/enroll", response_model=EnrollResponse)
 def enroll(body: EnrollRequest, request: Request, ctx: CtxDep, db: SessionDep) -> EnrollResponse:
     client_ip = request.client.host if request.client else ""
+    actor = f"anonymous ({client_ip})"
+    try:
+        check_lockout(db, actor, "node.enroll_refused", limit=ENROLL_FAILURES)
+    except LockedOut as exc:
+        raise APIError(
+            429,
+            "locked_out",
+            f"too many refused enrolments from {client_ip}; {exc}",
+            {"retry_after": exc.retry_after},
+        ) from exc
     try:
         resp = service.enroll(db, ctx, body, client_ip)
         db.commit()
         return resp
     except APIError as exc:
         db.rollback()  # nothing of a refused enrolment is kept ...
-        audit.record(db, "anonymous", "node.enroll_refused", body.install_id, reason=exc.code, ip=client_ip)
+        audit.record(db, actor, "node.enroll_refused", body.install_id, reason=exc.code, ip=client_ip)
         db.commit()  # ... but the refusal itself is audited
         raise
 
@@ -63,7 +113,15 @@ def _checkin_tx(
     with ctx.db.session() as db:
         node = service.node_for_certificate(db, serial)
         if first:
-            service.record_checkin(db, ctx, node, body)
+            try:
+                service.record_checkin(db, ctx, node, body)
+            except UNPROCESSABLE as exc:
+                kind = node.kind
+                db.rollback()
+                _mark_unprocessable(ctx, serial)
+                raise APIError(
+                    422, "unprocessable", f"the console can't process data received from this {kind}: {exc}"
+                ) from exc
             service.auto_update(db, ctx, node)
         resp = service.deliverables(db, ctx, node, body.config_version)
         db.commit()

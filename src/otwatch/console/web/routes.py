@@ -1,4 +1,4 @@
-"""The server-rendered console: sign-in, Inventory, Data Sources > Agents and the settings pages.
+"""The server-rendered console: sign-in, Inventory, Alerts, Sites and Sensors, Agents and the settings pages.
 
 Pages are rendered from the database with the same queries the JSON API uses; their forms are a
 little vanilla JavaScript (static/app.js) that calls the JSON API. What a user may change is decided
@@ -16,9 +16,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from otwatch.console.alerts import service as alerts
+from otwatch.console.alerts.models import Alert
+from otwatch.console.alerts.routes import AlertOut, alert_out
+from otwatch.console.alerts.service import SEVERITY_ORDER
 from otwatch.console.assets import service as assets
 from otwatch.console.assets.models import Asset, AssetProtocol
 from otwatch.console.assets.routes import AssetOut, asset_out
@@ -30,10 +34,12 @@ from otwatch.console.credentials.models import Credential
 from otwatch.console.deps import CtxDep, Permission, Principal, SessionDep, principal_from_request
 from otwatch.console.fleet import service as fleet
 from otwatch.console.fleet.models import Node
-from otwatch.console.fleet.schemas import Unit
+from otwatch.console.fleet.schemas import ENGINES, Unit
 from otwatch.console.networks.models import MonitoredNetwork
 from otwatch.console.pagination import PageParams, paginate
 from otwatch.console.settings import service as settings
+from otwatch.ui import overview
+from otwatch.ui.charts import format_bytes, format_number
 from otwatch.wire.pki import fingerprint
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -70,6 +76,8 @@ def format_detail(value: dict[str, Any] | None) -> str:
 templates.env.filters["fmt_time"] = format_time
 templates.env.filters["fmt_duration"] = format_duration
 templates.env.filters["fmt_detail"] = format_detail
+templates.env.filters["fmt_bytes"] = format_bytes
+templates.env.filters["fmt_number"] = format_number
 templates.env.globals["Permission"] = Permission
 
 
@@ -100,6 +108,13 @@ def login_submit(
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
+    try:
+        auth_service.check_lockout(db, username)
+    except auth_service.LockedOut as exc:
+        ctx = {"error": str(exc), "username": username}
+        return templates.TemplateResponse(
+            request, "login.html", ctx, status_code=429, headers={"Retry-After": str(exc.retry_after)}
+        )
     user = auth_service.authenticate(db, username, password) if username and password else None
     if user is None:
         audit.record(db, username or "(blank)", "auth.login_failed")
@@ -414,4 +429,145 @@ def audit_page(request: Request, db: SessionDep) -> Response:
         actor=actor,
         action=action,
         paging=_pager(request, page, total),
+    )
+
+
+# ---------------------------------------------------------------- Alerts
+
+ALERT_STATUSES = ("open", "acknowledged", "closed")
+SEVERITIES = tuple(SEVERITY_ORDER)
+ALERT_FILTERS = ("status", "severity", "engine", "protocol", "sensor", "ip")
+SEVERITY_COLOURS = {"Critical": "red", "Major": "orange", "Minor": "blue", "Warning": "grey"}
+ALERT_STATUS_COLOURS = {"open": "red", "acknowledged": "orange", "closed": "grey"}
+templates.env.globals["SEVERITY_COLOURS"] = SEVERITY_COLOURS
+templates.env.globals["ALERT_STATUS_COLOURS"] = ALERT_STATUS_COLOURS
+
+
+def _alert_outs(db: Session, rows: list[Alert]) -> list[AlertOut]:
+    ids = [a.id for a in rows]
+    node_ids = {a.node_id for a in rows}
+    names = {n.id: n.name or n.hostname for n in db.scalars(select(Node).where(Node.id.in_(node_ids)))}
+    pcaps = (
+        set(db.scalars(select(Alert.id).where(Alert.id.in_(ids), Alert.pcap.is_not(None)))) if ids else set()
+    )
+    return [alert_out(a, names, a.id in pcaps) for a in rows]
+
+
+def _sensors(db: Session) -> list[Node]:
+    return list(db.scalars(select(Node).where(Node.kind == "sensor").order_by(Node.name, Node.hostname)))
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return _to_login()
+    qp = request.query_params
+    f = {k: qp.get(k, "").strip()[:200] for k in ALERT_FILTERS}
+    if not f["status"]:
+        f["status"] = "open"  # the default view: what still needs attention; "any" shows every status
+    # unknown values are ignored rather than failing the page
+    status = f["status"] if f["status"] in ALERT_STATUSES else None
+    severity = f["severity"] if f["severity"] in SEVERITIES else None
+    engine = f["engine"] if f["engine"] in ENGINES else None
+    stmt = alerts.query(
+        status=status,
+        severity=severity,
+        engine=engine,
+        protocol=f["protocol"] or None,
+        sensor=f["sensor"] or None,
+        ip=f["ip"] or None,
+    )
+    page = _window(request)
+    rows, total = paginate(db, stmt, page)
+    protocols = db.scalars(
+        select(Alert.protocol).where(Alert.protocol.is_not(None)).distinct().order_by(Alert.protocol)
+    )
+    return _page(
+        request,
+        "alerts.html",
+        p,
+        "alerts",
+        items=_alert_outs(db, list(rows)),
+        filters=f,
+        filtered=any(v for k, v in f.items() if k != "status") or f["status"] != "open",
+        paging=_pager(request, page, total),
+        limit=page.limit,
+        statuses=ALERT_STATUSES,
+        severities=SEVERITIES,
+        engines=ENGINES,
+        protocols=list(protocols),
+        sensors=_sensors(db),
+        can_operate=p.can(Permission.OPERATE),
+    )
+
+
+@router.get("/alerts/{alert_id}", response_class=HTMLResponse)
+def alert_page(alert_id: str, request: Request, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return _to_login()
+    row = db.get(Alert, alert_id)
+    if row is None:
+        return _error_page(request, p, 404, "Alert not found", "This alert does not exist or was removed.")
+    (a,) = _alert_outs(db, [row])
+    return _page(request, "alert.html", p, "alerts", alert=a, can_operate=p.can(Permission.OPERATE))
+
+
+# ---------------------------------------------------------------- Sites and Sensors
+
+
+def _open_alert_counts(db: Session) -> dict[str, int]:
+    stmt = select(Alert.node_id, func.count()).where(Alert.status == "open").group_by(Alert.node_id)
+    return {node_id: n for node_id, n in db.execute(stmt)}
+
+
+@router.get("/sensors", response_class=HTMLResponse)
+def sensors_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return _to_login()
+    rows = db.scalars(select(Node).where(Node.kind == "sensor").order_by(Node.enrolled_at).limit(1000))
+    sensors = [fleet.node_out(ctx, n, {}) for n in rows]
+    can_manage = p.can(Permission.MANAGE_FLEET)
+    return _page(
+        request,
+        "sensors.html",
+        p,
+        "sensors",
+        sensors=sensors,
+        engines=ENGINES,
+        open_alerts=_open_alert_counts(db),
+        can_manage=can_manage,
+    )
+
+
+@router.get("/sensors/{sensor_id}", response_class=HTMLResponse)
+def sensor_page(sensor_id: str, request: Request, ctx: CtxDep, db: SessionDep) -> Response:
+    p = _principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return _to_login()
+    node = db.get(Node, sensor_id)
+    if node is None or node.kind != "sensor":
+        return _error_page(request, p, 404, "Sensor not found", "This sensor does not exist or was removed.")
+    s = fleet.node_out(ctx, node, {})
+    rank = case(SEVERITY_ORDER, value=Alert.severity, else_=len(SEVERITY_ORDER))
+    top = db.scalars(
+        select(Alert)
+        .where(Alert.node_id == node.id, Alert.status == "open")
+        .order_by(rank, Alert.last_seen.desc())
+        .limit(5)
+    )
+    return _page(
+        request,
+        "sensor.html",
+        p,
+        "sensors",
+        sensor=s,
+        engines=ENGINES,
+        charts=overview.charts(s.stats, s.settings.get("port_aliases") or {}),
+        summary=overview.summary(s.stats),
+        top_alerts=_alert_outs(db, list(top)),
+        open_alerts=_open_alert_counts(db).get(node.id, 0),
+        can_manage=p.can(Permission.MANAGE_FLEET),
     )

@@ -9,10 +9,9 @@ outstation must answer without side effects, to learn that a DNP3 outstation is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from otwatch.inventory.identity import Identity
-from otwatch.protocols.base import QueryTarget
+from otwatch.protocols.base import QueryTarget, shares_connection
 from otwatch.protocols.dnp3.codes import LINK_DIR, LINK_PRM, LinkPrimaryFunction, LinkSecondaryFunction
 from otwatch.protocols.dnp3.messages import HEADER_SIZE, Dnp3DecodeError, LinkFrame, frame_size
 
@@ -25,6 +24,7 @@ def link_status_request(outstation: int, master: int) -> bytes:
     return LinkFrame(control, outstation, master).encode()
 
 
+@shares_connection
 async def identify(target: QueryTarget) -> Identity | None:
     """``None`` unless enabled; otherwise an Identity when the outstation answers LINK_STATUS."""
     if not target.extra.get("dnp3_enabled"):
@@ -32,21 +32,13 @@ async def identify(target: QueryTarget) -> Identity | None:
     outstation = int(target.extra.get("dnp3_outstation", DEFAULT_OUTSTATION))
     master = int(target.extra.get("dnp3_master", DEFAULT_MASTER))
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(target.host, target.port), target.connect_timeout
-        )
-    except (OSError, TimeoutError):
-        return None
-    try:
-        writer.write(link_status_request(outstation, master))
-        await writer.drain()
-        frame = await asyncio.wait_for(_read_frame(reader), target.response_timeout)
+        async with target.stream() as (reader, writer):
+            await target.wait_turn()
+            writer.write(link_status_request(outstation, master))
+            await writer.drain()
+            frame = await asyncio.wait_for(_read_frame(reader), target.response_timeout)
     except (OSError, TimeoutError, asyncio.IncompleteReadError, Dnp3DecodeError):
         return None
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
     if frame.primary or frame.function != LinkSecondaryFunction.LINK_STATUS or not frame.crc_ok:
         return None
     return Identity(protocol="dnp3", extra={"dnp3_address": frame.source, "link_status": True})

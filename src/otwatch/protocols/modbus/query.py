@@ -1,19 +1,18 @@
 """Active, read-only Modbus identification: FC 43/14 Read Device Identification only.
 
-Safety limits come from field incidents (see PEERS.md): one TCP connection per host, closed with FIN;
-one request in flight, at most 10 requests per second; unit ids 1, 0 and 255 only; one retry, and the
-host is abandoned after two consecutive timeouts. Nothing here can write: the only request built is
+Safety limits come from field incidents (see PEERS.md): one TCP connection per host (the scan's port
+check when it hands one over), closed with FIN; one request in flight, each request and retry paced by
+``QueryTarget.wait_turn`` (the scan's per-host limiter, else 10/s); unit ids 1, 0 and 255 only; one
+retry, and the host is abandoned after two consecutive timeouts. Nothing here can write: the only request built is
 :class:`ReadDeviceIdRequest`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
 
 from otwatch.inventory.identity import Identity
-from otwatch.protocols.base import QueryTarget, Record
+from otwatch.protocols.base import MIN_REQUEST_INTERVAL, QueryTarget, Record, shares_connection
 from otwatch.protocols.modbus.codes import DEVICE_ID_OBJECTS, EXCEPTION_BIT, ReadDeviceIdCode
 from otwatch.protocols.modbus.dissect import PROTOCOL, identity_from, object_text
 from otwatch.protocols.modbus.messages import (
@@ -27,7 +26,7 @@ from otwatch.protocols.modbus.messages import (
 )
 
 UNIT_IDS = (1, 0, 255)
-MIN_INTERVAL = 0.1  # seconds between requests: at most 10/s to one host
+MIN_INTERVAL = MIN_REQUEST_INTERVAL  # without the scan's pacer: at most 10 requests/s to one host
 MAX_PAGES = 8  # "more follows" pages per read code; a device that pages forever is cut off
 MAX_TIMEOUTS = 2
 REGULAR_FIRST_OBJECT = 3  # first object of the regular category (VendorUrl)
@@ -40,23 +39,22 @@ class _HostGone(Exception):
 class _Session:
     """One TCP connection with strictly one outstanding request."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: QueryTarget
+    ) -> None:
         self.reader = reader
         self.writer = writer
-        self.timeout = timeout
+        self.target = target
+        self.timeout = target.response_timeout
         self.tid = 0
         self.timeouts = 0
-        self.last_sent = 0.0
 
     async def request(self, unit: int, pdu: bytes) -> bytes | None:
         """Send one PDU and return the reply PDU; ``None`` when the device did not answer in time."""
         for _attempt in range(2):  # one retry
-            wait = self.last_sent + MIN_INTERVAL - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await self.target.wait_turn()
             self.tid = (self.tid + 1) & 0xFFFF
             self.writer.write(Frame(self.tid, unit, pdu).encode())
-            self.last_sent = time.monotonic()
             try:
                 await self.writer.drain()
                 reply = await asyncio.wait_for(self._read_reply(self.tid), self.timeout)
@@ -105,27 +103,23 @@ async def _read_objects(session: _Session, unit: int) -> dict[int, bytes]:
     return objects
 
 
+@shares_connection
 async def identify(target: QueryTarget) -> Identity | None:
     """Ask unit ids 1, 0, 255 in turn over one connection; the first that identifies itself wins."""
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(target.host, target.port), target.connect_timeout
-        )
+        async with target.stream() as (reader, writer):
+            session = _Session(reader, writer, target)
+            for unit in UNIT_IDS:
+                try:
+                    objects = await _read_objects(session, unit)
+                except _HostGone:
+                    return None
+                if objects:
+                    names = {
+                        DEVICE_ID_OBJECTS.get(k, f"object-{k}"): object_text(v) for k, v in objects.items()
+                    }
+                    record = Record(PROTOCOL, "response", {"unit": unit, "objects": names})
+                    return identity_from(record)
+            return None
     except (OSError, TimeoutError):
         return None
-    try:
-        session = _Session(reader, writer, target.response_timeout)
-        for unit in UNIT_IDS:
-            try:
-                objects = await _read_objects(session, unit)
-            except _HostGone:
-                return None
-            if objects:
-                names = {DEVICE_ID_OBJECTS.get(k, f"object-{k}"): object_text(v) for k, v in objects.items()}
-                record = Record(PROTOCOL, "response", {"unit": unit, "objects": names})
-                return identity_from(record)
-        return None
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()

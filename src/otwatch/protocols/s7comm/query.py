@@ -1,20 +1,20 @@
 """Read-only active identification of an S7 CPU: COTP connect, setup communication, three SZL reads.
 
 Safety (PEERS.md): one TCP connection for all reads, at most two TSAP tries (rack 0 slot 2 for S7-300,
-then rack 0 slot 1 for S7-1200/1500 and S7-400 variants), one request in flight, SZL 0x0011 / 0x001C /
-0x0424 only and never a control job. Messages are hand-built from ``messages.py`` rather than snap7's
+then rack 0 slot 1 for S7-1200/1500 and S7-400 variants), one request in flight and every request paced
+by ``QueryTarget.wait_turn`` (the scan's per-host limiter), SZL 0x0011 / 0x001C / 0x0424 only and never
+a control job. The first try runs on the scan's port-check connection when one is handed over. Messages are hand-built from ``messages.py`` rather than snap7's
 client so exactly these bytes go out (and because snap7's ``get_cpu_state`` does not read 0x0424).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 from typing import Any, Final
 
 from otwatch.inventory.identity import Identity
-from otwatch.protocols.base import QueryTarget
+from otwatch.protocols.base import QueryTarget, shares_connection
 from otwatch.protocols.s7comm import codes
 from otwatch.protocols.s7comm.dissect import identity_from_fields
 from otwatch.protocols.s7comm.messages import (
@@ -39,8 +39,11 @@ MAX_SZL_FRAGMENTS: Final = 8
 class _Link:
     """One ISO-on-TCP connection with a response timeout on every read."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, timeout: float) -> None:
-        self.reader, self.writer, self.timeout = reader, writer, timeout
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, target: QueryTarget
+    ) -> None:
+        self.reader, self.writer, self.target = reader, writer, target
+        self.timeout = target.response_timeout
         self._refs = itertools.count(1)
 
     async def _tpdu(self) -> bytes:
@@ -52,12 +55,14 @@ class _Link:
 
     async def connect(self, rack: int, slot: int) -> bool:
         cr = CotpConnect(called_tsap=CotpConnect.tsap_for(rack, slot))
+        await self.target.wait_turn()
         self.writer.write(tpkt_frame(cr.encode()))
         await self.writer.drain()
         tpdu = await self._tpdu()
         return tpdu[1] >> 4 == codes.COTP_CC
 
     async def exchange(self, pdu: bytes) -> S7Pdu:
+        await self.target.wait_turn()
         self.writer.write(tpkt_frame(CotpData(pdu).encode()))
         await self.writer.drain()
         payload = b""
@@ -101,40 +106,35 @@ async def _read_szl(link: _Link, szl_id: int) -> SzlResponse | None:
 
 async def _session(target: QueryTarget, rack: int, slot: int) -> dict[str, Any] | None:
     """Connect with one TSAP; ``None`` when the CPU refused it (try the next), else what it told."""
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(target.host, target.port), target.connect_timeout
-    )
-    link = _Link(reader, writer, target.response_timeout)
-    fields: dict[str, Any] = {}
-    try:
-        if not await link.connect(rack, slot):
-            return None
-        fields.update({"rack": rack, "slot": slot})
-        setup = await link.exchange(
-            S7Pdu(codes.ROSCTR_JOB, link.next_ref(), SetupCommunication().encode()).encode()
-        )
-        if setup.rosctr != codes.ROSCTR_ACK_DATA or setup.error_class:
+    async with target.stream() as (reader, writer):
+        link = _Link(reader, writer, target)
+        fields: dict[str, Any] = {}
+        try:
+            if not await link.connect(rack, slot):
+                return None
+            fields.update({"rack": rack, "slot": slot})
+            setup = await link.exchange(
+                S7Pdu(codes.ROSCTR_JOB, link.next_ref(), SetupCommunication().encode()).encode()
+            )
+            if setup.rosctr != codes.ROSCTR_ACK_DATA or setup.error_class:
+                return fields
+            fields["pdu_size"] = SetupCommunication.decode(setup.parameter).pdu_size
+            for szl_id in SZL_READS:
+                szl = await _read_szl(link, szl_id)
+                if szl is None:
+                    continue
+                if szl_id == codes.SZL_MODULE_ID:
+                    fields.update(szl.module_identification())
+                elif szl_id == codes.SZL_COMPONENT_ID:
+                    fields.update(szl.component_identification())
+                elif (mode := szl.cpu_mode()) is not None:
+                    fields["cpu_state"] = mode
             return fields
-        fields["pdu_size"] = SetupCommunication.decode(setup.parameter).pdu_size
-        for szl_id in SZL_READS:
-            szl = await _read_szl(link, szl_id)
-            if szl is None:
-                continue
-            if szl_id == codes.SZL_MODULE_ID:
-                fields.update(szl.module_identification())
-            elif szl_id == codes.SZL_COMPONENT_ID:
-                fields.update(szl.component_identification())
-            elif (mode := szl.cpu_mode()) is not None:
-                fields["cpu_state"] = mode
-        return fields
-    except (OSError, TimeoutError, asyncio.IncompleteReadError, *DECODE_ERRORS):
-        return fields or None
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, *DECODE_ERRORS):
+            return fields or None
 
 
+@shares_connection
 async def identify(target: QueryTarget) -> Identity | None:
     """Identity of the S7 CPU at ``target`` (model, order number, firmware, serial, name, Run/Stop)."""
     for rack, slot in TSAP_TRIES:

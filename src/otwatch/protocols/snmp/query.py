@@ -9,15 +9,21 @@ Credentials come in ``QueryTarget.extra``::
      "priv_key": "...", "priv_protocol": "aes", "context_name": ""}
 
 Optional ``max_interfaces`` (default 64) bounds the walk.
+
+Requests go one at a time, each datagram paced by ``QueryTarget.wait_turn`` (the scan's per-host
+limiter), pysnmp's own SNMPv3 discovery and retries included. The UDP socket is connected to the
+agent, so a host without SNMP that answers ICMP port-unreachable ends the query at once instead of
+after the timeout and the retry.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
+import socket
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from otwatch.inventory.identity import DeviceType, Identity
 from otwatch.protocols.base import QueryTarget
@@ -27,7 +33,13 @@ from otwatch.protocols.snmp.messages import text_or_hex
 DEFAULT_MAX_INTERFACES = 64
 _MAX_REPETITIONS = 16
 _RETRIES = 1  # PEERS.md: one retry
-MIN_INTERVAL = 0.1  # seconds between requests: at most 10/s to one host, one in flight
+
+_T = TypeVar("_T")
+
+
+class _Refused(Exception):
+    """The host answered ICMP port-unreachable: no SNMP agent listens there."""
+
 
 _AUTH = {
     "md5": "USM_AUTH_HMAC96_MD5",
@@ -151,25 +163,89 @@ def _arcs(oid: str) -> tuple[int, ...]:
     return tuple(int(a) for a in oid.split(".") if a.isdigit())
 
 
+def _connected_target(hl: Any) -> Any:
+    """pysnmp's UDP target on a socket connected to the agent, with every datagram paced.
+
+    Connected, so the kernel reports ICMP port-unreachable (an unconnected socket never hears of it):
+    ``refused`` is set when it does. Paced at the datagram: pysnmp hands each message it sends (the
+    request, an SNMPv3 engine discovery before it, its own retries) to a queue that a task drains,
+    awaiting ``pace`` before each one, so what the host sees keeps its rate whatever pysnmp does
+    between our calls. Set ``refused`` and ``pace`` after ``create``; cancel ``sender`` when done.
+    """
+
+    class ConnectedUdpTarget(hl.UdpTransportTarget):  # type: ignore[misc]
+        refused: asyncio.Event
+        pace: Callable[[], Awaitable[None]]
+        sender: asyncio.Task[None] | None = None
+
+        def open_client_mode(self) -> Any:
+            proto = self.PROTO_TRANSPORT()
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                sock.setblocking(False)
+                sock.connect(self.transport_address)  # sends nothing; the send guard checks the scope
+            except BaseException:
+                sock.close()
+                raise
+            refused, pace, send = self.refused, self.pace, proto.send_message
+            outgoing: asyncio.Queue[tuple[Any, Any]] = asyncio.Queue()
+
+            def error_received(exc: Exception) -> None:
+                if isinstance(exc, ConnectionRefusedError):
+                    refused.set()
+
+            async def drain() -> None:
+                while True:
+                    message, address = await outgoing.get()
+                    await pace()
+                    if not refused.is_set():
+                        with contextlib.suppress(Exception):  # pysnmp then times the request out
+                            send(message, address)
+
+            proto.error_received = error_received
+            proto.send_message = lambda message, address: outgoing.put_nowait((message, address))
+            self.sender = asyncio.get_running_loop().create_task(drain())
+            self.transport = proto.open_server_mode(sock=sock)
+            return self.transport
+
+    return ConnectedUdpTarget
+
+
 class _Session:
     """One engine and transport for all requests of one identification (closed by ``identify``)."""
 
-    def __init__(self, engine: Any, auth: Any, transport: Any, context: Any, bulk: bool) -> None:
+    def __init__(
+        self, engine: Any, auth: Any, transport: Any, context: Any, bulk: bool, target: QueryTarget
+    ) -> None:
         self.engine = engine
         self.auth = auth
         self.transport = transport
         self.context = context
         self.bulk = bulk
-        self.last_sent = 0.0
+        self.target = target
         self.requests = 0
+        self.refused: asyncio.Event = getattr(transport, "refused", None) or asyncio.Event()
 
     async def _pace(self) -> None:
-        """Requests are awaited one by one; this also keeps them at most 10 per second."""
-        wait = self.last_sent + MIN_INTERVAL - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        self.last_sent = time.monotonic()
+        """Requests are awaited one by one (their datagrams are paced by the transport)."""
+        if self.refused.is_set():
+            raise _Refused
         self.requests += 1
+
+    async def _call(self, request: Awaitable[_T]) -> _T:
+        """Await a pysnmp request, or raise :class:`_Refused` as soon as the host refuses it."""
+        task = asyncio.ensure_future(request)
+        refused = asyncio.ensure_future(self.refused.wait())
+        try:
+            await asyncio.wait({task, refused}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        raise _Refused
 
     async def get(self, oids: Sequence[str]) -> dict[str, Any] | None:
         """Values by OID; None when the agent did not answer. Drops OIDs a v1 agent rejects."""
@@ -178,13 +254,15 @@ class _Session:
         wanted = list(oids)
         while wanted:
             await self._pace()
-            err_ind, err_status, err_index, vbs = await hl.get_cmd(
-                self.engine,
-                self.auth,
-                self.transport,
-                self.context,
-                *(hl.ObjectType(hl.ObjectIdentity(o)) for o in wanted),
-                lookupMib=False,
+            err_ind, err_status, err_index, vbs = await self._call(
+                hl.get_cmd(
+                    self.engine,
+                    self.auth,
+                    self.transport,
+                    self.context,
+                    *(hl.ObjectType(hl.ObjectIdentity(o)) for o in wanted),
+                    lookupMib=False,
+                )
             )
             if err_ind:
                 return None
@@ -208,12 +286,14 @@ class _Session:
             await self._pace()
             if self.bulk:
                 reps = min(_MAX_REPETITIONS, max_rows - len(rows))
-                err_ind, err_status, _i, vbs = await hl.bulk_cmd(
-                    self.engine, self.auth, self.transport, self.context, 0, reps, vb, lookupMib=False
+                err_ind, err_status, _i, vbs = await self._call(
+                    hl.bulk_cmd(
+                        self.engine, self.auth, self.transport, self.context, 0, reps, vb, lookupMib=False
+                    )
                 )
             else:
-                err_ind, err_status, _i, vbs = await hl.next_cmd(
-                    self.engine, self.auth, self.transport, self.context, vb, lookupMib=False
+                err_ind, err_status, _i, vbs = await self._call(
+                    hl.next_cmd(self.engine, self.auth, self.transport, self.context, vb, lookupMib=False)
                 )
             if err_ind or int(err_status) or not vbs:
                 break
@@ -249,34 +329,47 @@ async def identify(target: QueryTarget) -> Identity | None:
         warnings.simplefilter("ignore", DeprecationWarning)
         engine = hl.SnmpEngine()
     try:
-        transport = await hl.UdpTransportTarget.create(
+        transport = await _connected_target(hl).create(
             (target.host, target.port), timeout=target.response_timeout, retries=_RETRIES
         )
+        transport.refused = asyncio.Event()
+        transport.pace = target.wait_turn
         context = hl.ContextData(contextName=str(extra.get("context_name", "")))
-        session = _Session(engine, auth, transport, context, bulk)
-        values = await session.get(list(codes.SYSTEM_FIELDS))
-        if not values:
+        session = _Session(engine, auth, transport, context, bulk, target)
+        try:
+            return await _identify(session, target, max_ifaces)
+        except _Refused:
             return None
-        system = {
-            name: text_or_hex(v) if isinstance(v, bytes) else v
-            for oid, name in codes.SYSTEM_FIELDS.items()
-            if (v := values.get(oid)) is not None
-        }
-        descrs = await session.walk(codes.IF_DESCR, max_ifaces)
-        macs = await session.walk(codes.IF_PHYS_ADDRESS, max_ifaces)
-        interfaces: list[dict[str, Any]] = []
-        for index in sorted(set(descrs) | set(macs)):
-            descr, raw_mac = descrs.get(index), macs.get(index)
-            interfaces.append(
-                {
-                    "index": index,
-                    "descr": text_or_hex(descr) if isinstance(descr, bytes) else descr,
-                    "mac": format_mac(raw_mac) if isinstance(raw_mac, bytes) else None,
-                }
-            )
-        own = await session.get([f"{codes.IP_AD_ENT_IF_INDEX}.{target.host}"])
-        own_index = next(iter(own.values()), None) if own else None
-        mac: str | None = next((i["mac"] for i in interfaces if i["index"] == own_index), None)
-        return identity_from_system(system, interfaces, mac)
+        finally:
+            if transport.sender is not None:
+                transport.sender.cancel()
     finally:
         engine.close_dispatcher()
+
+
+async def _identify(session: _Session, target: QueryTarget, max_ifaces: int) -> Identity | None:
+    """System group, interface table and the MAC of the scanned address, one paced request at a time."""
+    values = await session.get(list(codes.SYSTEM_FIELDS))
+    if not values:
+        return None
+    system = {
+        name: text_or_hex(v) if isinstance(v, bytes) else v
+        for oid, name in codes.SYSTEM_FIELDS.items()
+        if (v := values.get(oid)) is not None
+    }
+    descrs = await session.walk(codes.IF_DESCR, max_ifaces)
+    macs = await session.walk(codes.IF_PHYS_ADDRESS, max_ifaces)
+    interfaces: list[dict[str, Any]] = []
+    for index in sorted(set(descrs) | set(macs)):
+        descr, raw_mac = descrs.get(index), macs.get(index)
+        interfaces.append(
+            {
+                "index": index,
+                "descr": text_or_hex(descr) if isinstance(descr, bytes) else descr,
+                "mac": format_mac(raw_mac) if isinstance(raw_mac, bytes) else None,
+            }
+        )
+    own = await session.get([f"{codes.IP_AD_ENT_IF_INDEX}.{target.host}"])
+    own_index = next(iter(own.values()), None) if own else None
+    mac: str | None = next((i["mac"] for i in interfaces if i["index"] == own_index), None)
+    return identity_from_system(system, interfaces, mac)

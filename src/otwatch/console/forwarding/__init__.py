@@ -1,0 +1,1 @@
+"""Forwarding rules and their durable delivery queue (email, syslog, webhook)."""

@@ -1,0 +1,1 @@
+"""The mail server (SMTP) the console sends email through."""

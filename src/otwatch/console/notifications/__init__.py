@@ -1,0 +1,1 @@
+"""System notifications: the console's own events (a sensor disconnected or reconnected)."""

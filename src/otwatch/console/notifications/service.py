@@ -1,0 +1,160 @@
+"""Disconnected-sensor monitoring: one system notification per transition, forwarded by rules.
+
+``scan_fleet`` compares every sensor's derived status with what was last notified (``node_watch``).
+A transition is a conditional ``UPDATE node_watch .. WHERE state = <what this process read>`` (or an
+``INSERT .. ON CONFLICT DO NOTHING`` for a sensor seen the first time): only the process whose
+statement changed the row creates the notification, in the same transaction, so several console
+processes sharing the database raise it exactly once, and a restart raises nothing again.
+
+Statuses between Disconnected and connected (Pending Approval, Waiting for Connection after a
+repair) leave the watch as it is: the next connected status after a disconnection is a reconnection.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from otwatch.console.context import ConsoleContext
+from otwatch.console.db import new_id, utcnow
+from otwatch.console.fleet.models import Node
+from otwatch.console.fleet.service import node_state
+from otwatch.console.fleet.status import DisconnectReason, NodeStatus, derive_status, disconnect_reason
+from otwatch.console.forwarding.service import enqueue_notification
+from otwatch.console.notifications.models import NodeWatch, SystemNotification
+
+MONITORED_KINDS = ("sensor",)
+CONNECTED = frozenset(
+    {
+        NodeStatus.CONNECTED,
+        NodeStatus.PAUSED,
+        NodeStatus.UPDATING,
+        NodeStatus.SCANNING,
+        NodeStatus.PREPARING_CONNECTION,
+    }
+)
+DISCONNECTED_KIND, RECONNECTED_KIND = "sensor_disconnected", "sensor_reconnected"
+
+
+def classify(ctx: ConsoleContext, node: Node, now: datetime) -> tuple[str, str | None] | None:
+    """("disconnected", reason), ("connected", None), or None for statuses in between."""
+    s = ctx.settings
+    st = node_state(node, s.max_clock_skew)
+    status = derive_status(st, now, s.offline_after)
+    if status is NodeStatus.DISCONNECTED:
+        return "disconnected", disconnect_reason(st, node.disconnect_reason, now, s.offline_after)
+    if status in CONNECTED:
+        return "connected", None
+    return None
+
+
+def disconnected_message(name: str, reason: str | None, skew: float, max_skew: float) -> str:
+    """The seed's disconnection messages, with what the console knows about this sensor."""
+    if reason == DisconnectReason.TIME_DRIFT:
+        side = "ahead of" if skew > 0 else "behind"
+        return (
+            f"Times drift detected. The console has been disconnected from sensor {name}: its clock is "
+            f"{abs(skew):.0f} s {side} the console's (the limit is {max_skew:.0f} s)."
+        )
+    if reason == DisconnectReason.CANT_PROCESS:
+        return f"The console can't process data received from sensor {name}."
+    if reason == DisconnectReason.NOT_COMMUNICATING:
+        return (
+            f"Sensor {name} not communicating with the console. "
+            "Check network connectivity or certificate validation."
+        )
+    if reason == DisconnectReason.UNINSTALLED:
+        return f"Sensor {name} was uninstalled and is disconnected from the console."
+    return f"Sensor {name} is disconnected from the console: {reason or 'unknown reason'}."
+
+
+def _notify(
+    db: Session, kind: str, node: Node, reason: str | None, title: str, message: str, now: datetime
+) -> SystemNotification:
+    n = SystemNotification(
+        id=new_id(),
+        kind=kind,
+        node_id=node.id,
+        node_name=node.name or node.hostname,
+        severity="Major" if kind == DISCONNECTED_KIND else "Warning",
+        reason=reason,
+        title=title,
+        message=message,
+        created_at=now,
+    )
+    db.add(n)
+    db.flush()
+    enqueue_notification(db, n)
+    return n
+
+
+def _disconnected(
+    db: Session, ctx: ConsoleContext, node: Node, reason: str | None, now: datetime
+) -> SystemNotification:
+    name = node.name or node.hostname
+    msg = disconnected_message(name, reason, node.clock_skew, ctx.settings.max_clock_skew)
+    return _notify(db, DISCONNECTED_KIND, node, reason, f"Sensor {name} disconnected: {reason}", msg, now)
+
+
+def _reconnected(db: Session, node: Node, was: str | None, now: datetime) -> SystemNotification:
+    name = node.name or node.hostname
+    msg = f"Sensor {name} is connected to the console again" + (f" (was: {was})." if was else ".")
+    return _notify(db, RECONNECTED_KIND, node, None, f"Sensor {name} reconnected", msg, now)
+
+
+def _insert_watch(db: Session, node_id: str, state: str, reason: str | None, now: datetime) -> bool:
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(NodeWatch)
+        .values(node_id=node_id, state=state, reason=reason, changed_at=now)
+        .on_conflict_do_nothing(index_elements=["node_id"])
+    )
+    return bool(db.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def scan_fleet(db: Session, ctx: ConsoleContext, now: datetime | None = None) -> list[SystemNotification]:
+    """Raise a notification for every sensor whose connection changed since the last scan."""
+    now = now or utcnow()
+    watched = {w.node_id: (w.state, w.reason) for w in db.scalars(select(NodeWatch))}
+    created: list[SystemNotification] = []
+    nodes = db.scalars(select(Node).where(Node.kind.in_(MONITORED_KINDS)).order_by(Node.id))
+    for node in nodes:
+        cur = classify(ctx, node, now)
+        if cur is None:
+            continue
+        state, reason = cur
+        old = watched.get(node.id)
+        if old is None:
+            if _insert_watch(db, node.id, state, reason, now) and state == "disconnected":
+                created.append(_disconnected(db, ctx, node, reason, now))
+            continue
+        old_state, old_reason = old
+        if old_state == state and (state == "connected" or old_reason == reason):
+            continue
+        same_reason = NodeWatch.reason.is_(None) if old_reason is None else NodeWatch.reason == old_reason
+        res = db.execute(
+            update(NodeWatch)
+            .where(NodeWatch.node_id == node.id, NodeWatch.state == old_state, same_reason)
+            .values(state=state, reason=reason, changed_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if not res.rowcount:  # type: ignore[attr-defined]
+            continue  # another console process recorded this transition
+        if state == "disconnected":
+            created.append(_disconnected(db, ctx, node, reason, now))
+        else:
+            created.append(_reconnected(db, node, old_reason, now))
+    return created
+
+
+def query(kind: str | None = None, sensor: str | None = None) -> Select[Any]:
+    stmt = select(SystemNotification).order_by(SystemNotification.created_at.desc(), SystemNotification.id)
+    if kind:
+        stmt = stmt.where(SystemNotification.kind == kind)
+    if sensor:
+        stmt = stmt.where(SystemNotification.node_id == sensor)
+    return stmt

@@ -1,0 +1,295 @@
+"""The sensor's own console: one sensor maintained from its own web pages (served by the sensor).
+
+Pages: Overview (the five widgets), Devices, Alerts, System Settings (SSL/TLS certificate, sensor
+network settings, Time & Region, Play PCAP, Advanced Configurations) and Support > Clear data.
+
+Sign-in is local: ``admin`` and the privileged ``support`` user (the only one allowed to Clear
+data), argon2-hashed in the sensor's state directory. Sessions are signed cookies (SameSite=Strict,
+Secure when served over HTTPS) and every form carries the session's CSRF token.
+
+Build it with :func:`create_sensor_app`; :mod:`otwatch.sensor.web.server` serves it over HTTPS.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
+from starlette.middleware.sessions import SessionMiddleware
+
+from otwatch import __version__
+from otwatch.sensor.engines.alerts import AlertStatus, Engine, Severity
+from otwatch.sensor.hostnet import HostNetwork, RecordOnly
+from otwatch.sensor.localstore import Role, SensorStore
+from otwatch.sensor.node import SensorNode
+from otwatch.sensor.pcaps import PcapLibrary
+from otwatch.sensor.pipeline import Sensor
+from otwatch.sensor.timefmt import format_time, zone_label
+from otwatch.sensor.web.host import SensorHost
+from otwatch.ui.charts import format_bytes, format_number
+
+WEB_DIR = Path(__file__).resolve().parent
+HIGH_SEVERITY = (Severity.CRITICAL, Severity.MAJOR)  # "open alerts with high severity levels"
+TOP_ALERTS = 5
+LOGIN_FAILURES = 5  # then a pause of LOCKOUT seconds for that user name
+LOCKOUT = 60.0
+
+
+class NotSignedIn(Exception):
+    """A page was asked for without a session: go to the sign-in page."""
+
+
+class Forbidden(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+@dataclass
+class SensorConsole:
+    """Everything the pages use, kept on ``app.state.console``."""
+
+    host: SensorHost
+    store: SensorStore
+    library: PcapLibrary
+    network: HostNetwork
+    templates: Jinja2Templates
+    players: list[threading.Thread] = field(default_factory=list)
+    failures: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def render(
+        self, request: Request, name: str, user: Role | None, status_code: int = 200, **context: Any
+    ) -> Response:
+        region = self.store.time_region
+        flash = request.session.pop("flash", None) if "session" in request.scope else None
+        base = {
+            "user": user,
+            "Role": Role,
+            "region": region,
+            "zone": zone_label(region),
+            "sensor_name": self.sensor_name(),
+            "link": self.host.link_status(),
+            "pcaps_enabled": self.store.pcaps_enabled,
+            "csrf": csrf_token(request) if user else "",
+            "flash": flash,
+            "version": __version__,
+        }
+        return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+    def sensor_name(self) -> str:
+        import socket
+
+        net = self.store.network
+        return (net.hostname if net and net.hostname else "") or socket.gethostname()
+
+    def wait_for_players(self, timeout: float = 30.0) -> None:
+        """Block until every Play started so far has finished (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        for t in list(self.players):
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.players = [t for t in self.players if t.is_alive()]
+
+    def stop_players(self, timeout: float = 10.0) -> None:
+        """Stop every replay in progress (Clear All, Clear data) and wait for it to end."""
+        self.library.stop.set()
+        try:
+            self.wait_for_players(timeout)
+        finally:
+            self.library.stop.clear()
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(24)
+        request.session["csrf"] = token
+    return token
+
+
+def check_csrf(request: Request, token: str) -> None:
+    expected = request.session.get("csrf")
+    if not isinstance(expected, str) or not secrets.compare_digest(expected, token):
+        raise Forbidden("The form expired or did not come from this console; reload the page and try again.")
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    request.session["flash"] = {"message": message, "kind": kind}
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# ---------------------------------------------------------------- dependencies
+
+
+def _console(request: Request) -> SensorConsole:
+    console: SensorConsole = request.app.state.console
+    return console
+
+
+def _user(request: Request) -> Role:
+    name = request.session.get("user")
+    try:
+        return Role(str(name))
+    except ValueError:
+        raise NotSignedIn() from None
+
+
+def _support(user: Annotated[Role, Depends(_user)]) -> Role:
+    if user is not Role.SUPPORT:
+        raise Forbidden("Only the privileged support user may clear the sensor's data.")
+    return user
+
+
+ConsoleDep = Annotated[SensorConsole, Depends(_console)]
+CurrentUser = Annotated[Role, Depends(_user)]
+SupportUser = Annotated[Role, Depends(_support)]
+CsrfField = Annotated[str, Form(max_length=200)]
+
+
+# ---------------------------------------------------------------- the application
+
+
+def create_sensor_app(
+    node_or_sensor: SensorNode | Sensor,
+    settings_store: SensorStore,
+    *,
+    network: HostNetwork | None = None,
+    pcap_max_bytes: int | None = None,
+    https_only: bool = True,
+) -> FastAPI:
+    """The sensor console for a running sensor. ``https_only`` marks the session cookie Secure
+    (the console is served over HTTPS; tests then use ``base_url="https://testserver"``)."""
+    from otwatch.sensor.web import pages, system
+
+    templates = Jinja2Templates(directory=WEB_DIR / "templates")
+    library = PcapLibrary(settings_store.pcap_dir)
+    if pcap_max_bytes is not None:
+        library.max_bytes = pcap_max_bytes
+    console = SensorConsole(
+        SensorHost(node_or_sensor), settings_store, library, network or RecordOnly(), templates
+    )
+
+    @pass_context
+    def fmt_time(ctx: Context, value: Any) -> str:
+        return format_time(value, ctx.get("region") or settings_store.time_region)
+
+    templates.env.filters["fmt_time"] = fmt_time
+    templates.env.filters["fmt_bytes"] = format_bytes
+    templates.env.filters["fmt_number"] = format_number
+
+    app = FastAPI(title="OTWatch sensor", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.console = console
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings_store.session_secret(),
+        session_cookie="otwatch_sensor_session",
+        max_age=8 * 3600,
+        same_site="strict",
+        https_only=https_only,
+    )
+    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+
+    @app.exception_handler(NotSignedIn)
+    def _to_login(request: Request, exc: NotSignedIn) -> Response:
+        return redirect("/login")
+
+    @app.exception_handler(Forbidden)
+    def _forbidden(request: Request, exc: Forbidden) -> Response:
+        name = request.session.get("user")
+        user = Role(name) if name in {r.value for r in Role} else None
+        return console.render(request, "error.html", user, 403, title="Not allowed", message=str(exc))
+
+    @app.middleware("http")
+    async def _headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+        )
+        return response
+
+    app.include_router(_auth_router())
+    app.include_router(pages.router)
+    app.include_router(system.router)
+    return app
+
+
+def _auth_router() -> Any:
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/")
+    def index(request: Request) -> RedirectResponse:
+        return redirect("/overview" if request.session.get("user") else "/login")
+
+    @router.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request, c: ConsoleDep) -> Response:
+        if request.session.get("user"):
+            return redirect("/overview")
+        return c.render(request, "login.html", None, error=None, username="")
+
+    @router.post("/login", response_class=HTMLResponse)
+    def login(
+        request: Request,
+        c: ConsoleDep,
+        username: Annotated[str, Form(max_length=100)] = "",
+        password: Annotated[str, Form(max_length=1000)] = "",
+    ) -> Response:
+        count, since = c.failures.get(username, (0, 0.0))
+        if count >= LOGIN_FAILURES and time.monotonic() - since < LOCKOUT:
+            wait = int(LOCKOUT - (time.monotonic() - since)) + 1
+            return c.render(
+                request,
+                "login.html",
+                None,
+                429,
+                error=f"Too many failed sign-ins; try again in {wait} s.",
+                username=username,
+            )
+        role = c.store.authenticate(username, password) if username and password else None
+        if role is None:
+            c.failures[username] = (count + 1, time.monotonic())
+            return c.render(
+                request, "login.html", None, 401, error="Wrong user name or password.", username=username
+            )
+        c.failures.pop(username, None)
+        request.session.clear()
+        request.session["user"] = role.value
+        return redirect("/overview")
+
+    @router.post("/logout")
+    def logout(request: Request) -> RedirectResponse:
+        request.session.clear()
+        return redirect("/login")
+
+    return router
+
+
+def engines_of(sensor: Sensor) -> list[tuple[str, bool]]:
+    return [(e.value, e in sensor.settings.engines) for e in Engine]
+
+
+def open_high_alerts(sensor: Sensor, limit: int = TOP_ALERTS) -> list[dict[str, Any]]:
+    """The Top open alerts widget: open alerts of high severity, most severe and most recent first."""
+    out = []
+    for a in sensor.alerts.open_alerts():
+        if a.severity in HIGH_SEVERITY and a.status == AlertStatus.OPEN:
+            out.append(a.as_dict())
+        if len(out) >= limit:
+            break
+    return out

@@ -1,0 +1,450 @@
+"""System Settings and Support: SSL/TLS certificate, network, Time & Region, Play PCAP, Advanced
+Configurations and Clear data. Every form is validated in full before anything is changed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile as StarletteUpload
+
+from otwatch.sensor.certs import CertificateError, validate_import
+from otwatch.sensor.localstore import ADVANCED, CertificateMode, parse_advanced
+from otwatch.sensor.netsettings import NetworkErrors, NetworkSettings, validate
+from otwatch.sensor.pcaps import UploadError
+from otwatch.sensor.timefmt import (
+    DateFormat,
+    TimeRegion,
+    format_time,
+    time_zones,
+    validate_date_format,
+    validate_timezone,
+)
+from otwatch.sensor.trust import ConsoleTrust, ConsoleValidation
+from otwatch.sensor.web.app import (
+    ConsoleDep,
+    CsrfField,
+    CurrentUser,
+    Forbidden,
+    SupportUser,
+    check_csrf,
+    flash,
+    redirect,
+)
+
+router = APIRouter(prefix="")
+MAX_CERT_FILE = 256 * 1024  # a key, a certificate, a chain or a CRL: far below this
+
+
+@router.get("/system")
+def system_index(user: CurrentUser) -> Response:
+    return redirect("/system/certificate")
+
+
+# ---------------------------------------------------------------- SSL/TLS certificate
+
+
+def _certificate_page(
+    request: Request, c: ConsoleDep, user: CurrentUser, status_code: int = 200, **extra: Any
+) -> Response:
+    trust = c.store.console_trust
+    return c.render(
+        request,
+        "certificate.html",
+        user,
+        status_code,
+        active="certificate",
+        mode=c.store.certificate_mode,
+        Mode=CertificateMode,
+        certificate=c.store.certificate_info(),
+        certificate_name=c.store.certificate_name,
+        validation=trust.validation,
+        pin=trust.pin or "",
+        Validation=ConsoleValidation,
+        error=extra.pop("error", None),
+        form=extra.pop("form", {}),
+        **extra,
+    )
+
+
+@router.get("/system/certificate", response_class=HTMLResponse)
+def certificate_page(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
+    return _certificate_page(request, c, user)
+
+
+async def _file_bytes(upload: Any, what: str) -> bytes | None:
+    if not isinstance(upload, StarletteUpload) or not upload.filename:
+        return None
+    data = await upload.read(MAX_CERT_FILE + 1)
+    if len(data) > MAX_CERT_FILE:
+        raise CertificateError(f"{what}: the file is larger than {MAX_CERT_FILE // 1024} KB")
+    return data
+
+
+@router.post("/system/certificate", response_class=HTMLResponse)
+async def certificate_save(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
+    form = await request.form(max_files=5, max_fields=20)
+    check_csrf(request, str(form.get("csrf", "")))
+    fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    mode = fields.get("mode", "")
+    try:
+        trust = ConsoleTrust.parse(fields.get("validation", ""), fields.get("pin", ""))
+    except ValueError as exc:
+        return _certificate_page(request, c, user, 400, error=str(exc), form=fields)
+    imported = None
+    name = fields.get("name", "").strip()
+    try:
+        if mode == "imported":
+            key = await _file_bytes(form.get("key_file"), "Private key")
+            cert = await _file_bytes(form.get("cert_file"), "Certificate")
+            chain = await _file_bytes(form.get("chain_file"), "Certificate chain")
+            crl = await _file_bytes(form.get("crl_file"), "CRL")
+            if fields.get("use_crl") and crl is None:
+                raise CertificateError("CRL: upload the CRL file to check the certificate against it")
+            if key is None and cert is None and c.store.certificate_mode is CertificateMode.IMPORTED:
+                pass  # keep the certificate already imported; only the validation setting changes
+            else:
+                if not name:
+                    raise CertificateError("Certificate Name: enter a name for this certificate")
+                imported = validate_import(
+                    key or b"",
+                    cert or b"",
+                    chain_pem=chain,
+                    passphrase=fields.get("passphrase") or None,
+                    crl=crl if fields.get("use_crl") else None,
+                )
+        elif mode == "self-signed":
+            if not fields.get("confirm"):
+                raise CertificateError(
+                    "Confirm that you understand the self-signed certificate warning to use it"
+                )
+        else:
+            raise CertificateError("Choose a certificate option")
+    except CertificateError as exc:
+        return _certificate_page(request, c, user, 400, error=str(exc), form=fields)
+    # every check passed: now change things
+    if mode == "self-signed":
+        c.store.use_self_signed()
+    elif imported is not None:
+        c.store.import_certificate(name, imported)
+    c.store.set_console_trust(trust)
+    flash(request, "Certificate settings saved.")
+    return redirect("/system/certificate")
+
+
+# ---------------------------------------------------------------- network settings
+
+
+def _network_form(net: NetworkSettings | None) -> dict[str, str]:
+    if net is None:
+        return {"interface": "eth0"}
+    p = net.proxy
+    return {
+        "ip": net.ip,
+        "mask": net.mask,
+        "gateway": net.gateway,
+        "dns": ", ".join(net.dns),
+        "hostname": net.hostname,
+        "interface": net.interface,
+        "proxy_enabled": "1" if p else "",
+        "proxy_host": p.host if p else "",
+        "proxy_port": str(p.port) if p else "",
+        "proxy_username": p.username if p else "",
+        "proxy_password": "",  # never sent back to the browser
+    }
+
+
+@router.get("/system/network", response_class=HTMLResponse)
+def network_page(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
+    net = c.store.network
+    return c.render(
+        request,
+        "network.html",
+        user,
+        active="network",
+        form=_network_form(net),
+        errors={},
+        has_password=bool(net and net.proxy and net.proxy.password),
+        target=c.network.name,
+    )
+
+
+@router.post("/system/network", response_class=HTMLResponse)
+async def network_save(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
+    form = await request.form(max_files=0, max_fields=20)
+    check_csrf(request, str(form.get("csrf", "")))
+    fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    old = c.store.network
+    if (
+        not fields.get("proxy_password")
+        and old is not None
+        and old.proxy is not None
+        and old.proxy.password
+        and fields.get("proxy_username", "").strip() == old.proxy.username
+    ):
+        fields["proxy_password"] = old.proxy.password  # left blank: keep the saved password
+    has_password = bool(old and old.proxy and old.proxy.password)
+    try:
+        settings = validate(fields)
+    except NetworkErrors as exc:
+        shown = {**fields, "proxy_password": ""}
+        return c.render(
+            request,
+            "network.html",
+            user,
+            400,
+            active="network",
+            form=shown,
+            errors=exc.fields,
+            has_password=has_password,
+            target=c.network.name,
+        )
+    try:
+        written = c.network.apply(settings)
+    except OSError as exc:
+        return c.render(
+            request,
+            "network.html",
+            user,
+            500,
+            active="network",
+            form={**fields, "proxy_password": ""},
+            errors={"host": f"The settings could not be applied to the host ({c.network.name}): {exc}"},
+            has_password=has_password,
+            target=c.network.name,
+        )
+    c.store.set_network(settings)
+    files = ", ".join(str(p) for p in written) or "none (kept in the sensor's settings only)"
+    flash(request, f"Network settings saved. Written: {files}. They take effect when the interface restarts.")
+    return redirect("/system/network")
+
+
+# ---------------------------------------------------------------- time & region
+
+
+@router.get("/system/time", response_class=HTMLResponse)
+def time_page(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
+    region = c.store.time_region
+    return c.render(
+        request,
+        "time.html",
+        user,
+        active="time",
+        zones=time_zones(),
+        formats=list(DateFormat),
+        current=region,
+        now=format_time(datetime.now(UTC), region),
+        error=None,
+    )
+
+
+@router.post("/system/time", response_class=HTMLResponse)
+def time_save(
+    request: Request,
+    c: ConsoleDep,
+    user: CurrentUser,
+    csrf: CsrfField,
+    timezone: Annotated[str, Form(max_length=100)] = "",
+    date_format: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    try:
+        region = TimeRegion(validate_timezone(timezone), validate_date_format(date_format))
+    except ValueError as exc:
+        current = c.store.time_region
+        return c.render(
+            request,
+            "time.html",
+            user,
+            400,
+            active="time",
+            zones=time_zones(),
+            formats=list(DateFormat),
+            current=current,
+            now=format_time(datetime.now(UTC), current),
+            error=str(exc),
+        )
+    c.store.set_time_region(region)
+    flash(request, f"Time & Region saved: {region.timezone}, {region.date_format.value}.")
+    return redirect("/system/time")
+
+
+# ---------------------------------------------------------------- play PCAP
+
+
+def _pcaps_on(c: ConsoleDep) -> None:
+    if not c.store.pcaps_enabled:
+        raise Forbidden(
+            "Play PCAP is off. Enable it in System Settings > Advanced Configurations (pcaps: enabled=1)."
+        )
+
+
+@router.get("/system/pcap", response_class=HTMLResponse)
+def pcap_page(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
+    return c.render(
+        request,
+        "pcap.html",
+        user,
+        active="pcap",
+        enabled=c.store.pcaps_enabled,
+        files=c.library.files() if c.store.pcaps_enabled else [],
+        max_bytes=c.library.max_bytes,
+    )
+
+
+@router.post("/system/pcap/upload", response_class=HTMLResponse)
+async def pcap_upload(request: Request, c: ConsoleDep, user: CurrentUser, csrf: str = "") -> Response:
+    """Multipart upload streamed to disk; the CSRF token rides in the query (the body is a stream)."""
+    check_csrf(request, csrf)
+    _pcaps_on(c)
+    try:
+        names = await c.library.receive(request.headers.get("content-type", ""), request.stream())
+    except UploadError as exc:
+        return c.render(
+            request,
+            "pcap.html",
+            user,
+            exc.status,
+            active="pcap",
+            enabled=True,
+            files=c.library.files(),
+            max_bytes=c.library.max_bytes,
+            error=str(exc),
+        )
+    flash(request, f"Uploaded {len(names)} file{'s' if len(names) != 1 else ''}: {', '.join(names)}.")
+    return redirect("/system/pcap")
+
+
+def _play(c: ConsoleDep, names: list[str]) -> None:
+    frames = c.library.replay(names, c.store.pcap_speed)
+    c.players.append(c.host.play(frames))
+
+
+@router.post("/system/pcap/play")
+def pcap_play(
+    request: Request,
+    c: ConsoleDep,
+    user: CurrentUser,
+    csrf: CsrfField,
+    name: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    _pcaps_on(c)
+    try:
+        c.library.path(name)
+    except FileNotFoundError as exc:
+        flash(request, str(exc), "error")
+        return redirect("/system/pcap")
+    _play(c, [name])
+    flash(request, f"Playing {name}.")
+    return redirect("/system/pcap")
+
+
+@router.post("/system/pcap/play-all")
+def pcap_play_all(request: Request, c: ConsoleDep, user: CurrentUser, csrf: CsrfField) -> Response:
+    check_csrf(request, csrf)
+    _pcaps_on(c)
+    names = [f.name for f in c.library.files()]
+    if not names:
+        flash(request, "No capture files are loaded.", "error")
+        return redirect("/system/pcap")
+    _play(c, names)
+    flash(request, f"Playing all {len(names)} files.")
+    return redirect("/system/pcap")
+
+
+@router.post("/system/pcap/clear")
+def pcap_clear(request: Request, c: ConsoleDep, user: CurrentUser, csrf: CsrfField) -> Response:
+    check_csrf(request, csrf)
+    _pcaps_on(c)
+    c.stop_players()
+    n = c.library.clear()
+    flash(request, f"Cleared {n} capture file{'s' if n != 1 else ''}.")
+    return redirect("/system/pcap")
+
+
+# ---------------------------------------------------------------- advanced configurations
+
+
+def _advanced_text(c: ConsoleDep) -> dict[str, str]:
+    return {cat: "\n".join(f"{k}={v}" for k, v in c.store.advanced(cat).items()) for cat in ADVANCED}
+
+
+@router.get("/system/advanced", response_class=HTMLResponse)
+def advanced_page(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
+    return c.render(
+        request,
+        "advanced.html",
+        user,
+        active="advanced",
+        categories=ADVANCED,
+        texts=_advanced_text(c),
+        error=None,
+        error_category=None,
+    )
+
+
+@router.post("/system/advanced", response_class=HTMLResponse)
+def advanced_save(
+    request: Request,
+    c: ConsoleDep,
+    user: CurrentUser,
+    csrf: CsrfField,
+    category: Annotated[str, Form(max_length=40)] = "",
+    values: Annotated[str, Form(max_length=10_000)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    try:
+        parsed = parse_advanced(category, values)
+    except ValueError as exc:
+        texts = _advanced_text(c)
+        if category in texts:
+            texts[category] = values
+        return c.render(
+            request,
+            "advanced.html",
+            user,
+            400,
+            active="advanced",
+            categories=ADVANCED,
+            texts=texts,
+            error=f"{category}: {exc}",
+            error_category=category,
+        )
+    c.store.set_advanced(category, parsed)
+    flash(request, f"Advanced configuration {category!r} saved.")
+    return redirect("/system/advanced")
+
+
+# ---------------------------------------------------------------- support: clear data
+
+
+@router.get("/support", response_class=HTMLResponse)
+def support_page(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
+    return c.render(request, "support.html", user, active="support")
+
+
+@router.post("/support/clear-data")
+def clear_data(
+    request: Request,
+    c: ConsoleDep,
+    user: SupportUser,
+    csrf: CsrfField,
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    check_csrf(request, csrf)
+    if confirm != "yes":
+        flash(request, "Clear data was not confirmed; nothing was cleared.", "error")
+        return redirect("/support")
+    c.stop_players()
+    c.host.clear_data()
+    c.library.clear()
+    c.store.clear()
+    flash(
+        request,
+        "All learned data, alerts, devices, allowlists, policies and configuration were cleared. "
+        "Network settings were kept.",
+    )
+    return redirect("/support")

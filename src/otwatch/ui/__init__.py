@@ -1,0 +1,1 @@
+"""Presentation helpers shared by the console pages (no web framework imports here)."""

@@ -1,0 +1,212 @@
+"""Disconnected-sensor monitoring: why a sensor is disconnected, one notification per transition, forwarded."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from otwatch.console.config import Settings
+from otwatch.console.context import ConsoleContext
+from otwatch.console.db import utcnow
+from otwatch.console.fleet.status import DisconnectReason
+from otwatch.console.forwarding import formats
+from otwatch.console.forwarding.models import Delivery
+from otwatch.console.forwarding.worker import deliver_due
+from otwatch.console.notifications.models import SystemNotification
+from otwatch.console.notifications.service import scan_fleet
+from tests.console.helpers import FakeAgent, new_key
+from tests.console.test_alerts import _sensor
+from tests.listeners import SyslogUDP, wait_until
+from tests.pg import free_port
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"background_workers": False})
+
+
+@pytest.fixture
+def udp() -> Iterator[SyslogUDP]:
+    s = SyslogUDP()
+    yield s
+    s.close()
+
+
+def _scan(ctx: ConsoleContext, now: datetime | None = None) -> list[dict[str, Any]]:
+    with ctx.db.session() as db:
+        return [
+            {"kind": n.kind, "reason": n.reason, "title": n.title, "message": n.message, "node_id": n.node_id}
+            for n in scan_fleet(db, ctx, now)
+        ]
+
+
+def _view(admin: TestClient, node_id: str | None) -> dict[str, Any]:
+    view: dict[str, Any] = admin.get(f"/api/v1/sensors/{node_id}").json()
+    return view
+
+
+def _system_rule(admin: TestClient, port: int, **over: Any) -> dict[str, Any]:
+    body = {
+        "name": "system notifications",
+        "report_alerts": False,
+        "report_system_notifications": True,
+        "action": {"type": "syslog", "host": "127.0.0.1", "port": port, "transport": "udp", "format": "cef"},
+        **over,
+    }
+    r = admin.post("/api/v1/forwarding-rules", json=body)
+    assert r.status_code == 201, r.text
+    rule: dict[str, Any] = r.json()
+    return rule
+
+
+def test_time_drift_raises_one_notification_that_is_forwarded(
+    admin: TestClient, ctx: ConsoleContext, udp: SyslogUDP
+) -> None:
+    rule = _system_rule(admin, udp.port)
+    alerts_only = _system_rule(
+        admin, udp.port, name="alerts only", report_alerts=True, report_system_notifications=False
+    )
+    s = _sensor(admin, ctx)
+    s.checkin()
+    assert _scan(ctx) == []  # a sensor first seen connected raises nothing
+    name = _view(admin, s.node_id)["name"]
+
+    s.checkin(client_time=(datetime.now(UTC) + timedelta(minutes=10)).isoformat())
+    view = _view(admin, s.node_id)
+    assert view["status"] == "Disconnected" and view["disconnect_reason"] == "Time drift detected"
+    (n,) = _scan(ctx)
+    assert n["kind"] == "sensor_disconnected" and n["reason"] == DisconnectReason.TIME_DRIFT
+    assert n["title"] == f"Sensor {name} disconnected: Time drift detected"
+    assert n["message"].startswith(
+        f"Times drift detected. The console has been disconnected from sensor {name}: its clock is 6"
+    )
+    assert "s ahead of the console's (the limit is 120 s)" in n["message"]
+    assert _scan(ctx) == [] and _scan(ctx) == []  # one notification per transition, not per scan
+    listed = admin.get("/api/v1/notifications").json()
+    assert listed["total"] == 1 and listed["items"][0]["node_id"] == s.node_id
+
+    assert deliver_due(ctx).sent == 1
+    wait_until(lambda: len(udp.messages) == 1)
+    header, ext = formats.parse_cef(udp.messages[0])
+    assert header[4:7] == ["SENSOR_DISCONNECTED", f"Sensor {name} disconnected: Time drift detected", "8"]
+    assert ext["reason"] == "Time drift detected" and ext["cat"] == "System Notification"
+    assert ext["deviceExternalId"] == s.node_id and ext["msg"].startswith("Times drift detected.")
+    assert admin.get(f"/api/v1/deliveries?rule_id={alerts_only['id']}").json()["total"] == 0
+
+    s.checkin()  # the clock is right again
+    assert _view(admin, s.node_id)["status"] == "Connected"
+    (back,) = _scan(ctx)
+    assert back["kind"] == "sensor_reconnected" and back["message"].endswith("(was: Time drift detected).")
+    assert deliver_due(ctx).sent == 1
+    wait_until(lambda: len(udp.messages) == 2)
+    assert formats.parse_cef(udp.messages[1])[0][4] == "SENSOR_RECONNECTED"
+    sent = admin.get(f"/api/v1/deliveries?rule_id={rule['id']}&state=sent").json()
+    assert sent["total"] == 2 and {d["subject_kind"] for d in sent["items"]} == {"notification"}
+
+
+def test_silent_sensor_is_not_communicating_and_agents_are_not_monitored(
+    admin: TestClient, ctx: ConsoleContext
+) -> None:
+    s = _sensor(admin, ctx)
+    s.checkin()
+    agent = FakeAgent(ctx, admin.app)
+    agent.enroll(admin, new_key(admin))
+    admin.post(f"/api/v1/agents/{agent.node_id}/approve")
+    agent.checkin()
+    assert _scan(ctx) == []
+    later = utcnow() + timedelta(seconds=ctx.settings.offline_after + 5)
+    (n,) = _scan(ctx, later)
+    name = _view(admin, s.node_id)["name"]
+    assert n["reason"] == "Not communicating — check network connectivity or certificate validation"
+    assert n["message"] == (
+        f"Sensor {name} not communicating with the console. Check network connectivity or certificate validation."
+    )
+    assert _scan(ctx, later + timedelta(minutes=5)) == []
+    r = admin.get("/api/v1/notifications", params={"kind": "sensor_disconnected", "sensor": s.node_id})
+    assert r.json()["total"] == 1
+    assert admin.get("/api/v1/notifications?kind=bogus").status_code == 422
+
+
+def test_data_the_console_cannot_process(admin: TestClient, ctx: ConsoleContext) -> None:
+    s = _sensor(admin, ctx)
+    s.checkin()
+    assert _scan(ctx) == []
+    with s.mtls() as c:  # refused by validation: an alert without its fields
+        body = {
+            "client_time": datetime.now(UTC).isoformat(),
+            "reports": [{"id": "x", "kind": "alerts", "alerts": [{"key": "1"}]}],
+        }
+        assert c.post("/api/v1/wire/checkin", json=body).status_code == 422
+    view = _view(admin, s.node_id)
+    assert view["status"] == "Disconnected"
+    assert view["disconnect_reason"] == "The console can't process data received from the sensor"
+    (n,) = _scan(ctx)
+    assert n["reason"] == DisconnectReason.CANT_PROCESS
+    assert n["message"] == f"The console can't process data received from sensor {view['name']}."
+
+    s.checkin()
+    assert _view(admin, s.node_id)["status"] == "Connected"
+    assert [x["kind"] for x in _scan(ctx)] == ["sensor_reconnected"]
+
+    with s.mtls() as c:  # valid JSON the console fails to store: nothing of it is kept
+        body = {"client_time": datetime.now(UTC).isoformat(),
+                "reports": [{"id": "y", "kind": "assets", "assets": [{"ip": "10.0.0.9", "open_ports": ["http"]}]}]}  # fmt: skip
+        r = c.post("/api/v1/wire/checkin", json=body)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "unprocessable"
+    assert "can't process data received from this sensor" in r.json()["error"]["message"]
+    assert _view(admin, s.node_id)["disconnect_reason"] == DisconnectReason.CANT_PROCESS
+    assert admin.get("/api/v1/assets?ip=10.0.0.9").json()["total"] == 0
+    assert [x["reason"] for x in _scan(ctx)] == [DisconnectReason.CANT_PROCESS]
+
+
+def test_several_consoles_raise_each_notification_once(admin: TestClient, ctx: ConsoleContext) -> None:
+    """Four console processes (their own engines) scanning the same database at the same time."""
+    _system_rule(admin, free_port())
+    sensors = [_sensor(admin, ctx) for _ in range(5)]
+    for s in sensors:
+        s.checkin()
+    assert _scan(ctx) == []
+    consoles = [ctx] + [ConsoleContext.create(ctx.settings) for _ in range(3)]
+    later = utcnow() + timedelta(seconds=ctx.settings.offline_after + 5)
+    barrier = threading.Barrier(len(consoles))
+    raised: list[int] = []
+    errors: list[BaseException] = []
+
+    def run(c: ConsoleContext) -> None:
+        try:
+            barrier.wait(timeout=10)
+            for _ in range(3):
+                raised.append(len(_scan(c, later)))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in consoles]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        for c in consoles[1:]:
+            c.db.dispose()
+    assert not errors, errors
+    assert sum(raised) == 5
+    with ctx.db.session() as db:
+        assert db.scalar(select(func.count()).select_from(SystemNotification)) == 5
+        assert db.scalar(select(func.count()).select_from(Delivery)) == 5
+
+
+def test_read_only_sees_notifications(admin: TestClient, ctx: ConsoleContext) -> None:
+    s = _sensor(admin, ctx)
+    s.checkin()
+    _scan(ctx)
+    _scan(ctx, utcnow() + timedelta(minutes=5))
+    admin.post("/api/v1/users", json={"username": "ro", "password": "readonly-pass-1", "role": "Read Only"})
+    admin.post("/api/v1/auth/login", json={"username": "ro", "password": "readonly-pass-1"})
+    assert admin.get("/api/v1/notifications").json()["total"] == 1
