@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 import uvicorn
+from cryptography import x509
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from otwatch.console.context import ConsoleContext
@@ -23,13 +24,20 @@ ASGIApp = Any
 
 
 class _TLSScope:
+    """Per connection: the client certificate (PEM) and its serial, parsed once for all requests."""
+
     def __init__(self, app: ASGIApp, pem: str | None) -> None:
         self.app, self.pem = app, pem
+        self.serial = f"{x509.load_pem_x509_certificate(pem.encode()).serial_number:x}" if pem else None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
             ext = scope.setdefault("extensions", {})
-            ext["tls"] = {"client_cert_chain": [self.pem] if self.pem else [], "server_cert": None}
+            ext["tls"] = {
+                "client_cert_chain": [self.pem] if self.pem else [],
+                "server_cert": None,
+                "otwatch_client_serial": self.serial,
+            }
         await self.app(scope, receive, send)
 
 
@@ -55,6 +63,7 @@ def uvicorn_config(
         ssl_ca_certs=str(ctx.pki.ca_file),
         ssl_cert_reqs=ssl.CERT_OPTIONAL,
         log_level=log_level,
+        access_log=False,  # one line per check-in would drown the log; writes are in the audit log
         timeout_keep_alive=75,  # longer than a long-poll, so agents reuse their connection
         lifespan="on",
         timeout_graceful_shutdown=5,

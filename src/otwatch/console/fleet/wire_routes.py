@@ -72,7 +72,10 @@ ENROLL_FAILURES = 20  # refused enrolments per client address in 15 minutes befo
 
 def client_cert_serial(request: Request) -> str:
     """The serial of the verified client certificate, or 401."""
-    chain = request.scope.get("extensions", {}).get("tls", {}).get("client_cert_chain") or []
+    tls = request.scope.get("extensions", {}).get("tls", {})
+    if tls.get("otwatch_client_serial"):
+        return str(tls["otwatch_client_serial"])
+    chain = tls.get("client_cert_chain") or []
     if not chain:
         raise APIError(
             401, "client_certificate_required", "this endpoint needs the node's client certificate (mTLS)"
