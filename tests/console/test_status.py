@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import product
 
 import pytest
+from sqlalchemy import select
 
+from otwatch.console.context import ConsoleContext
+from otwatch.console.fleet.models import Node
+from otwatch.console.fleet.service import node_state
 from otwatch.console.fleet.status import (
     DisconnectReason,
     NodeState,
     NodeStatus,
     derive_status,
     disconnect_reason,
+    status_sql,
 )
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -77,3 +83,67 @@ def test_disconnect_reasons() -> None:
         disconnect_reason(replace(HEALTHY, uninstalled=True), None, NOW, 90) == DisconnectReason.UNINSTALLED
     )
     assert disconnect_reason(HEALTHY, "old reason", NOW, 90) is None
+
+
+def test_sql_status_agrees_with_derive_status(ctx: ConsoleContext) -> None:
+    """``status_sql`` (the filter of ``?status=``) and ``derive_status`` on every combination of the
+    states that decide a status, including both sides of the ``offline_after`` and clock-skew limits."""
+    offline_after, max_skew = 90.0, 120.0
+    seen = [
+        None,
+        NOW - timedelta(seconds=5),
+        NOW - timedelta(seconds=offline_after),  # exactly at the limit: still Connected
+        NOW - timedelta(seconds=offline_after, microseconds=1),
+    ]
+    rows = []
+    for i, (
+        kind,
+        approved,
+        configured,
+        uninstalled,
+        last_seen,
+        skew,
+        reason,
+        paused,
+        activity,
+        behind,
+    ) in enumerate(
+        product(
+            ("agent", "sensor"),
+            (False, True),
+            (False, True),
+            (False, True),
+            seen,
+            (0.0, -max_skew, max_skew + 0.5, -(max_skew + 0.5)),
+            (None, DisconnectReason.CANT_PROCESS.value, DisconnectReason.NOT_COMMUNICATING.value),
+            (False, True),
+            (None, "scanning", "updating"),
+            (False, True),
+        )
+    ):
+        rows.append(
+            Node(
+                kind=kind,
+                install_id=f"i{i}",
+                approved_at=NOW if approved else None,
+                configured_at=NOW if configured else None,
+                uninstalled_at=NOW if uninstalled else None,
+                first_seen=last_seen,
+                last_seen=last_seen,
+                clock_skew=skew,
+                disconnect_reason=reason,
+                paused=paused,
+                activity=activity,
+                config_version=2,
+                config_acked=1 if behind else 2,
+            )
+        )
+    with ctx.db.session() as db:
+        db.add_all(rows)
+        db.flush()
+        expected = {n.id: derive_status(node_state(n, max_skew), NOW, offline_after).value for n in rows}
+        got = {i: s for i, s in db.execute(select(Node.id, status_sql(NOW, offline_after, max_skew)))}
+        db.rollback()
+    assert len(expected) == 2 * 2 * 2 * 2 * 4 * 4 * 3 * 2 * 3 * 2
+    assert {s for s in expected.values()} == {s.value for s in NodeStatus}  # every status is covered
+    assert got == expected

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -54,7 +55,14 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         workers = BackgroundWorkers(ctx)
         if ctx.settings.background_workers:
             workers.start()
+        # Everything alive now (modules, ORM mappers, pydantic schemas, templates: ~180,000 objects)
+        # lives as long as the process: freeze it so that full garbage collections skip it. Without
+        # this, every gen-2 collection walked it for 110-170 ms in the middle of some request
+        # (bench/pages.py, docs/benchmarks.md "Pages"). Unfrozen on shutdown, so an app that stops
+        # (tests) leaves nothing uncollectable behind.
+        gc.freeze()
         yield
+        gc.unfreeze()
         await workers.stop()
 
     app = FastAPI(

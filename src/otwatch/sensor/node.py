@@ -3,7 +3,9 @@
 Every ``report_every`` seconds the assets and alerts that changed since the last report, and a
 statistics snapshot, are queued durably; the check-in loop carries them. The console's sensor
 configuration (learning mode, analytics engines, Smart IT Learning, subnets, port aliases) is
-applied to the running pipeline as it arrives.
+applied to the running pipeline as it arrives, and so are the system settings pushed from another
+sensor: DNS reverse lookup names assets (on its own worker thread); mail server, SNMP MIB monitoring
+and Active Directory are kept and reported back (see :mod:`otwatch.sensor.syssettings`).
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ from __future__ import annotations
 import base64
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from otwatch import __version__
+from otwatch.inventory.identity import Identity
+from otwatch.sensor.dnslookup import MISS_TTL, ReverseLookup
 from otwatch.sensor.engines.alerts import Engine
 from otwatch.sensor.pipeline import Sensor
 from otwatch.sensor.settings import SensorSettings
 from otwatch.sensor.sources import Frame
+from otwatch.sensor.syssettings import SystemSettings
 from otwatch.wire.client import NodeState
 from otwatch.wire.messages import AlertReport, Report
 from otwatch.wire.runtime import NodeRuntime
@@ -42,8 +48,12 @@ class SensorNode:
         *,
         report_every: float = 10.0,
         longpoll: float = 25.0,
+        dns: ReverseLookup | None = None,
     ) -> None:
         self.sensor = Sensor(SensorSettings())
+        self.system = SystemSettings()
+        self.dns = dns or ReverseLookup()
+        self._dns_due: dict[int, float] = {}  # asset id -> when to hand its address to the lookup again
         self.lock = threading.Lock()
         self.sources = list(sources)
         self.report_every = report_every
@@ -66,11 +76,19 @@ class SensorNode:
             if "smart_it_learning" in config:
                 s.settings.smart_it_learning = bool(config["smart_it_learning"])
             if "subnets" in config:
-                s.settings.subnets = SensorSettings.parse_subnets(list(config["subnets"]))
+                subnets = SensorSettings.parse_subnets(list(config["subnets"]))
+                if subnets != s.settings.subnets:
+                    s.settings.subnets = subnets
+                    # which addresses are local is cached per address: decide again from now on
+                    # (assets already keyed keep their key; new addresses follow the new subnets)
+                    s.inventory._local_cache.clear()
             if "port_aliases" in config:
                 s.settings.port_aliases = {int(k): str(v) for k, v in dict(config["port_aliases"]).items()}
             if "learning" in config and bool(config["learning"]) != s.learning:
                 s.learning = bool(config["learning"])
+            self.system.update(config)
+            if "dns_reverse_lookup" in config and self.dns.configure(config["dns_reverse_lookup"]):
+                self._dns_due.clear()  # other servers or subnets: every asset is considered again
         log.info("applied console settings: %s", sorted(config))
 
     # ------------------------------------------------------------ capture
@@ -121,15 +139,42 @@ class SensorNode:
             self.run_id = uuid.uuid4().hex[:8]  # new alert ids start at 1 again: keep keys unique
             self._sent_assets.clear()
             self._sent_alerts.clear()
+            self._dns_due.clear()
             self.runtime.config, self.runtime.config_version = {}, 0
 
     # ------------------------------------------------------------ reports
+    def _reverse_lookup(self, s: Sensor) -> None:
+        """Hand new addresses to the DNS worker and put the names it found on the assets (under the
+        lock, on the reporter's thread: the capture never waits on DNS)."""
+        names = self.dns.take_names()
+        if not self.dns.config.active and not names:
+            return
+        now = time.monotonic()
+        due = self._dns_due
+        for a in s.inventory.assets:
+            if a.ip is None:
+                continue
+            name = names.get(a.ip)
+            if name is not None:
+                before = a.identity.identity.name  # a name the device gives itself outranks DNS
+                a.identity.add(Identity(protocol="dns", name=name))
+                if a.identity.identity.name != before:
+                    self._sent_assets.pop(a.id, None)  # report the asset again, with its name
+            if due.get(a.id, 0.0) > now:
+                continue
+            if self.dns.wanted(a.ip):
+                self.dns.submit(a.ip)  # cached answers cost nothing; the cache decides when to ask
+                due[a.id] = now + MISS_TTL
+            else:
+                due[a.id] = float("inf")  # outside the lookup subnets until the settings change
+
     def build_reports(self) -> list[Report]:
         """What changed since the last report, as wire reports (assets, alerts, stats)."""
         with self.lock:
             s = self.sensor
             s.tick(s.last_ts)
             s.inventory.classify()
+            self._reverse_lookup(s)
             by_id = {a.id: a for a in s.inventory.assets}
             assets = []
             for a in s.inventory.assets:
@@ -175,6 +220,12 @@ class SensorNode:
                 "assets": len(s.inventory.assets),
                 "learning": s.learning,
             }
+            system = {
+                **self.system.status(),
+                "dns_reverse_lookup": self.dns.status(),
+                "subnets": [str(n) for n in s.settings.subnets],
+                "port_aliases": {str(k): v for k, v in sorted(s.settings.port_aliases.items())},
+            }
         reports = []
         for i in range(0, len(assets), MAX_ASSETS_PER_REPORT):
             reports.append(
@@ -184,7 +235,9 @@ class SensorNode:
             reports.append(
                 Report(id=uuid.uuid4().hex, kind="alerts", alerts=alerts[i : i + MAX_ALERTS_PER_REPORT])
             )
-        reports.append(Report(id=uuid.uuid4().hex, kind="stats", stats={**stats, "summary": summary}))
+        reports.append(
+            Report(id=uuid.uuid4().hex, kind="stats", stats={**stats, "summary": summary, "system": system})
+        )
         return reports
 
     def _reporter(self) -> None:
@@ -210,4 +263,5 @@ class SensorNode:
         for src in self.sources:
             if hasattr(src, "stopped"):
                 src.stopped = True
+        self.dns.stop()
         self.runtime.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from otwatch.console.db import ID, Base, new_id, utcnow
@@ -13,7 +13,11 @@ from otwatch.console.db import ID, Base, new_id, utcnow
 
 class Alert(Base):
     __tablename__ = "alerts"
-    __table_args__ = (UniqueConstraint("node_id", "sensor_key"),)
+    __table_args__ = (
+        UniqueConstraint("node_id", "sensor_key"),
+        Index("ix_alerts_status_last_seen", "status", "last_seen"),  # the Alerts page's default view
+        Index("ix_alerts_status_node_id", "status", "node_id"),  # open alerts per sensor
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     node_id: Mapped[str] = mapped_column(ID, ForeignKey("nodes.id", ondelete="CASCADE"), index=True)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
+from sqlalchemy import select
 
 from otwatch.console.alerts import service
 from otwatch.console.alerts.models import Alert
@@ -57,7 +58,10 @@ def alert_out(a: Alert, names: dict[str, str], has_pcap: bool) -> AlertOut:
 
 def _names(db: SessionDep, rows: list[Alert]) -> dict[str, str]:
     ids = {a.node_id for a in rows}
-    return {n.id: n.name or n.hostname for n in db.query(Node).filter(Node.id.in_(ids))} if ids else {}
+    if not ids:
+        return {}
+    stmt = select(Node.id, Node.name, Node.hostname).where(Node.id.in_(ids))
+    return {i: name or host for i, name, host in db.execute(stmt)}
 
 
 def _with_pcap(db: SessionDep, ids: list[str]) -> set[str]:

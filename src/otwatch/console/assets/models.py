@@ -13,11 +13,15 @@ from otwatch.console.db import ID, Base, new_id, utcnow
 
 class Asset(Base):
     __tablename__ = "assets"
-    __table_args__ = (Index("ix_assets_ip_mac", "ip", "mac"),)
+    __table_args__ = (
+        Index("ix_assets_ip_mac", "ip", "mac"),
+        # the Inventory's order (assets.service.query): the first page is read off the index, not sorted
+        Index("ix_assets_ip_num_ip_mac", "ip_num", "ip", "mac"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     ip: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
-    ip_num: Mapped[int | None] = mapped_column(BigInteger, default=None, index=True)  # IPv4 as integer
+    ip_num: Mapped[int | None] = mapped_column(BigInteger, default=None)  # IPv4 as integer
     mac: Mapped[str | None] = mapped_column(String(17), default=None, index=True)
     name: Mapped[str | None] = mapped_column(String(255), default=None)
     vendor: Mapped[str | None] = mapped_column(String(200), default=None, index=True)

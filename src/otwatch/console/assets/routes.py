@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import load_only
 
 from otwatch.console.assets import service
 from otwatch.console.assets.models import Asset
@@ -72,7 +74,10 @@ def asset_out(a: Asset, nodes: dict[str, Node]) -> AssetOut:
 
 def _nodes(db: SessionDep, assets: list[Asset]) -> dict[str, Node]:
     ids = {s.node_id for a in assets for s in a.sources}
-    return {n.id: n for n in db.query(Node).filter(Node.id.in_(ids))} if ids else {}
+    if not ids:
+        return {}
+    stmt = select(Node).options(load_only(Node.kind, Node.name, Node.hostname)).where(Node.id.in_(ids))
+    return {n.id: n for n in db.scalars(stmt)}
 
 
 @router.get("", response_model=Page[AssetOut])

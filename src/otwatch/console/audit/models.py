@@ -18,7 +18,9 @@ class AuditEntry(Base):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    actor: Mapped[str] = mapped_column(String(200))  # username, "apikey:<name>", "node:<id>" or "system"
+    actor: Mapped[str] = mapped_column(
+        String(200), index=True
+    )  # username, "apikey:<name>", "node:<id>" or "system"
     action: Mapped[str] = mapped_column(String(100), index=True)
     target: Mapped[str | None] = mapped_column(String(300), default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from otwatch.console.db import ID, Base, new_id, utcnow
@@ -29,6 +29,7 @@ class Node(Base):
     """One paired agent or sensor. Its status is derived (see fleet/status.py), never stored."""
 
     __tablename__ = "nodes"
+    __table_args__ = (Index("ix_nodes_kind_enrolled_at", "kind", "enrolled_at"),)  # the fleet lists' order
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(16), index=True)  # agent | sensor

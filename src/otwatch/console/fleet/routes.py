@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
+from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, FleetAdmin, Operator, Permission, Principal, SessionDep, Viewer
 from otwatch.console.errors import APIError
 from otwatch.console.fleet import service
@@ -24,10 +25,14 @@ from otwatch.console.fleet.schemas import (
     PairingKeyCreated,
     PairingKeyIn,
     PairingKeyOut,
+    PushSettingsIn,
+    PushSettingsOut,
     Schedule,
     SensorConfigIn,
+    SettingGroup,
+    SettingGroupOut,
 )
-from otwatch.console.fleet.status import NodeStatus
+from otwatch.console.fleet.status import NodeStatus, status_sql
 from otwatch.console.pagination import Page, PageDep, paginate
 from otwatch.console.settings import service as settings
 
@@ -90,14 +95,13 @@ def _node_routes(plural: str) -> APIRouter:
         if q:
             like = f"%{q}%"
             stmt = stmt.where(Node.name.ilike(like) | Node.hostname.ilike(like) | Node.ip.ilike(like))
+        now = utcnow()  # one instant for the SQL filter and the statuses shown
+        if status is not None:  # derived, never stored: filtered and counted by the same rules in SQL
+            s = ctx.settings
+            stmt = stmt.where(status_sql(now, s.offline_after, s.max_clock_skew) == status.value)
+        rows, total = paginate(db, stmt, page)
         names = service.credential_names(db)
-        if status is None:
-            rows, total = paginate(db, stmt, page)
-            items = [service.node_out(ctx, n, names) for n in rows]
-        else:  # the status is derived, so it is filtered after loading
-            outs = [service.node_out(ctx, n, names) for n in db.scalars(stmt)]
-            matching = [o for o in outs if o.status == status.value]
-            total, items = len(matching), matching[page.offset : page.offset + page.limit]
+        items = [service.node_out(ctx, n, names, now) for n in rows]
         return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
     @r.post("/bulk", response_model=BulkOut, name=f"bulk_{plural}")
@@ -169,6 +173,22 @@ def configure_sensor(
     node = service.get_node(db, node_id, "sensor")
     service.configure_sensor(db, ctx, p.actor, node, body)
     return _done(ctx, db, node)
+
+
+@router.post("/sensors/push-settings", response_model=PushSettingsOut)
+def push_settings(body: PushSettingsIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> PushSettingsOut:
+    """Push system settings: duplicate setting groups of one sensor to every other approved sensor
+    (``target_ids`` null) or to the chosen ones. Each target succeeds or fails on its own; a sensor
+    that is not connected now gets the settings when it checks in again."""
+    out = service.push_settings(db, ctx, p.actor, body)
+    db.commit()
+    return out
+
+
+@router.get("/sensors/{node_id}/settings/{group}", response_model=SettingGroupOut)
+def get_setting_group(node_id: str, group: SettingGroup, _: FleetAdmin, db: SessionDep) -> SettingGroupOut:
+    """One sensor's current settings of one group, as the Push settings dialog shows them."""
+    return service.setting_group(service.get_node(db, node_id, "sensor"), group)
 
 
 @router.post("/agents/{node_id}/scan", response_model=NodeOut, status_code=202)

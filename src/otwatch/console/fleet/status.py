@@ -25,8 +25,12 @@ the agent picks the configuration up in its next check-in.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
+
+from sqlalchemy import ColumnElement, and_, case, func, or_
+
+from otwatch.console.fleet.models import Node
 
 
 class NodeStatus(StrEnum):
@@ -107,6 +111,35 @@ def derive_status(s: NodeState, now: datetime, offline_after: float) -> NodeStat
     if s.config_acked < s.config_version:
         return NodeStatus.PREPARING_CONNECTION
     return NodeStatus.CONNECTED
+
+
+def status_sql(now: datetime, offline_after: float, max_skew: float) -> ColumnElement[str]:
+    """``derive_status`` as a SQL ``CASE`` over the ``nodes`` columns, to filter and count by status
+    in the database (``GET /api/v1/agents?status=``) instead of deriving it for every node in Python.
+
+    Rule for rule the same as ``derive_status`` — keep both in step (tests/console/test_status.py
+    checks them against each other on every combination of states, on SQLite and PostgreSQL). The
+    columns map to ``NodeState`` as in ``fleet.service.node_state``.
+    """
+    return case(
+        (Node.approved_at.is_(None), NodeStatus.PENDING_APPROVAL.value),
+        (
+            or_(
+                Node.uninstalled_at.is_not(None),
+                Node.last_seen < now - timedelta(seconds=offline_after),  # silent > offline_after
+                func.abs(Node.clock_skew) > max_skew,  # time drift
+                Node.disconnect_reason == DisconnectReason.CANT_PROCESS.value,  # unprocessable
+            ),
+            NodeStatus.DISCONNECTED.value,
+        ),
+        (and_(Node.kind == "agent", Node.configured_at.is_(None)), NodeStatus.PENDING_CONFIGURATION.value),
+        (Node.last_seen.is_(None), NodeStatus.WAITING_FOR_CONNECTION.value),
+        (Node.paused.is_(True), NodeStatus.PAUSED.value),
+        (Node.activity == "updating", NodeStatus.UPDATING.value),
+        (Node.activity == "scanning", NodeStatus.SCANNING.value),
+        (Node.config_acked < Node.config_version, NodeStatus.PREPARING_CONNECTION.value),
+        else_=NodeStatus.CONNECTED.value,
+    )
 
 
 def disconnect_reason(

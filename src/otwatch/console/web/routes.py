@@ -17,7 +17,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from otwatch.console.alerts import service as alerts
 from otwatch.console.alerts.models import Alert
@@ -31,10 +31,11 @@ from otwatch.console.audit.models import AuditEntry
 from otwatch.console.auth import service as auth_service
 from otwatch.console.auth.models import ApiKey, Role, User
 from otwatch.console.credentials.models import Credential
+from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, Permission, Principal, SessionDep, principal_from_request
 from otwatch.console.fleet import service as fleet
 from otwatch.console.fleet.models import Node
-from otwatch.console.fleet.schemas import ENGINES, Unit
+from otwatch.console.fleet.schemas import ENGINES, SETTING_GROUPS, Unit
 from otwatch.console.networks.models import MonitoredNetwork
 from otwatch.console.pagination import PageParams, paginate
 from otwatch.console.settings import service as settings
@@ -208,22 +209,28 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     p = _principal(request, db)
     if p is None or not p.can(Permission.VIEW):
         return _to_login()
-    names = fleet.credential_names(db)
-    rows = db.scalars(select(Node).where(Node.kind == "agent").order_by(Node.enrolled_at).limit(1000))
-    agents = [fleet.node_out(ctx, n, names) for n in rows]
     can_manage, can_operate = p.can(Permission.MANAGE_FLEET), p.can(Permission.OPERATE)
+    credentials = _credentials(db) if can_manage else []
+    names = {c.id: c.name for c in credentials} if can_manage else fleet.credential_names(db)
+    # one window of the fleet, in the order of GET /api/v1/agents, which the page polls for the same window
+    page = _window(request, default_limit=100)
+    rows, total = paginate(db, select(Node).where(Node.kind == "agent").order_by(Node.enrolled_at), page)
+    now = utcnow()
+    agents = [fleet.node_out(ctx, n, names, now) for n in rows]
     return _page(
         request,
         "agents.html",
         p,
         "agents",
         agents=agents,
+        paging=_pager(request, page, total),
+        window=page,
         can_manage=can_manage,
         can_operate=can_operate,
         can_act=can_manage or can_operate,
         auto_approve=bool(settings.get(db, "auto_approve")),
         auto_update=bool(settings.get(db, "auto_update")),
-        credentials=_credentials(db) if can_manage else [],
+        credentials=credentials,
         units=[u.value for u in Unit],
     )
 
@@ -254,7 +261,13 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
         error = str(exc)
     else:
         rows, total = paginate(db, stmt, page)
-    nodes = {n.id: n for n in db.scalars(select(Node).order_by(Node.kind, Node.name, Node.hostname))}
+    # the source filter's options and the rows' source names: the name columns only (no configuration
+    # or statistics JSON of every node)
+    names_only = load_only(Node.kind, Node.name, Node.hostname)
+    nodes = {
+        n.id: n
+        for n in db.scalars(select(Node).options(names_only).order_by(Node.kind, Node.name, Node.hostname))
+    }
     types = db.scalars(
         select(Asset.device_type).where(Asset.device_type.is_not(None)).distinct().order_by(Asset.device_type)
     )
@@ -285,7 +298,8 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
     row = db.get(Asset, asset_id)
     if row is None:
         return _error_page(request, p, 404, "Asset not found", "This asset does not exist or was removed.")
-    nodes = {s.node_id: n for s in row.sources if (n := db.get(Node, s.node_id)) is not None}
+    ids = {s.node_id for s in row.sources}
+    nodes = {n.id: n for n in db.scalars(select(Node).where(Node.id.in_(ids)))} if ids else {}
     a: AssetOut = asset_out(row, nodes)
     columns: list[str] = []
     for m in a.modules:
@@ -446,7 +460,12 @@ templates.env.globals["ALERT_STATUS_COLOURS"] = ALERT_STATUS_COLOURS
 def _alert_outs(db: Session, rows: list[Alert]) -> list[AlertOut]:
     ids = [a.id for a in rows]
     node_ids = {a.node_id for a in rows}
-    names = {n.id: n.name or n.hostname for n in db.scalars(select(Node).where(Node.id.in_(node_ids)))}
+    names = {
+        i: name or host
+        for i, name, host in db.execute(
+            select(Node.id, Node.name, Node.hostname).where(Node.id.in_(node_ids))
+        )
+    }
     pcaps = (
         set(db.scalars(select(Alert.id).where(Alert.id.in_(ids), Alert.pcap.is_not(None)))) if ids else set()
     )
@@ -539,6 +558,7 @@ def sensors_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         engines=ENGINES,
         open_alerts=_open_alert_counts(db),
         can_manage=can_manage,
+        setting_groups=SETTING_GROUPS,
     )
 
 

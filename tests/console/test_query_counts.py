@@ -1,0 +1,185 @@
+"""The SQL statements a page runs do not grow with the rows it shows (no N+1), on both databases.
+
+Each page is requested with 5 and then with 50 agents, assets and alerts (still one page of each), and
+must run the same number of statements, counted with a ``before_cursor_execute`` listener. The caps
+catch a page that starts to run more statements even without a loop; bench/pages.py measures the
+same pages at 10,000 assets and 500 agents.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event
+
+from otwatch.console.alerts.models import Alert
+from otwatch.console.assets.models import Asset, AssetProtocol, AssetSource
+from otwatch.console.audit.models import AuditEntry
+from otwatch.console.context import ConsoleContext
+from otwatch.console.credentials.models import Credential
+from otwatch.console.db import utcnow
+from otwatch.console.fleet.models import Node
+
+# page -> most statements it may run (the session's user and the page's own queries)
+PAGES = {
+    "/agents": 6,
+    "/agents?limit=20&offset=20": 6,
+    "/inventory": 8,
+    "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 8,
+    "/inventory?source={sensor}": 8,
+    "/inventory/{asset}": 5,
+    "/alerts": 7,
+    "/alerts?status=any&severity=Critical": 7,
+    "/alerts/{alert}": 4,
+    "/sensors": 3,
+    "/sensors/{sensor}": 6,
+    "/settings/credentials": 3,
+    "/settings/audit": 3,
+    "/api/v1/agents": 4,
+    "/api/v1/agents?status=Connected": 4,
+    "/api/v1/agents?status=Scanning": 4,
+    "/api/v1/sensors": 4,
+    "/api/v1/assets": 6,
+    "/api/v1/assets?protocol=modbus": 6,
+    "/api/v1/assets/{asset}": 5,
+    "/api/v1/alerts": 5,
+    "/api/v1/alerts/{alert}": 4,
+}
+
+
+class Seed:
+    """Adds rows of every kind a page lists; ``grow(n)`` brings each kind up to ``n`` rows."""
+
+    def __init__(self, ctx: ConsoleContext) -> None:
+        self.ctx = ctx
+        now = utcnow()
+        with ctx.db.session() as db:
+            cred = Credential(name="snmp", kind="snmp_v2c", secret=ctx.vault.seal({"community": "c"}))
+            sensor = Node(
+                kind="sensor",
+                install_id=uuid.uuid4().hex,
+                name="sensor-1",
+                approved_at=now,
+                configured_at=now,
+                last_seen=now,
+                stats={"summary": {"packets": 1, "bytes": 1}},
+            )
+            db.add_all([cred, sensor])
+            db.flush()
+            self.cred_id, self.sensor_id = cred.id, sensor.id
+        self.agents = self.assets = self.alerts = 0
+        self.first_asset = self.first_alert = ""
+
+    def grow(self, n: int) -> None:
+        now = utcnow()
+        with self.ctx.db.session() as db:
+            for i in range(self.agents, n):
+                scanning = i % 2 == 0
+                db.add(
+                    Node(
+                        kind="agent",
+                        install_id=uuid.uuid4().hex,
+                        name=f"agent-{i}",
+                        ip=f"10.9.0.{i + 1}",
+                        approved_at=now,
+                        configured_at=now,
+                        last_seen=now,
+                        activity="scanning" if scanning else None,
+                        config={"credential_ids": [self.cred_id], "active_query_networks": ["10.0.0.0/24"]},
+                    )
+                )
+            for i in range(self.assets, n):
+                a = Asset(
+                    ip=f"10.0.{i // 250}.{i % 250 + 1}",
+                    ip_num=0x0A000000 + i + 1,
+                    mac=f"00:00:00:00:{i // 256:02x}:{i % 256:02x}",
+                    vendor="Siemens",
+                    device_type="PLC",
+                    modules=[{"slot": 1}],
+                )
+                a.protocols.append(AssetProtocol(protocol="modbus"))
+                a.protocols.append(AssetProtocol(protocol="s7comm", role="client"))
+                a.sources.append(AssetSource(node_id=self.sensor_id))
+                db.add(a)
+                db.flush()
+                self.first_asset = self.first_asset or a.id
+            for i in range(self.alerts, n):
+                al = Alert(
+                    node_id=self.sensor_id,
+                    sensor_key=f"k{i}",
+                    code="C",
+                    engine="Anomaly",
+                    severity="Critical",
+                    title=f"alert {i}",
+                    protocol="modbus",
+                    first_seen=now - timedelta(minutes=i),
+                    last_seen=now - timedelta(minutes=i),
+                    pcap=b"pcap" if i % 3 == 0 else None,
+                )
+                db.add(al)
+                db.flush()
+                self.first_alert = self.first_alert or al.id
+                db.add(AuditEntry(actor="admin", action="node.approved", detail={"i": i}))
+        self.agents = self.assets = self.alerts = n
+
+    def url(self, page: str) -> str:
+        return page.format(sensor=self.sensor_id, asset=self.first_asset, alert=self.first_alert)
+
+
+@contextmanager
+def counting(ctx: ConsoleContext) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def on(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(ctx.db.engine, "before_cursor_execute", on)
+    try:
+        yield statements
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", on)
+
+
+def _statements(ctx: ConsoleContext, client: TestClient, url: str) -> list[str]:
+    with counting(ctx) as statements:
+        r = client.get(url)
+    assert r.status_code == 200, (url, r.status_code, r.text[:300])
+    return statements
+
+
+@pytest.fixture
+def seed(ctx: ConsoleContext) -> Seed:
+    return Seed(ctx)
+
+
+def test_statement_counts_do_not_grow_with_rows(admin: TestClient, ctx: ConsoleContext, seed: Seed) -> None:
+    seed.grow(5)
+    small = {page: _statements(ctx, admin, seed.url(page)) for page in PAGES}
+    seed.grow(50)
+    large = {page: _statements(ctx, admin, seed.url(page)) for page in PAGES}
+    grew = {p: (len(small[p]), len(large[p])) for p in PAGES if len(small[p]) != len(large[p])}
+    assert grew == {}, f"statements grew with the rows (5 -> 50): {grew}"
+    over = {p: (len(large[p]), cap) for p, cap in PAGES.items() if len(large[p]) > cap}
+    assert over == {}, f"more statements than allowed: {over}\n" + "\n".join(
+        s for p in over for s in large[p]
+    )
+
+
+def test_status_filter_is_one_query_with_the_right_rows(
+    admin: TestClient, ctx: ConsoleContext, seed: Seed
+) -> None:
+    """``?status=`` is filtered and counted in SQL: the page of 2 out of 25 Scanning agents is exact."""
+    seed.grow(50)  # every second agent is Scanning
+    r = admin.get("/api/v1/agents", params={"status": "Scanning", "limit": 2, "offset": 24})
+    body = r.json()
+    assert body["total"] == 25
+    assert [a["status"] for a in body["items"]] == ["Scanning"]
+    r = admin.get("/api/v1/agents", params={"status": "Connected", "limit": 100})
+    assert r.json()["total"] == 25
+    assert {a["status"] for a in r.json()["items"]} == {"Connected"}
