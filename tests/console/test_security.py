@@ -83,3 +83,23 @@ def test_sign_in_form_locked_out_too(client: TestClient) -> None:
         assert r.status_code == 401
     r = client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD}, follow_redirects=False)
     assert r.status_code == 429 and "too many failed sign-ins" in r.text
+
+
+def test_over_budget_check_ins_get_503_with_retry_after(admin: TestClient, ctx: ConsoleContext) -> None:
+    from datetime import UTC, datetime
+
+    agent = FakeAgent(ctx, admin.app)
+    agent.enroll(admin, new_key(admin))
+    taken = 0
+    while ctx.checkin_budget.acquire(blocking=False):  # every slot busy, as under an enrolment storm
+        taken += 1
+    assert taken == ctx.settings.checkin_concurrency
+    try:
+        with agent.mtls() as c:
+            r = c.post("/api/v1/wire/checkin", json={"client_time": datetime.now(UTC).isoformat()})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "busy"
+        assert 2 <= int(r.headers["Retry-After"]) <= 10
+    finally:
+        for _ in range(taken):
+            ctx.checkin_budget.release()
+    assert agent.checkin()["status"] == "Pending Approval"  # and the console answers again

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     admin_password: str | None = None
     # Fleet timing. A node is Disconnected when not seen for `offline_after` seconds.
     longpoll_seconds: float = 25.0
+    # check-ins in their database phase at once; more are answered 503 + Retry-After (nodes back off)
+    checkin_concurrency: int = 24
     offline_after: float = 90.0
     max_clock_skew: float = 120.0
     session_max_age: int = 8 * 3600

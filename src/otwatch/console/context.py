@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,10 @@ class ConsoleContext:
     vault: Vault
     session_secret: str
     notifier: Notifier = field(default_factory=Notifier)
+    checkin_budget: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checkin_budget = threading.BoundedSemaphore(max(1, self.settings.checkin_concurrency))
 
     @classmethod
     def create(cls, settings: Settings) -> ConsoleContext:

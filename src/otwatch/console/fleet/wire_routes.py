@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -133,8 +134,21 @@ def _checkin_tx(
 
 @router.post("/checkin", response_model=CheckinResponse)
 async def checkin(body: CheckinRequest, ctx: CtxDep, serial: CertSerial) -> CheckinResponse:
-    """Report status and results; long-poll up to ``wait`` seconds for configuration or commands."""
-    resp, node_id = await run_in_threadpool(_checkin_tx, ctx, serial, body, True)
+    """Report status and results; long-poll up to ``wait`` seconds for configuration or commands.
+
+    Over budget (``checkin_concurrency`` check-ins already in their database phase) the console
+    answers 503 with a jittered Retry-After instead of queueing without bound: nodes keep their
+    results on disk and come back, and operators' pages stay responsive.
+    """
+    if not ctx.checkin_budget.acquire(blocking=False):
+        retry = random.randint(2, 10)
+        raise APIError(
+            503, "busy", f"the console is busy; check in again in {retry} s", {"retry_after": retry}
+        )
+    try:
+        resp, node_id = await run_in_threadpool(_checkin_tx, ctx, serial, body, True)
+    finally:
+        ctx.checkin_budget.release()
     wait = min(body.wait, ctx.settings.longpoll_seconds)
     if wait > 0 and resp.config is None and not resp.commands:
         if await ctx.notifier.wait(node_id, wait):
