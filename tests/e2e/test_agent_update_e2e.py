@@ -57,14 +57,19 @@ def test_otd_update_then_rollback(live_console: LiveConsole, tmp_path: Path) -> 
         )
         assert EngineStore(state.dir).current().ports == (502, 20000)  # the scan uses the new engine
 
+        from sqlalchemy import select
+
+        from otwatch.console.fleet.models import Command
+
+        def first_done() -> bool:  # the new version can be reported a check-in before the result
+            with live_console.ctx.db.session() as db:
+                return db.scalars(select(Command.state).where(Command.type == "update")).all() == ["done"]
+
+        wait_for(first_done, timeout=30)
         admin.post("/api/v1/updates", files={"file": ("b.tar", broken)}).raise_for_status()
         admin.post(f"/api/v1/agents/{ident.node_id}/update").raise_for_status()
 
         def failed() -> bool:
-            from sqlalchemy import select
-
-            from otwatch.console.fleet.models import Command
-
             with live_console.ctx.db.session() as db:
                 cmds = db.scalars(
                     select(Command).where(Command.type == "update", Command.state == "failed")
