@@ -573,6 +573,7 @@ class Admin:
             "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
         )
         r.raise_for_status()
+        self.client.headers["X-CSRF-Token"] = r.headers["x-csrf-token"]
         return self
 
     async def __aexit__(self, *_: object) -> None:

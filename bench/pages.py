@@ -597,8 +597,10 @@ def main(argv: list[str] | None = None) -> int:
                 counter = StatementCounter(ctx)
                 results: list[Result] = []
                 with TestClient(create_app(ctx), base_url="https://testserver") as client:
-                    r = client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD})
-                    assert r.status_code == 200 and r.url.path == "/agents", r.status_code
+                    r = client.post(
+                        "/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}
+                    )
+                    assert r.status_code == 200, r.status_code
                     for _label, page in pages(ids):
                         if args.only and args.only not in page:
                             continue

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
@@ -68,10 +71,30 @@ def ctx(settings: Settings) -> Iterator[ConsoleContext]:
     c.db.dispose()
 
 
+def keep_csrf(c: httpx.Client) -> httpx.Client:
+    """Echo the CSRF token a sign-in answers with on every later request, as the console's pages do."""
+
+    def hook(r: httpx.Response) -> None:
+        token = r.headers.get("x-csrf-token")
+        if token:
+            c.headers["X-CSRF-Token"] = token
+
+    c.event_hooks["response"].append(hook)
+    return c
+
+
+def form_login(c: httpx.Client, username: str, password: str, **kw: Any) -> httpx.Response:
+    """Sign in through the HTML form, with the CSRF token of the sign-in page as a browser would."""
+    page = c.get("/login")
+    m = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert m, "the sign-in page carries no CSRF token"
+    return c.post("/login", data={"username": username, "password": password, "csrf": m.group(1)}, **kw)
+
+
 @pytest.fixture
 def client(ctx: ConsoleContext) -> Iterator[TestClient]:
     with TestClient(create_app(ctx), base_url="https://testserver") as c:
-        yield c
+        yield keep_csrf(c)  # type: ignore[misc]
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from otwatch.console.context import ConsoleContext
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, form_login
 from tests.console.helpers import FakeAgent, new_key
 
 OPEN = {("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/logout"), ("get", "/api/v1/health")}
@@ -79,9 +79,9 @@ def test_read_only_cannot_write_anything(admin: TestClient) -> None:
 
 def test_sign_in_form_locked_out_too(client: TestClient) -> None:
     for _ in range(5):
-        r = client.post("/login", data={"username": "admin", "password": "guess"}, follow_redirects=False)
+        r = form_login(client, "admin", "guess", follow_redirects=False)
         assert r.status_code == 401
-    r = client.post("/login", data={"username": "admin", "password": ADMIN_PASSWORD}, follow_redirects=False)
+    r = form_login(client, "admin", ADMIN_PASSWORD, follow_redirects=False)
     assert r.status_code == 429 and "too many failed sign-ins" in r.text
 
 

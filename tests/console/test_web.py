@@ -5,12 +5,12 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from otwatch.console.context import ConsoleContext
-from tests.conftest import ADMIN_PASSWORD
+from tests.conftest import ADMIN_PASSWORD, form_login
 from tests.console.helpers import FakeAgent, new_key
 
 
 def _form_login(client: TestClient, username: str, password: str) -> None:
-    r = client.post("/login", data={"username": username, "password": password}, follow_redirects=False)
+    r = form_login(client, username, password, follow_redirects=False)
     assert r.status_code == 303, r.text
     assert r.headers["location"] == "/agents"
 
@@ -30,7 +30,7 @@ def test_root_and_agents_redirect_to_login_when_signed_out(client: TestClient) -
 
 
 def test_wrong_password_shows_message(client: TestClient) -> None:
-    r = client.post("/login", data={"username": "admin", "password": "nope"}, follow_redirects=False)
+    r = form_login(client, "admin", "nope", follow_redirects=False)
     assert r.status_code == 401
     assert "wrong username or password" in r.text
     assert 'value="admin"' in r.text  # the username is kept, the password is not

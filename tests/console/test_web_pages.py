@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from otwatch.console.context import ConsoleContext
+from tests.conftest import form_login
 from tests.console.helpers import FakeAgent, new_key
 from tests.console.test_assets import HOST, PLC, SWITCH, _agent, _scan
 
@@ -46,7 +47,7 @@ def _as(client: TestClient, username: str, role: str) -> TestClient:
     r = client.post("/api/v1/users", json={"username": username, "password": password, "role": role})
     assert r.status_code == 201, r.text
     client.cookies.clear()
-    r = client.post("/login", data={"username": username, "password": password}, follow_redirects=False)
+    r = form_login(client, username, password, follow_redirects=False)
     assert r.status_code == 303, r.text
     return client
 

@@ -30,6 +30,7 @@ class LiveConsole:
         )
         r = c.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
         r.raise_for_status()
+        c.headers["X-CSRF-Token"] = r.headers["x-csrf-token"]
         return c
 
 

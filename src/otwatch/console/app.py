@@ -7,7 +7,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from pydantic import BaseModel
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
@@ -20,7 +20,7 @@ from otwatch.console.auth.routes import router as auth_router
 from otwatch.console.background import BackgroundWorkers
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.routes import router as credentials_router
-from otwatch.console.deps import CtxDep, Viewer
+from otwatch.console.deps import CtxDep, Viewer, csrf_guard
 from otwatch.console.fleet.routes import router as fleet_router
 from otwatch.console.fleet.wire_routes import router as wire_router
 from otwatch.console.forwarding.routes import deliveries_router
@@ -70,6 +70,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         description="Inventory, alerts and the fleet of OT agents and sensors.",
+        dependencies=[Depends(csrf_guard)],
     )
     app.state.ctx = ctx
     app.add_middleware(

@@ -14,6 +14,7 @@ from otwatch.console.auth.models import Role, User
 from otwatch.console.auth.service import resolve_api_key
 from otwatch.console.context import ConsoleContext
 from otwatch.console.errors import APIError
+from otwatch.ui import csrf
 
 
 class Permission(StrEnum):
@@ -117,3 +118,21 @@ Operator = Annotated[Principal, Depends(require(Permission.OPERATE))]
 FleetAdmin = Annotated[Principal, Depends(require(Permission.MANAGE_FLEET))]
 SettingsAdmin = Annotated[Principal, Depends(require(Permission.MANAGE_SETTINGS))]
 Privileged = Annotated[Principal, Depends(require(Permission.CLEAR_DATA))]
+
+
+async def csrf_guard(request: Request) -> None:
+    """Writes that ride on a signed-in session cookie must echo the session's CSRF token.
+
+    API keys and mTLS carry no cookie; anonymous requests are refused by the routes themselves
+    (the HTML sign-in form checks its token in its own route, to answer with the form).
+    """
+    if request.method in csrf.SAFE_METHODS or "session" not in request.scope or _api_key_from(request):
+        return
+    if not request.session.get("uid"):
+        return
+    if not csrf.matches(request, await csrf.supplied_token(request)):
+        raise APIError(
+            403,
+            "csrf_failed",
+            "the request did not carry this session's CSRF token (X-CSRF-Token header); reload the page",
+        )

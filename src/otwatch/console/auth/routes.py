@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from otwatch.console.audit import service as audit
@@ -26,12 +26,16 @@ from otwatch.console.db import utcnow
 from otwatch.console.deps import CurrentPrincipal, Operator, Permission, SessionDep, SettingsAdmin, Viewer
 from otwatch.console.errors import APIError, conflict, not_found
 from otwatch.console.pagination import Page, PageDep, paginate
+from otwatch.ui import csrf
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
 @router.post("/auth/login", response_model=UserOut)
-def login(body: LoginIn, request: Request, db: SessionDep) -> User:
+def login(body: LoginIn, request: Request, response: Response, db: SessionDep) -> User:
+    """Signs in with a session cookie; the CSRF token that later writes must echo comes back in the
+    ``X-CSRF-Token`` response header. No token is needed to sign in here: another origin cannot send
+    a JSON body without a CORS preflight, which the console never grants."""
     try:
         service.check_lockout(db, body.username)
     except service.LockedOut as exc:
@@ -43,6 +47,7 @@ def login(body: LoginIn, request: Request, db: SessionDep) -> User:
         raise APIError(401, "bad_credentials", "wrong username or password")
     request.session.clear()
     request.session.update({"uid": user.id, "epoch": user.session_epoch})
+    response.headers[csrf.HEADER] = csrf.rotate(request)
     audit.record(db, user.username, "auth.login")
     db.commit()
     return user

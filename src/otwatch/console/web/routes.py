@@ -39,7 +39,7 @@ from otwatch.console.fleet.schemas import ENGINES, SETTING_GROUPS, Unit
 from otwatch.console.networks.models import MonitoredNetwork
 from otwatch.console.pagination import PageParams, paginate
 from otwatch.console.settings import service as settings
-from otwatch.ui import overview
+from otwatch.ui import csrf, overview
 from otwatch.ui.charts import format_bytes, format_number
 from otwatch.wire.pki import fingerprint
 
@@ -80,6 +80,7 @@ templates.env.filters["fmt_detail"] = format_detail
 templates.env.filters["fmt_bytes"] = format_bytes
 templates.env.filters["fmt_number"] = format_number
 templates.env.globals["Permission"] = Permission
+templates.env.globals["csrf_token"] = csrf.token
 
 
 def _principal(request: Request, db: SessionDep) -> Principal | None:
@@ -108,7 +109,11 @@ def login_submit(
     db: SessionDep,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_field: Annotated[str, Form(alias=csrf.FIELD, max_length=200)] = "",
 ) -> Response:
+    if not csrf.matches(request, csrf_field):  # login CSRF: the form must come from our own page
+        ctx = {"error": "The sign-in form expired; please sign in again.", "username": username}
+        return templates.TemplateResponse(request, "login.html", ctx, status_code=403)
     try:
         auth_service.check_lockout(db, username)
     except auth_service.LockedOut as exc:
@@ -124,9 +129,10 @@ def login_submit(
         return templates.TemplateResponse(request, "login.html", ctx, status_code=401)
     request.session.clear()
     request.session.update({"uid": user.id, "epoch": user.session_epoch})
+    token = csrf.rotate(request)
     audit.record(db, user.username, "auth.login")
     db.commit()
-    return RedirectResponse("/agents", status_code=303)
+    return RedirectResponse("/agents", status_code=303, headers={csrf.HEADER: token})
 
 
 @router.api_route("/logout", methods=["GET", "POST"])

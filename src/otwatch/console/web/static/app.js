@@ -35,8 +35,12 @@
     }
   }
   async function errorOf(r) { return (await apiError(r)).message; }
+  // Every write echoes the session's CSRF token (otwatch/ui/csrf.py); the page carries it in a meta tag.
+  const CSRF_META = document.querySelector('meta[name="csrf-token"]');
+  const CSRF_TOKEN = CSRF_META ? CSRF_META.getAttribute("content") : "";
   async function api(method, url, payload) {
     const init = { method: method, headers: { Accept: "application/json" } };
+    if (method !== "GET" && method !== "HEAD") init.headers["X-CSRF-Token"] = CSRF_TOKEN;
     if (payload !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(payload);
@@ -847,7 +851,7 @@
       const failures = [];
       for (const id of ids) {
         const url = "/api/v1/agents/" + encodeURIComponent(id) + (action === "delete" ? "" : "/" + action);
-        const r = await fetch(url, { method: action === "delete" ? "DELETE" : "POST" });
+        const r = await api(action === "delete" ? "DELETE" : "POST", url);
         if (!r.ok) failures.push(await errorOf(r));
       }
       say(failures.length ? ACTION_LABEL[action] + ": " + failures.join("; ")
@@ -863,11 +867,7 @@
       closeMenus();
       if (action === "set_schedule") { openSchedule(ids); return; }
       if (action === "delete" && !window.confirm("Delete " + ids.length + " agent(s)?")) return;
-      const r = await fetch("/api/v1/agents/bulk", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ ids: ids, action: action }),
-      });
+      const r = await api("POST", "/api/v1/agents/bulk", { ids: ids, action: action });
       if (!r.ok) { say(await errorOf(r), true); return; }
       const out = await r.json();
       const failed = Object.entries(out.results).filter(([, v]) => v !== "ok").map(([, v]) => v);
@@ -909,11 +909,7 @@
       };
       const address = String(data.get("address") || "").trim();
       if (address) payload.address = address;
-      const r = await fetch("/api/v1/pairing-keys", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify(payload),
-      });
+      const r = await api("POST", "/api/v1/pairing-keys", payload);
       if (!r.ok) { say(await errorOf(r), true); return; }
       keyBox.value = (await r.json()).pairing_key;
       form.hidden = true;
