@@ -47,3 +47,43 @@ def test_pair_and_approve_from_the_agents_page(
     expect(row.get_by_role("checkbox")).to_be_checked()  # selection survives the refresh
 
     screenshot(page, "agents")
+
+
+def test_right_click_opens_the_actions_menu_for_that_row(
+    browser: Browser, page: Page, live_console: LiveConsole, tmp_path: Path
+) -> None:
+    admin = live_console.admin()
+    key = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+    ids = [
+        enroll(NodeState(tmp_path / f"n{i}"), "agent", Credentials(pairing_key=key))[0].node_id for i in range(2)
+    ]
+    page.goto(live_console.url + "/login")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    first, second = (page.locator(f'tr[data-id="{i}"]') for i in ids)
+    expect(second.locator(".badge")).to_have_text("Pending Approval")
+
+    first.get_by_role("checkbox").check()
+    second.locator("td").nth(5).click(button="right")  # outside the selection: it becomes the selection
+    menu = page.locator("#actions-menu")
+    expect(menu).to_be_visible()
+    expect(menu.get_by_role("menuitem")).to_have_text(
+        ["Approve", "Configure", "Scan Now", "Abort Scan", "Update", "Delete"]
+    )
+    expect(first.get_by_role("checkbox")).not_to_be_checked()
+    expect(second.get_by_role("checkbox")).to_be_checked()
+    box, row_box = menu.bounding_box(), second.bounding_box()
+    assert box and row_box and abs(box["y"] - (row_box["y"] + row_box["height"] / 2)) < row_box["height"]
+    page.get_by_role("menuitem", name="Approve").click()
+    expect(second.locator(".badge")).to_have_text("Pending Configuration")
+    expect(first.locator(".badge")).to_have_text("Pending Approval")  # only the right-clicked row
+
+    # from the keyboard: Shift+F10 on the focused row, Escape closes
+    first.get_by_role("checkbox").focus()
+    page.keyboard.press("Shift+F10")
+    expect(menu).to_be_visible()
+    expect(page.get_by_role("menuitem", name="Approve")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_be_hidden()
+    expect(first.get_by_role("checkbox")).to_be_checked()

@@ -807,7 +807,11 @@
   });
 
   function closeMenus() {
-    document.querySelectorAll(".menu-list").forEach((m) => { m.hidden = true; });
+    document.querySelectorAll(".menu-list").forEach((m) => {
+      m.hidden = true;
+      m.classList.remove("context-menu");
+      m.style.left = m.style.top = "";
+    });
     document.querySelectorAll("[aria-haspopup]").forEach((b) => b.setAttribute("aria-expanded", "false"));
   }
   // Keyboard: arrows move through an open menu, Escape closes it and gives focus back to its button.
@@ -840,7 +844,33 @@
   document.addEventListener("click", closeMenus);
   document.addEventListener("keydown", (e) => { if (e.key === "Escape") closeMenus(); });
 
-  const ACTION_LABEL = { approve: "Approve", scan: "Scan Now", abort: "Abort Scan", delete: "Delete" };
+  // Right-click on a row (or the context-menu key / Shift+F10 on it) opens the Actions menu there. A row
+  // outside the current selection becomes the whole selection, as in a file manager.
+  const actionsMenu = document.getElementById("actions-menu");
+  if (canAct && actionsMenu) body.addEventListener("contextmenu", (e) => {
+    const tr = e.target instanceof Element ? e.target.closest("tr[data-id]") : null;
+    if (!tr) return;
+    e.preventDefault();
+    e.stopPropagation();
+    if (!selected.has(tr.dataset.id)) {
+      selected.clear();
+      selected.add(tr.dataset.id);
+      body.querySelectorAll("input.row-check").forEach((cb) => { cb.checked = selected.has(cb.value); });
+      syncSelection();
+    }
+    closeMenus();
+    let x = e.clientX, y = e.clientY;
+    if (!x && !y) { const box = tr.getBoundingClientRect(); x = box.left + 32; y = box.bottom; }  // from the keyboard
+    actionsMenu.classList.add("context-menu");
+    actionsMenu.style.left = Math.min(x, window.innerWidth - 220) + "px";
+    actionsMenu.style.top = Math.min(y, window.innerHeight - actionsMenu.childElementCount * 34 - 12) + "px";
+    actionsMenu.hidden = false;
+    if (actionsBtn) actionsBtn.setAttribute("aria-expanded", "true");
+    const first = actionsMenu.querySelector("button");
+    if (first) first.focus();
+  });
+
+  const ACTION_LABEL = { approve: "Approve", scan: "Scan Now", abort: "Abort Scan", update: "Update", delete: "Delete" };
   document.querySelectorAll("#actions-menu [data-action]").forEach((item) => {
     item.addEventListener("click", async () => {
       const action = item.dataset.action;
