@@ -31,6 +31,7 @@ from otwatch.console.notifications.routes import router as notifications_router
 from otwatch.console.updates.routes import router as updates_router
 from otwatch.console.web.routes import STATIC_DIR
 from otwatch.console.web.routes import router as web_router
+from otwatch.console.web.system_pages import router as system_pages_router
 
 
 class CertificateOut(BaseModel):
@@ -117,5 +118,6 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     ):
         app.include_router(r)
     app.include_router(web_router)
+    app.include_router(system_pages_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -72,6 +72,25 @@
     for (const k of parts.slice(0, -1)) o = o[k] = o[k] || {};
     o[parts[parts.length - 1]] = value;
   }
+  // "Name: value" per line -> {Name: value}; a line without a colon becomes a name with no value,
+  // which the API refuses with the header's name in the message.
+  function parseHeaders(text) {
+    const out = {};
+    for (const line of text.split("\n")) {
+      if (!line.trim()) continue;
+      const i = line.indexOf(":");
+      if (i < 0) out[line.trim()] = "";
+      else out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+    }
+    return out;
+  }
+  // A test result ({ok, detail, notes}) in the flash line: the action ran, and this is what happened.
+  async function reportResult(r) {
+    if (!r.ok) { say(await errorOf(r), true); return; }
+    const res = await r.json();
+    const notes = res.notes && res.notes.length ? " (" + res.notes.join("; ") + ")" : "";
+    say((res.ok ? "Sent: " : "Failed: ") + res.detail + notes, !res.ok);
+  }
   function formPayload(form) {
     const out = {};
     for (const el of Array.from(form.elements)) {
@@ -80,6 +99,8 @@
       if (el.type === "checkbox") v = el.checked;
       else if (el.type === "number") v = el.value === "" ? "" : Number(el.value);
       else if (el.multiple) v = Array.from(el.selectedOptions).map((o) => o.value);
+      else if (el.hasAttribute("data-list")) v = el.value.split(/[,\n]/).map((x) => x.trim()).filter(Boolean);
+      else if (el.hasAttribute("data-headers")) v = parseHeaders(el.value);
       else if (el.type === "password") v = el.value;
       else v = el.value.trim();
       if (v === "" && el.hasAttribute("data-optional")) continue;
@@ -125,6 +146,12 @@
             if (bad) bad.focus();
             return;
           }
+          if (form.hasAttribute("data-report")) { await reportResult(r); return; }
+          if (form.dataset.next) {  // back to the list, with the message shown there
+            try { window.sessionStorage.setItem(FLASH_KEY, form.dataset.done || "Saved"); } catch (err) { /* ignore */ }
+            window.location.assign(form.dataset.next);
+            return;
+          }
           if (form.dataset.result) {  // a secret shown once: fill it in, do not reload yet
             const data = await r.json();
             const result = document.getElementById(form.dataset.result);
@@ -149,6 +176,13 @@
         const r = await api(btn.dataset.method || "POST", btn.dataset.apiCall, payload);
         if (!r.ok) { btn.disabled = false; say(await errorOf(r), true); return; }
         reloadWith(btn.textContent.trim() + ": done");
+      });
+    });
+    document.querySelectorAll("button[data-api-report]").forEach((btn) => {
+      btn.addEventListener("click", async () => {
+        btn.disabled = true;
+        say("Sending…");
+        try { await reportResult(await api("POST", btn.dataset.apiReport)); } finally { btn.disabled = false; }
       });
     });
     document.querySelectorAll("button[data-copy]").forEach((btn) => {
