@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.conftest import live_console  # noqa: F401
 
@@ -65,3 +65,14 @@ def screenshot(page: Page, name: str) -> None:
         base = Path(tempfile.gettempdir()) / "otwatch-screenshots"
     base.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(base / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, url: str, username: str = "admin", password: str | None = None) -> None:
+    """Sign in to the console through its sign-in form and land on the Agents page."""
+    from tests.conftest import ADMIN_PASSWORD
+
+    page.goto(url + "/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password or ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(url + "/agents")

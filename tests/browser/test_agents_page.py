@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from otwatch.wire.client import Credentials, NodeState, enroll
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, sign_in
 from tests.conftest import ADMIN_PASSWORD
 from tests.e2e.conftest import LiveConsole
 
@@ -55,12 +55,10 @@ def test_right_click_opens_the_actions_menu_for_that_row(
     admin = live_console.admin()
     key = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
     ids = [
-        enroll(NodeState(tmp_path / f"n{i}"), "agent", Credentials(pairing_key=key))[0].node_id for i in range(2)
+        enroll(NodeState(tmp_path / f"n{i}"), "agent", Credentials(pairing_key=key))[0].node_id
+        for i in range(2)
     ]
-    page.goto(live_console.url + "/login")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_console.url)
     first, second = (page.locator(f'tr[data-id="{i}"]') for i in ids)
     expect(second.locator(".badge")).to_have_text("Pending Approval")
 

@@ -10,8 +10,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from otwatch.agent.node import AgentNode
 from otwatch.wire.client import Credentials, NodeState, enroll
-from tests.browser.conftest import screenshot
-from tests.conftest import ADMIN_PASSWORD
+from tests.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import LiveConsole
 
 pytestmark = pytest.mark.browser
@@ -41,10 +40,7 @@ def test_scan_now_and_bulk_actions(
         threads.append(t)
         ids.append(ident.node_id)
     try:
-        page.goto(live_console.url + "/login")
-        page.get_by_label("Username").fill("admin")
-        page.get_by_label("Password").fill(ADMIN_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, live_console.url)
         rows = [page.locator(f'tr[data-id="{i}"]') for i in ids]
         for row in rows:
             expect(row.locator(".badge")).to_have_text("Connected", timeout=20_000)

@@ -15,8 +15,7 @@ from playwright.sync_api import Page, expect
 
 from otwatch.console.assets.service import ingest
 from otwatch.wire.client import Credentials, NodeState, enroll
-from tests.browser.conftest import screenshot
-from tests.conftest import ADMIN_PASSWORD
+from tests.browser.conftest import screenshot, sign_in
 from tests.console.test_assets import HOST, PLC, SWITCH
 from tests.e2e.conftest import LiveConsole
 
@@ -27,19 +26,11 @@ def _shot(page: Page, name: str) -> None:
     screenshot(page, name)
 
 
-def _sign_in(page: Page, url: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(url + "/agents")
-
-
 def test_configure_agent_after_adding_a_monitored_network(
     page: Page, live_console: LiveConsole, tmp_path: Path
 ) -> None:
     url = live_console.url
-    _sign_in(page, url)
+    sign_in(page, url)
     nav = page.get_by_role("navigation", name="Main")
 
     # Auto-Approve Agent Pairing Requests: a new agent skips Pending Approval
@@ -167,7 +158,7 @@ def test_configure_agent_after_adding_a_monitored_network(
 
 def test_users_and_api_keys_pages(page: Page, live_console: LiveConsole) -> None:
     url = live_console.url
-    _sign_in(page, url)
+    sign_in(page, url)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="API Keys").click()
     page.get_by_label("Name").fill("nightly export")

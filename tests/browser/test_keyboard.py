@@ -11,7 +11,7 @@ from playwright.sync_api import Page, expect
 
 from otwatch.console.db import utcnow
 from otwatch.console.fleet.models import Node
-from tests.browser.test_console_pages import _sign_in
+from tests.browser.conftest import sign_in
 from tests.e2e.conftest import LiveConsole
 
 pytestmark = pytest.mark.browser
@@ -58,7 +58,7 @@ def test_agents_page_by_keyboard(page: Page, live_console: LiveConsole) -> None:
                     last_seen=now,
                 )
             )
-    _sign_in(page, live_console.url)
+    sign_in(page, live_console.url)
     expect(page.locator("#agents-body tr[data-id]")).to_have_count(3)
 
     box = _tab_until(page, "Tab", "#agents-body input.row-check")

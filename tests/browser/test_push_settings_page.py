@@ -12,8 +12,7 @@ from playwright.sync_api import Page, expect
 
 from otwatch.sensor.node import SensorNode
 from otwatch.wire.client import Credentials, NodeState, enroll
-from tests.browser.conftest import screenshot
-from tests.conftest import ADMIN_PASSWORD
+from tests.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import LiveConsole
 from tests.e2e.test_pairing_e2e import wait_for
 
@@ -41,10 +40,7 @@ def test_push_port_aliases_from_one_sensor_to_the_others(
     t.start()
     try:
         wait_for(lambda: api.get(f"/api/v1/sensors/{ids['b']}").json()["status"] == "Connected")
-        page.goto(live_console.url + "/login")
-        page.get_by_label("Username").fill("admin")
-        page.get_by_label("Password").fill(ADMIN_PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in(page, live_console.url)
         page.goto(live_console.url + "/sensors")
 
         page.get_by_role("button", name="Push settings…").click()

@@ -24,8 +24,7 @@ from otwatch.console.db import utcnow
 from otwatch.console.fleet.models import Node
 from otwatch.wire.client import ConsoleLink, Credentials, NodeState, enroll
 from otwatch.wire.messages import AlertReport, CheckinRequest, Report
-from tests.browser.conftest import screenshot
-from tests.conftest import ADMIN_PASSWORD
+from tests.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import LiveConsole
 
 pytestmark = pytest.mark.browser
@@ -114,14 +113,6 @@ def _pair_sensor(live: LiveConsole, directory: Path) -> tuple[str, ConsoleLink]:
     return ident.node_id, ConsoleLink(NodeState(directory))
 
 
-def _sign_in(page: Page, url: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(url + "/agents")
-
-
 def test_sensor_overview_site_management_and_alerts(
     page: Page, live_console: LiveConsole, tmp_path: Path
 ) -> None:
@@ -151,7 +142,7 @@ def test_sensor_overview_site_management_and_alerts(
     api = live_console.admin()
     try:
         with _heartbeat(link, version):
-            _sign_in(page, url)
+            sign_in(page, url)
             nav = page.get_by_role("navigation", name="Main")
 
             # ---- Sites and Sensors (Site Management)

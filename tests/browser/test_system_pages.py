@@ -6,20 +6,11 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import screenshot
-from tests.conftest import ADMIN_PASSWORD
+from tests.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import LiveConsole
 from tests.listeners import SyslogUDP, smtp_server, wait_until
 
 pytestmark = pytest.mark.browser
-
-
-def _sign_in(page: Page, url: str) -> None:
-    page.goto(url + "/login")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(ADMIN_PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(url + "/agents")
 
 
 def test_create_and_test_a_syslog_forwarding_rule(
@@ -27,7 +18,7 @@ def test_create_and_test_a_syslog_forwarding_rule(
 ) -> None:
     udp = SyslogUDP()
     try:
-        _sign_in(page, live_console.url)
+        sign_in(page, live_console.url)
         page.get_by_role("link", name="Forwarding Rules").click()
         page.get_by_role("link", name="Create Forwarding Rule").click()
         page.get_by_label("Name", exact=True).fill("SOC syslog")
@@ -69,7 +60,7 @@ def test_create_and_test_a_syslog_forwarding_rule(
 
 def test_mail_server_and_send_test_email(browser: Browser, page: Page, live_console: LiveConsole) -> None:
     with smtp_server() as (ctl, sink):
-        _sign_in(page, live_console.url)
+        sign_in(page, live_console.url)
         page.get_by_role("link", name="Mail Server").click()
         expect(page.get_by_role("button", name="Send test email")).to_be_disabled()  # nothing saved yet
         page.get_by_label("Server address").fill("127.0.0.1")
