@@ -478,7 +478,9 @@ class Fleet:
             except Exception as exc:
                 code = exc.code if isinstance(exc, HTTPError) else type(exc).__name__
                 self.stats.errors[f"check-in {code}"] += 1
-                if node.conn is not None:
+                # like the real node (wire/runtime.py): an error answer (e.g. 503 busy) keeps the
+                # keep-alive connection; only a broken connection costs a new TLS handshake
+                if node.conn is not None and not isinstance(exc, HTTPError):
                     node.conn.close()
                 if isinstance(exc, HTTPError) and exc.code == "certificate_revoked":
                     node.failed = code
@@ -495,53 +497,21 @@ class Fleet:
 
 
 # -- the console, PostgreSQL and the admin API ---------------------------------------------------------
-class Console:
-    def __init__(self, data_dir: Path, port: int, db_url: str | None) -> None:
-        self.data_dir, self.port = data_dir, port
-        self.log = data_dir.parent / "console.log"
-        env = {**os.environ, "OTWATCH_ADMIN_PASSWORD": ADMIN_PASSWORD}
-        env.pop("OTWATCH_DATABASE_URL", None)
-        if db_url:
-            env["OTWATCH_DATABASE_URL"] = db_url
-        cmd = [sys.executable, "-m", "otwatch", "console", "run", "--data-dir", str(data_dir)]
-        cmd += ["--host", "127.0.0.1", "--port", str(port)]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                cmd, env=env, stdout=log, stderr=subprocess.STDOUT, preexec_fn=raise_nofile, cwd=REPO
-            )
-        self.pid = self.proc.pid
+def start_console(data_dir: Path, port: int, db_url: str | None) -> Any:
+    """The console as its own process (tests/faults/procs.py), with a raised RLIMIT_NOFILE; its log
+    is ``console.log`` next to the data directory."""
+    from tests.faults.procs import ConsoleProc
 
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        end = time.monotonic() + timeout
-        ca = self.data_dir / "pki" / "ca.crt"
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"console exited ({self.proc.returncode}):\n{self.tail()}")
-            if ca.exists():
-                try:
-                    verify = ssl.create_default_context(cafile=str(ca))
-                    r = httpx.get(f"https://127.0.0.1:{self.port}/api/v1/health", verify=verify, timeout=2)
-                    if r.status_code == 200:
-                        return
-                except (httpx.HTTPError, ssl.SSLError, OSError):
-                    pass
-            time.sleep(0.2)
-        raise TimeoutError(f"console did not start:\n{self.tail()}")
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+    console = ConsoleProc(
+        data_dir,
+        db_url,
+        port=port,
+        preexec=raise_nofile,
+        longpoll_seconds="25",
+        admin_password=ADMIN_PASSWORD,
+    )
+    console.log = data_dir.parent / "console.log"
+    return console
 
 
 def start_postgres() -> tuple[Any, str, int]:
@@ -748,9 +718,9 @@ async def run(args: argparse.Namespace, tmp: Path, cleanup: list[Any]) -> dict[s
         server, db_url, pg_pid = start_postgres()
         cleanup.append(server.stop)
     port = free_port()
-    console = Console(tmp / "console", port, db_url)
+    console = start_console(tmp / "console", port, db_url)
     cleanup.insert(0, console.stop)  # the console goes first, PostgreSQL after it
-    console.wait_ready()
+    console.start()
     meter = Meter(console.pid, pg_pid)
     fleet = Fleet(args, "127.0.0.1", port)
     sampler_stop = asyncio.Event()
@@ -836,12 +806,19 @@ async def run(args: argparse.Namespace, tmp: Path, cleanup: list[Any]) -> dict[s
             fleet.measuring = True
             watcher = asyncio.create_task(watch_disconnected(fleet, admin, args.status_every))
             s = meter.snap()
+            load_before = os.getloadavg()[0]
             prof.start("steady", args.duration)
             await asyncio.sleep(args.duration)
             prof.stop()
             ph = meter.phase("steady", s)
             fleet.measuring = False
             result["steady_checkins_per_s"] = fleet.stats.steady_checkins / ph["seconds"]
+            # the machine is shared: how busy it was (1-minute load average) around the steady phase
+            result["loadavg_steady"] = [load_before, os.getloadavg()[0]]
+            if fleet.stats.steady_checkins:  # console CPU-milliseconds per check-in (status lists included)
+                result["console_cpu_ms_per_checkin"] = (
+                    10 * ph["console_cpu_pct"] / result["steady_checkins_per_s"]
+                )
 
             # the verdict, while every node is still checking in
             result["held_client"] = sum(
@@ -987,6 +964,10 @@ def print_table(r: dict[str, Any]) -> None:
     row("handshakes, reconnects", f"{r['handshakes']:,}, {r['reconnects']:,}")
     row("long-polls woken with nothing to deliver", f"{r['woken_empty']:,}")
     row("errors", ", ".join(f"{k}: {v}" for k, v in sorted(r["errors"].items())) or "none")
+    if "console_cpu_ms_per_checkin" in r:
+        row("console CPU per steady check-in", f"{r['console_cpu_ms_per_checkin']:.1f} ms")
+    if "loadavg_steady" in r:
+        row("machine load average (steady start, end)", " / ".join(f"{x:.1f}" for x in r["loadavg_steady"]))
     out = RichConsole(width=max(130, shutil.get_terminal_size().columns))
     out.print(t)
     ok, text = goal(r)
@@ -1004,12 +985,18 @@ def plot(out: Path, files: list[Path]) -> None:
     runs = [json.loads(f.read_text()) for f in files]
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for db, style in (("sqlite", "o-"), ("postgresql", "s--")):
-        rs = sorted((r for r in runs if r["db"] == db), key=lambda r: r["agents"])
+        # runs that never reached the steady phase (overloaded) have no latency to plot
+        rs = sorted((r for r in runs if r["db"] == db and "probe_p99_ms" in r), key=lambda r: r["agents"])
         if not rs:
             continue
         xs = [r["agents"] + r["sensors"] for r in rs]
         ax.plot(xs, [r["probe_p50_ms"] for r in rs], style, label=f"{db} p50")
         ax.plot(xs, [r["probe_p99_ms"] for r in rs], style, label=f"{db} p99", alpha=0.6)
+        for x, r in zip(xs, rs, strict=True):  # an overloaded run's latency is only of those served
+            connected = r.get("connected_agents", 0) + r.get("connected_sensors", 0)
+            if connected < x:
+                ax.annotate(f"{db}: only {connected:,}/{x:,} Connected", (x, r["probe_p99_ms"]),
+                            textcoords="offset points", xytext=(-150, -14), fontsize=7)  # fmt: skip
     ax.axhline(250, color="red", linewidth=0.8, linestyle=":", label="goal: p99 250 ms")
     ax.set_xlabel("simulated nodes (agents + sensors)")
     ax.set_ylabel("non-waiting check-in latency (ms)")

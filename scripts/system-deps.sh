@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite and the benchmarks drive as real peers:
-# PostgreSQL (the second database leg), Chromium (browser tests), tshark and nmap (cross-checks).
+# PostgreSQL (the second database leg), Chromium (browser tests), tshark and nmap (cross-checks),
+# slapd and ldap-utils (Active Directory sign-in against a real LDAP server).
 # Only what is missing is installed; without root or apt-get it says what is missing and goes on.
 set -euo pipefail
 
@@ -12,6 +13,8 @@ command -v tshark >/dev/null 2>&1 || need+=(tshark)
 command -v nmap >/dev/null 2>&1 || need+=(nmap)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+{ command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ]; } || need+=(slapd)
+command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import hypothesis
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from otwatch.console.app import create_app
 from otwatch.console.bootstrap import prepare
 from otwatch.console.config import Settings
 from otwatch.console.context import ConsoleContext
-from tests.pg import PostgresServer
+from tests.pg import PostgresServer, fresh_pg_database
 
 ADMIN_PASSWORD = "admin-password-1"
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = REPO.parent / "shared" / "captures"
+
+# Hypothesis budgets: "ci" (the default, `make test`) is derandomised and keeps no example database,
+# so a run is repeatable and bounded; HYPOTHESIS_PROFILE=fuzz is a long random campaign (e.g. nightly).
+hypothesis.settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
+hypothesis.settings.register_profile("fuzz", max_examples=5000, deadline=None, print_blob=True)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
@@ -44,17 +49,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'otwatch.db'}"
         return
-    base = request.getfixturevalue("pg_base_url")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with fresh_pg_database(request.getfixturevalue("pg_base_url")) as url:
+        yield url
 
 
 @pytest.fixture

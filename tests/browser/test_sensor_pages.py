@@ -20,6 +20,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from otwatch import __version__
 from otwatch.console.db import utcnow
 from otwatch.console.fleet.models import Node
 from otwatch.wire.client import ConsoleLink, Credentials, NodeState, enroll
@@ -75,7 +76,7 @@ def _checkin(link: ConsoleLink, config_version: int, reports: list[Report] | Non
     resp = link.checkin(
         CheckinRequest(
             client_time=datetime.now(UTC),
-            version="1.4.2",
+            version=__version__,
             config_version=config_version,
             reports=reports or [],
         )
@@ -106,7 +107,7 @@ def _pair_sensor(live: LiveConsole, directory: Path) -> tuple[str, ConsoleLink]:
     api = live.admin()
     try:
         key = api.post("/api/v1/pairing-keys", json={"description": "browser sensor"}).json()["pairing_key"]
-        ident, _ = enroll(NodeState(directory), "sensor", Credentials(pairing_key=key), version="1.4.2")
+        ident, _ = enroll(NodeState(directory), "sensor", Credentials(pairing_key=key), version=__version__)
         assert api.post(f"/api/v1/sensors/{ident.node_id}/approve").status_code == 200
     finally:
         api.close()
@@ -152,7 +153,7 @@ def test_sensor_overview_site_management_and_alerts(
             row = page.locator(f'tr[data-id="{sid}"]')
             quiet_row = page.locator(f'tr[data-id="{quiet_id}"]')
             expect(row.locator(".badge")).to_have_text("Connected")
-            expect(row).to_contain_text("1.4.2")
+            expect(row).to_contain_text(__version__)
             expect(quiet_row.locator(".badge")).to_have_text("Disconnected")
             expect(quiet_row.locator(".reason")).to_contain_text("Not communicating")
 

@@ -45,7 +45,7 @@ def test_pairing_key_create_list_revoke(tmp_path: Path) -> None:
 
 
 def test_migrations_match_models(ctx: ConsoleContext) -> None:
-    assert current_revision(ctx.db.engine) == "0006"
+    assert current_revision(ctx.db.engine) == "0007"
     with ctx.db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []

@@ -63,6 +63,8 @@ def test_update_action_and_bulk_per_agent_results(
     assert r.status_code == 409 and "no OT Discovery engine" in r.json()["error"]["message"]
     _upload(admin, otd("1.1.0"))
     admin.post(f"/api/v1/agents/{c.node_id}/pause")
+    for n in (a, b):  # offline_after is 5 s here: stay Connected however slow the set-up was
+        n.checkin()
     r = admin.post(
         "/api/v1/agents/bulk", json={"ids": [a.node_id, b.node_id, c.node_id], "action": "update"}
     ).json()

@@ -62,7 +62,7 @@ def _pair_sensor(admin: httpx.Client, directory: Path) -> tuple[Identity, NodeSt
     admin.patch("/api/v1/fleet/settings", json={"auto_approve": True}).raise_for_status()
     key = admin.post("/api/v1/pairing-keys", json={"description": "sensor"}).json()["pairing_key"]
     state = NodeState(directory)
-    ident, _ = enroll(state, "sensor", Credentials(pairing_key=key), version="1.0.0")
+    ident, _ = enroll(state, "sensor", Credentials(pairing_key=key), version=__version__)
     return ident, state
 
 

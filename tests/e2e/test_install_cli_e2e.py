@@ -49,3 +49,18 @@ def test_install_repair_uninstall(live_console: LiveConsole, tmp_path: Path) -> 
          "--icp-apikey", "otw_x_y", "--icp-fingerprint", wrong_pin],
     )  # fmt: skip
     assert bad.exit_code == 2 and "does not match" in bad.output
+
+
+def test_sensor_install_writes_a_unit_that_runs_under_the_supervisor(
+    live_console: LiveConsole, tmp_path: Path
+) -> None:
+    """The sensor's service runs `sensor supervise`, which is what takes version updates and rolls them back."""
+    admin = live_console.admin()
+    key = admin.post("/api/v1/pairing-keys", json={"description": "cli"}).json()["pairing_key"]
+    base = str(tmp_path / "sensor")
+    r = runner.invoke(app, ["sensor", "install", "--install-base", base, "--pairing-key", key])
+    assert r.exit_code == 0, r.output
+    unit = (tmp_path / "sensor" / "otwatch-sensor.service").read_text()
+    assert f"sensor supervise --install-base {base}" in unit
+    help_text = runner.invoke(app, ["sensor", "supervise", "--help"]).output
+    assert "--health-timeout" in help_text

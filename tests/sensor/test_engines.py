@@ -139,7 +139,7 @@ def test_clean_plant_inventory(clean: Sensor) -> None:
     assert by_ip["10.0.0.21"].mac == "00:0e:8c:00:00:02"
     protocols = {(c.key.protocol, c.key.port) for c in clean.inventory.connections.values()}
     assert {("modbus", 502), ("s7comm", 102), ("dnp3", 20000), ("iec104", 2404), ("enip", 44818)} <= protocols
-    assert ("udp/53", 53) in protocols
+    assert ("dns", 53) in protocols  # DNS is dissected (protocols/dns)
 
 
 # -- Protocol Violation ------------------------------------------------------------------------------

@@ -80,6 +80,22 @@ def test_merge_ranks_and_changes() -> None:
     assert m.identity.device_type == DeviceType.PLC
 
 
+def test_merge_profinet_role_beats_lldp_bridge_and_names_rank_below_ot() -> None:
+    """A PLC that also advertises Bridge over LLDP stays a PLC whichever arrives last; a DHCP host
+    name does not replace the NameOfStation, and an HTTP Server header does not replace a vendor."""
+    dcp = Identity(protocol="profinet_dcp", name="plc-line-1", vendor="Siemens", device_type=DeviceType.PLC)
+    lldp = Identity(protocol="lldp", name="plc-line-1.plant", device_type=DeviceType.SWITCH)
+    dhcp = Identity(protocol="dhcp", name="DESKTOP-7")
+    http = Identity(protocol="http", vendor="nginx")
+    for order in ([dcp, lldp, dhcp, http], [lldp, dhcp, http, dcp], [http, dhcp, dcp, lldp]):
+        m = merge(order)
+        assert m.identity.device_type == DeviceType.PLC
+        assert m.identity.name == "plc-line-1" and m.identity.vendor == "Siemens"
+    # without an industrial protocol, the LAN names still say who the host is
+    assert merge([lldp, dhcp]).identity.name == "plc-line-1.plant"
+    assert merge([dhcp, Identity(protocol="nbns", name="HMI-01")]).identity.name == "HMI-01"
+
+
 def test_assets_keyed_by_mac_and_ip() -> None:
     inv = InventoryBuilder(SensorSettings(subnets=SensorSettings.parse_subnets(["10.0.0.0/24"])))
     router = bytes.fromhex("00000c000001")

@@ -21,6 +21,7 @@ from otwatch.console.background import BackgroundWorkers
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.routes import router as credentials_router
 from otwatch.console.deps import CtxDep, Viewer, csrf_guard
+from otwatch.console.fleet.activation import router as activation_router
 from otwatch.console.fleet.routes import router as fleet_router
 from otwatch.console.fleet.wire_routes import router as wire_router
 from otwatch.console.forwarding.routes import deliveries_router
@@ -32,6 +33,7 @@ from otwatch.console.updates.routes import router as updates_router
 from otwatch.console.web.routes import STATIC_DIR
 from otwatch.console.web.routes import router as web_router
 from otwatch.console.web.system_pages import router as system_pages_router
+from otwatch.console.web.updates_pages import router as updates_pages_router
 
 
 class CertificateOut(BaseModel):
@@ -65,6 +67,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         yield
         gc.unfreeze()
         await workers.stop()
+        ctx.notifier.close()  # the PostgreSQL wake-up listener, if any
 
     app = FastAPI(
         title="OTWatch console",
@@ -119,5 +122,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         app.include_router(r)
     app.include_router(web_router)
     app.include_router(system_pages_router)
+    app.include_router(updates_pages_router)
+    app.include_router(activation_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -46,6 +46,7 @@ def run(
     from otwatch.console.server import uvicorn_config
 
     settings = _settings(data_dir, host=host, port=port)
+    _run_installed_update(settings)
     ctx, pw = prepare(settings)
     _banner(ctx.settings, ctx.pki.fingerprint, pw)
     uvicorn.Server(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "info")).run()
@@ -60,6 +61,63 @@ def _banner(settings: Settings, fingerprint: str, pw: str | None) -> None:
         out.print(
             f"  first sign-in: user [bold]admin[/], one-time password [bold]{pw}[/] (change it after signing in)"
         )
+
+
+def _run_installed_update(settings: Settings) -> None:
+    """After ``otwatch console update``, run the installed version's code (console-current/lib)."""
+    import os
+
+    from otwatch.console.selfupdate import reexec_argv
+
+    found = reexec_argv(settings)
+    if found is not None:
+        argv, env = found
+        os.execve(argv[0], argv, env)
+
+
+@app.command()
+def update(
+    file: Annotated[Path, typer.Argument(help="management-secured-patcher-<version>.tar")],
+    data_dir: DataDir = None,
+) -> None:
+    """Update this console from a signed package: verify, back up the database, migrate, health-check;
+    the backup is restored if the migrations or the health check fail. Stop the console service first."""
+    from otwatch.console.audit import service as audit
+    from otwatch.console.db import Database
+    from otwatch.console.selfupdate import ConsoleVersions, UpdateError
+
+    settings = _settings(data_dir)
+    settings.ensure_dirs()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        out.print(f"[red]error:[/] cannot read {file}: {exc}")
+        raise typer.Exit(2) from exc
+    versions = ConsoleVersions(settings)
+    before = versions.installed_version()
+    try:
+        report = versions.update(data, lambda line: out.print(f"  {line}", highlight=False, soft_wrap=True))
+        action, detail = (
+            "console.updated",
+            {"from": before, "to": report.to_version, "backup": str(report.backup)},
+        )
+    except UpdateError as exc:
+        out.print(f"[red]update refused or rolled back:[/] {exc}", highlight=False, soft_wrap=True)
+        action, detail, report = "console.update_failed", {"from": before, "error": str(exc)}, None
+    db = Database(settings.resolved_database_url)
+    try:
+        with db.session() as s:  # after any restore, so the record survives it
+            audit.record(s, "cli", action, file.name, **detail)
+            s.commit()
+    finally:
+        db.dispose()
+    if report is None:
+        raise typer.Exit(1)
+    out.print(
+        f"[green]console updated[/] {report.from_version} -> {report.to_version}; "
+        "start the console service again",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -10,7 +10,7 @@ from pathlib import Path
 from otwatch.console.config import Settings
 from otwatch.console.credentials.vault import Vault
 from otwatch.console.db import Database
-from otwatch.console.fleet.notify import Notifier
+from otwatch.console.fleet.notify import Notifier, notifier_for
 from otwatch.console.pki import ConsolePKI
 from otwatch.wire.tls import split_address
 
@@ -39,9 +39,11 @@ class ConsoleContext:
     def create(cls, settings: Settings) -> ConsoleContext:
         settings.ensure_dirs()
         host, _ = split_address(settings.address)
+        url = settings.resolved_database_url
         return cls(
             settings=settings,
-            db=Database(settings.resolved_database_url),
+            db=Database(url),
+            notifier=notifier_for(url),  # wake-ups cross console processes on PostgreSQL
             pki=ConsolePKI.load_or_create(settings.data_dir / "pki", [host, settings.host]),
             vault=Vault.load_or_create(settings.data_dir / "vault.key"),
             session_secret=_secret_file(settings.data_dir / "session.secret"),

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+#: what SQLite and PostgreSQL say when the disk is full
+_DISK_FULL = ("database or disk is full", "no space left on device", "could not extend file")
 
 
 class APIError(Exception):
@@ -48,6 +55,36 @@ def install(app: FastAPI) -> None:
         ]
         msg = "; ".join(f"{d['field'] or 'body'}: {d['problem']}" for d in details) or "invalid request"
         return JSONResponse(body("invalid", msg, details), status_code=422)
+
+    @app.exception_handler(DataError)
+    async def _data(_: Request, exc: DataError) -> JSONResponse:
+        """A value the database refuses (PostgreSQL: NUL characters in text, numbers out of range)
+        is the request's fault: 422 saying which rule, never a 500. Nothing was committed."""
+        orig = str(exc.orig)
+        reason = "text must not contain NUL (0x00) characters" if "NUL" in orig else orig.splitlines()[0]
+        return JSONResponse(
+            body("invalid", f"a value in the request cannot be stored: {reason}"), status_code=422
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
+        """The database is unreachable (PostgreSQL restarting) or its disk is full: a clear 503 with
+        Retry-After that nodes back off from, not a bare 500. Nothing was committed."""
+        text = str(exc.orig).lower()
+        log.error("database error: %s", exc.orig)
+        if any(m in text for m in _DISK_FULL):
+            code, msg, retry = "disk_full", "the console's database disk is full; nothing was stored", 60
+        elif "disk i/o error" in text:  # SQLite when a write fails otherwise (EFBIG, EIO)
+            code, msg, retry = (
+                "disk_error",
+                "the console could not write to its database disk; nothing was stored",
+                60,
+            )
+        else:
+            code, msg, retry = "database_unavailable", "the console's database is unavailable; try again", 5
+        return JSONResponse(
+            body(code, msg, {"retry_after": retry}), status_code=503, headers={"Retry-After": str(retry)}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

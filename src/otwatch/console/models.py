@@ -12,7 +12,7 @@ from otwatch.console.mail.models import MailServer
 from otwatch.console.networks.models import MonitoredNetwork
 from otwatch.console.notifications.models import NodeWatch, SystemNotification
 from otwatch.console.settings.models import SettingRow
-from otwatch.console.updates.models import UpdatePackage
+from otwatch.console.updates.models import SensorUpdateSelection, UpdatePackage
 
 __all__ = [
     "Alert",
@@ -33,6 +33,7 @@ __all__ = [
     "Node",
     "NodeWatch",
     "PairingKey",
+    "SensorUpdateSelection",
     "SettingRow",
     "SystemNotification",
     "UpdatePackage",

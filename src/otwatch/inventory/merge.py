@@ -46,8 +46,19 @@ SOURCE_RANKS: Final[dict[str, int]] = {
     "bacnet": 90,
     "dnp3": 90,
     "iec104": 90,
+    "profinet_dcp": 90,  # the device's own configured name, vendor/device id and role
+    "opcua": 80,
     "snmp": 70,
+    "lldp": 60,  # what a device advertises about itself, but coarse (capabilities, not a model)
+    "cdp": 60,
     "fingerprint": 30,
+    # names a host gives itself on the LAN: better than nothing, below any industrial protocol
+    "dhcp": 40,
+    "nbns": 40,
+    "mdns": 40,
+    "llmnr": 40,
+    "http": 20,  # a Server header is easy to fake and often a reverse proxy's
+    "tls": 20,
     "oui": 10,
 }
 DEFAULT_RANK: Final = 50

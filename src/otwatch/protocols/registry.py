@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from otwatch.protocols import bacnet, dnp3, enip, iec104, modbus, s7comm, snmp
+from otwatch.protocols import (
+    bacnet,
+    cdp,
+    dhcp,
+    dnp3,
+    dns,
+    enip,
+    http,
+    iec104,
+    lldp,
+    modbus,
+    nbns,
+    opcua,
+    profinet_dcp,
+    s7comm,
+    snmp,
+    tls,
+)
 from otwatch.protocols.base import ProtocolSpec
 
 PROTOCOLS: tuple[ProtocolSpec, ...] = (
@@ -15,6 +32,17 @@ PROTOCOLS: tuple[ProtocolSpec, ...] = (
     enip.SPEC,
     enip.SPEC_UDP,
     bacnet.SPEC,
+    opcua.SPEC,
+    profinet_dcp.SPEC,
+    dhcp.SPEC,
+    dns.SPEC,
+    dns.SPEC_MDNS,
+    dns.SPEC_LLMNR,
+    nbns.SPEC,
+    http.SPEC,
+    tls.SPEC,
+    lldp.SPEC,
+    cdp.SPEC,
 )
 
 

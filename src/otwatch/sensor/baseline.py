@@ -41,6 +41,10 @@ MODBUS_TABLES: Final[dict[int, str]] = {
 }
 
 
+#: The protocols :func:`activities` and :func:`register_range` find anything in.
+ACTIVITY_PROTOCOLS: Final = frozenset({"modbus", "dnp3", "iec104", "s7comm", "enip"})
+
+
 def activities(record: Record) -> list[Activity]:
     """Facts in a request that policy cares about; empty for most responses."""
     fields = record.fields
@@ -109,13 +113,16 @@ class Baseline:
     # -- learning ---------------------------------------------------------------------------------
     def learn_record(self, conv: ConvKey, record: Record) -> None:
         self.conversations[conv] = self.conversations.get(conv, 0) + 1
+        protocol = record.protocol
+        if protocol not in ACTIVITY_PROTOCOLS:  # nothing more to learn (BACnet, IT protocols)
+            return
         acts = activities(record)
         if acts:
             learned = self.activities.get(conv)
             if learned is None:
                 learned = self.activities[conv] = set()
             learned.update(acts)
-        rng = register_range(record)
+        rng = register_range(record) if protocol == "modbus" else None
         if rng is not None:
             unit, table, first, last = rng
             key = (conv, unit, table)

@@ -39,7 +39,7 @@ SERVER_TYPES: Final[dict[str, DeviceType]] = {
     "iec104": DeviceType.RTU,
     "bacnet": DeviceType.CONTROLLER,
 }
-_IGNORED: Final = object()
+IGNORED: Final = object()
 
 NewAssetHook = Callable[[float, Asset], None]
 
@@ -52,7 +52,9 @@ class InventoryBuilder:
     def __init__(self, settings: SensorSettings | None = None) -> None:
         self.settings = settings or SensorSettings()
         self.assets: list[Asset] = []
-        self._by_key: dict[tuple[bytes | None, str | None], object] = {}
+        # (MAC bytes, IP) as seen on the wire -> its asset, or IGNORED. The pipeline's fast path reads
+        # this directly (``known``): a known pair is one lookup; only a new pair calls endpoint().
+        self.known: dict[tuple[bytes | None, str | None], object] = {}
         self._by_canonical: dict[AssetKey, Asset] = {}
         self._mac_ips: dict[bytes, set[str]] = {}
         self._by_mac: dict[bytes, Asset] = {}  # first asset seen with each MAC
@@ -64,14 +66,16 @@ class InventoryBuilder:
         # (asset id, protocol, is client) -> the asset's ProtocolUse: what Asset.use() finds, without
         # hashing the Role enum (a Python-level __hash__) twice per dissected record.
         self._uses: dict[tuple[int, str, bool], ProtocolUse] = {}
+        self._next_id = 1
+        self.removed_assets = 0
 
     # -- assets ------------------------------------------------------------------------------------
     def endpoint(self, ts: float, mac: bytes | None, ip: str | None, nbytes: int) -> Asset | None:
         """The asset behind one end of a packet (counted), or None for broadcast/multicast."""
-        found = self._by_key.get((mac, ip))
+        found = self.known.get((mac, ip))
         if found is None:
             found = self._resolve(ts, mac, ip)
-        if found is _IGNORED:
+        if found is IGNORED:
             return None
         asset: Asset = found  # type: ignore[assignment]
         asset.last_seen = ts
@@ -86,8 +90,8 @@ class InventoryBuilder:
         if ip is not None and not self._unicast(ip):
             ip = None
         if mac is None and ip is None:
-            self._by_key[lookup] = _IGNORED
-            return _IGNORED
+            self.known[lookup] = IGNORED
+            return IGNORED
         local = ip is None or self._local(ip)
         if mac is not None and ip is not None:
             if not local or mac in self._routers:
@@ -117,8 +121,9 @@ class InventoryBuilder:
         if asset is None:
             if len(self.assets) >= self.settings.max_assets:
                 self.dropped_assets += 1
-                return _IGNORED  # not cached: a later look may find room after nothing; keep bounded
-            asset = Asset(len(self.assets) + 1, key.mac, key.ip, ts, ts, local=local)
+                return IGNORED  # not cached: a later look may find room after nothing; keep bounded
+            asset = Asset(self._next_id, key.mac, key.ip, ts, ts, local=local)
+            self._next_id += 1
             if key.mac is not None:
                 vendor = vendor_of(key.mac)
                 if vendor is not None:
@@ -129,8 +134,27 @@ class InventoryBuilder:
                 self._by_mac.setdefault(mac, asset)
             if self.on_new_asset is not None:
                 self.on_new_asset(ts, asset)
-        self._by_key[lookup] = asset
+        self.known[lookup] = asset
         return asset
+
+    def remove(self, ids: set[int]) -> list[Asset]:
+        """Forget these assets and their connections (retention). Ids are never reused, so alerts
+        that name a removed asset keep pointing at nothing rather than at a newcomer."""
+        gone = [a for a in self.assets if a.id in ids]
+        if not gone:
+            return []
+        dead = {id(a) for a in gone}
+        self.assets = [a for a in self.assets if id(a) not in dead]
+        for k in [k for k, v in self.known.items() if id(v) in dead]:
+            del self.known[k]  # in place: the pipeline holds no copy, but keep one dict for good
+        self._by_canonical = {k: v for k, v in self._by_canonical.items() if id(v) not in dead}
+        self._by_mac = {k: v for k, v in self._by_mac.items() if id(v) not in dead}
+        self._uses = {k: v for k, v in self._uses.items() if k[0] not in ids}
+        self.connections = {
+            k: c for k, c in self.connections.items() if k.client not in ids and k.server not in ids
+        }
+        self.removed_assets += len(gone)
+        return gone
 
     def _unicast(self, ip: str) -> bool:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,7 +22,7 @@ DEFAULT_BASE = Path("/var/lib/otwatch-sensor")
 
 
 def register(app: typer.Typer) -> None:
-    install_cli.register(app, "sensor", DEFAULT_BASE)
+    install_cli.register(app, "sensor", DEFAULT_BASE, command="supervise")
     register_tools(app)
 
     @app.command()
@@ -65,12 +66,19 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1) from exc
         if pcap:
             sources.append(PcapReplay(list(pcap), loop=loop, speed=speed))
+        from otwatch.sensor.activation import last_activation
         from otwatch.sensor.localstore import SensorStore
         from otwatch.sensor.trust import SensorLinkState
+        from otwatch.wire.activation import ManagementMode
 
         state_dir = install_base / "state"
-        if not NodeState(state_dir).exists():
-            install_cli.out.print("[red]error:[/] not paired (run `otwatch sensor install` first)")
+        connected = NodeState(state_dir).exists()
+        activated = last_activation(NodeState(state_dir)) or {}
+        if not connected and activated.get("mode") != ManagementMode.LOCALLY_MANAGED:
+            install_cli.out.print(
+                "[red]error:[/] not paired (run `otwatch sensor install` first); or activate it with "
+                "the console's activation file: `otwatch sensor activate FILE`"
+            )
             raise typer.Exit(1)
         store = SensorStore(state_dir)
         link_state = SensorLinkState(state_dir, lambda: store.console_trust)
@@ -85,14 +93,21 @@ def register(app: typer.Typer) -> None:
             if console_port is not None
             else None
         )
+        from otwatch.sensor.versions import RESTART_EXIT, VersionStore, VersionUpdater
+
+        supervised = os.environ.get("OTWATCH_SUPERVISED") == "1"
+        updater = VersionUpdater(VersionStore(install_base) if supervised else None, node.runtime, node.stop)
+        updater.start()
         signal.signal(signal.SIGTERM, lambda *_: node.stop())
         try:
-            node.run()
+            node.run(connected)
         except KeyboardInterrupt:
             node.stop()
         finally:
             if console is not None:
                 console.stop()
+        if updater.restart_requested:
+            raise typer.Exit(RESTART_EXIT)  # the supervisor starts the version just switched to
 
 
 def _start_console(
@@ -117,6 +132,52 @@ def _start_console(
 
 def register_tools(app: typer.Typer) -> None:
     @app.command()
+    def activate(
+        file: Annotated[Path, typer.Argument(help="activation file downloaded from the management console")],
+        install_base: install_cli.InstallBase = DEFAULT_BASE,
+    ) -> None:
+        """Subscription & Activation Mode from the command line: switch between locally managed and
+        console-connected with the console's signed activation file."""
+        from otwatch import __version__
+        from otwatch.sensor.activation import activate as apply_activation
+        from otwatch.wire.activation import ActivationError
+
+        try:
+            result = apply_activation(
+                NodeState(install_base / "state"), file.read_bytes(), version=__version__
+            )
+        except (ActivationError, OSError) as exc:
+            install_cli.out.print(f"[red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from exc
+        install_cli.out.print(result.message, highlight=False)
+
+    @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def supervise(
+        ctx: typer.Context,
+        install_base: install_cli.InstallBase = DEFAULT_BASE,
+        health_timeout: Annotated[
+            float, typer.Option(help="seconds a new version has to check in healthy before it is rolled back")
+        ] = 120.0,
+    ) -> None:
+        """Run the sensor (`sensor run` with the remaining options) and take version updates: start
+        the current version, restart into a new one, roll it back if it does not check in healthy."""
+        from otwatch.sensor.versions import Supervisor, VersionStore
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        sup = Supervisor(
+            VersionStore(install_base),
+            ["--install-base", str(install_base), *ctx.args],
+            health_timeout=health_timeout,
+        )
+        signal.signal(signal.SIGTERM, lambda *_: sup.stop())
+        try:
+            code = sup.run()
+        except KeyboardInterrupt:
+            sup.stop()
+            code = 0
+        raise typer.Exit(code)
+
+    @app.command()
     def synth(
         output: Annotated[Path, typer.Option("-o", "--output", help="pcap file to write")],
         minutes: Annotated[int, typer.Option(min=1, max=1440, help="minutes of plant traffic")] = 10,
@@ -126,3 +187,29 @@ def register_tools(app: typer.Typer) -> None:
 
         count = write_capture(str(output), demo_plant(minutes).frames)
         install_cli.out.print(f"{count} packets written to {output}")
+
+    @app.command()
+    def secret(
+        name: Annotated[str, typer.Argument(help="the secret's name (see the list below)")],
+        install_base: install_cli.InstallBase = DEFAULT_BASE,
+        from_file: Annotated[
+            Path | None, typer.Option(help="read the value from this file (a PEM certificate)")
+        ] = None,
+        clear: Annotated[bool, typer.Option(help="remove the secret")] = False,
+    ) -> None:
+        """Set one of this sensor's own secrets (snmp_community, snmp_v3_auth_key, snmp_v3_priv_key,
+        ad_bind_password, ad_ca_certificate, mail_password): never pushed between sensors, never
+        reported to the console. SNMP uses a new value within one report period, AD at the next sign-in."""
+        from otwatch.sensor.syssettings import SECRETS, LocalSecrets
+
+        if name not in SECRETS:
+            install_cli.out.print(f"[red]error:[/] unknown secret {name!r} (known: {', '.join(SECRETS)})")
+            raise typer.Exit(2)
+        value: str | None = None
+        if not clear:
+            if from_file is not None:
+                value = from_file.read_text(encoding="utf-8")
+            else:
+                value = typer.prompt(SECRETS[name], hide_input=True, confirmation_prompt=True)
+        LocalSecrets(install_base / "state").set(name, value)
+        install_cli.out.print(f"{name} {'removed' if clear else 'set'}")

@@ -30,6 +30,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from otwatch.sensor.certs import ServerCertificate, describe, self_signed
 from otwatch.sensor.netsettings import NetworkSettings
+from otwatch.sensor.retention import STORES, Retention, positive_count, positive_number
 from otwatch.sensor.timefmt import TimeRegion
 from otwatch.sensor.trust import ConsoleTrust, ConsoleValidation
 from otwatch.wire import pki
@@ -90,12 +91,33 @@ def _speed(v: str) -> bool:
         return False
 
 
-#: Category -> key -> option. ``pcaps enabled=1`` shows Play PCAP (off until enabled).
+def _retention_options() -> dict[str, Option]:
+    """``<store>_days`` (retention period) and ``<store>_max`` (maximum records; megabytes for alert
+    PCAPs) for each data-mining store, defaults from :class:`~otwatch.sensor.retention.Retention`."""
+    out: dict[str, Option] = {}
+    for key, default in Retention().as_config().items():
+        store = STORES[key.rsplit("_", 2 if key.endswith("_max_mb") else 1)[0]]
+        if key.endswith("_days"):
+            out[key] = Option(
+                default, f"days of {store} kept (oldest removed first); above 0", positive_number
+            )
+        elif key.endswith("_max_mb"):
+            out[key] = Option(default, f"megabytes of {store} kept at most; above 0", positive_number)
+        else:
+            out[key] = Option(
+                default, f"{store}: records kept at most; a whole number above 0", positive_count
+            )
+    return out
+
+
+#: Category -> key -> option. ``pcaps enabled=1`` shows Play PCAP (off until enabled); ``retention``
+#: limits the data-mining stores (devices, alerts, alert PCAPs, event timeline, logs).
 ADVANCED: Final[dict[str, dict[str, Option]]] = {
     "pcaps": {
         "enabled": Option("0", "1 shows System Settings > Play PCAP", _flag),
         "speed": Option("0", "replay pace: 0 = as fast as possible, 1 = the capture's own timing", _speed),
     },
+    "retention": _retention_options(),
 }
 
 
@@ -135,6 +157,9 @@ class SensorStore:
         self._settings: dict[str, Any] = self._read_json(self.dir / "settings.json")
         self.on_trust_changed: Callable[[], object] | None = None
         self.on_certificate_changed: Callable[[], object] | None = None
+        # Called with the name of each saved setting ("time_region", "advanced"...), and after Clear data.
+        self.on_changed: Callable[[str], object] | None = None
+        self.on_cleared: Callable[[], object] | None = None
 
     # -- files ------------------------------------------------------------------------------------
     @staticmethod
@@ -155,6 +180,8 @@ class SensorStore:
             else:
                 self._settings[key] = value
             self._save()
+        if self.on_changed is not None:
+            self.on_changed(key)
 
     # -- users ------------------------------------------------------------------------------------
     def ensure_users(self, env: Mapping[str, str] | None = None) -> dict[Role, str]:
@@ -256,6 +283,10 @@ class SensorStore:
     def pcap_speed(self) -> float:
         return float(self.advanced("pcaps")["speed"])
 
+    @property
+    def retention(self) -> Retention:
+        return Retention.from_config(self.advanced("retention"))
+
     # -- the console's own TLS certificate --------------------------------------------------------
     @property
     def certificate_mode(self) -> CertificateMode:
@@ -318,3 +349,5 @@ class SensorStore:
                         f.unlink()
         if trust_before.validation is not ConsoleValidation.REQUIRED and self.on_trust_changed is not None:
             self.on_trust_changed()
+        if self.on_cleared is not None:
+            self.on_cleared()

@@ -4,8 +4,10 @@ Every ``report_every`` seconds the assets and alerts that changed since the last
 statistics snapshot, are queued durably; the check-in loop carries them. The console's sensor
 configuration (learning mode, analytics engines, Smart IT Learning, subnets, port aliases) is
 applied to the running pipeline as it arrives, and so are the system settings pushed from another
-sensor: DNS reverse lookup names assets (on its own worker thread); mail server, SNMP MIB monitoring
-and Active Directory are kept and reported back (see :mod:`otwatch.sensor.syssettings`).
+sensor: DNS reverse lookup names assets (on its own worker thread), SNMP MIB monitoring serves the
+sensor's health (:mod:`otwatch.sensor.snmpagent`), Active Directory signs users in to the sensor's
+console (:mod:`otwatch.sensor.adauth`); the mail server is kept and reported back
+(see :mod:`otwatch.sensor.syssettings`).
 """
 
 from __future__ import annotations
@@ -21,14 +23,28 @@ from typing import Any
 
 from otwatch import __version__
 from otwatch.inventory.identity import Identity
+from otwatch.protocols.registry import PROTOCOLS
+from otwatch.sensor import httpfiles
+from otwatch.sensor.adauth import AdConfig
 from otwatch.sensor.dnslookup import MISS_TTL, ReverseLookup
-from otwatch.sensor.engines.alerts import Engine
+from otwatch.sensor.engines.alerts import AlertStatus, Engine
 from otwatch.sensor.pipeline import Sensor
 from otwatch.sensor.settings import SensorSettings
+from otwatch.sensor.snmpagent import (
+    SensorHealth,
+    SnmpService,
+    disk_path,
+    host_usage,
+    interface_state,
+    kernel_drops,
+)
 from otwatch.sensor.sources import Frame
-from otwatch.sensor.syssettings import SystemSettings
-from otwatch.wire.client import NodeState
-from otwatch.wire.messages import AlertReport, Report
+from otwatch.sensor.syssettings import LocalSecrets, SystemSettings
+from otwatch.sensor.threatintel import IntelStore
+from otwatch.sensor.timeline import EventType
+from otwatch.wire import package
+from otwatch.wire.client import ConsoleLink, NodeState
+from otwatch.wire.messages import AlertReport, CommandMessage, Report
 from otwatch.wire.runtime import NodeRuntime
 
 log = logging.getLogger("otwatch.sensor")
@@ -49,9 +65,15 @@ class SensorNode:
         report_every: float = 10.0,
         longpoll: float = 25.0,
         dns: ReverseLookup | None = None,
+        snmp_host: str = "0.0.0.0",
     ) -> None:
-        self.sensor = Sensor(SensorSettings())
+        self.intel = IntelStore(state.dir)
+        self.installed_intel = self.intel.load()
+        self.sensor = self._new_sensor()
         self.system = SystemSettings()
+        self.secrets = LocalSecrets(state.dir)
+        self.snmp = SnmpService(self.snmp_health, self.secrets.get, host=snmp_host)
+        self._drops = 0
         self.dns = dns or ReverseLookup()
         self._dns_due: dict[int, float] = {}  # asset id -> when to hand its address to the lookup again
         self.lock = threading.Lock()
@@ -60,10 +82,49 @@ class SensorNode:
         self.run_id = uuid.uuid4().hex[:8]  # alert keys stay unique across sensor restarts
         self._sent_assets: dict[int, float] = {}
         self._sent_alerts: dict[int, tuple[int, float]] = {}
-        self.runtime = NodeRuntime(state, version=__version__, on_config=self.apply_config, longpoll=longpoll)
+        self.runtime = NodeRuntime(
+            state,
+            version=__version__,
+            on_config=self.apply_config,
+            longpoll=longpoll,
+            handlers={"threat_intel": self._install_intel},
+        )
         if self.runtime.config:
             self.apply_config(self.runtime.config)
         self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ threat intelligence
+    def _new_sensor(self) -> Sensor:
+        """A pipeline that also hashes HTTP file bodies, using the installed threat intelligence."""
+        intel = self.installed_intel.intel if self.installed_intel else None
+        return Sensor(SensorSettings(), intel=intel, specs=(*PROTOCOLS, httpfiles.SPEC))
+
+    def _install_intel(self, cmd: CommandMessage, rt: NodeRuntime) -> dict[str, Any]:
+        """The console's threat_intel command: download, verify against the pinned release keys,
+        install atomically, and hand the indicators to the running Malware engine."""
+        current = self.installed_intel
+        if current is not None and current.version == cmd.args.get("version"):
+            return {"from": current.version, "to": current.version, "already_installed": True}
+        with ConsoleLink(rt.state) as link:
+            data = link.download_package(str(cmd.args.get("package_id", "")))
+        installed, before = self.intel.install(data, package.load_trusted(rt.state.dir / "release-keys"))
+        with self.lock:
+            self.installed_intel = installed
+            s = self.sensor
+            s.malware_engine.intel = installed.intel
+            s.set_engine(Engine.MALWARE, Engine.MALWARE in s.settings.engines)  # DNS watching follows
+        log.info("threat intelligence %s installed (was %s)", installed.version, before)
+        return {"from": before, "to": installed.version, **installed.summary()}
+
+    def _intel_status(self, s: Sensor) -> dict[str, Any]:
+        """The package in use, as the statistics report carries it to the console."""
+        if self.installed_intel is not None:
+            return self.installed_intel.summary()
+        return {
+            "name": s.malware_engine.intel.name,
+            "version": None,
+            "patterns": len(s.malware_engine.intel.patterns),
+        }
 
     # ------------------------------------------------------------ settings from the console
     def apply_config(self, config: dict[str, Any]) -> None:
@@ -89,7 +150,36 @@ class SensorNode:
             self.system.update(config)
             if "dns_reverse_lookup" in config and self.dns.configure(config["dns_reverse_lookup"]):
                 self._dns_due.clear()  # other servers or subnets: every asset is considered again
+            if config:
+                s.timeline.add(
+                    time.time(), EventType.SETTINGS, "Settings received from the management console",
+                    settings=sorted(config),
+                )  # fmt: skip
+        if "snmp_mib_monitoring" in config:  # outside the lock: the agent reads health under it
+            self.snmp.apply(self.system.snmp_mib_monitoring)
         log.info("applied console settings: %s", sorted(config))
+
+    def _ad_in_use(self) -> bool:
+        """Whether the sensor console would ask Active Directory at sign-in (settings usable)."""
+        try:
+            return AdConfig.from_settings(self.system.active_directory, {}) is not None
+        except ValueError:
+            return False
+
+    def snmp_health(self) -> SensorHealth:
+        """The figures SNMP MIB monitoring serves (see :mod:`otwatch.sensor.snmpagent`)."""
+        with self.lock:
+            s = self.sensor
+            packets, errors, assets = s.packets, s.errors, len(s.inventory.assets)
+            alerts_open = sum(1 for a in s.alerts.alerts.values() if a.status != AlertStatus.CLOSED)
+        live = [src for src in self.sources if hasattr(src, "sock") and hasattr(src, "name")]
+        self._drops += sum(kernel_drops(src.sock) for src in live)
+        cpu, memory, disk = host_usage(disk_path(self.runtime.state.dir))
+        return SensorHealth(
+            packets=packets, dropped=self._drops, errors=errors, alerts_open=alerts_open,
+            cpu_percent=cpu, memory_percent=memory, disk_percent=disk,
+            interface=interface_state([str(src.name) for src in live]), assets=assets,
+        )  # fmt: skip
 
     # ------------------------------------------------------------ capture
     def _capture(self, source: Iterable[Frame]) -> None:
@@ -135,7 +225,7 @@ class SensorNode:
         and settings forgotten; learning starts again). The console's own configuration is asked for
         again (config version 0), so a managed sensor gets its engines and learning mode back."""
         with self.lock:
-            self.sensor = Sensor(SensorSettings())
+            self.sensor = self._new_sensor()
             self.run_id = uuid.uuid4().hex[:8]  # new alert ids start at 1 again: keep keys unique
             self._sent_assets.clear()
             self._sent_alerts.clear()
@@ -221,10 +311,11 @@ class SensorNode:
                 "learning": s.learning,
             }
             system = {
-                **self.system.status(),
+                **self.system.status(self.snmp.status(), ad_in_use=self._ad_in_use()),
                 "dns_reverse_lookup": self.dns.status(),
                 "subnets": [str(n) for n in s.settings.subnets],
                 "port_aliases": {str(k): v for k, v in sorted(s.settings.port_aliases.items())},
+                "threat_intel": self._intel_status(s),
             }
         reports = []
         for i in range(0, len(assets), MAX_ASSETS_PER_REPORT):
@@ -249,13 +340,20 @@ class SensorNode:
                     self.runtime.send_report(r)
             except Exception:
                 log.exception("building a report failed")
+            self.snmp.apply(self.system.snmp_mib_monitoring)  # new secrets, a port that became free
 
     # ------------------------------------------------------------ lifecycle
-    def run(self) -> None:
+    def run(self, connected: bool = True) -> None:
+        """Capture and report to the console; ``connected=False`` (a locally managed sensor, see
+        sensor/activation.py) captures and analyses with no console to report to, until stopped."""
         for src in self.sources:
             t = threading.Thread(target=self._capture, args=(src,), name="capture", daemon=True)
             t.start()
             self._threads.append(t)
+        if not connected:
+            while not self.runtime.stopping:
+                time.sleep(0.5)
+            return
         threading.Thread(target=self._reporter, name="reporter", daemon=True).start()
         self.runtime.run()
 
@@ -264,4 +362,5 @@ class SensorNode:
             if hasattr(src, "stopped"):
                 src.stopped = True
         self.dns.stop()
+        self.snmp.stop()
         self.runtime.stop()

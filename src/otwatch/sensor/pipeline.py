@@ -8,7 +8,10 @@ minute of capture time (statistics, bandwidth, scan evaluation, idle flow evicti
 
 Memory is bounded by flows and assets, not packets: flow states (with their forensic ring) are evicted
 least-recently-used beyond ``settings.max_flow_states`` and when idle, assets stop at
-``settings.max_assets``, and alert PCAPs share one byte budget.
+``settings.max_assets``, and alert PCAPs share one byte budget. The data-mining stores (devices,
+alerts, alert PCAPs, the event timeline) also follow :attr:`Sensor.retention` once one is set (the
+sensor console sets it; a one-shot analysis of captures from different years keeps everything),
+enforced oldest first once a minute of capture time.
 
 Several cores are used by sharding: ``Sensor(shard=(i, n))`` keeps only the conversations whose
 address pair hashes to ``i`` (packets outside IP go to shard 0), so ``n`` processes can each read the
@@ -18,6 +21,7 @@ same capture or tap and together see every flow once.
 from __future__ import annotations
 
 import gc
+import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
@@ -42,15 +46,18 @@ from otwatch.sensor.decode import (
 from otwatch.sensor.engines.alerts import Alert, AlertStore, Engine
 from otwatch.sensor.engines.anomaly import AnomalyEngine
 from otwatch.sensor.engines.malware import DNS_PORT, MalwareEngine, ThreatIntel
+from otwatch.sensor.engines.operational import RECORD_PROTOCOLS as OP_PROTOCOLS
 from otwatch.sensor.engines.operational import OperationalEngine
 from otwatch.sensor.engines.policy import PolicyViolationEngine
 from otwatch.sensor.engines.protocol import ProtocolViolationEngine
-from otwatch.sensor.flows import Flow, FlowKey, FlowTable
+from otwatch.sensor.flows import Flow, FlowKey, FlowTable, _detects
 from otwatch.sensor.forensics import Forensics, Ring
-from otwatch.sensor.inventory import InventoryBuilder
+from otwatch.sensor.inventory import IGNORED, InventoryBuilder
 from otwatch.sensor.pcap import CaptureReader
+from otwatch.sensor.retention import Retention
 from otwatch.sensor.settings import SensorSettings
 from otwatch.sensor.stats import Stats
+from otwatch.sensor.timeline import EventType, Timeline
 
 __all__ = ["Sensor"]
 
@@ -116,7 +123,9 @@ class Sensor:
         self.inventory = InventoryBuilder(self.settings)
         self.alerts = AlertStore(self.settings.engines)
         self.stats = Stats()
+        self.retention: Retention | None = None
         self.forensics = Forensics(self.settings.ring_packets)
+        self.timeline = Timeline()
         self.protocol_engine = ProtocolViolationEngine(self.alerts)
         self.policy_engine = PolicyViolationEngine(self.alerts, self.baseline, self.settings)
         self.malware_engine = MalwareEngine(self.alerts, intel)
@@ -131,6 +140,9 @@ class Sensor:
         for spec in self.flows.specs:
             for port in spec.ports:
                 self._port_specs.setdefault((spec.transport, port), spec.name)
+        # Layer-2 protocols (LLDP, PROFINET DCP) by ethertype; those in LLC frames (CDP) by detect().
+        self._eth_specs = {p: s for s in self.flows.specs if s.transport == "eth" for p in s.ports}
+        self._llc_specs = tuple(s for s in self.flows.specs if s.transport == "eth" and not s.ports)
         self._shard = shard if shard is not None and shard[1] > 1 else None
         self.packets = 0
         self.bytes = 0
@@ -142,6 +154,9 @@ class Sensor:
         self._minute = -1
         self._minute_bytes = 0
         self._minute_packets = 0
+        # Capture times in [start, end) need no per-packet decision beyond counting (see _count_slow).
+        self._window_start = 0.0
+        self._window_end = 0.0
         self._apply_engines()
 
     # -- settings ---------------------------------------------------------------------------------
@@ -152,11 +167,24 @@ class Sensor:
     @learning.setter
     def learning(self, on: bool) -> None:
         """Turning learning off freezes the baseline; turning it on resumes adding to it."""
+        if on != self.settings.learning:
+            what = "on: the baseline grows" if on else "off: the baseline is frozen"
+            self.timeline.add(time.time(), EventType.LEARNING, f"Learning mode turned {what}", learning=on)
         self.settings.learning = on
         self.operational_engine.monitor_start = None
+        self._window_end = 0.0  # the next packet decides when monitoring started
         self._apply_engines()
 
     def set_engine(self, engine: Engine, on: bool) -> None:
+        if on != (engine in self.settings.engines):
+            state = "on" if on else "off"
+            self.timeline.add(
+                time.time(),
+                EventType.ENGINE,
+                f"{engine.value} engine turned {state}",
+                engine=engine.value,
+                on=on,
+            )
         if on:
             self.settings.engines.add(engine)
         else:
@@ -177,76 +205,106 @@ class Sensor:
 
     # -- the hot path -----------------------------------------------------------------------------
     def process(self, ts: float, linktype: int, data: bytes) -> None:
-        """One captured frame. Never raises."""
-        try:
-            self._process(ts, linktype, data)
-        except Exception as exc:  # a sensor must survive its own bugs; counted and reported
-            self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+        """One captured frame. Never raises: an internal error is counted (``errors``, ``last_error``).
 
-    def _process(self, ts: float, linktype: int, data: bytes) -> None:
-        """Hand-written fast path for what nearly all OT traffic is: an untagged Ethernet frame with a
+        Hand-written fast path for what nearly all OT traffic is: an untagged Ethernet frame with a
         whole, option-less IPv4 header and a well-formed TCP or UDP header. Those headers are read
-        with two precompiled structs straight into locals (no :class:`Decoded`, no memoryview), and
-        the packet goes on to :meth:`_transport` with the same effects as the general path. Anything
-        else (VLAN tags, IPv6, options, fragments, ARP, malformed or cut headers) takes
+        with two precompiled structs straight into locals (no :class:`Decoded`, no memoryview); the
+        packet counters and the two endpoint lookups are inlined (a known asset is one dict lookup),
+        and the packet goes on to :meth:`_transport` with the same effects as the general path.
+        Anything else (VLAN tags, IPv6, options, fragments, ARP, malformed or cut headers) takes
         :meth:`_general`, which decodes fully."""
-        if self._shard is not None and not self._mine(linktype, data):
-            return
-        n = len(data)
-        if linktype == LINKTYPE_ETHERNET and n >= 42:
-            dmac, smac, etype, vihl, total, frag, proto, sip, dip = _FAST_ETH_IPV4.unpack_from(data)
-            if etype == ETH_IPV4 and vihl == 0x45 and not frag & 0x3FFF and 20 <= total <= n - 14:
-                end = 14 + total
-                if proto == PROTO_TCP:
-                    if total >= 40:
-                        sport, dport, seq, ack, doff, flags = _FAST_TCP.unpack_from(data, 34)
-                        start = 34 + (doff >> 4) * 4
-                        if start >= 54 and start <= end:
-                            self._count(ts, n)
-                            src_ip = inet_ntoa(sip)
-                            dst_ip = inet_ntoa(dip)
-                            inventory = self.inventory
-                            src = inventory.endpoint(ts, smac, src_ip, n)
-                            dst = inventory.endpoint(ts, dmac, dst_ip, n)
-                            self._transport(
-                                ts, linktype, data, PROTO_TCP, src_ip, sport, dst_ip, dport,
-                                flags, seq, ack, data[start:end], src, dst,
-                            )  # fmt: skip
-                            return
-                elif proto == PROTO_UDP and total >= 28:
-                    sport, dport, ulen = _FAST_UDP.unpack_from(data, 34)
-                    if ulen >= 8 and 34 + ulen <= end:
-                        self._count(ts, n)
+        try:
+            if self._shard is not None and not self._mine(linktype, data):
+                return
+            n = len(data)
+            if linktype == LINKTYPE_ETHERNET and n >= 42:
+                dmac, smac, etype, vihl, total, frag, proto, sip, dip = _FAST_ETH_IPV4.unpack_from(data)
+                if etype == ETH_IPV4 and vihl == 0x45 and not frag & 0x3FFF and 20 <= total <= n - 14:
+                    end = 14 + total
+                    payload = None
+                    if proto == PROTO_TCP:
+                        if total >= 40:
+                            sport, dport, seq, ack, doff, flags = _FAST_TCP.unpack_from(data, 34)
+                            start = 34 + (doff >> 4) * 4
+                            if start >= 54 and start <= end:
+                                payload = data[start:end]
+                    elif proto == PROTO_UDP and total >= 28:
+                        sport, dport, ulen = _FAST_UDP.unpack_from(data, 34)
+                        if ulen >= 8 and 34 + ulen <= end:
+                            payload = data[42 : 34 + ulen]
+                            flags = seq = ack = 0
+                    if payload is not None:
+                        # _count(), inlined: outside the current minute window it does the rest.
+                        self.packets += 1
+                        self.bytes += n
+                        if not self._window_start <= ts < self._window_end:
+                            self._count_slow(ts)
+                        if ts > self.last_ts:
+                            self.last_ts = ts
+                        self._minute_bytes += n
+                        self._minute_packets += 1
                         src_ip = inet_ntoa(sip)
                         dst_ip = inet_ntoa(dip)
                         inventory = self.inventory
-                        src = inventory.endpoint(ts, smac, src_ip, n)
-                        dst = inventory.endpoint(ts, dmac, dst_ip, n)
+                        known = inventory.known
+                        found = known.get((smac, src_ip))
+                        if found is None or found is IGNORED:
+                            src = inventory.endpoint(ts, smac, src_ip, n)
+                        else:
+                            asset = cast(Asset, found)  # an asset: known holds assets or IGNORED
+                            asset.last_seen = ts
+                            asset.packets += 1
+                            asset.bytes += n
+                            src = asset
+                        found = known.get((dmac, dst_ip))
+                        if found is None or found is IGNORED:
+                            dst = inventory.endpoint(ts, dmac, dst_ip, n)
+                        else:
+                            asset = cast(Asset, found)  # an asset: known holds assets or IGNORED
+                            asset.last_seen = ts
+                            asset.packets += 1
+                            asset.bytes += n
+                            dst = asset
                         self._transport(
-                            ts, linktype, data, PROTO_UDP, src_ip, sport, dst_ip, dport,
-                            0, 0, 0, data[42 : 34 + ulen], src, dst,
+                            ts, linktype, data, proto, src_ip, sport, dst_ip, dport,
+                            flags, seq, ack, payload, src, dst,
                         )  # fmt: skip
                         return
-        self._general(ts, linktype, data)
+            self._general(ts, linktype, data)
+        except Exception as exc:  # a sensor must survive its own bugs; counted and reported
+            self.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
 
     def _count(self, ts: float, n: int) -> None:
         """Per-packet totals, the capture's time span and the per-minute roll-over."""
         self.packets += 1
         self.bytes += n
+        if not self._window_start <= ts < self._window_end:
+            self._count_slow(ts)
+        if ts > self.last_ts:
+            self.last_ts = ts
+        self._minute_bytes += n
+        self._minute_packets += 1
+
+    def _count_slow(self, ts: float) -> None:
+        """A packet outside the current minute window: the first packet, the first one after learning
+        was turned off, a new minute (roll-over) or one from the past. Re-opens the window when
+        nothing else needs deciding per packet."""
         if self.first_ts is None:
             self.first_ts = ts
             if not self.settings.learning:
                 self.operational_engine.monitor_start = ts
         elif self.operational_engine.monitor_start is None and not self.settings.learning:
             self.operational_engine.monitor_start = ts
-        if ts > self.last_ts:
-            self.last_ts = ts
         minute = int(ts) // 60
         if minute > self._minute:
             self._roll(minute)
-        self._minute_bytes += n
-        self._minute_packets += 1
+        if self.settings.learning or self.operational_engine.monitor_start is not None:
+            self._window_start = self._minute * 60.0
+            self._window_end = self._window_start + 60.0
+        else:
+            self._window_start, self._window_end = 0.0, 0.0
 
     def _general(self, ts: float, linktype: int, data: bytes) -> None:
         """Every frame the fast path in :meth:`_process` does not take, fully decoded."""
@@ -280,7 +338,33 @@ class Sensor:
         else:
             if pkt.dst_ip is not None:
                 inventory.endpoint(ts, pkt.dst_mac, pkt.dst_ip, n)
+            elif pkt.ip_version == 0 and (self._eth_specs or self._llc_specs):
+                self._layer2(ts, pkt.ethertype, bytes(pkt.payload), src, pkt.dst_mac, n)
             self.forensics.shared.append((ts, linktype, data))
+
+    def _layer2(
+        self, ts: float, ethertype: int, payload: bytes, src: Asset | None, dst_mac: bytes | None, n: int
+    ) -> None:
+        """A non-IP frame of a layer-2 protocol: its records give the sender's identity and roles
+        (LLDP/CDP neighbours, PROFINET DCP identify answers); no flow, so no engine sees them."""
+        spec = self._eth_specs.get(ethertype)
+        if spec is None:
+            spec = next((s for s in self._llc_specs if not ethertype and _detects(s, payload)), None)
+            if spec is None:
+                return
+        dst = self.inventory.endpoint(ts, dst_mac, None, n)  # a DCP answer's controller; None if multicast
+        for record in spec.dissector().feed(payload, True):
+            from_client = record.direction == "request"  # an announcement (LLDP, CDP) is a server's
+            if src is not None and dst is not None:  # unicast: who talks to whom, like an IP flow
+                client, server = (src, dst) if from_client else (dst, src)
+                conn, _new = self.inventory.connection(ts, client, server, spec.name, "eth", ethertype)
+                conn.packets += 1
+                conn.bytes += n
+                conn.messages += 1
+                conn.last_seen = ts
+            changes = self.inventory.record(ts, spec, record, src, dst, from_client)
+            if changes and self._op is not None and src is not None:
+                self._op.on_identity_changes(ts, src, changes)
 
     def _transport(
         self,
@@ -326,7 +410,8 @@ class Sensor:
             conn.packets += 1
             conn.bytes += len(data)
             conn.last_seen = ts
-        if self.forensics.watches:
+        watches = self.forensics.watches
+        if watches and key in watches:
             self.forensics.follow(key, ts, linktype, data)
         if self._dns and dport == DNS_PORT and proto == PROTO_UDP and self._mw is not None:
             self._mw.on_dns(ts, payload, src, dst, key)
@@ -424,7 +509,7 @@ class Sensor:
                 self._po.check_record(ts, conv, record, src, dst, flow.key)
         if self._pv is not None:
             self._pv.on_record(ts, flow, record, src, dst)
-        if self._op is not None:
+        if self._op is not None and record.protocol in OP_PROTOCOLS:
             self._op.on_record(ts, record, src, dst, flow.server_ip, flow.key)
         if self._mw is not None:
             self._mw.on_record(ts, record, src, dst, flow.key)
@@ -446,6 +531,10 @@ class Sensor:
             st.conn.bytes += moved_bytes
 
     def _new_asset(self, ts: float, asset: Asset) -> None:
+        self.timeline.add(
+            time.time(), EventType.NEW_ASSET, f"New asset {asset.label}", asset=asset.id, ip=asset.ip,
+            mac=asset.mac, seen=ts,
+        )  # fmt: skip
         if self.settings.learning:
             self.baseline.assets.add((asset.mac, asset.ip))
         elif self._po is not None:
@@ -454,6 +543,58 @@ class Sensor:
     def _attach_pcap(self, alert: Alert, flow: Hashable | None) -> None:
         st = self._states.get(cast(FlowKey, flow)) if flow is not None else None
         self.forensics.attach(alert, st.ring if st is not None else None, flow if st is not None else None)
+        self.timeline.add(
+            time.time(), EventType.ALERT, alert.title, alert=alert.id, severity=str(alert.severity),
+            engine=str(alert.engine), protocol=alert.protocol, source=alert.source_label,
+            destination=alert.destination_label, seen=alert.first_seen,
+        )  # fmt: skip
+
+    # -- retention --------------------------------------------------------------------------------
+    def set_retention(self, retention: Retention) -> dict[str, int]:
+        """New limits for the data-mining stores, enforced at once; returns what each store dropped."""
+        self.retention = retention
+        self.forensics.max_bytes = retention.alert_pcaps.max_size
+        self.timeline.limit = retention.timeline
+        return self.enforce_retention()
+
+    def enforce_retention(self) -> dict[str, int]:
+        """Oldest first: devices and alerts by when last seen, alert PCAPs by when their alert opened,
+        events by when recorded; each store's age measured from its own newest record."""
+        r = self.retention
+        if r is None:
+            return {}
+        inventory = self.inventory
+        assets = inventory.assets
+        gone = {"devices": 0, "alerts": 0, "alert_pcaps": 0, "timeline": 0}
+        if assets:
+            cutoff = r.devices.cutoff(max(a.last_seen for a in assets))
+            old = {a.id for a in assets if a.last_seen < cutoff}
+            excess = len(assets) - len(old) - r.devices.max_size
+            if excess > 0:
+                kept = sorted((a for a in assets if a.id not in old), key=lambda a: (a.last_seen, a.id))
+                old.update(a.id for a in kept[:excess])
+            if old:
+                gone["devices"] = len(inventory.remove(old))
+        alerts = self.alerts.alerts
+        if alerts:
+            cutoff = r.alerts.cutoff(max(a.last_seen for a in alerts.values()))
+            old = {a.id for a in alerts.values() if a.last_seen < cutoff}
+            excess = len(alerts) - len(old) - r.alerts.max_size
+            if excess > 0:
+                kept_alerts = sorted(
+                    (a for a in alerts.values() if a.id not in old), key=lambda a: (a.last_seen, a.id)
+                )
+                old.update(a.id for a in kept_alerts[:excess])
+            if old:
+                for alert in self.alerts.remove(old):
+                    self.forensics.forget(alert)
+                gone["alerts"] = len(old)
+        forensics = self.forensics
+        if forensics.kept:
+            gone["alert_pcaps"] = forensics.expire(r.alert_pcaps.cutoff(forensics.newest()))
+            gone["alert_pcaps"] += forensics.make_room()
+        gone["timeline"] = self.timeline.expire()
+        return gone
 
     def _mine(self, linktype: int, data: bytes) -> bool:
         """Is this packet's address pair in this shard? Untagged Ethernet/IPv4 is read in place (a
@@ -486,6 +627,7 @@ class Sensor:
             self._an.on_minute(start, self._minute_bytes)
         self.tick(now)
         self._evict(now)
+        self.enforce_retention()
 
     def tick(self, now: float) -> None:
         """Time-driven checks (scans, quiet channels); called each minute of capture time and at the end."""
@@ -514,6 +656,7 @@ class Sensor:
                 self._minute_packets = 0
             self.tick(self.last_ts)
             self.inventory.classify()
+            self.enforce_retention()
         except Exception as exc:
             self.errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -536,14 +679,17 @@ class Sensor:
         # frequent. A larger threshold while replaying keeps the collector's share small; restored after.
         thresholds = gc.get_threshold()
         gc.set_threshold(max(thresholds[0], GC_YOUNG_THRESHOLD), *thresholds[1:])
+        mine = self._mine if self._shard is not None else None
         try:
             for ts, linktype, data in reader.frames():
-                process(ts, linktype, data)
                 if progress is not None:
                     pending += len(data) + 16
                     if pending >= 1 << 20:
                         progress(pending)
                         pending = 0
+                if mine is not None and not mine(linktype, data):
+                    continue  # another shard's: skipped before the per-packet call and its try
+                process(ts, linktype, data)
         finally:
             gc.set_threshold(*thresholds)
         if progress is not None and pending:

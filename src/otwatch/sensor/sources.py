@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from otwatch.sensor.pcap import CaptureReader
+from otwatch.sensor.pcap import CaptureReader, PcapError
 
 LINKTYPE_ETHERNET = 1
 ETH_P_ALL = 0x0003
@@ -37,8 +37,13 @@ class PcapReplay:
 
     def __iter__(self) -> Iterator[Frame]:
         while not self.stopped:
+            played = False
             for f in self.files:
-                reader = CaptureReader(f)
+                try:  # a file that is not a capture (or is gone) is skipped, not the end of the replay
+                    reader = CaptureReader(f)
+                except (PcapError, OSError) as exc:
+                    self.warnings.append(f"skipped {f}: {exc}")
+                    continue
                 offset: float | None = None
                 start = time.time()
                 first_ts: float | None = None
@@ -53,9 +58,10 @@ class PcapReplay:
                         delay = due - time.time()
                         if delay > 0:
                             time.sleep(min(delay, 1.0))
+                    played = True
                     yield (ts + (offset or 0.0), linktype, data)
                 self.warnings.extend(reader.warnings)
-            if not self.loop:
+            if not self.loop or not played:  # looping over files without a packet would only spin
                 return
 
 

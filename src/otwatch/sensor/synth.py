@@ -353,3 +353,168 @@ def write_capture(path: str, frames: Iterator[Frame_] | list[Frame_]) -> int:
             f.write(pcap_record(ts, data))
             count += 1
     return count
+
+
+# -- IT and layer-2 payloads (DHCP, DNS, HTTP, TLS, LLDP, PROFINET DCP) ---------------------------------
+def dhcp_message(
+    op: int,
+    client_mac: bytes,
+    msg_type: int,
+    xid: int = 0x3903F326,
+    hostname: str | None = None,
+    vendor_class: str | None = None,
+    requested: str | None = None,
+    yiaddr: str = "0.0.0.0",
+    server_id: str | None = None,
+) -> bytes:
+    """A BOOTP/DHCP message with the options hosts send (53, 12, 60, 50, 54, 55)."""
+    fixed = struct.pack("!BBBBIHH4s4s4s4s16s", op, 1, 6, 0, xid, 0, 0x8000, bytes(4), ip_bytes(yiaddr), bytes(4),
+                        bytes(4), client_mac + bytes(10))  # fmt: skip
+    opts = bytes((53, 1, msg_type))
+    for code, value in (
+        (12, hostname.encode() if hostname else None),
+        (60, vendor_class.encode() if vendor_class else None),
+        (50, ip_bytes(requested) if requested else None),
+        (54, ip_bytes(server_id) if server_id else None),
+        (55, bytes((1, 3, 6, 15)) if op == 1 else None),
+    ):
+        if value is not None:
+            opts += bytes((code, len(value))) + value
+    return fixed + bytes(192) + b"\x63\x82\x53\x63" + opts + b"\xff"
+
+
+def dns_answer(name: str, addresses: list[str], ident: int = 0x1234, ttl: int = 120) -> bytes:
+    """A response to :func:`dns_query` with one A record per address (the name compressed)."""
+    query = dns_query(name, ident)
+    body = b"".join(struct.pack("!HHHIH4s", 0xC00C, 1, 1, ttl, 4, ip_bytes(a)) for a in addresses)
+    header = struct.pack("!HHHHHH", ident, 0x8180, 1, len(addresses), 0, 0)
+    return header + query[12:] + body
+
+
+def http_request(host: str, uri: str = "/", agent: str = "OTWatch-Test/1.0") -> bytes:
+    return f"GET {uri} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {agent}\r\nAccept: */*\r\n\r\n".encode()
+
+
+def http_response(server: str, body: bytes = b"ok") -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nServer: {server}\r\nContent-Length: {len(body)}\r\n\r\n"
+    return head.encode() + body
+
+
+def tls_client_hello(server_name: str, alpn: tuple[str, ...] = ("h2", "http/1.1")) -> bytes:
+    """A TLS 1.2/1.3 ClientHello record with SNI, ALPN and supported_versions."""
+    sni = server_name.encode()
+    sni_ext = struct.pack("!HHHBH", 0, len(sni) + 5, len(sni) + 3, 0, len(sni)) + sni
+    protos = b"".join(bytes((len(p),)) + p.encode() for p in alpn)
+    alpn_ext = struct.pack("!HHH", 16, len(protos) + 2, len(protos)) + protos
+    versions_ext = struct.pack("!HHBHH", 43, 5, 4, 0x0304, 0x0303)
+    exts = sni_ext + alpn_ext + versions_ext
+    body = (
+        struct.pack("!H", 0x0303) + bytes(32) + b"\x00" + struct.pack("!HHH", 4, 0x1301, 0xC02F) + b"\x01\x00"
+    )
+    body += struct.pack("!H", len(exts)) + exts
+    hs = b"\x01" + len(body).to_bytes(3, "big") + body
+    return struct.pack("!BHH", 22, 0x0301, len(hs)) + hs
+
+
+def tls_server_hello(cipher: int = 0xC02F, version: int = 0x0303) -> bytes:
+    body = struct.pack("!H", version) + bytes(32) + b"\x00" + struct.pack("!HB", cipher, 0) + b"\x00\x00"
+    hs = b"\x02" + len(body).to_bytes(3, "big") + body
+    return struct.pack("!BHH", 22, 0x0303, len(hs)) + hs
+
+
+LLDP_MULTICAST = bytes.fromhex("0180c200000e")
+DCP_MULTICAST = bytes.fromhex("010ecf000000")
+
+
+def lldp_frame(
+    src: bytes, system_name: str, description: str, port: str = "Port 1", caps: int = 0x0014
+) -> bytes:
+    """An LLDPDU from ``src``: chassis id (MAC), port id (interface name), TTL, names, capabilities."""
+
+    def tlv(kind: int, value: bytes) -> bytes:
+        return struct.pack("!H", kind << 9 | len(value)) + value
+
+    body = tlv(1, b"\x04" + src) + tlv(2, b"\x05" + port.encode()) + tlv(3, b"\x00\x78")
+    body += (
+        tlv(5, system_name.encode()) + tlv(6, description.encode()) + tlv(7, struct.pack("!HH", caps, caps))
+    )
+    body += tlv(8, bytes((5, 1)) + ip_bytes("10.10.0.250") + bytes((2, 0, 0, 0, 1, 0))) + tlv(0, b"")
+    return ethernet(src, LLDP_MULTICAST, 0x88CC, body)
+
+
+def dcp_identify_response(
+    src: bytes,
+    dst: bytes,
+    name: str,
+    type_of_station: str,
+    vendor_id: int,
+    device_id: int,
+    role: int,
+    ip: str,
+) -> bytes:
+    """A PROFINET DCP Identify answer: the blocks a device describes itself with."""
+
+    def block(option: int, sub: int, value: bytes) -> bytes:
+        value = b"\x00\x00" + value  # BlockInfo
+        return struct.pack("!BBH", option, sub, len(value)) + value + (b"\x00" if len(value) & 1 else b"")
+
+    blocks = block(2, 1, type_of_station.encode()) + block(2, 2, name.encode())
+    blocks += block(2, 3, struct.pack("!HH", vendor_id, device_id)) + block(2, 4, bytes((role, 0)))
+    blocks += block(1, 2, ip_bytes(ip) + ip_bytes("255.255.255.0") + ip_bytes("0.0.0.0"))
+    header = struct.pack("!HBBIHH", 0xFEFF, 5, 1, 0x01000001, 0, len(blocks))
+    return ethernet(src, dst, 0x8892, header + blocks)
+
+
+def dcp_identify_request(src: bytes) -> bytes:
+    header = struct.pack("!HBBIHH", 0xFEFE, 5, 0, 0x01000001, 1, 4)
+    return ethernet(src, DCP_MULTICAST, 0x8892, header + b"\xff\xff\x00\x00")
+
+
+CDP_MULTICAST = bytes.fromhex("01000ccccccc")
+
+
+def cdp_frame(
+    src: bytes, device_id: str, platform: str, software: str, address: str, caps: int = 0x28
+) -> bytes:
+    """A CDPv2 announcement in an 802.3 LLC/SNAP frame (the length field instead of an ethertype)."""
+
+    def tlv(kind: int, value: bytes) -> bytes:
+        return struct.pack("!HH", kind, 4 + len(value)) + value
+
+    addr = struct.pack("!IBBBH", 1, 1, 1, 0xCC, 4) + ip_bytes(address)
+    body = tlv(1, device_id.encode()) + tlv(2, addr) + tlv(3, b"GigabitEthernet0/1")
+    body += tlv(4, struct.pack("!I", caps)) + tlv(5, software.encode()) + tlv(6, platform.encode())
+    llc = b"\xaa\xaa\x03\x00\x00\x0c\x20\x00" + bytes((2, 180)) + b"\x00\x00" + body
+    return CDP_MULTICAST + src + struct.pack("!H", len(llc)) + llc
+
+
+def netbios_encode(name: str, suffix: int) -> bytes:
+    """A NetBIOS name in first-level encoding, as a one-label DNS-style name."""
+    raw = name.upper().ljust(15)[:15].encode() + bytes((suffix,))
+    return b"\x20" + b"".join(bytes((0x41 + (b >> 4), 0x41 + (b & 0x0F))) for b in raw) + b"\x00"
+
+
+def nbns_registration(name: str, ip: str, ident: int = 0x8001) -> bytes:
+    """A broadcast name registration (what a Windows host sends at boot) for ``name``<00>."""
+    header = struct.pack("!HHHHHH", ident, 0x2910, 1, 0, 0, 1)
+    question = netbios_encode(name, 0x00) + struct.pack("!HH", 0x20, 1)
+    additional = b"\xc0\x0c" + struct.pack("!HHIH", 0x20, 1, 300000, 6) + b"\x00\x00" + ip_bytes(ip)
+    return header + question + additional
+
+
+def nbns_node_status_query(ident: int = 0x8002) -> bytes:
+    """A node-status request for the wildcard name, as ``nbtstat -A`` sends."""
+    return (
+        struct.pack("!HHHHHH", ident, 0, 1, 0, 0, 0) + netbios_encode("*", 0x00) + struct.pack("!HH", 0x21, 1)
+    )
+
+
+def nbns_node_status(names: list[tuple[str, int, bool]], mac_addr: bytes, ident: int = 0x8002) -> bytes:
+    """A node-status (NBSTAT) answer listing the responder's names (name, suffix, group)."""
+    header = struct.pack("!HHHHHH", ident, 0x8400, 0, 1, 0, 0)
+    body = bytes((len(names),)) + b"".join(
+        n.upper().ljust(15)[:15].encode() + bytes((s,)) + (b"\x84\x00" if g else b"\x04\x00")
+        for n, s, g in names
+    )
+    body += mac_addr + bytes(40)
+    return header + netbios_encode("*", 0x00) + struct.pack("!HHIH", 0x21, 1, 0, len(body)) + body

@@ -2,22 +2,68 @@
 
 * ``mail_server`` — where the sensor would send its own email. Stored; this sensor version sends no
   email itself (alerts are forwarded by the console).
-* ``snmp_mib_monitoring`` — SNMP health monitoring of the sensor by the listed managers. Stored and
-  reported back; this sensor version has **no SNMP agent yet**, so nothing answers SNMP queries
-  (``serving`` is reported as False).
-* ``active_directory`` — AD sign-in to the sensor's own console. Stored; the sensor's console signs
-  users in with its local accounts only in this version.
+* ``snmp_mib_monitoring`` — applied: the sensor's health is served over SNMP to the listed managers
+  (see :mod:`otwatch.sensor.snmpagent`); ``serving`` is reported back, or the reason it is not.
+* ``active_directory`` — applied: AD accounts sign in to the sensor's own console
+  (see :mod:`otwatch.sensor.adauth`).
 * ``dns_reverse_lookup`` — applied: see :mod:`otwatch.sensor.dnslookup`.
 
-Secrets (mail password, SNMP community and keys, AD bind password) are never part of what is pushed.
+Secrets (mail password, SNMP community and keys, AD bind password) are never part of what is pushed:
+each sensor keeps its own in :class:`LocalSecrets` (``otwatch sensor secret NAME``).
 """
 
 from __future__ import annotations
 
+import json
+import os
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 GROUPS: Final = ("mail_server", "snmp_mib_monitoring", "active_directory", "dns_reverse_lookup")
+#: The secrets a sensor keeps for itself, with what each is for.
+SECRETS: Final = {
+    "snmp_community": "SNMP v1/v2c community the managers use",
+    "snmp_v3_auth_key": "SNMPv3 authentication pass phrase (8 characters or more)",
+    "snmp_v3_priv_key": "SNMPv3 privacy pass phrase (8 characters or more)",
+    "ad_bind_password": "password of the Active Directory bind account (bind DN)",
+    "mail_password": "password of the mail server account",
+    "ad_ca_certificate": "PEM CA certificate the AD servers' certificates are checked against "
+    "(default: the system's trust store)",
+}
+
+
+class LocalSecrets:
+    """This sensor's own secrets: a JSON file readable by the sensor's user only (never reported)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / "system-secrets.json"
+        self._lock = threading.Lock()
+
+    def get(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+    def set(self, name: str, value: str | None) -> None:
+        """Set (or with None, remove) one secret; ValueError for a name that is not one."""
+        if name not in SECRETS:
+            raise ValueError(f"unknown secret {name!r} (known: {', '.join(SECRETS)})")
+        with self._lock:
+            data = self.get()
+            if value is None:
+                data.pop(name, None)
+            else:
+                data[name] = value
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(data, f)
+            tmp.replace(self.path)
 
 
 @dataclass(slots=True)
@@ -42,7 +88,7 @@ class SystemSettings:
                 changed.append(name)
         return changed
 
-    def status(self) -> dict[str, Any]:
+    def status(self, snmp_status: dict[str, Any] | None = None, ad_in_use: bool = False) -> dict[str, Any]:
         """What the sensor does with each group, for the statistics report (honest about what it can't)."""
         snmp = self.snmp_mib_monitoring or {}
         ad = self.active_directory or {}
@@ -53,11 +99,12 @@ class SystemSettings:
                 "enabled": bool(snmp.get("enabled")),
                 "version": snmp.get("version"),
                 "allowed_managers": list(snmp.get("allowed_managers", [])),
-                "serving": False,  # no SNMP agent in this sensor version
+                "serving": False,
+                **(snmp_status or {}),
             },
             "active_directory": {
                 "enabled": bool(ad.get("enabled")),
                 "domain": ad.get("domain"),
-                "in_use": False,  # the sensor console signs in local accounts only
+                "in_use": ad_in_use,  # the sensor console signs AD accounts in
             },
         }

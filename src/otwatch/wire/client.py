@@ -38,9 +38,16 @@ JSON = {"content-type": "application/json"}
 class LinkError(RuntimeError):
     """The console refused or could not be reached; ``code`` is the console's error code if any."""
 
-    def __init__(self, message: str, code: str = "unreachable", status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        code: str = "unreachable",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.code, self.status = code, status
+        self.retry_after = retry_after  # seconds the console asked us to wait (429/503 Retry-After)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +97,22 @@ def host_os() -> str:
     return f"{platform.system()} {platform.release()}".strip()
 
 
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Retry-After in seconds (the console sends delta-seconds); junk or absurd values are ignored."""
+    try:
+        value = float(resp.headers.get("retry-after", ""))
+    except ValueError:
+        return None
+    return value if 0 <= value <= 3600 else None
+
+
 def _error_from(resp: httpx.Response) -> LinkError:
+    wait = _retry_after(resp)
     try:
         err = resp.json()["error"]
-        return LinkError(err["message"], err["code"], resp.status_code)
+        return LinkError(err["message"], err["code"], resp.status_code, wait)
     except (ValueError, KeyError, TypeError):
-        return LinkError(f"console answered HTTP {resp.status_code}", "http_error", resp.status_code)
+        return LinkError(f"console answered HTTP {resp.status_code}", "http_error", resp.status_code, wait)
 
 
 class NodeState:

@@ -59,7 +59,7 @@ After=network-online.target
 Wants=network-online.target
 
 [Service]
-ExecStart={exe} {kind} run --install-base {base}{extra}
+ExecStart={exe} {kind} {command} --install-base {base}{extra}
 Restart=always
 RestartSec=5
 
@@ -69,7 +69,13 @@ WantedBy=multi-user.target
 
 
 def pair(
-    kind: NodeKind, base: Path, creds: Credentials, repair: bool, engine_version: str, unit_extra: str = ""
+    kind: NodeKind,
+    base: Path,
+    creds: Credentials,
+    repair: bool,
+    engine_version: str,
+    unit_extra: str = "",
+    command: str = "run",
 ) -> None:
     state = NodeState(base / "state")
     if state.exists() and not repair:
@@ -84,7 +90,7 @@ def pair(
         raise typer.Exit(2) from exc
     unit = base / f"otwatch-{kind}.service"
     exe = shutil.which("otwatch") or f"{sys.executable} -m otwatch"
-    unit.write_text(UNIT.format(kind=kind, exe=exe, base=base, extra=unit_extra))
+    unit.write_text(UNIT.format(kind=kind, exe=exe, command=command, base=base, extra=unit_extra))
     out.print(f"paired with {ident.address} as {kind} {ident.node_id}: [bold]{resp.status}[/]")
     out.print(
         f"systemd unit written to {unit} (copy to /etc/systemd/system and `systemctl enable --now otwatch-{kind}`)"
@@ -106,8 +112,11 @@ def uninstall(kind: NodeKind, base: Path) -> None:
     out.print("uninstalled")
 
 
-def register(app: typer.Typer, kind: NodeKind, default_base: Path, engine_version: str = "") -> None:
-    """Add install / repair / uninstall to a part's CLI."""
+def register(
+    app: typer.Typer, kind: NodeKind, default_base: Path, engine_version: str = "", command: str = "run"
+) -> None:
+    """Add install / repair / uninstall to a part's CLI. ``command`` is what the systemd unit runs
+    (the sensor runs under ``supervise``, which is what takes version updates and rolls them back)."""
 
     @app.command()
     def install(
@@ -121,7 +130,7 @@ def register(app: typer.Typer, kind: NodeKind, default_base: Path, engine_versio
     ) -> None:
         """Pair this machine with a console (it appears there as Pending Approval, or approved if Auto-Approve is on)."""
         creds = Credentials(pairing_key, icp_address, icp_fingerprint, icp_username, icp_password, icp_apikey)
-        pair(kind, install_base, creds, False, engine_version)
+        pair(kind, install_base, creds, False, engine_version, command=command)
 
     @app.command()
     def repair(
@@ -135,7 +144,7 @@ def register(app: typer.Typer, kind: NodeKind, default_base: Path, engine_versio
     ) -> None:
         """Pair the same installation again (keeps its identity and history in the console)."""
         creds = Credentials(pairing_key, icp_address, icp_fingerprint, icp_username, icp_password, icp_apikey)
-        pair(kind, install_base, creds, True, engine_version)
+        pair(kind, install_base, creds, True, engine_version, command=command)
 
     @app.command("uninstall")
     def uninstall_cmd(install_base: InstallBase = default_base) -> None:

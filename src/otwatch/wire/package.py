@@ -18,7 +18,11 @@ import base64
 import hashlib
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -265,3 +269,82 @@ def check_upgrade(manifest: Manifest, kind: str, current: str | None) -> None:
             raise PackageError(
                 f"version {manifest.version} upgrades from {manifest.min_version} or later; {current} is installed"
             )
+
+
+# ------------------------------------------------------------------ install a version's payload
+
+
+def unpack(pkg: Package, target: Path) -> None:
+    """Write a verified package's payload into a fresh ``target`` (through ``.<name>.part`` and a
+    rename, so a half-written version never exists under its real name)."""
+    part = target.with_name(f".{target.name}.part")
+    shutil.rmtree(part, ignore_errors=True)
+    for name, content in pkg.files.items():
+        f = part / name
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_bytes(content)
+    if target.exists():
+        shutil.rmtree(target)
+    part.rename(target)
+
+
+def check_version_payload(pkg: Package) -> None:
+    """A sensor or console version carries ``version.json`` (its version) and ``lib/`` (its code)."""
+    version = pkg.manifest.version
+    try:
+        declared = json.loads(pkg.files["version.json"])["version"]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PackageError("payload has no valid version.json") from exc
+    if declared != version:
+        raise PackageError(f"version.json says {declared}, the manifest {version}")
+    if not any(n.startswith("lib/") for n in pkg.files):
+        raise PackageError("payload has no lib/ (the version's code)")
+
+
+def precheck_code(lib: Path, version: str, module: str) -> None:
+    """The code in ``lib`` imports ``module`` and says it is ``version`` — in a child interpreter,
+    before anything is switched to it."""
+    code = f"import {module}, otwatch; print(otwatch.__version__)"
+    env = dict(os.environ, PYTHONPATH=str(lib))
+    try:
+        r = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise PackageError(f"version {version} does not start (import timed out)") from exc
+    if r.returncode != 0:
+        tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
+        raise PackageError(f"version {version} does not start: {tail}")
+    if r.stdout.strip() != version:
+        raise PackageError(f"the code in the package is version {r.stdout.strip()}, not {version}")
+
+
+def repoint(link: Path, target: Path | None) -> None:
+    """Atomically point the symlink ``link`` at ``target`` (relative to the link's folder) — a fresh
+    link renamed over the old one, so readers see either version, never none — or remove it."""
+    if target is None:
+        link.unlink(missing_ok=True)
+        return
+    tmp = link.with_name(f".{link.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    tmp.replace(link)
+
+
+def pointed_version(link: Path) -> str | None:
+    """The version folder a ``current``/``previous`` link names (None when there is no link)."""
+    return PurePosixPath(os.readlink(link)).name if link.is_symlink() else None
+
+
+def install_version(pkg: Package, root: Path, module: str) -> Path:
+    """Unpack a verified sensor or console version into ``root/<version>`` and import-check its code
+    (``module``); when the check fails nothing of it stays. Returns the version's folder."""
+    target = root / pkg.manifest.version
+    root.mkdir(parents=True, exist_ok=True)
+    unpack(pkg, target)
+    try:
+        precheck_code(target / "lib", pkg.manifest.version, module)
+    except PackageError:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return target

@@ -1,6 +1,7 @@
 """The check-in loop shared by agents and sensors.
 
-- Long-polls the console; reconnects with jittered exponential back-off.
+- Long-polls the console; reconnects with jittered exponential back-off, and never sooner than a
+  busy console's Retry-After.
 - Command results go to an on-disk outbox first (fsync'd JSON lines) and leave it only once a
   check-in carrying them was answered, so nothing is lost across restarts or network loss.
 - Commands are idempotent by id: an id already handled is never run twice.
@@ -143,11 +144,19 @@ class NodeRuntime:
                 except LinkError as exc:
                     failures += 1
                     self.last_error = str(exc)
-                    delay = min(self.max_backoff, 2 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+                    delay = self.retry_delay(failures, exc)
                     log.warning("check-in failed (%s); retrying in %.1fs", exc, delay)
                     self._stop.wait(delay)
         finally:
             link.close()
+
+    def retry_delay(self, failures: int, exc: LinkError) -> float:
+        """Jittered exponential back-off, and never sooner than a busy console's Retry-After (a herd of
+        nodes retrying within a second of a 503 would keep the console as busy as before)."""
+        delay: float = min(self.max_backoff, 2.0 ** min(failures, 6)) * random.uniform(0.5, 1.0)
+        if exc.retry_after is not None:
+            delay = max(delay, min(exc.retry_after, self.max_backoff))
+        return delay
 
     def _once(self, link: ConsoleLink) -> None:
         results = self.outbox.pending()

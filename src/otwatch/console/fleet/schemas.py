@@ -189,17 +189,32 @@ class ActiveDirectorySettings(_Group):
     servers: Annotated[list[Host], AfterValidator(_unique)] = Field(default_factory=list, max_length=8)
     port: int = Field(default=636, ge=1, le=65535)
     ldaps: bool = True
+    starttls: bool = Field(default=False, description="StartTLS on plain LDAP (when LDAPS is off)")
     base_dn: str = Field(default="", max_length=500)
+    bind_dn: str = Field(
+        default="", max_length=500, description="account that looks users up; empty: user@domain binds"
+    )
+    user_filter: str = Field(
+        default="", max_length=500, description="LDAP filter with {username}; empty: sAMAccountName"
+    )
     group_roles: dict[str, ConsoleRole] = Field(
         default_factory=dict, max_length=100, description="AD group name -> sensor role"
     )
+
+    @field_validator("user_filter")
+    @classmethod
+    def _filter(cls, v: str) -> str:
+        v = v.strip()
+        if v and (not v.startswith("(") or not v.endswith(")") or "{username}" not in v):
+            raise ValueError("the user filter must be an LDAP filter in parentheses holding {username}")
+        return v
 
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str) -> str:
         return _host(v) if v.strip() else ""
 
-    @field_validator("base_dn")
+    @field_validator("base_dn", "bind_dn")
     @classmethod
     def _dn(cls, v: str) -> str:
         v = v.strip()
@@ -219,6 +234,8 @@ class ActiveDirectorySettings(_Group):
     def _complete(self) -> Self:
         if self.enabled and (not self.domain or not self.servers):
             raise ValueError("Active Directory needs a domain and at least one server when enabled")
+        if self.ldaps and self.starttls:
+            raise ValueError("choose LDAPS or StartTLS, not both")
         return self
 
 
@@ -317,6 +334,7 @@ class NodeOut(BaseModel):
     progress: dict[str, Any]
     settings: dict[str, Any] = Field(default_factory=dict)  # sensors: learning mode, engines, ...
     stats: dict[str, Any] = Field(default_factory=dict)  # sensors: the latest traffic statistics
+    threat_intel_version: str | None = None  # sensors: the threat-intelligence package in use
     config_version: int = 0  # the newest configuration the console holds for the node
     config_acked: int = 0  # the newest configuration the node has acknowledged
 

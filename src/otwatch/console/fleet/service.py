@@ -37,7 +37,7 @@ from otwatch.console.fleet.schemas import (
     SettingGroupOut,
 )
 from otwatch.console.fleet.status import (
-    DisconnectReason,
+    REFUSED,
     NodeState,
     NodeStatus,
     ScanResult,
@@ -48,6 +48,7 @@ from otwatch.console.forwarding import service as forwarding
 from otwatch.console.networks.service import outside_monitored
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import service as updates
+from otwatch.console.updates.models import UpdatePackage
 from otwatch.wire import package, pki
 from otwatch.wire.messages import (
     CheckinRequest,
@@ -69,7 +70,10 @@ OPEN_STATES = ("pending", "delivered", "running")
 
 def wake_after_commit(db: Session, ctx: ConsoleContext, node_id: str) -> None:
     """Wake the node's long-poll once this transaction is committed — never before, or the woken
-    check-in could read the old row and go back to sleep with nothing."""
+    check-in could read the old row and go back to sleep with nothing. On PostgreSQL the wake-up also
+    goes to the other console processes as a NOTIFY in this transaction (sent by the commit)."""
+    ctx.notifier.touch(node_id)  # already now: a check-in in this transaction must look (wire_routes)
+    ctx.notifier.publish(db, node_id)
     after_commit(db, lambda: ctx.notifier.wake(node_id))
 
 
@@ -89,7 +93,7 @@ def node_state(n: Node, max_skew: float) -> NodeState:
         activity=n.activity,
         config_version=n.config_version,
         config_acked=n.config_acked,
-        unprocessable=n.disconnect_reason == DisconnectReason.CANT_PROCESS,
+        unprocessable=n.disconnect_reason in REFUSED,
     )
 
 
@@ -133,6 +137,7 @@ def node_out(
         progress=n.progress,
         settings={**SENSOR_DEFAULTS, **n.config} if n.kind == "sensor" else {},
         stats=n.stats if n.kind == "sensor" else {},
+        threat_intel_version=threat_intel_version(n) if n.kind == "sensor" else None,
         config_version=n.config_version,
         config_acked=n.config_acked,
     )
@@ -224,6 +229,8 @@ def _load_csr(text: str) -> x509.CertificateSigningRequest:
 
 def enroll(db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str) -> EnrollResponse:
     now = utcnow()
+    if req.kind == "sensor" and req.version and updates.newer_than_console(req.version):
+        raise APIError(409, "version_too_new", updates.too_new_message(req.version))
     csr = _load_csr(req.csr_pem)
     vouched = _enroller(db, req, now)
     pub_sha = pki.public_key_sha256(csr.public_key())
@@ -249,6 +256,7 @@ def enroll(db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str)
             .where(IssuedCertificate.node_id == node.id, IssuedCertificate.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        _forget_serials(node)
         node.uninstalled_at = None
         node.last_seen = None
         node.disconnect_reason = None
@@ -277,14 +285,47 @@ def enroll(db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str)
     )
 
 
+#: certificate serial -> node id, learnt from IssuedCertificate (a hint, checked against the node row)
+_SERIAL_NODE: dict[str, str] = {}
+_SERIAL_CACHE_MAX = 50_000
+
+
 def node_for_certificate(db: Session, serial: str) -> Node:
+    """The node a client certificate belongs to, or 401 when it is unknown or revoked.
+
+    Check-ins call this every time, so the serial -> node id mapping is cached in the process, but
+    never trusted alone: the node row read anyway must still name this serial as its current
+    certificate and not be uninstalled. Every revocation goes with one of these (repair issues a new
+    serial, delete removes the row, goodbye marks it uninstalled), so a revocation made by any
+    console process is seen at once; anything else falls back to the IssuedCertificate row.
+    """
+    node_id = _SERIAL_NODE.get(serial)
+    if node_id is not None:
+        node = db.get(Node, node_id)
+        if node is not None and node.cert_serial == serial and node.uninstalled_at is None:
+            return node
+        _SERIAL_NODE.pop(serial, None)
     cert = db.get(IssuedCertificate, serial)
     if cert is None or cert.revoked_at is not None:
         raise APIError(401, "certificate_revoked", "client certificate is unknown or revoked; pair again")
     node = db.get(Node, cert.node_id)
     if node is None:
         raise APIError(401, "certificate_revoked", "node was deleted; pair again")
+    if node.cert_serial == serial and node.uninstalled_at is None:
+        if len(_SERIAL_NODE) >= _SERIAL_CACHE_MAX:
+            _SERIAL_NODE.clear()
+        _SERIAL_NODE[serial] = node.id
     return node
+
+
+def cached_node_id(serial: str) -> str | None:
+    """The node id cached for a certificate serial (unverified: see `node_for_certificate`)."""
+    return _SERIAL_NODE.get(serial)
+
+
+def _forget_serials(node: Node) -> None:
+    """Drop the node's cached serial (revoked); other processes see the changed row instead."""
+    _SERIAL_NODE.pop(node.cert_serial, None)
 
 
 # ---------------------------------------------------------------- operator actions
@@ -560,7 +601,7 @@ def request_update(db: Session, ctx: ConsoleContext, actor: str, node: Node) -> 
 
 def auto_update(db: Session, ctx: ConsoleContext, node: Node) -> None:
     """With Auto-Updates on, a Connected agent on an older engine gets the newest one."""
-    if node.kind != "agent" or not settings.get(db, "auto_update"):
+    if node.kind != "agent" or not settings.cached(db, "auto_update"):
         return
     pkg = updates.newest(db, "otd")
     if (
@@ -603,6 +644,7 @@ def delete_node(db: Session, actor: str, node: Node) -> None:
         update(IssuedCertificate).where(IssuedCertificate.node_id == node.id).values(revoked_at=utcnow())
     )
     audit.record(db, actor, "node.deleted", node.id, name=node.name, kind=node.kind)
+    _forget_serials(node)
     db.delete(node)
 
 
@@ -614,6 +656,7 @@ def goodbye(db: Session, node: Node, reason: str) -> None:
     node.uninstalled_at = now
     node.activity = None
     db.execute(update(IssuedCertificate).where(IssuedCertificate.node_id == node.id).values(revoked_at=now))
+    _forget_serials(node)
     audit.record(db, f"node:{node.id}", "node.uninstalled", node.id, reason=reason)
 
 
@@ -633,6 +676,12 @@ def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
     if res.state == "running":
         return
     cmd.finished_at = now
+    if cmd.type == "update":  # the outcome of every update, a rollback included, is in the audit log
+        audit.record(
+            db, f"node:{node.id}", f"update.{'installed' if res.state == 'done' else 'failed'}", node.id,
+            kind=cmd.args.get("kind"), version=cmd.args.get("version"),
+            rolled_back=bool(res.result.get("rolled_back")), error=res.error,
+        )  # fmt: skip
     if cmd.type == "scan":
         node.last_scan_result = ScanResult.COMPLETED if res.state == "done" else ScanResult.FAILED
         started = res.result.get("started_at")
@@ -644,12 +693,35 @@ def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
             node.reported_assets = int(res.result.get("asset_count", len(reports)))
 
 
+#: clock skew changes smaller than this are not written (the drift limit is minutes)
+SKEW_SLACK = 1.0
+
+
+def last_seen_slack(offline_after: float) -> float:
+    """How far the stored last_seen may lag the newest check-in: at most a sixth of offline_after
+    (15 s by default), so a node checking in every longpoll_seconds (25 s) is never shown
+    Disconnected (25 + 15 < 90 s) while most check-ins write nothing."""
+    return min(15.0, offline_after / 6)
+
+
 def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinRequest) -> None:
-    """Everything a check-in tells the console: liveness, versions, clock, activity, results."""
+    """Everything a check-in tells the console: liveness, versions, clock, activity, results.
+
+    Liveness is written only when it moved (last_seen by more than `last_seen_slack`, the clock skew
+    by more than SKEW_SLACK or across the drift limit): an idle check-in then writes nothing at all,
+    which SQLite's single writer and PostgreSQL's WAL both notice at 10,000 nodes. SQLAlchemy leaves
+    the unchanged attributes below out of the UPDATE.
+    """
     now = utcnow()
     node.first_seen = node.first_seen or now
-    node.last_seen = now
-    node.clock_skew = (req.client_time - now).total_seconds()
+    if node.last_seen is None or (now - node.last_seen).total_seconds() >= last_seen_slack(
+        ctx.settings.offline_after
+    ):
+        node.last_seen = now
+    skew = (req.client_time - now).total_seconds()
+    limit = ctx.settings.max_clock_skew
+    if abs(skew - node.clock_skew) > SKEW_SLACK or (abs(skew) > limit) != (abs(node.clock_skew) > limit):
+        node.clock_skew = skew
     node.disconnect_reason = None
     for attr in ("version", "engine_version", "host_os", "hostname"):
         val = getattr(req, attr)
@@ -669,8 +741,12 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
             node.stats = rep.stats
 
 
-def deliverables(db: Session, ctx: ConsoleContext, node: Node, client_config_version: int) -> CheckinResponse:
-    """What the node must receive now: configuration newer than it has, open commands."""
+def deliverables(
+    db: Session, ctx: ConsoleContext, node: Node, client_config_version: int, query_commands: bool = True
+) -> CheckinResponse:
+    """What the node must receive now: configuration newer than it has, open commands.
+
+    ``query_commands=False`` when the notifier knows the node has none open (`Notifier.maybe_pending`)."""
     now = utcnow()
     st = node_state(node, ctx.settings.max_clock_skew)
     config = None
@@ -681,7 +757,7 @@ def deliverables(db: Session, ctx: ConsoleContext, node: Node, client_config_ver
     ):
         config = agent_config_payload(db, ctx, node) if node.kind == "agent" else dict(node.config)
     commands: list[CommandMessage] = []
-    if node.approved_at is not None and not node.paused:
+    if node.approved_at is not None and not node.paused and query_commands:
         for cmd in db.scalars(
             select(Command)
             .where(Command.node_id == node.id, Command.state.in_(("pending", "delivered")))
@@ -713,3 +789,63 @@ def agent_config_payload(db: Session, ctx: ConsoleContext, node: Node) -> dict[s
         if row is not None:
             creds.append({"id": row.id, "name": row.name, "kind": row.kind, **ctx.vault.open(row.secret)})
     return {**{k: v for k, v in node.config.items() if k != "credential_ids"}, "credentials": creds}
+
+
+# ---------------------------------------------------------------- threat intelligence
+
+
+def threat_intel_version(node: Node) -> str | None:
+    """The threat-intelligence package version a sensor reported in use (its latest statistics)."""
+    system = node.stats.get("system") if isinstance(node.stats, dict) else None
+    intel = system.get("threat_intel") if isinstance(system, dict) else None
+    version = intel.get("version") if isinstance(intel, dict) else None
+    return str(version) if version else None
+
+
+THREAT_INTEL_ATTEMPTS = 3  # failed installs of one version before the console stops offering it
+
+
+def offer_threat_intel(
+    db: Session,
+    ctx: ConsoleContext,
+    node: Node,
+    actor: str = "threat-intel",
+    pkg: UpdatePackage | None = None,
+) -> str:
+    """Queue the newest threat-intelligence package for a sensor that does not use it yet.
+
+    Called when a package is uploaded (every sensor) and whenever a sensor reports its statistics,
+    so a sensor that was disconnected gets it when it comes back (an expired command is offered
+    again). Returns "ok" when queued, otherwise why not."""
+    if node.kind != "sensor" or node.approved_at is None or node.uninstalled_at is not None:
+        return "not an approved sensor"
+    if node.paused:
+        return "paused"
+    pkg = pkg or updates.newest(db, "threat-intel")
+    if pkg is None:
+        return "no threat-intelligence package uploaded"
+    in_use = threat_intel_version(node)
+    if in_use is not None and not updates.needs(in_use, pkg):
+        return f"already uses {in_use}"
+    tries = [
+        c
+        for c in db.scalars(select(Command).where(Command.node_id == node.id, Command.type == "threat_intel"))
+        if c.args.get("version") == pkg.version
+    ]
+    if any(c.state in (*OPEN_STATES, "done") for c in tries):
+        return "already queued"
+    if sum(c.state == "failed" for c in tries) >= THREAT_INTEL_ATTEMPTS:
+        return f"installing {pkg.version} failed {THREAT_INTEL_ATTEMPTS} times"
+    args = {"package_id": pkg.id, "version": pkg.version, "sha256": pkg.sha256, "kind": pkg.kind}
+    queue_command(db, ctx, actor, node, "threat_intel", args)
+    return "ok"
+
+
+def distribute_threat_intel(
+    db: Session, ctx: ConsoleContext, actor: str, pkg: UpdatePackage
+) -> dict[str, str]:
+    """An uploaded threat-intelligence package goes to every sensor: {sensor id: "ok" | why not}."""
+    sensors = db.scalars(select(Node).where(Node.kind == "sensor", Node.uninstalled_at.is_(None)))
+    results = {n.id: offer_threat_intel(db, ctx, n, actor, pkg) for n in sensors}
+    audit.record(db, actor, "threat_intel.distributed", pkg.file_name, version=pkg.version, results=results)
+    return results

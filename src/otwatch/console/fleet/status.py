@@ -74,6 +74,11 @@ class DisconnectReason(StrEnum):
     TIME_DRIFT = "Time drift detected"
     NOT_COMMUNICATING = "Not communicating — check network connectivity or certificate validation"
     UNINSTALLED = "Uninstalled"
+    VERSION_TOO_NEW = "The sensor runs a newer version than the console; update the console first"
+
+
+#: Reasons the console itself refused the node's last check-in: Disconnected until one is accepted.
+REFUSED = (DisconnectReason.CANT_PROCESS, DisconnectReason.VERSION_TOO_NEW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +133,7 @@ def status_sql(now: datetime, offline_after: float, max_skew: float) -> ColumnEl
                 Node.uninstalled_at.is_not(None),
                 Node.last_seen < now - timedelta(seconds=offline_after),  # silent > offline_after
                 func.abs(Node.clock_skew) > max_skew,  # time drift
-                Node.disconnect_reason == DisconnectReason.CANT_PROCESS.value,  # unprocessable
+                Node.disconnect_reason.in_([r.value for r in REFUSED]),  # refused check-in
             ),
             NodeStatus.DISCONNECTED.value,
         ),
@@ -153,5 +158,5 @@ def disconnect_reason(
     if s.time_drift:
         return DisconnectReason.TIME_DRIFT
     if s.unprocessable:
-        return DisconnectReason.CANT_PROCESS
+        return stored_reason if stored_reason in REFUSED else DisconnectReason.CANT_PROCESS
     return stored_reason or DisconnectReason.NOT_COMMUNICATING

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 from cryptography import x509
 from fastapi import APIRouter, Depends, Request, Response
@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 from sqlalchemy.exc import DataError
+from sqlalchemy.orm import Session
 
 from otwatch.console.audit import service as audit
 from otwatch.console.auth.service import LockedOut, check_lockout
@@ -21,7 +22,7 @@ from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, SessionDep
 from otwatch.console.errors import APIError
 from otwatch.console.fleet import service
-from otwatch.console.fleet.models import Command
+from otwatch.console.fleet.models import Command, Node
 from otwatch.console.fleet.status import DisconnectReason
 from otwatch.console.updates import service as updates
 from otwatch.console.updates.models import UpdatePackage
@@ -114,8 +115,15 @@ def enroll(body: EnrollRequest, request: Request, ctx: CtxDep, db: SessionDep) -
 def _checkin_tx(
     ctx: ConsoleContext, serial: str, body: CheckinRequest, first: bool
 ) -> tuple[CheckinResponse, str]:
+    """One check-in's database work. An idle check-in of a node without open commands reads one
+    row and writes nothing (cached certificate lookup, notifier's idle marker, liveness slack)."""
+    cached_id = service.cached_node_id(serial)
+    # taken before any read, so a command committed after it always changes the token (notify.py)
+    token = ctx.notifier.idle_token(cached_id) if cached_id else None
     with ctx.db.session() as db:
         node = service.node_for_certificate(db, serial)
+        if first and node.kind == "sensor" and body.version and updates.newer_than_console(body.version):
+            _refuse_too_new(db, node, body.version)
         if first:
             try:
                 service.record_checkin(db, ctx, node, body)
@@ -127,9 +135,28 @@ def _checkin_tx(
                     422, "unprocessable", f"the console can't process data received from this {kind}: {exc}"
                 ) from exc
             service.auto_update(db, ctx, node)
-        resp = service.deliverables(db, ctx, node, body.config_version)
+            if node.kind == "sensor" and any(r.kind == "stats" for r in body.reports):
+                service.offer_threat_intel(db, ctx, node)  # it just said which package it uses
+        # a woken long-poll (first=False) always looks: it was woken for a reason
+        skip = (
+            first and token is not None and node.id == cached_id and not ctx.notifier.maybe_pending(node.id)
+        )
+        resp = service.deliverables(db, ctx, node, body.config_version, query_commands=not skip)
         db.commit()
-        return resp, node.id
+    if token is not None and not skip and node.id == cached_id and not resp.commands and not body.results:
+        ctx.notifier.mark_idle(node.id, token)  # a skipped query proves nothing: the mark ages out
+    return resp, node.id
+
+
+def _refuse_too_new(db: Session, node: Node, version: str) -> NoReturn:
+    """A sensor newer than its console cannot connect: the console keeps the version it reported
+    and shows it Disconnected with the reason until it checks in with a version the console takes."""
+    if node.disconnect_reason != DisconnectReason.VERSION_TOO_NEW:
+        audit.record(db, f"node:{node.id}", "node.version_refused", node.id, version=version)
+    node.version = version
+    node.disconnect_reason = DisconnectReason.VERSION_TOO_NEW
+    db.commit()
+    raise APIError(409, "version_too_new", updates.too_new_message(version))
 
 
 @router.post("/checkin", response_model=CheckinResponse)
@@ -145,6 +172,9 @@ async def checkin(body: CheckinRequest, ctx: CtxDep, serial: CertSerial) -> Chec
         raise APIError(
             503, "busy", f"the console is busy; check in again in {retry} s", {"retry_after": retry}
         )
+    cached_id = service.cached_node_id(serial)
+    if cached_id:  # the read below sees every earlier wake-up: don't let one end the next long-poll
+        ctx.notifier.forget_missed(cached_id)
     try:
         resp, node_id = await run_in_threadpool(_checkin_tx, ctx, serial, body, True)
     finally:
@@ -167,14 +197,17 @@ def goodbye(body: GoodbyeRequest, db: SessionDep, serial: CertSerial) -> None:
 
 @router.get("/packages/{package_id}", response_class=Response)
 def download_package(package_id: str, ctx: CtxDep, db: SessionDep, serial: CertSerial) -> Response:
-    """The package of an update this node was told to install (and only that)."""
+    """The package of an update (or threat-intelligence package) this node was told to install, and
+    only that."""
     node = service.node_for_certificate(db, serial)
-    cmd = db.scalar(
+    cmds = db.scalars(
         select(Command).where(
-            Command.node_id == node.id, Command.type == "update", Command.state.in_(service.OPEN_STATES)
+            Command.node_id == node.id,
+            Command.type.in_(("update", "threat_intel")),
+            Command.state.in_(service.OPEN_STATES),
         )
     )
     row = db.get(UpdatePackage, package_id)
-    if cmd is None or row is None or cmd.args.get("package_id") != package_id:
+    if row is None or not any(c.args.get("package_id") == package_id for c in cmds):
         raise APIError(404, "not_found", "no update of this package is pending for this node")
     return Response(updates.package_bytes(ctx, row), media_type="application/x-tar")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Any
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from otwatch.console.db import after_commit
 from otwatch.console.settings.models import SettingRow
 
 DEFAULTS: dict[str, Any] = {
@@ -19,11 +23,42 @@ def get(db: Session, key: str) -> Any:
     return DEFAULTS[key] if row is None else row.value
 
 
+#: per database engine: key -> (read at, value); see `cached`
+_CACHE: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, Any]]] = weakref.WeakKeyDictionary()
+CACHE_TTL = 5.0
+
+
+def cached(db: Session, key: str) -> Any:
+    """`get` for hot paths (every check-in): read at most every CACHE_TTL seconds per process.
+
+    A change made through `put` in this process is seen at once; one made by another console
+    process sharing the database within CACHE_TTL."""
+    engine = db.get_bind()
+    if not isinstance(engine, Engine):
+        return get(db, key)
+    per_engine = _CACHE.setdefault(engine, {})
+    hit = per_engine.get(key)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < CACHE_TTL:
+        return hit[1]
+    value = get(db, key)
+    per_engine[key] = (now, value)
+    return value
+
+
 def put(db: Session, key: str, value: Any) -> None:
     if key not in DEFAULTS:
         raise KeyError(key)
+    engine = db.get_bind()
+    if isinstance(engine, Engine):  # now, and again once committed (a read in between cached the old)
+        _forget(engine)
+        after_commit(db, lambda: _forget(engine))
     row = db.get(SettingRow, key)
     if row is None:
         db.add(SettingRow(key=key, value=value))
     else:
         row.value = value
+
+
+def _forget(engine: Engine) -> None:
+    _CACHE.pop(engine, None)

@@ -1,4 +1,4 @@
-"""Verifying, storing and rolling out update packages (OTD engines for agents, first)."""
+"""Verifying, storing and rolling out update packages; the console-first rule for sensor versions."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import otwatch
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.errors import APIError, conflict
@@ -69,3 +70,26 @@ def needs(engine_version: str, pkg: UpdatePackage) -> bool:
         return not engine_version or package.version_lt(engine_version, pkg.version)
     except package.PackageError:
         return True
+
+
+# ---------------------------------------------------------------- console first (sensor versions)
+
+
+def console_version() -> str:
+    """The version of the console code that is running (what a sensor may not exceed)."""
+    return otwatch.__version__
+
+
+def newer_than_console(version: str) -> bool:
+    """True when ``version`` is newer than this console; an unparsable version counts as newer."""
+    try:
+        return package.version_lt(console_version(), version)
+    except package.PackageError:
+        return True
+
+
+def too_new_message(version: str) -> str:
+    return (
+        f"sensor version {version} is newer than this console ({console_version()}); "
+        "update the console first (management-secured-patcher)"
+    )

@@ -448,6 +448,20 @@ class IAm:
         return cls(instance, values[1], values[2], values[3], object_type)
 
 
+def _usual_head(buf: Buffer) -> tuple[int, int, int, int] | None:
+    """(object type, instance, property id, position after them) when a ReadProperty request or ack
+    starts the usual way: context tag 0 with a 4-byte object id, context tag 1 with a 1-4 byte
+    property id. Read in place (no Tag objects) for the sensor's hot path; None means decode by tags."""
+    if len(buf) >= 7 and buf[0] == 0x0C:
+        head = buf[5]
+        size = head & 0x07
+        end = 6 + size
+        if head & 0xF8 == 0x18 and 1 <= size <= 4 and end <= len(buf):
+            (raw,) = U32.unpack_from(buf, 1)
+            return raw >> 22, raw & 0x3FFFFF, int.from_bytes(buf[6:end], "big"), end
+    return None
+
+
 @dataclass(slots=True)
 class ReadProperty:
     """ReadProperty request: object identifier, property identifier, optional array index."""
@@ -465,6 +479,14 @@ class ReadProperty:
 
     @classmethod
     def decode(cls, buf: Buffer) -> ReadProperty:
+        head = _usual_head(buf)
+        if head is not None and head[3] == len(buf):  # no array index
+            return cls(head[0], head[1], head[2])
+        return cls.decode_tags(buf)
+
+    @classmethod
+    def decode_tags(cls, buf: Buffer) -> ReadProperty:
+        """The general decoding, tag by tag (any encoding the standard allows)."""
         oid = read_tag(buf, 0)
         prop = read_tag(buf, oid.end)
         if not (oid.context and oid.number == 0 and prop.context and prop.number == 1):
@@ -495,6 +517,15 @@ class ReadPropertyAck:
 
     @classmethod
     def decode(cls, buf: Buffer) -> ReadPropertyAck:
+        head = _usual_head(buf)
+        if head is not None and head[3] < len(buf) and buf[head[3]] == 0x3E:  # opening tag 3: no index
+            values, end = decode_values(buf, head[3] + 1, 3)
+            return cls(head[0], head[1], head[2], None, values, bytes(buf[head[3] + 1 : end - 1]))
+        return cls.decode_tags(buf)
+
+    @classmethod
+    def decode_tags(cls, buf: Buffer) -> ReadPropertyAck:
+        """The general decoding, tag by tag (any encoding the standard allows)."""
         oid = read_tag(buf, 0)
         prop = read_tag(buf, oid.end)
         if not (oid.context and oid.number == 0 and prop.context and prop.number == 1):

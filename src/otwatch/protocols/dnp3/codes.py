@@ -147,5 +147,15 @@ def link_function_name(control: int) -> str:
         return f"unknown-{func}"
 
 
+_IIN_NAMES: dict[int, tuple[str, ...]] = {}
+
+
 def iin_names(iin: int) -> list[str]:
-    return [flag.name for flag in IIN if iin & flag and flag.name]
+    """The set IIN flags' names. Memoised per 16-bit value: iterating an IntFlag is slow and every
+    outstation response carries IIN, usually the same few values."""
+    names = _IIN_NAMES.get(iin)
+    if names is None:
+        names = tuple(flag.name for flag in IIN if iin & flag and flag.name)
+        if len(_IIN_NAMES) < 65_536:
+            _IIN_NAMES[iin] = names
+    return list(names)

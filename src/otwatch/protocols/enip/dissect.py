@@ -9,6 +9,7 @@ Get_Attributes_All reply is known to come from the Identity object. Wire bytes n
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Final
 
 from otwatch.inventory.identity import DeviceType, Identity
@@ -217,10 +218,39 @@ def _request(request: CipRequest, sequence: int | None, services: list[dict[str,
             _request(CipRequest.decode(embedded), sequence, services)
 
 
+# The two-item CPF head of nearly every class 1 I/O datagram: count 2, sequenced address item of 8
+# bytes; then connection id, sequence number, and a connected data item (type, length).
+_IO_HEAD: Final = b"\x02\x00\x02\x80\x08\x00"
+_IO_BODY: Final = struct.Struct("<IIHH")
+
+
 def _io(data: bytes, from_client: bool) -> Record:
-    """Class 0/1 implicit I/O: sequenced address item (connection id, sequence) + connected data."""
-    fields: dict[str, Any] = {"pdu": "io"}
+    """Class 0/1 implicit I/O: sequenced address item (connection id, sequence) + connected data.
+
+    Hand-written fast path for the usual two-item layout, read in place with one struct (the sensor
+    sees one such datagram per I/O cycle per connection); anything else is decoded as CPF items."""
     direction = _direction(from_client)
+    if len(data) >= 18 and data.startswith(_IO_HEAD):
+        connection, sequence, item, length = _IO_BODY.unpack_from(data, 6)
+        if item == codes.ITEM_CONNECTED_DATA and 18 + length == len(data):
+            io = data[18:]
+            return Record(
+                PROTOCOL,
+                direction,
+                {
+                    "pdu": "io",
+                    "connection_id": f"0x{connection:08x}",
+                    "sequence_number": sequence,
+                    "data_length": length,
+                    "io_data": io.hex(),
+                },
+            )
+    return _io_items(data, direction)
+
+
+def _io_items(data: bytes, direction: Any) -> Record:
+    """The general path: every CPF item decoded, whatever their number and order."""
+    fields: dict[str, Any] = {"pdu": "io"}
     try:
         items = decode_cpf(data)
     except DECODE_ERRORS as exc:

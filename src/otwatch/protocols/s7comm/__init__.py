@@ -21,8 +21,9 @@ def detect(payload: bytes) -> bool:
     pdu_type = payload[5] >> 4
     if pdu_type in (codes.COTP_CR, codes.COTP_CC):
         return True
-    if pdu_type == codes.COTP_DT and len(payload) > 7:
-        return payload[4 + payload[4] + 1] in (codes.S7_PROTOCOL_ID, codes.S7PLUS_PROTOCOL_ID)
+    s7_at = 4 + payload[4] + 1  # after the COTP header, whose length byte comes from the wire
+    if pdu_type == codes.COTP_DT and len(payload) > max(7, s7_at):
+        return payload[s7_at] in (codes.S7_PROTOCOL_ID, codes.S7PLUS_PROTOCOL_ID)
     return False
 
 

@@ -252,6 +252,14 @@ class AlertStore:
         alert.status = status
         return alert
 
+    def remove(self, ids: set[int]) -> list[Alert]:
+        """Forget these alerts (retention); a later occurrence opens a new alert. Returns the removed."""
+        gone = [self.alerts.pop(i) for i in ids if i in self.alerts]
+        if gone:
+            dead = {id(a) for a in gone}
+            self._open = {k: a for k, a in self._open.items() if id(a) not in dead}
+        return gone
+
     def by_code(self, code: str) -> list[Alert]:
         return [a for a in self.alerts.values() if a.type.code == code]
 

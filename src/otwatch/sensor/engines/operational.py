@@ -26,6 +26,8 @@ UNRESPONSIVE_REQUESTS: Final = 5
 UNRESPONSIVE_SECONDS: Final = 5.0
 INACTIVE_MIN_MESSAGES: Final = 10  # only channels that were busy while learning can go quiet
 REQUEST_RESPONSE: Final = frozenset({"modbus", "s7comm", "enip", "dnp3"})
+#: The protocols :meth:`OperationalEngine.on_record` looks at; the pipeline skips the call for others.
+RECORD_PROTOCOLS: Final = REQUEST_RESPONSE
 DNP3_NO_REPLY: Final = frozenset({6, 8, 10, 12})  # *_NR codes: no response expected
 DNP3_EVENTS: Final[dict[int, str]] = {
     13: "CONTROLLER_RESET",  # cold restart

@@ -45,7 +45,6 @@ class ProtocolViolationEngine:
     def on_record(self, ts: float, flow: Flow, record: Record, src: Asset | None, dst: Asset | None) -> None:
         fields = record.fields
         protocol = record.protocol
-        label = protocol_label(protocol)
         raise_alert = self.alerts.raise_alert
         if protocol == "modbus":
             code = fields.get("func_code")
@@ -141,7 +140,8 @@ class ProtocolViolationEngine:
             raise_alert(
                 "MALFORMED_PACKET",
                 ts,
-                f"{label} message from {_l(src)} to {_l(dst)} is out of spec: {record.malformed}.",
+                f"{protocol_label(protocol)} message from {_l(src)} to {_l(dst)} is out of spec: "
+                f"{record.malformed}.",
                 src=src,
                 dst=dst,
                 protocol=protocol,

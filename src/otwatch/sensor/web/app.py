@@ -1,10 +1,13 @@
 """The sensor's own console: one sensor maintained from its own web pages (served by the sensor).
 
-Pages: Overview (the five widgets), Devices, Alerts, System Settings (SSL/TLS certificate, sensor
-network settings, Time & Region, Play PCAP, Advanced Configurations) and Support > Clear data.
+Pages: Overview (the five widgets), Devices, Alerts, Event timeline, Data mining, System Settings
+(SSL/TLS certificate, sensor network settings, Time & Region, Play PCAP, Advanced Configurations) and
+Support > Clear data.
 
 Sign-in is local: ``admin`` and the privileged ``support`` user (the only one allowed to Clear
-data), argon2-hashed in the sensor's state directory. Sessions are signed cookies (SameSite=Strict,
+data), argon2-hashed in the sensor's state directory; on a managed sensor with the pushed Active
+Directory settings enabled, AD accounts in a group mapped to Admin sign in as ``admin``
+(:mod:`otwatch.sensor.adauth`; local users still work when AD cannot be reached). Sessions are signed cookies (SameSite=Strict,
 Secure when served over HTTPS) and every form carries the session's CSRF token.
 
 Build it with :func:`create_sensor_app`; :mod:`otwatch.sensor.web.server` serves it over HTTPS.
@@ -29,6 +32,7 @@ from jinja2.runtime import Context
 from starlette.middleware.sessions import SessionMiddleware
 
 from otwatch import __version__
+from otwatch.sensor import adauth
 from otwatch.sensor.engines.alerts import AlertStatus, Engine, Severity
 from otwatch.sensor.hostnet import HostNetwork, RecordOnly
 from otwatch.sensor.localstore import Role, SensorStore
@@ -36,6 +40,7 @@ from otwatch.sensor.node import SensorNode
 from otwatch.sensor.pcaps import PcapLibrary
 from otwatch.sensor.pipeline import Sensor
 from otwatch.sensor.timefmt import format_time, zone_label
+from otwatch.sensor.timeline import EventType, LogBook, sensor_logs
 from otwatch.sensor.web.host import SensorHost
 from otwatch.ui.charts import format_bytes, format_number
 
@@ -64,6 +69,7 @@ class SensorConsole:
     library: PcapLibrary
     network: HostNetwork
     templates: Jinja2Templates
+    logs: LogBook = field(default_factory=sensor_logs)
     players: list[threading.Thread] = field(default_factory=list)
     failures: dict[str, tuple[int, float]] = field(default_factory=dict)
 
@@ -91,6 +97,22 @@ class SensorConsole:
 
         net = self.store.network
         return (net.hostname if net and net.hostname else "") or socket.gethostname()
+
+    def fmt_time(self, value: Any) -> str:
+        """A time as every page shows it (the saved Time & Region)."""
+        return format_time(value, self.store.time_region)
+
+    def event(self, type_: EventType, title: str, **details: Any) -> None:
+        """Record a console action on the event timeline (wall-clock time)."""
+        with self.host.lock:
+            self.host.sensor.timeline.add(time.time(), type_, title, **details)
+
+    def apply_retention(self) -> None:
+        """The saved retention limits onto the running sensor and the log book, enforced now."""
+        retention = self.store.retention
+        self.logs.set_limit(retention.logs)
+        with self.host.lock:
+            self.host.sensor.set_retention(retention)
 
     def wait_for_players(self, timeout: float = 30.0) -> None:
         """Block until every Play started so far has finished (tests, shutdown)."""
@@ -171,7 +193,7 @@ def create_sensor_app(
 ) -> FastAPI:
     """The sensor console for a running sensor. ``https_only`` marks the session cookie Secure
     (the console is served over HTTPS; tests then use ``base_url="https://testserver"``)."""
-    from otwatch.sensor.web import pages, system
+    from otwatch.sensor.web import activation_page, mining, pages, system
 
     templates = Jinja2Templates(directory=WEB_DIR / "templates")
     library = PcapLibrary(settings_store.pcap_dir)
@@ -186,6 +208,19 @@ def create_sensor_app(
         return format_time(value, ctx.get("region") or settings_store.time_region)
 
     templates.env.filters["fmt_time"] = fmt_time
+
+    def setting_saved(key: str) -> None:
+        console.event(EventType.SETTINGS, f"Settings changed: {key.replace('_', ' ')}", setting=key)
+        if key == "advanced":
+            console.apply_retention()
+
+    def data_cleared() -> None:
+        console.apply_retention()
+        console.event(EventType.CLEAR, "Data cleared: learned data, alerts, devices and configuration")
+
+    settings_store.on_changed = setting_saved
+    settings_store.on_cleared = data_cleared
+    console.apply_retention()
     templates.env.filters["fmt_bytes"] = format_bytes
     templates.env.filters["fmt_number"] = format_number
 
@@ -225,6 +260,8 @@ def create_sensor_app(
     app.include_router(_auth_router())
     app.include_router(pages.router)
     app.include_router(system.router)
+    app.include_router(mining.router)
+    app.include_router(activation_page.router)
     return app
 
 
@@ -262,6 +299,19 @@ def _auth_router() -> Any:
                 username=username,
             )
         role = c.store.authenticate(username, password) if username and password else None
+        ad_user: str | None = None
+        node = c.host.node
+        if role is None and node is not None and username and password:  # then Active Directory
+            try:
+                signed = adauth.sign_in(node.system.active_directory, node.secrets.get(), username, password)
+            except adauth.AdRefused as exc:
+                return c.render(request, "login.html", None, 403, error=str(exc), username=username)
+            except adauth.AdUnavailable as exc:
+                c.failures[username] = (count + 1, time.monotonic())
+                error = f"Active Directory cannot be reached, so only local users can sign in now ({exc})."
+                return c.render(request, "login.html", None, 503, error=error, username=username)
+            if signed is not None:
+                role, ad_user = signed[0], signed[1].username
         if role is None:
             c.failures[username] = (count + 1, time.monotonic())
             return c.render(
@@ -270,6 +320,8 @@ def _auth_router() -> Any:
         c.failures.pop(username, None)
         request.session.clear()
         request.session["user"] = role.value
+        if ad_user is not None:
+            request.session["ad_user"] = ad_user  # who signed in, for the record
         return redirect("/overview")
 
     @router.post("/logout")

@@ -78,7 +78,7 @@ class SensorHost:
 
     def link_status(self) -> LinkStatus:
         runtime = self.runtime
-        if runtime is None:
+        if runtime is None or not runtime.state.exists():  # locally managed (sensor/activation.py)
             return LinkStatus(Connectivity.LOCAL)
         if runtime.last_error:
             refused = is_validation_failure(runtime.last_error)

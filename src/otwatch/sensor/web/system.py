@@ -22,6 +22,7 @@ from otwatch.sensor.timefmt import (
     validate_date_format,
     validate_timezone,
 )
+from otwatch.sensor.timeline import EventType
 from otwatch.sensor.trust import ConsoleTrust, ConsoleValidation
 from otwatch.sensor.web.app import (
     ConsoleDep,
@@ -320,6 +321,7 @@ async def pcap_upload(request: Request, c: ConsoleDep, user: CurrentUser, csrf: 
 def _play(c: ConsoleDep, names: list[str]) -> None:
     frames = c.library.replay(names, c.store.pcap_speed)
     c.players.append(c.host.play(frames))
+    c.event(EventType.PCAP, f"PCAP played: {', '.join(names)}", files=names)
 
 
 @router.post("/system/pcap/play")

@@ -1,0 +1,157 @@
+"""The cheap check-in path, and why it stays correct with several console processes on one database.
+
+"Another console process" is a second ConsoleContext on the same database here (its own serial cache,
+notifier and settings cache); tests/console/test_scaleout_processes.py runs real processes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import event, update
+
+from otwatch.console.bootstrap import prepare
+from otwatch.console.config import Settings
+from otwatch.console.context import ConsoleContext
+from otwatch.console.db import utcnow
+from otwatch.console.fleet import service
+from otwatch.console.fleet.models import IssuedCertificate, Node
+from otwatch.console.fleet.notify import Notifier
+from tests.console.test_fleet import _connected_agent
+
+
+@contextmanager
+def statements(ctx: ConsoleContext) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def listen(_c: Any, _cur: Any, sql: str, *_: Any) -> None:
+        seen.append(" ".join(sql.split()))
+
+    event.listen(ctx.db.engine, "before_cursor_execute", listen)
+    try:
+        yield seen
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", listen)
+
+
+def writes(sql: list[str]) -> list[str]:
+    return [s for s in sql if re.match(r"(INSERT|UPDATE|DELETE)\b", s)]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """A minute's offline_after, so the liveness slack (10 s) outlasts a slow test machine."""
+    return settings.model_copy(update={"offline_after": 60.0})
+
+
+@pytest.fixture
+def other(settings: Settings) -> Iterator[ConsoleContext]:
+    """A second console (process) on the same database and data directory."""
+    c, _ = prepare(settings)
+    yield c
+    c.notifier.close()
+    c.db.dispose()
+
+
+def test_idle_checkin_reads_one_row_and_writes_nothing(admin: TestClient, ctx: ConsoleContext) -> None:
+    agent = _connected_agent(admin, ctx)
+    agent.checkin()  # learns the serial and that no command is open
+    with statements(ctx) as sql:
+        assert agent.checkin()["status"] == "Connected"
+    assert writes(sql) == []
+    assert not [s for s in sql if "issued_certificates" in s or "FROM node_commands" in s], sql
+    # a command queued now is still delivered on the very next check-in
+    assert admin.post(f"/api/v1/agents/{agent.node_id}/scan").status_code == 202
+    assert [c["type"] for c in agent.checkin()["commands"]] == ["scan"]
+
+
+def test_last_seen_written_when_it_moved_and_status_holds(admin: TestClient, ctx: ConsoleContext) -> None:
+    agent = _connected_agent(admin, ctx)
+    slack = service.last_seen_slack(ctx.settings.offline_after)
+    assert 0 < slack <= ctx.settings.offline_after / 6
+    with ctx.db.session() as db:
+        node = db.get(Node, agent.node_id)
+        assert node is not None and node.last_seen is not None
+        node.last_seen -= timedelta(seconds=slack + 0.5)  # as if the last write was slack + 0.5 s ago
+        before = node.last_seen
+    agent.checkin()
+    with ctx.db.session() as db:
+        node = db.get(Node, agent.node_id)
+        assert node is not None and node.last_seen is not None and node.last_seen > before
+        written = node.last_seen
+    agent.checkin()  # within the slack: nothing written, status unchanged
+    with ctx.db.session() as db:
+        node = db.get(Node, agent.node_id)
+        assert node is not None and node.last_seen == written
+        assert service.status_of(ctx, node).value == "Connected"
+
+
+@pytest.mark.parametrize("how", ["delete", "repair", "goodbye"])
+def test_revocation_by_another_process_refuses_the_cached_certificate(
+    admin: TestClient, ctx: ConsoleContext, other: ConsoleContext, how: str
+) -> None:
+    agent = _connected_agent(admin, ctx)
+    agent.checkin()  # the serial -> node id mapping is now cached in this process
+    assert service.cached_node_id(agent_serial(agent)) == agent.node_id
+    with other.db.session() as db:
+        node = service.get_node(db, agent.node_id or "")
+        if how == "delete":
+            service.delete_node(db, "admin", node)
+        elif how == "goodbye":
+            service.goodbye(db, node, "uninstalled")
+        else:  # what repair does to the old certificate (a new one is issued), by the other process
+            db.execute(
+                update(IssuedCertificate)
+                .where(IssuedCertificate.node_id == node.id)
+                .values(revoked_at=utcnow())
+            )
+            node.cert_serial = "0" * 32
+    # the other process's change must be seen although this process still has the serial cached
+    service._SERIAL_NODE[agent_serial(agent)] = agent.node_id or ""
+    with agent.mtls() as c:
+        r = c.post("/api/v1/wire/checkin", json={"client_time": "2026-01-01T00:00:00Z", "config_version": 0})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "certificate_revoked", r.text
+
+
+def agent_serial(agent: Any) -> str:
+    from cryptography import x509
+
+    from otwatch.wire import pki
+
+    return pki.serial_hex(x509.load_pem_x509_certificate(agent.cert_pem.encode()))
+
+
+def test_auto_update_setting_is_cached_but_changes_here_are_seen_at_once(
+    admin: TestClient, ctx: ConsoleContext
+) -> None:
+    from otwatch.console.settings import service as settings
+
+    with ctx.db.session() as db:
+        assert settings.cached(db, "auto_update") is False
+    assert admin.patch("/api/v1/fleet/settings", json={"auto_update": True}).status_code == 200
+    with ctx.db.session() as db, statements(ctx) as sql:
+        assert settings.cached(db, "auto_update") is True
+        assert settings.cached(db, "auto_update") is True
+    assert len([s for s in sql if "FROM settings" in s]) == 1  # the second read came from the cache
+
+
+def test_idle_marker_never_hides_a_wake_that_raced_with_the_query() -> None:
+    n = Notifier()
+    token = n.idle_token("a")
+    n.wake("a")  # a command committed while the check-in was querying
+    n.mark_idle("a", token)
+    assert n.maybe_pending("a")
+    token = n.idle_token("a")
+    n.mark_idle("a", token)
+    assert not n.maybe_pending("a")
+    n.wake("a")
+    assert n.maybe_pending("a")
+    n.mark_idle("a", n.idle_token("a"))
+    n.IDLE_TTL = -1.0  # an old mark is not trusted
+    assert n.maybe_pending("a")
