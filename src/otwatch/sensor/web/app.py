@@ -15,7 +15,6 @@ Build it with :func:`create_sensor_app`; :mod:`otwatch.sensor.web.server` serves
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from otwatch.sensor.pipeline import Sensor
 from otwatch.sensor.timefmt import format_time, zone_label
 from otwatch.sensor.timeline import EventType, LogBook, sensor_logs
 from otwatch.sensor.web.host import SensorHost
+from otwatch.ui import csrf
 from otwatch.ui.charts import format_bytes, format_number
 
 WEB_DIR = Path(__file__).resolve().parent
@@ -131,16 +131,11 @@ class SensorConsole:
 
 
 def csrf_token(request: Request) -> str:
-    token = request.session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(24)
-        request.session["csrf"] = token
-    return token
+    return csrf.token(request)
 
 
 def check_csrf(request: Request, token: str) -> None:
-    expected = request.session.get("csrf")
-    if not isinstance(expected, str) or not secrets.compare_digest(expected, token):
+    if not csrf.matches(request, token):
         raise Forbidden("The form expired or did not come from this console; reload the page and try again.")
 
 
