@@ -45,6 +45,9 @@ def record(path: Path, bpf: str) -> Iterator[Path]:
         proc.kill()
         proc.wait()
         pytest.skip("dumpcap could not capture on lo (needs root or CAP_NET_RAW)")
+    # "Capturing on" comes as the socket opens; libpcap then sets the filter and flushes what it already
+    # holds, so packets sent in that instant are lost. Give it a moment before the exchange starts.
+    time.sleep(0.5)
     try:
         yield path
     finally:
