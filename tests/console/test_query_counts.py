@@ -183,3 +183,37 @@ def test_status_filter_is_one_query_with_the_right_rows(
     r = admin.get("/api/v1/agents", params={"status": "Connected", "limit": 100})
     assert r.json()["total"] == 25
     assert {a["status"] for a in r.json()["items"]} == {"Connected"}
+
+
+def _scan(n: int, offset: int = 0) -> list[dict[str, Any]]:
+    return [
+        {"ip": f"10.7.{(offset + i) // 250}.{(offset + i) % 250 + 1}", "mac": f"02:00:00:07:{(offset + i) // 250:02x}:{(offset + i) % 250:02x}",
+         "vendor": "Acme", "protocols": ["modbus"]}
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def _ingest_selects(ctx: ConsoleContext, reports: list[dict[str, Any]]) -> int:
+    from otwatch.console.assets.service import ingest
+
+    with ctx.db.session() as db:
+        node = Node(kind="agent", install_id=uuid.uuid4().hex, name="scanner")
+        db.add(node)
+        db.flush()
+        node_id = node.id
+    with counting(ctx) as statements, ctx.db.session() as db:
+        assert ingest(db, node_id, reports) == len(reports)
+        db.flush()
+    return sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
+
+
+@pytest.mark.postgres
+def test_scan_ingest_reads_do_not_grow_with_assets(ctx: ConsoleContext) -> None:
+    """A scan result's assets are matched with a few queries, not two per asset (bench/fleet.py)."""
+    small, large = _ingest_selects(ctx, _scan(5)), _ingest_selects(ctx, _scan(100, offset=5))
+    assert small == large <= 3  # new assets: the MAC and IP look-ups
+    again = _ingest_selects(ctx, _scan(100, offset=5))  # all known now: plus their protocols, sources
+    assert again <= 5
+    with ctx.db.session() as db:
+        assert db.query(Asset).count() == 105  # the repeat matched every asset by its MAC
+        assert db.query(AssetSource).count() == 205

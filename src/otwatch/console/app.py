@@ -22,6 +22,7 @@ from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.routes import router as credentials_router
 from otwatch.console.deps import CtxDep, Viewer, csrf_guard
 from otwatch.console.fleet.activation import router as activation_router
+from otwatch.console.fleet.fastpath import CheckinFastPath
 from otwatch.console.fleet.routes import router as fleet_router
 from otwatch.console.fleet.wire_routes import router as wire_router
 from otwatch.console.forwarding.routes import deliveries_router
@@ -86,6 +87,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         https_only=True,
     )
     errors.install(app)
+    app.add_middleware(CheckinFastPath, ctx=ctx)  # added last: outside the session middleware
 
     @app.get("/api/v1/health", response_model=Health, tags=["system"])
     def health(c: CtxDep) -> Health:

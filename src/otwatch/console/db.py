@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -57,7 +59,7 @@ ID = String(32)
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = _sqlite_engine(url)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -70,6 +72,79 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+WRITE_LOCK_TIMEOUT = 30.0  # as SQLite's busy_timeout: past it, SQLite's own locking decides
+
+
+class _WriterLock:
+    """One writing transaction at a time per process, handed over the moment it ends.
+
+    SQLite allows one writer per database; a second thread's write waits in SQLite's busy handler,
+    which polls with sleeps growing to 100 ms, so under a burst of writing check-ins (scan results,
+    alerts) waiters slept through most releases: 503 "busy" and p99s of several hundred ms at 60
+    check-ins/s and 18 % CPU (docs/benchmarks.md, "Fleet"). Taking this lock before the
+    transaction's first write, and giving it back once SQLite's commit or rollback has returned
+    (``_LockingConnection``), makes the waiters queue on a lock instead. A thread that already writes
+    through another connection is not made to wait for itself. Other processes (the CLI) still meet
+    SQLite's busy handler."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    def before_execute(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        dbapi = conn.connection.dbapi_connection
+        if not isinstance(dbapi, _LockingConnection) or dbapi.otwatch_writer:
+            return
+        if not statement.lstrip()[:7].upper().startswith(_WRITES):
+            return
+        me = threading.get_ident()
+        if self._owner == me:
+            return
+        if self._lock.acquire(timeout=WRITE_LOCK_TIMEOUT):
+            self._owner = me
+            dbapi.otwatch_writer = True
+
+    def end(self, dbapi: _LockingConnection) -> None:
+        if dbapi.otwatch_writer:
+            dbapi.otwatch_writer = False
+            self._owner = None
+            self._lock.release()
+
+
+class _LockingConnection(sqlite3.Connection):
+    """sqlite3's connection, giving the process's writer lock back after each commit and rollback."""
+
+    writer_lock: _WriterLock
+    otwatch_writer = False
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.writer_lock.end(self)
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.writer_lock.end(self)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.writer_lock.end(self)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    lock = _WriterLock()
+    factory = type("OTWatchSQLiteConnection", (_LockingConnection,), {"writer_lock": lock})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "factory": factory})
+    event.listen(engine, "before_cursor_execute", lock.before_execute)
+    return engine
 
 
 def after_commit(session: Session, fn: Callable[[], None]) -> None:

@@ -18,6 +18,11 @@ import uvicorn
 from cryptography import x509
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # uvicorn without its [standard] extra
+    HttpToolsProtocol = H11Protocol  # type: ignore[misc,assignment]
+
 from otwatch.console.context import ConsoleContext
 
 ASGIApp = Any
@@ -41,13 +46,31 @@ class _TLSScope:
         await self.app(scope, receive, send)
 
 
+def _tls_app(app: ASGIApp, transport: asyncio.Transport) -> ASGIApp:
+    """The app wrapped with this connection's TLS scope, or as it is on a plain connection."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return app
+    der = ssl_object.getpeercert(binary_form=True)
+    return _TLSScope(app, ssl.DER_cert_to_PEM_cert(der) if der else None)
+
+
 class TLSH11Protocol(H11Protocol):
+    """uvicorn's pure-Python HTTP/1.1 protocol (h11) with the TLS scope; used where httptools is missing."""
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        ssl_object = transport.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        if ssl_object is not None:
-            self.app = _TLSScope(self.app, ssl.DER_cert_to_PEM_cert(der) if der else None)
+        self.app = _tls_app(self.app, transport)
+
+
+class TLSHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools (llhttp, C) protocol with the TLS scope. Parsing a check-in with it costs
+    a fraction of h11's pure-Python state machine, which was a sixth of the console's CPU per
+    check-in (docs/benchmarks.md, "Fleet")."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.app = _tls_app(self.app, transport)
 
 
 def uvicorn_config(
@@ -57,7 +80,7 @@ def uvicorn_config(
         app,
         host=host,
         port=port,
-        http=TLSH11Protocol,
+        http=TLSHttpToolsProtocol,
         ssl_certfile=str(ctx.pki.server_cert_file),
         ssl_keyfile=str(ctx.pki.server_key_file),
         ssl_ca_certs=str(ctx.pki.ca_file),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any, NoReturn
 
 from cryptography import x509
@@ -74,7 +74,12 @@ ENROLL_FAILURES = 20  # refused enrolments per client address in 15 minutes befo
 
 def client_cert_serial(request: Request) -> str:
     """The serial of the verified client certificate, or 401."""
-    tls = request.scope.get("extensions", {}).get("tls", {})
+    return scope_cert_serial(request.scope)
+
+
+def scope_cert_serial(scope: Mapping[str, Any]) -> str:
+    """``client_cert_serial`` from an ASGI scope."""
+    tls = scope.get("extensions", {}).get("tls", {})
     if tls.get("otwatch_client_serial"):
         return str(tls["otwatch_client_serial"])
     chain = tls.get("client_cert_chain") or []
@@ -166,7 +171,16 @@ async def checkin(body: CheckinRequest, ctx: CtxDep, serial: CertSerial) -> Chec
     Over budget (``checkin_concurrency`` check-ins already in their database phase) the console
     answers 503 with a jittered Retry-After instead of queueing without bound: nodes keep their
     results on disk and come back, and operators' pages stay responsive.
+
+    A running console serves this route through ``fleet/fastpath.py`` (same function, without the
+    framework's per-request layers); this declaration is what the OpenAPI document and apps without
+    that middleware use.
     """
+    return await serve_checkin(ctx, serial, body)
+
+
+async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) -> CheckinResponse:
+    """The check-in itself, for the route above and the fast path."""
     if not ctx.checkin_budget.acquire(blocking=False):
         retry = random.randint(2, 10)
         raise APIError(
