@@ -6,7 +6,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import hypothesis
@@ -19,6 +19,9 @@ from otwatch.console.config import Settings
 from otwatch.console.context import ConsoleContext
 from tests.pg import PostgresServer, fresh_pg_database
 
+if TYPE_CHECKING:
+    from tests.listeners import SyslogTCP, SyslogUDP
+
 ADMIN_PASSWORD = "admin-password-1"
 REPO = Path(__file__).resolve().parent.parent
 CAPTURES = REPO.parent / "shared" / "captures"
@@ -28,6 +31,27 @@ CAPTURES = REPO.parent / "shared" / "captures"
 hypothesis.settings.register_profile("ci", derandomize=True, database=None, deadline=None, print_blob=True)
 hypothesis.settings.register_profile("fuzz", max_examples=5000, deadline=None, print_blob=True)
 hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def syslog_udp() -> Iterator[SyslogUDP]:
+    """A syslog receiver on UDP 127.0.0.1 (tests/listeners.py); ``.port``, ``.messages``."""
+    from tests.listeners import SyslogUDP
+
+    s = SyslogUDP()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def syslog_tcp() -> Iterator[SyslogTCP]:
+    """An octet-counted syslog receiver on TCP 127.0.0.1 (tests/listeners.py); ``.port``, ``.messages``,
+    ``.errors``."""
+    from tests.listeners import SyslogTCP
+
+    s = SyslogTCP()
+    yield s
+    s.close()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import Message
 from pathlib import Path
@@ -53,20 +52,6 @@ def settings(settings: Settings) -> Settings:
             "delivery_timeout": 3.0,
         }
     )
-
-
-@pytest.fixture
-def udp() -> Iterator[SyslogUDP]:
-    s = SyslogUDP()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def tcp() -> Iterator[SyslogTCP]:
-    s = SyslogTCP()
-    yield s
-    s.close()
 
 
 def _rule(admin: TestClient, name: str, action: dict[str, Any], **over: Any) -> dict[str, Any]:
@@ -173,7 +158,7 @@ def test_backoff_is_exponential_jittered_and_capped() -> None:
 
 
 def test_new_alert_arrives_by_email_and_syslog_cef(
-    admin: TestClient, ctx: ConsoleContext, udp: SyslogUDP, tcp: SyslogTCP
+    admin: TestClient, ctx: ConsoleContext, syslog_udp: SyslogUDP, syslog_tcp: SyslogTCP
 ) -> None:
     with smtp_server() as (ctl, sink):
         r = admin.put(
@@ -182,8 +167,8 @@ def test_new_alert_arrives_by_email_and_syslog_cef(
         )
         assert r.status_code == 200, r.text
         _rule(admin, "SOC mail", {"type": "email", "to": ["soc@plant.example"]})
-        _rule(admin, "SIEM UDP", _syslog(udp.port))
-        _rule(admin, "SIEM TCP", _syslog(tcp.port, "tcp"))
+        _rule(admin, "SIEM UDP", _syslog(syslog_udp.port))
+        _rule(admin, "SIEM TCP", _syslog(syslog_tcp.port, "tcp"))
         s = _sensor(admin, ctx)
         _report(s, "alerts", alerts=[_alert("1")])
         alert = admin.get("/api/v1/alerts").json()["items"][0]
@@ -191,7 +176,11 @@ def test_new_alert_arrives_by_email_and_syslog_cef(
 
         report = deliver_due(ctx)
         assert (report.sent, report.retried, report.failed) == (3, 0, 0), report.errors
-        wait_until(lambda: len(sink.envelopes) == 1 and len(udp.messages) == 1 and len(tcp.messages) == 1)
+        wait_until(
+            lambda: (
+                len(sink.envelopes) == 1 and len(syslog_udp.messages) == 1 and len(syslog_tcp.messages) == 1
+            )
+        )
 
         env = sink.envelopes[0]
         assert env.mail_from == "otwatch@plant.example" and env.rcpt_tos == ["soc@plant.example"]
@@ -201,7 +190,7 @@ def test_new_alert_arrives_by_email_and_syslog_cef(
         body = msg.get_payload(decode=True).decode()  # type: ignore[union-attr]
         assert "10.0.0.5 stopped 10.0.0.10" in body and "Protocol:    s7comm" in body
 
-        line = udp.messages[0]
+        line = syslog_udp.messages[0]
         assert line.startswith("<131>1 2026-11-22T10:00:00.000000Z ") and " otwatch - ALERT - CEF:0|" in line
         header, ext = formats.parse_cef(line)
         assert header == [
@@ -212,14 +201,16 @@ def test_new_alert_arrives_by_email_and_syslog_cef(
             "cat": "Operational", "msg": "10.0.0.5 stopped 10.0.0.10", "cnt": "1", "externalId": alert["id"],
             "deviceExternalId": s.node_id, "cs1Label": "Sensor", "cs1": alert["sensor_name"],
         }  # fmt: skip
-        assert tcp.messages == udp.messages and not tcp.errors  # octet-counted frame, same message
+        assert (
+            syslog_tcp.messages == syslog_udp.messages and not syslog_tcp.errors
+        )  # octet-counted frame, same message
 
         # the sensor resends the alert (a new count): nothing is queued or sent again
         _report(s, "alerts", alerts=[_alert("1", count=4, last_seen=(T0 + timedelta(minutes=1)).isoformat())])
         assert deliver_due(ctx).sent == 0
         assert [d["state"] for d in _deliveries(admin)] == ["sent"] * 3
         assert all(d["attempts"] == 1 and d["title"] == alert["title"] for d in _deliveries(admin))
-        assert len(sink.envelopes) == 1 and len(udp.messages) == 1
+        assert len(sink.envelopes) == 1 and len(syslog_udp.messages) == 1
 
 
 def test_filters_choose_the_rules(admin: TestClient, ctx: ConsoleContext) -> None:
@@ -322,9 +313,11 @@ def test_gives_up_after_max_attempts_and_permanent_errors(
     assert d["attempts"] == 0 and len(_deliveries(admin, state="failed")) == 1
 
 
-def test_two_workers_send_each_delivery_once(admin: TestClient, ctx: ConsoleContext, udp: SyslogUDP) -> None:
+def test_two_workers_send_each_delivery_once(
+    admin: TestClient, ctx: ConsoleContext, syslog_udp: SyslogUDP
+) -> None:
     """Two console processes (contexts with their own engines) drain one queue concurrently."""
-    _rule(admin, "siem", _syslog(udp.port))
+    _rule(admin, "siem", _syslog(syslog_udp.port))
     s = _sensor(admin, ctx)
     _report(s, "alerts", alerts=[_alert(str(i)) for i in range(30)])
     other = ConsoleContext.create(ctx.settings)
@@ -338,8 +331,8 @@ def test_two_workers_send_each_delivery_once(admin: TestClient, ctx: ConsoleCont
     finally:
         other.db.dispose()
     assert sum(r.sent for r in reports) == 30
-    wait_until(lambda: len(udp.messages) >= 30)
-    ids = [formats.parse_cef(m)[1]["externalId"] for m in udp.messages]
+    wait_until(lambda: len(syslog_udp.messages) >= 30)
+    ids = [formats.parse_cef(m)[1]["externalId"] for m in syslog_udp.messages]
     assert len(ids) == 30 and len(set(ids)) == 30
     with ctx.db.session() as db:
         rows = list(db.scalars(select(Delivery)))

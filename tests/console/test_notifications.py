@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,13 +28,6 @@ from tests.pg import free_port
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"background_workers": False})
-
-
-@pytest.fixture
-def udp() -> Iterator[SyslogUDP]:
-    s = SyslogUDP()
-    yield s
-    s.close()
 
 
 def _scan(ctx: ConsoleContext, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -66,11 +58,11 @@ def _system_rule(admin: TestClient, port: int, **over: Any) -> dict[str, Any]:
 
 
 def test_time_drift_raises_one_notification_that_is_forwarded(
-    admin: TestClient, ctx: ConsoleContext, udp: SyslogUDP
+    admin: TestClient, ctx: ConsoleContext, syslog_udp: SyslogUDP
 ) -> None:
-    rule = _system_rule(admin, udp.port)
+    rule = _system_rule(admin, syslog_udp.port)
     alerts_only = _system_rule(
-        admin, udp.port, name="alerts only", report_alerts=True, report_system_notifications=False
+        admin, syslog_udp.port, name="alerts only", report_alerts=True, report_system_notifications=False
     )
     s = _sensor(admin, ctx)
     s.checkin()
@@ -92,8 +84,8 @@ def test_time_drift_raises_one_notification_that_is_forwarded(
     assert listed["total"] == 1 and listed["items"][0]["node_id"] == s.node_id
 
     assert deliver_due(ctx).sent == 1
-    wait_until(lambda: len(udp.messages) == 1)
-    header, ext = formats.parse_cef(udp.messages[0])
+    wait_until(lambda: len(syslog_udp.messages) == 1)
+    header, ext = formats.parse_cef(syslog_udp.messages[0])
     assert header[4:7] == ["SENSOR_DISCONNECTED", f"Sensor {name} disconnected: Time drift detected", "8"]
     assert ext["reason"] == "Time drift detected" and ext["cat"] == "System Notification"
     assert ext["deviceExternalId"] == s.node_id and ext["msg"].startswith("Times drift detected.")
@@ -104,8 +96,8 @@ def test_time_drift_raises_one_notification_that_is_forwarded(
     (back,) = _scan(ctx)
     assert back["kind"] == "sensor_reconnected" and back["message"].endswith("(was: Time drift detected).")
     assert deliver_due(ctx).sent == 1
-    wait_until(lambda: len(udp.messages) == 2)
-    assert formats.parse_cef(udp.messages[1])[0][4] == "SENSOR_RECONNECTED"
+    wait_until(lambda: len(syslog_udp.messages) == 2)
+    assert formats.parse_cef(syslog_udp.messages[1])[0][4] == "SENSOR_RECONNECTED"
     sent = admin.get(f"/api/v1/deliveries?rule_id={rule['id']}&state=sent").json()
     assert sent["total"] == 2 and {d["subject_kind"] for d in sent["items"]} == {"notification"}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import email
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,20 +43,6 @@ def settings(settings: Settings) -> Settings:
     )
 
 
-@pytest.fixture
-def udp() -> Iterator[SyslogUDP]:
-    s = SyslogUDP()
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def tcp() -> Iterator[SyslogTCP]:
-    s = SyslogTCP()
-    yield s
-    s.close()
-
-
 def _pair_sensor(admin: httpx.Client, directory: Path) -> tuple[Identity, NodeState]:
     admin.patch("/api/v1/fleet/settings", json={"auto_approve": True}).raise_for_status()
     key = admin.post("/api/v1/pairing-keys", json={"description": "sensor"}).json()["pairing_key"]
@@ -90,7 +75,7 @@ def _rule(admin: httpx.Client, name: str, action: dict[str, Any], **over: Any) -
 
 
 def test_new_alert_arrives_by_email_and_syslog_cef(
-    live_console: LiveConsole, tmp_path: Path, udp: SyslogUDP, tcp: SyslogTCP
+    live_console: LiveConsole, tmp_path: Path, syslog_udp: SyslogUDP, syslog_tcp: SyslogTCP
 ) -> None:
     admin = live_console.admin()
     with smtp_server() as (ctl, sink):
@@ -98,11 +83,16 @@ def test_new_alert_arrives_by_email_and_syslog_cef(
         admin.put("/api/v1/mail", json=mail).raise_for_status()
         _rule(admin, "SOC", {"type": "email", "to": ["soc@plant.example"]}, severities=["Critical", "Major"])
         syslog = {"type": "syslog", "host": "127.0.0.1", "format": "cef"}
-        _rule(admin, "SIEM UDP", {**syslog, "port": udp.port, "transport": "udp"})
-        _rule(admin, "SIEM TCP", {**syslog, "port": tcp.port, "transport": "tcp"})
+        _rule(admin, "SIEM UDP", {**syslog, "port": syslog_udp.port, "transport": "udp"})
+        _rule(admin, "SIEM TCP", {**syslog, "port": syslog_tcp.port, "transport": "tcp"})
         ident, state = _pair_sensor(admin, tmp_path / "sensor")
         _checkin(state, alerts=[_s7_stop()])
-        wait_until(lambda: len(sink.envelopes) == 1 and len(udp.messages) == 1 and len(tcp.messages) == 1, 20)
+        wait_until(
+            lambda: (
+                len(sink.envelopes) == 1 and len(syslog_udp.messages) == 1 and len(syslog_tcp.messages) == 1
+            ),
+            20,
+        )
         alert = admin.get("/api/v1/alerts").json()["items"][0]
 
         content = sink.envelopes[0].content
@@ -111,7 +101,7 @@ def test_new_alert_arrives_by_email_and_syslog_cef(
         assert msg["Subject"] == "[OTWatch] Major alert: S7 Stop PLC Command was Sent"
         assert sink.envelopes[0].rcpt_tos == ["soc@plant.example"]
         assert "10.0.0.5 stopped 10.0.0.10" in msg.get_payload(decode=True).decode()  # type: ignore[union-attr]
-        for line in (udp.messages[0], tcp.messages[0]):
+        for line in (syslog_udp.messages[0], syslog_tcp.messages[0]):
             header, ext = formats.parse_cef(line)
             assert header == [
                 "CEF:0",
@@ -131,7 +121,7 @@ def test_new_alert_arrives_by_email_and_syslog_cef(
             assert ext["externalId"] == alert["id"] and ext["deviceExternalId"] == ident.node_id
         _checkin(state, alerts=[_s7_stop()])  # the same alert again: nothing more is sent
         time.sleep(1.0)
-        assert len(sink.envelopes) == 1 and len(udp.messages) == 1 and len(tcp.messages) == 1
+        assert len(sink.envelopes) == 1 and len(syslog_udp.messages) == 1 and len(syslog_tcp.messages) == 1
         states = [d["state"] for d in admin.get("/api/v1/deliveries").json()["items"]]
         assert states == ["sent"] * 3
 
@@ -193,10 +183,16 @@ def test_webhook_failing_twice_is_delivered_once_across_a_console_restart(
 
 
 def test_sensor_with_a_drifting_clock_is_reported_and_forwarded(
-    live_console: LiveConsole, tmp_path: Path, tcp: SyslogTCP
+    live_console: LiveConsole, tmp_path: Path, syslog_tcp: SyslogTCP
 ) -> None:
     admin = live_console.admin()
-    action = {"type": "syslog", "host": "127.0.0.1", "port": tcp.port, "transport": "tcp", "format": "cef"}
+    action = {
+        "type": "syslog",
+        "host": "127.0.0.1",
+        "port": syslog_tcp.port,
+        "transport": "tcp",
+        "format": "cef",
+    }
     _rule(admin, "system", action, report_alerts=False, report_system_notifications=True)
     ident, state = _pair_sensor(admin, tmp_path / "sensor")
     _checkin(state)
@@ -205,8 +201,10 @@ def test_sensor_with_a_drifting_clock_is_reported_and_forwarded(
     _checkin(state, client_time=datetime.now(UTC) + timedelta(minutes=10))  # its clock is 10 minutes off
     view = admin.get(f"/api/v1/sensors/{ident.node_id}").json()
     assert view["status"] == "Disconnected" and view["disconnect_reason"] == "Time drift detected"
-    wait_until(lambda: len(tcp.messages) == 1, 20)  # the monitor's first scan waits offline_after (5 s)
-    header, ext = formats.parse_cef(tcp.messages[0])
+    wait_until(
+        lambda: len(syslog_tcp.messages) == 1, 20
+    )  # the monitor's first scan waits offline_after (5 s)
+    header, ext = formats.parse_cef(syslog_tcp.messages[0])
     assert header[4:7] == [
         "SENSOR_DISCONNECTED",
         f"Sensor {view['name']} disconnected: Time drift detected",
@@ -219,4 +217,4 @@ def test_sensor_with_a_drifting_clock_is_reported_and_forwarded(
     time.sleep(1.0)  # more monitor rounds: still one notification, one message
     notes = admin.get("/api/v1/notifications").json()
     assert notes["total"] == 1 and notes["items"][0]["reason"] == "Time drift detected"
-    assert len(tcp.messages) == 1 and not tcp.errors
+    assert len(syslog_tcp.messages) == 1 and not syslog_tcp.errors

@@ -1,9 +1,11 @@
 """A fixed fuzz budget for every registered dissector (protocols/registry.py), run in CI.
 
 tests/sensor/test_fuzz.py covers the reader, decoder, flow table and four TCP dissectors with random
-streams; this adds all nine dissectors, seeded with their own real traffic from the public captures
-and then mutated (bytes replaced, inserted, cut, re-chunked), which reaches far deeper than random
-bytes. ``feed``, ``detect`` and ``identity_from`` must never raise on wire bytes.
+streams; this adds every registered dissector, seeded with its own traffic and then mutated (bytes
+replaced, inserted, cut, re-chunked), which reaches far deeper than random bytes. The seeds are what
+the sensor would feed each dissector from the public captures (real traffic), topped up from the
+synthetic generators (sensor/synth.py) for the protocols the captures lack; no protocol goes
+unseeded. ``feed``, ``detect`` and ``identity_from`` must never raise on wire bytes.
 
 The budget comes from the Hypothesis profile (tests/conftest.py): "ci" (default) is derandomised,
 so `make test` is repeatable; ``HYPOTHESIS_PROFILE=fuzz`` runs a long, random campaign.
@@ -11,45 +13,120 @@ so `make test` is repeatable; ``HYPOTHESIS_PROFILE=fuzz`` runs a long, random ca
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Iterator
+from dataclasses import replace
+from functools import cache, partial
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from otwatch.protocols.base import ProtocolSpec
+from otwatch.protocols.base import ProtocolSpec, Record
 from otwatch.protocols.registry import PROTOCOLS
-from otwatch.sensor.decode import decode
+from otwatch.sensor import synth
+from otwatch.sensor.decode import PROTO_TCP, PROTO_UDP, decode
+from otwatch.sensor.flows import FlowTable
 from otwatch.sensor.pcap import CaptureReader, PcapError
 from tests.conftest import CAPTURES
 
-IP_PROTO = {"tcp": 6, "udp": 17}
 PER_SPEC = 200  # seed payloads kept per protocol
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+Seeds = list[tuple[bytes, bool]]
 
 
 def _key(spec: ProtocolSpec) -> str:
     return f"{spec.name}/{spec.transport}"
 
 
-@cache
-def _seeds() -> dict[str, list[tuple[bytes, bool]]]:
-    """(payload, from_client) of each protocol's packets in the public captures, by `_key`."""
-    seeds: dict[str, list[tuple[bytes, bool]]] = {_key(s): [] for s in PROTOCOLS}
+class _Tap:
+    """Stands in for a dissector: keeps what the sensor feeds it (the seeds), dissects nothing."""
+
+    def __init__(self, seeds: Seeds) -> None:
+        self.seeds = seeds
+
+    def feed(self, data: bytes, from_client: bool) -> list[Record]:
+        if len(self.seeds) < PER_SPEC:
+            self.seeds.append((bytes(data), from_client))
+        return []
+
+
+def _synthetic() -> synth.Net:
+    """Traffic of the protocols the public captures lack (DNP3 on UDP, DHCP, mDNS, LLMNR, HTTP, LLDP,
+    CDP, more PROFINET DCP), from the generators the sensor tests use."""
+    n = synth.Net()
+    laptop = n.host("laptop", "10.10.0.77", 0x3C22FB)
+    dhcpd = n.host("dhcpd", "10.10.0.1", synth.OUI_DELL)
+    plc = n.host("plc", "10.10.0.10", synth.OUI_SIEMENS)
+    rtu = n.host("rtu", "10.10.0.11", synth.OUI_SCHNEIDER)
+    bcast = synth.Host("255.255.255.255", b"\xff" * 6)
+    unknown = synth.Host("0.0.0.0", laptop.mac)
+    for seq, func in enumerate((1, 2, 3, 4, 5, 13, 20)):  # read, write, select, operate, ... over UDP
+        n.udp(laptop, rtu, 50000, 20000, synth.dnp3_request(func, seq, objects=b"\x3c\x02\x06"))
+        n.udp(rtu, laptop, 20000, 50000, synth.dnp3_response(0x8000 >> seq, seq))
+    for msg_type in (1, 3, 7, 8):  # DISCOVER, REQUEST, RELEASE, INFORM from the client
+        msg = synth.dhcp_message(1, laptop.mac, msg_type, hostname="ENG-LAPTOP-7", vendor_class="MSFT 5.0",
+                                 requested="10.10.0.77")  # fmt: skip
+        n.udp(unknown, bcast, 68, 67, msg)
+    for msg_type in (2, 5, 6):  # OFFER, ACK, NAK from the server
+        msg = synth.dhcp_message(2, laptop.mac, msg_type, yiaddr="10.10.0.77", server_id="10.10.0.1")
+        n.udp(dhcpd, bcast, 67, 68, msg)
+    mdns = synth.Host("224.0.0.251", bytes.fromhex("01005e0000fb"))
+    n.udp(laptop, mdns, 5353, 5353, synth.dns_query("_http._tcp.local", 0))
+    n.udp(plc, mdns, 5353, 5353, synth.dns_answer("plc-web.local", [plc.ip, "10.10.1.10"], 0))
+    llmnr = synth.Host("224.0.0.252", bytes.fromhex("01005e0000fc"))
+    n.udp(laptop, llmnr, 49800, 5355, synth.dns_query("historian", 9))
+    n.udp(plc, laptop, 5355, 49800, synth.dns_answer("historian", [plc.ip], 9))
+    web = n.session(laptop, plc, 8080, 50001).open()
+    web.exchange(synth.http_request("10.10.0.10:8080", "/Portal/Portal.mwsl"), synth.http_response("Siemens"))
+    web.exchange(synth.http_request("plc", "/api?x=1", "curl/8.0"), synth.http_response("httpd", b"{}" * 9))
+    web.close()
+    tls = n.session(laptop, plc, 443, 50002).open()
+    tls.exchange(synth.tls_client_hello("plc.plant.local"), synth.tls_server_hello())
+    tls.close()
+    for i, (name, caps) in enumerate((("SCALANCE-X208", 0x0014), ("core-sw1", 0x0004), ("ap-3", 0x0008))):
+        n.emit(synth.lldp_frame(synth.mac(0x200 + i), name, f"{name} FW V4.{i}", f"Port {i + 1}", caps))
+        cdp_src, cdp_ip = synth.mac(0x400 + i, 0x00000C), f"10.10.0.{250 + i}"
+        n.emit(synth.cdp_frame(cdp_src, f"{name}.plant", "cisco WS-C2960-24TT-L", "IOS 12.2", cdp_ip))
+    n.emit(synth.dcp_identify_request(laptop.mac))
+    for role in (1, 2, 4, 8):
+        station = synth.mac(0x300 + role)
+        n.emit(synth.dcp_identify_response(station, laptop.mac, f"io-{role}", "ET 200SP", 0x002A, 0x0313, role,
+                                           f"10.10.0.{30 + role}"))  # fmt: skip
+    return n
+
+
+def _frames() -> Iterator[tuple[int, bytes]]:
+    """(linktype, frame) of every packet of the public captures, then of :func:`_synthetic`."""
     for path in sorted(CAPTURES.rglob("*.pcap*")):
         try:
             packets = list(CaptureReader(path))
         except (PcapError, OSError):
             continue
-        for p in packets:
-            pkt = decode(p.linktype, p.data)
-            if pkt is None or not pkt.payload:
-                continue
-            for spec in PROTOCOLS:
-                if len(seeds[_key(spec)]) >= PER_SPEC or IP_PROTO.get(spec.transport) != pkt.proto:
-                    continue
-                if pkt.dst_port in spec.ports or pkt.src_port in spec.ports:
-                    seeds[_key(spec)].append((bytes(pkt.payload), pkt.dst_port in spec.ports))
+        yield from ((p.linktype, p.data) for p in packets)
+    yield from ((linktype, data) for _ts, linktype, data in _synthetic())
+
+
+@cache
+def _seeds() -> dict[str, Seeds]:
+    """(payload, from_client) each dissector gets from the traffic, by `_key`: chosen and fed as the
+    sensor does (FlowTable: by port, else by content, TCP reassembled; layer 2 as ``Sensor._layer2``:
+    by ethertype, else an LLC frame by content)."""
+    seeds: dict[str, Seeds] = {_key(s): [] for s in PROTOCOLS}
+    flows = FlowTable([replace(s, dissector=partial(_Tap, seeds[_key(s)])) for s in PROTOCOLS])
+    by_ethertype = {port: s for s in PROTOCOLS if s.transport == "eth" for port in s.ports}
+    llc = [s for s in PROTOCOLS if s.transport == "eth" and not s.ports]
+    for linktype, data in _frames():
+        pkt = decode(linktype, data)
+        if pkt is None:
+            continue
+        if pkt.proto in (PROTO_TCP, PROTO_UDP):
+            flows.process_decoded(0.0, pkt)
+        elif pkt.ip_version == 0 and pkt.payload:
+            payload = bytes(pkt.payload)
+            spec = by_ethertype.get(pkt.ethertype)
+            spec = spec or next((s for s in llc if not pkt.ethertype and s.detect(payload)), None)
+            if spec is not None and len(seeds[_key(spec)]) < PER_SPEC:
+                seeds[_key(spec)].append((payload, True))
     return seeds
 
 
@@ -92,8 +169,7 @@ def _mutate(data: bytes, ops: list[tuple[str, int, int]], cut: int) -> bytes:
 def test_mutated_real_traffic(spec: ProtocolSpec, start: int, ops: list[tuple[str, int, int]], cut: int,
                               step: int, which: int) -> None:  # fmt: skip
     seeds = _seeds()[_key(spec)]
-    if not seeds:
-        pytest.skip(f"no {spec.name} traffic in the public captures")
+    assert seeds, f"no {spec.name} seed traffic"
     window = seeds[start % len(seeds) : start % len(seeds) + 12]
     chunks: list[tuple[bytes, bool]] = []
     for n, (payload, from_client) in enumerate(window):
@@ -111,11 +187,13 @@ def test_random_streams(spec: ProtocolSpec, chunks: list[tuple[bytes, bool]]) ->
     _run(spec, chunks)
 
 
-def test_the_ics_dissectors_have_seed_traffic() -> None:
-    """The mutation test is only as good as its seeds (the others get random streams only)."""
+def test_every_dissector_has_seed_traffic() -> None:
+    """The mutation test is only as good as its seeds; the ICS ones come from real captures."""
     seeds = _seeds()
-    ics = ["modbus/tcp", "dnp3/tcp", "iec104/tcp", "s7comm/tcp", "enip/tcp", "enip/udp", "bacnet/udp"]
-    assert [k for k in ics if not seeds.get(k)] == []
+    assert [k for k, v in seeds.items() if not v] == []
+    for k in ("modbus/tcp", "dnp3/tcp", "iec104/tcp", "s7comm/tcp", "enip/tcp", "enip/udp", "bacnet/udp",
+              "opcua/tcp", "profinet_dcp/eth"):  # fmt: skip
+        assert len(seeds[k]) >= 10, k
 
 
 #: inputs the fuzzing above once found to raise, kept as fixed regressions

@@ -4,6 +4,9 @@ version and rolls it back when it does not check in healthy."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -193,8 +196,6 @@ def test_version_that_crashes_is_rolled_back_with_its_log(tmp_path: Path) -> Non
 def test_supervise_command_passes_the_run_options_on(tmp_path: Path) -> None:
     """`otwatch sensor supervise` starts `sensor run` with the remaining options; an unpaired
     sensor's run exits 1 with its message, and so does the supervisor (the service restarts it)."""
-    import subprocess
-
     r = subprocess.run(
         [sys.executable, "-m", "otwatch", "sensor", "supervise", "--install-base", str(tmp_path),
          "--health-timeout", "5", "--pcap", str(tmp_path / "none.pcap"), "--speed", "0"],
@@ -202,3 +203,113 @@ def test_supervise_command_passes_the_run_options_on(tmp_path: Path) -> None:
     )  # fmt: skip
     log = (tmp_path / "logs/sensor.log").read_text()
     assert r.returncode == 1 and "not paired" in log, (r.returncode, r.stderr[-2000:], log[-2000:])
+
+
+# -- the sensor's process group ends with it ------------------------------------------------------
+#: A stand-in sensor that starts a grandchild, writes "<its pid> <grandchild pid>" to argv[1], then
+#: as argv[2] says: "sleep", "stubborn" (sleep, and both ignore SIGTERM) or "orphan" (exit 3 at once,
+#: leaving the grandchild running).
+FAMILY = """
+import os, signal, subprocess, sys, time
+stubborn = sys.argv[2] == "stubborn"
+if stubborn:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+sleeper = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+grandchild = subprocess.Popen([sys.executable, "-c", sleeper if stubborn else "import time; time.sleep(120)"])
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(f"{os.getpid()} {grandchild.pid}")
+os.replace(sys.argv[1] + ".tmp", sys.argv[1])
+if sys.argv[2] != "orphan":
+    time.sleep(120)
+sys.exit(3)
+"""
+
+
+def _gone(pid: int) -> bool:
+    """No such process any more (a zombie waiting for its new parent to reap it counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
+
+
+def _wait_pids(path: Path, timeout: float = 30.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"the stand-in sensor never started ({path})"
+        time.sleep(0.05)
+    return [int(p) for p in path.read_text().split()]
+
+
+def _all_gone(pids: list[int], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not all(_gone(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return all(_gone(p) for p in pids)
+
+
+def _kill(pids: list[int]) -> None:
+    """Clean up after a failed test: the processes it started must not outlive it either."""
+    for pid in pids:
+        if not _gone(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("mode", ["stubborn", "orphan"])
+def test_the_sensor_process_group_ends_with_its_run(tmp_path: Path, mode: str) -> None:
+    """Stopped with SIGTERM ignored: SIGKILL after the grace time; exited by itself: what it left
+    running goes too. Either way the sensor's grandchild is ended with it."""
+    store = VersionStore(tmp_path)
+    pid_file = tmp_path / "pids"
+    sup = Supervisor(store, [str(pid_file), mode], command=[sys.executable, "-c", FAMILY], poll=0.05,
+                     stop_grace=1.0)  # fmt: skip
+    out: list[int] = []
+    t = threading.Thread(target=lambda: out.append(sup.run()), daemon=True)
+    t.start()
+    pids: list[int] = []
+    try:
+        pids = _wait_pids(pid_file)
+        started = time.monotonic()
+        if mode == "stubborn":
+            sup.stop()
+        t.join(20)
+        assert not t.is_alive()
+        assert out == [-signal.SIGKILL if mode == "stubborn" else 3]
+        assert time.monotonic() - started < 10
+        assert _all_gone(pids), [p for p in pids if not _gone(p)]
+    finally:
+        sup.stop()
+        _kill(pids)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_supervisor_signalled_takes_the_sensor_with_it(tmp_path: Path, sig: signal.Signals) -> None:
+    """`otwatch sensor supervise` given SIGTERM (what the service manager sends) or SIGINT (Ctrl-C,
+    which no longer reaches the sensor's own session) ends the sensor and the processes it started. The sensor here is a version whose lib/ holds a stand-in
+    ``otwatch`` package, so the supervisor runs unchanged and its child runs the stand-in."""
+    store = VersionStore(tmp_path)
+    lib = tmp_path / "versions" / "1.0" / "lib" / "otwatch"
+    lib.mkdir(parents=True)
+    (lib / "__init__.py").write_text("")
+    pid_file = tmp_path / "pids"
+    (lib / "__main__.py").write_text(f"import sys\nsys.argv[1:] = [{str(pid_file)!r}, 'sleep']\n" + FAMILY)
+    store._point(store.current, "1.0")
+    sup = subprocess.Popen(
+        [sys.executable, "-m", "otwatch", "sensor", "supervise", "--install-base", str(tmp_path)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pids: list[int] = []
+    try:
+        pids = _wait_pids(pid_file)
+        assert sup.poll() is None
+        sup.send_signal(sig)
+        sup.wait(30)
+        assert _all_gone(pids), [p for p in pids if not _gone(p)]
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait()
+        _kill(pids)

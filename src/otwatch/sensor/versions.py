@@ -33,6 +33,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ log = logging.getLogger("otwatch.sensor.versions")
 RESTART_EXIT = 75  # the sensor asks its supervisor to start the (new) current version
 LOG_TAIL_BYTES = 64 * 1024  # of the failed version's output, sent up as the failure log
 RUN_COMMAND = (sys.executable, "-m", "otwatch", "sensor", "run")
+STOP_GRACE = 15.0  # seconds a stopped sensor (and what it started) has after SIGTERM, before SIGKILL
 
 
 class VersionError(RuntimeError):
@@ -193,9 +195,43 @@ class VersionStore:
         return data
 
 
+def _signal_group(pgid: int, sig: int) -> bool:
+    """Send ``sig`` (0: none, just look) to process group ``pgid``; False when none of it is left."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # a member we may not signal (it changed its user): the group is not gone
+        return True
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` has a member left that is not a zombie. Zombies are left out:
+    an orphan waits for init (or a container's PID 1, maybe this supervisor) to reap it, which may
+    take seconds or never come, and it is gone all the same."""
+    if not _signal_group(pgid, 0):
+        return False
+    states: list[str] = []
+    with suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                with suppress(OSError, ValueError, IndexError):
+                    fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+                    if int(fields[2]) == pgid:  # state, ppid, pgrp, ...
+                        states.append(fields[0])
+    return not states or any(state != "Z" for state in states)  # no /proc to look in: believe the signal
+
+
 class Supervisor:
     """Runs the current sensor version; restarts it on request; rolls a new version back when it
-    does not confirm itself within its time limit."""
+    does not confirm itself within its time limit.
+
+    Each sensor runs in a process group (a session) of its own, and whenever one ends (it exited,
+    it is replaced, rolled back, or the supervisor stops, is signalled or fails) the whole group is
+    ended: SIGTERM, up to ``stop_grace`` seconds, then SIGKILL. Nothing the sensor started outlives
+    its supervisor (short of the supervisor being SIGKILLed itself).
+    """
 
     def __init__(
         self,
@@ -205,17 +241,37 @@ class Supervisor:
         command: Sequence[str] = RUN_COMMAND,
         health_timeout: float = 120.0,
         poll: float = 0.2,
+        stop_grace: float = STOP_GRACE,
     ) -> None:
         self.store, self.run_args, self.command = store, list(run_args), list(command)
-        self.health_timeout, self.poll = health_timeout, poll
+        self.health_timeout, self.poll, self.stop_grace = health_timeout, poll, stop_grace
         self.child: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
 
     def stop(self) -> None:
+        """Ask the running sensor's group to stop (SIGTERM); :meth:`run` then ends it within the grace
+        time and returns. Safe in a signal handler: it does not wait."""
         self._stop.set()
         child = self.child
-        if child is not None and child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+        if child is not None and child.returncode is None:
+            _signal_group(child.pid, signal.SIGTERM)
+
+    def _end(self, child: subprocess.Popen[bytes]) -> None:
+        """End ``child``'s whole process group: SIGTERM, wait up to ``stop_grace``, SIGKILL what is
+        left; reaps the child. Also for a child that exited by itself: what it started goes too."""
+        deadline = time.monotonic() + self.stop_grace
+        if _signal_group(child.pid, signal.SIGTERM):
+            with suppress(subprocess.TimeoutExpired):
+                child.wait(self.stop_grace)
+            # A group's id (the child's pid) is not reused while the group has members.
+            while _group_alive(child.pid):
+                if time.monotonic() >= deadline:
+                    _signal_group(child.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.05)
+        child.wait()
+        if self.child is child:
+            self.child = None  # ended and reaped: its pid is no longer ours to signal
 
     def _start(self) -> tuple[subprocess.Popen[bytes], int]:
         self.store.log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -231,6 +287,7 @@ class Supervisor:
                 stdout=f,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                start_new_session=True,  # its own process group, ended as a whole (see _end)
             )
         self.child = child
         return child, offset
@@ -255,31 +312,27 @@ class Supervisor:
         return f"version {pending.get('to')} did not check in healthy within {limit:g} s"
 
     def run(self) -> int:
-        while not self._stop.is_set():
-            pending = self.store.pending()
-            child, offset = self._start()
-            if pending is not None:
-                failure = self._await_health(child, pending)
-                if self._stop.is_set():  # stopped mid-check: the next start checks the version again
-                    failure = None
-                if failure is not None:
-                    if child.poll() is None:
-                        child.terminate()
-                        try:
-                            child.wait(15)
-                        except subprocess.TimeoutExpired:
-                            child.kill()
-                            child.wait()
-                    self.store.rollback(failure, self._output_since(offset))
-                    continue
-            while child.poll() is None:
-                self._stop.wait(self.poll)
-                if self._stop.is_set():
-                    child.terminate()
-                    child.wait()
-            if child.returncode != RESTART_EXIT or self._stop.is_set():
-                return child.returncode
-        return 0
+        try:
+            while not self._stop.is_set():
+                pending = self.store.pending()
+                child, offset = self._start()
+                if pending is not None:
+                    failure = self._await_health(child, pending)
+                    if self._stop.is_set():  # stopped mid-check: the next start checks the version again
+                        failure = None
+                    if failure is not None:
+                        self._end(child)
+                        self.store.rollback(failure, self._output_since(offset))
+                        continue
+                while child.poll() is None and not self._stop.wait(self.poll):
+                    pass
+                self._end(child)  # stopped: the whole group; exited: whatever it left behind
+                if child.returncode != RESTART_EXIT or self._stop.is_set():
+                    return child.returncode
+            return 0
+        finally:  # an exception (KeyboardInterrupt included) must not leave the sensor running
+            if self.child is not None:
+                self._end(self.child)
 
 
 class VersionUpdater:
