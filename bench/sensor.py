@@ -3,11 +3,15 @@
     .venv/bin/python -m bench.sensor                      # quick: 200k packets
     .venv/bin/python -m bench.sensor --packets 1000000    # the reference run
     .venv/bin/python -m bench.sensor --workers 2          # flows sharded over 2 processes
+    .venv/bin/python -m bench.sensor --packets 10000000 --hosts 1000   # memory: a fixed host count
 
 The mix is written to a temporary pcap once: the public captures (../shared/captures, Ethernet ones)
 repeated with rewritten addresses (about 30 % of the packets), plus a generated plant (Modbus/TCP
 polling with ACKs, S7 reads, DNP3 and IEC 104 polls, CIP explicit messages, EtherNet/IP class-1 I/O,
-DNS and ARP). Then, in the same run and each in its own process (so peak RSS is its own):
+DNS and ARP). With ``--hosts N`` the repetitions reuse a fixed pool of about N addresses instead (and
+shift the client ports, so each repetition is still new connections): the host count then does not
+grow with the mix's length, which is how to see that memory follows flows and assets, not packets.
+Then, in the same run and each in its own process (so peak RSS is its own):
 
 * ``otwatch``: :class:`otwatch.sensor.pipeline.Sensor` with every engine on, reading the file;
 * ``tshark``: ``tshark -r FILE -T fields`` extracting the same OT fields (function codes, services,
@@ -20,6 +24,7 @@ Results are printed as a table and as ratios against the peers.
 from __future__ import annotations
 
 import argparse
+import functools
 import heapq
 import json
 import os
@@ -45,6 +50,8 @@ TSHARK_FIELDS = (
     "bacapp.confirmed_service",
 )
 PUBLIC_SHARE = 0.3
+PLANT_HOSTS = 52  # the generated plant's stations (plant_stream)
+EPHEMERAL = 32768  # client ports from here up are shifted per repetition with --hosts
 RATE = 2000.0  # packets per second of capture time in the mix
 
 Frame = tuple[float, int, bytes]
@@ -64,26 +71,55 @@ def _public_frames() -> list[bytes]:
     return frames
 
 
-def _rewrite(frame: bytes, rep: int) -> bytes:
-    """Shift the MACs and the second octet of IPv4 addresses so each repetition is new hosts."""
+def _rewrite(frame: bytes, rep: int, copies: int | None = None) -> bytes:
+    """Shift the MACs and the second octet of IPv4 addresses so each repetition is new hosts; with
+    ``copies``, repetition ``rep`` reuses the addresses of copy ``rep % copies`` and shifts the
+    TCP/UDP ports in the ephemeral range that are not a dissector's (the clients' ports), so it is
+    new connections between the same hosts to the same services."""
     if rep == 0 or len(frame) < 34:
         return frame
+    pool = rep if copies is None else rep % copies
     out = bytearray(frame)
-    out[5] ^= rep & 0xFF
-    out[11] ^= rep & 0xFF
+    out[5] ^= pool & 0xFF
+    out[11] ^= pool & 0xFF
     if out[12:14] == b"\x08\x00" and out[14] >> 4 == 4:
-        out[27] = (out[27] + rep) & 0xFF
-        out[31] = (out[31] + rep) & 0xFF
+        out[27] = (out[27] + pool) & 0xFF
+        out[31] = (out[31] + pool) & 0xFF
+        ports = 14 + (out[14] & 0x0F) * 4
+        if (
+            copies is not None
+            and out[23] in (6, 17)
+            and not (out[20] & 0x1F or out[21])
+            and len(out) >= ports + 4
+        ):
+            for at in (ports, ports + 2):
+                port = out[at] << 8 | out[at + 1]
+                if port >= EPHEMERAL and port not in _service_ports():
+                    port = EPHEMERAL + (port - EPHEMERAL + rep * 7919) % (65536 - EPHEMERAL)
+                    out[at : at + 2] = port.to_bytes(2, "big")
     return bytes(out)
 
 
-def public_stream(count: int, start: float, step: float) -> Iterator[Frame]:
+@functools.cache
+def _service_ports() -> frozenset[int]:
+    from otwatch.protocols.registry import PROTOCOLS
+
+    return frozenset(port for spec in PROTOCOLS for port in spec.ports)
+
+
+def public_copies(hosts: int) -> int:
+    """How many copies of the public captures' addresses make about ``hosts`` hosts in the mix."""
+    addresses = {f[at : at + 4] for f in _public_frames() if f[12:14] == b"\x08\x00" for at in (26, 30)}
+    return max(1, (hosts - PLANT_HOSTS) // max(1, len(addresses)))
+
+
+def public_stream(count: int, start: float, step: float, copies: int | None = None) -> Iterator[Frame]:
     frames = _public_frames()
     if not frames:
         return
     for i in range(count):
         rep, index = divmod(i, len(frames))
-        yield start + i * step, 1, _rewrite(frames[index], rep)
+        yield start + i * step, 1, _rewrite(frames[index], rep, copies)
 
 
 def plant_stream(count: int, start: float, step: float) -> Iterator[Frame]:
@@ -151,15 +187,16 @@ def plant_stream(count: int, start: float, step: float) -> Iterator[Frame]:
         net.frames.clear()
 
 
-def build_mix(path: Path, packets: int) -> dict[str, Any]:
+def build_mix(path: Path, packets: int, hosts: int | None = None) -> dict[str, Any]:
     from otwatch.sensor.forensics import pcap_header, pcap_record
 
     public = int(packets * PUBLIC_SHARE)
     generated = packets - public
     duration = packets / RATE
     start = 1_700_000_000.0
+    copies = public_copies(hosts) if hosts is not None else None
     streams = [
-        public_stream(public, start, duration / max(public, 1)),
+        public_stream(public, start, duration / max(public, 1), copies),
         plant_stream(generated, start, duration / max(generated, 1)),
     ]
     written = 0
@@ -172,7 +209,7 @@ def build_mix(path: Path, packets: int) -> dict[str, Any]:
             fh.write(pcap_record(ts, data))
             written += 1
             size += len(data)
-    return {"packets": written, "bytes": size, "public": public, "duration_s": duration}
+    return {"packets": written, "bytes": size, "public": public, "duration_s": duration, "copies": copies}
 
 
 # -- contenders, each run in its own process -------------------------------------------------------
@@ -193,6 +230,10 @@ def worker_otwatch(path: str, shard: int, shards: int) -> dict[str, Any]:
         "alerts": len(sensor.alerts.alerts),
         "errors": sensor.errors,
         "flow_states": len(sensor._states),
+        "flows": len(sensor.flows.flows),
+        "timeline_events": len(sensor.timeline),
+        "alert_pcap_mb": round(sensor.forensics.bytes / 1e6, 1),
+        "cpu_seconds": time.process_time(),
     }
     if shards > 1:  # the parent merges the shards' reports into one
         t0 = time.perf_counter()
@@ -227,7 +268,7 @@ def _reap(proc: subprocess.Popen[bytes]) -> tuple[bytes, int]:
     _pid, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"{proc.args} failed with {proc.returncode}")
+        raise RuntimeError(f"{proc.args!r} failed with {proc.returncode}")
     return out, usage.ru_maxrss
 
 
@@ -287,6 +328,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="otwatch processes, flows sharded (default 1)")
     parser.add_argument("--no-tshark", action="store_true", help="skip the tshark run")
     parser.add_argument("--keep", type=Path, help="keep the generated mix at this path")
+    parser.add_argument(
+        "--hosts", type=int, help="about this many hosts whatever the length (default: they grow with it)"
+    )
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -298,10 +342,11 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = args.keep or Path(tmp) / "mix.pcap"
         t0 = time.perf_counter()
-        mix = build_mix(path, args.packets)
+        mix = build_mix(path, args.packets, args.hosts)
+        pool = f", {mix['copies']} copies of their addresses" if mix["copies"] is not None else ""
         print(
             f"mix: {mix['packets']:,} packets, {mix['bytes'] / 1e6:.1f} MB "
-            f"({mix['public']:,} from public captures with rewritten addresses, the rest generated), "
+            f"({mix['public']:,} from public captures with rewritten addresses{pool}, the rest generated), "
             f"built in {time.perf_counter() - t0:.1f} s"
         )
         rows: dict[str, dict[str, Any]] = {}
@@ -310,9 +355,9 @@ def main(argv: list[str] | None = None) -> None:
             rows[f"otwatch x{args.workers}"] = run_python("otwatch", path, args.workers)
         rows["dpkt loop"] = run_python("dpkt", path)
         if not args.no_tshark:
-            result = run_tshark(path)
-            if result is not None:
-                rows["tshark -T fields"] = result
+            tshark = run_tshark(path)
+            if tshark is not None:
+                rows["tshark -T fields"] = tshark
     n = mix["packets"]
     print(f"\n{'contender':<20}{'packets/s':>12}{'Mbps':>10}{'seconds':>10}{'peak MB':>10}")
     for name, r in rows.items():

@@ -112,7 +112,10 @@ class _Direction:
 
 @dataclass(slots=True, eq=False)
 class Flow:
-    """One conversation. ``server`` is the side on the protocol's port, else the SYN receiver."""
+    """One conversation. ``server`` is the side on the protocol's port, else the SYN receiver.
+
+    ``closed`` once the flow has left the table (FIN from both sides, RST, idle or over the flow
+    limit): a later packet with the same key starts a new :class:`Flow`."""
 
     key: FlowKey
     proto: int
@@ -262,7 +265,8 @@ class FlowTable:
             c_ip, c_port, s_ip, s_port = dst_ip, dport, src_ip, sport
         flow = Flow(key, proto, c_ip, c_port, s_ip, s_port, ts, ts)
         while len(self.flows) >= self.max_flows:
-            self.flows.popitem(last=False)
+            _, old = self.flows.popitem(last=False)
+            old.closed = True
             self.evicted += 1
         self.flows[key] = flow
         return flow
@@ -399,6 +403,7 @@ class FlowTable:
             if now - flow.last_seen <= idle:
                 break
             self.flows.popitem(last=False)
+            flow.closed = True
             gone += 1
         self.evicted += gone
         return gone

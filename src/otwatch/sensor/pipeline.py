@@ -2,9 +2,11 @@
 
 One :class:`Sensor` per capture source. :meth:`Sensor.process` takes one frame as read from a capture
 (timestamp, link type, bytes) and never raises: an internal error is counted in ``errors`` and the
-next packet is processed. The per-packet path does a decode, two asset lookups, a flow-state lookup
-and a few counter updates; everything else happens per dissected record, per new flow, or once per
-minute of capture time (statistics, bandwidth, scan evaluation, idle flow eviction).
+next packet is processed. The per-packet path reads the headers and, for a flow direction seen before,
+does one dict lookup (by the raw addresses and ports) that gives the flow, its state and both assets,
+one LRU move in the flow table and one in the states, and a few counter updates; everything else
+happens per dissected record, per new flow, or once per minute of capture time (statistics, bandwidth,
+scan evaluation, idle flow eviction).
 
 Memory is bounded by flows and assets, not packets: flow states (with their forensic ring) are evicted
 least-recently-used beyond ``settings.max_flow_states`` and when idle, assets stop at
@@ -46,11 +48,13 @@ from otwatch.sensor.decode import (
 from otwatch.sensor.engines.alerts import Alert, AlertStore, Engine
 from otwatch.sensor.engines.anomaly import AnomalyEngine
 from otwatch.sensor.engines.malware import DNS_PORT, MalwareEngine, ThreatIntel
+from otwatch.sensor.engines.malware import RECORD_PROTOCOLS as MW_PROTOCOLS
 from otwatch.sensor.engines.operational import RECORD_PROTOCOLS as OP_PROTOCOLS
 from otwatch.sensor.engines.operational import OperationalEngine
 from otwatch.sensor.engines.policy import PolicyViolationEngine
+from otwatch.sensor.engines.protocol import RECORD_PROTOCOLS as PV_PROTOCOLS
 from otwatch.sensor.engines.protocol import ProtocolViolationEngine
-from otwatch.sensor.flows import Flow, FlowKey, FlowTable, _detects
+from otwatch.sensor.flows import _NO_RECORDS, _TCP_SPECIAL, EXPIRE_EVERY, Flow, FlowKey, FlowTable, _detects
 from otwatch.sensor.forensics import Forensics, Ring
 from otwatch.sensor.inventory import IGNORED, InventoryBuilder
 from otwatch.sensor.pcap import CaptureReader
@@ -77,15 +81,19 @@ def _packed(ip: str) -> bytes:
 
 
 class _FlowState:
-    """What the pipeline keeps per flow beside the flow table: connection, conversation, ring."""
+    """What the pipeline keeps per flow beside the flow table: connection, conversation, ring, and
+    the raw keys of its directions in :attr:`Sensor._directions` (dropped with the state)."""
 
     __slots__ = (
         "answered",
         "client",
         "conn",
         "conv",
+        "directions",
+        "flow",
         "init_ip",
         "init_port",
+        "key",
         "label",
         "last",
         "ring",
@@ -93,7 +101,8 @@ class _FlowState:
         "transport",
     )
 
-    def __init__(self, ring: Ring, init_ip: str, init_port: int, transport: str) -> None:
+    def __init__(self, key: FlowKey, ring: Ring, init_ip: str, init_port: int, transport: str) -> None:
+        self.key = key
         self.ring = ring
         self.init_ip = init_ip
         self.init_port = init_port
@@ -105,6 +114,13 @@ class _FlowState:
         self.client: Asset | None = None
         self.server: Asset | None = None
         self.last = 0.0
+        self.flow: Flow | None = None  # the table's flow for this key at the last packet
+        self.directions: list[tuple[dict[bytes, _Direction], bytes]] = []
+
+
+# One direction of a known flow, by its raw IPv4 addresses and ports (see Sensor.process): the flow
+# state, the flow, whether the sender is the flow's client, both endpoints' assets and both MACs.
+_Direction = tuple[_FlowState, Flow, bool, Asset | None, Asset | None, bytes, bytes]
 
 
 class Sensor:
@@ -136,6 +152,12 @@ class Sensor:
         self.inventory.on_new_asset = self._new_asset
         self.alerts.on_new = self._attach_pcap
         self._states: OrderedDict[FlowKey, _FlowState] = OrderedDict()
+        # Known flow directions by raw source and destination address and port (the 12 bytes after
+        # the IPv4 header's checksum), one dict per transport; see process(). ``fast_directions``
+        # off sends every packet the general way (the tests compare both).
+        self._tcp_directions: dict[bytes, _Direction] = {}
+        self._udp_directions: dict[bytes, _Direction] = {}
+        self.fast_directions = True
         self._port_specs: dict[tuple[str, int], str] = {}
         for spec in self.flows.specs:
             for port in spec.ports:
@@ -209,11 +231,20 @@ class Sensor:
 
         Hand-written fast path for what nearly all OT traffic is: an untagged Ethernet frame with a
         whole, option-less IPv4 header and a well-formed TCP or UDP header. Those headers are read
-        with two precompiled structs straight into locals (no :class:`Decoded`, no memoryview); the
-        packet counters and the two endpoint lookups are inlined (a known asset is one dict lookup),
-        and the packet goes on to :meth:`_transport` with the same effects as the general path.
-        Anything else (VLAN tags, IPv6, options, fragments, ARP, malformed or cut headers) takes
-        :meth:`_general`, which decodes fully."""
+        with two precompiled structs straight into locals (no :class:`Decoded`, no memoryview) and the
+        packet counters are inlined. Then:
+
+        * a packet of a known flow direction (its raw addresses and ports found in
+          :attr:`_directions`, same MACs, the flow still in the table, and for TCP a plain segment
+          next in sequence with nothing waiting) is handled here: one dict lookup finds the flow, its
+          state, the sender's role and both assets; one LRU move each in the flow table and the
+          states; the payload goes straight to the flow's dissector (:meth:`_known_direction`);
+        * any other packet gets its addresses as text and both endpoint lookups, and goes on to
+          :meth:`_transport` (the flow table, new flows and states), which then remembers the
+          direction when it can take the fast path next time (:meth:`_remember`).
+
+        Both have the same effects. Anything else (VLAN tags, IPv6, options, fragments, ARP,
+        malformed or cut headers) takes :meth:`_general`, which decodes fully."""
         try:
             if self._shard is not None and not self._mine(linktype, data):
                 return
@@ -244,6 +275,15 @@ class Sensor:
                             self.last_ts = ts
                         self._minute_bytes += n
                         self._minute_packets += 1
+                        directions = self._tcp_directions if proto == PROTO_TCP else self._udp_directions
+                        known_dir = directions.get(data[26:38])
+                        if (
+                            known_dir is not None
+                            and known_dir[5] == smac
+                            and known_dir[6] == dmac
+                            and self._known_direction(ts, linktype, data, known_dir, proto, flags, seq, payload)
+                        ):  # fmt: skip
+                            return
                         src_ip = inet_ntoa(sip)
                         dst_ip = inet_ntoa(dip)
                         inventory = self.inventory
@@ -252,7 +292,7 @@ class Sensor:
                         if found is None or found is IGNORED:
                             src = inventory.endpoint(ts, smac, src_ip, n)
                         else:
-                            asset = cast(Asset, found)  # an asset: known holds assets or IGNORED
+                            asset: Asset = found  # type: ignore[assignment]  # known holds assets or IGNORED
                             asset.last_seen = ts
                             asset.packets += 1
                             asset.bytes += n
@@ -261,20 +301,131 @@ class Sensor:
                         if found is None or found is IGNORED:
                             dst = inventory.endpoint(ts, dmac, dst_ip, n)
                         else:
-                            asset = cast(Asset, found)  # an asset: known holds assets or IGNORED
+                            asset = found  # type: ignore[assignment]
                             asset.last_seen = ts
                             asset.packets += 1
                             asset.bytes += n
                             dst = asset
-                        self._transport(
+                        st = self._transport(
                             ts, linktype, data, proto, src_ip, sport, dst_ip, dport,
                             flags, seq, ack, payload, src, dst,
                         )  # fmt: skip
+                        if self.fast_directions:
+                            self._remember(
+                                data, st, proto, src_ip, sport, dst_ip, dport, smac, dmac, src, dst
+                            )
                         return
             self._general(ts, linktype, data)
         except Exception as exc:  # a sensor must survive its own bugs; counted and reported
             self.errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
+
+    def _known_direction(
+        self,
+        ts: float,
+        linktype: int,
+        data: bytes,
+        known_dir: _Direction,
+        proto: int,
+        flags: int,
+        seq: int,
+        payload: bytes,
+    ) -> bool:
+        """A packet of a remembered flow direction, with the effects of the endpoint lookups,
+        :meth:`FlowTable.packet` and :meth:`_transport`. Returns False, having changed nothing, when
+        the packet needs the general path: the flow has left the table, or a TCP segment is not a
+        plain one next in sequence with nothing waiting in either direction."""
+        st, flow, from_client, src, dst, _smac, _dmac = known_dir
+        if flow.closed:
+            return False
+        if proto == PROTO_TCP:
+            if flags & _TCP_SPECIAL:
+                return False
+            dirs = flow._dirs
+            this, other = (dirs[0], dirs[1]) if from_client else (dirs[1], dirs[0])
+            if this.next_seq != seq or this.pending or (flags & TCP_ACK and other.pending):
+                return False
+            if payload:
+                this.next_seq = (seq + len(payload)) & 0xFFFFFFFF
+        n = len(data)
+        if src is not None:
+            src.last_seen = ts
+            src.packets += 1
+            src.bytes += n
+        if dst is not None:
+            dst.last_seen = ts
+            dst.packets += 1
+            dst.bytes += n
+        # FlowTable.packet, its in-order case
+        key = st.key
+        table = self.flows
+        table.flows.move_to_end(key)
+        flow.last_seen = ts
+        flow.packets += 1
+        records = _NO_RECORDS
+        if payload:
+            dissector = flow.dissector
+            if dissector is None:
+                records = table._deliver_one(flow, payload, from_client)
+            else:
+                if from_client:
+                    flow.bytes_client += len(payload)
+                else:
+                    flow.bytes_server += len(payload)
+                records = dissector.feed(payload, from_client)
+        table._since_sweep += 1
+        if table._since_sweep >= EXPIRE_EVERY:
+            table.expire(ts)
+        # _transport, for a known state
+        self._states.move_to_end(key)
+        st.last = ts
+        st.ring.append((ts, linktype, data))
+        conn = st.conn
+        if conn is not None:
+            conn.packets += 1
+            conn.bytes += n
+            conn.last_seen = ts
+        watches = self.forensics.watches
+        if watches and key in watches:
+            self.forensics.follow(key, ts, linktype, data)
+        if records:
+            record_ = self._record
+            for record in records:
+                record_(ts, flow, record, src, dst, st, from_client)
+        return True
+
+    def _remember(
+        self,
+        data: bytes,
+        st: _FlowState,
+        proto: int,
+        src_ip: str,
+        sport: int,
+        dst_ip: str,
+        dport: int,
+        smac: bytes,
+        dmac: bytes,
+        src: Asset | None,
+        dst: Asset | None,
+    ) -> None:
+        """After the general handling of an untagged IPv4 packet: remember its direction for
+        :meth:`_known_direction` when that has nothing else to decide. Not when the flow has left
+        the table, an endpoint's lookup is not final (the asset table was full), the state still
+        waits for its first answer from this side, or it is DNS (the Malware engine reads queries)."""
+        flow = st.flow
+        if flow is None or flow.closed or (proto == PROTO_UDP and dport == DNS_PORT):
+            return
+        if not st.answered and (sport != st.init_port or src_ip != st.init_ip):
+            return
+        known = self.inventory.known
+        if known.get((smac, src_ip)) is None or known.get((dmac, dst_ip)) is None:
+            return
+        from_client = sport == flow.client_port and src_ip == flow.client_ip
+        directions = self._tcp_directions if proto == PROTO_TCP else self._udp_directions
+        raw = data[26:38]
+        if raw not in directions:
+            st.directions.append((directions, raw))
+        directions[raw] = (st, flow, from_client, src, dst, smac, dmac)
 
     def _count(self, ts: float, n: int) -> None:
         """Per-packet totals, the capture's time span and the per-minute roll-over."""
@@ -382,7 +533,7 @@ class Sensor:
         payload: bytes | memoryview,
         src: Asset | None,
         dst: Asset | None,
-    ) -> None:
+    ) -> _FlowState:
         key: FlowKey = (
             (proto, src_ip, sport, dst_ip, dport)
             if (src_ip, sport) <= (dst_ip, dport)
@@ -403,6 +554,7 @@ class Sensor:
                 if an is not None and (st.transport == "udp" or flags & SYN_ONLY == SYN_ONLY):
                     an.on_answer(dst_ip, src_ip, st.transport, sport)
         st.last = ts
+        st.flow = flow
         frame = (ts, linktype, data)
         st.ring.append(frame)
         conn = st.conn
@@ -420,6 +572,7 @@ class Sensor:
             record_ = self._record
             for record in records:
                 record_(ts, flow, record, src, dst, st, sender_is_client)
+        return st
 
     def _new_state(
         self,
@@ -437,11 +590,11 @@ class Sensor:
         dst: Asset | None,
     ) -> _FlowState:
         transport = "tcp" if proto == PROTO_TCP else "udp"
-        st = _FlowState(self.forensics.new_ring(), src_ip, sport, transport)
+        st = _FlowState(key, self.forensics.new_ring(), src_ip, sport, transport)
         states = self._states
         while len(states) >= self.settings.max_flow_states:
-            old_key, _ = states.popitem(last=False)
-            self.forensics.watches.pop(old_key, None)
+            old_key, old = states.popitem(last=False)
+            self._drop_state(old_key, old)
         states[key] = st
         if key in self.flows.flows or records:
             client_is_src = flow.client_ip == src_ip and flow.client_port == sport
@@ -507,11 +660,12 @@ class Sensor:
             self.operational_engine.last_seen[conv] = ts
             if self._po is not None:
                 self._po.check_record(ts, conv, record, src, dst, flow.key)
-        if self._pv is not None:
+        protocol = record.protocol
+        if self._pv is not None and (protocol in PV_PROTOCOLS or record.malformed is not None):
             self._pv.on_record(ts, flow, record, src, dst)
-        if self._op is not None and record.protocol in OP_PROTOCOLS:
+        if self._op is not None and protocol in OP_PROTOCOLS:
             self._op.on_record(ts, record, src, dst, flow.server_ip, flow.key)
-        if self._mw is not None:
+        if self._mw is not None and protocol in MW_PROTOCOLS:
             self._mw.on_record(ts, record, src, dst, flow.key)
 
     def _relabel(self, ts: float, st: _FlowState, label: str, flow: Flow) -> None:
@@ -575,6 +729,11 @@ class Sensor:
                 old.update(a.id for a in kept[:excess])
             if old:
                 gone["devices"] = len(inventory.remove(old))
+                # Remembered directions hold their endpoints' assets: learn them again.
+                self._tcp_directions.clear()
+                self._udp_directions.clear()
+                for st in self._states.values():
+                    st.directions.clear()
         alerts = self.alerts.alerts
         if alerts:
             cutoff = r.alerts.cutoff(max(a.last_seen for a in alerts.values()))
@@ -643,7 +802,13 @@ class Sensor:
             if now - st.last <= FLOW_IDLE:
                 break
             states.popitem(last=False)
-            self.forensics.watches.pop(key, None)
+            self._drop_state(key, st)
+
+    def _drop_state(self, key: FlowKey, st: _FlowState) -> None:
+        """A flow state evicted (least recently used, or idle): its watches and directions go too."""
+        self.forensics.watches.pop(key, None)
+        for directions, raw in st.directions:
+            directions.pop(raw, None)
 
     def finish(self) -> None:
         """End of input: close the partial minute and run the time-driven checks at the last timestamp."""

@@ -70,3 +70,32 @@ def test_read_property_in_place_head_matches_tag_decoding(oid: bytes, size: int,
             buf[: 6 + size] + b"\x3e\x44\x41\x20\x00\x00\x3f",
         ):
             assert _outcome(cls.decode, sample) == _outcome(cls.decode_tags, sample), (cls, sample.hex())
+
+
+@settings(max_examples=400)
+@given(
+    st.sampled_from([b"\x00\x05\x07\x0c", b"\x02\x44\x07\x0c", b"\x30\x07\x0c", b"\x38\x07\x00\x01\x0c"]),
+    st.booleans(),
+    st.binary(min_size=4, max_size=4),
+    st.integers(0, 7),
+    st.binary(max_size=24),
+)  # fmt: skip
+def test_read_property_apdu_in_place_equals_general_path(
+    head: bytes, routed: bool, oid: bytes, size: int, rest: bytes
+) -> None:
+    """ReadProperty requests and acks (segmented or not, routed or not, any value bytes) read in
+    place give the general path's record, malformed ones included."""
+    oid = b"\x0c" + oid  # context tag 0, four bytes
+    prop = bytes((0x18 | size,)) + bytes(range(1, 1 + min(size, 5)))
+    npdu = b"\x01\x20\x00\x05\x01\x07\xff" if routed else b"\x01\x00"
+    for apdu in (
+        head + oid + prop,
+        head + oid + prop + rest,
+        head + oid + prop + b"\x3e" + rest + b"\x3f",
+        head + oid + prop + b"\x3e\x44\x41\x20\x00\x00\x91\x02\x3f",
+        head + oid + prop + b"\x29\x01\x3e\x21\x05\x3f",
+    ):
+        for cut in (0, 1, 3):
+            body = npdu + apdu[: len(apdu) - cut]
+            data = b"\x81\x0a" + (len(body) + 4).to_bytes(2, "big") + body
+            assert same(data), data.hex()

@@ -22,9 +22,11 @@ from otwatch.protocols.bacnet.messages import (
     ReadProperty,
     ReadPropertyAck,
     WhoIs,
+    _usual_head,
     decode_application,
     decode_object_id,
     decode_unsigned,
+    decode_values,
     object_type_name,
     property_name,
     read_tag,
@@ -95,6 +97,9 @@ def dissect_datagram(data: bytes) -> Record:
             pos += 1  # hop count
         if pos >= n:  # header cut short, or no APDU: the general path words the error
             return _dissect_general(data)
+        record = _read_property_in_place(data, pos, fields)
+        if record is not None:
+            return record
         try:
             apdu = Apdu.decode(data[pos:])
             _apdu_fields(apdu, fields)
@@ -102,6 +107,53 @@ def dissect_datagram(data: bytes) -> Record:
             return Record(PROTOCOL, "unknown", fields, malformed=str(exc) or type(exc).__name__)
         return Record(PROTOCOL, "request" if apdu.pdu_type in REQUEST_TYPES else "response", fields)
     return _dissect_general(data)
+
+
+def _read_property_in_place(data: bytes, pos: int, fields: dict[str, Any]) -> Record | None:
+    """The APDU at ``pos`` when it is an unsegmented ReadProperty request without array index, or an
+    unsegmented ReadProperty ack whose value follows the property id: most of a BACnet network's
+    polling. Read in place (no Apdu object, no payload copies); None, with ``fields`` untouched, for
+    anything else or on out-of-spec bytes (the caller's general decoding then words the error)."""
+    n = len(data)
+    first = data[pos]
+    t = first >> 4
+    if first & 0x08:  # segmented
+        return None
+    request = t == codes.PDU_CONFIRMED_REQUEST
+    if request and pos + 4 <= n and data[pos + 3] == codes.SVC_READ_PROPERTY:
+        invoke_id, start = data[pos + 2], pos + 4
+    elif t == codes.PDU_COMPLEX_ACK and pos + 3 <= n and data[pos + 2] == codes.SVC_READ_PROPERTY:
+        invoke_id, start = data[pos + 1], pos + 3
+    else:
+        return None
+    head = _usual_head(data, start)
+    if head is None:
+        return None
+    object_type, instance, prop, end = head
+    if request:
+        if end != n:  # an array index follows
+            return None
+        values = None
+    else:
+        if end >= n or data[end] != 0x3E:  # opening tag 3 (the value) does not follow
+            return None
+        try:
+            values, _end = decode_values(data, end + 1, 3)
+        except DECODE_ERRORS:
+            return None
+    fields["pdu_type"] = codes.PDU_TYPE_NAMES[t]
+    fields["invoke_id"] = invoke_id
+    fields["pdu_service"] = _READ_PROPERTY_NAME
+    fields["object_type"] = object_type_name(object_type)
+    fields["instance_number"] = instance
+    fields["property_id"] = prop
+    fields["property"] = property_name(prop)
+    if values is not None:
+        fields["value"] = values[0] if len(values) == 1 else values
+    return Record(PROTOCOL, "request" if request else "response", fields)
+
+
+_READ_PROPERTY_NAME: Final = codes.CONFIRMED_SERVICE_NAMES[codes.SVC_READ_PROPERTY]
 
 
 def _npdu_address(data: bytes, pos: int, fields: dict[str, Any], net: str, adr: str) -> int:

@@ -448,17 +448,18 @@ class IAm:
         return cls(instance, values[1], values[2], values[3], object_type)
 
 
-def _usual_head(buf: Buffer) -> tuple[int, int, int, int] | None:
+def _usual_head(buf: Buffer, at: int = 0) -> tuple[int, int, int, int] | None:
     """(object type, instance, property id, position after them) when a ReadProperty request or ack
-    starts the usual way: context tag 0 with a 4-byte object id, context tag 1 with a 1-4 byte
-    property id. Read in place (no Tag objects) for the sensor's hot path; None means decode by tags."""
-    if len(buf) >= 7 and buf[0] == 0x0C:
-        head = buf[5]
+    starting at ``at`` starts the usual way: context tag 0 with a 4-byte object id, context tag 1
+    with a 1-4 byte property id. Read in place (no Tag objects) for the sensor's hot path; None
+    means decode by tags."""
+    if len(buf) >= at + 7 and buf[at] == 0x0C:
+        head = buf[at + 5]
         size = head & 0x07
-        end = 6 + size
+        end = at + 6 + size
         if head & 0xF8 == 0x18 and 1 <= size <= 4 and end <= len(buf):
-            (raw,) = U32.unpack_from(buf, 1)
-            return raw >> 22, raw & 0x3FFFFF, int.from_bytes(buf[6:end], "big"), end
+            (raw,) = U32.unpack_from(buf, at + 1)
+            return raw >> 22, raw & 0x3FFFFF, int.from_bytes(buf[at + 6 : end], "big"), end
     return None
 
 

@@ -20,6 +20,9 @@ MODBUS_CODES: Final = frozenset(int(c) for c in FunctionCode)
 # Codes the specification leaves to users (65-72, 100-110) and vendor codes in the field (Schneider UMAS
 # 90, Modicon programming 125/126): unusual, and left to the Policy engine rather than called illegal.
 MODBUS_USER_CODES: Final = frozenset((*range(65, 73), *range(100, 111), 90, 125, 126))
+#: The protocols whose codes :meth:`ProtocolViolationEngine.on_record` checks; for the others it only
+#: looks at ``Record.malformed``, and the pipeline skips the call for a well-formed record.
+RECORD_PROTOCOLS: Final = frozenset({"modbus", "dnp3", "s7comm"})
 SLAVE_EXCEPTIONS: Final[dict[int, str]] = {
     ExceptionCode.ILLEGAL_FUNCTION: "SLAVE_ILLEGAL_FUNCTION",
     ExceptionCode.ILLEGAL_DATA_ADDRESS: "SLAVE_ILLEGAL_ADDRESS",
