@@ -154,14 +154,22 @@ def pct(values: list[float], p: float) -> float | None:
 
 
 # -- a minimal HTTP/1.1 client over asyncio TLS streams ----------------------------------------------
+MAX_BACKOFF = 60.0  # as NodeRuntime.max_backoff
+
+
 class HTTPError(Exception):
     def __init__(self, status: int, body: bytes) -> None:
         super().__init__(f"HTTP {status}: {body[:200]!r}")
         self.status = status
+        self.retry_after: float | None = None
         try:
-            self.code = str(json.loads(body)["error"]["code"])
+            error = json.loads(body)["error"]
+            self.code = str(error["code"])
         except (ValueError, KeyError, TypeError):
             self.code = f"http_{status}"
+            return
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            self.retry_after = float(error["details"]["retry_after"])  # as the Retry-After header
 
 
 class Conn:
@@ -313,8 +321,8 @@ def _alerts(node: Node, count: int) -> list[dict[str, Any]]:
 
 
 class Fleet:
-    def __init__(self, args: argparse.Namespace, host: str, port: int) -> None:
-        self.args, self.host, self.port = args, host, port
+    def __init__(self, args: argparse.Namespace, host: str, ports: list[int]) -> None:
+        self.args, self.host, self.ports = args, host, ports
         self.stats = Stats()
         self.stop = asyncio.Event()
         self.measuring = False
@@ -323,10 +331,17 @@ class Fleet:
         self.nodes += [Node(args.agents + i, "sensor") for i in range(args.sensors)]
         self.tasks: list[asyncio.Task[None]] = []
 
+    def port(self, node: Node) -> int:
+        """The console process this node talks to (--consoles: spread as a round-robin DNS name or a
+        load balancer without stickiness would)."""
+        return self.ports[node.idx % len(self.ports)]
+
     # ---------------------------------------------------------------- enrolment
     async def enroll_all(self, pairing_key: str, ca_pem: str, keydir: Path) -> None:
         key = PairingKey.decode(pairing_key)
-        pinned = pinned_context(self.host, self.port, key.fingerprint)  # built once, as the brief says
+        pinned = pinned_context(
+            self.host, self.ports[0], key.fingerprint
+        )  # built once; the consoles share it
         queue: asyncio.Queue[Node] = asyncio.Queue()
         for n in self.nodes:
             queue.put_nowait(n)
@@ -357,7 +372,7 @@ class Fleet:
             "host_os": "Linux (fleet simulator)",
             "version": "0.1.0",
         }
-        conn = Conn(self.host, self.port, pinned)  # a fresh TLS connection, as a real installer opens
+        conn = Conn(self.host, self.port(node), pinned)  # a fresh TLS connection, as a real installer opens
         t0 = time.perf_counter()
         try:
             data = await conn.request("POST", "/api/v1/wire/enroll", json.dumps(body).encode(), 60.0)
@@ -469,7 +484,7 @@ class Fleet:
                 if node.conn is None or not node.conn.is_open:
                     if node.conn is not None:
                         self.stats.reconnects += 1
-                    node.conn = Conn(self.host, self.port, node.ctx)
+                    node.conn = Conn(self.host, self.port(node), node.ctx)
                     async with self.connect_sem:
                         await node.conn.open()
                     self.stats.handshakes += 1
@@ -489,7 +504,8 @@ class Fleet:
                 raise
             except Exception as exc:
                 code = exc.code if isinstance(exc, HTTPError) else type(exc).__name__
-                self.stats.errors[f"check-in {code}"] += 1
+                phase = "steady" if self.measuring else ("connect" if not node.checkins else "set-up")
+                self.stats.errors[f"check-in {code} ({phase})"] += 1
                 # like the real node (wire/runtime.py): an error answer (e.g. 503 busy) keeps the
                 # keep-alive connection; only a broken connection costs a new TLS handshake
                 if node.conn is not None and not isinstance(exc, HTTPError):
@@ -498,10 +514,13 @@ class Fleet:
                     node.failed = code
                     return
                 failures += 1
+                # the real node's back-off (wire/runtime.py retry_delay): jittered exponential, and
+                # never sooner than a busy console's Retry-After
+                delay = min(MAX_BACKOFF, 2.0 ** min(failures, 6)) * random.uniform(0.5, 1)
+                if isinstance(exc, HTTPError) and exc.retry_after is not None:
+                    delay = max(delay, min(exc.retry_after, MAX_BACKOFF))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self.stop.wait(), min(30.0, 2.0**failures) * random.uniform(0.5, 1)
-                    )
+                    await asyncio.wait_for(self.stop.wait(), delay)
 
     async def _node_step(self, node: Node, now: float) -> None:
         """What the real node does (wire/runtime.py): a check-in with wait=0 when it has something to
@@ -526,7 +545,7 @@ class Fleet:
 
 
 # -- the console, PostgreSQL and the admin API ---------------------------------------------------------
-def start_console(data_dir: Path, port: int, db_url: str | None) -> Any:
+def start_console(data_dir: Path, port: int, db_url: str | None, log: str = "console.log") -> Any:
     """The console as its own process (tests/faults/procs.py), with a raised RLIMIT_NOFILE; its log
     is ``console.log`` next to the data directory."""
     from tests.faults.procs import ConsoleProc
@@ -539,7 +558,7 @@ def start_console(data_dir: Path, port: int, db_url: str | None) -> Any:
         longpoll_seconds="25",
         admin_password=ADMIN_PASSWORD,
     )
-    console.log = data_dir.parent / "console.log"
+    console.log = data_dir.parent / log
     return console
 
 
@@ -630,8 +649,8 @@ class Profiler:
 class Meter:
     """CPU snapshots at phase boundaries and a 1-s sampler for peaks (console, PostgreSQL, simulator)."""
 
-    def __init__(self, console_pid: int, pg_pid: int | None) -> None:
-        self.console_pid, self.pg_pid = console_pid, pg_pid
+    def __init__(self, console_pids: list[int], pg_pid: int | None) -> None:
+        self.console_pids, self.pg_pid = console_pids, pg_pid
         self.phases: dict[str, dict[str, float]] = {}
         self.peak_cpu = 0.0
         self.samples: list[tuple[float, float, int]] = []
@@ -640,22 +659,26 @@ class Meter:
         ru = resource.getrusage(resource.RUSAGE_SELF)
         return {
             "t": time.monotonic(),
-            "console": cpu_seconds(self.console_pid),
+            "console": self.console_cpu(),
             "pg": tree_cpu_seconds(self.pg_pid) if self.pg_pid else 0.0,
             "sim": ru.ru_utime + ru.ru_stime,
             "machine": machine_busy_seconds(),
         }
 
     async def sample(self, stop: asyncio.Event) -> None:
-        prev = (time.monotonic(), cpu_seconds(self.console_pid))
+        prev = (time.monotonic(), self.console_cpu())
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1.0)
-            now = (time.monotonic(), cpu_seconds(self.console_pid))
+            now = (time.monotonic(), self.console_cpu())
             cpu = 100 * (now[1] - prev[1]) / max(1e-6, now[0] - prev[0])
             self.peak_cpu = max(self.peak_cpu, cpu)
-            self.samples.append((now[0], cpu, proc_status(self.console_pid).get("VmRSS", 0)))
+            rss = sum(proc_status(pid).get("VmRSS", 0) for pid in self.console_pids)
+            self.samples.append((now[0], cpu, rss))
             prev = now
+
+    def console_cpu(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.console_pids)  # all console processes together
 
     def phase(self, name: str, start: dict[str, float]) -> dict[str, float]:
         end = self.snap()
@@ -747,12 +770,20 @@ async def run(args: argparse.Namespace, tmp: Path, cleanup: list[Any]) -> dict[s
     if args.db == "postgresql":
         server, db_url, pg_pid = start_postgres()
         cleanup.append(server.stop)
-    port = free_port()
-    console = start_console(tmp / "console", port, db_url)
-    cleanup.insert(0, console.stop)  # the console goes first, PostgreSQL after it
-    console.start()
-    meter = Meter(console.pid, pg_pid)
-    fleet = Fleet(args, "127.0.0.1", port)
+    # --consoles N: N processes on one data directory (CA, keys) and one PostgreSQL, as
+    # docs/deployment.md runs them; the first migrates and creates the CA, the others start on it
+    consoles = []
+    for i in range(args.consoles):
+        c = start_console(
+            tmp / "console", free_port(), db_url, "console.log" if i == 0 else f"console-{i}.log"
+        )
+        cleanup.insert(0, c.stop)  # the consoles go first, PostgreSQL after them
+        c.start()
+        consoles.append(c)
+    console, port = consoles[0], consoles[0].port  # the operator's (admin API) console
+    result["consoles"] = len(consoles)
+    meter = Meter([c.pid for c in consoles], pg_pid)
+    fleet = Fleet(args, "127.0.0.1", [c.port for c in consoles])
     sampler_stop = asyncio.Event()
     sampler = asyncio.create_task(meter.sample(sampler_stop))
     keydir = tmp / "nodes"
@@ -859,11 +890,11 @@ async def run(args: argparse.Namespace, tmp: Path, cleanup: list[Any]) -> dict[s
             result["held_client"] = sum(
                 1 for n in fleet.alive(args.offline_after) if n.conn and n.conn.is_open
             )
-            result["console_sockets"] = socket_fds(console.pid)
-            st = proc_status(console.pid)
-            result["console_rss_mb"] = st.get("VmRSS", 0) / 1024
-            result["console_peak_rss_mb"] = st.get("VmHWM", 0) / 1024
-            result["console_threads"] = st.get("Threads", 0)
+            result["console_sockets"] = sum(socket_fds(c.pid) for c in consoles)
+            sts = [proc_status(c.pid) for c in consoles]
+            result["console_rss_mb"] = sum(st.get("VmRSS", 0) for st in sts) / 1024  # all processes
+            result["console_peak_rss_mb"] = sum(st.get("VmHWM", 0) for st in sts) / 1024
+            result["console_threads"] = sum(st.get("Threads", 0) for st in sts)
             result["connected_agents"] = await admin.total("agents", "Connected")
             result["connected_sensors"] = await admin.total("sensors", "Connected")
             result["expected_agents"] = sum(1 for n in agents if n.ctx is not None and not n.failed)
@@ -951,7 +982,11 @@ def print_table(r: dict[str, Any]) -> None:
 
     ph = r["phases"]
     nodes = r["agents"] + r["sensors"]
-    t = Table(title=f"Fleet: {r['agents']:,} agents + {r['sensors']:,} sensors, {r['db']}, {r['cpus']} CPUs")
+    procs = r.get("consoles", 1)
+    t = Table(
+        title=f"Fleet: {r['agents']:,} agents + {r['sensors']:,} sensors, {r['db']}, "
+        f"{procs} console process{'es' if procs > 1 else ''}, {r.get('traffic', 'probe')} traffic, {r['cpus']} CPUs"
+    )
     t.add_column("measure")
     t.add_column("value", justify="right")
     t.add_column("console CPU %", justify="right")
@@ -1083,6 +1118,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--agents", type=int, default=1000, help="simulated agents (default 1000)")
     parser.add_argument("--sensors", type=int, help="simulated sensors (default 20%% of --agents)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--consoles",
+        type=int,
+        default=1,
+        help="console processes sharing the data directory and the database (more than 1: PostgreSQL)",
+    )
     parser.add_argument("--duration", type=float, default=60.0, help="steady phase, seconds (default 60)")
     parser.add_argument(
         "--traffic",
@@ -1125,6 +1166,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.sensors is None:
         args.sensors = round(args.agents * 0.2)
+    if args.consoles < 1 or (args.consoles > 1 and args.db != "postgresql"):
+        parser.error("--consoles N needs N >= 1, and PostgreSQL (--db postgresql) for more than one")
     raise_nofile()
 
     def on_term(*_: object) -> None:

@@ -7,7 +7,7 @@ notifier and settings cache); tests/console/test_scaleout_processes.py runs real
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -71,16 +71,42 @@ def test_idle_checkin_reads_one_row_and_writes_nothing(admin: TestClient, ctx: C
     assert [c["type"] for c in agent.checkin()["commands"]] == ["scan"]
 
 
-def test_last_seen_written_when_it_moved_and_status_holds(admin: TestClient, ctx: ConsoleContext) -> None:
+def _age_last_seen(ctx: ConsoleContext, node_id: str, seconds: float) -> Any:
+    with ctx.db.session() as db:
+        node = db.get(Node, node_id)
+        assert node is not None and node.last_seen is not None
+        node.last_seen -= timedelta(seconds=seconds)  # as if the last write was that long ago
+        return node.last_seen
+
+
+def _last_seen(ctx: ConsoleContext, node_id: str) -> Any:
+    with ctx.db.session() as db:
+        node = db.get(Node, node_id)
+        assert node is not None
+        return node.last_seen
+
+
+@pytest.fixture
+def held_liveness(ctx: ConsoleContext, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Liveness notes stay pending (the test clients' app shutdown would flush them); returns the
+    real flush."""
+    flush = ctx.liveness.flush
+    monkeypatch.setattr(ctx.liveness, "flush", lambda: 0)
+    return flush
+
+
+def test_last_seen_written_when_it_moved_and_status_holds(
+    admin: TestClient, ctx: ConsoleContext, held_liveness: Callable[[], int]
+) -> None:
     agent = _connected_agent(admin, ctx)
     slack = service.last_seen_slack(ctx.settings.offline_after)
     assert 0 < slack <= ctx.settings.offline_after / 6
-    with ctx.db.session() as db:
-        node = db.get(Node, agent.node_id)
-        assert node is not None and node.last_seen is not None
-        node.last_seen -= timedelta(seconds=slack + 0.5)  # as if the last write was slack + 0.5 s ago
-        before = node.last_seen
-    agent.checkin()
+    before = _age_last_seen(ctx, agent.node_id, slack + 0.5)
+    with statements(ctx) as sql:
+        agent.checkin()
+    assert writes(sql) == [] and ctx.liveness.pending() == 1  # noted, not written by the check-in
+    assert _last_seen(ctx, agent.node_id) == before
+    assert held_liveness() == 1  # one executemany UPDATE for every noted node
     with ctx.db.session() as db:
         node = db.get(Node, agent.node_id)
         assert node is not None and node.last_seen is not None and node.last_seen > before
@@ -90,6 +116,38 @@ def test_last_seen_written_when_it_moved_and_status_holds(admin: TestClient, ctx
         node = db.get(Node, agent.node_id)
         assert node is not None and node.last_seen == written
         assert service.status_of(ctx, node).value == "Connected"
+
+
+def test_liveness_far_from_the_last_write_is_written_at_once(
+    admin: TestClient, ctx: ConsoleContext, held_liveness: Callable[[], int]
+) -> None:
+    """A node a third of offline_after away from its stored last_seen (coming back, or a console
+    that was busy) is written by its own check-in, not left to the batch."""
+    agent = _connected_agent(admin, ctx)
+    before = _age_last_seen(ctx, agent.node_id, ctx.settings.offline_after / 3 + 1)
+    agent.checkin()
+    assert ctx.liveness.pending() == 0 and _last_seen(ctx, agent.node_id) > before
+
+
+def test_liveness_batch_never_moves_last_seen_back(admin: TestClient, ctx: ConsoleContext) -> None:
+    agent = _connected_agent(admin, ctx)
+    now = _last_seen(ctx, agent.node_id)
+    ctx.liveness.every = 3600.0
+    ctx.liveness.note(agent.node_id, now - timedelta(seconds=30))  # e.g. another process wrote later
+    ctx.liveness.note("no-such-node", now)
+    assert ctx.liveness.flush() == 2
+    assert _last_seen(ctx, agent.node_id) == now
+
+
+def test_liveness_note_flushes_once_a_second_has_passed(admin: TestClient, ctx: ConsoleContext) -> None:
+    agent = _connected_agent(admin, ctx)
+    before = _age_last_seen(ctx, agent.node_id, 20)
+    ctx.liveness.every = 3600.0  # not due yet: kept
+    ctx.liveness.note(agent.node_id, utcnow())
+    assert ctx.liveness.pending() == 1 and _last_seen(ctx, agent.node_id) == before
+    ctx.liveness.every = 0.0  # as if the second had passed
+    ctx.liveness.note(agent.node_id, utcnow())
+    assert ctx.liveness.pending() == 0 and _last_seen(ctx, agent.node_id) > before
 
 
 @pytest.mark.parametrize("how", ["delete", "repair", "goodbye"])

@@ -68,6 +68,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         yield
         gc.unfreeze()
         await workers.stop()
+        ctx.liveness.flush()  # the last second's idle check-ins
         ctx.notifier.close()  # the PostgreSQL wake-up listener, if any
 
     app = FastAPI(

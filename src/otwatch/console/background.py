@@ -20,6 +20,7 @@ log = logging.getLogger("otwatch.console.background")
 
 
 def monitor_once(ctx: ConsoleContext) -> None:
+    ctx.liveness.flush()  # before judging who is Disconnected (and in case check-ins stopped)
     with ctx.db.session() as db:
         scan_fleet(db, ctx)
 

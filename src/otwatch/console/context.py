@@ -10,6 +10,7 @@ from pathlib import Path
 from otwatch.console.config import Settings
 from otwatch.console.credentials.vault import Vault
 from otwatch.console.db import Database
+from otwatch.console.fleet.liveness import LivenessWriter
 from otwatch.console.fleet.notify import Notifier, notifier_for
 from otwatch.console.pki import ConsolePKI
 from otwatch.wire.tls import split_address
@@ -31,9 +32,11 @@ class ConsoleContext:
     session_secret: str
     notifier: Notifier = field(default_factory=Notifier)
     checkin_budget: threading.BoundedSemaphore = field(init=False)
+    liveness: LivenessWriter = field(init=False)
 
     def __post_init__(self) -> None:
         self.checkin_budget = threading.BoundedSemaphore(max(1, self.settings.checkin_concurrency))
+        self.liveness = LivenessWriter(self.db)
 
     @classmethod
     def create(cls, settings: Settings) -> ConsoleContext:

@@ -9,7 +9,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from otwatch.console.alerts.service import ingest as ingest_alerts
 from otwatch.console.assets.service import ingest as ingest_assets
@@ -290,6 +290,12 @@ _SERIAL_NODE: dict[str, str] = {}
 _SERIAL_CACHE_MAX = 50_000
 
 
+# A check-in rarely needs a node's JSON: the configuration only when it is newer than the node's,
+# the statistics never (a report replaces them). Parsing a sensor's statistics at every check-in
+# cost more than the rest of the row; they load on first access when needed.
+_CHECKIN_LOAD = (defer(Node.stats), defer(Node.config))
+
+
 def node_for_certificate(db: Session, serial: str) -> Node:
     """The node a client certificate belongs to, or 401 when it is unknown or revoked.
 
@@ -301,7 +307,7 @@ def node_for_certificate(db: Session, serial: str) -> Node:
     """
     node_id = _SERIAL_NODE.get(serial)
     if node_id is not None:
-        node = db.get(Node, node_id)
+        node = db.get(Node, node_id, options=_CHECKIN_LOAD)
         if node is not None and node.cert_serial == serial and node.uninstalled_at is None:
             return node
         _SERIAL_NODE.pop(serial, None)
@@ -714,10 +720,19 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
     """
     now = utcnow()
     node.first_seen = node.first_seen or now
-    if node.last_seen is None or (now - node.last_seen).total_seconds() >= last_seen_slack(
-        ctx.settings.offline_after
-    ):
-        node.last_seen = now
+    moved = None if node.last_seen is None else (now - node.last_seen).total_seconds()
+    if moved is None or moved >= last_seen_slack(ctx.settings.offline_after):
+        if (
+            moved is not None
+            and moved < ctx.settings.offline_after / 3
+            and not req.results
+            and not req.reports
+        ):
+            # nothing else to write and far from Disconnected: batched with others (fleet/liveness.py)
+            node_id = node.id
+            after_commit(db, lambda: ctx.liveness.note(node_id, now))
+        else:
+            node.last_seen = now
     skew = (req.client_time - now).total_seconds()
     limit = ctx.settings.max_clock_skew
     if abs(skew - node.clock_skew) > SKEW_SLACK or (abs(skew) > limit) != (abs(node.clock_skew) > limit):

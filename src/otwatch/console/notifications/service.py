@@ -13,7 +13,7 @@ repair) leave the watch as it is: the next connected status after a disconnectio
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,6 +38,24 @@ CONNECTED = frozenset(
     }
 )
 DISCONNECTED_KIND, RECONNECTED_KIND = "sensor_disconnected", "sensor_reconnected"
+
+
+# what `classify` (node_state, disconnect_reason) reads of a node
+STATUS_COLUMNS = (
+    Node.id,
+    Node.kind,
+    Node.approved_at,
+    Node.configured_at,
+    Node.paused,
+    Node.uninstalled_at,
+    Node.first_seen,
+    Node.last_seen,
+    Node.clock_skew,
+    Node.activity,
+    Node.config_version,
+    Node.config_acked,
+    Node.disconnect_reason,
+)
 
 
 def classify(ctx: ConsoleContext, node: Node, now: datetime) -> tuple[str, str | None] | None:
@@ -119,22 +137,34 @@ def _insert_watch(db: Session, node_id: str, state: str, reason: str | None, now
 def scan_fleet(db: Session, ctx: ConsoleContext, now: datetime | None = None) -> list[SystemNotification]:
     """Raise a notification for every sensor whose connection changed since the last scan."""
     now = now or utcnow()
-    watched = {w.node_id: (w.state, w.reason) for w in db.scalars(select(NodeWatch))}
+    # Columns, not ORM objects: this runs every few seconds over every sensor, and a Node carries
+    # JSON (configuration, statistics) that the status does not need. At 2,000 sensors loading them
+    # took a sixth of a busy console's CPU (docs/benchmarks.md, "Fleet"). Rows have the attribute
+    # names `classify` reads; the Node itself is loaded only for a transition.
+    watched = {
+        nid: (st, rs)
+        for nid, st, rs in db.execute(select(NodeWatch.node_id, NodeWatch.state, NodeWatch.reason))
+    }
     created: list[SystemNotification] = []
-    nodes = db.scalars(select(Node).where(Node.kind.in_(MONITORED_KINDS)).order_by(Node.id))
-    for node in nodes:
-        cur = classify(ctx, node, now)
+    rows = db.execute(select(*STATUS_COLUMNS).where(Node.kind.in_(MONITORED_KINDS)).order_by(Node.id))
+    for row in rows:
+        cur = classify(ctx, cast(Node, row), now)
         if cur is None:
             continue
         state, reason = cur
-        old = watched.get(node.id)
+        old = watched.get(row.id)
+        if old is not None:
+            old_state, old_reason = old
+            if old_state == state and (state == "connected" or old_reason == reason):
+                continue
+        node = db.get(Node, row.id)
+        if node is None:  # deleted since
+            continue
         if old is None:
             if _insert_watch(db, node.id, state, reason, now) and state == "disconnected":
                 created.append(_disconnected(db, ctx, node, reason, now))
             continue
         old_state, old_reason = old
-        if old_state == state and (state == "connected" or old_reason == reason):
-            continue
         same_reason = NodeWatch.reason.is_(None) if old_reason is None else NodeWatch.reason == old_reason
         res = db.execute(
             update(NodeWatch)
