@@ -213,3 +213,52 @@ def test_idle_marker_never_hides_a_wake_that_raced_with_the_query() -> None:
     n.mark_idle("a", n.idle_token("a"))
     n.IDLE_TTL = -1.0  # an old mark is not trusted
     assert n.maybe_pending("a")
+
+
+def test_idle_checkin_is_one_core_select_answering_as_the_full_path(
+    admin: TestClient, ctx: ConsoleContext
+) -> None:
+    agent = _connected_agent(admin, ctx)
+    full = agent.checkin()  # full path: learns the serial and that no command is open
+    with statements(ctx) as sql:
+        idle = agent.checkin()
+    sql = [s for s in sql if "FROM deliveries" not in s]  # the background forwarding worker's poll
+    assert len(sql) == 1 and sql[0].startswith("SELECT nodes.id, nodes.kind, nodes.cert_serial"), sql
+    assert {k: idle[k] for k in ("node_id", "status", "config_version", "config", "commands")} == {
+        k: full[k] for k in ("node_id", "status", "config_version", "config", "commands")
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["version", "hostname", "activity", "clock", "config"],
+)
+def test_idle_checkin_steps_aside_when_anything_changes(
+    admin: TestClient, ctx: ConsoleContext, change: str
+) -> None:
+    """Each thing the full path would write or deliver still is, with the idle path in place."""
+    agent = _connected_agent(admin, ctx)
+    agent.checkin()
+    agent.checkin()  # now on the idle path
+    if change == "version":
+        agent.checkin(version="9.9.9")
+        with ctx.db.session() as db:
+            assert (node := db.get(Node, agent.node_id)) is not None and node.version == "9.9.9"
+    elif change == "hostname":
+        agent.checkin(hostname="renamed-host")
+        with ctx.db.session() as db:
+            assert (node := db.get(Node, agent.node_id)) is not None and node.hostname == "renamed-host"
+    elif change == "activity":
+        resp = agent.checkin(activity="scanning", progress={"percent": 40})
+        assert resp["status"] == "Scanning"
+    elif change == "clock":
+        agent.checkin(client_time=(utcnow() + timedelta(seconds=30)).isoformat())
+        with ctx.db.session() as db:
+            assert (node := db.get(Node, agent.node_id)) is not None and node.clock_skew > 20
+    else:
+        r = admin.put(
+            f"/api/v1/agents/{agent.node_id}/configuration",
+            json={"name": "renamed", "active_query_networks": ["10.20.2.0/24"]},
+        )
+        assert r.status_code == 200, r.text
+        assert agent.checkin()["config"] is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -754,6 +754,93 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
             forwarding.enqueue_alerts(db, node, ingest_alerts(db, node.id, rep.alerts))
         elif rep.kind == "stats" and node.kind == "sensor":
             node.stats = rep.stats
+
+
+# What an idle check-in reads of its node: the columns `record_checkin` and `deliverables` look at.
+_IDLE_SELECT = select(
+    Node.id,
+    Node.kind,
+    Node.cert_serial,
+    Node.approved_at,
+    Node.configured_at,
+    Node.paused,
+    Node.uninstalled_at,
+    Node.first_seen,
+    Node.last_seen,
+    Node.clock_skew,
+    Node.activity,
+    Node.progress,
+    Node.config_version,
+    Node.config_acked,
+    Node.disconnect_reason,
+    Node.version,
+    Node.engine_version,
+    Node.host_os,
+    Node.hostname,
+)
+
+
+def idle_checkin(
+    ctx: ConsoleContext, node_id: str, serial: str, req: CheckinRequest
+) -> CheckinResponse | None:
+    """The check-in of a node with nothing to say and nothing to receive, answered from one row read
+    with SQLAlchemy Core, without building the ORM Node; or None when anything would be written or
+    delivered, and the caller takes the full path (`record_checkin`, `deliverables`).
+
+    This is nearly every check-in of a fleet (a long-poll starting), and loading the ORM object was
+    the largest single cost left per check-in (docs/benchmarks.md, "Fleet"). The caller has checked
+    that the node has no open command (`Notifier.maybe_pending`) and that the request carries no
+    results or reports. Every condition below mirrors a write `record_checkin` would make or
+    something `deliverables` / `auto_update` would send.
+    """
+    if req.activity is not None:
+        return None
+    with ctx.db.engine.connect() as conn:
+        row = conn.execute(_IDLE_SELECT.where(Node.id == node_id)).one_or_none()
+    if row is None or row.cert_serial != serial or row.uninstalled_at is not None:
+        return None  # revoked or gone: the full path answers 401 (node_for_certificate)
+    if row.kind == "agent":
+        with ctx.db.sessions() as db:  # the setting is cached: usually no query at all
+            if settings.cached(db, "auto_update"):
+                return None
+    elif req.version and updates.newer_than_console(req.version):
+        return None
+    now = utcnow()
+    if row.first_seen is None or row.last_seen is None or row.disconnect_reason is not None:
+        return None
+    if row.activity is not None or row.progress:
+        return None
+    if any(getattr(req, a) and getattr(req, a) != getattr(row, a) for a in _REPORTED):
+        return None
+    if row.config_acked != min(req.config_version, row.config_version):
+        return None
+    if (
+        row.approved_at is not None
+        and row.configured_at is not None
+        and req.config_version < row.config_version
+    ):
+        return None  # a configuration to deliver
+    skew = (req.client_time - now).total_seconds()
+    limit = ctx.settings.max_clock_skew
+    if abs(skew - row.clock_skew) > SKEW_SLACK or (abs(skew) > limit) != (abs(row.clock_skew) > limit):
+        return None
+    moved = (now - row.last_seen).total_seconds()
+    slack = last_seen_slack(ctx.settings.offline_after)
+    if moved >= ctx.settings.offline_after / 3:
+        return None  # written at once by the full path
+    st = node_state(cast(Node, row), limit)
+    resp = CheckinResponse(
+        server_time=now,
+        node_id=row.id,
+        status=derive_status(st, now, ctx.settings.offline_after).value,
+        config_version=row.config_version,
+    )
+    if moved >= slack:
+        ctx.liveness.note(row.id, now)
+    return resp
+
+
+_REPORTED = ("version", "engine_version", "host_os", "hostname")
 
 
 def deliverables(

@@ -125,6 +125,16 @@ def _checkin_tx(
     cached_id = service.cached_node_id(serial)
     # taken before any read, so a command committed after it always changes the token (notify.py)
     token = ctx.notifier.idle_token(cached_id) if cached_id else None
+    if (
+        first
+        and cached_id
+        and not body.results
+        and not body.reports
+        and not ctx.notifier.maybe_pending(cached_id)
+    ):
+        idle = service.idle_checkin(ctx, cached_id, serial, body)  # a skipped query: nothing to mark
+        if idle is not None:
+            return idle, cached_id
     with ctx.db.session() as db:
         node = service.node_for_certificate(db, serial)
         if first and node.kind == "sensor" and body.version and updates.newer_than_console(body.version):
