@@ -262,3 +262,27 @@ def test_idle_checkin_steps_aside_when_anything_changes(
         )
         assert r.status_code == 200, r.text
         assert agent.checkin()["config"] is not None
+
+
+def test_idle_checkin_on_sqlite_is_answered_on_the_loop_even_over_budget(
+    admin: TestClient, ctx: ConsoleContext
+) -> None:
+    """SQLite: an idle check-in never waits for the thread pool, so a console whose check-in budget is
+    taken by heavy check-ins still answers the idle ones; one with results gets 503 busy. PostgreSQL
+    keeps every read off the loop."""
+    agent = _connected_agent(admin, ctx)
+    agent.checkin()
+    held = 0
+    while ctx.checkin_budget.acquire(blocking=False):
+        held += 1
+    try:
+        body = {"client_time": utcnow().isoformat(), "config_version": agent.config_version}
+        with agent.mtls() as c:
+            idle = c.post("/api/v1/wire/checkin", json=body)
+            busy = c.post("/api/v1/wire/checkin", json={**body, "results": [{"id": "x", "state": "done"}]})
+    finally:
+        for _ in range(held):
+            ctx.checkin_budget.release()
+    assert busy.status_code == 503 and busy.headers["Retry-After"]
+    expected = 200 if ctx.db.engine.dialect.name == "sqlite" else 503
+    assert idle.status_code == expected, idle.text

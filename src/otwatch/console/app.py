@@ -69,6 +69,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         gc.unfreeze()
         await workers.stop()
         ctx.liveness.flush()  # the last second's idle check-ins
+        ctx.close_loop_reader()
         ctx.notifier.close()  # the PostgreSQL wake-up listener, if any
 
     app = FastAPI(

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sqlalchemy import Connection
 
 from otwatch.console.config import Settings
 from otwatch.console.credentials.vault import Vault
@@ -34,9 +38,36 @@ class ConsoleContext:
     checkin_budget: threading.BoundedSemaphore = field(init=False)
     liveness: LivenessWriter = field(init=False)
 
+    _loop_conn: Connection | None = field(init=False, default=None)
+    _loop_lock: threading.Lock = field(init=False, default_factory=threading.Lock)
+
     def __post_init__(self) -> None:
         self.checkin_budget = threading.BoundedSemaphore(max(1, self.settings.checkin_concurrency))
         self.liveness = LivenessWriter(self.db)
+
+    @contextmanager
+    def loop_reader(self) -> Iterator[Connection | None]:
+        """A connection kept for short reads on the event loop's thread (SQLite only), or None: on
+        PostgreSQL a read may wait on the network or a restarting server, which must not stall the
+        loop, and when another event loop (tests run several) is using it. Its own connection, so a
+        pool emptied by the thread pool's transactions never makes the loop wait."""
+        if self.db.engine.dialect.name != "sqlite" or not self._loop_lock.acquire(blocking=False):
+            yield None
+            return
+        try:
+            if self._loop_conn is None:
+                self._loop_conn = self.db.engine.connect()
+            yield self._loop_conn
+        finally:
+            if self._loop_conn is not None:
+                self._loop_conn.rollback()  # ends the read transaction: WAL checkpoints may pass it
+            self._loop_lock.release()
+
+    def close_loop_reader(self) -> None:
+        with self._loop_lock:
+            if self._loop_conn is not None:
+                self._loop_conn.close()
+                self._loop_conn = None
 
     @classmethod
     def create(cls, settings: Settings) -> ConsoleContext:

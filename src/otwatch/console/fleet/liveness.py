@@ -47,13 +47,17 @@ class LivenessWriter:
         self._flushing = threading.Lock()
         self._last = time.monotonic()
 
-    def note(self, node_id: str, seen: datetime) -> None:
-        """Record that ``node_id`` checked in at ``seen``; called after the check-in's own commit."""
+    def note(self, node_id: str, seen: datetime, flush: bool = True) -> bool:
+        """Record that ``node_id`` checked in at ``seen``; called after the check-in's own commit.
+        Flushes when a flush is due, unless ``flush`` is False (on the event loop, where the write
+        must not wait for SQLite's writer): then returns whether one is due, for the caller to run."""
         with self._lock:
             self._pending[node_id] = seen
             due = time.monotonic() - self._last >= self.every
-        if due:
+        if due and flush:
             self.flush()
+            return False
+        return due
 
     def pending(self) -> int:
         with self._lock:

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session, defer
 
 from otwatch.console.alerts.service import ingest as ingest_alerts
@@ -730,7 +730,11 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
         ):
             # nothing else to write and far from Disconnected: batched with others (fleet/liveness.py)
             node_id = node.id
-            after_commit(db, lambda: ctx.liveness.note(node_id, now))
+
+            def note() -> None:
+                ctx.liveness.note(node_id, now)
+
+            after_commit(db, note)
         else:
             node.last_seen = now
     skew = (req.client_time - now).total_seconds()
@@ -781,8 +785,8 @@ _IDLE_SELECT = select(
 
 
 def idle_checkin(
-    ctx: ConsoleContext, node_id: str, serial: str, req: CheckinRequest
-) -> CheckinResponse | None:
+    ctx: ConsoleContext, node_id: str, serial: str, req: CheckinRequest, conn: Connection | None = None
+) -> tuple[CheckinResponse, bool] | None:
     """The check-in of a node with nothing to say and nothing to receive, answered from one row read
     with SQLAlchemy Core, without building the ORM Node; or None when anything would be written or
     delivered, and the caller takes the full path (`record_checkin`, `deliverables`).
@@ -792,11 +796,17 @@ def idle_checkin(
     that the node has no open command (`Notifier.maybe_pending`) and that the request carries no
     results or reports. Every condition below mirrors a write `record_checkin` would make or
     something `deliverables` / `auto_update` would send.
+
+    With ``conn`` (the event loop's reader, ``ConsoleContext.loop_reader``) the liveness note does not
+    flush; the second value says whether a flush is due, for the caller to run off the loop.
     """
     if req.activity is not None:
         return None
-    with ctx.db.engine.connect() as conn:
+    if conn is not None:
         row = conn.execute(_IDLE_SELECT.where(Node.id == node_id)).one_or_none()
+    else:
+        with ctx.db.engine.connect() as own:
+            row = own.execute(_IDLE_SELECT.where(Node.id == node_id)).one_or_none()
     if row is None or row.cert_serial != serial or row.uninstalled_at is not None:
         return None  # revoked or gone: the full path answers 401 (node_for_certificate)
     if row.kind == "agent":
@@ -835,9 +845,8 @@ def idle_checkin(
         status=derive_status(st, now, ctx.settings.offline_after).value,
         config_version=row.config_version,
     )
-    if moved >= slack:
-        ctx.liveness.note(row.id, now)
-    return resp
+    flush_due = moved >= slack and ctx.liveness.note(row.id, now, flush=conn is None)
+    return resp, flush_due
 
 
 _REPORTED = ("version", "engine_version", "host_os", "hostname")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any, NoReturn
@@ -134,7 +135,7 @@ def _checkin_tx(
     ):
         idle = service.idle_checkin(ctx, cached_id, serial, body)  # a skipped query: nothing to mark
         if idle is not None:
-            return idle, cached_id
+            return idle[0], cached_id
     with ctx.db.session() as db:
         node = service.node_for_certificate(db, serial)
         if first and node.kind == "sensor" and body.version and updates.newer_than_console(body.version):
@@ -161,6 +162,27 @@ def _checkin_tx(
     if token is not None and not skip and node.id == cached_id and not resp.commands and not body.results:
         ctx.notifier.mark_idle(node.id, token)  # a skipped query proves nothing: the mark ages out
     return resp, node.id
+
+
+def _idle_on_loop(
+    ctx: ConsoleContext, cached_id: str | None, serial: str, body: CheckinRequest
+) -> tuple[CheckinResponse, str] | None:
+    """The idle check-in (`service.idle_checkin`) on the event loop itself, SQLite only: one indexed
+    read of ~0.1 ms, cheaper than the hop to the thread pool and back, which under load also waited
+    for the GIL behind 40 threads (the busy budget filled and nodes got 503: docs/benchmarks.md,
+    "Fleet"). Anything else (or PostgreSQL, or the reader in use) goes the usual way."""
+    if cached_id is None or body.results or body.reports or ctx.notifier.maybe_pending(cached_id):
+        return None
+    with ctx.loop_reader() as conn:
+        if conn is None:
+            return None
+        idle = service.idle_checkin(ctx, cached_id, serial, body, conn=conn)
+    if idle is None:
+        return None
+    resp, flush_due = idle
+    if flush_due:  # the batched liveness UPDATE may wait for SQLite's writer: not on the loop
+        asyncio.get_running_loop().run_in_executor(None, ctx.liveness.flush)
+    return resp, cached_id
 
 
 def _refuse_too_new(db: Session, node: Node, version: str) -> NoReturn:
@@ -191,18 +213,22 @@ async def checkin(body: CheckinRequest, ctx: CtxDep, serial: CertSerial) -> Chec
 
 async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) -> CheckinResponse:
     """The check-in itself, for the route above and the fast path."""
-    if not ctx.checkin_budget.acquire(blocking=False):
-        retry = random.randint(2, 10)
-        raise APIError(
-            503, "busy", f"the console is busy; check in again in {retry} s", {"retry_after": retry}
-        )
     cached_id = service.cached_node_id(serial)
     if cached_id:  # the read below sees every earlier wake-up: don't let one end the next long-poll
         ctx.notifier.forget_missed(cached_id)
-    try:
-        resp, node_id = await run_in_threadpool(_checkin_tx, ctx, serial, body, True)
-    finally:
-        ctx.checkin_budget.release()
+    inline = _idle_on_loop(ctx, cached_id, serial, body)
+    if inline is not None:
+        resp, node_id = inline
+    else:
+        if not ctx.checkin_budget.acquire(blocking=False):
+            retry = random.randint(2, 10)
+            raise APIError(
+                503, "busy", f"the console is busy; check in again in {retry} s", {"retry_after": retry}
+            )
+        try:
+            resp, node_id = await run_in_threadpool(_checkin_tx, ctx, serial, body, True)
+        finally:
+            ctx.checkin_budget.release()
     wait = min(body.wait, ctx.settings.longpoll_seconds)
     if wait > 0 and resp.config is None and not resp.commands:
         if await ctx.notifier.wait(node_id, wait):
