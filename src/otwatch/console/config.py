@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     longpoll_seconds: float = 25.0
     # check-ins in their database phase at once; more are answered 503 + Retry-After (nodes back off)
     checkin_concurrency: int = 24
+    checkin_threads: int = Field(default=6, ge=1, description="threads for the check-ins' database work")
     offline_after: float = 90.0
     max_clock_skew: float = 120.0
     session_max_age: int = 8 * 3600

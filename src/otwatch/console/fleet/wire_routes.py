@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 from cryptography import x509
 from fastapi import APIRouter, Depends, Request, Response
@@ -69,6 +69,7 @@ class _MarkUnprocessable(APIRoute):
         return route
 
 
+_T = TypeVar("_T")
 router = APIRouter(prefix="/api/v1/wire", tags=["wire"], route_class=_MarkUnprocessable)
 ENROLL_FAILURES = 20  # refused enrolments per client address in 15 minutes before it is locked out
 
@@ -164,6 +165,11 @@ def _checkin_tx(
     return resp, node.id
 
 
+async def _on_checkin_pool(ctx: ConsoleContext, fn: Callable[..., _T], *args: Any) -> _T:
+    """``fn(*args)`` on the console's check-in threads (``ConsoleContext.checkin_pool``)."""
+    return await asyncio.get_running_loop().run_in_executor(ctx.checkin_pool, fn, *args)
+
+
 def _idle_on_loop(
     ctx: ConsoleContext, cached_id: str | None, serial: str, body: CheckinRequest
 ) -> tuple[CheckinResponse, str] | None:
@@ -181,7 +187,7 @@ def _idle_on_loop(
         return None
     resp, flush_due = idle
     if flush_due:  # the batched liveness UPDATE may wait for SQLite's writer: not on the loop
-        asyncio.get_running_loop().run_in_executor(None, ctx.liveness.flush)
+        asyncio.get_running_loop().run_in_executor(ctx.checkin_pool, ctx.liveness.flush)
     return resp, cached_id
 
 
@@ -226,13 +232,13 @@ async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) 
                 503, "busy", f"the console is busy; check in again in {retry} s", {"retry_after": retry}
             )
         try:
-            resp, node_id = await run_in_threadpool(_checkin_tx, ctx, serial, body, True)
+            resp, node_id = await _on_checkin_pool(ctx, _checkin_tx, ctx, serial, body, True)
         finally:
             ctx.checkin_budget.release()
     wait = min(body.wait, ctx.settings.longpoll_seconds)
     if wait > 0 and resp.config is None and not resp.commands:
         if await ctx.notifier.wait(node_id, wait):
-            resp, _ = await run_in_threadpool(_checkin_tx, ctx, serial, body, False)
+            resp, _ = await _on_checkin_pool(ctx, _checkin_tx, ctx, serial, body, False)
         else:
             resp = resp.model_copy(update={"server_time": utcnow()})
     return resp
