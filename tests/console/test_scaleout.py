@@ -223,7 +223,8 @@ def test_idle_checkin_is_one_core_select_answering_as_the_full_path(
     with statements(ctx) as sql:
         idle = agent.checkin()
     sql = [s for s in sql if "FROM deliveries" not in s]  # the background forwarding worker's poll
-    assert len(sql) == 1 and sql[0].startswith("SELECT nodes.id, nodes.kind, nodes.cert_serial"), sql
+    assert len(sql) == 1 and sql[0].startswith("SELECT nodes.id, nodes.kind, nodes.approved_at"), sql
+    assert "nodes.cert_serial" in sql[0] and " FROM nodes WHERE nodes.id = " in sql[0], sql  # no ORM load
     assert {k: idle[k] for k in ("node_id", "status", "config_version", "config", "commands")} == {
         k: full[k] for k in ("node_id", "status", "config_version", "config", "commands")
     }

@@ -760,11 +760,10 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
             node.stats = rep.stats
 
 
-# What an idle check-in reads of its node: the columns `record_checkin` and `deliverables` look at.
-_IDLE_SELECT = select(
+# What `node_state` and a disconnect reason read of a node: for status without the ORM object.
+STATUS_COLUMNS = (
     Node.id,
     Node.kind,
-    Node.cert_serial,
     Node.approved_at,
     Node.configured_at,
     Node.paused,
@@ -773,10 +772,15 @@ _IDLE_SELECT = select(
     Node.last_seen,
     Node.clock_skew,
     Node.activity,
-    Node.progress,
     Node.config_version,
     Node.config_acked,
     Node.disconnect_reason,
+)
+# What an idle check-in reads of its node: the columns `record_checkin` and `deliverables` look at.
+_IDLE_SELECT = select(
+    *STATUS_COLUMNS,
+    Node.cert_serial,
+    Node.progress,
     Node.version,
     Node.engine_version,
     Node.host_os,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import new_id, utcnow
 from otwatch.console.fleet.models import Node
-from otwatch.console.fleet.service import node_state
+from otwatch.console.fleet.service import STATUS_COLUMNS, node_state
 from otwatch.console.fleet.status import DisconnectReason, NodeStatus, derive_status, disconnect_reason
 from otwatch.console.forwarding.service import enqueue_notification
 from otwatch.console.notifications.models import NodeWatch, SystemNotification
@@ -38,24 +38,6 @@ CONNECTED = frozenset(
     }
 )
 DISCONNECTED_KIND, RECONNECTED_KIND = "sensor_disconnected", "sensor_reconnected"
-
-
-# what `classify` (node_state, disconnect_reason) reads of a node
-STATUS_COLUMNS = (
-    Node.id,
-    Node.kind,
-    Node.approved_at,
-    Node.configured_at,
-    Node.paused,
-    Node.uninstalled_at,
-    Node.first_seen,
-    Node.last_seen,
-    Node.clock_skew,
-    Node.activity,
-    Node.config_version,
-    Node.config_acked,
-    Node.disconnect_reason,
-)
 
 
 def classify(ctx: ConsoleContext, node: Node, now: datetime) -> tuple[str, str | None] | None:
