@@ -120,15 +120,17 @@ def enroll(body: EnrollRequest, request: Request, ctx: CtxDep, db: SessionDep) -
 
 
 def _checkin_tx(
-    ctx: ConsoleContext, serial: str, body: CheckinRequest, first: bool
+    ctx: ConsoleContext, serial: str, body: CheckinRequest, first: bool, try_idle: bool = True
 ) -> tuple[CheckinResponse, str]:
     """One check-in's database work. An idle check-in of a node without open commands reads one
-    row and writes nothing (cached certificate lookup, notifier's idle marker, liveness slack)."""
+    row and writes nothing (cached certificate lookup, notifier's idle marker, liveness slack).
+    ``try_idle=False``: the event loop already tried the idle read (`_idle_on_loop`)."""
     cached_id = service.cached_node_id(serial)
     # taken before any read, so a command committed after it always changes the token (notify.py)
     token = ctx.notifier.idle_token(cached_id) if cached_id else None
     if (
-        first
+        try_idle
+        and first
         and cached_id
         and not body.results
         and not body.reports
@@ -172,23 +174,24 @@ async def _on_checkin_pool(ctx: ConsoleContext, fn: Callable[..., _T], *args: An
 
 def _idle_on_loop(
     ctx: ConsoleContext, cached_id: str | None, serial: str, body: CheckinRequest
-) -> tuple[CheckinResponse, str] | None:
+) -> tuple[tuple[CheckinResponse, str] | None, bool]:
     """The idle check-in (`service.idle_checkin`) on the event loop itself, SQLite only: one indexed
     read of ~0.1 ms, cheaper than the hop to the thread pool and back, which under load also waited
     for the GIL behind 40 threads (the busy budget filled and nodes got 503: docs/benchmarks.md,
-    "Fleet"). Anything else (or PostgreSQL, or the reader in use) goes the usual way."""
+    "Fleet"). Anything else (or PostgreSQL, or the reader in use) goes the usual way. The second
+    value says whether the idle read was made, so that the usual way does not make it again."""
     if cached_id is None or body.results or body.reports or ctx.notifier.maybe_pending(cached_id):
-        return None
+        return None, False
     with ctx.loop_reader() as conn:
         if conn is None:
-            return None
+            return None, False
         idle = service.idle_checkin(ctx, cached_id, serial, body, conn=conn)
     if idle is None:
-        return None
+        return None, True
     resp, flush_due = idle
     if flush_due:  # the batched liveness UPDATE may wait for SQLite's writer: not on the loop
         asyncio.get_running_loop().run_in_executor(ctx.checkin_pool, ctx.liveness.flush)
-    return resp, cached_id
+    return (resp, cached_id), True
 
 
 def _refuse_too_new(db: Session, node: Node, version: str) -> NoReturn:
@@ -222,7 +225,7 @@ async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) 
     cached_id = service.cached_node_id(serial)
     if cached_id:  # the read below sees every earlier wake-up: don't let one end the next long-poll
         ctx.notifier.forget_missed(cached_id)
-    inline = _idle_on_loop(ctx, cached_id, serial, body)
+    inline, tried_idle = _idle_on_loop(ctx, cached_id, serial, body)
     if inline is not None:
         resp, node_id = inline
     else:
@@ -232,7 +235,7 @@ async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) 
                 503, "busy", f"the console is busy; check in again in {retry} s", {"retry_after": retry}
             )
         try:
-            resp, node_id = await _on_checkin_pool(ctx, _checkin_tx, ctx, serial, body, True)
+            resp, node_id = await _on_checkin_pool(ctx, _checkin_tx, ctx, serial, body, True, not tried_idle)
         finally:
             ctx.checkin_budget.release()
     wait = min(body.wait, ctx.settings.longpoll_seconds)
