@@ -274,8 +274,8 @@ def fill(
         # inventory: assets by subnet, each found by its site's agents and/or the site's sensor
         live_agents = [a for a in agents if a.approved_at is not None and a.configured_at is not None]
         by_site: dict[int, list[Node]] = {}
-        for a in live_agents:
-            by_site.setdefault(int(a.ip.split(".")[1]), []).append(a)
+        for ag in live_agents:
+            by_site.setdefault(int(ag.ip.split(".")[1]), []).append(ag)
         type_names = list(TYPES)
         type_weights = [TYPES[t][0] for t in type_names]
         asset_rows: list[Asset] = []

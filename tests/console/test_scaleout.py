@@ -215,16 +215,26 @@ def test_idle_marker_never_hides_a_wake_that_raced_with_the_query() -> None:
     assert n.maybe_pending("a")
 
 
-def test_idle_checkin_is_one_core_select_answering_as_the_full_path(
-    admin: TestClient, ctx: ConsoleContext
+def test_idle_checkin_is_one_fixed_select_answering_as_the_full_path(
+    admin: TestClient, ctx: ConsoleContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     agent = _connected_agent(admin, ctx)
     full = agent.checkin()  # full path: learns the serial and that no command is open
+    reads: list[dict[str, Any]] = []
+    fixed = service._IDLE_READ.one_or_none
+
+    def counted(conn: Any, **params: Any) -> Any:
+        reads.append(params)
+        return fixed(conn, **params)
+
+    monkeypatch.setattr(service._IDLE_READ, "one_or_none", counted)
     with statements(ctx) as sql:
         idle = agent.checkin()
     sql = [s for s in sql if "FROM deliveries" not in s]  # the background forwarding worker's poll
-    assert len(sql) == 1 and sql[0].startswith("SELECT nodes.id, nodes.kind, nodes.approved_at"), sql
-    assert "nodes.cert_serial" in sql[0] and " FROM nodes WHERE nodes.id = " in sql[0], sql  # no ORM load
+    assert sql == []  # nothing through SQLAlchemy: no ORM load, no write ...
+    assert reads == [{"node_id": full["node_id"]}]  # ... only the one fixed read of the node's row
+    sql_text = service._IDLE_READ._compiled(ctx.db.engine.dialect)[0]
+    assert " FROM nodes WHERE nodes.id = " in " ".join(sql_text.split())
     assert {k: idle[k] for k in ("node_id", "status", "config_version", "config", "commands")} == {
         k: full[k] for k in ("node_id", "status", "config_version", "config", "commands")
     }

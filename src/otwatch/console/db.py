@@ -5,12 +5,24 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
+from collections import namedtuple
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
-from sqlalchemy import DateTime, Engine, MetaData, String, TypeDecorator, create_engine, event
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Engine,
+    MetaData,
+    Select,
+    String,
+    TypeDecorator,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING = {
@@ -145,6 +157,62 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30, "factory": factory})
     event.listen(engine, "before_cursor_execute", lock.before_execute)
     return engine
+
+
+class FixedRead:
+    """A SELECT compiled once per dialect and run straight on the DBAPI cursor, its row converted by
+    SQLAlchemy's own result processors (the column types' ``result_processor``).
+
+    Hand-rolled for the hottest read only (an idle check-in: one row, every node every 25 s): of an
+    ``execute`` through SQLAlchemy Core, the cache key, execution context and result set were three
+    quarters of the cost (py-spy of ``bench/fleet.py``, docs/benchmarks.md "Fleet"). Bound values are
+    passed as they are: use it only with parameters needing no bind processing (strings, integers).
+    It starts no transaction of its own on SQLite (a SELECT autocommits in sqlite3's default mode);
+    on PostgreSQL the caller's connection ends it as usual.
+    """
+
+    def __init__(self, stmt: Select[Unpack[tuple[Any, ...]]]) -> None:
+        self.stmt = stmt
+        self.row_type = namedtuple("Row", [c.key for c in stmt.selected_columns])  # type: ignore[misc]
+        self._sql: dict[tuple[str, str, str], tuple[str, tuple[str, ...] | None]] = {}
+        self._procs: dict[tuple[str, str, str], list[Any]] = {}
+
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        hit = self._sql.get(key)
+        if hit is None:
+            compiled = self.stmt.compile(dialect=dialect)
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
+            hit = self._sql[key] = (compiled.string, order)
+        return hit
+
+    def _processors(self, dialect: Dialect, description: Any) -> list[Any]:
+        """The columns' result processors; PostgreSQL's need the driver's type codes (numerics)."""
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        procs = self._procs.get(key)
+        if procs is None:
+            procs = self._procs[key] = [
+                c.type.dialect_impl(dialect).result_processor(dialect, d[1])
+                for c, d in zip(self.stmt.selected_columns, description, strict=True)
+            ]
+        return procs
+
+    def one_or_none(self, conn: Connection, **params: Any) -> Any:
+        """The one row (attributes named like the selected columns), or None; more than one raises."""
+        sql, order = self._compiled(conn.dialect)
+        args: Any = tuple(params[k] for k in order) if order is not None else params
+        dbapi = conn.connection.driver_connection
+        assert dbapi is not None
+        with closing(dbapi.cursor()) as cur:
+            cur.execute(sql, args)
+            rows = cur.fetchmany(2)
+            description = cur.description
+        if not rows:
+            return None
+        if len(rows) > 1:
+            raise ValueError("FixedRead.one_or_none: more than one row")
+        procs = self._processors(conn.dialect, description)
+        return self.row_type(*(v if p is None else p(v) for p, v in zip(procs, rows[0], strict=True)))
 
 
 def after_commit(session: Session, fn: Callable[[], None]) -> None:

@@ -88,6 +88,10 @@ def uvicorn_config(
         log_level=log_level,
         access_log=False,  # one line per check-in would drown the log; writes are in the audit log
         timeout_keep_alive=75,  # longer than a long-poll, so agents reuse their connection
+        # Load balancers pass TLS through (docs/deployment.md: mTLS ends at the console), so no proxy
+        # adds X-Forwarded-For; trusting it would let a local client pick the address that
+        # enrolment lockouts count, and cost a layer per request.
+        proxy_headers=False,
         lifespan="on",
         timeout_graceful_shutdown=5,
     )

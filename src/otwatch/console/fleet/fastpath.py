@@ -4,14 +4,18 @@ Every node checks in about every 25 s, so at 10,000 nodes the check-in is nearly
 work, and an idle one does a single indexed ``SELECT``. Through FastAPI its cost was mostly around
 that read: the session middleware, routing, dependency solving, the CSRF dependency, response-model
 validation and ``jsonable_encoder`` (py-spy of ``bench/fleet.py``, docs/benchmarks.md "Fleet"). This
-ASGI middleware answers the one route before any of them, with the same function
+class (`CheckinFastPath`, called first by the application itself, ``console/app.py``) answers the one
+route before any of them, with the same function
 (``wire_routes.serve_checkin``), the same request and response models (pydantic's JSON parser and
 serialiser, both in Rust) and the same error bodies (``console/errors.py``), including marking a
-node whose data cannot be processed. Everything else passes through untouched.
+node whose data cannot be processed. Everything else passes through untouched. It sits before
+even Starlette's and FastAPI's outermost middleware (server errors, body limit, telemetry): five
+coroutine layers per request, a tenth of the console's time at 1,200 nodes.
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,18 +33,20 @@ CHECKIN_PATH = "/api/v1/wire/checkin"
 MAX_BODY = 64 * 1024 * 1024  # a check-in of 1,000 scan results with their assets stays far below
 _JSON = (b"content-type", b"application/json")
 
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]
 ASGIApp = Any
 
 
+def is_checkin(scope: MutableMapping[str, Any]) -> bool:
+    return bool(scope["type"] == "http" and scope["path"] == CHECKIN_PATH and scope["method"] == "POST")
+
+
 class CheckinFastPath:
-    def __init__(self, app: ASGIApp, ctx: ConsoleContext) -> None:
-        self.app, self.ctx = app, ctx
+    def __init__(self, ctx: ConsoleContext) -> None:
+        self.ctx = ctx
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope["path"] != CHECKIN_PATH or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
+        """Serve one check-in (`is_checkin`)."""
         error: Response
         try:
             serial = scope_cert_serial(scope)

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session, defer
 
 from otwatch.console.alerts.service import ingest as ingest_alerts
@@ -18,7 +18,7 @@ from otwatch.console.auth.models import Role
 from otwatch.console.auth.service import authenticate, resolve_api_key
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.models import Credential
-from otwatch.console.db import after_commit, utcnow
+from otwatch.console.db import FixedRead, after_commit, utcnow
 from otwatch.console.deps import ROLE_PERMISSIONS, Permission
 from otwatch.console.errors import APIError, conflict, invalid, not_found
 from otwatch.console.fleet.models import Command, DuplicatedNetwork, IssuedCertificate, Node, PairingKey
@@ -786,6 +786,7 @@ _IDLE_SELECT = select(
     Node.host_os,
     Node.hostname,
 )
+_IDLE_READ = FixedRead(_IDLE_SELECT.where(Node.id == bindparam("node_id")))
 
 
 def idle_checkin(
@@ -807,16 +808,15 @@ def idle_checkin(
     if req.activity is not None:
         return None
     if conn is not None:
-        row = conn.execute(_IDLE_SELECT.where(Node.id == node_id)).one_or_none()
+        row = _IDLE_READ.one_or_none(conn, node_id=node_id)
     else:
         with ctx.db.engine.connect() as own:
-            row = own.execute(_IDLE_SELECT.where(Node.id == node_id)).one_or_none()
+            row = _IDLE_READ.one_or_none(own, node_id=node_id)
     if row is None or row.cert_serial != serial or row.uninstalled_at is not None:
         return None  # revoked or gone: the full path answers 401 (node_for_certificate)
     if row.kind == "agent":
-        with ctx.db.sessions() as db:  # the setting is cached: usually no query at all
-            if settings.cached(db, "auto_update"):
-                return None
+        if settings.cached_on(ctx.db.engine, "auto_update"):  # usually no query at all
+            return None
     elif req.version and updates.newer_than_console(req.version):
         return None
     now = utcnow()

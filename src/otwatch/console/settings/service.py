@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -36,12 +37,26 @@ def cached(db: Session, key: str) -> Any:
     engine = db.get_bind()
     if not isinstance(engine, Engine):
         return get(db, key)
+    return _cached(engine, key, lambda: get(db, key))
+
+
+def cached_on(engine: Engine, key: str) -> Any:
+    """`cached` without a session: one is opened only when the value must be read."""
+
+    def read() -> Any:
+        with Session(engine) as db:
+            return get(db, key)
+
+    return _cached(engine, key, read)
+
+
+def _cached(engine: Engine, key: str, read: Callable[[], Any]) -> Any:
     per_engine = _CACHE.setdefault(engine, {})
     hit = per_engine.get(key)
     now = time.monotonic()
     if hit is not None and now - hit[0] < CACHE_TTL:
         return hit[1]
-    value = get(db, key)
+    value = read()
     per_engine[key] = (now, value)
     return value
 
