@@ -16,10 +16,13 @@ and checks in. The phases:
 2. connect: every node opens its mTLS connection and checks in; agents are then Pending Configuration;
 3. configure: the admin saves a configuration for every agent (one PUT each, as the UI does), which
    wakes their long-polls; the run waits until the console lists every node as Connected;
-4. steady (``--duration``): each node sends one non-waiting check-in (``wait=0``, the latency probe)
-   every ``--checkin-interval`` seconds and holds a long-poll the rest of the time. A share of the
-   agents reports a scan result with a few assets, every sensor a few alerts and its statistics;
-   an operator lists Disconnected agents and sensors every ``--status-every`` seconds;
+4. steady (``--duration``): with ``--traffic node`` (the default) each node does what the real one
+   does (``Fleet._node_step``): it holds a long-poll, and what it has to send rides on it. Every
+   sensor sends its statistics (and a few alerts) on each long-poll; a share of the agents runs a
+   scheduled scan (two progress check-ins without waiting, then the result with a few assets).
+   ``--traffic probe`` instead sends one non-waiting check-in every ``--checkin-interval`` seconds
+   per node (a heavier, synthetic load). An operator lists Disconnected agents and sensors every
+   ``--status-every`` seconds;
 5. verdict: Connected agents and sensors as the console lists them against those expected, nodes
    wrongly Disconnected (alive in the simulator, Disconnected on the console), console CPU and RSS.
 
@@ -68,6 +71,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 NOFILE = 65536
 ENGINES = ("Protocol Violation", "Policy Violation", "Anomaly")
 SEVERITIES = ("Major", "Minor", "Warning")
+SCAN_SECONDS = 1.5  # a simulated agent's scheduled scan
 
 
 # -- process measurements from /proc -----------------------------------------------------------------
@@ -253,7 +257,7 @@ class Node:
     last_ok: float = 0.0
     checkins: int = 0
     report_due: bool = False
-    report_at: float = 0.0  # --traffic node: when this agent's scheduled scan result is due (monotonic)
+    report_at: float = 0.0  # --traffic node: when this agent's scheduled scan starts (monotonic)
     alerts_due: bool = False  # a sensor's next report carries alerts (the first one of the steady phase)
     failed: str | None = None
     configured_at: float = 0.0  # when the admin's PUT returned
@@ -405,7 +409,7 @@ class Fleet:
                 n.conn.close()
         await asyncio.sleep(0.2)  # let the transports close
 
-    def _body(self, node: Node, wait: float, report: bool) -> bytes:
+    def _body(self, node: Node, wait: float, report: bool, progress: dict[str, Any] | None) -> bytes:
         d: dict[str, Any] = {
             "client_time": datetime.now(UTC).isoformat(),
             "version": "0.1.0",
@@ -414,6 +418,8 @@ class Fleet:
             "config_version": node.config_version,
             "wait": wait,
         }
+        if progress is not None:
+            d["activity"], d["progress"] = "scanning", progress
         if report and node.kind == "sensor":
             d["reports"] = [
                 {"id": uuid.uuid4().hex, "kind": "stats", "stats": {"packets": node.checkins * 1000}}
@@ -430,7 +436,7 @@ class Fleet:
                     "result": {
                         "scheduled": True,
                         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                        "duration": 1.5,
+                        "duration": SCAN_SECONDS,
                         "asset_count": len(assets),
                         "assets": assets,
                     },
@@ -438,12 +444,15 @@ class Fleet:
             ]
         return json.dumps(d).encode()
 
-    async def _checkin(self, node: Node, wait: float) -> dict[str, Any]:
+    async def _checkin(
+        self, node: Node, wait: float, progress: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """One check-in; ``progress``: the agent is scanning (it then never waits)."""
         assert node.conn is not None
-        report = node.report_due and wait == 0
+        report = node.report_due and progress is None
         t0 = time.perf_counter()
         data = await node.conn.request(
-            "POST", "/api/v1/wire/checkin", self._body(node, wait, report), 60.0 + wait
+            "POST", "/api/v1/wire/checkin", self._body(node, wait, report, progress), 60.0 + wait
         )
         elapsed = time.perf_counter() - t0
         resp: dict[str, Any] = json.loads(data)
@@ -466,12 +475,16 @@ class Fleet:
             self.stats.woken_empty += 1
         if self.measuring:
             self.stats.steady_checkins += 1
-            if wait == 0 and (report or self.args.traffic == "probe"):
+            if wait == 0 and self.args.traffic == "probe":
                 (self.stats.probe_report_lat if report else self.stats.probe_lat).append(elapsed)
+            elif wait == 0 and (report or progress is not None):
+                self.stats.probe_report_lat.append(elapsed)
             elif not woken:
                 granted = min(wait, self.args.longpoll)
                 if elapsed >= granted:  # returned when the wait ran out: the rest is the console's work
-                    self.stats.lp_overhead.append(elapsed - granted)
+                    (self.stats.probe_report_lat if report else self.stats.lp_overhead).append(
+                        elapsed - granted
+                    )
         return resp
 
     async def _run(self, node: Node) -> None:
@@ -523,15 +536,22 @@ class Fleet:
                     await asyncio.wait_for(self.stop.wait(), delay)
 
     async def _node_step(self, node: Node, now: float) -> None:
-        """What the real node does (wire/runtime.py): a check-in with wait=0 when it has something to
-        send, otherwise a long-poll. Agents send a scheduled scan's result when it is due; a sensor
-        reports (node.py: statistics, and alerts when it has new ones) after each long-poll, since its
-        reports queue up every 10 s while it waits."""
-        if node.kind == "agent" and node.report_at and now >= node.report_at:
-            node.report_due, node.report_at = True, 0.0
-        if node.report_due or not node.checkins:
+        """What the real node does (wire/runtime.py). Its first check-in does not wait; after that it
+        long-polls, and what it has to send rides on the long-poll: a sensor's statistics (and alerts
+        when it has new ones) on every one, since its reports queue up every 10 s while it waits. An
+        agent whose scheduled scan starts says so at once (activity, no wait), reports progress once
+        a second while it works, and sends the result on its next long-poll."""
+        if not node.checkins:
             await self._checkin(node, 0.0)
             return
+        if node.kind == "agent" and node.report_at and now >= node.report_at:
+            node.report_at = 0.0
+            await self._checkin(node, 0.0, progress={"percent": 0})
+            await asyncio.sleep(1.0)
+            await self._checkin(node, 0.0, progress={"percent": round(100 / SCAN_SECONDS)})
+            await asyncio.sleep(SCAN_SECONDS - 1.0)
+            node.report_due = True
+            now = time.monotonic()
         wait = self.args.longpoll
         if node.report_at:
             wait = min(wait, max(0.5, node.report_at - now))
