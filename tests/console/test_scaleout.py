@@ -7,12 +7,14 @@ notifier and settings cache); tests/console/test_scaleout_processes.py runs real
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from cryptography import x509
 from fastapi.testclient import TestClient
 from sqlalchemy import event, update
 
@@ -23,6 +25,10 @@ from otwatch.console.db import utcnow
 from otwatch.console.fleet import service
 from otwatch.console.fleet.models import IssuedCertificate, Node
 from otwatch.console.fleet.notify import Notifier
+from otwatch.console.updates import service as updates
+from otwatch.wire import pki
+from otwatch.wire.messages import CheckinRequest
+from tests.console.helpers import FakeAgent, new_key
 from tests.console.test_fleet import _connected_agent
 
 
@@ -91,7 +97,7 @@ def held_liveness(ctx: ConsoleContext, monkeypatch: pytest.MonkeyPatch) -> Calla
     """Liveness notes stay pending (the test clients' app shutdown would flush them); returns the
     real flush."""
     flush = ctx.liveness.flush
-    monkeypatch.setattr(ctx.liveness, "flush", lambda: 0)
+    monkeypatch.setattr(ctx.liveness, "flush", lambda wait=False: 0)
     return flush
 
 
@@ -297,3 +303,91 @@ def test_idle_checkin_on_sqlite_is_answered_on_the_loop_even_over_budget(
     assert busy.status_code == 503 and busy.headers["Retry-After"]
     expected = 200 if ctx.db.engine.dialect.name == "sqlite" else 503
     assert idle.status_code == expected, idle.text
+
+
+def _connected_sensor(admin: TestClient, ctx: ConsoleContext) -> FakeAgent:
+    sensor = FakeAgent(ctx, admin.app, kind="sensor")
+    sensor.enroll(admin, new_key(admin))
+    admin.post(f"/api/v1/sensors/{sensor.node_id}/approve")
+    sensor.checkin()
+    sensor.checkin()  # learns the serial and that no command is open
+    return sensor
+
+
+def _stats(n: int, intel: str | None = None) -> dict[str, Any]:
+    stats: dict[str, Any] = {"summary": {"packets": n}}
+    if intel:
+        stats["system"] = {"threat_intel": {"version": intel}}
+    return {"id": uuid.uuid4().hex, "kind": "stats", "stats": stats}
+
+
+def _stored_stats(ctx: ConsoleContext, node_id: str | None) -> Any:
+    with ctx.db.session() as db:
+        node = db.get(Node, node_id)
+        assert node is not None
+        return node.stats
+
+
+def test_sensor_statistics_are_batched_and_stored_before_the_answer(
+    admin: TestClient, ctx: ConsoleContext
+) -> None:
+    """A sensor's statistics-only check-in reads one row (no ORM load) and its statistics go into the
+    liveness batch; the answer waits until they are committed (the sensor drops them once answered)."""
+    sensor = _connected_sensor(admin, ctx)
+    ctx.liveness.every = 3600.0  # no flush falls due by itself
+    updates.newest_version(ctx, "threat-intel")  # cached for a few seconds (read once per process)
+    with statements(ctx) as sql:
+        sensor.checkin(reports=[_stats(1), _stats(2)])
+    sql = [s for s in sql if "FROM deliveries" not in s]
+    assert not [s for s in sql if s.startswith("SELECT")], sql  # the fixed read only
+    set_columns = [m.group(1) for s in writes(sql) if (m := re.match(r"UPDATE nodes SET (\w+)=", s))]
+    assert set_columns == ["last_seen", "stats"] and len(writes(sql)) == 2, sql  # the batch, written
+    assert _stored_stats(ctx, sensor.node_id) == _stats(2)["stats"]  # the newest of the two
+    assert ctx.liveness.pending() == 0 and not ctx.liveness.holds(sensor.node_id or "")
+
+
+def test_batched_statistics_never_overwrite_newer_ones(admin: TestClient, ctx: ConsoleContext) -> None:
+    """Statistics noted in the batch (a long-poll still held) and then newer ones on the full path
+    (with alerts): the batch is written first, so the newer ones stay."""
+    sensor = _connected_sensor(admin, ctx)
+    node_id = sensor.node_id
+    assert node_id is not None and sensor.cert_pem is not None
+    serial = pki.serial_hex(x509.load_pem_x509_certificate(sensor.cert_pem.encode()))
+    ctx.liveness.every = 3600.0
+    req = CheckinRequest.model_validate({"client_time": utcnow().isoformat(), "reports": [_stats(1)]})
+    assert service.idle_checkin(ctx, node_id, serial, req) is not None
+    assert ctx.liveness.holds(node_id)  # noted, not written
+    alert = {
+        "key": "k1",
+        "code": "TEST",
+        "engine": "Anomaly",
+        "severity": "Minor",
+        "title": "t",
+        "first_seen": utcnow().isoformat(),
+        "last_seen": utcnow().isoformat(),
+    }
+    sensor.checkin(reports=[{"id": uuid.uuid4().hex, "kind": "alerts", "alerts": [alert]}, _stats(2)])
+    ctx.liveness.flush()
+    assert _stored_stats(ctx, node_id) == _stats(2)["stats"]
+
+
+def test_statistics_step_aside_for_a_threat_intel_offer(
+    admin: TestClient, ctx: ConsoleContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Statistics naming an older threat-intelligence package (or none) than the newest uploaded take
+    the full path, which offers it; naming the newest, the batched path."""
+    sensor = _connected_sensor(admin, ctx)
+    node_id = sensor.node_id
+    assert node_id is not None and sensor.cert_pem is not None
+    serial = pki.serial_hex(x509.load_pem_x509_certificate(sensor.cert_pem.encode()))
+
+    def idle(intel: str | None) -> bool:
+        req = CheckinRequest.model_validate(
+            {"client_time": utcnow().isoformat(), "reports": [_stats(1, intel)]}
+        )
+        return service.idle_checkin(ctx, node_id, serial, req) is not None
+
+    assert idle(None)  # no package uploaded
+    monkeypatch.setattr(updates, "newest_version", lambda _ctx, kind: "2026.11.1")
+    assert not idle(None) and not idle("2026.10.9")
+    assert idle("2026.11.1")

@@ -9,7 +9,7 @@ from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from datetime import UTC, datetime
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import (
     Connection,
@@ -171,7 +171,7 @@ class FixedRead:
     on PostgreSQL the caller's connection ends it as usual.
     """
 
-    def __init__(self, stmt: Select[Unpack[tuple[Any, ...]]]) -> None:
+    def __init__(self, stmt: Select[*tuple[Any, ...]]) -> None:
         self.stmt = stmt
         self.row_type = namedtuple("Row", [c.key for c in stmt.selected_columns])  # type: ignore[misc]
         self._sql: dict[tuple[str, str, str], tuple[str, tuple[str, ...] | None]] = {}

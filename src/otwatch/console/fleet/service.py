@@ -792,21 +792,28 @@ _IDLE_READ = FixedRead(_IDLE_SELECT.where(Node.id == bindparam("node_id")))
 def idle_checkin(
     ctx: ConsoleContext, node_id: str, serial: str, req: CheckinRequest, conn: Connection | None = None
 ) -> tuple[CheckinResponse, bool] | None:
-    """The check-in of a node with nothing to say and nothing to receive, answered from one row read
-    with SQLAlchemy Core, without building the ORM Node; or None when anything would be written or
-    delivered, and the caller takes the full path (`record_checkin`, `deliverables`).
+    """The check-in of a node with nothing to say (a sensor: nothing but its statistics) and nothing
+    to receive, answered from one row read (`FixedRead`), without building the ORM Node; or None when
+    anything else would be written or delivered, and the caller takes the full path
+    (`record_checkin`, `deliverables`).
 
     This is nearly every check-in of a fleet (a long-poll starting), and loading the ORM object was
     the largest single cost left per check-in (docs/benchmarks.md, "Fleet"). The caller has checked
-    that the node has no open command (`Notifier.maybe_pending`) and that the request carries no
-    results or reports. Every condition below mirrors a write `record_checkin` would make or
-    something `deliverables` / `auto_update` would send.
+    that the node has no open command (`Notifier.maybe_pending`). Every condition below mirrors a
+    write `record_checkin` would make or something `deliverables` / `auto_update` /
+    `offer_threat_intel` would send. A sensor's statistics are written in the liveness batch
+    (fleet/liveness.py), and the caller answers only once they are (`LivenessWriter.settle`).
 
     With ``conn`` (the event loop's reader, ``ConsoleContext.loop_reader``) the liveness note does not
     flush; the second value says whether a flush is due, for the caller to run off the loop.
     """
-    if req.activity is not None:
+    if req.activity is not None or req.results:
         return None
+    stats = None
+    if req.reports:  # statistics only (an absolute snapshot: the newest wins, as in record_checkin)
+        if any(r.kind != "stats" for r in req.reports):
+            return None
+        stats = req.reports[-1].stats
     if conn is not None:
         row = _IDLE_READ.one_or_none(conn, node_id=node_id)
     else:
@@ -815,10 +822,12 @@ def idle_checkin(
     if row is None or row.cert_serial != serial or row.uninstalled_at is not None:
         return None  # revoked or gone: the full path answers 401 (node_for_certificate)
     if row.kind == "agent":
-        if settings.cached_on(ctx.db.engine, "auto_update"):  # usually no query at all
+        if stats is not None or settings.cached_on(ctx.db.engine, "auto_update"):  # usually no query
             return None
     elif req.version and updates.newer_than_console(req.version):
         return None
+    elif stats is not None and _intel_to_offer(ctx, stats):
+        return None  # the full path offers it (offer_threat_intel)
     now = utcnow()
     if row.first_seen is None or row.last_seen is None or row.disconnect_reason is not None:
         return None
@@ -849,8 +858,21 @@ def idle_checkin(
         status=derive_status(st, now, ctx.settings.offline_after).value,
         config_version=row.config_version,
     )
-    flush_due = moved >= slack and ctx.liveness.note(row.id, now, flush=conn is None)
+    if stats is not None:
+        flush_due = ctx.liveness.note(row.id, now, flush=conn is None, stats=stats)
+    else:
+        flush_due = moved >= slack and ctx.liveness.note(row.id, now, flush=conn is None)
     return resp, flush_due
+
+
+def _intel_to_offer(ctx: ConsoleContext, stats: dict[str, Any]) -> bool:
+    """Whether a sensor reporting ``stats`` may be offered a threat-intelligence package
+    (`offer_threat_intel` decides; this only spares the full path when there is surely nothing)."""
+    newest = updates.newest_version(ctx, "threat-intel")
+    if newest is None:
+        return False
+    in_use = _intel_version(stats)
+    return in_use is None or updates.needs_version(in_use, newest)
 
 
 _REPORTED = ("version", "engine_version", "host_os", "hostname")
@@ -911,7 +933,11 @@ def agent_config_payload(db: Session, ctx: ConsoleContext, node: Node) -> dict[s
 
 def threat_intel_version(node: Node) -> str | None:
     """The threat-intelligence package version a sensor reported in use (its latest statistics)."""
-    system = node.stats.get("system") if isinstance(node.stats, dict) else None
+    return _intel_version(node.stats)
+
+
+def _intel_version(stats: Any) -> str | None:
+    system = stats.get("system") if isinstance(stats, dict) else None
     intel = system.get("threat_intel") if isinstance(system, dict) else None
     version = intel.get("version") if isinstance(intel, dict) else None
     return str(version) if version else None

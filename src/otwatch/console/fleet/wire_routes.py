@@ -23,6 +23,7 @@ from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, SessionDep
 from otwatch.console.errors import APIError
 from otwatch.console.fleet import service
+from otwatch.console.fleet.liveness import NotWritten
 from otwatch.console.fleet.models import Command, Node
 from otwatch.console.fleet.status import DisconnectReason
 from otwatch.console.updates import service as updates
@@ -128,17 +129,12 @@ def _checkin_tx(
     cached_id = service.cached_node_id(serial)
     # taken before any read, so a command committed after it always changes the token (notify.py)
     token = ctx.notifier.idle_token(cached_id) if cached_id else None
-    if (
-        try_idle
-        and first
-        and cached_id
-        and not body.results
-        and not body.reports
-        and not ctx.notifier.maybe_pending(cached_id)
-    ):
+    if try_idle and first and cached_id and _may_be_idle(body) and not ctx.notifier.maybe_pending(cached_id):
         idle = service.idle_checkin(ctx, cached_id, serial, body)  # a skipped query: nothing to mark
         if idle is not None:
             return idle[0], cached_id
+    if first and cached_id and body.reports:
+        ctx.liveness.settle(cached_id)  # batched statistics of this node go first: these are newer
     with ctx.db.session() as db:
         node = service.node_for_certificate(db, serial)
         if first and node.kind == "sensor" and body.version and updates.newer_than_console(body.version):
@@ -172,6 +168,11 @@ async def _on_checkin_pool(ctx: ConsoleContext, fn: Callable[..., _T], *args: An
     return await asyncio.get_running_loop().run_in_executor(ctx.checkin_pool, fn, *args)
 
 
+def _may_be_idle(body: CheckinRequest) -> bool:
+    """Worth trying `service.idle_checkin`: no results, and no reports but statistics."""
+    return not body.results and all(r.kind == "stats" for r in body.reports)
+
+
 def _idle_on_loop(
     ctx: ConsoleContext, cached_id: str | None, serial: str, body: CheckinRequest
 ) -> tuple[tuple[CheckinResponse, str] | None, bool]:
@@ -180,7 +181,7 @@ def _idle_on_loop(
     for the GIL behind 40 threads (the busy budget filled and nodes got 503: docs/benchmarks.md,
     "Fleet"). Anything else (or PostgreSQL, or the reader in use) goes the usual way. The second
     value says whether the idle read was made, so that the usual way does not make it again."""
-    if cached_id is None or body.results or body.reports or ctx.notifier.maybe_pending(cached_id):
+    if cached_id is None or not _may_be_idle(body) or ctx.notifier.maybe_pending(cached_id):
         return None, False
     with ctx.loop_reader() as conn:
         if conn is None:
@@ -244,6 +245,13 @@ async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) 
             resp, _ = await _on_checkin_pool(ctx, _checkin_tx, ctx, serial, body, False)
         else:
             resp = resp.model_copy(update={"server_time": utcnow()})
+    if body.reports and ctx.liveness.holds(node_id):  # answered: the node drops them (liveness.py)
+        try:
+            await _on_checkin_pool(ctx, ctx.liveness.settle, node_id)
+        except NotWritten as exc:
+            raise APIError(
+                503, "busy", f"the console could not store the report yet: {exc}", {"retry_after": 5}
+            ) from exc
     return resp
 
 

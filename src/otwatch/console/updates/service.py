@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 import otwatch
@@ -66,10 +68,33 @@ def package_bytes(ctx: ConsoleContext, row: UpdatePackage) -> bytes:
 
 
 def needs(engine_version: str, pkg: UpdatePackage) -> bool:
+    return needs_version(engine_version, pkg.version)
+
+
+def needs_version(in_use: str, version: str) -> bool:
     try:
-        return not engine_version or package.version_lt(engine_version, pkg.version)
+        return not in_use or package.version_lt(in_use, version)
     except package.PackageError:
         return True
+
+
+NEWEST_TTL = 5.0  # seconds a process trusts `newest_version`; an upload also queues for every node
+_newest: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, str | None]]] = weakref.WeakKeyDictionary()
+
+
+def newest_version(ctx: ConsoleContext, kind: str) -> str | None:
+    """`newest`'s version, read at most every NEWEST_TTL seconds per process (hot paths: every
+    sensor's statistics report asks whether a threat-intelligence package is to be offered)."""
+    per_engine = _newest.setdefault(ctx.db.engine, {})
+    hit = per_engine.get(kind)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < NEWEST_TTL:
+        return hit[1]
+    with ctx.db.sessions() as db:
+        pkg = newest(db, kind)
+    version = pkg.version if pkg is not None else None
+    per_engine[kind] = (now, version)
+    return version
 
 
 # ---------------------------------------------------------------- console first (sensor versions)
