@@ -23,8 +23,8 @@ from otwatch.console.config import Settings
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.fleet import service
-from otwatch.console.fleet.models import IssuedCertificate, Node
-from otwatch.console.fleet.notify import Notifier
+from otwatch.console.fleet.models import Command, IssuedCertificate, Node
+from otwatch.console.fleet.notify import IdleState, Notifier
 from otwatch.console.updates import service as updates
 from otwatch.wire import pki
 from otwatch.wire.messages import CheckinRequest
@@ -304,6 +304,20 @@ def test_idle_checkin_on_sqlite_is_answered_on_the_loop_even_over_budget(
     expected = 200 if ctx.db.engine.dialect.name == "sqlite" else 503
     assert idle.status_code == expected, idle.text
 
+    # turned away, but not silent: its liveness is noted (it stays Connected while it backs off)
+    before = _age_last_seen(ctx, agent.node_id, 12)  # past the slack (10 s), short of a third (20 s)
+    held = 0
+    while ctx.checkin_budget.acquire(blocking=False):
+        held += 1
+    try:
+        with agent.mtls() as c:
+            busy = c.post("/api/v1/wire/checkin", json={**body, "results": [{"id": "y", "state": "done"}]})
+    finally:
+        for _ in range(held):
+            ctx.checkin_budget.release()
+    ctx.liveness.flush()  # (the test client's shutdown may have flushed already)
+    assert busy.status_code == 503 and _last_seen(ctx, agent.node_id) > before
+
 
 def _connected_sensor(admin: TestClient, ctx: ConsoleContext) -> FakeAgent:
     sensor = FakeAgent(ctx, admin.app, kind="sensor")
@@ -391,3 +405,28 @@ def test_statistics_step_aside_for_a_threat_intel_offer(
     monkeypatch.setattr(updates, "newest_version", lambda _ctx, kind: "2026.11.1")
     assert not idle(None) and not idle("2026.10.9")
     assert idle("2026.11.1")
+
+
+def test_an_aged_idle_marker_costs_one_read_not_the_full_path(
+    admin: TestClient, ctx: ConsoleContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the notifier is unsure (marker aged, console just started), an idle check-in reads whether
+    a command is open and stays on the idle path if none is; a command a writer queued without waking
+    the node is still delivered then."""
+    agent = _connected_agent(admin, ctx)
+    node_id = agent.node_id
+    assert node_id is not None
+    agent.checkin()
+    assert ctx.notifier.idle_state(node_id) is IdleState.IDLE
+    monkeypatch.setattr(ctx.notifier, "IDLE_TTL", -1.0)  # every marker aged
+    assert ctx.notifier.idle_state(node_id) is IdleState.UNSURE
+    with statements(ctx) as sql:
+        agent.checkin()
+    assert not [s for s in sql if "FROM deliveries" not in s], sql  # fixed reads only, no full path
+    monkeypatch.setattr(ctx.notifier, "IDLE_TTL", 60.0)
+    assert ctx.notifier.idle_state(node_id) is IdleState.IDLE  # marked again by that read
+    with ctx.db.session() as db:  # a writer that forgot to wake the node
+        db.add(Command(node_id=node_id, type="scan", expires_at=utcnow() + timedelta(hours=1)))
+    assert agent.checkin()["commands"] == []  # trusted marker: the cost of forgetting, bounded by ...
+    monkeypatch.setattr(ctx.notifier, "IDLE_TTL", -1.0)
+    assert [c["type"] for c in agent.checkin()["commands"]] == ["scan"]  # ... the marker's age

@@ -174,16 +174,17 @@ class FixedRead:
     def __init__(self, stmt: Select[*tuple[Any, ...]]) -> None:
         self.stmt = stmt
         self.row_type = namedtuple("Row", [c.key for c in stmt.selected_columns])  # type: ignore[misc]
-        self._sql: dict[tuple[str, str, str], tuple[str, tuple[str, ...] | None]] = {}
+        self._sql: dict[tuple[str, str, str], tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
         self._procs: dict[tuple[str, str, str], list[Any]] = {}
 
-    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None]:
+    def _compiled(self, dialect: Dialect) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        """SQL, the order of positional parameters, and the values of the statement's own literals."""
         key = (dialect.name, dialect.driver, dialect.paramstyle)
         hit = self._sql.get(key)
         if hit is None:
             compiled = self.stmt.compile(dialect=dialect)
             order = tuple(compiled.positiontup or ()) if compiled.positional else None
-            hit = self._sql[key] = (compiled.string, order)
+            hit = self._sql[key] = (compiled.string, order, dict(compiled.params))
         return hit
 
     def _processors(self, dialect: Dialect, description: Any) -> list[Any]:
@@ -199,7 +200,8 @@ class FixedRead:
 
     def one_or_none(self, conn: Connection, **params: Any) -> Any:
         """The one row (attributes named like the selected columns), or None; more than one raises."""
-        sql, order = self._compiled(conn.dialect)
+        sql, order, literals = self._compiled(conn.dialect)
+        params = {**literals, **params}
         args: Any = tuple(params[k] for k in order) if order is not None else params
         dbapi = conn.connection.driver_connection
         assert dbapi is not None

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy.orm import Session, defer
 
 from otwatch.console.alerts.service import ingest as ingest_alerts
@@ -787,10 +787,24 @@ _IDLE_SELECT = select(
     Node.hostname,
 )
 _IDLE_READ = FixedRead(_IDLE_SELECT.where(Node.id == bindparam("node_id")))
+# Whether a node has a command `deliverables` would send (`or_`: an IN list is compiled per call).
+_OPEN_COMMAND = FixedRead(
+    select(Command.id)
+    .where(
+        Command.node_id == bindparam("node_id"),
+        or_(Command.state == "pending", Command.state == "delivered"),
+    )
+    .limit(1)
+)
 
 
 def idle_checkin(
-    ctx: ConsoleContext, node_id: str, serial: str, req: CheckinRequest, conn: Connection | None = None
+    ctx: ConsoleContext,
+    node_id: str,
+    serial: str,
+    req: CheckinRequest,
+    conn: Connection | None = None,
+    check_commands: bool = False,
 ) -> tuple[CheckinResponse, bool] | None:
     """The check-in of a node with nothing to say (a sensor: nothing but its statistics) and nothing
     to receive, answered from one row read (`FixedRead`), without building the ORM Node; or None when
@@ -799,7 +813,8 @@ def idle_checkin(
 
     This is nearly every check-in of a fleet (a long-poll starting), and loading the ORM object was
     the largest single cost left per check-in (docs/benchmarks.md, "Fleet"). The caller has checked
-    that the node has no open command (`Notifier.maybe_pending`). Every condition below mirrors a
+    that the node has no open command (`Notifier.idle_state`), or asks to read it (``check_commands``:
+    the notifier is unsure, e.g. its marker aged). Every condition below mirrors a
     write `record_checkin` would make or something `deliverables` / `auto_update` /
     `offer_threat_intel` would send. A sensor's statistics are written in the liveness batch
     (fleet/liveness.py), and the caller answers only once they are (`LivenessWriter.settle`).
@@ -816,9 +831,13 @@ def idle_checkin(
         stats = req.reports[-1].stats
     if conn is not None:
         row = _IDLE_READ.one_or_none(conn, node_id=node_id)
+        if check_commands and row is not None and _OPEN_COMMAND.one_or_none(conn, node_id=node_id):
+            return None
     else:
         with ctx.db.engine.connect() as own:
             row = _IDLE_READ.one_or_none(own, node_id=node_id)
+            if check_commands and row is not None and _OPEN_COMMAND.one_or_none(own, node_id=node_id):
+                return None
     if row is None or row.cert_serial != serial or row.uninstalled_at is not None:
         return None  # revoked or gone: the full path answers 401 (node_for_certificate)
     if row.kind == "agent":

@@ -25,6 +25,7 @@ from otwatch.console.errors import APIError
 from otwatch.console.fleet import service
 from otwatch.console.fleet.liveness import NotWritten
 from otwatch.console.fleet.models import Command, Node
+from otwatch.console.fleet.notify import IdleState
 from otwatch.console.fleet.status import DisconnectReason
 from otwatch.console.updates import service as updates
 from otwatch.console.updates.models import UpdatePackage
@@ -71,6 +72,7 @@ class _MarkUnprocessable(APIRoute):
 
 
 _T = TypeVar("_T")
+WOKEN = IdleState.WOKEN
 router = APIRouter(prefix="/api/v1/wire", tags=["wire"], route_class=_MarkUnprocessable)
 ENROLL_FAILURES = 20  # refused enrolments per client address in 15 minutes before it is locked out
 
@@ -129,9 +131,13 @@ def _checkin_tx(
     cached_id = service.cached_node_id(serial)
     # taken before any read, so a command committed after it always changes the token (notify.py)
     token = ctx.notifier.idle_token(cached_id) if cached_id else None
-    if try_idle and first and cached_id and _may_be_idle(body) and not ctx.notifier.maybe_pending(cached_id):
-        idle = service.idle_checkin(ctx, cached_id, serial, body)  # a skipped query: nothing to mark
+    state = ctx.notifier.idle_state(cached_id) if cached_id else None
+    if try_idle and first and cached_id and token is not None and _may_be_idle(body) and state is not WOKEN:
+        unsure = state is IdleState.UNSURE
+        idle = service.idle_checkin(ctx, cached_id, serial, body, check_commands=unsure)
         if idle is not None:
+            if unsure:  # read: none open
+                ctx.notifier.mark_idle(cached_id, token)
             return idle[0], cached_id
     if first and cached_id and body.reports:
         ctx.liveness.settle(cached_id)  # batched statistics of this node go first: these are newer
@@ -181,18 +187,35 @@ def _idle_on_loop(
     for the GIL behind 40 threads (the busy budget filled and nodes got 503: docs/benchmarks.md,
     "Fleet"). Anything else (or PostgreSQL, or the reader in use) goes the usual way. The second
     value says whether the idle read was made, so that the usual way does not make it again."""
-    if cached_id is None or not _may_be_idle(body) or ctx.notifier.maybe_pending(cached_id):
+    if cached_id is None or not _may_be_idle(body):
+        return None, False
+    token = ctx.notifier.idle_token(cached_id)  # before the read (notify.py)
+    state = ctx.notifier.idle_state(cached_id)
+    if state is WOKEN:
         return None, False
     with ctx.loop_reader() as conn:
         if conn is None:
             return None, False
-        idle = service.idle_checkin(ctx, cached_id, serial, body, conn=conn)
+        unsure = state is IdleState.UNSURE
+        idle = service.idle_checkin(ctx, cached_id, serial, body, conn=conn, check_commands=unsure)
     if idle is None:
         return None, True
+    if unsure:
+        ctx.notifier.mark_idle(cached_id, token)
     resp, flush_due = idle
     if flush_due:  # the batched liveness UPDATE may wait for SQLite's writer: not on the loop
         asyncio.get_running_loop().run_in_executor(ctx.checkin_pool, ctx.liveness.flush)
     return (resp, cached_id), True
+
+
+def _note_alive(ctx: ConsoleContext, node_id: str) -> None:
+    """Liveness of a node the console turns away as busy (503), on the event loop: it presented its
+    certificate (verified by TLS; its serial maps to the node in this process's cache, which every
+    revocation clears) and will come back after Retry-After. Without this a fleet refused for a
+    minute of overload (a console restart's herd) would show Disconnected and raise disconnection
+    notifications while every node was trying to talk."""
+    if ctx.liveness.note(node_id, utcnow(), flush=False):
+        asyncio.get_running_loop().run_in_executor(ctx.checkin_pool, ctx.liveness.flush)
 
 
 def _refuse_too_new(db: Session, node: Node, version: str) -> NoReturn:
@@ -231,6 +254,8 @@ async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) 
         resp, node_id = inline
     else:
         if not ctx.checkin_budget.acquire(blocking=False):
+            if cached_id is not None:  # refused for load, not silent: it stays Connected meanwhile
+                _note_alive(ctx, cached_id)
             retry = random.randint(2, 10)
             raise APIError(
                 503, "busy", f"the console is busy; check in again in {retry} s", {"retry_after": retry}
