@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import sys
 from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -53,6 +54,9 @@ class Health(BaseModel):
     database: str
 
 
+GIL_SWITCH_INTERVAL = 0.0005  # seconds; see the lifespan
+
+
 class ConsoleApp(FastAPI):
     """The FastAPI application, answering agents' and sensors' check-ins itself first
     (``fleet/fastpath.py``: nearly all requests at 10,000 nodes) and everything else as usual."""
@@ -79,7 +83,14 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         # (bench/pages.py, docs/benchmarks.md "Pages"). Unfrozen on shutdown, so an app that stops
         # (tests) leaves nothing uncollectable behind.
         gc.freeze()
+        # The event loop gives the GIL up around every socket and TLS operation and then waits for it
+        # behind whichever check-in thread holds it, up to the switch interval (5 ms by default) each
+        # time: with a few threads busy, that convoy, not work, set the check-in p99 at 12,000 nodes
+        # (docs/benchmarks.md, "Fleet"). A shorter interval hands it back sooner.
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(min(switch, GIL_SWITCH_INTERVAL))
         yield
+        sys.setswitchinterval(switch)
         gc.unfreeze()
         await workers.stop()
         ctx.liveness.flush()  # the last second's idle check-ins

@@ -12,7 +12,6 @@ command created through process A wakes the node long-polling on process B.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 import secrets
@@ -54,7 +53,7 @@ class Notifier:
     IDLE_TTL = 60.0
 
     def __init__(self) -> None:
-        self._events: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, list[asyncio.Future[bool]]] = {}  # long-polls waiting, per node
         self._missed: dict[str, float] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
@@ -125,13 +124,15 @@ class Notifier:
         loop.call_soon_threadsafe(self._set_all)
 
     def _set_all(self) -> None:
-        for ev in list(self._events.values()):
-            ev.set()
+        for waiters in list(self._waiters.values()):
+            for fut in waiters:
+                _resolve(fut, True)
 
     def _set(self, node_id: str) -> None:
-        ev = self._events.get(node_id)
-        if ev is not None:
-            ev.set()
+        waiters = self._waiters.get(node_id)
+        if waiters:
+            for fut in waiters:
+                _resolve(fut, True)
             return
         now = time.monotonic()
         self._missed[node_id] = now
@@ -144,19 +145,31 @@ class Notifier:
         self._missed.pop(node_id, None)
 
     async def wait(self, node_id: str, timeout: float) -> bool:
-        """Wait until woken or timed out; True when woken."""
+        """Wait until woken or timed out; True when woken.
+
+        A bare future and a timer, not ``asyncio.wait_for`` on an ``Event``: that wraps each wait in a
+        task of its own and, on time-out, cancels it and waits for the cancellation, which was a
+        tenth of the event loop's time at 12,000 nodes (docs/benchmarks.md, "Fleet")."""
         missed = self._missed.pop(node_id, None)
         if missed is not None and time.monotonic() - missed < self.MISSED_TTL:
             return True
-        ev = self._events.setdefault(node_id, asyncio.Event())
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bool] = loop.create_future()
+        waiters = self._waiters.setdefault(node_id, [])
+        waiters.append(fut)
+        timer = loop.call_later(timeout, _resolve, fut, False)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ev.wait(), timeout)
-            return ev.is_set()
+            return await fut
         finally:
-            ev.clear()
-            if self._events.get(node_id) is ev:
-                del self._events[node_id]
+            timer.cancel()
+            waiters.remove(fut)
+            if not waiters and self._waiters.get(node_id) is waiters:
+                del self._waiters[node_id]
+
+
+def _resolve(fut: asyncio.Future[bool], woken: bool) -> None:
+    if not fut.done():
+        fut.set_result(woken)
 
 
 def libpq_url(sqlalchemy_url: str) -> str:
