@@ -55,6 +55,7 @@ class Health(BaseModel):
 
 
 GIL_SWITCH_INTERVAL = 0.0005  # seconds; see the lifespan
+GC_FULL_AFTER = 1000  # generation-1 collections between full ones (Python's default: 10); see the lifespan
 
 
 class ConsoleApp(FastAPI):
@@ -89,7 +90,15 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         # (docs/benchmarks.md, "Fleet"). A shorter interval hands it back sooner.
         switch = sys.getswitchinterval()
         sys.setswitchinterval(min(switch, GIL_SWITCH_INTERVAL))
+        # A full (generation 2) collection walks every live object with the GIL held: with 12,000
+        # nodes connected it took ~800 ms every ~8 s, and those pauses were the check-ins' p99
+        # (docs/benchmarks.md, "Fleet"). Long-polls keep their objects alive past the young
+        # collections, so the default of one full collection per 10 middle ones ran that often. Young
+        # and middle collections are unchanged; cycles that reach the old generation wait longer.
+        thresholds = gc.get_threshold()
+        gc.set_threshold(thresholds[0], thresholds[1], max(thresholds[2], GC_FULL_AFTER))
         yield
+        gc.set_threshold(*thresholds)
         sys.setswitchinterval(switch)
         gc.unfreeze()
         await workers.stop()
