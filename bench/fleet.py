@@ -1112,6 +1112,8 @@ def plot(out: Path, files: list[Path]) -> None:
                 continue
             xs = [r["agents"] + r["sensors"] for r in rs]
             label = f"{db}, {'real node traffic' if traffic == 'node' else '+ probes (2x load)'}"
+            if max(r.get("consoles", 1) for r in rs) > 1:
+                label += f", {max(r.get('consoles', 1) for r in rs)} consoles"
             ax.plot(xs, [lat(r, "p50") for r in rs], style, label=f"{label} p50", alpha=0.5)
             ax.plot(xs, [lat(r, "p99") for r in rs], style, label=f"{label} p99")
             for x, r in zip(xs, rs, strict=True):  # an overloaded run's latency is only of those served
@@ -1121,7 +1123,7 @@ def plot(out: Path, files: list[Path]) -> None:
                                 textcoords="offset points", xytext=(-120, -14), fontsize=7)  # fmt: skip
     ax.axhline(250, color="red", linewidth=0.8, linestyle=":", label="goal: p99 250 ms")
     ax.set_xlabel("simulated nodes (agents + sensors)")
-    ax.set_ylabel("non-waiting check-in latency (ms)")
+    ax.set_ylabel("check-in latency beyond its wait (ms)")
     ax.set_yscale("log")
     ax.set_title("OTWatch console, 2 CPUs: check-in latency vs fleet size")
     ax.grid(True, which="both", alpha=0.3)
