@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,6 +15,7 @@ from otwatch.console.bootstrap import prepare
 from otwatch.console.config import Settings
 from otwatch.console.context import ConsoleContext
 from otwatch.console.server import ServerThread, uvicorn_config
+from otwatch.wire.client import Credentials, Identity, NodeState, enroll
 from tests.conftest import ADMIN_PASSWORD
 from tests.pg import free_port
 
@@ -32,6 +34,13 @@ class LiveConsole:
         r.raise_for_status()
         c.headers["X-CSRF-Token"] = r.headers["x-csrf-token"]
         return c
+
+    def enrolled(self, directory: Path, kind: str) -> tuple[NodeState, Identity]:
+        """A node of ``kind`` paired with a fresh pairing key, its state in ``directory``."""
+        key = self.admin().post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+        state = NodeState(directory)
+        ident, _ = enroll(state, kind, Credentials(pairing_key=key))
+        return state, ident
 
 
 @pytest.fixture

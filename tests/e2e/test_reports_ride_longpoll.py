@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 
 from otwatch.console.fleet.models import Node
-from otwatch.wire.client import ConsoleLink, Credentials, NodeState, enroll
+from otwatch.wire.client import ConsoleLink
 from otwatch.wire.messages import CheckinRequest, CheckinResponse, Report
 from otwatch.wire.runtime import NodeRuntime
 from tests.e2e.conftest import LiveConsole
@@ -31,14 +31,11 @@ def _stats_report(n: int) -> Report:
 def test_reports_are_stored_on_arrival_and_acknowledged_after_the_long_poll(
     live_console: LiveConsole, tmp_path: Path
 ) -> None:
-    admin = live_console.admin()
-    key = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
-    state = NodeState(tmp_path / "sensor")
-    enroll(state, "sensor", Credentials(pairing_key=key))
+    state, ident = live_console.enrolled(tmp_path / "sensor", "sensor")
     runtime = NodeRuntime(state, version="0.1.0", longpoll=30.0)
     with ConsoleLink(state) as link:
         runtime.report_box.put(_stats_report(1))
-        node_id = state.load().node_id
+        node_id = ident.node_id
         took: list[float] = []
 
         def once() -> None:

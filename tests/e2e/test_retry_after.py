@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from otwatch.wire.client import ConsoleLink, Credentials, LinkError, NodeState, enroll
+from otwatch.wire.client import ConsoleLink, LinkError
 from otwatch.wire.runtime import NodeRuntime
 from tests.e2e.conftest import LiveConsole
 
@@ -15,10 +15,7 @@ from tests.e2e.conftest import LiveConsole
 def test_busy_console_retry_after_reaches_the_node_and_sets_its_back_off(
     live_console: LiveConsole, tmp_path: Path
 ) -> None:
-    admin = live_console.admin()
-    key = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
-    state = NodeState(tmp_path / "agent")
-    enroll(state, "agent", Credentials(pairing_key=key))
+    state, _ = live_console.enrolled(tmp_path / "agent", "agent")
     budget = live_console.ctx.checkin_budget
     taken = 0
     while budget.acquire(blocking=False):  # every check-in slot busy
