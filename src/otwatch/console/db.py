@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 import uuid
+import weakref
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -215,6 +217,31 @@ class FixedRead:
             raise ValueError("FixedRead.one_or_none: more than one row")
         procs = self._processors(conn.dialect, description)
         return self.row_type(*(v if p is None else p(v) for p, v in zip(procs, rows[0], strict=True)))
+
+
+class EngineCache:
+    """Values for hot paths (every check-in), read at most every ``ttl`` seconds per process and
+    database. A change made in this process is seen at once where its writer calls `forget`; one
+    made by another console process sharing the database within ``ttl``."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._values: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, Any]]] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def get(self, engine: Engine, key: str, read: Callable[[], Any]) -> Any:
+        per_engine = self._values.setdefault(engine, {})
+        hit = per_engine.get(key)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        value = read()
+        per_engine[key] = (now, value)
+        return value
+
+    def forget(self, engine: Engine) -> None:
+        self._values.pop(engine, None)
 
 
 def after_commit(session: Session, fn: Callable[[], None]) -> None:

@@ -830,16 +830,12 @@ def idle_checkin(
             return None
         stats = req.reports[-1].stats
     if conn is not None:
-        row = _IDLE_READ.one_or_none(conn, node_id=node_id)
-        if check_commands and row is not None and _OPEN_COMMAND.one_or_none(conn, node_id=node_id):
-            return None
+        row = _idle_row(conn, node_id, check_commands)
     else:
         with ctx.db.engine.connect() as own:
-            row = _IDLE_READ.one_or_none(own, node_id=node_id)
-            if check_commands and row is not None and _OPEN_COMMAND.one_or_none(own, node_id=node_id):
-                return None
+            row = _idle_row(own, node_id, check_commands)
     if row is None or row.cert_serial != serial or row.uninstalled_at is not None:
-        return None  # revoked or gone: the full path answers 401 (node_for_certificate)
+        return None  # revoked or gone (the full path answers 401), or a command to deliver
     if row.kind == "agent":
         if stats is not None or settings.cached_on(ctx.db.engine, "auto_update"):  # usually no query
             return None
@@ -882,6 +878,15 @@ def idle_checkin(
     else:
         flush_due = moved >= slack and ctx.liveness.note(row.id, now, flush=conn is None)
     return resp, flush_due
+
+
+def _idle_row(conn: Connection, node_id: str, check_commands: bool) -> Any:
+    """The node's row for `idle_checkin`, or None when it is gone or (``check_commands``) has a
+    command to deliver."""
+    row = _IDLE_READ.one_or_none(conn, node_id=node_id)
+    if row is not None and check_commands and _OPEN_COMMAND.one_or_none(conn, node_id=node_id):
+        return None
+    return row
 
 
 def _intel_to_offer(ctx: ConsoleContext, stats: dict[str, Any]) -> bool:

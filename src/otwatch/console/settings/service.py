@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import time
-import weakref
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from otwatch.console.db import after_commit
+from otwatch.console.db import EngineCache, after_commit
 from otwatch.console.settings.models import SettingRow
 
 DEFAULTS: dict[str, Any] = {
@@ -24,9 +21,8 @@ def get(db: Session, key: str) -> Any:
     return DEFAULTS[key] if row is None else row.value
 
 
-#: per database engine: key -> (read at, value); see `cached`
-_CACHE: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, Any]]] = weakref.WeakKeyDictionary()
 CACHE_TTL = 5.0
+_CACHE = EngineCache(CACHE_TTL)  # see `cached`
 
 
 def cached(db: Session, key: str) -> Any:
@@ -37,7 +33,7 @@ def cached(db: Session, key: str) -> Any:
     engine = db.get_bind()
     if not isinstance(engine, Engine):
         return get(db, key)
-    return _cached(engine, key, lambda: get(db, key))
+    return _CACHE.get(engine, key, lambda: get(db, key))
 
 
 def cached_on(engine: Engine, key: str) -> Any:
@@ -47,18 +43,7 @@ def cached_on(engine: Engine, key: str) -> Any:
         with Session(engine) as db:
             return get(db, key)
 
-    return _cached(engine, key, read)
-
-
-def _cached(engine: Engine, key: str, read: Callable[[], Any]) -> Any:
-    per_engine = _CACHE.setdefault(engine, {})
-    hit = per_engine.get(key)
-    now = time.monotonic()
-    if hit is not None and now - hit[0] < CACHE_TTL:
-        return hit[1]
-    value = read()
-    per_engine[key] = (now, value)
-    return value
+    return _CACHE.get(engine, key, read)
 
 
 def put(db: Session, key: str, value: Any) -> None:
@@ -76,4 +61,4 @@ def put(db: Session, key: str, value: Any) -> None:
 
 
 def _forget(engine: Engine) -> None:
-    _CACHE.pop(engine, None)
+    _CACHE.forget(engine)

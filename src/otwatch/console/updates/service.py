@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
-import weakref
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import otwatch
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
+from otwatch.console.db import EngineCache
 from otwatch.console.errors import APIError, conflict
 from otwatch.console.updates.models import UpdatePackage
 from otwatch.wire import package
@@ -79,21 +78,19 @@ def needs_version(in_use: str, version: str) -> bool:
 
 
 NEWEST_TTL = 5.0  # seconds a process trusts `newest_version`; an upload also queues for every node
-_newest: weakref.WeakKeyDictionary[Engine, dict[str, tuple[float, str | None]]] = weakref.WeakKeyDictionary()
+_NEWEST = EngineCache(NEWEST_TTL)
 
 
 def newest_version(ctx: ConsoleContext, kind: str) -> str | None:
     """`newest`'s version, read at most every NEWEST_TTL seconds per process (hot paths: every
     sensor's statistics report asks whether a threat-intelligence package is to be offered)."""
-    per_engine = _newest.setdefault(ctx.db.engine, {})
-    hit = per_engine.get(kind)
-    now = time.monotonic()
-    if hit is not None and now - hit[0] < NEWEST_TTL:
-        return hit[1]
-    with ctx.db.sessions() as db:
-        pkg = newest(db, kind)
-    version = pkg.version if pkg is not None else None
-    per_engine[kind] = (now, version)
+
+    def read() -> str | None:
+        with ctx.db.sessions() as db:
+            pkg = newest(db, kind)
+        return pkg.version if pkg is not None else None
+
+    version: str | None = _NEWEST.get(ctx.db.engine, kind, read)
     return version
 
 
