@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session
 
@@ -72,7 +72,6 @@ class _MarkUnprocessable(APIRoute):
 
 
 _T = TypeVar("_T")
-WOKEN = IdleState.WOKEN
 router = APIRouter(prefix="/api/v1/wire", tags=["wire"], route_class=_MarkUnprocessable)
 ENROLL_FAILURES = 20  # refused enrolments per client address in 15 minutes before it is locked out
 
@@ -131,13 +130,9 @@ def _checkin_tx(
     cached_id = service.cached_node_id(serial)
     # taken before any read, so a command committed after it always changes the token (notify.py)
     token = ctx.notifier.idle_token(cached_id) if cached_id else None
-    state = ctx.notifier.idle_state(cached_id) if cached_id else None
-    if try_idle and first and cached_id and token is not None and _may_be_idle(body) and state is not WOKEN:
-        unsure = state is IdleState.UNSURE
-        idle = service.idle_checkin(ctx, cached_id, serial, body, check_commands=unsure)
+    if try_idle and first and cached_id and _may_be_idle(body):
+        idle, _ = _idle_answer(ctx, cached_id, serial, body)
         if idle is not None:
-            if unsure:  # read: none open
-                ctx.notifier.mark_idle(cached_id, token)
             return idle[0], cached_id
     if first and cached_id and body.reports:
         ctx.liveness.settle(cached_id)  # batched statistics of this node go first: these are newer
@@ -189,23 +184,38 @@ def _idle_on_loop(
     value says whether the idle read was made, so that the usual way does not make it again."""
     if cached_id is None or not _may_be_idle(body):
         return None, False
-    token = ctx.notifier.idle_token(cached_id)  # before the read (notify.py)
-    state = ctx.notifier.idle_state(cached_id)
-    if state is WOKEN:
-        return None, False
     with ctx.loop_reader() as conn:
         if conn is None:
             return None, False
-        unsure = state is IdleState.UNSURE
-        idle = service.idle_checkin(ctx, cached_id, serial, body, conn=conn, check_commands=unsure)
+        idle, tried = _idle_answer(ctx, cached_id, serial, body, conn)
     if idle is None:
-        return None, True
-    if unsure:
-        ctx.notifier.mark_idle(cached_id, token)
+        return None, tried
     resp, flush_due = idle
-    if flush_due:  # the batched liveness UPDATE may wait for SQLite's writer: not on the loop
-        asyncio.get_running_loop().run_in_executor(ctx.checkin_pool, ctx.liveness.flush)
+    if flush_due:
+        _flush_soon(ctx)
     return (resp, cached_id), True
+
+
+def _idle_answer(
+    ctx: ConsoleContext, node_id: str, serial: str, body: CheckinRequest, conn: Connection | None = None
+) -> tuple[tuple[CheckinResponse, bool] | None, bool]:
+    """`service.idle_checkin` as the notifier's marker allows: not after a wake-up, with a read of
+    open commands when the marker is unsure (then marked again). The second value says whether the
+    idle read was made."""
+    token = ctx.notifier.idle_token(node_id)  # before the read (notify.py)
+    state = ctx.notifier.idle_state(node_id)
+    if state is IdleState.WOKEN:
+        return None, False
+    unsure = state is IdleState.UNSURE
+    idle = service.idle_checkin(ctx, node_id, serial, body, conn=conn, check_commands=unsure)
+    if idle is not None and unsure:  # read: none open
+        ctx.notifier.mark_idle(node_id, token)
+    return idle, True
+
+
+def _flush_soon(ctx: ConsoleContext) -> None:
+    """The batched liveness UPDATE, off the event loop (it may wait for SQLite's writer)."""
+    asyncio.get_running_loop().run_in_executor(ctx.checkin_pool, ctx.liveness.flush)
 
 
 def _note_alive(ctx: ConsoleContext, node_id: str) -> None:
@@ -215,7 +225,7 @@ def _note_alive(ctx: ConsoleContext, node_id: str) -> None:
     minute of overload (a console restart's herd) would show Disconnected and raise disconnection
     notifications while every node was trying to talk."""
     if ctx.liveness.note(node_id, utcnow(), flush=False):
-        asyncio.get_running_loop().run_in_executor(ctx.checkin_pool, ctx.liveness.flush)
+        _flush_soon(ctx)
 
 
 def _refuse_too_new(db: Session, node: Node, version: str) -> NoReturn:
