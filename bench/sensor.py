@@ -13,7 +13,7 @@ shift the client ports, so each repetition is still new connections): the host c
 grow with the mix's length, which is how to see that memory follows flows and assets, not packets.
 Then, in the same run and each in its own process (so peak RSS is its own):
 
-* ``otwatch``: :class:`otwatch.sensor.pipeline.Sensor` with every engine on, reading the file;
+* ``otwatch``: :class:`otwatch.sensor.pipeline.sensor.Sensor` with every engine on, reading the file;
 * ``tshark``: ``tshark -r FILE -T fields`` extracting the same OT fields (function codes, services,
   ASDU types) for every packet;
 * ``dpkt``: a bare read loop, ``dpkt.ethernet.Ethernet(buf)`` per packet (no dissection at all).
@@ -59,8 +59,8 @@ Frame = tuple[float, int, bytes]
 
 # -- the mix ---------------------------------------------------------------------------------------
 def _public_frames() -> list[bytes]:
-    from otwatch.sensor.decode import LINKTYPE_ETHERNET
-    from otwatch.sensor.pcap import CaptureReader, PcapError
+    from otwatch.sensor.capture.decode import LINKTYPE_ETHERNET
+    from otwatch.sensor.capture.pcapfile import CaptureReader, PcapError
 
     frames: list[bytes] = []
     for path in sorted(CAPTURES.rglob("*.pcap*")):
@@ -188,7 +188,7 @@ def plant_stream(count: int, start: float, step: float) -> Iterator[Frame]:
 
 
 def build_mix(path: Path, packets: int, hosts: int | None = None) -> dict[str, Any]:
-    from otwatch.sensor.forensics import pcap_header, pcap_record
+    from otwatch.sensor.capture.pcapfile import pcap_header, pcap_record
 
     public = int(packets * PUBLIC_SHARE)
     generated = packets - public
@@ -214,7 +214,7 @@ def build_mix(path: Path, packets: int, hosts: int | None = None) -> dict[str, A
 
 # -- contenders, each run in its own process -------------------------------------------------------
 def worker_otwatch(path: str, shard: int, shards: int) -> dict[str, Any]:
-    from otwatch.sensor.pipeline import Sensor
+    from otwatch.sensor.pipeline.sensor import Sensor
 
     sensor = Sensor(shard=(shard, shards) if shards > 1 else None)
     t0 = time.perf_counter()
@@ -292,7 +292,7 @@ def run_python(kind: str, path: Path, shards: int = 1) -> dict[str, Any]:
             merged[key] = sum(r[key] for r, _ in results)
     merged["flow_states"] = max(r.get("flow_states", 0) for r, _ in results)
     if shards > 1 and "report" in first:
-        from otwatch.sensor.shard import merge_reports
+        from otwatch.sensor.pipeline.shard import merge_reports
 
         t1 = time.perf_counter()
         report = merge_reports([r["report"] for r, _ in results])

@@ -1,11 +1,11 @@
-"""Test-side peers: the device simulators of :mod:`otwatch.devsim` plus a connection-counting listener."""
+"""Test-side peers: the device simulators of :mod:`otwatch.console.devsim` plus a connection-counting listener."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
 
-from otwatch.devsim import (
+from otwatch.console.devsim import (
     _MODBUS_SCRIPT,
     Peer,
     PeerError,

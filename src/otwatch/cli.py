@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
 from otwatch import __version__
@@ -28,21 +26,15 @@ def _root(
     pass
 
 
-for _name, _help in (
-    ("console", "The central console."),
-    ("agent", "The active-query agent."),
-    ("sensor", "The passive sensor."),
-):
-    try:
-        _mod = importlib.import_module(f"otwatch.{_name}.cli")
-    except ModuleNotFoundError as _exc:  # a part not built yet in this checkout
-        if _exc.name != f"otwatch.{_name}.cli":
-            raise
-        continue
-    if _name in ("agent", "sensor"):  # install / repair / run / uninstall beside the one-shot commands
-        importlib.import_module(f"otwatch.{_name}.lifecycle").register(_mod.app)
-    app.add_typer(_mod.app, name=_name, help=_help)
+from otwatch.agent import lifecycle as _agent_lifecycle  # noqa: E402
+from otwatch.agent.cli import app as _agent  # noqa: E402
+from otwatch.console.cli import app as _console  # noqa: E402
+from otwatch.sensor.cli import app as _sensor  # noqa: E402
 
+_agent_lifecycle.register(_agent)  # install / repair / run / uninstall beside the one-shot scan
+app.add_typer(_console, name="console", help="The central console.")
+app.add_typer(_agent, name="agent", help="The active-query agent.")
+app.add_typer(_sensor, name="sensor", help="The passive sensor.")
 
 from otwatch.wire.release_cli import app as _release  # noqa: E402 - after the parts, for --help order
 

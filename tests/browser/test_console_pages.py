@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from otwatch.console.assets.service import ingest
+from otwatch.console.assets.service import ingest, parse_reports
 from otwatch.wire.client import Credentials, NodeState, enroll
 from tests.browser.conftest import screenshot, sign_in
 from tests.console.test_assets import HOST, PLC, SWITCH
@@ -135,7 +135,7 @@ def test_configure_agent_after_adding_a_monitored_network(
 
     # Inventory, reached from the agent's Reported Assets link; filters narrow the rows
     with live_console.ctx.db.session() as db:
-        ingest(db, ident.node_id, [PLC, SWITCH, HOST])
+        ingest(db, ident.node_id, parse_reports([PLC, SWITCH, HOST]))
         db.commit()
     row.locator(f'a[href="/inventory?source={ident.node_id}"]').click()
     expect(page).to_have_url(url + f"/inventory?source={ident.node_id}")

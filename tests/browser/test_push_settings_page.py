@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from otwatch.sensor.node import SensorNode
+from otwatch.sensor.node.managed import SensorNode
 from otwatch.wire.client import Credentials, NodeState, enroll
 from tests.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import LiveConsole

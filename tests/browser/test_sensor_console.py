@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from otwatch.sensor.localstore import Role, SensorStore
-from otwatch.sensor.pipeline import Sensor
-from otwatch.sensor.synth import demo_plant
-from otwatch.sensor.web import create_sensor_app
+from otwatch.sensor.capture.synth import demo_plant
+from otwatch.sensor.local.store import Role, SensorStore
+from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.web.app import create_sensor_app
 from otwatch.sensor.web.server import ConsoleServer
 from tests.browser.conftest import screenshot
 

@@ -112,3 +112,33 @@ def test_inventory_filters(admin: TestClient, ctx: ConsoleContext) -> None:
     one = admin.get("/api/v1/assets?limit=1&type=PLC").json()["items"][0]
     assert admin.get(f"/api/v1/assets/{one['id']}").json()["serial"] == PLC["serial"]
     assert admin.get("/api/v1/assets/nope").status_code == 404
+
+
+def test_a_banner_guess_never_overwrites_an_ot_answer(admin: TestClient, ctx: ConsoleContext) -> None:
+    """One merge rule (otwatch.inventory.merge): the console used to keep the last report's values, so
+    an agent's banner guess replaced the vendor a sensor had read from Modbus Device Identification."""
+    answer = {"ip": "10.30.1.20", "vendor": "Schneider Electric", "model": "BMX P34 2020",
+              "sources": {"vendor": "modbus", "model": "modbus"}}  # fmt: skip
+    guess = {"ip": "10.30.1.20", "vendor": "Linux", "model": "embedded web server", "firmware": "2.4",
+             "sources": {"vendor": "fingerprint", "model": "fingerprint", "firmware": "fingerprint"}}  # fmt: skip
+    a, b = _agent(admin, ctx, "gw-a"), _agent(admin, ctx, "gw-b")
+    _scan(admin, a, [answer])
+    _scan(admin, b, [guess])
+    (item,) = admin.get("/api/v1/assets").json()["items"]
+    assert (item["vendor"], item["model"]) == ("Schneider Electric", "BMX P34 2020")
+    assert item["firmware"] == "2.4"  # nothing better known: the guess fills the gap
+
+    # the other order: the answer replaces the guess
+    _scan(admin, b, [{**guess, "ip": "10.30.1.21"}])
+    a.checkin()  # a slow database leg must not let gw-a look Disconnected meanwhile
+    _scan(admin, a, [{**answer, "ip": "10.30.1.21"}])
+    item = next(i for i in admin.get("/api/v1/assets").json()["items"] if i["ip"] == "10.30.1.21")
+    assert (item["vendor"], item["model"]) == ("Schneider Electric", "BMX P34 2020")
+
+
+def test_a_bad_asset_in_a_scan_result_is_left_out_not_stored(admin: TestClient, ctx: ConsoleContext) -> None:
+    """``modules: ["x"]`` used to be stored and then broke every inventory page; typed reports refuse it."""
+    a = _agent(admin, ctx, "gw-a")
+    _scan(admin, a, [PLC, {"ip": "10.30.1.30", "modules": ["x"]}, {"ip": "10.30.1.31", "vendor_id": -1}])
+    assert admin.get("/api/v1/assets").status_code == 200
+    assert [i["ip"] for i in admin.get("/api/v1/assets").json()["items"]] == [PLC["ip"]]

@@ -146,12 +146,12 @@ def test_data_the_console_cannot_process(admin: TestClient, ctx: ConsoleContext)
     assert _view(admin, s.node_id)["status"] == "Connected"
     assert [x["kind"] for x in _scan(ctx)] == ["sensor_reconnected"]
 
-    with s.mtls() as c:  # valid JSON the console fails to store: nothing of it is kept
+    with s.mtls() as c:  # valid JSON the typed asset report refuses: nothing of it is kept
         body = {"client_time": datetime.now(UTC).isoformat(),
                 "reports": [{"id": "y", "kind": "assets", "assets": [{"ip": "10.0.0.9", "open_ports": ["http"]}]}]}  # fmt: skip
         r = c.post("/api/v1/wire/checkin", json=body)
-    assert r.status_code == 422 and r.json()["error"]["code"] == "unprocessable"
-    assert "can't process data received from this sensor" in r.json()["error"]["message"]
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid"
+    assert "open_ports" in str(r.json()["error"])
     assert _view(admin, s.node_id)["disconnect_reason"] == DisconnectReason.CANT_PROCESS
     assert admin.get("/api/v1/assets?ip=10.0.0.9").json()["total"] == 0
     assert [x["reason"] for x in _scan(ctx)] == [DisconnectReason.CANT_PROCESS]

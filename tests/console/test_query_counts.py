@@ -194,7 +194,7 @@ def _scan(n: int, offset: int = 0) -> list[dict[str, Any]]:
 
 
 def _ingest_selects(ctx: ConsoleContext, reports: list[dict[str, Any]]) -> int:
-    from otwatch.console.assets.service import ingest
+    from otwatch.console.assets.service import ingest, parse_reports
 
     with ctx.db.session() as db:
         node = Node(kind="agent", install_id=uuid.uuid4().hex, name="scanner")
@@ -202,7 +202,7 @@ def _ingest_selects(ctx: ConsoleContext, reports: list[dict[str, Any]]) -> int:
         db.flush()
         node_id = node.id
     with counting(ctx) as statements, ctx.db.session() as db:
-        assert ingest(db, node_id, reports) == len(reports)
+        assert ingest(db, node_id, parse_reports(reports)) == len(reports)
         db.flush()
     return sum(1 for s in statements if s.lstrip().upper().startswith("SELECT"))
 

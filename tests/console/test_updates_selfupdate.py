@@ -19,7 +19,7 @@ from otwatch.console.context import ConsoleContext
 from otwatch.console.migrate import alembic_config, current_revision
 from otwatch.console.networks.models import MonitoredNetwork
 from otwatch.wire import package
-from tests.sensor.test_versions import KEY, PUB, code_tree
+from tests.sensor.node.test_versions import KEY, PUB, code_tree
 
 runner = CliRunner()
 HEAD = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()

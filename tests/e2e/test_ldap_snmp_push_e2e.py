@@ -12,14 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 from pysnmp.hlapi.v3arch.asyncio import CommunityData
 
-from otwatch.sensor.localstore import SensorStore
-from otwatch.sensor.node import SensorNode
-from otwatch.sensor.web import create_sensor_app
+from otwatch.sensor.local.store import SensorStore
+from otwatch.sensor.node.managed import SensorNode
+from otwatch.sensor.web.app import create_sensor_app
 from otwatch.wire.client import Credentials, NodeState, enroll
 from tests.e2e.conftest import LiveConsole
 from tests.e2e.test_pairing_e2e import wait_for
 from tests.ldapserver import BIND_PW, Slapd, ad_settings, slapd
-from tests.sensor.test_snmp_agent import free_udp_port, snmp_get
+from tests.sensor.node.test_snmp_agent import free_udp_port, snmp_get
 
 __all__ = ["slapd"]  # the fixture
 pytestmark = pytest.mark.network

@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from otwatch.sensor import synth
-from otwatch.sensor.node import SensorNode
-from otwatch.sensor.sources import PcapReplay
+from otwatch.sensor.capture import synth
+from otwatch.sensor.capture.sources import PcapReplay
+from otwatch.sensor.node.managed import SensorNode
 from otwatch.wire.client import Credentials, NodeState, enroll
 from tests.e2e.conftest import LiveConsole
 from tests.e2e.test_pairing_e2e import wait_for

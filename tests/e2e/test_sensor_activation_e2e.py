@@ -17,12 +17,12 @@ from fastapi.testclient import TestClient
 
 from otwatch.console.db import utcnow
 from otwatch.console.pki import ConsolePKI
-from otwatch.sensor.localstore import Role, SensorStore
-from otwatch.sensor.node import SensorNode
-from otwatch.sensor.pcap import CaptureReader
-from otwatch.sensor.pipeline import Sensor
-from otwatch.sensor.synth import demo_plant, write_capture
-from otwatch.sensor.web import create_sensor_app
+from otwatch.sensor.capture.pcapfile import CaptureReader
+from otwatch.sensor.capture.synth import demo_plant, write_capture
+from otwatch.sensor.local.store import Role, SensorStore
+from otwatch.sensor.node.managed import SensorNode
+from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.web.app import create_sensor_app
 from otwatch.wire import activation
 from otwatch.wire.activation import ActivationError, ManagementMode
 from otwatch.wire.client import NodeState

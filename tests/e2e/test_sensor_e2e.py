@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from otwatch.sensor.node import SensorNode
-from otwatch.sensor.sources import PcapReplay
+from otwatch.sensor.capture.sources import PcapReplay
+from otwatch.sensor.node.managed import SensorNode
 from otwatch.wire.client import Credentials, NodeState, enroll
 from tests.conftest import CAPTURES
 from tests.e2e.conftest import LiveConsole

@@ -12,13 +12,13 @@ import pytest
 
 from otwatch import __version__
 from otwatch.console.updates import service
-from otwatch.sensor.synth import demo_plant, write_capture
-from otwatch.sensor.versions import Supervisor, VersionStore
+from otwatch.sensor.capture.synth import demo_plant, write_capture
+from otwatch.sensor.node.versions import Supervisor, VersionStore
 from otwatch.wire import package
 from otwatch.wire.client import Credentials, NodeState, enroll
 from tests.e2e.conftest import LiveConsole
 from tests.e2e.test_pairing_e2e import wait_for
-from tests.sensor.test_versions import KEY, PUB, code_tree
+from tests.sensor.node.test_versions import KEY, PUB, code_tree
 
 BROKEN_NODE = """
 
@@ -79,7 +79,7 @@ def test_sensor_version_update_then_rollback(
             "sensor",
             "0.3.0",
             "0.2.0",
-            code_tree("0.3.0", {"sensor/node.py": _node_source() + BROKEN_NODE}),
+            code_tree("0.3.0", {"sensor/node/managed.py": _node_source() + BROKEN_NODE}),
             KEY,
         )
         up = admin.post("/api/v1/updates", files={"file": ("b.tar", broken)}).json()
@@ -101,6 +101,6 @@ def test_sensor_version_update_then_rollback(
 
 
 def _node_source() -> str:
-    from otwatch.sensor import node
+    from otwatch.sensor.node import managed as node
 
     return Path(node.__file__).read_text()

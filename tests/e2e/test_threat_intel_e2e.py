@@ -12,13 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
-from otwatch.sensor.threatintel import IntelStore
+from otwatch.sensor.node.threatintel import IntelStore
 from otwatch.wire import package
 from otwatch.wire.client import Credentials, NodeState, enroll
 from tests.e2e.conftest import LiveConsole
 from tests.e2e.test_pairing_e2e import wait_for
 from tests.e2e.test_push_settings_e2e import Running
-from tests.sensor.test_threat_intel import INTEL, plant_with_indicators
+from tests.sensor.node.test_threat_intel import INTEL, plant_with_indicators
 
 pytestmark = pytest.mark.network
 

@@ -1,8 +1,8 @@
 """A truncated or corrupt capture does not stop a running sensor's replay.
 
-The reader itself is covered by tests/sensor/test_pcap.py (truncated pcap/pcapng keep the packets
+The reader itself is covered by tests/sensor/capture/test_pcap.py (truncated pcap/pcapng keep the packets
 before the damage, a corrupt record length stops that file with a warning) and the `sensor analyze`
-command by tests/sensor/test_analyze.py. Here the running sensor's source (``sensor run --pcap``:
+command by tests/sensor/cli/test_analyze.py. Here the running sensor's source (``sensor run --pcap``:
 PcapReplay into SensorNode's capture loop) gets a file that is not a capture at all, a truncated one
 and a record with a corrupt length, before a good one: the good one and everything readable of the
 damaged ones are analysed, and each problem is a warning.
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from otwatch.sensor.node import SensorNode
-from otwatch.sensor.pcap import CaptureReader
-from otwatch.sensor.sources import PcapReplay
+from otwatch.sensor.capture.pcapfile import CaptureReader
+from otwatch.sensor.capture.sources import PcapReplay
+from otwatch.sensor.node.managed import SensorNode
 from otwatch.wire.client import NodeState
 from tests.sensor.replay import capture
 

@@ -1,10 +1,10 @@
 """A fixed fuzz budget for every registered dissector (protocols/registry.py), run in CI.
 
-tests/sensor/test_fuzz.py covers the reader, decoder, flow table and four TCP dissectors with random
+tests/sensor/pipeline/test_fuzz.py covers the reader, decoder, flow table and four TCP dissectors with random
 streams; this adds every registered dissector, seeded with its own traffic and then mutated (bytes
 replaced, inserted, cut, re-chunked), which reaches far deeper than random bytes. The seeds are what
 the sensor would feed each dissector from the public captures (real traffic), topped up from the
-synthetic generators (sensor/synth.py) for the protocols the captures lack; no protocol goes
+synthetic generators (sensor/capture/synth.py) for the protocols the captures lack; no protocol goes
 unseeded. ``feed``, ``detect`` and ``identity_from`` must never raise on wire bytes.
 
 The budget comes from the Hypothesis profile (tests/conftest.py): "ci" (default) is derandomised,
@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 
 from otwatch.protocols.base import ProtocolSpec, Record
 from otwatch.protocols.registry import PROTOCOLS
-from otwatch.sensor import synth
-from otwatch.sensor.decode import PROTO_TCP, PROTO_UDP, decode
-from otwatch.sensor.flows import FlowTable
-from otwatch.sensor.pcap import CaptureReader, PcapError
+from otwatch.sensor.capture import synth
+from otwatch.sensor.capture.decode import PROTO_TCP, PROTO_UDP, decode
+from otwatch.sensor.capture.pcapfile import CaptureReader, PcapError
+from otwatch.sensor.tracking.flows import FlowTable
 from tests.conftest import CAPTURES
 
 PER_SPEC = 200  # seed payloads kept per protocol

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from otwatch.protocols.base import ProtocolSpec, Record
-from otwatch.sensor.flows import Flow, FlowTable
-from otwatch.sensor.pcap import CaptureReader
+from otwatch.sensor.capture.pcapfile import CaptureReader
+from otwatch.sensor.tracking.flows import Flow, FlowTable
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURES = REPO.parent / "shared" / "captures"

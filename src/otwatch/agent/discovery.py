@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from otwatch.agent.safety import HostGaveUp, ScanAborted, ScanContext, ScopeError
+from otwatch.inventory.mac import normalise_mac
 
 #: Ports probed when ICMP is unavailable or unanswered: the OT ports most devices listen on, then the
 #: usual IT ones.
@@ -365,8 +366,9 @@ def neighbour_macs(table: Path = _ARP_TABLE) -> dict[str, str]:
     with contextlib.suppress(OSError):
         for line in table.read_text().splitlines()[1:]:
             cols = line.split()
-            if len(cols) >= 4 and cols[2] == "0x2" and cols[3] != "00:00:00:00:00:00":
-                macs[cols[0]] = cols[3].lower()
+            mac = normalise_mac(cols[3]) if len(cols) >= 4 and cols[2] == "0x2" else None
+            if mac is not None and mac != "00:00:00:00:00:00":
+                macs[cols[0]] = mac
     return macs
 
 

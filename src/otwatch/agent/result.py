@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Any
 
 from otwatch.inventory.identity import Identity
+from otwatch.inventory.mac import normalise_mac
+from otwatch.inventory.merge import offer, rank, source_rank
 
 
 class ScanStatus(StrEnum):
@@ -35,7 +37,7 @@ class ScanProgress:
     message: str = ""
 
 
-#: Identity fields copied onto the asset; the first identity that knows a field wins.
+#: Identity fields merged onto the asset (by source rank, see :meth:`Asset.merge`).
 _MERGED = ("vendor", "vendor_id", "model", "product_code", "firmware", "serial", "name", "state")
 
 
@@ -61,26 +63,37 @@ class Asset:
     modules: list[dict[str, Any]] = field(default_factory=list)
     banners: dict[str, str] = field(default_factory=dict)
     identities: list[dict[str, Any]] = field(default_factory=list)
+    sources: dict[str, str] = field(default_factory=dict)  # field -> the protocol that gave its value
 
     def merge(self, identities: Iterable[Identity]) -> None:
-        """Fill unknown fields from identities given best first (OT answers, IT answers, fingerprint)."""
+        """Merge identities by the one rule of :func:`otwatch.inventory.merge.offer`, whatever their
+        order: an OT answer outranks an IT answer, which outranks a banner guess (``fingerprint``)."""
+        ranks = {n: source_rank(s, n, getattr(self, n, None)) for n, s in self.sources.items()}
         for ident in identities:
+            src = ident.protocol
             for name in _MERGED:
-                if getattr(self, name) is None and getattr(ident, name) is not None:
-                    setattr(self, name, getattr(ident, name))
-            if self.device_type is None and ident.device_type is not None:
-                self.device_type = str(ident.device_type)
+                offer(self, ranks, self.sources, name, getattr(ident, name), rank(ident, name), src)
+            if ident.device_type is not None:
+                offer(
+                    self,
+                    ranks,
+                    self.sources,
+                    "device_type",
+                    str(ident.device_type),
+                    rank(ident, "device_type"),
+                    src,
+                )
+            os_name = ident.extra.get("os")
+            if isinstance(os_name, str):
+                offer(self, ranks, self.sources, "os", os_name, source_rank(src, "os", os_name), src)
             if not self.modules and ident.modules:
                 self.modules = list(ident.modules)
-            mac = ident.extra.get("mac")
-            if self.mac is None and isinstance(mac, str):
+            mac = normalise_mac(ident.extra.get("mac"))
+            if self.mac is None and mac is not None:
                 self.mac = mac
-            os_name = ident.extra.get("os")
-            if self.os is None and isinstance(os_name, str):
-                self.os = os_name
-            if ident.protocol != "fingerprint":
-                if ident.protocol not in self.protocols:
-                    self.protocols.append(ident.protocol)
+            if src != "fingerprint":
+                if src not in self.protocols:
+                    self.protocols.append(src)
                 self.identities.append(ident.as_dict())
 
     def as_dict(self) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from otwatch import devsim
+from otwatch.console import devsim
 from otwatch.console.app import create_app
 from otwatch.console.bootstrap import prepare
 from otwatch.console.config import Settings

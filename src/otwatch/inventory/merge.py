@@ -59,6 +59,7 @@ SOURCE_RANKS: Final[dict[str, int]] = {
     "llmnr": 40,
     "http": 20,  # a Server header is easy to fake and often a reverse proxy's
     "tls": 20,
+    "behaviour": 35,  # the sensor's classification from what a station does (polls, programs, scans)
     "oui": 10,
 }
 DEFAULT_RANK: Final = 50
@@ -75,17 +76,47 @@ class FieldChange:
     source: str
 
 
-def rank(identity: Identity, name: str) -> int:
-    base = SOURCE_RANKS.get(identity.protocol, DEFAULT_RANK)
-    if (
-        name == "model"
-        and identity.model is not None
-        and identity.model == identity.extra.get("order_number")
-    ):
+def source_rank(source: str | None, name: str, value: Any, order_number: Any = None) -> int:
+    """Rank of ``value`` for field ``name`` as told by ``source`` (a protocol, ``fingerprint``, ``oui``).
+
+    ``order_number`` is what the same source gave as the order number: a model that is only that
+    ranks just below a module name (rule 2). Unknown sources rank :data:`DEFAULT_RANK`."""
+    base = SOURCE_RANKS.get(source or "", DEFAULT_RANK)
+    if name == "model" and value is not None and value == order_number:
         return base - ORDER_NUMBER_PENALTY
-    if name == "device_type" and identity.device_type == DeviceType.UNKNOWN:
+    if name == "device_type" and value == DeviceType.UNKNOWN:
         return 0
     return base
+
+
+def rank(identity: Identity, name: str) -> int:
+    return source_rank(identity.protocol, name, getattr(identity, name), identity.extra.get("order_number"))
+
+
+def offer(
+    target: Any, ranks: dict[str, int], sources: dict[str, str], name: str, value: Any, r: int, source: str
+) -> FieldChange | None:
+    """THE merge rule, for one field: put ``value`` (rank ``r``, from ``source``) on ``target`` unless
+    ``target`` holds a value of higher rank. Sensor (:class:`MergedIdentity`), agent (scan results)
+    and console (stored assets, ranks kept per field) all merge through this function.
+
+    Returns a :class:`FieldChange` when the same source changed its own value (rule 4)."""
+    if value is None or value == "":
+        return None
+    current = getattr(target, name)
+    if current == value:
+        if ranks.get(name, -1) < r:
+            ranks[name], sources[name] = r, source
+        return None
+    held = ranks.get(name, -1)
+    if r < held:
+        return None
+    change = None
+    if current is not None and r == held and sources.get(name) == source:
+        change = FieldChange(name, current, value, source)
+    setattr(target, name, value)
+    ranks[name], sources[name] = r, source
+    return change
 
 
 @dataclass(slots=True)
@@ -108,19 +139,9 @@ class MergedIdentity:
             value = getattr(observation, name)
             if value is None or value == "":
                 continue
-            current = getattr(merged, name)
-            if current == value:
-                if self.ranks.get(name, -1) < (r := rank(observation, name)):
-                    self.ranks[name], self.sources[name] = r, source
-                continue
-            r = rank(observation, name)
-            held = self.ranks.get(name, -1)
-            if r < held:
-                continue
-            if current is not None and r == held and self.sources.get(name) == source:
-                changes.append(FieldChange(name, current, value, source))
-            setattr(merged, name, value)
-            self.ranks[name], self.sources[name] = r, source
+            change = offer(merged, self.ranks, self.sources, name, value, rank(observation, name), source)
+            if change is not None:
+                changes.append(change)
         if observation.modules:
             merged.modules = list(observation.modules)
         for key, value in observation.extra.items():

@@ -1,6 +1,6 @@
 """The sensor Overview widgets, shared by the central console and the sensor's own console.
 
-From a sensor's statistics (``otwatch.sensor.stats`` + the node's summary) to chart data and SVG.
+From a sensor's statistics (``otwatch.sensor.tracking.stats`` + the node's summary) to chart data and SVG.
 The statistics are the same dictionary whether the console received them in a report or the sensor
 computed them a moment ago::
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from otwatch.inventory.mac import normalise_mac
+from otwatch.inventory.vocabulary import EngineName, SeverityName
 
 NodeKind = Literal["agent", "sensor"]
 
@@ -78,8 +81,8 @@ class AlertReport(Strict):
 
     key: str = Field(min_length=1, max_length=64)  # the sensor's own id for this alert
     code: str = Field(max_length=64)
-    engine: Literal["Protocol Violation", "Policy Violation", "Malware", "Anomaly", "Operational"]
-    severity: Literal["Critical", "Major", "Minor", "Warning"]
+    engine: EngineName
+    severity: SeverityName
     title: str = Field(max_length=300)
     description: str = Field(default="", max_length=5000)
     protocol: str | None = Field(default=None, max_length=50)
@@ -94,12 +97,86 @@ class AlertReport(Strict):
     pcap_b64: str | None = Field(default=None, max_length=16 * 1024 * 1024)
 
 
+def _clip(value: object) -> object:
+    """Device-told text (a model, a banner) is clipped, not refused: one odd PLC must not stop a report."""
+    return value[:255] if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_clip)]
+Scalar = Annotated[str, Field(max_length=1000)] | int | float | bool | None
+
+
+class ProtocolReport(Strict):
+    name: str = Field(min_length=1, max_length=50)
+    role: Literal["server", "client"] = "server"
+
+
+class AssetReport(BaseModel):
+    """One asset as a node reports it: what it is, what it speaks, and where each value came from.
+
+    ``sources`` names, per identity field, the protocol (or ``fingerprint``, ``oui``, ``behaviour``)
+    that gave the value, so the console applies the one merge rule of :mod:`otwatch.inventory.merge`
+    and a banner guess never overwrites a vendor read from Modbus Device Identification.
+
+    Unknown keys are ignored rather than refused: the console is updated before its sensors and
+    agents, so it must take what an older node sends. Numbers must be finite (no NaN, no Infinity).
+    """
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    ip: str | None = Field(default=None, max_length=64)
+    mac: str | None = Field(default=None, max_length=32)
+    name: Text | None = None
+    vendor: Text | None = None
+    vendor_id: int | None = Field(default=None, ge=0, le=0xFFFFFFFF)
+    model: Text | None = None
+    product_code: int | None = Field(default=None, ge=0, le=0xFFFFFFFF)
+    firmware: Text | None = None
+    serial: Text | None = None
+    device_type: str | None = Field(default=None, max_length=50)
+    state: str | None = Field(default=None, max_length=50)
+    os: Text | None = None
+    open_ports: list[Annotated[int, Field(ge=0, le=65535)]] = Field(default_factory=list, max_length=65536)
+    protocols: list[ProtocolReport] = Field(default_factory=list, max_length=500)
+    modules: list[dict[Annotated[str, Field(max_length=100)], Scalar]] = Field(
+        default_factory=list, max_length=256
+    )
+    banners: dict[Annotated[str, Field(max_length=50)], Annotated[str, Field(max_length=2000)]] = Field(
+        default_factory=dict, max_length=100
+    )
+    identities: list[dict[Annotated[str, Field(max_length=100)], Any]] = Field(
+        default_factory=list, max_length=50
+    )
+    sources: dict[Annotated[str, Field(max_length=50)], Annotated[str, Field(max_length=50)]] = Field(
+        default_factory=dict, max_length=50
+    )
+
+    @field_validator("mac", mode="before")
+    @classmethod
+    def _mac(cls, value: object) -> str | None:
+        return normalise_mac(value)
+
+    @field_validator("protocols", mode="before")
+    @classmethod
+    def _protocol_names(cls, value: object) -> object:
+        """Older agents sent protocol names only; those are servers."""
+        if isinstance(value, list):
+            return [{"name": v, "role": "server"} if isinstance(v, str) else v for v in value]
+        return value
+
+    @model_validator(mode="after")
+    def _addressed(self) -> AssetReport:
+        if not self.ip and not self.mac:
+            raise ValueError("an asset report needs an IP or a MAC address")
+        return self
+
+
 class Report(Strict):
-    """Data a node sends up with a check-in: assets (dicts as the inventory takes them), alerts, stats."""
+    """Data a node sends up with a check-in: assets, alerts, stats."""
 
     id: str = Field(min_length=1, max_length=64)
     kind: Literal["assets", "alerts", "stats"]
-    assets: list[dict[str, Any]] = Field(default_factory=list, max_length=50_000)
+    assets: list[AssetReport] = Field(default_factory=list, max_length=50_000)
     alerts: list[AlertReport] = Field(default_factory=list, max_length=10_000)
     stats: dict[str, Any] = Field(default_factory=dict)
 

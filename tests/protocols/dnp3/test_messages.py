@@ -14,8 +14,8 @@ from otwatch.protocols.dnp3.messages import (
     crc16,
     frame_size,
 )
-from otwatch.sensor.decode import decode
-from otwatch.sensor.pcap import CaptureReader
+from otwatch.sensor.capture.decode import decode
+from otwatch.sensor.capture.pcapfile import CaptureReader
 from tests.sensor.replay import capture
 
 # Link status request from master 1 to outstation 10, and its reply (CRCs as sent by real stacks).

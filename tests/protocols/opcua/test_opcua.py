@@ -12,7 +12,7 @@ import pytest
 
 from otwatch.protocols import opcua
 from otwatch.protocols.opcua.dissect import OpcUaDissector
-from otwatch.sensor.pipeline import Sensor
+from otwatch.sensor.pipeline.sensor import Sensor
 from tests.protocols.loopback_capture import record
 from tests.sensor.replay import capture, replay, tshark_fields
 
@@ -123,7 +123,7 @@ async def _exchange(port: int) -> None:
 @pytest.fixture(scope="module")
 def asyncua_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("asyncua")
-    from otwatch.devsim import free_port
+    from otwatch.console.devsim import free_port
 
     logging.getLogger("asyncua").setLevel(logging.ERROR)
     port = free_port(SERVER_IP)

@@ -10,12 +10,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from otwatch.sensor.hostnet import DebianNetwork
-from otwatch.sensor.localstore import Role, SensorStore
-from otwatch.sensor.pipeline import Sensor
-from otwatch.sensor.synth import demo_plant, write_capture
-from otwatch.sensor.web import create_sensor_app
-from otwatch.sensor.web.app import SensorConsole
+from otwatch.sensor.capture.synth import demo_plant, write_capture
+from otwatch.sensor.local.hostnet import DebianNetwork
+from otwatch.sensor.local.store import Role, SensorStore
+from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.web.app import create_sensor_app
+from otwatch.sensor.web.deps import SensorConsole
 
 PASSWORDS = {Role.ADMIN: "admin-secret-1", Role.SUPPORT: "support-secret-1"}
 ENV = {role.env: pw for role, pw in PASSWORDS.items()}
@@ -40,7 +40,7 @@ def plant_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fed_sensor(plant_capture: Path) -> Sensor:
     """A sensor that learned for nine minutes, then watched the incident with learning off."""
     s = Sensor()
-    from otwatch.sensor.pcap import CaptureReader
+    from otwatch.sensor.capture.pcapfile import CaptureReader
 
     frames = list(CaptureReader(plant_capture))
     cut = frames[0][0] + 9 * 60

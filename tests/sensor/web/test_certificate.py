@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from otwatch.sensor.certs import CertificateError, is_self_signed, validate_import
-from otwatch.sensor.localstore import CertificateMode, SensorStore
-from otwatch.sensor.trust import ConsoleTrust, ConsoleValidation
+from otwatch.sensor.local.certs import CertificateError, is_self_signed, validate_import
+from otwatch.sensor.local.store import CertificateMode, SensorStore
+from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
 from otwatch.wire import pki
 from tests.sensor.web.conftest import csrf
 from tests.sensor.web.pkitools import Chain, certificate, chain, key_pem

@@ -8,12 +8,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from otwatch.sensor.localstore import Role, SensorStore
-from otwatch.sensor.netsettings import validate
-from otwatch.sensor.node import SensorNode
-from otwatch.sensor.pipeline import Sensor
-from otwatch.sensor.timefmt import DateFormat, TimeRegion
-from otwatch.sensor.trust import ConsoleTrust, ConsoleValidation
+from otwatch.sensor.config.netsettings import validate
+from otwatch.sensor.config.timefmt import DateFormat, TimeRegion
+from otwatch.sensor.local.store import Role, SensorStore
+from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
+from otwatch.sensor.node.managed import SensorNode
+from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.wire.client import NodeState
 from tests.sensor.web.conftest import AppFactory, client_for, console_of, csrf
 from tests.sensor.web.test_network import GOOD
@@ -84,7 +84,7 @@ def test_clear_data_on_a_managed_sensor(
     node.runtime.config, node.runtime.config_version = {"learning": False}, 7
     old_run = node.run_id
     app = make_app(node)
-    from otwatch.sensor.pcaps import PcapLibrary
+    from otwatch.sensor.local.uploads import PcapLibrary
 
     frames = PcapLibrary(plant_capture.parent).replay([plant_capture.name])
     node.play(frames).join(30)

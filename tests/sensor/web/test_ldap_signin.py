@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from otwatch.sensor.localstore import Role
-from otwatch.sensor.node import SensorNode
+from otwatch.sensor.local.store import Role
+from otwatch.sensor.node.managed import SensorNode
 from otwatch.wire.client import NodeState
 from tests.ldapserver import BIND_PW, Slapd, ad_settings, slapd
 from tests.sensor.web.conftest import PASSWORDS, AppFactory

@@ -11,9 +11,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from otwatch.sensor.localstore import Role, SensorStore
-from otwatch.sensor.pipeline import Sensor
-from otwatch.sensor.timeline import EventType
+from otwatch.sensor.local.store import Role, SensorStore
+from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.tracking.timeline import EventType
 from tests.sensor.web.conftest import AppFactory, client_for, console_of, csrf
 
 
@@ -188,8 +188,8 @@ def test_retention_in_advanced_configurations_is_enforced_and_recorded(
 
 
 def test_settings_from_the_management_console_are_events(tmp_path: Path) -> None:
-    from otwatch.sensor.engines.alerts import Engine
-    from otwatch.sensor.node import SensorNode
+    from otwatch.inventory.vocabulary import Engine
+    from otwatch.sensor.node.managed import SensorNode
     from otwatch.wire.client import NodeState
 
     node = SensorNode(NodeState(tmp_path / "node"), [])

@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from otwatch.sensor.hostnet import DebianNetwork, WindowsNetwork
-from otwatch.sensor.localstore import SensorStore
-from otwatch.sensor.netsettings import (
+from otwatch.sensor.config.netsettings import (
     NetworkErrors,
     NetworkSettings,
     Proxy,
@@ -18,6 +16,8 @@ from otwatch.sensor.netsettings import (
     parse_mask,
     validate,
 )
+from otwatch.sensor.local.hostnet import DebianNetwork, WindowsNetwork
+from otwatch.sensor.local.store import SensorStore
 from tests.sensor.web.conftest import csrf
 
 GOOD = {

@@ -10,9 +10,9 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from otwatch.sensor.localstore import Role, SensorStore
-from otwatch.sensor.node import SensorNode
-from otwatch.sensor.pipeline import Sensor
+from otwatch.sensor.local.store import Role, SensorStore
+from otwatch.sensor.node.managed import SensorNode
+from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.wire.client import NodeState
 from tests.sensor.web.conftest import PASSWORDS, AppFactory, client_for
 

@@ -12,10 +12,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from otwatch.sensor.localstore import SensorStore, parse_advanced
-from otwatch.sensor.pcaps import PcapLibrary, safe_name
-from otwatch.sensor.pipeline import Sensor
-from otwatch.sensor.synth import demo_plant, write_capture
+from otwatch.sensor.capture.synth import demo_plant, write_capture
+from otwatch.sensor.local.store import SensorStore, parse_advanced
+from otwatch.sensor.local.uploads import PcapLibrary, safe_name
+from otwatch.sensor.pipeline.sensor import Sensor
 from tests.sensor.web.conftest import AppFactory, client_for, console_of, csrf
 
 

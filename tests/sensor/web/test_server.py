@@ -7,10 +7,10 @@ import ssl
 import httpx
 import pytest
 
-from otwatch.sensor.certs import validate_import
-from otwatch.sensor.localstore import Role, SensorStore
-from otwatch.sensor.pipeline import Sensor
-from otwatch.sensor.web import create_sensor_app
+from otwatch.sensor.local.certs import validate_import
+from otwatch.sensor.local.store import Role, SensorStore
+from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.web.app import create_sensor_app
 from otwatch.sensor.web.server import ConsoleServer
 from otwatch.wire import pki
 from otwatch.wire.tls import fetch_certificate

@@ -8,9 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from otwatch.sensor.localstore import SensorStore
-from otwatch.sensor.pipeline import Sensor
-from otwatch.sensor.timefmt import (
+from otwatch.sensor.config.timefmt import (
     DateFormat,
     TimeRegion,
     format_time,
@@ -18,6 +16,8 @@ from otwatch.sensor.timefmt import (
     validate_timezone,
     zone_label,
 )
+from otwatch.sensor.local.store import SensorStore
+from otwatch.sensor.pipeline.sensor import Sensor
 from tests.sensor.web.conftest import csrf
 
 T = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC

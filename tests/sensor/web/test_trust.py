@@ -18,8 +18,8 @@ import httpx
 import pytest
 from cryptography import x509
 
-from otwatch.sensor.localstore import SensorStore
-from otwatch.sensor.trust import (
+from otwatch.sensor.local.store import SensorStore
+from otwatch.sensor.local.trust import (
     ConsoleTrust,
     ConsoleValidation,
     SensorLinkState,

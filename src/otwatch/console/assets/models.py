@@ -34,6 +34,8 @@ class Asset(Base):
     open_ports: Mapped[list[int]] = mapped_column(JSON, default=list)
     modules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # field -> [source, rank] of the value held (otwatch.inventory.merge.offer decides replacements)
+    field_sources: Mapped[dict[str, list[Any]]] = mapped_column(JSON, default=dict, server_default="{}")
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 

@@ -2,23 +2,30 @@
 
 Matching: an asset is the same device when the MAC matches, or, lacking a MAC on either side, when
 the IP matches. A repeated scan therefore updates an asset instead of duplicating it. Reported
-values overwrite stored ones only when they are known (a later answer without a firmware does not
-erase the firmware an earlier query read).
+values go through the one merge rule of :mod:`otwatch.inventory.merge`: a value replaces the stored
+one only when its source ranks at least as high (an OT answer outranks SNMP, which outranks a
+banner guess, which outranks the OUI), and an unknown value never erases a known one.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from otwatch.console.assets.models import Asset, AssetProtocol, AssetSource
 from otwatch.console.db import utcnow
 from otwatch.console.networks.service import parse_cidr
+from otwatch.inventory.merge import offer, source_rank
+from otwatch.wire.messages import AssetReport
+
+log = logging.getLogger(__name__)
 
 FIELDS = ("name", "vendor", "model", "firmware", "serial", "device_type", "state", "os")
 
@@ -31,15 +38,6 @@ def _ip_num(ip: str | None) -> int | None:
     except ValueError:
         return None
     return int(addr) if addr.version == 4 else None
-
-
-def _norm_mac(mac: object) -> str | None:
-    if not isinstance(mac, str) or not mac:
-        return None
-    hexes = "".join(c for c in mac if c.isalnum()).lower()
-    if len(hexes) != 12:
-        return None
-    return ":".join(hexes[i : i + 2] for i in range(0, 12, 2))
 
 
 class _Matcher:
@@ -78,42 +76,54 @@ class _Matcher:
             self.by_ip.setdefault(asset.ip, asset)
 
 
-def _protocols(report: dict[str, Any]) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for p in report.get("protocols") or []:
-        if isinstance(p, str):
-            out.append((p, "server"))
-        elif isinstance(p, dict) and isinstance(p.get("name"), str):
-            out.append((p["name"], str(p.get("role") or "server")))
+def parse_reports(items: Iterable[object]) -> list[AssetReport]:
+    """Asset dicts from a command result (a scan) as typed reports; what does not validate is left out
+    and logged, so one bad entry does not lose the scan."""
+    out: list[AssetReport] = []
+    for item in items:
+        try:
+            out.append(AssetReport.model_validate(item))
+        except ValidationError as exc:
+            log.warning("asset report left out: %s", exc.errors(include_url=False, include_input=False)[:3])
     return out
 
 
-def ingest(db: Session, node_id: str, reports: Iterable[dict[str, Any]], seen: datetime | None = None) -> int:
+def ingest(db: Session, node_id: str, reports: Iterable[AssetReport], seen: datetime | None = None) -> int:
     """Upsert reported assets with ``node_id`` as a discovery source; return how many were touched."""
     now = seen or utcnow()
     count = 0
-    keyed = [
-        (rep, rep.get("ip") if isinstance(rep.get("ip"), str) else None, _norm_mac(rep.get("mac")))
-        for rep in reports
-    ]
-    keyed = [k for k in keyed if k[1] or k[2]]
+    keyed = [rep for rep in reports if rep.ip or rep.mac]
     with db.no_autoflush:  # the matcher knows this batch's own changes; nothing to flush per report
-        matcher = _Matcher(db, [(ip, mac) for _, ip, mac in keyed])
-        for rep, ip, mac in keyed:
-            count += _upsert(db, matcher, node_id, rep, ip, mac, now)
+        matcher = _Matcher(db, [(rep.ip, rep.mac) for rep in keyed])
+        for rep in keyed:
+            count += _upsert(db, matcher, node_id, rep, now)
     return count
 
 
-def _upsert(
-    db: Session,
-    matcher: _Matcher,
-    node_id: str,
-    rep: dict[str, Any],
-    ip: str | None,
-    mac: str | None,
-    now: datetime,
-) -> int:
+def _merge_identity(asset: Asset, rep: AssetReport) -> None:
+    """The report's identity values onto the stored asset by the one merge rule: a value replaces the
+    stored one only if its source ranks at least as high (otwatch.inventory.merge)."""
+    held = asset.field_sources or {}
+    ranks = {f: int(v[1]) for f, v in held.items() if isinstance(v, list) and len(v) == 2}
+    sources = {f: str(v[0]) for f, v in held.items() if isinstance(v, list) and len(v) == 2}
+    order_number = next(
+        (i.get("extra", {}).get("order_number") for i in rep.identities if isinstance(i.get("extra"), dict)),
+        None,
+    )
+    for f in FIELDS:
+        value = getattr(rep, f)
+        if value in (None, ""):
+            continue
+        source = rep.sources.get(f) or "unknown"
+        offer(asset, ranks, sources, f, str(value), source_rank(source, f, value, order_number), source)
+    updated = {f: [sources[f], ranks[f]] for f in ranks}
+    if updated != held:
+        asset.field_sources = updated
+
+
+def _upsert(db: Session, matcher: _Matcher, node_id: str, rep: AssetReport, now: datetime) -> int:
     """One reported asset: matched, created if new, updated with what the report knows."""
+    ip, mac = rep.ip, rep.mac
     asset = matcher.find(ip, mac)
     old_ip = asset.ip if asset is not None else None
     if asset is None:
@@ -125,6 +135,7 @@ def _upsert(
             open_ports=[],
             modules=[],
             extra={},
+            field_sources={},
             protocols=[],
             sources=[],
         )
@@ -132,23 +143,29 @@ def _upsert(
     asset.ip = ip or asset.ip
     asset.ip_num = _ip_num(asset.ip)
     asset.mac = mac or asset.mac
-    for f in FIELDS:
-        val = rep.get(f)
-        if val not in (None, ""):
-            setattr(asset, f, str(val))
-    if rep.get("open_ports"):
-        asset.open_ports = sorted({*asset.open_ports, *(int(p) for p in rep["open_ports"])})
-    if rep.get("modules"):
-        asset.modules = list(rep["modules"])
-    extra = {k: rep[k] for k in ("vendor_id", "product_code", "identities", "banners") if rep.get(k)}
+    _merge_identity(asset, rep)
+    if rep.open_ports:
+        asset.open_ports = sorted({*asset.open_ports, *rep.open_ports})
+    if rep.modules:
+        asset.modules = [dict(m) for m in rep.modules]
+    extra: dict[str, Any] = {
+        k: v
+        for k, v in (
+            ("vendor_id", rep.vendor_id),
+            ("product_code", rep.product_code),
+            ("identities", rep.identities),
+            ("banners", rep.banners),
+        )
+        if v
+    }
     if extra:
         asset.extra = {**asset.extra, **extra}
     asset.last_seen = now
     have = {(p.protocol, p.role) for p in asset.protocols}
-    for name, role in _protocols(rep):
-        if (name, role) not in have:
-            asset.protocols.append(AssetProtocol(protocol=name, role=role))
-            have.add((name, role))
+    for p in rep.protocols:
+        if (p.name, p.role) not in have:
+            asset.protocols.append(AssetProtocol(protocol=p.name, role=p.role))
+            have.add((p.name, p.role))
     src = next((s for s in asset.sources if s.node_id == node_id), None)
     if src is None:
         asset.sources.append(AssetSource(node_id=node_id, first_seen=now, last_seen=now))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, defer
 
 from otwatch.console.alerts.service import ingest as ingest_alerts
 from otwatch.console.assets.service import ingest as ingest_assets
+from otwatch.console.assets.service import parse_reports
 from otwatch.console.audit import service as audit
 from otwatch.console.auth.models import Role
 from otwatch.console.auth.service import authenticate, resolve_api_key
@@ -694,7 +695,7 @@ def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
         node.last_scan_at = datetime.fromisoformat(started) if started else cmd.delivered_at or now
         node.last_scan_duration = res.result.get("duration")
         if res.state == "done":
-            reports = [a for a in res.result.get("assets", []) if isinstance(a, dict)]
+            reports = parse_reports(res.result.get("assets") or [])
             ingest_assets(db, node.id, reports, now)
             node.reported_assets = int(res.result.get("asset_count", len(reports)))
 

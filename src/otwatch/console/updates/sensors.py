@@ -5,7 +5,7 @@ failure log.
 Rules (seed 002): the console is updated first and must be at least the version it rolls out;
 selected sensors that run different versions are an update conflict, and nothing rolls out until
 the selection is resolved. Each sensor succeeds or fails on its own; the sensor verifies the package
-against its pinned release keys, keeps its previous version and rolls back by itself (sensor/versions.py).
+against its pinned release keys, keeps its previous version and rolls back by itself (sensor/node/versions.py).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ flow (bodies, later requests), so a long download costs one length check per seg
 follow Zeek's http.log. An IT protocol (``ot=False``); found by content on any port, so the web
 servers of PLCs, HMIs and historians on 8080 or 8000 are named too.
 
-Note: the sensor console adds :mod:`otwatch.sensor.httpfiles` (body hashing) for port 80; it is listed
+Note: the sensor console adds :mod:`otwatch.sensor.pipeline.httpfiles` (body hashing) for port 80; it is listed
 after the registry, so port 80 keeps its hashing there and this dissector takes HTTP found elsewhere.
 """
 

@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from otwatch.inventory import mac as inventory_mac
 from otwatch.inventory.identity import DeviceType, Identity
 from otwatch.protocols.base import QueryTarget
 from otwatch.protocols.snmp import codes
@@ -67,7 +68,7 @@ def format_mac(raw: bytes) -> str | None:
     """``aa:bb:cc:dd:ee:ff`` for a 6-byte ifPhysAddress, None for the empty address of loopbacks."""
     if len(raw) != 6 or raw == b"\0" * 6:
         return None
-    return ":".join(f"{b:02x}" for b in raw)
+    return inventory_mac.format_mac(raw)
 
 
 def _vendor(sys_object_id: object) -> str | None:

@@ -1,6 +1,7 @@
-"""The five analytics engines, each switchable: Protocol Violation, Policy Violation, Malware,
-Anomaly and Operational. Alerts, severities and titles live in :mod:`.alerts` (one table)."""
+"""Room ``engines/``: the five analytics engines, each switchable — Protocol Violation, Policy Violation,
+Malware, Anomaly and Operational.
 
-from otwatch.sensor.engines.alerts import ALERT_TYPES, Alert, AlertStatus, AlertStore, Engine, Severity
-
-__all__ = ["ALERT_TYPES", "Alert", "AlertStatus", "AlertStore", "Engine", "Severity"]
+Each engine reads dissected records and flow events and raises alerts by code from the one table in
+:mod:`otwatch.sensor.tracking.alerts`. Engines sit above ``tracking/`` (flows, baseline, alert store)
+and below ``pipeline/``, which calls them.
+"""

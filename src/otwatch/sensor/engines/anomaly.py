@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Final, TypeVar
 
 from otwatch.inventory.asset import Asset
-from otwatch.sensor.baseline import Baseline
-from otwatch.sensor.engines.alerts import AlertStore
+from otwatch.sensor.tracking.alerts import AlertStore
+from otwatch.sensor.tracking.baseline import Baseline
 
 SCAN_PORTS: Final = 20
 SWEEP_HOSTS: Final = 20

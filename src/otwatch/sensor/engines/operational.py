@@ -18,9 +18,9 @@ from otwatch.inventory.asset import Asset
 from otwatch.inventory.merge import FieldChange
 from otwatch.protocols.base import Record
 from otwatch.protocols.dnp3.codes import IIN
-from otwatch.sensor.baseline import S7_DOWNLOAD, S7_UPLOAD, Baseline, ConvKey
-from otwatch.sensor.engines.alerts import AlertStore, protocol_label
-from otwatch.sensor.flows import FlowKey
+from otwatch.sensor.tracking.alerts import AlertStore, protocol_label
+from otwatch.sensor.tracking.baseline import S7_DOWNLOAD, S7_UPLOAD, Baseline, ConvKey
+from otwatch.sensor.tracking.flows import FlowKey
 
 UNRESPONSIVE_REQUESTS: Final = 5
 UNRESPONSIVE_SECONDS: Final = 5.0

@@ -2,7 +2,7 @@
 register range, CIP class or service, I/O connection, S7 function or data block, program transfer).
 
 Silent while learning. Once the baseline is frozen, each check is a set lookup with the same facts
-that :func:`otwatch.sensor.baseline.activities` produced while learning. Activities of a conversation
+that :func:`otwatch.sensor.tracking.baseline.activities` produced while learning. Activities of a conversation
 the baseline has never seen are covered by the one "Unauthorized Communication Behavior" alert, except
 program transfers, which are always named.
 """
@@ -13,10 +13,10 @@ from typing import Final
 
 from otwatch.inventory.asset import Asset
 from otwatch.protocols.base import Record
-from otwatch.sensor.baseline import Activity, Baseline, ConvKey, activities, register_range
-from otwatch.sensor.engines.alerts import AlertStore, protocol_label
-from otwatch.sensor.flows import FlowKey
-from otwatch.sensor.settings import IT_NOISE_PORTS, SensorSettings
+from otwatch.sensor.config.settings import IT_NOISE_PORTS, SensorSettings
+from otwatch.sensor.tracking.alerts import AlertStore, protocol_label
+from otwatch.sensor.tracking.baseline import Activity, Baseline, ConvKey, activities, register_range
+from otwatch.sensor.tracking.flows import FlowKey
 
 FC_CODES: Final[dict[str, str]] = {
     "modbus": "UNPERMITTED_MODBUS_FUNCTION",

@@ -13,8 +13,8 @@ from otwatch.inventory.asset import Asset
 from otwatch.protocols.base import Record
 from otwatch.protocols.dnp3.codes import IIN
 from otwatch.protocols.modbus.codes import ExceptionCode, FunctionCode
-from otwatch.sensor.engines.alerts import AlertStore, protocol_label
-from otwatch.sensor.flows import Flow
+from otwatch.sensor.tracking.alerts import AlertStore, protocol_label
+from otwatch.sensor.tracking.flows import Flow
 
 MODBUS_CODES: Final = frozenset(int(c) for c in FunctionCode)
 # Codes the specification leaves to users (65-72, 100-110) and vendor codes in the field (Schneider UMAS

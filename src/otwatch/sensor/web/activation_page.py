@@ -1,5 +1,5 @@
 """System Settings > Sensor management > Subscription & Activation Mode: upload the console's signed
-activation file to switch between locally managed and console-connected (sensor/activation.py).
+activation file to switch between locally managed and console-connected (sensor/node/activation.py).
 
 The page's form and ``POST /api/activation`` (multipart ``file``; the session's CSRF token in the
 ``X-CSRF-Token`` header or a ``csrf`` form field) do the same thing. The running sensor takes the
@@ -15,9 +15,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from otwatch import __version__
-from otwatch.sensor.activation import ActivationResult, activate, last_activation, mode_of
-from otwatch.sensor.timeline import EventType
-from otwatch.sensor.web.app import ConsoleDep, CurrentUser, check_csrf, flash, redirect
+from otwatch.sensor.node.activation import ActivationResult, activate, last_activation, mode_of
+from otwatch.sensor.tracking.timeline import EventType
+from otwatch.sensor.web.deps import ConsoleDep, CurrentUser, check_csrf, flash, redirect
 from otwatch.wire.activation import MAX_FILE_BYTES, ActivationError
 from otwatch.wire.client import NodeState
 

@@ -7,7 +7,7 @@ Support > Clear data.
 Sign-in is local: ``admin`` and the privileged ``support`` user (the only one allowed to Clear
 data), argon2-hashed in the sensor's state directory; on a managed sensor with the pushed Active
 Directory settings enabled, AD accounts in a group mapped to Admin sign in as ``admin``
-(:mod:`otwatch.sensor.adauth`; local users still work when AD cannot be reached). Sessions are signed cookies (SameSite=Strict,
+(:mod:`otwatch.sensor.local.adauth`; local users still work when AD cannot be reached). Sessions are signed cookies (SameSite=Strict,
 Secure when served over HTTPS) and every form carries the session's CSRF token.
 
 Build it with :func:`create_sensor_app`; :mod:`otwatch.sensor.web.server` serves it over HTTPS.
@@ -15,14 +15,11 @@ Build it with :func:`create_sensor_app`; :mod:`otwatch.sensor.web.server` serves
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, Request
+from fastapi import FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -30,150 +27,27 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from starlette.middleware.sessions import SessionMiddleware
 
-from otwatch import __version__
-from otwatch.sensor import adauth
-from otwatch.sensor.engines.alerts import AlertStatus, Engine, Severity
-from otwatch.sensor.hostnet import HostNetwork, RecordOnly
-from otwatch.sensor.localstore import Role, SensorStore
-from otwatch.sensor.node import SensorNode
-from otwatch.sensor.pcaps import PcapLibrary
-from otwatch.sensor.pipeline import Sensor
-from otwatch.sensor.timefmt import format_time, zone_label
-from otwatch.sensor.timeline import EventType, LogBook, sensor_logs
+from otwatch.sensor.config.timefmt import format_time
+from otwatch.sensor.local import adauth
+from otwatch.sensor.local.hostnet import HostNetwork, RecordOnly
+from otwatch.sensor.local.store import Role, SensorStore
+from otwatch.sensor.local.uploads import PcapLibrary
+from otwatch.sensor.node.managed import SensorNode
+from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.tracking.timeline import EventType
+from otwatch.sensor.web import activation_page, mining, pages, system
+from otwatch.sensor.web.deps import (
+    LOCKOUT,
+    LOGIN_FAILURES,
+    WEB_DIR,
+    ConsoleDep,
+    Forbidden,
+    NotSignedIn,
+    SensorConsole,
+    redirect,
+)
 from otwatch.sensor.web.host import SensorHost
-from otwatch.ui import csrf
 from otwatch.ui.charts import format_bytes, format_number
-
-WEB_DIR = Path(__file__).resolve().parent
-HIGH_SEVERITY = (Severity.CRITICAL, Severity.MAJOR)  # "open alerts with high severity levels"
-TOP_ALERTS = 5
-LOGIN_FAILURES = 5  # then a pause of LOCKOUT seconds for that user name
-LOCKOUT = 60.0
-
-
-class NotSignedIn(Exception):
-    """A page was asked for without a session: go to the sign-in page."""
-
-
-class Forbidden(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-
-
-@dataclass
-class SensorConsole:
-    """Everything the pages use, kept on ``app.state.console``."""
-
-    host: SensorHost
-    store: SensorStore
-    library: PcapLibrary
-    network: HostNetwork
-    templates: Jinja2Templates
-    logs: LogBook = field(default_factory=sensor_logs)
-    players: list[threading.Thread] = field(default_factory=list)
-    failures: dict[str, tuple[int, float]] = field(default_factory=dict)
-
-    def render(
-        self, request: Request, name: str, user: Role | None, status_code: int = 200, **context: Any
-    ) -> Response:
-        region = self.store.time_region
-        flash = request.session.pop("flash", None) if "session" in request.scope else None
-        base = {
-            "user": user,
-            "Role": Role,
-            "region": region,
-            "zone": zone_label(region),
-            "sensor_name": self.sensor_name(),
-            "link": self.host.link_status(),
-            "pcaps_enabled": self.store.pcaps_enabled,
-            "csrf": csrf_token(request) if user else "",
-            "flash": flash,
-            "version": __version__,
-        }
-        return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
-
-    def sensor_name(self) -> str:
-        import socket
-
-        net = self.store.network
-        return (net.hostname if net and net.hostname else "") or socket.gethostname()
-
-    def fmt_time(self, value: Any) -> str:
-        """A time as every page shows it (the saved Time & Region)."""
-        return format_time(value, self.store.time_region)
-
-    def event(self, type_: EventType, title: str, **details: Any) -> None:
-        """Record a console action on the event timeline (wall-clock time)."""
-        with self.host.lock:
-            self.host.sensor.timeline.add(time.time(), type_, title, **details)
-
-    def apply_retention(self) -> None:
-        """The saved retention limits onto the running sensor and the log book, enforced now."""
-        retention = self.store.retention
-        self.logs.set_limit(retention.logs)
-        with self.host.lock:
-            self.host.sensor.set_retention(retention)
-
-    def wait_for_players(self, timeout: float = 30.0) -> None:
-        """Block until every Play started so far has finished (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        for t in list(self.players):
-            t.join(max(0.0, deadline - time.monotonic()))
-        self.players = [t for t in self.players if t.is_alive()]
-
-    def stop_players(self, timeout: float = 10.0) -> None:
-        """Stop every replay in progress (Clear All, Clear data) and wait for it to end."""
-        self.library.stop.set()
-        try:
-            self.wait_for_players(timeout)
-        finally:
-            self.library.stop.clear()
-
-
-def csrf_token(request: Request) -> str:
-    return csrf.token(request)
-
-
-def check_csrf(request: Request, token: str) -> None:
-    if not csrf.matches(request, token):
-        raise Forbidden("The form expired or did not come from this console; reload the page and try again.")
-
-
-def flash(request: Request, message: str, kind: str = "ok") -> None:
-    request.session["flash"] = {"message": message, "kind": kind}
-
-
-def redirect(url: str) -> RedirectResponse:
-    return RedirectResponse(url, status_code=303)
-
-
-# ---------------------------------------------------------------- dependencies
-
-
-def _console(request: Request) -> SensorConsole:
-    console: SensorConsole = request.app.state.console
-    return console
-
-
-def _user(request: Request) -> Role:
-    name = request.session.get("user")
-    try:
-        return Role(str(name))
-    except ValueError:
-        raise NotSignedIn() from None
-
-
-def _support(user: Annotated[Role, Depends(_user)]) -> Role:
-    if user is not Role.SUPPORT:
-        raise Forbidden("Only the privileged support user may clear the sensor's data.")
-    return user
-
-
-ConsoleDep = Annotated[SensorConsole, Depends(_console)]
-CurrentUser = Annotated[Role, Depends(_user)]
-SupportUser = Annotated[Role, Depends(_support)]
-CsrfField = Annotated[str, Form(max_length=200)]
-
 
 # ---------------------------------------------------------------- the application
 
@@ -188,8 +62,6 @@ def create_sensor_app(
 ) -> FastAPI:
     """The sensor console for a running sensor. ``https_only`` marks the session cookie Secure
     (the console is served over HTTPS; tests then use ``base_url="https://testserver"``)."""
-    from otwatch.sensor.web import activation_page, mining, pages, system
-
     templates = Jinja2Templates(directory=WEB_DIR / "templates")
     library = PcapLibrary(settings_store.pcap_dir)
     if pcap_max_bytes is not None:
@@ -325,18 +197,3 @@ def _auth_router() -> Any:
         return redirect("/login")
 
     return router
-
-
-def engines_of(sensor: Sensor) -> list[tuple[str, bool]]:
-    return [(e.value, e in sensor.settings.engines) for e in Engine]
-
-
-def open_high_alerts(sensor: Sensor, limit: int = TOP_ALERTS) -> list[dict[str, Any]]:
-    """The Top open alerts widget: open alerts of high severity, most severe and most recent first."""
-    out = []
-    for a in sensor.alerts.open_alerts():
-        if a.severity in HIGH_SEVERITY and a.status == AlertStatus.OPEN:
-            out.append(a.as_dict())
-        if len(out) >= limit:
-            break
-    return out

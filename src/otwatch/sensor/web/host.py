@@ -1,8 +1,8 @@
 """What the sensor console drives: the pipeline, its lock and, for a managed sensor, the console link.
 
 :func:`~otwatch.sensor.web.app.create_sensor_app` takes either a running
-:class:`~otwatch.sensor.node.SensorNode` (managed by a console) or a bare
-:class:`~otwatch.sensor.pipeline.Sensor` (locally managed, and handy in tests); this adapter gives
+:class:`~otwatch.sensor.node.managed.SensorNode` (managed by a console) or a bare
+:class:`~otwatch.sensor.pipeline.sensor.Sensor` (locally managed, and handy in tests); this adapter gives
 the pages one surface for both.
 """
 
@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from otwatch.sensor.node import SensorNode
-from otwatch.sensor.pipeline import Sensor
-from otwatch.sensor.settings import SensorSettings
-from otwatch.sensor.sources import Frame
-from otwatch.sensor.trust import is_validation_failure
+from otwatch.sensor.capture.sources import Frame
+from otwatch.sensor.config.settings import SensorSettings
+from otwatch.sensor.local.trust import is_validation_failure
+from otwatch.sensor.node.managed import SensorNode
+from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.wire.client import LinkError
 from otwatch.wire.runtime import NodeRuntime
 
@@ -78,7 +78,7 @@ class SensorHost:
 
     def link_status(self) -> LinkStatus:
         runtime = self.runtime
-        if runtime is None or not runtime.state.exists():  # locally managed (sensor/activation.py)
+        if runtime is None or not runtime.state.exists():  # locally managed (sensor/node/activation.py)
             return LinkStatus(Connectivity.LOCAL)
         if runtime.last_error:
             refused = is_validation_failure(runtime.last_error)

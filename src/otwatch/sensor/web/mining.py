@@ -2,7 +2,7 @@
 
 ``/timeline`` lists the sensor's events newest first with filters and paging (``/api/timeline`` the
 same as JSON); ``/data-mining`` queries devices, alerts, alert PCAPs, the event timeline or logs
-(:mod:`otwatch.sensor.datamining`) as a table, ``/data-mining/export.csv`` downloads the same rows
+(:mod:`otwatch.sensor.pipeline.datamining`) as a table, ``/data-mining/export.csv`` downloads the same rows
 and ``/api/data-mining`` returns them as JSON. The API endpoints use the console session, like the pages.
 """
 
@@ -14,12 +14,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from otwatch.sensor import datamining
-from otwatch.sensor.datamining import Query, Result, event_matches, parse_query
-from otwatch.sensor.engines.alerts import Severity
-from otwatch.sensor.retention import STORES
-from otwatch.sensor.timeline import Event, EventType
-from otwatch.sensor.web.app import ConsoleDep, CurrentUser, SensorConsole
+from otwatch.inventory.vocabulary import Severity
+from otwatch.sensor.pipeline import datamining
+from otwatch.sensor.pipeline.datamining import Query, Result, event_matches, parse_query
+from otwatch.sensor.tracking.retention import STORES
+from otwatch.sensor.tracking.timeline import Event, EventType
+from otwatch.sensor.web.deps import ConsoleDep, CurrentUser, SensorConsole
 
 router = APIRouter()
 PER_PAGE: Final = 50

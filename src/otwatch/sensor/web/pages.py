@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from otwatch.sensor.engines.alerts import AlertStatus, Severity
-from otwatch.sensor.web.app import ConsoleDep, CurrentUser, engines_of, open_high_alerts
+from otwatch.inventory.vocabulary import AlertStatus, Severity
+from otwatch.sensor.web.deps import ConsoleDep, CurrentUser, engines_of, open_high_alerts
 from otwatch.ui import overview
 
 router = APIRouter()

@@ -13,7 +13,7 @@ import threading
 import uvicorn
 from fastapi import FastAPI
 
-from otwatch.sensor.localstore import SensorStore
+from otwatch.sensor.local.store import SensorStore
 
 log = logging.getLogger("otwatch.sensor.console")
 

@@ -10,11 +10,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile as StarletteUpload
 
-from otwatch.sensor.certs import CertificateError, validate_import
-from otwatch.sensor.localstore import ADVANCED, CertificateMode, parse_advanced
-from otwatch.sensor.netsettings import NetworkErrors, NetworkSettings, validate
-from otwatch.sensor.pcaps import UploadError
-from otwatch.sensor.timefmt import (
+from otwatch.sensor.config.netsettings import NetworkErrors, NetworkSettings, validate
+from otwatch.sensor.config.timefmt import (
     DateFormat,
     TimeRegion,
     format_time,
@@ -22,9 +19,12 @@ from otwatch.sensor.timefmt import (
     validate_date_format,
     validate_timezone,
 )
-from otwatch.sensor.timeline import EventType
-from otwatch.sensor.trust import ConsoleTrust, ConsoleValidation
-from otwatch.sensor.web.app import (
+from otwatch.sensor.local.certs import CertificateError, validate_import
+from otwatch.sensor.local.store import ADVANCED, CertificateMode, parse_advanced
+from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
+from otwatch.sensor.local.uploads import UploadError
+from otwatch.sensor.tracking.timeline import EventType
+from otwatch.sensor.web.deps import (
     ConsoleDep,
     CsrfField,
     CurrentUser,

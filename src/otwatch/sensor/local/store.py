@@ -1,0 +1,353 @@
+"""What the sensor's own console keeps in the sensor's state directory (``<state>/local``).
+
+::
+
+    settings.json   time & region, network settings, console-certificate validation,
+                    advanced configurations, which TLS certificate is in use (atomic JSON writes)
+    users.json      the local users' argon2 hashes: ``admin`` and the privileged ``support`` user
+    session.key     the secret that signs console sessions
+    tls/            self-signed.{crt,key} (made at first start) and imported.{crt,key}
+    pcaps/          uploaded capture files (Play PCAP)
+
+Secrets (users.json, session.key, keys, settings.json with a proxy password) are written mode 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from otwatch.sensor.config.netsettings import NetworkSettings
+from otwatch.sensor.config.timefmt import TimeRegion
+from otwatch.sensor.local.certs import ServerCertificate, describe, self_signed
+from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
+from otwatch.sensor.tracking.retention import STORES, Retention, positive_count, positive_number
+from otwatch.wire import pki
+
+_hasher = PasswordHasher()
+
+
+def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
+    """Replace ``path`` in one rename, fsync'd; readers see the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Role(StrEnum):
+    """The sensor console's two local users; ``support`` is the privileged one (Clear data)."""
+
+    ADMIN = "admin"
+    SUPPORT = "support"
+
+    @property
+    def env(self) -> str:
+        return f"OTWATCH_SENSOR_{self.name}_PASSWORD"
+
+
+class CertificateMode(StrEnum):
+    SELF_SIGNED = "Use Locally generated self-signed certificate (Not recommended)"
+    IMPORTED = "Import trusted CA certificate (recommended)"
+
+
+# ---------------------------------------------------------------- advanced configurations
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    default: str
+    help: str
+    check: Callable[[str], bool]
+
+
+def _flag(v: str) -> bool:
+    return v in ("0", "1")
+
+
+def _speed(v: str) -> bool:
+    try:
+        return 0 <= float(v) <= 100
+    except ValueError:
+        return False
+
+
+def _retention_options() -> dict[str, Option]:
+    """``<store>_days`` (retention period) and ``<store>_max`` (maximum records; megabytes for alert
+    PCAPs) for each data-mining store, defaults from :class:`~otwatch.sensor.tracking.retention.Retention`."""
+    out: dict[str, Option] = {}
+    for key, default in Retention().as_config().items():
+        store = STORES[key.rsplit("_", 2 if key.endswith("_max_mb") else 1)[0]]
+        if key.endswith("_days"):
+            out[key] = Option(
+                default, f"days of {store} kept (oldest removed first); above 0", positive_number
+            )
+        elif key.endswith("_max_mb"):
+            out[key] = Option(default, f"megabytes of {store} kept at most; above 0", positive_number)
+        else:
+            out[key] = Option(
+                default, f"{store}: records kept at most; a whole number above 0", positive_count
+            )
+    return out
+
+
+#: Category -> key -> option. ``pcaps enabled=1`` shows Play PCAP (off until enabled); ``retention``
+#: limits the data-mining stores (devices, alerts, alert PCAPs, event timeline, logs).
+ADVANCED: Final[dict[str, dict[str, Option]]] = {
+    "pcaps": {
+        "enabled": Option("0", "1 shows System Settings > Play PCAP", _flag),
+        "speed": Option("0", "replay pace: 0 = as fast as possible, 1 = the capture's own timing", _speed),
+    },
+    "retention": _retention_options(),
+}
+
+
+def parse_advanced(category: str, text: str) -> dict[str, str]:
+    """``key=value`` lines (blank lines and ``#`` comments ignored) -> values; ValueError per problem."""
+    spec = ADVANCED.get(category)
+    if spec is None:
+        raise ValueError(f"unknown category {category!r}")
+    out: dict[str, str] = {}
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = (p.strip() for p in line.partition("="))
+        if not sep:
+            raise ValueError(f"line {n}: expected key=value, got {line!r}")
+        option = spec.get(key)
+        if option is None:
+            raise ValueError(f"line {n}: {category} has no setting {key!r} (known: {', '.join(spec)})")
+        if not option.check(value):
+            raise ValueError(f"line {n}: {key}={value!r} is not allowed ({option.help})")
+        out[key] = value
+    return out
+
+
+# ---------------------------------------------------------------- the store
+
+
+class SensorStore:
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir / "local"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o700)
+        self.pcap_dir = self.dir / "pcaps"
+        self.tls_dir = self.dir / "tls"
+        self._lock = threading.RLock()
+        self._settings: dict[str, Any] = self._read_json(self.dir / "settings.json")
+        self.on_trust_changed: Callable[[], object] | None = None
+        self.on_certificate_changed: Callable[[], object] | None = None
+        # Called with the name of each saved setting ("time_region", "advanced"...), and after Clear data.
+        self.on_changed: Callable[[str], object] | None = None
+        self.on_cleared: Callable[[], object] | None = None
+
+    # -- files ------------------------------------------------------------------------------------
+    @staticmethod
+    def _read_json(path: Path) -> dict[str, Any]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _save(self) -> None:
+        write_atomic(self.dir / "settings.json", json.dumps(self._settings, indent=2, sort_keys=True))
+
+    def _update(self, key: str, value: Any) -> None:
+        with self._lock:
+            if value is None:
+                self._settings.pop(key, None)
+            else:
+                self._settings[key] = value
+            self._save()
+        if self.on_changed is not None:
+            self.on_changed(key)
+
+    # -- users ------------------------------------------------------------------------------------
+    def ensure_users(self, env: Mapping[str, str] | None = None) -> dict[Role, str]:
+        """Give every local user a password at first start: from ``OTWATCH_SENSOR_<USER>_PASSWORD``
+        or generated. Returns the generated ones, to be shown once (they are stored only hashed)."""
+        env = os.environ if env is None else env
+        generated: dict[Role, str] = {}
+        with self._lock:
+            users = self._read_json(self.dir / "users.json")
+            for role in Role:
+                if role.value in users:
+                    continue
+                password = env.get(role.env) or ""
+                if not password:
+                    password = secrets.token_urlsafe(12)
+                    generated[role] = password
+                users[role.value] = _hasher.hash(password)
+            write_atomic(self.dir / "users.json", json.dumps(users, indent=2))
+        return generated
+
+    def authenticate(self, username: str, password: str) -> Role | None:
+        try:
+            role = Role(username)
+        except ValueError:
+            _hasher.hash(password)  # the same work for unknown names as for a wrong password
+            return None
+        stored = self._read_json(self.dir / "users.json").get(role.value)
+        if not isinstance(stored, str):
+            return None
+        try:
+            _hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return None
+        return role
+
+    def set_password(self, role: Role, password: str) -> None:
+        if len(password) < 8:
+            raise ValueError("a password needs at least 8 characters")
+        with self._lock:
+            users = self._read_json(self.dir / "users.json")
+            users[role.value] = _hasher.hash(password)
+            write_atomic(self.dir / "users.json", json.dumps(users, indent=2))
+
+    def session_secret(self) -> str:
+        path = self.dir / "session.key"
+        with self._lock:
+            if not path.exists():
+                write_atomic(path, secrets.token_hex(32))
+            return path.read_text().strip()
+
+    # -- time & region ----------------------------------------------------------------------------
+    @property
+    def time_region(self) -> TimeRegion:
+        return TimeRegion.from_dict(self._settings.get("time_region") or {})
+
+    def set_time_region(self, region: TimeRegion) -> None:
+        self._update("time_region", region.as_dict())
+
+    # -- network ----------------------------------------------------------------------------------
+    @property
+    def network(self) -> NetworkSettings | None:
+        data = self._settings.get("network")
+        return NetworkSettings.from_dict(data) if isinstance(data, dict) else None
+
+    def set_network(self, settings: NetworkSettings) -> None:
+        self._update("network", settings.as_dict())
+
+    # -- console certificate validation -----------------------------------------------------------
+    @property
+    def console_trust(self) -> ConsoleTrust:
+        data = self._settings.get("console_trust") or {}
+        try:
+            return ConsoleTrust.parse(str(data.get("validation", "Required")), str(data.get("pin") or ""))
+        except ValueError:
+            return ConsoleTrust()
+
+    def set_console_trust(self, trust: ConsoleTrust) -> None:
+        changed = trust != self.console_trust
+        self._update("console_trust", trust.as_dict())
+        if changed and self.on_trust_changed is not None:
+            self.on_trust_changed()
+
+    # -- advanced configurations ------------------------------------------------------------------
+    def advanced(self, category: str) -> dict[str, str]:
+        saved = (self._settings.get("advanced") or {}).get(category) or {}
+        return {k: str(saved.get(k, o.default)) for k, o in ADVANCED[category].items()}
+
+    def set_advanced(self, category: str, values: dict[str, str]) -> None:
+        with self._lock:
+            advanced = dict(self._settings.get("advanced") or {})
+            advanced[category] = {**self.advanced(category), **values}
+            self._update("advanced", advanced)
+
+    @property
+    def pcaps_enabled(self) -> bool:
+        return self.advanced("pcaps")["enabled"] == "1"
+
+    @property
+    def pcap_speed(self) -> float:
+        return float(self.advanced("pcaps")["speed"])
+
+    @property
+    def retention(self) -> Retention:
+        return Retention.from_config(self.advanced("retention"))
+
+    # -- the console's own TLS certificate --------------------------------------------------------
+    @property
+    def certificate_mode(self) -> CertificateMode:
+        mode = (self._settings.get("certificate") or {}).get("mode")
+        imported = (self.tls_dir / "imported.crt").exists() and (self.tls_dir / "imported.key").exists()
+        return CertificateMode.IMPORTED if mode == "imported" and imported else CertificateMode.SELF_SIGNED
+
+    @property
+    def certificate_name(self) -> str:
+        return str((self._settings.get("certificate") or {}).get("name") or "")
+
+    def ensure_self_signed(self, hosts: list[str] | None = None) -> None:
+        with self._lock:
+            if (
+                not (self.tls_dir / "self-signed.crt").exists()
+                or not (self.tls_dir / "self-signed.key").exists()
+            ):
+                sc = self_signed(hosts)
+                write_atomic(self.tls_dir / "self-signed.key", sc.key_pem)
+                write_atomic(self.tls_dir / "self-signed.crt", sc.chain_pem, 0o644)
+
+    def tls_files(self) -> tuple[Path, Path]:
+        """(certificate chain file, key file) the HTTPS server should use now."""
+        if self.certificate_mode is CertificateMode.IMPORTED:
+            return self.tls_dir / "imported.crt", self.tls_dir / "imported.key"
+        self.ensure_self_signed()
+        return self.tls_dir / "self-signed.crt", self.tls_dir / "self-signed.key"
+
+    def certificate_info(self) -> dict[str, str]:
+        cert_file, _ = self.tls_files()
+        return describe(pki.load_cert(cert_file.read_bytes()))
+
+    def import_certificate(self, name: str, sc: ServerCertificate) -> None:
+        with self._lock:
+            write_atomic(self.tls_dir / "imported.key", sc.key_pem)
+            write_atomic(self.tls_dir / "imported.crt", sc.chain_pem, 0o644)
+            self._update("certificate", {"mode": "imported", "name": name})
+        if self.on_certificate_changed is not None:
+            self.on_certificate_changed()
+
+    def use_self_signed(self) -> None:
+        was = self.certificate_mode
+        self._update("certificate", {"mode": "self-signed", "name": ""})
+        if was is not CertificateMode.SELF_SIGNED and self.on_certificate_changed is not None:
+            self.on_certificate_changed()
+
+    # -- clear data -------------------------------------------------------------------------------
+    KEPT_ON_CLEAR: Final = frozenset({"network", "certificate"})
+
+    def clear(self) -> None:
+        """Forget the configuration (time & region, advanced configurations, console validation) and
+        the uploaded captures; keep the network settings, the TLS certificate and the users."""
+        trust_before = self.console_trust
+        with self._lock:
+            self._settings = {k: v for k, v in self._settings.items() if k in self.KEPT_ON_CLEAR}
+            self._save()
+            if self.pcap_dir.exists():
+                for f in self.pcap_dir.iterdir():
+                    if f.is_file():
+                        f.unlink()
+        if trust_before.validation is not ConsoleValidation.REQUIRED and self.on_trust_changed is not None:
+            self.on_trust_changed()
+        if self.on_cleared is not None:
+            self.on_cleared()

@@ -1,0 +1,391 @@
+"""The sensor managed by a console: capture -> pipeline, reports up, settings down.
+
+Every ``report_every`` seconds the assets and alerts that changed since the last report, and a
+statistics snapshot, are queued durably; the check-in loop carries them. The console's sensor
+configuration (learning mode, analytics engines, Smart IT Learning, subnets, port aliases) is
+applied to the running pipeline as it arrives, and so are the system settings pushed from another
+sensor: DNS reverse lookup names assets (on its own worker thread), SNMP MIB monitoring serves the
+sensor's health (:mod:`otwatch.sensor.node.snmpagent`), Active Directory signs users in to the sensor's
+console (:mod:`otwatch.sensor.local.adauth`); the mail server is kept and reported back
+(see :mod:`otwatch.sensor.config.syssettings`).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from otwatch import __version__
+from otwatch.inventory.asset import Asset
+from otwatch.inventory.identity import Identity
+from otwatch.inventory.vocabulary import AlertStatus, Engine
+from otwatch.sensor.capture.sources import Frame
+from otwatch.sensor.config.settings import SensorSettings
+from otwatch.sensor.config.syssettings import LocalSecrets, SystemSettings
+from otwatch.sensor.local.adauth import AdConfig
+from otwatch.sensor.node.dnslookup import MISS_TTL, ReverseLookup
+from otwatch.sensor.node.snmpagent import (
+    SensorHealth,
+    SnmpService,
+    disk_path,
+    host_usage,
+    interface_state,
+    kernel_drops,
+)
+from otwatch.sensor.node.threatintel import IntelStore
+from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.tracking.timeline import EventType
+from otwatch.wire import package
+from otwatch.wire.client import ConsoleLink, NodeState
+from otwatch.wire.messages import AlertReport, AssetReport, CommandMessage, ProtocolReport, Report
+from otwatch.wire.runtime import NodeRuntime
+
+log = logging.getLogger("otwatch.sensor")
+MAX_ASSETS_PER_REPORT = 5000
+MAX_ALERTS_PER_REPORT = 500
+
+
+def asset_report(a: Asset) -> AssetReport:
+    """One sensor asset as the console takes it, with the source of every identity value (the
+    console merges by source rank; a class the sensor inferred from behaviour says so)."""
+    d = a.as_dict()
+    sources = dict(a.identity.sources)
+    if a.device_type is not None and a.device_type != a.identity.identity.device_type:
+        sources["device_type"] = "behaviour"
+    return AssetReport(
+        ip=a.ip,
+        mac=a.mac,
+        name=d["name"],
+        vendor=d["vendor"],
+        vendor_id=d.get("vendor_id"),
+        model=d["model"],
+        product_code=d.get("product_code"),
+        firmware=d["firmware"],
+        serial=d["serial"],
+        device_type=d["device_type"],
+        state=d["state"],
+        protocols=[ProtocolReport(name=p.protocol, role=p.role.value) for p in a.protocols.values()],
+        modules=d.get("modules", []),
+        sources=sources,
+    )
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class SensorNode:
+    def __init__(
+        self,
+        state: NodeState,
+        sources: Iterable[Iterable[Frame]],
+        *,
+        report_every: float = 10.0,
+        longpoll: float = 25.0,
+        dns: ReverseLookup | None = None,
+        snmp_host: str = "0.0.0.0",
+    ) -> None:
+        self.intel = IntelStore(state.dir)
+        self.installed_intel = self.intel.load()
+        self.sensor = self._new_sensor()
+        self.system = SystemSettings()
+        self.secrets = LocalSecrets(state.dir)
+        self.snmp = SnmpService(self.snmp_health, self.secrets.get, host=snmp_host)
+        self._drops = 0
+        self.dns = dns or ReverseLookup()
+        self._dns_due: dict[int, float] = {}  # asset id -> when to hand its address to the lookup again
+        self.lock = threading.Lock()
+        self.sources = list(sources)
+        self.report_every = report_every
+        self.run_id = uuid.uuid4().hex[:8]  # alert keys stay unique across sensor restarts
+        self._sent_assets: dict[int, float] = {}
+        self._sent_alerts: dict[int, tuple[int, float]] = {}
+        self.runtime = NodeRuntime(
+            state,
+            version=__version__,
+            on_config=self.apply_config,
+            longpoll=longpoll,
+            handlers={"threat_intel": self._install_intel},
+        )
+        if self.runtime.config:
+            self.apply_config(self.runtime.config)
+        self._threads: list[threading.Thread] = []
+
+    # ------------------------------------------------------------ threat intelligence
+    def _new_sensor(self) -> Sensor:
+        """A pipeline that also hashes HTTP file bodies, using the installed threat intelligence."""
+        intel = self.installed_intel.intel if self.installed_intel else None
+        return Sensor(
+            SensorSettings(),
+            intel=intel,
+        )
+
+    def _install_intel(self, cmd: CommandMessage, rt: NodeRuntime) -> dict[str, Any]:
+        """The console's threat_intel command: download, verify against the pinned release keys,
+        install atomically, and hand the indicators to the running Malware engine."""
+        current = self.installed_intel
+        if current is not None and current.version == cmd.args.get("version"):
+            return {"from": current.version, "to": current.version, "already_installed": True}
+        with ConsoleLink(rt.state) as link:
+            data = link.download_package(str(cmd.args.get("package_id", "")))
+        installed, before = self.intel.install(data, package.load_trusted(rt.state.dir / "release-keys"))
+        with self.lock:
+            self.installed_intel = installed
+            s = self.sensor
+            s.malware_engine.intel = installed.intel
+            s.set_engine(Engine.MALWARE, Engine.MALWARE in s.settings.engines)  # DNS watching follows
+        log.info("threat intelligence %s installed (was %s)", installed.version, before)
+        return {"from": before, "to": installed.version, **installed.summary()}
+
+    def _intel_status(self, s: Sensor) -> dict[str, Any]:
+        """The package in use, as the statistics report carries it to the console."""
+        if self.installed_intel is not None:
+            return self.installed_intel.summary()
+        return {
+            "name": s.malware_engine.intel.name,
+            "version": None,
+            "patterns": len(s.malware_engine.intel.patterns),
+        }
+
+    # ------------------------------------------------------------ settings from the console
+    def apply_config(self, config: dict[str, Any]) -> None:
+        with self.lock:
+            s = self.sensor
+            if "engines" in config:
+                wanted = {Engine(e) for e in config["engines"] if e in {x.value for x in Engine}}
+                for e in Engine:
+                    s.set_engine(e, e in wanted)
+            if "smart_it_learning" in config:
+                s.settings.smart_it_learning = bool(config["smart_it_learning"])
+            if "subnets" in config:
+                subnets = SensorSettings.parse_subnets(list(config["subnets"]))
+                if subnets != s.settings.subnets:
+                    s.settings.subnets = subnets
+                    # which addresses are local is cached per address: decide again from now on
+                    # (assets already keyed keep their key; new addresses follow the new subnets)
+                    s.inventory._local_cache.clear()
+            if "port_aliases" in config:
+                s.settings.port_aliases = {int(k): str(v) for k, v in dict(config["port_aliases"]).items()}
+            if "learning" in config and bool(config["learning"]) != s.learning:
+                s.learning = bool(config["learning"])
+            self.system.update(config)
+            if "dns_reverse_lookup" in config and self.dns.configure(config["dns_reverse_lookup"]):
+                self._dns_due.clear()  # other servers or subnets: every asset is considered again
+            if config:
+                s.timeline.add(
+                    time.time(), EventType.SETTINGS, "Settings received from the management console",
+                    settings=sorted(config),
+                )  # fmt: skip
+        if "snmp_mib_monitoring" in config:  # outside the lock: the agent reads health under it
+            self.snmp.apply(self.system.snmp_mib_monitoring)
+        log.info("applied console settings: %s", sorted(config))
+
+    def _ad_in_use(self) -> bool:
+        """Whether the sensor console would ask Active Directory at sign-in (settings usable)."""
+        try:
+            return AdConfig.from_settings(self.system.active_directory, {}) is not None
+        except ValueError:
+            return False
+
+    def snmp_health(self) -> SensorHealth:
+        """The figures SNMP MIB monitoring serves (see :mod:`otwatch.sensor.node.snmpagent`)."""
+        with self.lock:
+            s = self.sensor
+            packets, errors, assets = s.packets, s.errors, len(s.inventory.assets)
+            alerts_open = sum(1 for a in s.alerts.alerts.values() if a.status != AlertStatus.CLOSED)
+        live = [src for src in self.sources if hasattr(src, "sock") and hasattr(src, "name")]
+        self._drops += sum(kernel_drops(src.sock) for src in live)
+        cpu, memory, disk = host_usage(disk_path(self.runtime.state.dir))
+        return SensorHealth(
+            packets=packets, dropped=self._drops, errors=errors, alerts_open=alerts_open,
+            cpu_percent=cpu, memory_percent=memory, disk_percent=disk,
+            interface=interface_state([str(src.name) for src in live]), assets=assets,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ capture
+    def _capture(self, source: Iterable[Frame]) -> None:
+        lock = self.lock
+        batch: list[Frame] = []
+        try:
+            for frame in source:
+                batch.append(frame)
+                if len(batch) >= 256:
+                    with lock:
+                        process = self.sensor.process  # looked up per batch: Clear data swaps the sensor
+                        for f in batch:
+                            process(*f)
+                    batch.clear()
+                if self.runtime.stopping:
+                    break
+            with lock:
+                process = self.sensor.process
+                for f in batch:
+                    process(*f)
+        except Exception as exc:  # a broken source must not stop the sensor's link to the console
+            log.exception("packet source stopped: %s", exc)
+            self.sensor.warnings.append(f"packet source stopped: {exc}")
+
+    def play(self, source: Iterable[Frame], on_done: Callable[[], None] | None = None) -> threading.Thread:
+        """Feed one more source (the sensor console's Play PCAP) into the running pipeline."""
+
+        def work() -> None:
+            try:
+                self._capture(source)
+                with self.lock:
+                    self.sensor.finish()  # the replay's last minute counts in the statistics now
+            finally:
+                if on_done is not None:
+                    on_done()
+
+        t = threading.Thread(target=work, name="play-pcap", daemon=True)
+        t.start()
+        return t
+
+    def clear_data(self) -> None:
+        """The sensor console's Clear data: a fresh pipeline (baseline, inventory, alerts, statistics
+        and settings forgotten; learning starts again). The console's own configuration is asked for
+        again (config version 0), so a managed sensor gets its engines and learning mode back."""
+        with self.lock:
+            self.sensor = self._new_sensor()
+            self.run_id = uuid.uuid4().hex[:8]  # new alert ids start at 1 again: keep keys unique
+            self._sent_assets.clear()
+            self._sent_alerts.clear()
+            self._dns_due.clear()
+            self.runtime.config, self.runtime.config_version = {}, 0
+
+    # ------------------------------------------------------------ reports
+    def _reverse_lookup(self, s: Sensor) -> None:
+        """Hand new addresses to the DNS worker and put the names it found on the assets (under the
+        lock, on the reporter's thread: the capture never waits on DNS)."""
+        names = self.dns.take_names()
+        if not self.dns.config.active and not names:
+            return
+        now = time.monotonic()
+        due = self._dns_due
+        for a in s.inventory.assets:
+            if a.ip is None:
+                continue
+            name = names.get(a.ip)
+            if name is not None:
+                before = a.identity.identity.name  # a name the device gives itself outranks DNS
+                a.identity.add(Identity(protocol="dns", name=name))
+                if a.identity.identity.name != before:
+                    self._sent_assets.pop(a.id, None)  # report the asset again, with its name
+            if due.get(a.id, 0.0) > now:
+                continue
+            if self.dns.wanted(a.ip):
+                self.dns.submit(a.ip)  # cached answers cost nothing; the cache decides when to ask
+                due[a.id] = now + MISS_TTL
+            else:
+                due[a.id] = float("inf")  # outside the lookup subnets until the settings change
+
+    def build_reports(self) -> list[Report]:
+        """What changed since the last report, as wire reports (assets, alerts, stats)."""
+        with self.lock:
+            s = self.sensor
+            s.tick(s.last_ts)
+            s.inventory.classify()
+            self._reverse_lookup(s)
+            by_id = {a.id: a for a in s.inventory.assets}
+            assets = []
+            for a in s.inventory.assets:
+                if self._sent_assets.get(a.id) == a.last_seen:
+                    continue
+                assets.append(asset_report(a))
+                self._sent_assets[a.id] = a.last_seen
+            alerts = []
+            for al in s.alerts.alerts.values():
+                stamp = (al.count, al.last_seen)
+                if self._sent_alerts.get(al.id) == stamp:
+                    continue
+                src, dst = by_id.get(al.source or -1), by_id.get(al.destination or -1)
+                alerts.append(
+                    AlertReport(
+                        key=f"{self.run_id}-{al.id}",
+                        code=al.type.code,
+                        engine=al.engine.value,
+                        severity=al.severity.value,
+                        title=al.title,
+                        description=al.description,
+                        protocol=al.protocol,
+                        source_ip=src.ip if src else None,
+                        source_mac=src.mac if src else None,
+                        destination_ip=dst.ip if dst else None,
+                        destination_mac=dst.mac if dst else None,
+                        first_seen=_dt(al.first_seen),
+                        last_seen=_dt(al.last_seen),
+                        count=al.count,
+                        details={
+                            k: v for k, v in al.details.items() if isinstance(v, str | int | float | bool)
+                        },
+                        pcap_b64=base64.b64encode(al.pcap).decode() if al.pcap else None,
+                    )
+                )
+                self._sent_alerts[al.id] = stamp
+            stats = s.stats.report(s.inventory, s.alerts)
+            summary = {
+                "packets": s.packets,
+                "bytes": s.bytes,
+                "assets": len(s.inventory.assets),
+                "learning": s.learning,
+            }
+            system = {
+                **self.system.status(self.snmp.status(), ad_in_use=self._ad_in_use()),
+                "dns_reverse_lookup": self.dns.status(),
+                "subnets": [str(n) for n in s.settings.subnets],
+                "port_aliases": {str(k): v for k, v in sorted(s.settings.port_aliases.items())},
+                "threat_intel": self._intel_status(s),
+            }
+        reports = []
+        for i in range(0, len(assets), MAX_ASSETS_PER_REPORT):
+            reports.append(
+                Report(id=uuid.uuid4().hex, kind="assets", assets=assets[i : i + MAX_ASSETS_PER_REPORT])
+            )
+        for i in range(0, len(alerts), MAX_ALERTS_PER_REPORT):
+            reports.append(
+                Report(id=uuid.uuid4().hex, kind="alerts", alerts=alerts[i : i + MAX_ALERTS_PER_REPORT])
+            )
+        reports.append(
+            Report(id=uuid.uuid4().hex, kind="stats", stats={**stats, "summary": summary, "system": system})
+        )
+        return reports
+
+    def _reporter(self) -> None:
+        stop = threading.Event()
+        while not self.runtime.stopping:
+            stop.wait(self.report_every)
+            try:
+                for r in self.build_reports():
+                    self.runtime.send_report(r)
+            except Exception:
+                log.exception("building a report failed")
+            self.snmp.apply(self.system.snmp_mib_monitoring)  # new secrets, a port that became free
+
+    # ------------------------------------------------------------ lifecycle
+    def run(self, connected: bool = True) -> None:
+        """Capture and report to the console; ``connected=False`` (a locally managed sensor, see
+        sensor/node/activation.py) captures and analyses with no console to report to, until stopped."""
+        for src in self.sources:
+            t = threading.Thread(target=self._capture, args=(src,), name="capture", daemon=True)
+            t.start()
+            self._threads.append(t)
+        if not connected:
+            while not self.runtime.stopping:
+                time.sleep(0.5)
+            return
+        threading.Thread(target=self._reporter, name="reporter", daemon=True).start()
+        self.runtime.run()
+
+    def stop(self) -> None:
+        for src in self.sources:
+            if hasattr(src, "stopped"):
+                src.stopped = True
+        self.dns.stop()
+        self.snmp.stop()
+        self.runtime.stop()

@@ -1,0 +1,246 @@
+"""Alerts: the ONE table of alert types, the alert record and the store that de-duplicates them.
+
+Engines, severities and statuses are the shared vocabulary (:mod:`otwatch.inventory.vocabulary`).
+
+Every alert an engine can raise is a row of :data:`ALERT_TYPES` (code -> engine, severity, title). The
+engines refer to rows by code, so a title or a severity is changed in one place. Titles are the ones an
+OT analyst knows from commercial sensors; ``{protocol}`` in a title is replaced by the protocol's label.
+
+:class:`AlertStore` de-duplicates: the same alert type between the same assets about the same thing
+(e.g. the same function code) is one alert whose ``count`` and ``last_seen`` grow, until it is closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final
+
+from otwatch.inventory.vocabulary import AlertStatus, Engine, Severity
+
+if TYPE_CHECKING:
+    from otwatch.inventory.asset import Asset
+
+
+@dataclass(frozen=True, slots=True)
+class AlertType:
+    code: str
+    engine: Engine
+    severity: Severity
+    title: str
+
+
+_PV, _PO, _MW, _AN, _OP = (
+    Engine.PROTOCOL_VIOLATION,
+    Engine.POLICY_VIOLATION,
+    Engine.MALWARE,
+    Engine.ANOMALY,
+    Engine.OPERATIONAL,
+)
+_C, _MJ, _MN, _W = Severity.CRITICAL, Severity.MAJOR, Severity.MINOR, Severity.WARNING
+
+ALERT_TYPES: Final[dict[str, AlertType]] = {
+    t.code: t
+    for t in (
+        # Protocol Violation: frames out of spec, codes the protocol does not define.
+        AlertType("MALFORMED_PACKET", _PV, _MN, "Malformed {protocol} Packet"),
+        AlertType("MODBUS_FUNCTION_CODE_ZERO", _PV, _MJ, "Illegal Modbus Operation (Function Code Zero)"),
+        AlertType("ILLEGAL_FUNCTION_CODE", _PV, _MJ, "Illegal {protocol} Function Code"),
+        AlertType("SLAVE_ILLEGAL_FUNCTION", _PV, _MN, "Slave Device Received Illegal Function Code"),
+        AlertType("SLAVE_ILLEGAL_ADDRESS", _PV, _MN, "Slave Device Received Illegal Data Address"),
+        AlertType("SLAVE_ILLEGAL_VALUE", _PV, _MN, "Slave Device Received Illegal Data Value"),
+        # Policy Violation: deviation from the learned baseline.
+        AlertType("NEW_ASSET", _PO, _MJ, "New Asset Detected"),
+        AlertType("NEW_CONVERSATION", _PO, _MJ, "Unauthorized Communication Behavior"),
+        AlertType("UNPERMITTED_MODBUS_FUNCTION", _PO, _MJ, "Unpermitted Usage of Modbus Function Code"),
+        AlertType("UNPERMITTED_DNP3_FUNCTION", _PO, _MJ, "Unpermitted Usage of DNP3 Function Code"),
+        AlertType("UNPERMITTED_ASDU_TYPE", _PO, _MJ, "Unpermitted Usage of ASDU Types"),
+        AlertType("MODBUS_ADDRESS_RANGE", _PO, _MJ, "Modbus Address Range Violation"),
+        AlertType("NEW_CIP_CLASS", _PO, _MJ, "New Activity Detected - CIP Class"),
+        AlertType("NEW_CIP_SERVICE", _PO, _MJ, "New Activity Detected - CIP Class Service"),
+        AlertType("NEW_ENIP_IO", _PO, _MJ, "New Activity Detected - EtherNet/IP I/O Connection"),
+        AlertType("NEW_S7_FUNCTION", _PO, _MJ, "New Activity Detected - S7 Function"),
+        AlertType("UNAUTHORIZED_S7_DATA_BLOCK", _PO, _MJ, "Unauthorized Access to S7 Data Block"),
+        AlertType("UNAUTHORIZED_PROGRAMMING", _PO, _C, "Unauthorized PLC Programming"),
+        AlertType("UNAUTHORIZED_UPLOAD", _PO, _MJ, "Unauthorized PLC Program Upload"),
+        # Malware: threat-intelligence indicators and known ICS malware behaviour.
+        AlertType("MALICIOUS_IP", _MW, _C, "Connection Attempt to Known Malicious IP"),
+        AlertType("MALICIOUS_DOMAIN", _MW, _C, "Malicious Domain Name Request"),
+        AlertType("ICS_MALWARE", _MW, _C, "Suspicion of Malicious Activity"),
+        # Anomaly: behaviour that is unusual whatever the baseline.
+        AlertType("PORT_SCAN", _AN, _MJ, "Port Scan Detected"),
+        AlertType("ADDRESS_SCAN", _AN, _MJ, "Address Scan Detected"),
+        AlertType("PLC_SCAN", _AN, _MJ, "PLC Scan Detected"),
+        AlertType("ARP_SCAN", _AN, _MJ, "ARP Address Scan Detected"),
+        AlertType("BANDWIDTH", _AN, _MN, "Abnormal Traffic Bandwidth"),
+        # Operational: what the process engineer wants to know happened.
+        AlertType("S7_STOP", _OP, _MJ, "S7 Stop PLC Command was Sent"),
+        AlertType("CONTROLLER_STOP", _OP, _MJ, "Controller Stop"),
+        AlertType("CONTROLLER_START", _OP, _W, "Controller Start"),
+        AlertType("CONTROLLER_RESET", _OP, _MJ, "Controller Reset"),
+        AlertType("OUTSTATION_RESTARTED", _OP, _MN, "Outstation Restarted"),
+        AlertType("PROGRAM_DOWNLOAD", _OP, _MN, "PLC Program Download"),
+        AlertType("PROGRAM_UPLOAD", _OP, _W, "PLC Program Upload"),
+        AlertType("FIRMWARE_CHANGED", _OP, _MJ, "Firmware Version Changed"),
+        AlertType("MODE_CHANGED", _OP, _MN, "Controller Mode Changed"),
+        AlertType("MODBUS_EXCEPTION", _OP, _MN, "Modbus Exception"),
+        AlertType("UNRESPONSIVE_DEVICE", _OP, _MJ, "Suspicion of Unresponsive {protocol} Device"),
+        AlertType("INACTIVE_CHANNEL", _OP, _MN, "Inactive Communication Channel"),
+    )
+}
+
+#: How protocols are named in titles and descriptions.
+PROTOCOL_LABELS: Final[dict[str, str]] = {
+    "modbus": "Modbus",
+    "dnp3": "DNP3",
+    "iec104": "IEC 60870-5-104",
+    "s7comm": "S7",
+    "s7comm_plus": "S7comm-plus",
+    "enip": "EtherNet/IP",
+    "bacnet": "BACnet",
+    "snmp": "SNMP",
+}
+
+
+def protocol_label(protocol: str | None) -> str:
+    if protocol is None:
+        return "Unknown"
+    return PROTOCOL_LABELS.get(protocol, protocol)
+
+
+@dataclass(slots=True, eq=False)
+class Alert:
+    id: int
+    type: AlertType
+    title: str
+    description: str
+    first_seen: float
+    last_seen: float
+    protocol: str | None = None
+    source: int | None = None  # asset ids
+    destination: int | None = None
+    source_label: str | None = None
+    destination_label: str | None = None
+    count: int = 1
+    status: AlertStatus = AlertStatus.OPEN
+    details: dict[str, Any] = field(default_factory=dict)
+    pcap: bytes | None = None  # the packets around the alert (classic pcap)
+
+    @property
+    def engine(self) -> Engine:
+        return self.type.engine
+
+    @property
+    def severity(self) -> Severity:
+        return self.type.severity
+
+    def as_dict(self, with_pcap: bool = False) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "code": self.type.code,
+            "engine": str(self.engine),
+            "severity": str(self.severity),
+            "title": self.title,
+            "description": self.description,
+            "source": self.source,
+            "source_label": self.source_label,
+            "destination": self.destination,
+            "destination_label": self.destination_label,
+            "protocol": self.protocol,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "count": self.count,
+            "status": str(self.status),
+            "details": self.details,
+            "pcap_bytes": len(self.pcap) if self.pcap else 0,
+        }
+        if with_pcap and self.pcap:
+            out["pcap"] = self.pcap.hex()
+        return out
+
+
+MAX_ALERTS: Final = 100_000
+
+
+class AlertStore:
+    """Open alerts, de-duplicated by (type, source, destination, subject)."""
+
+    def __init__(self, enabled: set[Engine] | None = None, max_alerts: int = MAX_ALERTS) -> None:
+        self.enabled: set[Engine] = set(Engine) if enabled is None else set(enabled)
+        self.alerts: dict[int, Alert] = {}
+        self._open: dict[Hashable, Alert] = {}
+        self._next_id = 1
+        self.max_alerts = max_alerts
+        self.dropped = 0
+        # Called with each new alert and the flow it is about (the pipeline attaches the PCAP).
+        self.on_new: Callable[[Alert, Hashable | None], None] | None = None
+
+    def raise_alert(
+        self,
+        code: str,
+        ts: float,
+        description: str,
+        *,
+        src: Asset | None = None,
+        dst: Asset | None = None,
+        protocol: str | None = None,
+        subject: Hashable = None,
+        flow: Hashable | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> Alert | None:
+        """Open a new alert, or count one more occurrence of the same open alert; returns the new one."""
+        atype = ALERT_TYPES[code]
+        if atype.engine not in self.enabled:
+            return None
+        key = (code, src.id if src else None, dst.id if dst else None, subject)
+        alert = self._open.get(key)
+        if alert is not None and alert.status != AlertStatus.CLOSED:
+            alert.count += 1
+            alert.last_seen = max(alert.last_seen, ts)
+            return None
+        if len(self.alerts) >= self.max_alerts:
+            self.dropped += 1
+            return None
+        alert = Alert(
+            id=self._next_id,
+            type=atype,
+            title=atype.title.replace("{protocol}", protocol_label(protocol)),
+            description=description,
+            first_seen=ts,
+            last_seen=ts,
+            protocol=protocol,
+            source=src.id if src else None,
+            destination=dst.id if dst else None,
+            source_label=src.label if src else None,
+            destination_label=dst.label if dst else None,
+            details=details or {},
+        )
+        self._next_id += 1
+        self.alerts[alert.id] = alert
+        self._open[key] = alert
+        if self.on_new is not None:
+            self.on_new(alert, flow)
+        return alert
+
+    def set_status(self, alert_id: int, status: AlertStatus) -> Alert:
+        alert = self.alerts[alert_id]
+        alert.status = status
+        return alert
+
+    def remove(self, ids: set[int]) -> list[Alert]:
+        """Forget these alerts (retention); a later occurrence opens a new alert. Returns the removed."""
+        gone = [self.alerts.pop(i) for i in ids if i in self.alerts]
+        if gone:
+            dead = {id(a) for a in gone}
+            self._open = {k: a for k, a in self._open.items() if id(a) not in dead}
+        return gone
+
+    def by_code(self, code: str) -> list[Alert]:
+        return [a for a in self.alerts.values() if a.type.code == code]
+
+    def open_alerts(self) -> list[Alert]:
+        """Open alerts, most severe first, then most recent."""
+        return sorted(
+            (a for a in self.alerts.values() if a.status != AlertStatus.CLOSED),
+            key=lambda a: (a.severity.order, -a.last_seen),
+        )

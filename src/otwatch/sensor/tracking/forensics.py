@@ -1,0 +1,121 @@
+"""Forensics: a short ring of recent packets per flow, and the PCAP attached to each alert.
+
+Every flow keeps its last ``ring_packets`` frames (references to the captured bytes, no copies);
+packets outside flows (ARP, ICMP, layer 2) share one ring. When an alert opens, the ring of the flow
+it is about becomes the start of its PCAP, and the next :data:`POST_PACKETS` frames of that flow are
+appended, so the file shows the packets around the alert. Memory is bounded by the number of flows
+tracked, the ring length and one byte budget for all alert PCAPs together (:data:`MAX_PCAP_BYTES`, or
+the ``retention`` setting): when a new PCAP does not fit, the oldest alerts' PCAPs are dropped first.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+from otwatch.sensor.capture.pcapfile import Frame, pcap_record, write_pcap
+from otwatch.sensor.tracking.alerts import Alert
+
+POST_PACKETS: Final = 8
+MAX_PCAP_BYTES: Final = 64 * 1024 * 1024
+SHARED_RING: Final = 64
+Ring = deque[Frame]
+
+
+class _Watch:
+    __slots__ = ("alert", "linktype", "remaining")
+
+    def __init__(self, alert: Alert, linktype: int, remaining: int) -> None:
+        self.alert = alert
+        self.linktype = linktype
+        self.remaining = remaining
+
+
+class Forensics:
+    def __init__(self, ring_packets: int = 16, max_bytes: int = MAX_PCAP_BYTES) -> None:
+        self.ring_packets = ring_packets
+        self.shared: Ring = deque(maxlen=SHARED_RING)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self.watches: dict[object, list[_Watch]] = {}
+        self.kept: OrderedDict[int, Alert] = OrderedDict()  # alerts with a PCAP, oldest first
+        self.dropped = 0
+
+    def new_ring(self) -> Ring:
+        return deque(maxlen=self.ring_packets)
+
+    def attach(self, alert: Alert, ring: Ring | None, flow: object | None) -> None:
+        """Give a new alert the packets that led to it and watch its flow for the ones that follow."""
+        frames = list(ring) if ring else list(self.shared)[-self.ring_packets :]
+        if not frames:
+            return
+        alert.pcap = write_pcap(frames)
+        self.bytes += len(alert.pcap)
+        self.kept[alert.id] = alert
+        self.make_room(alert)
+        if alert.pcap is None:
+            return
+        if flow is not None and ring is not None:
+            self.watches.setdefault(flow, []).append(_Watch(alert, frames[0][1], POST_PACKETS))
+
+    def follow(self, flow: object, ts: float, linktype: int, data: bytes) -> None:
+        """A packet of a watched flow: append it to the PCAPs of the alerts still collecting."""
+        watches = self.watches.get(flow)
+        if not watches:
+            return
+        record = pcap_record(ts, data)
+        for watch in watches:
+            if watch.linktype == linktype and watch.alert.pcap is not None:
+                watch.alert.pcap += record
+                self.bytes += len(record)
+                self.make_room(watch.alert)
+            watch.remaining -= 1
+        alive = [w for w in watches if w.remaining > 0]
+        if alive:
+            self.watches[flow] = alive
+        else:
+            del self.watches[flow]
+
+    def make_room(self, keep: Alert | None = None) -> int:
+        """Drop the oldest PCAPs until the budget holds (``keep`` goes last); returns how many went."""
+        gone = 0
+        while self.bytes > self.max_bytes and self.kept:
+            oldest = next(iter(self.kept.values()))
+            if oldest is keep and len(self.kept) > 1:
+                self.kept.move_to_end(oldest.id)
+                continue
+            self.forget(oldest)
+            gone += 1
+        self.dropped += gone
+        return gone
+
+    def forget(self, alert: Alert) -> None:
+        """Drop one alert's PCAP (retention, or the alert itself was removed)."""
+        if self.kept.pop(alert.id, None) is not None and alert.pcap is not None:
+            self.bytes -= len(alert.pcap)
+        alert.pcap = None
+
+    def expire(self, days_cutoff: float) -> int:
+        """Drop the PCAPs of alerts first seen before ``days_cutoff`` (epoch seconds)."""
+        old = [a for a in self.kept.values() if a.first_seen < days_cutoff]
+        for alert in old:
+            self.forget(alert)
+        self.dropped += len(old)
+        return len(old)
+
+    def newest(self) -> float:
+        return max((a.first_seen for a in self.kept.values()), default=0.0)
+
+    @staticmethod
+    def save(alerts: Iterable[Alert], directory: Path) -> list[Path]:
+        """Write ``alert-<id>.pcap`` for every alert that has packets; returns the files written."""
+        directory.mkdir(parents=True, exist_ok=True)
+        written: list[Path] = []
+        for alert in alerts:
+            if alert.pcap:
+                path = directory / f"alert-{alert.id}.pcap"
+                path.write_bytes(alert.pcap)
+                written.append(path)
+        return written

@@ -1,0 +1,173 @@
+"""What every page of the sensor console shares: the console state, the signed-in user, CSRF,
+flash messages and the dependency aliases (``ConsoleDep``, ``CurrentUser``, ``SupportUser``).
+
+Page modules import this, never :mod:`otwatch.sensor.web.app`, which imports them: no cycle.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from otwatch import __version__
+from otwatch.inventory.vocabulary import AlertStatus, Engine, Severity
+from otwatch.sensor.config.timefmt import format_time, zone_label
+from otwatch.sensor.local.hostnet import HostNetwork
+from otwatch.sensor.local.store import Role, SensorStore
+from otwatch.sensor.local.uploads import PcapLibrary
+from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.tracking.timeline import EventType, LogBook, sensor_logs
+from otwatch.sensor.web.host import SensorHost
+from otwatch.ui import csrf
+
+WEB_DIR = Path(__file__).resolve().parent
+HIGH_SEVERITY = (Severity.CRITICAL, Severity.MAJOR)  # "open alerts with high severity levels"
+TOP_ALERTS = 5
+LOGIN_FAILURES = 5  # then a pause of LOCKOUT seconds for that user name
+LOCKOUT = 60.0
+
+
+class NotSignedIn(Exception):
+    """A page was asked for without a session: go to the sign-in page."""
+
+
+class Forbidden(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+@dataclass
+class SensorConsole:
+    """Everything the pages use, kept on ``app.state.console``."""
+
+    host: SensorHost
+    store: SensorStore
+    library: PcapLibrary
+    network: HostNetwork
+    templates: Jinja2Templates
+    logs: LogBook = field(default_factory=sensor_logs)
+    players: list[threading.Thread] = field(default_factory=list)
+    failures: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def render(
+        self, request: Request, name: str, user: Role | None, status_code: int = 200, **context: Any
+    ) -> Response:
+        region = self.store.time_region
+        flash = request.session.pop("flash", None) if "session" in request.scope else None
+        base = {
+            "user": user,
+            "Role": Role,
+            "region": region,
+            "zone": zone_label(region),
+            "sensor_name": self.sensor_name(),
+            "link": self.host.link_status(),
+            "pcaps_enabled": self.store.pcaps_enabled,
+            "csrf": csrf_token(request) if user else "",
+            "flash": flash,
+            "version": __version__,
+        }
+        return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
+
+    def sensor_name(self) -> str:
+        import socket
+
+        net = self.store.network
+        return (net.hostname if net and net.hostname else "") or socket.gethostname()
+
+    def fmt_time(self, value: Any) -> str:
+        """A time as every page shows it (the saved Time & Region)."""
+        return format_time(value, self.store.time_region)
+
+    def event(self, type_: EventType, title: str, **details: Any) -> None:
+        """Record a console action on the event timeline (wall-clock time)."""
+        with self.host.lock:
+            self.host.sensor.timeline.add(time.time(), type_, title, **details)
+
+    def apply_retention(self) -> None:
+        """The saved retention limits onto the running sensor and the log book, enforced now."""
+        retention = self.store.retention
+        self.logs.set_limit(retention.logs)
+        with self.host.lock:
+            self.host.sensor.set_retention(retention)
+
+    def wait_for_players(self, timeout: float = 30.0) -> None:
+        """Block until every Play started so far has finished (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        for t in list(self.players):
+            t.join(max(0.0, deadline - time.monotonic()))
+        self.players = [t for t in self.players if t.is_alive()]
+
+    def stop_players(self, timeout: float = 10.0) -> None:
+        """Stop every replay in progress (Clear All, Clear data) and wait for it to end."""
+        self.library.stop.set()
+        try:
+            self.wait_for_players(timeout)
+        finally:
+            self.library.stop.clear()
+
+
+def csrf_token(request: Request) -> str:
+    return csrf.token(request)
+
+
+def check_csrf(request: Request, token: str) -> None:
+    if not csrf.matches(request, token):
+        raise Forbidden("The form expired or did not come from this console; reload the page and try again.")
+
+
+def flash(request: Request, message: str, kind: str = "ok") -> None:
+    request.session["flash"] = {"message": message, "kind": kind}
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+# ---------------------------------------------------------------- dependencies
+
+
+def _console(request: Request) -> SensorConsole:
+    console: SensorConsole = request.app.state.console
+    return console
+
+
+def _user(request: Request) -> Role:
+    name = request.session.get("user")
+    try:
+        return Role(str(name))
+    except ValueError:
+        raise NotSignedIn() from None
+
+
+def _support(user: Annotated[Role, Depends(_user)]) -> Role:
+    if user is not Role.SUPPORT:
+        raise Forbidden("Only the privileged support user may clear the sensor's data.")
+    return user
+
+
+ConsoleDep = Annotated[SensorConsole, Depends(_console)]
+CurrentUser = Annotated[Role, Depends(_user)]
+SupportUser = Annotated[Role, Depends(_support)]
+CsrfField = Annotated[str, Form(max_length=200)]
+
+
+def engines_of(sensor: Sensor) -> list[tuple[str, bool]]:
+    return [(e.value, e in sensor.settings.engines) for e in Engine]
+
+
+def open_high_alerts(sensor: Sensor, limit: int = TOP_ALERTS) -> list[dict[str, Any]]:
+    """The Top open alerts widget: open alerts of high severity, most severe and most recent first."""
+    out = []
+    for a in sensor.alerts.open_alerts():
+        if a.severity in HIGH_SEVERITY and a.status == AlertStatus.OPEN:
+            out.append(a.as_dict())
+        if len(out) >= limit:
+            break
+    return out
