@@ -55,14 +55,6 @@ def _tls_app(app: ASGIApp, transport: asyncio.Transport) -> ASGIApp:
     return _TLSScope(app, ssl.DER_cert_to_PEM_cert(der) if der else None)
 
 
-class TLSH11Protocol(H11Protocol):
-    """uvicorn's pure-Python HTTP/1.1 protocol (h11) with the TLS scope; used where httptools is missing."""
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self.app = _tls_app(self.app, transport)
-
-
 class TLSHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools (llhttp, C) protocol with the TLS scope. Parsing a check-in with it costs
     a fraction of h11's pure-Python state machine, which was a sixth of the console's CPU per

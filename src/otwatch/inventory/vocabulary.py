@@ -67,6 +67,17 @@ class AlertStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"
     CLOSED = "closed"
 
+    @property
+    def colour(self) -> str:
+        return _STATUS_COLOUR[self]
+
+
+_STATUS_COLOUR: Final[dict[AlertStatus, str]] = {
+    AlertStatus.OPEN: "red",
+    AlertStatus.ACKNOWLEDGED: "orange",
+    AlertStatus.CLOSED: "grey",
+}
+
 
 #: For pydantic models and FastAPI query parameters that want the words as a Literal (the wire format).
 SeverityName = Literal["Critical", "Major", "Minor", "Warning"]

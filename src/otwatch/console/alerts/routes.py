@@ -15,11 +15,11 @@ from otwatch.console.deps import Operator, SessionDep, Viewer
 from otwatch.console.errors import not_found
 from otwatch.console.fleet.models import Node
 from otwatch.console.pagination import Page, PageDep, paginate
+from otwatch.inventory.vocabulary import EngineName, SeverityName
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
-Severity = Literal["Critical", "Major", "Minor", "Warning"]
-EngineName = Literal["Protocol Violation", "Policy Violation", "Malware", "Anomaly", "Operational"]
+Severity = SeverityName
 
 
 class AlertOut(BaseModel):

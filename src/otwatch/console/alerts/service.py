@@ -13,9 +13,10 @@ from otwatch.console.alerts.models import Alert
 from otwatch.console.audit import service as audit
 from otwatch.console.db import utcnow
 from otwatch.console.errors import conflict, invalid, not_found
+from otwatch.inventory.vocabulary import Severity
 from otwatch.wire.messages import AlertReport
 
-SEVERITY_ORDER = {"Critical": 0, "Major": 1, "Minor": 2, "Warning": 3}
+SEVERITY_ORDER = {s.value: s.order for s in Severity}  # for SQL CASE ordering
 TRANSITIONS = {"acknowledge": ("open", "acknowledged"), "close": (None, "closed"), "reopen": (None, "open")}
 
 

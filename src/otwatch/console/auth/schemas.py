@@ -5,6 +5,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from otwatch.console.auth.models import Role
+from otwatch.ui.passwords import NewPassword
 
 
 class LoginIn(BaseModel):
@@ -27,7 +28,7 @@ class UserOut(BaseModel):
 class UserIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: str = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9_.@\-]+$")
-    password: str = Field(min_length=10, max_length=1000)
+    password: NewPassword
     role: Role
 
 
@@ -35,13 +36,13 @@ class UserPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Role | None = None
     active: bool | None = None
-    password: str | None = Field(default=None, min_length=10, max_length=1000)
+    password: NewPassword | None = None
 
 
 class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     current_password: str
-    new_password: str = Field(min_length=10, max_length=1000)
+    new_password: NewPassword
 
 
 class ApiKeyIn(BaseModel):

@@ -33,11 +33,6 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
-def validate_password(password: str) -> None:
-    if len(password) < 10:
-        raise ValueError("password must be at least 10 characters")
-
-
 MAX_FAILURES = 5  # failed sign-ins per user name ...
 LOCKOUT = timedelta(minutes=15)  # ... within this window lock the name for the rest of it
 

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Final, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from otwatch.console.networks.service import parse_cidr
+from otwatch.inventory import vocabulary
+from otwatch.inventory.vocabulary import EngineName
 
 
 class PairingKeyIn(BaseModel):
@@ -79,8 +81,7 @@ class AgentConfigIn(BaseModel):
         return [str(parse_cidr(x)) for x in v]
 
 
-ENGINES = ("Protocol Violation", "Policy Violation", "Malware", "Anomaly", "Operational")
-EngineName = Literal["Protocol Violation", "Policy Violation", "Malware", "Anomaly", "Operational"]
+ENGINES = vocabulary.ENGINES
 SENSOR_DEFAULTS: dict[str, Any] = {
     "learning": True,
     "smart_it_learning": True,

@@ -13,13 +13,15 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from otwatch.inventory.vocabulary import Severity
+
 Event = dict[str, Any]
 
 VENDOR = PRODUCT = "OTWatch"
 SD_ID = "otwatch@32473"
 APP_NAME = "otwatch"
-CEF_SEVERITY = {"Critical": 10, "Major": 8, "Minor": 5, "Warning": 3}
-SYSLOG_SEVERITY = {"Critical": 2, "Major": 3, "Minor": 4, "Warning": 5}  # crit, err, warning, notice
+CEF_SEVERITY = {s.value: s.cef for s in Severity}  # the shared vocabulary's mappings
+SYSLOG_SEVERITY = {s.value: s.syslog for s in Severity}
 LEEF_TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 FACILITY_LOCAL0 = 16
 

@@ -10,13 +10,14 @@ import httpx
 from cryptography import x509
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from otwatch.inventory.vocabulary import EngineName, SeverityName
+
 EMAIL_PATTERN = r"^[^@\s<>,;]+@[^@\s<>,;]+$"
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 RESERVED_HEADERS = {"content-type", "content-length", "host", "transfer-encoding", "connection"}
 MASK = "********"
 
-Severity = Literal["Critical", "Major", "Minor", "Warning"]
-EngineName = Literal["Protocol Violation", "Policy Violation", "Malware", "Anomaly", "Operational"]
+Severity = SeverityName
 
 
 def check_ca_pem(value: str | None) -> str | None:

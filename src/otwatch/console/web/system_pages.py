@@ -18,13 +18,14 @@ from otwatch.console.errors import APIError
 from otwatch.console.fleet.models import Node
 from otwatch.console.forwarding import service as forwarding
 from otwatch.console.forwarding.models import Delivery, ForwardingRule
-from otwatch.console.forwarding.schemas import MASK, EngineName, RuleOut, Severity
+from otwatch.console.forwarding.schemas import MASK, RuleOut, Severity
 from otwatch.console.mail import service as mail
 from otwatch.console.mail.routes import settings_out
 from otwatch.console.notifications import service as notifications
 from otwatch.console.notifications.routes import NotificationOut
 from otwatch.console.pagination import paginate
 from otwatch.console.web.routes import _error_page, _page, _pager, _principal, _to_login, _window
+from otwatch.inventory.vocabulary import EngineName
 
 router = APIRouter(include_in_schema=False)
 

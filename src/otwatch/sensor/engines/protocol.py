@@ -2,7 +2,7 @@
 
 Works on what the dissectors already report (``Record.malformed``, function and exception codes), so
 it costs a few dict lookups per record and nothing per packet. Link/network headers that
-:func:`~otwatch.sensor.decode.decode` found out of spec are reported once per source.
+:func:`~otwatch.sensor.capture.decode.decode` found out of spec are reported once per source.
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from otwatch.sensor.config.timefmt import TimeRegion
 from otwatch.sensor.local.certs import ServerCertificate, describe, self_signed
 from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
 from otwatch.sensor.tracking.retention import STORES, Retention, positive_count, positive_number
+from otwatch.ui.passwords import check_password
 from otwatch.wire import pki
 
 _hasher = PasswordHasher()
@@ -218,8 +219,7 @@ class SensorStore:
         return role
 
     def set_password(self, role: Role, password: str) -> None:
-        if len(password) < 8:
-            raise ValueError("a password needs at least 8 characters")
+        check_password(password)  # the one policy of both consoles (otwatch.ui.passwords)
         with self._lock:
             users = self._read_json(self.dir / "users.json")
             users[role.value] = _hasher.hash(password)

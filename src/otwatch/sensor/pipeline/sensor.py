@@ -93,7 +93,7 @@ def _packed(ip: str) -> bytes:
 
 class _FlowState:
     """What the pipeline keeps per flow beside the flow table: connection, conversation, ring, and
-    the raw keys of its directions in :attr:`Sensor._directions` (dropped with the state)."""
+    the raw keys of its directions in :attr:`Sensor._tcp_directions` or :attr:`Sensor._udp_directions` (dropped with the state)."""
 
     __slots__ = (
         "answered",
@@ -247,11 +247,11 @@ class Sensor:
 
         Hand-written fast path for what nearly all OT traffic is: an untagged Ethernet frame with a
         whole, option-less IPv4 header and a well-formed TCP or UDP header. Those headers are read
-        with two precompiled structs straight into locals (no :class:`Decoded`, no memoryview) and the
+        with two precompiled structs straight into locals (no :class:`~otwatch.sensor.capture.decode.Decoded`, no memoryview) and the
         packet counters are inlined. Then:
 
         * a packet of a known flow direction (its raw addresses and ports found in
-          :attr:`_directions`, same MACs, the flow still in the table, and for TCP a plain segment
+          :attr:`_tcp_directions` (or :attr:`_udp_directions`), same MACs, the flow still in the table, and for TCP a plain segment
           next in sequence with nothing waiting) is handled here: one dict lookup finds the flow, its
           state, the sender's role and both assets; one LRU move each in the flow table and the
           states; the payload goes straight to the flow's dissector (:meth:`_known_direction`);
@@ -474,7 +474,7 @@ class Sensor:
             self._window_start, self._window_end = 0.0, 0.0
 
     def _general(self, ts: float, linktype: int, data: bytes) -> None:
-        """Every frame the fast path in :meth:`_process` does not take, fully decoded."""
+        """Every frame the fast path in :meth:`process` does not take, fully decoded."""
         pkt = decode(linktype, data)
         n = len(data)
         self._count(ts, n)
