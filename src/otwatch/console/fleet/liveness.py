@@ -9,7 +9,7 @@ node is well inside ``offline_after`` notes the time here; the notes are written
 monitor and shutdown when check-ins stop). Losing a second of notes in a crash costs nothing: the
 node's next check-in writes again. A node coming back from Disconnected is written at once.
 
-A sensor's statistics (an absolute snapshot, sent on every long-poll: `service.idle_checkin`) go
+A sensor's statistics (an absolute snapshot, sent on every long-poll: `checkins.idle_checkin`) go
 the same way, with its liveness. Those are data the sensor drops once answered, so the check-in
 is not answered before they are written (`settle`); as the answer comes when the long-poll ends,
 25 s later, the flush has nearly always happened by then.

@@ -33,7 +33,7 @@ from otwatch.console.auth.models import ApiKey, Role, User
 from otwatch.console.credentials.models import Credential
 from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, Permission, Principal, SessionDep, principal_from_request
-from otwatch.console.fleet import service as fleet
+from otwatch.console.fleet import nodes
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import ENGINES, SETTING_GROUPS, Unit
 from otwatch.console.networks.models import MonitoredNetwork
@@ -217,12 +217,12 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         return _to_login()
     can_manage, can_operate = p.can(Permission.MANAGE_FLEET), p.can(Permission.OPERATE)
     credentials = _credentials(db) if can_manage else []
-    names = {c.id: c.name for c in credentials} if can_manage else fleet.credential_names(db)
+    names = {c.id: c.name for c in credentials} if can_manage else nodes.credential_names(db)
     # one window of the fleet, in the order of GET /api/v1/agents, which the page polls for the same window
     page = _window(request, default_limit=100)
     rows, total = paginate(db, select(Node).where(Node.kind == "agent").order_by(Node.enrolled_at), page)
     now = utcnow()
-    agents = [fleet.node_out(ctx, n, names, now) for n in rows]
+    agents = [nodes.node_out(ctx, n, names, now) for n in rows]
     return _page(
         request,
         "agents.html",
@@ -553,7 +553,7 @@ def sensors_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     if p is None or not p.can(Permission.VIEW):
         return _to_login()
     rows = db.scalars(select(Node).where(Node.kind == "sensor").order_by(Node.enrolled_at).limit(1000))
-    sensors = [fleet.node_out(ctx, n, {}) for n in rows]
+    sensors = [nodes.node_out(ctx, n, {}) for n in rows]
     can_manage = p.can(Permission.MANAGE_FLEET)
     return _page(
         request,
@@ -576,7 +576,7 @@ def sensor_page(sensor_id: str, request: Request, ctx: CtxDep, db: SessionDep) -
     node = db.get(Node, sensor_id)
     if node is None or node.kind != "sensor":
         return _error_page(request, p, 404, "Sensor not found", "This sensor does not exist or was removed.")
-    s = fleet.node_out(ctx, node, {})
+    s = nodes.node_out(ctx, node, {})
     rank = case(SEVERITY_ORDER, value=Alert.severity, else_=len(SEVERITY_ORDER))
     top = db.scalars(
         select(Alert)

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from otwatch.console.audit import service as audit
 from otwatch.console.deps import CtxDep, Permission, Principal, SessionDep
 from otwatch.console.errors import APIError
-from otwatch.console.fleet import service as fleet
+from otwatch.console.fleet import nodes
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import sensors, service
 from otwatch.console.updates.models import UpdatePackage
@@ -165,7 +165,7 @@ def retry(node_id: str, request: Request, ctx: CtxDep, db: SessionDep) -> Respon
     if not isinstance(p, Principal):
         return p
     try:
-        cmd = sensors.retry(db, ctx, p.actor, fleet.get_node(db, node_id, "sensor"))
+        cmd = sensors.retry(db, ctx, p.actor, nodes.get_node(db, node_id, "sensor"))
     except APIError as exc:
         return _back(error=exc.message)
     db.commit()
