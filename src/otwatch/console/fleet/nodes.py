@@ -27,6 +27,7 @@ __all__ = [
     "intel_version",
     "node_out",
     "node_state",
+    "sensor_names",
     "status_of",
     "threat_intel_version",
     "wake_after_commit",
@@ -144,3 +145,11 @@ def intel_version(stats: Any) -> str | None:
     intel = system.get("threat_intel") if isinstance(system, dict) else None
     version = intel.get("version") if isinstance(intel, dict) else None
     return str(version) if version else None
+
+
+def sensor_names(db: Session) -> dict[str, str]:
+    """Every sensor's display name by id (the pages' sensor filters and choices)."""
+    rows = db.execute(
+        select(Node.id, Node.name, Node.hostname).where(Node.kind == "sensor").order_by(Node.name)
+    )
+    return {i: name or host or i for i, name, host in rows}
