@@ -9,7 +9,7 @@ from sqlalchemy import bindparam, select
 
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import FixedRead, utcnow
-from otwatch.console.fleet import service
+from otwatch.console.fleet import checkins
 from otwatch.console.fleet.models import Node
 
 
@@ -42,7 +42,7 @@ def _nodes(ctx: ConsoleContext) -> tuple[str, str]:
 
 def test_rows_equal_sqlalchemys_on_both_databases(ctx: ConsoleContext) -> None:
     ids = _nodes(ctx)
-    by_id = service._IDLE_SELECT.where(Node.id == bindparam("node_id"))
+    by_id = checkins._IDLE_SELECT.where(Node.id == bindparam("node_id"))
     read = FixedRead(by_id)
     with ctx.db.engine.connect() as conn:
         for node_id in ids:

@@ -22,7 +22,7 @@ from otwatch.console.bootstrap import prepare
 from otwatch.console.config import Settings
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
-from otwatch.console.fleet import service
+from otwatch.console.fleet import certificates, checkins, lifecycle, nodes
 from otwatch.console.fleet.models import Command, IssuedCertificate, Node
 from otwatch.console.fleet.notify import IdleState, Notifier
 from otwatch.console.updates import service as updates
@@ -105,7 +105,7 @@ def test_last_seen_written_when_it_moved_and_status_holds(
     admin: TestClient, ctx: ConsoleContext, held_liveness: Callable[[], int]
 ) -> None:
     agent = _connected_agent(admin, ctx)
-    slack = service.last_seen_slack(ctx.settings.offline_after)
+    slack = checkins.last_seen_slack(ctx.settings.offline_after)
     assert 0 < slack <= ctx.settings.offline_after / 6
     before = _age_last_seen(ctx, agent.node_id, slack + 0.5)
     with statements(ctx) as sql:
@@ -121,7 +121,7 @@ def test_last_seen_written_when_it_moved_and_status_holds(
     with ctx.db.session() as db:
         node = db.get(Node, agent.node_id)
         assert node is not None and node.last_seen == written
-        assert service.status_of(ctx, node).value == "Connected"
+        assert nodes.status_of(ctx, node).value == "Connected"
 
 
 def test_liveness_far_from_the_last_write_is_written_at_once(
@@ -162,13 +162,13 @@ def test_revocation_by_another_process_refuses_the_cached_certificate(
 ) -> None:
     agent = _connected_agent(admin, ctx)
     agent.checkin()  # the serial -> node id mapping is now cached in this process
-    assert service.cached_node_id(agent_serial(agent)) == agent.node_id
+    assert certificates.cached_node_id(agent_serial(agent)) == agent.node_id
     with other.db.session() as db:
-        node = service.get_node(db, agent.node_id or "")
+        node = nodes.get_node(db, agent.node_id or "")
         if how == "delete":
-            service.delete_node(db, "admin", node)
+            lifecycle.delete_node(db, "admin", node)
         elif how == "goodbye":
-            service.goodbye(db, node, "uninstalled")
+            lifecycle.goodbye(db, node, "uninstalled")
         else:  # what repair does to the old certificate (a new one is issued), by the other process
             db.execute(
                 update(IssuedCertificate)
@@ -177,7 +177,7 @@ def test_revocation_by_another_process_refuses_the_cached_certificate(
             )
             node.cert_serial = "0" * 32
     # the other process's change must be seen although this process still has the serial cached
-    service._SERIAL_NODE[agent_serial(agent)] = agent.node_id or ""
+    certificates._SERIAL_NODE[agent_serial(agent)] = agent.node_id or ""
     with agent.mtls() as c:
         r = c.post("/api/v1/wire/checkin", json={"client_time": "2026-01-01T00:00:00Z", "config_version": 0})
     assert r.status_code == 401 and r.json()["error"]["code"] == "certificate_revoked", r.text
@@ -227,19 +227,19 @@ def test_idle_checkin_is_one_fixed_select_answering_as_the_full_path(
     agent = _connected_agent(admin, ctx)
     full = agent.checkin()  # full path: learns the serial and that no command is open
     reads: list[dict[str, Any]] = []
-    fixed = service._IDLE_READ.one_or_none
+    fixed = checkins._IDLE_READ.one_or_none
 
     def counted(conn: Any, **params: Any) -> Any:
         reads.append(params)
         return fixed(conn, **params)
 
-    monkeypatch.setattr(service._IDLE_READ, "one_or_none", counted)
+    monkeypatch.setattr(checkins._IDLE_READ, "one_or_none", counted)
     with statements(ctx) as sql:
         idle = agent.checkin()
     sql = [s for s in sql if "FROM deliveries" not in s]  # the background forwarding worker's poll
     assert sql == []  # nothing through SQLAlchemy: no ORM load, no write ...
     assert reads == [{"node_id": full["node_id"]}]  # ... only the one fixed read of the node's row
-    sql_text = service._IDLE_READ._compiled(ctx.db.engine.dialect)[0]
+    sql_text = checkins._IDLE_READ._compiled(ctx.db.engine.dialect)[0]
     assert " FROM nodes WHERE nodes.id = " in " ".join(sql_text.split())
     assert {k: idle[k] for k in ("node_id", "status", "config_version", "config", "commands")} == {
         k: full[k] for k in ("node_id", "status", "config_version", "config", "commands")
@@ -369,7 +369,7 @@ def test_batched_statistics_never_overwrite_newer_ones(admin: TestClient, ctx: C
     serial = pki.serial_hex(x509.load_pem_x509_certificate(sensor.cert_pem.encode()))
     ctx.liveness.every = 3600.0
     req = CheckinRequest.model_validate({"client_time": utcnow().isoformat(), "reports": [_stats(1)]})
-    assert service.idle_checkin(ctx, node_id, serial, req) is not None
+    assert checkins.idle_checkin(ctx, node_id, serial, req) is not None
     assert ctx.liveness.holds(node_id)  # noted, not written
     alert = {
         "key": "k1",
@@ -399,7 +399,7 @@ def test_statistics_step_aside_for_a_threat_intel_offer(
         req = CheckinRequest.model_validate(
             {"client_time": utcnow().isoformat(), "reports": [_stats(1, intel)]}
         )
-        return service.idle_checkin(ctx, node_id, serial, req) is not None
+        return checkins.idle_checkin(ctx, node_id, serial, req) is not None
 
     assert idle(None)  # no package uploaded
     monkeypatch.setattr(updates, "newest_version", lambda _ctx, kind: "2026.11.1")

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from otwatch.console.context import ConsoleContext
 from otwatch.console.fleet.models import Node
-from otwatch.console.fleet.service import node_state
+from otwatch.console.fleet.nodes import node_state
 from otwatch.console.fleet.status import (
     DisconnectReason,
     NodeState,

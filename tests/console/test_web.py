@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
 
 from otwatch.console.context import ConsoleContext
+from otwatch.console.web.render import STATIC_DIR
 from tests.conftest import ADMIN_PASSWORD, form_login
 from tests.console.helpers import FakeAgent, new_key
 
@@ -20,7 +23,27 @@ def test_login_page_renders(client: TestClient) -> None:
     assert r.status_code == 200
     assert 'name="username"' in r.text and 'name="password"' in r.text
     assert client.get("/static/app.css").status_code == 200
-    assert client.get("/static/app.js").status_code == 200
+
+
+def test_page_scripts_are_es_modules_that_resolve(client: TestClient) -> None:
+    """One small shared module, one per page; every relative import names a served module."""
+    js = STATIC_DIR / "js"
+    modules = sorted(js.glob("*.js"))
+    assert {m.name for m in modules} >= {"common.js", "controls.js", "agents.js", "alerts.js", "sensors.js"}
+    for module in modules:
+        r = client.get(f"/static/js/{module.name}")
+        assert r.status_code == 200 and "javascript" in r.headers["content-type"], module.name
+        for target in re.findall(r'from "\./([\w-]+\.js)"', module.read_text()):
+            assert (js / target).is_file(), f"{module.name} imports missing {target}"
+
+
+def test_each_page_loads_the_shared_controls_and_its_own_module(client: TestClient) -> None:
+    _form_login(client, "admin", ADMIN_PASSWORD)
+    for path, module in (("/agents", "agents"), ("/alerts", "alerts"), ("/sensors", "sensors")):
+        page = client.get(path).text
+        assert '<script type="module" src="/static/js/controls.js"></script>' in page
+        assert f'<script type="module" src="/static/js/{module}.js"></script>' in page
+    assert client.get("/settings/networks").text.count("/static/js/") == 1  # the shared controls only
 
 
 def test_root_and_agents_redirect_to_login_when_signed_out(client: TestClient) -> None:

@@ -334,7 +334,7 @@ def test_alert_page_and_acknowledge_through_its_button(admin: TestClient, ctx: C
         f"/api/v1/alerts/{aid}/close": "Close",
     }
 
-    # the page's Acknowledge button posts to its data-api-call URL (app.js), as here
+    # the page's Acknowledge button posts to its data-api-call URL (static/js/controls.js), as here
     url = next(u for u, label in buttons.items() if label == "Acknowledge")
     r = admin.post(url)
     assert r.status_code == 200 and r.json()["status"] == "acknowledged"

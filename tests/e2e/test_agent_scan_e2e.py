@@ -118,7 +118,7 @@ def test_agent_refuses_targets_outside_its_networks_and_reports_schedules(
     live_console: LiveConsole, tmp_path: Path
 ) -> None:
     """The console asks for an address outside the agent's networks: the agent refuses to send to it."""
-    from otwatch.console.fleet import service
+    from otwatch.console.fleet import commands
     from otwatch.console.fleet.models import Node
 
     admin = live_console.admin()
@@ -139,7 +139,7 @@ def test_agent_refuses_targets_outside_its_networks_and_reports_schedules(
             with live_console.ctx.db.session() as db:
                 n = db.get(Node, ident.node_id)
                 assert n is not None
-                cmd = service.queue_command(
+                cmd = commands.queue_command(
                     db, live_console.ctx, "rogue", n, "scan", {"targets": ["127.0.0.72/32"]}
                 )
                 cmd_id = cmd.id

@@ -16,27 +16,37 @@ from starlette.staticfiles import StaticFiles
 
 from otwatch import __version__
 from otwatch.console import errors
+from otwatch.console.alerts import pages as alerts_pages
 from otwatch.console.alerts.routes import router as alerts_router
+from otwatch.console.assets import pages as assets_pages
 from otwatch.console.assets.routes import router as assets_router
+from otwatch.console.audit import pages as audit_pages
+from otwatch.console.auth import pages as auth_pages
 from otwatch.console.auth.routes import router as auth_router
 from otwatch.console.background import BackgroundWorkers
 from otwatch.console.context import ConsoleContext
+from otwatch.console.credentials import pages as credentials_pages
 from otwatch.console.credentials.routes import router as credentials_router
 from otwatch.console.deps import CtxDep, Viewer, csrf_guard
+from otwatch.console.fleet import pages as fleet_pages
 from otwatch.console.fleet.activation import router as activation_router
 from otwatch.console.fleet.fastpath import CheckinFastPath, is_checkin
 from otwatch.console.fleet.routes import router as fleet_router
 from otwatch.console.fleet.wire_routes import router as wire_router
+from otwatch.console.forwarding import pages as forwarding_pages
 from otwatch.console.forwarding.routes import deliveries_router
 from otwatch.console.forwarding.routes import router as forwarding_router
+from otwatch.console.mail import pages as mail_pages
 from otwatch.console.mail.routes import router as mail_router
+from otwatch.console.networks import pages as networks_pages
 from otwatch.console.networks.routes import router as networks_router
+from otwatch.console.notifications import pages as notifications_pages
 from otwatch.console.notifications.routes import router as notifications_router
+from otwatch.console.updates import pages as updates_pages
 from otwatch.console.updates.routes import router as updates_router
-from otwatch.console.web.routes import STATIC_DIR
-from otwatch.console.web.routes import router as web_router
-from otwatch.console.web.system_pages import router as system_pages_router
-from otwatch.console.web.updates_pages import router as updates_pages_router
+from otwatch.console.web import certificates as certificate_pages
+from otwatch.console.web import signin
+from otwatch.console.web.render import STATIC_DIR
 
 
 class CertificateOut(BaseModel):
@@ -158,9 +168,23 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         mail_router,
     ):
         app.include_router(r)
-    app.include_router(web_router)
-    app.include_router(system_pages_router)
-    app.include_router(updates_pages_router)
+    # the server-rendered pages: each domain's own, in the console's menu order
+    for pages in (
+        signin,
+        fleet_pages,  # /agents first (the page after signing in), then Sites and Sensors
+        assets_pages,
+        networks_pages,
+        credentials_pages,
+        auth_pages,
+        certificate_pages,
+        audit_pages,
+        alerts_pages,
+        forwarding_pages,
+        mail_pages,
+        notifications_pages,
+        updates_pages,
+    ):
+        app.include_router(pages.router)
     app.include_router(activation_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

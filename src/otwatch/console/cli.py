@@ -165,7 +165,7 @@ def pairing_create(
 ) -> None:
     """Generate a pairing key and print it (shown once)."""
     from otwatch.console.bootstrap import prepare
-    from otwatch.console.fleet.service import create_pairing_key
+    from otwatch.console.fleet.pairing import create_pairing_key
 
     ctx, _ = prepare(_settings(data_dir))
     with ctx.db.session() as db:
@@ -203,7 +203,7 @@ def pairing_revoke(key_id: str, data_dir: DataDir = None) -> None:
     """Revoke a pairing key: nothing can pair with it afterwards."""
     from otwatch.console.bootstrap import prepare
     from otwatch.console.errors import APIError
-    from otwatch.console.fleet.service import revoke_pairing_key
+    from otwatch.console.fleet.pairing import revoke_pairing_key
 
     ctx, _ = prepare(_settings(data_dir))
     try:

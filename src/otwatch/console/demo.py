@@ -24,7 +24,7 @@ from otwatch.console.bootstrap import prepare
 from otwatch.console.config import Settings
 from otwatch.console.context import ConsoleContext
 from otwatch.console.errors import APIError
-from otwatch.console.fleet import service
+from otwatch.console.fleet import commands, configuration, nodes, pairing
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import AgentConfigIn
 from otwatch.console.networks.models import MonitoredNetwork
@@ -54,7 +54,7 @@ def _seed(ctx: ConsoleContext) -> str:
         if db.query(MonitoredNetwork).filter_by(cidr="127.0.0.0/8").first() is None:
             db.add(MonitoredNetwork(cidr="127.0.0.0/8", description="demo: loopback plant"))
         settings_service.put(db, "auto_approve", True)
-        _, key = service.create_pairing_key(db, ctx, "demo", None, 1, "demo fleet")
+        _, key = pairing.create_pairing_key(db, ctx, "demo", None, 1, "demo fleet")
     return key
 
 
@@ -65,7 +65,7 @@ def _configure_when_enrolled(ctx: ConsoleContext, timeout: float = 60) -> None:
             node = db.query(Node).filter_by(kind="agent").first()
             if node is not None and node.configured_at is None:
                 cfg = AgentConfigIn(name="demo-gateway", active_query_networks=[DEVICE_NET])
-                service.configure(db, ctx, "demo", node, cfg)
+                configuration.configure(db, ctx, "demo", node, cfg)
                 return
             if node is not None:
                 return
@@ -77,9 +77,9 @@ def _scan_when_connected(ctx: ConsoleContext, timeout: float = 60) -> None:
     while time.monotonic() < end:
         with ctx.db.session() as db:
             node = db.query(Node).filter_by(kind="agent").first()
-            if node is not None and service.status_of(ctx, node).value == "Connected":
+            if node is not None and nodes.status_of(ctx, node).value == "Connected":
                 with contextlib.suppress(APIError):  # already scanning: fine
-                    service.scan_now(db, ctx, "demo", node)
+                    commands.scan_now(db, ctx, "demo", node)
                 return
         time.sleep(0.5)
 

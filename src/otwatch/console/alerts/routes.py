@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel
 from sqlalchemy import select
 
 from otwatch.console.alerts import service
 from otwatch.console.alerts.models import Alert
+from otwatch.console.alerts.schemas import AlertOut, alert_out
 from otwatch.console.deps import Operator, SessionDep, Viewer
 from otwatch.console.errors import not_found
 from otwatch.console.fleet.models import Node
@@ -20,40 +19,6 @@ from otwatch.inventory.vocabulary import EngineName, SeverityName
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 Severity = SeverityName
-
-
-class AlertOut(BaseModel):
-    id: str
-    sensor_id: str
-    sensor_name: str
-    code: str
-    engine: str
-    severity: str
-    title: str
-    description: str
-    protocol: str | None
-    source_ip: str | None
-    source_mac: str | None
-    destination_ip: str | None
-    destination_mac: str | None
-    first_seen: datetime
-    last_seen: datetime
-    count: int
-    status: str
-    status_by: str | None
-    status_at: datetime | None
-    details: dict[str, Any]
-    has_pcap: bool
-
-
-def alert_out(a: Alert, names: dict[str, str], has_pcap: bool) -> AlertOut:
-    return AlertOut(
-        id=a.id, sensor_id=a.node_id, sensor_name=names.get(a.node_id, ""), code=a.code, engine=a.engine,
-        severity=a.severity, title=a.title, description=a.description, protocol=a.protocol,
-        source_ip=a.source_ip, source_mac=a.source_mac, destination_ip=a.destination_ip,
-        destination_mac=a.destination_mac, first_seen=a.first_seen, last_seen=a.last_seen, count=a.count,
-        status=a.status, status_by=a.status_by, status_at=a.status_at, details=a.details, has_pcap=has_pcap,
-    )  # fmt: skip
 
 
 def _names(db: SessionDep, rows: list[Alert]) -> dict[str, str]:

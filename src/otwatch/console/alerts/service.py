@@ -6,13 +6,15 @@ import base64
 import binascii
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
 from otwatch.console.alerts.models import Alert
+from otwatch.console.alerts.schemas import AlertOut, alert_out
 from otwatch.console.audit import service as audit
 from otwatch.console.db import utcnow
 from otwatch.console.errors import conflict, invalid, not_found
+from otwatch.console.fleet.models import Node
 from otwatch.inventory.vocabulary import Severity
 from otwatch.wire.messages import AlertReport
 
@@ -99,3 +101,38 @@ def change_status(db: Session, actor: str, alert_id: str, action: str) -> Alert:
     row.status, row.status_by, row.status_at = to, actor, utcnow()
     audit.record(db, actor, f"alert.{action}", row.id, title=row.title)
     return row
+
+
+def alert_outs(db: Session, rows: list[Alert]) -> list[AlertOut]:
+    """Alerts as the pages show them: with their sensor's name and whether a PCAP is stored."""
+    ids = [a.id for a in rows]
+    node_ids = {a.node_id for a in rows}
+    names = {
+        i: name or host
+        for i, name, host in db.execute(
+            select(Node.id, Node.name, Node.hostname).where(Node.id.in_(node_ids))
+        )
+    }
+    pcaps = (
+        set(db.scalars(select(Alert.id).where(Alert.id.in_(ids), Alert.pcap.is_not(None)))) if ids else set()
+    )
+    return [alert_out(a, names, a.id in pcaps) for a in rows]
+
+
+def open_counts(db: Session) -> dict[str, int]:
+    """Open alerts per sensor (node id)."""
+    stmt = select(Alert.node_id, func.count()).where(Alert.status == "open").group_by(Alert.node_id)
+    return {node_id: n for node_id, n in db.execute(stmt)}
+
+
+def top_open(db: Session, node_id: str, limit: int = 5) -> list[Alert]:
+    """A sensor's most severe open alerts, the newest first within a severity."""
+    rank = case(SEVERITY_ORDER, value=Alert.severity, else_=len(SEVERITY_ORDER))
+    return list(
+        db.scalars(
+            select(Alert)
+            .where(Alert.node_id == node_id, Alert.status == "open")
+            .order_by(rank, Alert.last_seen.desc())
+            .limit(limit)
+        )
+    )

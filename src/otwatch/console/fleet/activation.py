@@ -18,7 +18,7 @@ from otwatch.console.audit import service as audit
 from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, FleetAdmin, SessionDep
 from otwatch.console.errors import invalid
-from otwatch.console.fleet import service
+from otwatch.console.fleet import nodes, pairing
 from otwatch.wire import activation
 
 router = APIRouter(prefix="/api/v1/sensors", tags=["fleet"])
@@ -42,7 +42,7 @@ def activation_file(body: ActivationIn, p: FleetAdmin, ctx: CtxDep, db: SessionD
         "console": {"address": ctx.settings.address, "fingerprint": ctx.pki.fingerprint},
     }
     if body.mode == "console-connected":
-        _, text = service.create_pairing_key(
+        _, text = pairing.create_pairing_key(
             db, ctx, p.actor, None, body.expires_days, f"activation file {payload['id']}"
         )
         payload["pairing_key"] = text
@@ -50,7 +50,7 @@ def activation_file(body: ActivationIn, p: FleetAdmin, ctx: CtxDep, db: SessionD
     else:
         if body.sensor_id is None:
             raise invalid("a locally-managed activation file names the sensor it releases (sensor_id)")
-        node = service.get_node(db, body.sensor_id, "sensor")
+        node = nodes.get_node(db, body.sensor_id, "sensor")
         payload["sensor"] = {"node_id": node.id}
         name = f"activation-locally-managed-{node.name or node.hostname or node.id}.json"
     data = activation.sign(payload, ctx.pki.ca_key, ctx.pki.ca_cert)

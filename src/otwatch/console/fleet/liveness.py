@@ -1,7 +1,7 @@
 """Liveness (``nodes.last_seen``) of idle check-ins, written for many nodes in one statement.
 
 A node long-polls every ``longpoll_seconds`` (25 s), more than the 15 s ``last_seen`` may lag
-(``service.last_seen_slack``), so nearly every idle check-in had one write to make: an ``UPDATE`` and
+(``checkins.last_seen_slack``), so nearly every idle check-in had one write to make: an ``UPDATE`` and
 a commit of its own, which on SQLite also takes the single writer's lock. At 10,000 nodes that is
 400 small write transactions a second. Instead, a check-in that has nothing else to write and whose
 node is well inside ``offline_after`` notes the time here; the notes are written in one executemany
@@ -9,7 +9,7 @@ node is well inside ``offline_after`` notes the time here; the notes are written
 monitor and shutdown when check-ins stop). Losing a second of notes in a crash costs nothing: the
 node's next check-in writes again. A node coming back from Disconnected is written at once.
 
-A sensor's statistics (an absolute snapshot, sent on every long-poll: `service.idle_checkin`) go
+A sensor's statistics (an absolute snapshot, sent on every long-poll: `checkins.idle_checkin`) go
 the same way, with its liveness. Those are data the sensor drops once answered, so the check-in
 is not answered before they are written (`settle`); as the answer comes when the long-poll ends,
 25 s later, the flush has nearly always happened by then.

@@ -44,7 +44,7 @@ class Notifier:
     node — every writer of commands wakes the node after its commit, in this process or (PostgreSQL)
     through ``NOTIFY`` from another. A marker older than IDLE_TTL is not trusted, which bounds the cost
     of a writer that forgot to wake: the check-in then reads whether an open command exists
-    (`idle_state` UNSURE, `service.idle_checkin`) instead of taking the full path, which at 12,000
+    (`idle_state` UNSURE, `checkins.idle_checkin`) instead of taking the full path, which at 12,000
     nodes and a 60 s TTL was 200 full check-ins a second. `idle_token` / `mark_idle` compare a per-node generation so that a
     wake-up racing with the query (committed after the query's snapshot) is never lost.
     """

@@ -13,7 +13,7 @@ from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, FleetAdmin, Operator, Permission, Principal, SessionDep, Viewer
 from otwatch.console.errors import APIError
-from otwatch.console.fleet import service
+from otwatch.console.fleet import commands, configuration, lifecycle, nodes, packages, pairing, push
 from otwatch.console.fleet.models import Node, PairingKey
 from otwatch.console.fleet.schemas import (
     AgentConfigIn,
@@ -47,7 +47,7 @@ def list_pairing_keys(_: FleetAdmin, db: SessionDep, page: PageDep) -> dict[str,
 
 @router.post("/pairing-keys", response_model=PairingKeyCreated, status_code=201)
 def create_pairing_key(body: PairingKeyIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> dict[str, object]:
-    row, text = service.create_pairing_key(
+    row, text = pairing.create_pairing_key(
         db, ctx, p.actor, body.address, body.expires_days, body.description
     )
     db.commit()
@@ -56,7 +56,7 @@ def create_pairing_key(body: PairingKeyIn, p: FleetAdmin, ctx: CtxDep, db: Sessi
 
 @router.delete("/pairing-keys/{key_id}", response_model=PairingKeyOut)
 def revoke_pairing_key(key_id: str, p: FleetAdmin, db: SessionDep) -> PairingKey:
-    row = service.revoke_pairing_key(db, p.actor, key_id)
+    row = pairing.revoke_pairing_key(db, p.actor, key_id)
     db.commit()
     return row
 
@@ -100,8 +100,8 @@ def _node_routes(plural: str) -> APIRouter:
             s = ctx.settings
             stmt = stmt.where(status_sql(now, s.offline_after, s.max_clock_skew) == status.value)
         rows, total = paginate(db, stmt, page)
-        names = service.credential_names(db)
-        items = [service.node_out(ctx, n, names, now) for n in rows]
+        names = nodes.credential_names(db)
+        items = [nodes.node_out(ctx, n, names, now) for n in rows]
         return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
     @r.post("/bulk", response_model=BulkOut, name=f"bulk_{plural}")
@@ -125,29 +125,29 @@ def _node_routes(plural: str) -> APIRouter:
 
     @r.get("/{node_id}", response_model=NodeOut, name=f"get_{kind}")
     def get_node(node_id: str, _: Viewer, ctx: CtxDep, db: SessionDep) -> NodeOut:
-        return service.node_out(ctx, service.get_node(db, node_id, kind), service.credential_names(db))
+        return nodes.node_out(ctx, nodes.get_node(db, node_id, kind), nodes.credential_names(db))
 
     @r.post("/{node_id}/approve", response_model=NodeOut, name=f"approve_{kind}")
     def approve(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
-        node = service.get_node(db, node_id, kind)
-        service.approve(db, ctx, p.actor, node)
+        node = nodes.get_node(db, node_id, kind)
+        lifecycle.approve(db, ctx, p.actor, node)
         return _done(ctx, db, node)
 
     @r.post("/{node_id}/pause", response_model=NodeOut, name=f"pause_{kind}")
     def pause(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
-        node = service.get_node(db, node_id, kind)
-        service.set_paused(db, ctx, p.actor, node, True)
+        node = nodes.get_node(db, node_id, kind)
+        lifecycle.set_paused(db, ctx, p.actor, node, True)
         return _done(ctx, db, node)
 
     @r.post("/{node_id}/resume", response_model=NodeOut, name=f"resume_{kind}")
     def resume(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
-        node = service.get_node(db, node_id, kind)
-        service.set_paused(db, ctx, p.actor, node, False)
+        node = nodes.get_node(db, node_id, kind)
+        lifecycle.set_paused(db, ctx, p.actor, node, False)
         return _done(ctx, db, node)
 
     @r.delete("/{node_id}", status_code=204, name=f"delete_{kind}")
     def delete(node_id: str, p: FleetAdmin, db: SessionDep) -> None:
-        service.delete_node(db, p.actor, service.get_node(db, node_id, kind))
+        lifecycle.delete_node(db, p.actor, nodes.get_node(db, node_id, kind))
         db.commit()
 
     return r
@@ -155,13 +155,13 @@ def _node_routes(plural: str) -> APIRouter:
 
 def _done(ctx: ConsoleContext, db: Session, node: Node) -> NodeOut:
     db.commit()
-    return service.node_out(ctx, node, service.credential_names(db))
+    return nodes.node_out(ctx, node, nodes.credential_names(db))
 
 
 @router.put("/agents/{node_id}/configuration", response_model=NodeOut)
 def configure(node_id: str, body: AgentConfigIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
-    node = service.get_node(db, node_id, "agent")
-    service.configure(db, ctx, p.actor, node, body)
+    node = nodes.get_node(db, node_id, "agent")
+    configuration.configure(db, ctx, p.actor, node, body)
     return _done(ctx, db, node)
 
 
@@ -170,8 +170,8 @@ def configure_sensor(
     node_id: str, body: SensorConfigIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep
 ) -> NodeOut:
     """Learning Mode, analytics engines, Smart IT Learning, subnets and port aliases of one sensor."""
-    node = service.get_node(db, node_id, "sensor")
-    service.configure_sensor(db, ctx, p.actor, node, body)
+    node = nodes.get_node(db, node_id, "sensor")
+    configuration.configure_sensor(db, ctx, p.actor, node, body)
     return _done(ctx, db, node)
 
 
@@ -180,7 +180,7 @@ def push_settings(body: PushSettingsIn, p: FleetAdmin, ctx: CtxDep, db: SessionD
     """Push system settings: duplicate setting groups of one sensor to every other approved sensor
     (``target_ids`` null) or to the chosen ones. Each target succeeds or fails on its own; a sensor
     that is not connected now gets the settings when it checks in again."""
-    out = service.push_settings(db, ctx, p.actor, body)
+    out = push.push_settings(db, ctx, p.actor, body)
     db.commit()
     return out
 
@@ -188,27 +188,27 @@ def push_settings(body: PushSettingsIn, p: FleetAdmin, ctx: CtxDep, db: SessionD
 @router.get("/sensors/{node_id}/settings/{group}", response_model=SettingGroupOut)
 def get_setting_group(node_id: str, group: SettingGroup, _: FleetAdmin, db: SessionDep) -> SettingGroupOut:
     """One sensor's current settings of one group, as the Push settings dialog shows them."""
-    return service.setting_group(service.get_node(db, node_id, "sensor"), group)
+    return push.setting_group(nodes.get_node(db, node_id, "sensor"), group)
 
 
 @router.post("/agents/{node_id}/scan", response_model=NodeOut, status_code=202)
 def scan_now(node_id: str, p: Operator, ctx: CtxDep, db: SessionDep) -> NodeOut:
-    node = service.get_node(db, node_id, "agent")
-    service.scan_now(db, ctx, p.actor, node)
+    node = nodes.get_node(db, node_id, "agent")
+    commands.scan_now(db, ctx, p.actor, node)
     return _done(ctx, db, node)
 
 
 @router.post("/agents/{node_id}/update", response_model=NodeOut, status_code=202)
 def update_engine(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
-    node = service.get_node(db, node_id, "agent")
-    service.request_update(db, ctx, p.actor, node)
+    node = nodes.get_node(db, node_id, "agent")
+    packages.request_update(db, ctx, p.actor, node)
     return _done(ctx, db, node)
 
 
 @router.post("/agents/{node_id}/abort", response_model=NodeOut, status_code=202)
 def abort_scan(node_id: str, p: Operator, ctx: CtxDep, db: SessionDep) -> NodeOut:
-    node = service.get_node(db, node_id, "agent")
-    service.abort_scan(db, ctx, p.actor, node)
+    node = nodes.get_node(db, node_id, "agent")
+    commands.abort_scan(db, ctx, p.actor, node)
     return _done(ctx, db, node)
 
 
@@ -218,34 +218,36 @@ def _one(db: Session, ctx: ConsoleContext, p: Principal, node: Node, body: BulkI
         raise APIError(403, "forbidden", f"the {p.role.value} role may not {body.action}")
     match body.action:
         case "approve":
-            service.approve(db, ctx, p.actor, node)
+            lifecycle.approve(db, ctx, p.actor, node)
         case "scan_now":
-            service.scan_now(db, ctx, p.actor, node)
+            commands.scan_now(db, ctx, p.actor, node)
         case "abort_scan":
-            service.abort_scan(db, ctx, p.actor, node)
+            commands.abort_scan(db, ctx, p.actor, node)
         case "delete":
-            service.delete_node(db, p.actor, node)
+            lifecycle.delete_node(db, p.actor, node)
         case "enable_schedule":
             current = Schedule.model_validate(node.config.get("schedule", {}))
             every = (current.every, current.unit) if current.enabled else (1, "minutes")
-            service.set_schedule(
+            configuration.set_schedule(
                 db, ctx, p.actor, node, Schedule(enabled=True, every=every[0], unit=every[1])
             )
         case "disable_schedule":
             current = Schedule.model_validate(node.config.get("schedule", {}))
-            service.set_schedule(db, ctx, p.actor, node, current.model_copy(update={"enabled": False}))
+            configuration.set_schedule(db, ctx, p.actor, node, current.model_copy(update={"enabled": False}))
         case "set_schedule":
             if body.schedule is None:
                 raise APIError(422, "invalid", "set_schedule needs a schedule")
-            service.set_schedule(db, ctx, p.actor, node, body.schedule.model_copy(update={"enabled": True}))
+            configuration.set_schedule(
+                db, ctx, p.actor, node, body.schedule.model_copy(update={"enabled": True})
+            )
         case "pause" | "resume":
-            service.set_paused(db, ctx, p.actor, node, body.action == "pause")
+            lifecycle.set_paused(db, ctx, p.actor, node, body.action == "pause")
         case "update":
-            service.request_update(db, ctx, p.actor, node)
+            packages.request_update(db, ctx, p.actor, node)
         case "set_sensor_settings":
             if body.sensor_settings is None:
                 raise APIError(422, "invalid", "set_sensor_settings needs sensor_settings")
-            service.configure_sensor(db, ctx, p.actor, node, body.sensor_settings)
+            configuration.configure_sensor(db, ctx, p.actor, node, body.sensor_settings)
 
 
 for _plural in ("agents", "sensors"):

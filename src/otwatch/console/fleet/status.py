@@ -124,7 +124,7 @@ def status_sql(now: datetime, offline_after: float, max_skew: float) -> ColumnEl
 
     Rule for rule the same as ``derive_status`` — keep both in step (tests/console/test_status.py
     checks them against each other on every combination of states, on SQLite and PostgreSQL). The
-    columns map to ``NodeState`` as in ``fleet.service.node_state``.
+    columns map to ``NodeState`` as in ``fleet.nodes.node_state``.
     """
     return case(
         (Node.approved_at.is_(None), NodeStatus.PENDING_APPROVAL.value),

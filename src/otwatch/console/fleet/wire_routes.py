@@ -22,7 +22,7 @@ from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, SessionDep
 from otwatch.console.errors import APIError
-from otwatch.console.fleet import service
+from otwatch.console.fleet import certificates, checkins, commands, enrolment, lifecycle, packages
 from otwatch.console.fleet.liveness import NotWritten
 from otwatch.console.fleet.models import Command, Node
 from otwatch.console.fleet.notify import IdleState
@@ -47,7 +47,7 @@ def _mark_unprocessable(ctx: ConsoleContext, serial: str) -> None:
     (fleet/status.py) until a check-in is processed again (record_checkin clears the reason)."""
     with ctx.db.session() as db:
         try:
-            node = service.node_for_certificate(db, serial)
+            node = certificates.node_for_certificate(db, serial)
         except APIError:
             return
         node.disconnect_reason = DisconnectReason.CANT_PROCESS
@@ -111,7 +111,7 @@ def enroll(body: EnrollRequest, request: Request, ctx: CtxDep, db: SessionDep) -
             {"retry_after": exc.retry_after},
         ) from exc
     try:
-        resp = service.enroll(db, ctx, body, client_ip)
+        resp = enrolment.enroll(db, ctx, body, client_ip)
         db.commit()
         return resp
     except APIError as exc:
@@ -127,7 +127,7 @@ def _checkin_tx(
     """One check-in's database work. An idle check-in of a node without open commands reads one
     row and writes nothing (cached certificate lookup, notifier's idle marker, liveness slack).
     ``try_idle=False``: the event loop already tried the idle read (`_idle_on_loop`)."""
-    cached_id = service.cached_node_id(serial)
+    cached_id = certificates.cached_node_id(serial)
     # taken before any read, so a command committed after it always changes the token (notify.py)
     token = ctx.notifier.idle_token(cached_id) if cached_id else None
     if try_idle and first and cached_id and _may_be_idle(body):
@@ -137,12 +137,12 @@ def _checkin_tx(
     if first and cached_id and body.reports:
         ctx.liveness.settle(cached_id)  # batched statistics of this node go first: these are newer
     with ctx.db.session() as db:
-        node = service.node_for_certificate(db, serial)
+        node = certificates.node_for_certificate(db, serial)
         if first and node.kind == "sensor" and body.version and updates.newer_than_console(body.version):
             _refuse_too_new(db, node, body.version)
         if first:
             try:
-                service.record_checkin(db, ctx, node, body)
+                checkins.record_checkin(db, ctx, node, body)
             except UNPROCESSABLE as exc:
                 kind = node.kind
                 db.rollback()
@@ -150,14 +150,14 @@ def _checkin_tx(
                 raise APIError(
                     422, "unprocessable", f"the console can't process data received from this {kind}: {exc}"
                 ) from exc
-            service.auto_update(db, ctx, node)
+            packages.auto_update(db, ctx, node)
             if node.kind == "sensor" and any(r.kind == "stats" for r in body.reports):
-                service.offer_threat_intel(db, ctx, node)  # it just said which package it uses
+                packages.offer_threat_intel(db, ctx, node)  # it just said which package it uses
         # a woken long-poll (first=False) always looks: it was woken for a reason
         skip = (
             first and token is not None and node.id == cached_id and not ctx.notifier.maybe_pending(node.id)
         )
-        resp = service.deliverables(db, ctx, node, body.config_version, query_commands=not skip)
+        resp = checkins.deliverables(db, ctx, node, body.config_version, query_commands=not skip)
         db.commit()
     if token is not None and not skip and node.id == cached_id and not resp.commands and not body.results:
         ctx.notifier.mark_idle(node.id, token)  # a skipped query proves nothing: the mark ages out
@@ -170,14 +170,14 @@ async def _on_checkin_pool(ctx: ConsoleContext, fn: Callable[..., _T], *args: An
 
 
 def _may_be_idle(body: CheckinRequest) -> bool:
-    """Worth trying `service.idle_checkin`: no results, and no reports but statistics."""
+    """Worth trying `checkins.idle_checkin`: no results, and no reports but statistics."""
     return not body.results and all(r.kind == "stats" for r in body.reports)
 
 
 def _idle_on_loop(
     ctx: ConsoleContext, cached_id: str | None, serial: str, body: CheckinRequest
 ) -> tuple[tuple[CheckinResponse, str] | None, bool]:
-    """The idle check-in (`service.idle_checkin`) on the event loop itself, SQLite only: one indexed
+    """The idle check-in (`checkins.idle_checkin`) on the event loop itself, SQLite only: one indexed
     read of ~0.1 ms, cheaper than the hop to the thread pool and back, which under load also waited
     for the GIL behind 40 threads (the busy budget filled and nodes got 503: docs/benchmarks.md,
     "Fleet"). Anything else (or PostgreSQL, or the reader in use) goes the usual way. The second
@@ -199,7 +199,7 @@ def _idle_on_loop(
 def _idle_answer(
     ctx: ConsoleContext, node_id: str, serial: str, body: CheckinRequest, conn: Connection | None = None
 ) -> tuple[tuple[CheckinResponse, bool] | None, bool]:
-    """`service.idle_checkin` as the notifier's marker allows: not after a wake-up, with a read of
+    """`checkins.idle_checkin` as the notifier's marker allows: not after a wake-up, with a read of
     open commands when the marker is unsure (then marked again). The second value says whether the
     idle read was made."""
     token = ctx.notifier.idle_token(node_id)  # before the read (notify.py)
@@ -207,7 +207,7 @@ def _idle_answer(
     if state is IdleState.WOKEN:
         return None, False
     unsure = state is IdleState.UNSURE
-    idle = service.idle_checkin(ctx, node_id, serial, body, conn=conn, check_commands=unsure)
+    idle = checkins.idle_checkin(ctx, node_id, serial, body, conn=conn, check_commands=unsure)
     if idle is not None and unsure:  # read: none open
         ctx.notifier.mark_idle(node_id, token)
     return idle, True
@@ -256,7 +256,7 @@ async def checkin(body: CheckinRequest, ctx: CtxDep, serial: CertSerial) -> Chec
 
 async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) -> CheckinResponse:
     """The check-in itself, for the route above and the fast path."""
-    cached_id = service.cached_node_id(serial)
+    cached_id = certificates.cached_node_id(serial)
     if cached_id:  # the read below sees every earlier wake-up: don't let one end the next long-poll
         ctx.notifier.forget_missed(cached_id)
     inline, tried_idle = _idle_on_loop(ctx, cached_id, serial, body)
@@ -292,8 +292,8 @@ async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) 
 
 @router.post("/goodbye", status_code=204)
 def goodbye(body: GoodbyeRequest, db: SessionDep, serial: CertSerial) -> None:
-    node = service.node_for_certificate(db, serial)
-    service.goodbye(db, node, body.reason)
+    node = certificates.node_for_certificate(db, serial)
+    lifecycle.goodbye(db, node, body.reason)
     db.commit()
 
 
@@ -301,12 +301,12 @@ def goodbye(body: GoodbyeRequest, db: SessionDep, serial: CertSerial) -> None:
 def download_package(package_id: str, ctx: CtxDep, db: SessionDep, serial: CertSerial) -> Response:
     """The package of an update (or threat-intelligence package) this node was told to install, and
     only that."""
-    node = service.node_for_certificate(db, serial)
+    node = certificates.node_for_certificate(db, serial)
     cmds = db.scalars(
         select(Command).where(
             Command.node_id == node.id,
             Command.type.in_(("update", "threat_intel")),
-            Command.state.in_(service.OPEN_STATES),
+            Command.state.in_(commands.OPEN_STATES),
         )
     )
     row = db.get(UpdatePackage, package_id)

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import new_id, utcnow
 from otwatch.console.fleet.models import Node
-from otwatch.console.fleet.service import STATUS_COLUMNS, node_state
+from otwatch.console.fleet.nodes import STATUS_COLUMNS, node_state
 from otwatch.console.fleet.status import DisconnectReason, NodeStatus, derive_status, disconnect_reason
 from otwatch.console.forwarding.service import enqueue_notification
 from otwatch.console.notifications.models import NodeWatch, SystemNotification

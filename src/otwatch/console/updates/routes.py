@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from otwatch.console.deps import CtxDep, FleetAdmin, SessionDep, SettingsAdmin, Viewer
 from otwatch.console.errors import APIError, conflict
-from otwatch.console.fleet import service as fleet
+from otwatch.console.fleet import nodes, packages
 from otwatch.console.pagination import Page, PageDep, paginate
 from otwatch.console.updates import sensors, service
 from otwatch.console.updates.models import UpdatePackage
@@ -58,7 +58,7 @@ async def upload_package(file: UploadFile, p: SettingsAdmin, ctx: CtxDep, db: Se
             out.rollout_error = exc.message
         db.commit()
     elif row.kind == "threat-intel":  # uploaded once, distributed to every sensor
-        out.rollout = fleet.distribute_threat_intel(db, ctx, p.actor, row)
+        out.rollout = packages.distribute_threat_intel(db, ctx, p.actor, row)
         db.commit()
     return out
 
@@ -132,7 +132,7 @@ def rollout(body: RolloutIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> Sens
 @router.post("/sensors/{node_id}/retry", response_model=SensorUpdateOut, status_code=202)
 def retry(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> SensorUpdateOut:
     """Retry the sensor's last failed update."""
-    sensors.retry(db, ctx, p.actor, fleet.get_node(db, node_id, "sensor"))
+    sensors.retry(db, ctx, p.actor, nodes.get_node(db, node_id, "sensor"))
     db.commit()
     return next(v for v in sensors.sensor_views(db, ctx) if v.id == node_id)
 
@@ -140,7 +140,7 @@ def retry(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> SensorUpd
 @router.get("/sensors/{node_id}/failure-log", response_class=Response)
 def failure_log(node_id: str, _: Viewer, db: SessionDep) -> Response:
     """The failure log of the sensor's last failed update, as a text file to download."""
-    node = fleet.get_node(db, node_id, "sensor")
+    node = nodes.get_node(db, node_id, "sensor")
     return Response(
         sensors.failure_log(db, node),
         media_type="text/plain; charset=utf-8",

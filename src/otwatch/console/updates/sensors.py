@@ -22,7 +22,7 @@ from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.errors import APIError, conflict, not_found
-from otwatch.console.fleet import service as fleet
+from otwatch.console.fleet import commands, nodes
 from otwatch.console.fleet.models import Command, Node
 from otwatch.console.fleet.status import NodeStatus
 from otwatch.console.updates import service
@@ -106,7 +106,7 @@ def request_update(db: Session, ctx: ConsoleContext, actor: str, node: Node, pkg
             f"sensor version {pkg.version} is newer than this console ({service.console_version()}): "
             "update the console first (management-secured-patcher), then the sensors"
         )
-    st = fleet.status_of(ctx, node)
+    st = nodes.status_of(ctx, node)
     if st is not NodeStatus.CONNECTED:
         raise conflict(f"the sensor must be Connected to update (it is {st.value})")
     try:
@@ -115,10 +115,10 @@ def request_update(db: Session, ctx: ConsoleContext, actor: str, node: Node, pkg
     except package.PackageError as exc:
         raise conflict(str(exc)) from exc
     busy = last_update(db, node.id)
-    if busy is not None and busy.state in fleet.OPEN_STATES:
+    if busy is not None and busy.state in commands.OPEN_STATES:
         raise conflict("an update is already in progress", {"command_id": busy.id})
     args = {"package_id": pkg.id, "version": pkg.version, "sha256": pkg.sha256, "kind": pkg.kind}
-    return fleet.queue_command(db, ctx, actor, node, "update", args)
+    return commands.queue_command(db, ctx, actor, node, "update", args)
 
 
 def rollout(db: Session, ctx: ConsoleContext, actor: str, pkg: UpdatePackage | None = None) -> dict[str, str]:
@@ -143,7 +143,7 @@ def rollout(db: Session, ctx: ConsoleContext, actor: str, pkg: UpdatePackage | N
         raise conflict("no sensor is selected for Automatic Version Updates")
     results: dict[str, str] = {}
     for node_id in ids:
-        node = fleet.get_node(db, node_id, "sensor")
+        node = nodes.get_node(db, node_id, "sensor")
         try:
             with db.begin_nested():
                 request_update(db, ctx, actor, node, pkg)
@@ -208,7 +208,7 @@ def sensor_views(db: Session, ctx: ConsoleContext) -> list[SensorUpdateView]:
     chosen = selected_ids(db)
     out: list[SensorUpdateView] = []
     for node in db.scalars(select(Node).where(Node.kind == "sensor").order_by(Node.enrolled_at)):
-        st = fleet.status_of(ctx, node, now)
+        st = nodes.status_of(ctx, node, now)
         last = last_update(db, node.id)
         updating = st is NodeStatus.UPDATING
         percent = node.progress.get("percent") if updating else None

@@ -19,11 +19,11 @@ from sqlalchemy import select
 from otwatch.console.audit import service as audit
 from otwatch.console.deps import CtxDep, Permission, Principal, SessionDep
 from otwatch.console.errors import APIError
-from otwatch.console.fleet import service as fleet
+from otwatch.console.fleet import nodes
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import sensors, service
 from otwatch.console.updates.models import UpdatePackage
-from otwatch.console.web.routes import _forbidden, _page, _principal, _to_login
+from otwatch.console.web.render import current_principal, forbidden, render, to_login
 from otwatch.wire.package import KINDS, MAX_PACKAGE_BYTES
 
 router = APIRouter(include_in_schema=False)
@@ -42,11 +42,11 @@ def _back(done: str | None = None, error: str | None = None) -> RedirectResponse
 
 
 def _allowed(request: Request, db: SessionDep, perm: Permission) -> Principal | Response:
-    p = _principal(request, db)
+    p = current_principal(request, db)
     if p is None:
-        return _to_login()
+        return to_login()
     if not p.can(perm):
-        return _forbidden(request, p, perm)
+        return forbidden(request, p, perm)
     return p
 
 
@@ -57,7 +57,7 @@ def updates_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         return p
     rows = list(db.scalars(select(UpdatePackage).order_by(UpdatePackage.uploaded_at.desc())))
     clash = sensors.update_conflict(db)
-    return _page(
+    return render(
         request,
         "updates.html",
         p,
@@ -165,7 +165,7 @@ def retry(node_id: str, request: Request, ctx: CtxDep, db: SessionDep) -> Respon
     if not isinstance(p, Principal):
         return p
     try:
-        cmd = sensors.retry(db, ctx, p.actor, fleet.get_node(db, node_id, "sensor"))
+        cmd = sensors.retry(db, ctx, p.actor, nodes.get_node(db, node_id, "sensor"))
     except APIError as exc:
         return _back(error=exc.message)
     db.commit()

@@ -1,0 +1,89 @@
+"""Inventory pages: the asset list with its filters, and an asset's page."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import load_only
+
+from otwatch.console.assets import service as assets
+from otwatch.console.assets.models import Asset, AssetProtocol
+from otwatch.console.assets.routes import AssetOut, asset_out
+from otwatch.console.deps import Permission, SessionDep
+from otwatch.console.fleet.models import Node
+from otwatch.console.pagination import paginate
+from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
+
+router = APIRouter(include_in_schema=False)
+
+INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q")
+
+
+@router.get("/inventory", response_class=HTMLResponse)
+def inventory_page(request: Request, db: SessionDep) -> Response:
+    p = current_principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return to_login()
+    f = {k: request.query_params.get(k, "").strip()[:200] for k in INVENTORY_FILTERS}
+    page = window(request)
+    error: str | None = None
+    rows: list[Asset] = []
+    total = 0
+    try:
+        stmt = assets.query(
+            source=f["source"] or None,
+            device_type=f["type"] or None,
+            vendor=f["vendor"] or None,
+            protocol=f["protocol"] or None,
+            network=f["network"] or None,
+            q=f["q"] or None,
+        )
+    except ValueError as exc:
+        error = str(exc)
+    else:
+        rows, total = paginate(db, stmt, page)
+    # the source filter's options and the rows' source names: the name columns only (no configuration
+    # or statistics JSON of every node)
+    names_only = load_only(Node.kind, Node.name, Node.hostname)
+    nodes = {
+        n.id: n
+        for n in db.scalars(select(Node).options(names_only).order_by(Node.kind, Node.name, Node.hostname))
+    }
+    types = db.scalars(
+        select(Asset.device_type).where(Asset.device_type.is_not(None)).distinct().order_by(Asset.device_type)
+    )
+    protocols = db.scalars(select(AssetProtocol.protocol).distinct().order_by(AssetProtocol.protocol))
+    return render(
+        request,
+        "inventory.html",
+        p,
+        "inventory",
+        items=[asset_out(a, nodes) for a in rows],
+        filters=f,
+        filtered=any(f.values()),
+        error=error,
+        paging=pager(request, page, total),
+        limit=page.limit,
+        agents=[n for n in nodes.values() if n.kind == "agent"],
+        sensors=[n for n in nodes.values() if n.kind == "sensor"],
+        types=list(types),
+        protocols=list(protocols),
+    )
+
+
+@router.get("/inventory/{asset_id}", response_class=HTMLResponse)
+def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
+    p = current_principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return to_login()
+    row = db.get(Asset, asset_id)
+    if row is None:
+        return error_page(request, p, 404, "Asset not found", "This asset does not exist or was removed.")
+    ids = {s.node_id for s in row.sources}
+    nodes = {n.id: n for n in db.scalars(select(Node).where(Node.id.in_(ids)))} if ids else {}
+    a: AssetOut = asset_out(row, nodes)
+    columns: list[str] = []
+    for m in a.modules:
+        columns.extend(k for k in m if k not in columns)
+    return render(request, "asset.html", p, "inventory", asset=a, module_columns=columns)

@@ -1,0 +1,131 @@
+"""Enrolment: an agent or sensor pairs (pairing key, console password or API key) or pairs again
+(repair), and gets its client certificate."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from otwatch.console.audit import service as audit
+from otwatch.console.auth.models import Role
+from otwatch.console.auth.service import authenticate, resolve_api_key
+from otwatch.console.context import ConsoleContext
+from otwatch.console.db import utcnow
+from otwatch.console.deps import ROLE_PERMISSIONS, Permission
+from otwatch.console.errors import APIError, conflict, invalid
+from otwatch.console.fleet.certificates import forget_serials
+from otwatch.console.fleet.models import IssuedCertificate, Node, PairingKey
+from otwatch.console.fleet.nodes import status_of
+from otwatch.console.settings import service as settings
+from otwatch.console.updates import service as updates
+from otwatch.wire import package, pki
+from otwatch.wire.messages import EnrollMethod, EnrollRequest, EnrollResponse
+from otwatch.wire.pairing import secret_matches
+
+__all__ = ["enroll"]
+
+
+def _enroller(db: Session, req: EnrollRequest, now: datetime) -> str:
+    """Check the enrolment credentials; return who vouched for the node (for the audit log)."""
+    if req.method is EnrollMethod.PAIRING_KEY:
+        key = db.get(PairingKey, req.key_id or "")
+        if key is None or not secret_matches(req.secret or "", key.secret_hash):
+            raise APIError(401, "invalid_pairing_key", "pairing key is not valid for this console")
+        if key.revoked_at is not None:
+            raise APIError(401, "revoked_pairing_key", "pairing key was revoked; generate a new one")
+        if key.expires_at <= now:
+            raise APIError(
+                401,
+                "expired_pairing_key",
+                f"pairing key expired on {key.expires_at:%Y-%m-%d %H:%M} UTC; generate a new one",
+            )
+        key.uses += 1
+        return f"pairing key {key.id}"
+    if req.method is EnrollMethod.PASSWORD:
+        user = authenticate(db, req.username or "", req.password or "")
+        if user is None:
+            raise APIError(401, "bad_credentials", "wrong console username or password")
+    else:
+        found = resolve_api_key(db, req.api_key or "")
+        if found is None:
+            raise APIError(401, "bad_credentials", "API key is invalid or revoked")
+        user = found[0]
+    if Permission.MANAGE_FLEET not in ROLE_PERMISSIONS[Role(user.role)]:
+        raise APIError(
+            403, "forbidden", f"user {user.username!r} ({user.role}) may not pair agents or sensors"
+        )
+    return f"user {user.username}" + (" (API key)" if req.method is EnrollMethod.API_KEY else "")
+
+
+def _load_csr(text: str) -> x509.CertificateSigningRequest:
+    try:
+        csr = x509.load_pem_x509_csr(text.encode())
+    except ValueError as exc:
+        raise invalid("csr_pem is not a PEM certificate signing request") from exc
+    if not csr.is_signature_valid:
+        raise invalid("certificate signing request signature is invalid")
+    if not isinstance(csr.public_key(), ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+        raise invalid("certificate signing request must carry an EC or RSA public key")
+    return csr
+
+
+def enroll(db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str) -> EnrollResponse:
+    now = utcnow()
+    if req.kind == "sensor" and req.version and updates.newer_than_console(req.version):
+        raise APIError(409, "version_too_new", updates.too_new_message(req.version))
+    csr = _load_csr(req.csr_pem)
+    vouched = _enroller(db, req, now)
+    pub_sha = pki.public_key_sha256(csr.public_key())
+    if db.scalar(select(IssuedCertificate).where(IssuedCertificate.public_key_sha256 == pub_sha)):
+        raise APIError(
+            409, "replayed_enrollment", "this key pair is already enrolled: replayed enrolment refused"
+        )
+    node = db.scalar(select(Node).where(Node.install_id == req.install_id))
+    if node is not None and not req.repair:
+        raise conflict("this installation is already paired; use repair to pair it again")
+    if node is None:
+        node = Node(kind=req.kind, install_id=req.install_id, enrolled_via=vouched, name=req.hostname)
+        if settings.get(db, "auto_approve"):
+            node.approved_at = now
+        db.add(node)
+        db.flush()
+        action = "node.enrolled"
+    else:
+        if node.kind != req.kind:
+            raise conflict(f"installation {req.install_id} is a paired {node.kind}, not a {req.kind}")
+        db.execute(
+            update(IssuedCertificate)
+            .where(IssuedCertificate.node_id == node.id, IssuedCertificate.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        forget_serials(node)
+        node.uninstalled_at = None
+        node.last_seen = None
+        node.disconnect_reason = None
+        node.activity = None
+        node.config_acked = 0  # the repaired installation must pick its configuration up again
+        action = "node.repaired"
+    node.hostname, node.host_os, node.ip = req.hostname, req.host_os, client_ip
+    node.version, node.engine_version = req.version, req.engine_version
+    node.enrolled_at = now
+    cert = ctx.pki.issue_client(csr.public_key(), f"{req.kind}:{node.id}")
+    serial = pki.serial_hex(cert)
+    db.add(
+        IssuedCertificate(
+            serial=serial, node_id=node.id, public_key_sha256=pub_sha, not_after=cert.not_valid_after_utc
+        )
+    )
+    node.cert_serial = serial
+    audit.record(db, vouched, action, node.id, kind=req.kind, hostname=req.hostname, ip=client_ip)
+    return EnrollResponse(
+        node_id=node.id,
+        status=status_of(ctx, node, now).value,
+        certificate_pem=pki.cert_pem(cert).decode(),
+        ca_pem=ctx.pki.ca_pem,
+        server_time=now,
+        release_keys=[package.public_pem(k) for k in updates.trusted_keys(ctx)],
+    )

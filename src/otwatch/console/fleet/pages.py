@@ -1,0 +1,97 @@
+"""Data Collection > Data Sources pages: Agents, Sites and Sensors, and a sensor's Overview."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select
+
+from otwatch.console.alerts import service as alerts
+from otwatch.console.credentials.models import Credential
+from otwatch.console.db import utcnow
+from otwatch.console.deps import CtxDep, Permission, SessionDep
+from otwatch.console.fleet import nodes
+from otwatch.console.fleet.models import Node
+from otwatch.console.fleet.schemas import ENGINES, SETTING_GROUPS, Unit
+from otwatch.console.pagination import paginate
+from otwatch.console.settings import service as settings
+from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
+from otwatch.ui import overview
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/agents", response_class=HTMLResponse)
+def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
+    p = current_principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return to_login()
+    can_manage, can_operate = p.can(Permission.MANAGE_FLEET), p.can(Permission.OPERATE)
+    credentials = list(db.scalars(select(Credential).order_by(Credential.name))) if can_manage else []
+    names = {c.id: c.name for c in credentials} if can_manage else nodes.credential_names(db)
+    # one window of the fleet, in the order of GET /api/v1/agents, which the page polls for the same window
+    page = window(request, default_limit=100)
+    rows, total = paginate(db, select(Node).where(Node.kind == "agent").order_by(Node.enrolled_at), page)
+    now = utcnow()
+    agents = [nodes.node_out(ctx, n, names, now) for n in rows]
+    return render(
+        request,
+        "agents.html",
+        p,
+        "agents",
+        agents=agents,
+        paging=pager(request, page, total),
+        window=page,
+        can_manage=can_manage,
+        can_operate=can_operate,
+        can_act=can_manage or can_operate,
+        auto_approve=bool(settings.get(db, "auto_approve")),
+        auto_update=bool(settings.get(db, "auto_update")),
+        credentials=credentials,
+        units=[u.value for u in Unit],
+    )
+
+
+@router.get("/sensors", response_class=HTMLResponse)
+def sensors_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
+    p = current_principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return to_login()
+    rows = db.scalars(select(Node).where(Node.kind == "sensor").order_by(Node.enrolled_at).limit(1000))
+    sensors = [nodes.node_out(ctx, n, {}) for n in rows]
+    can_manage = p.can(Permission.MANAGE_FLEET)
+    return render(
+        request,
+        "sensors.html",
+        p,
+        "sensors",
+        sensors=sensors,
+        engines=ENGINES,
+        open_alerts=alerts.open_counts(db),
+        can_manage=can_manage,
+        setting_groups=SETTING_GROUPS,
+    )
+
+
+@router.get("/sensors/{sensor_id}", response_class=HTMLResponse)
+def sensor_page(sensor_id: str, request: Request, ctx: CtxDep, db: SessionDep) -> Response:
+    p = current_principal(request, db)
+    if p is None or not p.can(Permission.VIEW):
+        return to_login()
+    node = db.get(Node, sensor_id)
+    if node is None or node.kind != "sensor":
+        return error_page(request, p, 404, "Sensor not found", "This sensor does not exist or was removed.")
+    s = nodes.node_out(ctx, node, {})
+    return render(
+        request,
+        "sensor.html",
+        p,
+        "sensors",
+        sensor=s,
+        engines=ENGINES,
+        charts=overview.charts(s.stats, s.settings.get("port_aliases") or {}),
+        summary=overview.summary(s.stats),
+        top_alerts=alerts.alert_outs(db, alerts.top_open(db, node.id)),
+        open_alerts=alerts.open_counts(db).get(node.id, 0),
+        can_manage=p.can(Permission.MANAGE_FLEET),
+    )

@@ -1,0 +1,4 @@
+// A sensor's Overview: its Learning Mode and engine switches.
+import { initSensorControls } from "./sensor-switches.js";
+
+initSensorControls();

@@ -1,0 +1,210 @@
+// Sites and Sensors (Site Management): the settings switches, live status, selection, Bulk Actions,
+// Sensor Engine Configuration, and Push settings (push-settings.js).
+import { api, bulkSummary, errorOf, flash, fmtTime, say, showError, text } from "./common.js";
+import { initPushSettings } from "./push-settings.js";
+import { applySensorSettings, initSensorControls, pendingSwitches } from "./sensor-switches.js";
+
+function initSensorsPage() {
+  const table = document.getElementById("sensors-table");
+  if (!table) return;
+  const body = document.getElementById("sensors-body");
+  const ENGINES = JSON.parse(table.dataset.engines || "[]");
+  const selected = new Set();
+  const latest = new Map();
+  const checkAll = document.getElementById("sensors-check-all");
+  const count = document.getElementById("sensors-selected");
+  const bulkBtn = document.getElementById("sensor-bulk-btn");
+  const menu = document.getElementById("sensor-bulk-menu");
+
+  function syncSelection() {
+    const boxes = Array.from(body.querySelectorAll("input.row-check"));
+    boxes.forEach((b) => { b.checked = selected.has(b.value); });
+    if (checkAll) {
+      checkAll.checked = boxes.length > 0 && selected.size === boxes.length;
+      checkAll.indeterminate = selected.size > 0 && selected.size < boxes.length;
+    }
+    if (count) count.textContent = selected.size + " selected";
+    if (bulkBtn) bulkBtn.disabled = selected.size === 0;
+  }
+  body.addEventListener("change", (e) => {
+    const t = e.target;
+    if (!(t instanceof HTMLInputElement) || !t.classList.contains("row-check")) return;
+    if (t.checked) selected.add(t.value); else selected.delete(t.value);
+    syncSelection();
+  });
+  if (checkAll) checkAll.addEventListener("change", () => {
+    body.querySelectorAll("input.row-check").forEach((cb) => {
+      if (checkAll.checked) selected.add(cb.value); else selected.delete(cb.value);
+    });
+    syncSelection();
+  });
+
+  // ---- live status: poll the API; rows are updated in place, and re-rendered by the server when
+  // sensors come or go (so the row markup lives in one template)
+  function updateRow(tr, s) {
+    const cell = tr.querySelector(".status-cell");
+    const badge = document.createElement("span");
+    badge.className = "badge badge-" + s.status_colour;
+    badge.textContent = s.status;
+    const parts = [badge];
+    if (s.disconnect_reason) {
+      badge.title = s.disconnect_reason;
+      const why = document.createElement("span");
+      why.className = "reason";
+      why.textContent = s.disconnect_reason;
+      parts.push(" ", why);
+    }
+    if (cell) cell.replaceChildren(...parts);
+    const version = tr.querySelector(".version");
+    if (version) version.textContent = text(s.version);
+    const seen = tr.querySelector(".last-seen");
+    if (seen) seen.textContent = fmtTime(s.last_seen);
+    const assets = tr.querySelector(".assets a");
+    if (assets) assets.textContent = String(s.reported_assets);
+    applySensorSettings(s);
+  }
+  async function rerender() {
+    const focusedId = document.activeElement && body.contains(document.activeElement) ? document.activeElement.id : null;
+    const focusedCheck = document.activeElement && document.activeElement.classList.contains("row-check")
+      ? document.activeElement.value : null;
+    const r = await fetch(window.location.pathname, { headers: { Accept: "text/html" } });
+    if (!r.ok) return;
+    const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+    const fresh = doc.getElementById("sensors-body");
+    if (!fresh) return;
+    body.replaceChildren(...Array.from(fresh.childNodes).map((n) => document.importNode(n, true)));
+    const ids = new Set(Array.from(body.querySelectorAll("tr[data-id]")).map((tr) => tr.dataset.id));
+    for (const id of Array.from(selected)) if (!ids.has(id)) selected.delete(id);
+    syncSelection();
+    const again = focusedId ? document.getElementById(focusedId)
+      : focusedCheck ? body.querySelector('input.row-check[value="' + CSS.escape(focusedCheck) + '"]') : null;
+    if (again) again.focus();
+  }
+  let inflight = false;
+  async function refresh() {
+    if (inflight || pendingSwitches.size) return;
+    inflight = true;
+    try {
+      const r = await fetch("/api/v1/sensors?limit=1000", { headers: { Accept: "application/json" } });
+      if (r.status === 401) { window.location.assign("/login"); return; }
+      if (!r.ok) return;
+      const items = (await r.json()).items;
+      latest.clear();
+      items.forEach((s) => latest.set(s.id, s));
+      const shown = Array.from(body.querySelectorAll("tr[data-id]")).map((tr) => tr.dataset.id);
+      const same = shown.length === items.length && items.every((s) => shown.includes(s.id));
+      if (!same) { await rerender(); return; }
+      for (const s of items) {
+        const tr = body.querySelector('tr[data-id="' + CSS.escape(s.id) + '"]');
+        if (tr) updateRow(tr, s);
+      }
+    } catch (e) {
+      /* transient network error: try again on the next tick */
+    } finally {
+      inflight = false;
+    }
+  }
+
+  // ---- Bulk Actions menu
+  function closeMenu(focusButton) {
+    if (!menu) return;
+    menu.hidden = true;
+    bulkBtn.setAttribute("aria-expanded", "false");
+    if (focusButton) bulkBtn.focus();
+  }
+  if (bulkBtn && menu) {
+    bulkBtn.addEventListener("click", (e) => {
+      e.stopPropagation();
+      const open = menu.hidden;
+      menu.hidden = !open;
+      bulkBtn.setAttribute("aria-expanded", String(open));
+      if (open) { const first = menu.querySelector("button"); if (first) first.focus(); }
+    });
+    document.addEventListener("click", () => closeMenu(false));
+    menu.addEventListener("keydown", (e) => {
+      const items = Array.from(menu.querySelectorAll("button"));
+      const i = items.indexOf(document.activeElement);
+      if (e.key === "Escape") { e.preventDefault(); closeMenu(true); }
+      else if (e.key === "ArrowDown") { e.preventDefault(); items[(i + 1) % items.length].focus(); }
+      else if (e.key === "ArrowUp") { e.preventDefault(); items[(i - 1 + items.length) % items.length].focus(); }
+    });
+  }
+  async function bulk(label, requests) {
+    let ok = 0;
+    const failures = [];
+    for (const payload of requests) {
+      const r = await api("POST", "/api/v1/sensors/bulk", payload);
+      if (!r.ok) { failures.push(await errorOf(r)); continue; }
+      const out = await r.json();
+      ok += out.succeeded;
+      Object.values(out.results).forEach((v) => { if (v !== "ok") failures.push(v); });
+    }
+    const msg = bulkSummary(label, ok, failures);
+    say(msg, failures.length > 0);
+    await refresh();
+    return failures.length === 0;
+  }
+  document.querySelectorAll("[data-sensor-bulk]").forEach((item) => {
+    item.addEventListener("click", async () => {
+      const action = item.dataset.sensorBulk;
+      const ids = Array.from(selected);
+      const label = item.textContent.replace("…", "").trim();
+      closeMenu(action !== "engines");
+      if (action === "engines") { openEngines(ids); return; }
+      if (action === "delete" && !window.confirm("Delete " + ids.length + " sensor(s)?")) return;
+      if (action === "learning_on" || action === "learning_off") {
+        await bulk(label, [{ ids: ids, action: "set_sensor_settings", sensor_settings: { learning: action === "learning_on" } }]);
+        return;
+      }
+      const done = await bulk(label, [{ ids: ids, action: action }]);
+      if (action === "delete" && done) { selected.clear(); syncSelection(); }
+    });
+  });
+
+  // ---- Sensor Engine Configuration panel: turn engines on or off on many sensors at once.
+  // Each sensor keeps the engines not chosen here, so sensors are grouped by their resulting list.
+  const panel = document.getElementById("engines-panel");
+  const form = document.getElementById("engines-form");
+  const errBox = document.getElementById("engines-error");
+  function closePanel() { panel.hidden = true; if (bulkBtn && !bulkBtn.disabled) bulkBtn.focus(); }
+  function openEngines(ids) {
+    form.reset();
+    form.dataset.ids = JSON.stringify(ids);
+    showError(errBox, "");
+    document.getElementById("engines-count").textContent = String(ids.length);
+    panel.hidden = false;
+    const first = form.querySelector("select");
+    if (first) first.focus();
+  }
+  if (panel) {
+    panel.querySelectorAll("[data-close-panel]").forEach((b) => b.addEventListener("click", closePanel));
+    panel.addEventListener("keydown", (e) => { if (e.key === "Escape") closePanel(); });
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const choice = {};
+      form.querySelectorAll("select[data-bulk-engine]").forEach((sel) => { if (sel.value) choice[sel.dataset.bulkEngine] = sel.value; });
+      if (!Object.keys(choice).length) { showError(errBox, "Choose On or Off for at least one engine"); return; }
+      const ids = JSON.parse(form.dataset.ids || "[]");
+      const groups = new Map();
+      for (const id of ids) {
+        const current = (latest.get(id) || { settings: { engines: ENGINES } }).settings.engines || [];
+        const next = ENGINES.filter((en) => choice[en] === "on" || (choice[en] !== "off" && current.includes(en)));
+        const key = JSON.stringify(next);
+        if (!groups.has(key)) groups.set(key, []);
+        groups.get(key).push(id);
+      }
+      const requests = Array.from(groups.entries()).map(([key, group]) => (
+        { ids: group, action: "set_sensor_settings", sensor_settings: { engines: JSON.parse(key) } }));
+      const ok = await bulk("Sensor Engine Configuration", requests);
+      if (ok) closePanel(); else showError(errBox, flash ? flash.textContent : "failed");
+    });
+  }
+
+  syncSelection();
+  refresh();
+  window.setInterval(refresh, 2000);
+}
+
+initSensorControls();
+initSensorsPage();
+initPushSettings();
