@@ -13,7 +13,7 @@ def test_login_wrong_password_is_clear_and_audited(client: TestClient, admin: Te
     assert r.status_code == 401
     assert r.json()["error"] == {
         "code": "bad_credentials",
-        "message": "wrong username or password",
+        "message": "Wrong user name or password.",
         "details": None,
     }
     assert client.get("/api/v1/auth/me").status_code == 401

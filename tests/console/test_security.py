@@ -82,7 +82,7 @@ def test_sign_in_form_locked_out_too(client: TestClient) -> None:
         r = form_login(client, "admin", "guess", follow_redirects=False)
         assert r.status_code == 401
     r = form_login(client, "admin", ADMIN_PASSWORD, follow_redirects=False)
-    assert r.status_code == 429 and "too many failed sign-ins" in r.text
+    assert r.status_code == 429 and "Too many failed sign-ins" in r.text
 
 
 def test_over_budget_check_ins_get_503_with_retry_after(admin: TestClient, ctx: ConsoleContext) -> None:
@@ -103,3 +103,25 @@ def test_over_budget_check_ins_get_503_with_retry_after(admin: TestClient, ctx: 
         for _ in range(taken):
             ctx.checkin_budget.release()
     assert agent.checkin()["status"] == "Pending Approval"  # and the console answers again
+
+
+def test_concurrent_guesses_cannot_race_past_the_lockout(admin: TestClient) -> None:
+    """19 of 40 concurrent guesses used to be evaluated against a limit of 5 (otwatch.ui.signin now
+    checks, verifies and counts one guess of a user at a time)."""
+    import threading
+
+    statuses: list[int] = []
+
+    def guess() -> None:
+        with TestClient(admin.app) as c:
+            r = c.post("/api/v1/auth/login", json={"username": "Admin ", "password": "guess"})
+            statuses.append(r.status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(statuses) == 16 and statuses.count(401) == 5 and statuses.count(429) == 11
+    r = admin.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert r.status_code == 429  # the spelling " Admin " counted against admin

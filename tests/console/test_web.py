@@ -55,7 +55,7 @@ def test_root_and_agents_redirect_to_login_when_signed_out(client: TestClient) -
 def test_wrong_password_shows_message(client: TestClient) -> None:
     r = form_login(client, "admin", "nope", follow_redirects=False)
     assert r.status_code == 401
-    assert "wrong username or password" in r.text
+    assert "Wrong user name or password." in r.text
     assert 'value="admin"' in r.text  # the username is kept, the password is not
     assert client.get("/agents", follow_redirects=False).status_code == 303
 

@@ -16,6 +16,7 @@ from otwatch.sensor.local.store import SensorStore
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.sensor.web.app import create_sensor_app
 from otwatch.wire.client import Credentials, NodeState, enroll
+from tests.conftest import form_login
 from tests.e2e.conftest import LiveConsole
 from tests.e2e.test_pairing_e2e import wait_for
 from tests.ldapserver import BIND_PW, Slapd, ad_settings, slapd
@@ -91,9 +92,7 @@ def test_pushed_snmp_and_ad_settings_are_served_by_the_other_sensor(
             {"OTWATCH_SENSOR_ADMIN_PASSWORD": "x" * 12, "OTWATCH_SENSOR_SUPPORT_PASSWORD": "y" * 12}
         )
         with TestClient(create_sensor_app(b, store), base_url="https://testserver") as web:
-            r2 = web.post(
-                "/login", data={"username": "alice", "password": "alice-pass"}, follow_redirects=False
-            )
+            r2 = form_login(web, "alice", "alice-pass", follow_redirects=False)
             assert r2.status_code == 303 and r2.headers["location"] == "/overview"
 
         # SNMP switched off on A and pushed again: B stops answering

@@ -16,6 +16,7 @@ from otwatch.sensor.local.store import Role, SensorStore
 from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.web.app import create_sensor_app
 from otwatch.sensor.web.deps import SensorConsole
+from tests.conftest import form_login
 
 PASSWORDS = {Role.ADMIN: "admin-secret-1", Role.SUPPORT: "support-secret-1"}
 ENV = {role.env: pw for role, pw in PASSWORDS.items()}
@@ -74,9 +75,7 @@ def make_app(store: SensorStore, fake_host: Path) -> AppFactory:
 
 
 def login(client: TestClient, role: Role = Role.ADMIN) -> TestClient:
-    r = client.post(
-        "/login", data={"username": role.value, "password": PASSWORDS[role]}, follow_redirects=False
-    )
+    r = form_login(client, role.value, PASSWORDS[role], follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/overview", r.text
     return client
 

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from otwatch.sensor.local.store import Role
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.wire.client import NodeState
+from tests.conftest import form_login
 from tests.ldapserver import BIND_PW, Slapd, ad_settings, slapd
 from tests.sensor.web.conftest import PASSWORDS, AppFactory
 
@@ -36,7 +37,7 @@ def client(make_app: AppFactory, node: SensorNode) -> Iterator[TestClient]:
 
 
 def sign_in(client: TestClient, username: str, password: str) -> tuple[int, str]:
-    r = client.post("/login", data={"username": username, "password": password}, follow_redirects=False)
+    r = form_login(client, username, password, follow_redirects=False)
     return r.status_code, r.headers.get("location") or r.text
 
 

@@ -14,6 +14,7 @@ from otwatch.sensor.local.store import Role, SensorStore
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.wire.client import NodeState
+from tests.conftest import form_login
 from tests.sensor.web.conftest import PASSWORDS, AppFactory, client_for
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -62,24 +63,22 @@ def test_pages_need_a_session(app: FastAPI) -> None:
 def test_wrong_password_and_lockout(app: FastAPI) -> None:
     with TestClient(app, base_url="https://testserver") as c:
         for _ in range(5):
-            r = c.post("/login", data={"username": "admin", "password": "wrong"})
+            r = form_login(c, "admin", "wrong")
             assert r.status_code == 401 and "Wrong user name or password." in r.text
-        r = c.post("/login", data={"username": "admin", "password": PASSWORDS[Role.ADMIN]})
+        r = form_login(c, "admin", PASSWORDS[Role.ADMIN])
         assert r.status_code == 429 and "Too many failed sign-ins" in r.text
         assert c.get("/overview", follow_redirects=False).status_code == 303
 
 
 def test_unknown_user_is_refused(app: FastAPI) -> None:
     with TestClient(app, base_url="https://testserver") as c:
-        r = c.post("/login", data={"username": "root", "password": "x"})
+        r = form_login(c, "root", "x")
         assert r.status_code == 401
 
 
 def test_session_cookie_is_secure_and_strict(app: FastAPI) -> None:
     with TestClient(app, base_url="https://testserver") as c:
-        r = c.post(
-            "/login", data={"username": "admin", "password": PASSWORDS[Role.ADMIN]}, follow_redirects=False
-        )
+        r = form_login(c, "admin", PASSWORDS[Role.ADMIN], follow_redirects=False)
         cookie = r.headers["set-cookie"].lower()
         assert "secure" in cookie and "samesite=strict" in cookie and "httponly" in cookie
 

@@ -17,6 +17,7 @@ import pytest
 
 from otwatch.wire import pki
 from otwatch.wire.tls import fetch_certificate
+from tests.conftest import form_login
 
 pytestmark = pytest.mark.network
 
@@ -85,7 +86,7 @@ def test_run_serves_the_sensor_console(tmp_path: Path, plant_capture: Path) -> N
             assert pki.fingerprint_der(der) == pki.fingerprint(
                 pki.load_cert((base / "state/local/tls/self-signed.crt").read_bytes())
             )
-            c.post("/login", data={"username": "admin", "password": "run-admin-1"})
+            form_login(c, "admin", "run-admin-1")
             deadline = time.monotonic() + 30
             while True:  # the capture replays and the link to the absent console fails
                 html = c.get("/overview").text

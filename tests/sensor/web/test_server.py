@@ -14,6 +14,7 @@ from otwatch.sensor.web.app import create_sensor_app
 from otwatch.sensor.web.server import ConsoleServer
 from otwatch.wire import pki
 from otwatch.wire.tls import fetch_certificate
+from tests.conftest import form_login
 from tests.sensor.web.conftest import PASSWORDS
 from tests.sensor.web.pkitools import chain
 
@@ -27,7 +28,7 @@ def test_https_with_the_self_signed_then_the_imported_certificate(store: SensorS
         assert pki.fingerprint_der(der) == store.certificate_info()["fingerprint"]
         base = f"https://127.0.0.1:{server.port}"
         with httpx.Client(verify=False, base_url=base, follow_redirects=True) as c:
-            r = c.post("/login", data={"username": "admin", "password": PASSWORDS[Role.ADMIN]})
+            r = form_login(c, "admin", PASSWORDS[Role.ADMIN])
             assert r.status_code == 200 and ">Overview</h1>" in r.text  # the Secure cookie works over HTTPS
         good = chain()
         store.import_certificate(

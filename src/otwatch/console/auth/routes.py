@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -26,7 +27,7 @@ from otwatch.console.db import utcnow
 from otwatch.console.deps import CurrentPrincipal, Operator, Permission, SessionDep, SettingsAdmin, Viewer
 from otwatch.console.errors import APIError, conflict, not_found
 from otwatch.console.pagination import Page, PageDep, paginate
-from otwatch.ui import csrf
+from otwatch.ui import csrf, signin
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -36,15 +37,14 @@ def login(body: LoginIn, request: Request, response: Response, db: SessionDep) -
     """Signs in with a session cookie; the CSRF token that later writes must echo comes back in the
     ``X-CSRF-Token`` response header. No token is needed to sign in here: another origin cannot send
     a JSON body without a CORS preflight, which the console never grants."""
-    try:
-        service.check_lockout(db, body.username)
-    except service.LockedOut as exc:
-        raise APIError(429, "locked_out", str(exc), {"retry_after": exc.retry_after}) from exc
-    user = service.authenticate(db, body.username, body.password)
+    outcome = signin.sign_in(
+        None, body.username, body.password, service.AuditThrottle(db), partial(service.authenticate, db)
+    )
+    if outcome.status == 429:
+        raise APIError(429, "locked_out", outcome.error or "", {"retry_after": outcome.retry_after})
+    user = outcome.principal
     if user is None:
-        audit.record(db, body.username, "auth.login_failed")
-        db.commit()
-        raise APIError(401, "bad_credentials", "wrong username or password")
+        raise APIError(401, "bad_credentials", outcome.error or signin.WRONG)
     request.session.clear()
     request.session.update({"uid": user.id, "epoch": user.session_epoch})
     response.headers[csrf.HEADER] = csrf.rotate(request)

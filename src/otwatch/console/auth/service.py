@@ -13,9 +13,11 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from otwatch.console.audit import service as audit
 from otwatch.console.audit.models import AuditEntry
 from otwatch.console.auth.models import ApiKey, Role, User
 from otwatch.console.db import utcnow
+from otwatch.ui import signin
 
 _hasher = PasswordHasher()
 _DUMMY = _hasher.hash("timing-equaliser")
@@ -33,13 +35,13 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
-MAX_FAILURES = 5  # failed sign-ins per user name ...
-LOCKOUT = timedelta(minutes=15)  # ... within this window lock the name for the rest of it
+MAX_FAILURES = signin.MAX_FAILURES  # failed sign-ins per user name ...
+LOCKOUT = timedelta(seconds=signin.LOCKOUT_SECONDS)  # ... within this window lock the name for the rest of it
 
 
 class LockedOut(Exception):
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed sign-ins; try again in {max(1, retry_after // 60)} minutes")
+        super().__init__(signin.locked_message(retry_after))
         self.retry_after = retry_after
 
 
@@ -61,6 +63,28 @@ def check_lockout(
     if len(rows) >= limit:
         unlock = rows[-limit] + LOCKOUT
         raise LockedOut(int((unlock - utcnow()).total_seconds()) + 1)
+
+
+class AuditThrottle:
+    """Failed sign-ins counted in the audit log (``auth.login_failed``, actor = the normalised name),
+    which every console process sharing the database reads: the console's :class:`otwatch.ui.signin.Throttle`."""
+
+    def __init__(self, db: Session) -> None:
+        self.db = db
+
+    def retry_after(self, user: str) -> int | None:
+        try:
+            check_lockout(self.db, user)
+        except LockedOut as exc:
+            return exc.retry_after
+        return None
+
+    def failed(self, user: str) -> None:
+        audit.record(self.db, user or "(blank)", "auth.login_failed")
+        self.db.commit()
+
+    def succeeded(self, user: str) -> None:
+        """Nothing to forget: failures age out of the window."""
 
 
 def authenticate(db: Session, username: str, password: str) -> User | None:

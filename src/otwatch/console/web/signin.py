@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -11,7 +12,7 @@ from otwatch.console.audit import service as audit
 from otwatch.console.auth import service as auth_service
 from otwatch.console.deps import SessionDep
 from otwatch.console.web.render import current_principal, templates, to_login
-from otwatch.ui import csrf
+from otwatch.ui import csrf, signin
 
 router = APIRouter(include_in_schema=False)
 
@@ -36,25 +37,23 @@ def login_submit(
     password: Annotated[str, Form(max_length=1000)] = "",
     csrf_field: Annotated[str, Form(alias=csrf.FIELD, max_length=200)] = "",
 ) -> Response:
-    if not csrf.matches(request, csrf_field):  # login CSRF: the form must come from our own page
-        ctx = {"error": "The sign-in form expired; please sign in again.", "username": username}
-        return templates.TemplateResponse(request, "login.html", ctx, status_code=403)
-    try:
-        auth_service.check_lockout(db, username)
-    except auth_service.LockedOut as exc:
-        ctx = {"error": str(exc), "username": username}
-        return templates.TemplateResponse(
-            request, "login.html", ctx, status_code=429, headers={"Retry-After": str(exc.retry_after)}
-        )
-    user = auth_service.authenticate(db, username, password) if username and password else None
+    outcome = signin.sign_in(  # login CSRF, lockout per normalised name, one answer (otwatch.ui.signin)
+        request,
+        username,
+        password,
+        auth_service.AuditThrottle(db),
+        partial(auth_service.authenticate, db),
+        csrf_field=csrf_field,
+    )
+    user = outcome.principal
     if user is None:
-        audit.record(db, username or "(blank)", "auth.login_failed")
-        db.commit()
-        ctx = {"error": "wrong username or password", "username": username}
-        return templates.TemplateResponse(request, "login.html", ctx, status_code=401)
-    request.session.clear()
+        ctx = {"error": outcome.error, "username": username}
+        headers = {"Retry-After": str(outcome.retry_after)} if outcome.retry_after else None
+        return templates.TemplateResponse(
+            request, "login.html", ctx, status_code=outcome.status, headers=headers
+        )
     request.session.update({"uid": user.id, "epoch": user.session_epoch})
-    token = csrf.rotate(request)
+    token = csrf.token(request)  # rotated by sign_in
     audit.record(db, user.username, "auth.login")
     db.commit()
     return RedirectResponse("/agents", status_code=303, headers={csrf.HEADER: token})

@@ -15,7 +15,6 @@ Build it with :func:`create_sensor_app`; :mod:`otwatch.sensor.web.server` serves
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -37,8 +36,6 @@ from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.timeline import EventType
 from otwatch.sensor.web import activation_page, mining, pages, system
 from otwatch.sensor.web.deps import (
-    LOCKOUT,
-    LOGIN_FAILURES,
     WEB_DIR,
     ConsoleDep,
     Forbidden,
@@ -47,6 +44,7 @@ from otwatch.sensor.web.deps import (
     redirect,
 )
 from otwatch.sensor.web.host import SensorHost
+from otwatch.ui import csrf, signin
 from otwatch.ui.charts import format_bytes, format_number
 
 # ---------------------------------------------------------------- the application
@@ -153,39 +151,32 @@ def _auth_router() -> Any:
         c: ConsoleDep,
         username: Annotated[str, Form(max_length=100)] = "",
         password: Annotated[str, Form(max_length=1000)] = "",
+        csrf_field: Annotated[str, Form(alias=csrf.FIELD, max_length=200)] = "",
     ) -> Response:
-        count, since = c.failures.get(username, (0, 0.0))
-        if count >= LOGIN_FAILURES and time.monotonic() - since < LOCKOUT:
-            wait = int(LOCKOUT - (time.monotonic() - since)) + 1
-            return c.render(
-                request,
-                "login.html",
-                None,
-                429,
-                error=f"Too many failed sign-ins; try again in {wait} s.",
-                username=username,
-            )
-        role = c.store.authenticate(username, password) if username and password else None
-        ad_user: str | None = None
         node = c.host.node
-        if role is None and node is not None and username and password:  # then Active Directory
-            try:
-                signed = adauth.sign_in(node.system.active_directory, node.secrets.get(), username, password)
-            except adauth.AdRefused as exc:
-                return c.render(request, "login.html", None, 403, error=str(exc), username=username)
-            except adauth.AdUnavailable as exc:
-                c.failures[username] = (count + 1, time.monotonic())
-                error = f"Active Directory cannot be reached, so only local users can sign in now ({exc})."
-                return c.render(request, "login.html", None, 503, error=error, username=username)
-            if signed is not None:
-                role, ad_user = signed[0], signed[1].username
-        if role is None:
-            c.failures[username] = (count + 1, time.monotonic())
+
+        def verify(name: str, secret: str) -> tuple[Role, str | None] | None:
+            """Local users first, then Active Directory (AD refusals and outages raise)."""
+            local = c.store.authenticate(name, secret)
+            if local is not None:
+                return local, None
+            if node is None:
+                return None
+            signed = adauth.sign_in(node.system.active_directory, node.secrets.get(), name, secret)
+            return None if signed is None else (signed[0], signed[1].username)
+
+        try:  # login CSRF, lockout per normalised name, one answer (otwatch.ui.signin)
+            outcome = signin.sign_in(request, username, password, c.throttle, verify, csrf_field=csrf_field)
+        except adauth.AdRefused as exc:
+            return c.render(request, "login.html", None, 403, error=str(exc), username=username)
+        except adauth.AdUnavailable as exc:
+            error = f"Active Directory cannot be reached, so only local users can sign in now ({exc})."
+            return c.render(request, "login.html", None, 503, error=error, username=username)
+        if outcome.principal is None:
             return c.render(
-                request, "login.html", None, 401, error="Wrong user name or password.", username=username
+                request, "login.html", None, outcome.status, error=outcome.error, username=username
             )
-        c.failures.pop(username, None)
-        request.session.clear()
+        role, ad_user = outcome.principal
         request.session["user"] = role.value
         if ad_user is not None:
             request.session["ad_user"] = ad_user  # who signed in, for the record

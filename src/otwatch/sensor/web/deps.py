@@ -26,12 +26,11 @@ from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.timeline import EventType, LogBook, sensor_logs
 from otwatch.sensor.web.host import SensorHost
 from otwatch.ui import csrf
+from otwatch.ui.signin import MemoryThrottle
 
 WEB_DIR = Path(__file__).resolve().parent
 HIGH_SEVERITY = (Severity.CRITICAL, Severity.MAJOR)  # "open alerts with high severity levels"
 TOP_ALERTS = 5
-LOGIN_FAILURES = 5  # then a pause of LOCKOUT seconds for that user name
-LOCKOUT = 60.0
 
 
 class NotSignedIn(Exception):
@@ -54,7 +53,7 @@ class SensorConsole:
     templates: Jinja2Templates
     logs: LogBook = field(default_factory=sensor_logs)
     players: list[threading.Thread] = field(default_factory=list)
-    failures: dict[str, tuple[int, float]] = field(default_factory=dict)
+    throttle: MemoryThrottle = field(default_factory=MemoryThrottle)
 
     def render(
         self, request: Request, name: str, user: Role | None, status_code: int = 200, **context: Any
@@ -69,7 +68,7 @@ class SensorConsole:
             "sensor_name": self.sensor_name(),
             "link": self.host.link_status(),
             "pcaps_enabled": self.store.pcaps_enabled,
-            "csrf": csrf_token(request) if user else "",
+            "csrf": csrf_token(request),  # the sign-in form carries one too (login CSRF)
             "flash": flash,
             "version": __version__,
         }
