@@ -184,7 +184,7 @@ def test_sensor_names_assets_without_holding_up_capture(responder: PtrResponder,
         def names() -> dict[str, str | None]:
             out: dict[str, str | None] = {}
             for r in node.build_reports():
-                out.update({a["ip"]: a["name"] for a in r.assets})
+                out.update({a.ip or "": a.name for a in r.assets})
             return out
 
         got: dict[str, str | None] = {}
