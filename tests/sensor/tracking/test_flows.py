@@ -155,3 +155,42 @@ def test_resegmented_real_capture_gives_the_same_records() -> None:
             packets.append(_tcp(src, dst, pkt.tcp_seq + i, payload[i : i + 3], pkt.tcp_flags, pkt.tcp_ack))
     got = [(r.direction, r.fields) for _, r in _feed(FlowTable((modbus.SPEC,)), packets)]
     assert got == expected and len(got) == 48
+
+
+def test_foreign_payload_on_a_well_known_port_is_not_claimed_by_that_port() -> None:
+    """Identification is by content: MELSOFT-like bytes on 502 are not Modbus, so no Malformed Modbus."""
+    table = FlowTable((modbus.SPEC,))
+    melsoft_like = bytes.fromhex(
+        "5700330000001111070000ffff030000fe03000014001c080a080000000000000004"
+    ) + bytes(20)
+    pairs = _feed(table, [_tcp(CLIENT, SERVER, 1, melsoft_like), _tcp(CLIENT, SERVER, 1 + len(melsoft_like),
+                                                                      melsoft_like)])  # fmt: skip
+    assert pairs == []
+    flow = next(iter(table.flows.values()))
+    assert flow.spec is None and flow.protocol != "modbus"
+    # ... while real Modbus on the same port is still read, from its first byte.
+    table = FlowTable((modbus.SPEC,))
+    assert _tids(_feed(table, [_tcp(CLIENT, SERVER, 1, _request(7))])) == [7]
+
+
+def test_a_first_message_cut_into_tiny_segments_is_detected_once_whole_and_read_from_its_start() -> None:
+    other = ("10.1.1.20", 5020)  # not Modbus's port: only content can identify it
+    first, second = _request(1), _request(2)
+    stream = first + second
+    packets = [_tcp(CLIENT, other, 1 + i, stream[i : i + 2]) for i in range(0, len(stream), 2)]
+    table = FlowTable((dnp3.SPEC, modbus.SPEC))
+    pairs = _feed(table, packets)
+    assert _tids(pairs) == [1, 2]
+    assert all(f.protocol == "modbus" and r.malformed is None for f, r in pairs)
+
+
+def test_undetected_bytes_are_bounded_and_the_flow_is_given_up() -> None:
+    from otwatch.sensor.tracking.flows import DETECT_ATTEMPTS
+
+    table = FlowTable((modbus.SPEC,))
+    packets = [_tcp(CLIENT, ("10.1.1.40", 7777), 1 + i * 1000, b"\xee" * 1000) for i in range(10)]
+    assert _feed(table, packets) == []
+    flow = next(iter(table.flows.values()))
+    assert flow.undetected is None and flow.spec is None
+    assert flow.detect_attempts == DETECT_ATTEMPTS  # given up: later bytes are not held or tried
+    assert _feed(table, [_tcp(CLIENT, ("10.1.1.40", 7777), 20_001, _request(1))]) == []

@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 from otwatch.protocols.base import ProtocolSpec
-from otwatch.protocols.modbus.codes import EXCEPTION_BIT, MODBUS_PORT, FunctionCode
+from otwatch.protocols.modbus.codes import MODBUS_PORT
 from otwatch.protocols.modbus.dissect import ModbusDissector, identity_from
-from otwatch.protocols.modbus.messages import MAX_PDU, MBAP
+from otwatch.protocols.modbus.messages import MAX_PDU
 from otwatch.protocols.modbus.query import identify
 
 __all__ = ["SPEC", "ModbusDissector", "detect", "identify", "identity_from"]
 
-_KNOWN_CODES = frozenset(int(c) for c in FunctionCode)
-
 
 def detect(payload: bytes) -> bool:
-    """A first segment that starts with a plausible MBAP header and a known function code."""
-    if len(payload) < 8:
-        return False
-    _tid, pid, length, _unit = MBAP.unpack_from(payload)
-    return pid == 0 and 2 <= length <= MAX_PDU + 1 and (payload[7] & ~EXCEPTION_BIT) in _KNOWN_CODES
+    """Whole MBAP frames back to back: protocol id 0 and lengths that add up to the segment.
+
+    The structure, not the function code, decides (a fuzzer's unknown codes on port 502 are still
+    Modbus, and must surface as such); a frame continued in the next segment may end the payload.
+    Other protocols that start with two zero bytes (MELSOFT, ...) fail the length chain.
+    """
+    n = len(payload)
+    off = whole = 0
+    while off + 8 <= n:
+        if payload[off + 2] or payload[off + 3]:
+            return False
+        length = (payload[off + 4] << 8) | payload[off + 5]
+        if not 2 <= length <= MAX_PDU + 1:
+            return False
+        off += 6 + length
+        if off > n:
+            break
+        whole += 1
+        if whole == 4:
+            return True
+    return whole > 0
 
 
 SPEC = ProtocolSpec(

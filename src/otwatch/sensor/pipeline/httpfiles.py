@@ -27,8 +27,8 @@ from otwatch.protocols.base import ProtocolSpec, Record
 __all__ = ["MAX_BODY", "SPEC", "HttpFiles"]
 
 PROTOCOL: Final = "http"
-#: Port 80 only, and no detection by content elsewhere: the sensor's port aliases (8080 = "historian
-#: web") keep naming the other ports' traffic.
+#: Port 80 first; HTTP elsewhere is claimed by content by protocols.http (listed before this spec),
+#: so bodies are carved on port 80 only.
 PORTS: Final = (80,)
 MAX_HEADER: Final = 16 * 1024
 MAX_BODY: Final = 256 * 1024 * 1024
@@ -189,7 +189,7 @@ SPEC: Final = ProtocolSpec(
     name=PROTOCOL,
     transport="tcp",
     ports=PORTS,
-    detect=lambda payload: False,  # chosen by port (see PORTS); framing errors stop it quietly
+    detect=http.detect,  # on port 80 only (PORTS); elsewhere protocols.http, listed first, claims HTTP
     dissector=HttpFiles,
     identity_from=http.identity_from,  # the header records; body records carry no identity
     ot=False,

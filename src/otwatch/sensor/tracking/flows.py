@@ -35,7 +35,9 @@ FlowKey = tuple[int, str, int, str, int]  # proto, lower (ip, port), higher (ip,
 
 MAX_PENDING_BYTES = 64 * 1024  # out-of-order bytes held per direction before we give up on a hole
 MAX_PENDING_SEGMENTS = 64
-DETECT_ATTEMPTS = 4  # payload-carrying packets tried with SPEC.detect before a flow is left undissected
+DETECT_ATTEMPTS = 4  # payloads tried with SPEC.detect before a flow is left undissected ("unknown")
+DETECT_MIN_BYTES = 8  # TCP: bytes gathered in a direction before a failed detect counts as an attempt
+DETECT_BUFFER = 2048  # TCP: bytes held while the protocol is not known yet
 TCP_IDLE = 600.0
 UDP_IDLE = 120.0
 MAX_FLOWS = 100_000
@@ -132,6 +134,9 @@ class Flow:
     bytes_server: int = 0
     gaps: int = 0
     detect_attempts: int = 0
+    # TCP bytes seen before the protocol was known, in arrival order: a first message cut into tiny
+    # segments is detected once whole, and the dissector then reads it from its start.
+    undetected: list[tuple[bool, bytes]] | None = None
     closed: bool = False
     _dirs: tuple[_Direction, _Direction] = field(default_factory=lambda: (_Direction(), _Direction()))
 
@@ -365,19 +370,52 @@ class FlowTable:
         if dissector is None:
             if flow.detect_attempts >= DETECT_ATTEMPTS:
                 return _NO_RECORDS
-            flow.detect_attempts += 1
-            spec = self._choose(flow, data)
-            if spec is None:
-                return _NO_RECORDS
-            flow.spec = spec
-            dissector = flow.dissector = spec.dissector()
+            if flow.proto != PROTO_TCP:  # a datagram is a whole message: detect on it alone
+                flow.detect_attempts += 1
+                spec = self._choose(flow, data)
+                if spec is None:
+                    return _NO_RECORDS
+                flow.spec = spec
+                dissector = flow.dissector = spec.dissector()
+                return dissector.feed(data, from_client)
+            return self._detect_stream(flow, data, from_client)
         return dissector.feed(data, from_client)
 
-    def _choose(self, flow: Flow, payload: bytes) -> ProtocolSpec | None:
-        """The port's protocol (detect() breaks ties between several), else whichever spec detects.
+    def _detect_stream(self, flow: Flow, data: bytes, from_client: bool) -> list[Record]:
+        held = flow.undetected
+        if held is None:
+            held = flow.undetected = []
+        held.append((from_client, data))
+        same = b"".join(d for c, d in held if c == from_client)
+        if len(same) >= DETECT_MIN_BYTES:  # tiny first segments are tried but do not use up attempts
+            flow.detect_attempts += 1
+        spec = self._choose(flow, same)
+        if spec is None:
+            if flow.detect_attempts >= DETECT_ATTEMPTS or sum(len(d) for _, d in held) > DETECT_BUFFER:
+                flow.detect_attempts = DETECT_ATTEMPTS
+                flow.undetected = None
+            return _NO_RECORDS
+        flow.spec = spec
+        dissector = flow.dissector = spec.dissector()
+        flow.undetected = None
+        if len(held) == 1:
+            return dissector.feed(data, from_client)
+        # Replay what came before, each direction's bytes in order (the other side's earlier bytes
+        # first: they were sent before this direction's message was complete).
+        out: list[Record] = []
+        other = b"".join(d for c, d in held if c != from_client)
+        if other:
+            out += dissector.feed(other, not from_client)
+        out += dissector.feed(same, from_client)
+        return out
 
-        A well-known OT port is trusted even when the first bytes do not look right: out-of-spec
-        traffic on port 502 is exactly what should surface as malformed Modbus records.
+    def _choose(self, flow: Flow, payload: bytes) -> ProtocolSpec | None:
+        """The protocol whose content this is: the port's protocols first, then any that detects.
+
+        By content, never by port alone: a payload that no dissector claims stays undissected (the
+        inventory calls it "unknown tcp/N") rather than being read as the port's protocol and raising
+        Malformed alerts of a protocol it does not carry (MMS on TCP/102 is not S7comm; MELSOFT on
+        5001 is not Modbus). The flow is tried on up to :data:`DETECT_ATTEMPTS` payloads.
         """
         transport = "tcp" if flow.proto == PROTO_TCP else "udp"
         by_port = self._by_port.get((transport, flow.server_port)) or self._by_port.get(
@@ -387,9 +425,8 @@ class FlowTable:
             for spec in by_port:
                 if _detects(spec, payload):
                     return spec
-            return by_port[0]
         for spec in self.specs:
-            if spec.transport == transport and _detects(spec, payload):
+            if spec.transport == transport and _detects(spec, payload) and not (by_port and spec in by_port):
                 return spec
         return None
 
