@@ -20,7 +20,11 @@ def detect(payload: bytes) -> bool:
         return False
     command = int.from_bytes(payload[0:2], "little")
     length = int.from_bytes(payload[2:4], "little")
-    return command in codes.COMMAND_NAMES and command != codes.CMD_NOP and ENCAP.size + length <= len(payload)
+    return (
+        command in codes.COMMAND_NAMES
+        and command not in (codes.CMD_NOP, codes.CMD_LIST_TARGETS)
+        and ENCAP.size + length <= len(payload)
+    )
 
 
 def detect_udp(payload: bytes) -> bool:
