@@ -8,6 +8,7 @@ with the operation of :mod:`otwatch.protocols.operations`; reads and ordinary ta
 from __future__ import annotations
 
 import struct
+from collections import Counter
 from pathlib import Path as FsPath
 
 import pytest
@@ -23,7 +24,7 @@ from otwatch.protocols.enip.messages import (
     unconnected_request,
 )
 from otwatch.protocols.operations import OPERATION_DETAIL_FIELD, OPERATION_FIELD, Operation
-from tests.sensor.replay import capture, replay
+from tests.sensor.replay import capture, replay, tshark_fields
 
 
 def _send(dissector: EnipDissector, request: CipRequest) -> Record:
@@ -190,3 +191,29 @@ def test_legacy_list_targets_is_no_malformed_packet() -> None:
     records = _enip(capture(f"{OPS}/openics__EIP-IPAddressChangeAttempt.pcap"))
     legacy = [r for r in records if r.fields.get("enip_command_code") == "0x01"]
     assert legacy and all(r.fields["enip_command"] == "List Targets" for r in legacy)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_capture_requests_match_tshark(name: str) -> None:
+    """Every CIP request tshark decodes (services embedded in Multiple Service Packets and Unconnected
+    Sends included) is one of ours, in the same frame, with the same service codes, and each class we
+    read is one tshark reads (tshark adds the connection's class to connected requests)."""
+    path = capture(f"{OPS}/{name}")
+    theirs: dict[int, tuple[list[int], Counter[int]]] = {}
+    for frame, rr, sc, cls in tshark_fields(path, "cip", ["cip.rr", "cip.sc", "cip.class"]):
+        if rr.split(",")[0] == "0x00":
+            classes = Counter(int(c, 16) for c in cls.split(",") if c)
+            theirs[int(frame)] = (sorted(int(s, 16) for s in sc.split(",")), classes)
+    ours: dict[int, tuple[list[int], Counter[int]]] = {}
+    for replayed in replay(path):
+        services = [s for s in replayed.record.fields.get("cip", ()) if s["direction"] == "request"]
+        if replayed.record.protocol == "enip" and services:
+            codes_ = sorted(int(s["cip_service_code"], 16) for s in services)
+            ours[replayed.frame] = (
+                codes_,
+                Counter(int(s["class_id"], 16) for s in services if "class_id" in s),
+            )
+    compared = [f for f in theirs if f in ours]
+    assert len(compared) >= 0.95 * len(theirs)  # tshark loses a few frames a mid-stream capture starts in
+    assert {f: ours[f][0] for f in compared} == {f: theirs[f][0] for f in compared}
+    assert all(ours[f][1] <= theirs[f][1] for f in compared)
