@@ -46,6 +46,7 @@ from otwatch.protocols.modbus.messages import (
     decode_pdu,
     unpack_registers,
 )
+from otwatch.protocols.operations import Operation, tag
 
 PROTOCOL = "modbus"
 MAX_BUFFER = 4 * (MAX_PDU + MBAP_SIZE)  # a few frames; more means we lost framing
@@ -202,6 +203,9 @@ def _request_fields(fields: dict[str, Any], msg: object, pdu: bytes) -> None:
         case Diagnostics():
             fields["request_subfunction_code"] = _diag_name(msg.subfunction)
             fields["request_data"] = msg.data
+            operation = DIAGNOSTIC_OPERATIONS.get(msg.subfunction)
+            if operation is not None:
+                tag(fields, operation, f"Modbus diagnostics '{fields['request_subfunction_code']}'")
         case ReadDeviceIdRequest():
             fields["mei_type"] = MEI_TYPES[pdu[1]]
             fields["read_device_id_code"] = msg.read_code
@@ -280,6 +284,13 @@ def identity_from(record: Record) -> Identity | None:
         name=objects.get("ProductName") or None,
         extra=extra,
     )
+
+
+#: Diagnostics sub-functions that restart the device's communications or silence it.
+DIAGNOSTIC_OPERATIONS: Final[dict[int, Operation]] = {
+    0x01: Operation.CONTROLLER_RESET,  # Restart Communications Option
+    0x04: Operation.CONTROLLER_STOP,  # Force Listen Only Mode
+}
 
 
 def _diag_name(subfunction: int) -> str:
