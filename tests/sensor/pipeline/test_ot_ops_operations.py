@@ -44,3 +44,27 @@ def test_capture_raises_its_operation_with_technique(name: str) -> None:
     for alert in alerts:
         if alert.type.code in CASES[name]:
             assert alert.description.endswith(".") and " sent " in alert.description
+
+
+def test_umas_stop_and_download_through_the_sensor() -> None:
+    """Schneider UMAS on TCP 502: a STOP_PLC and a download are operations with their techniques, and
+    function 90 is no illegal Modbus function."""
+    from tests.sensor.packets import Net, modbus
+
+    net = Net()
+    es, plc = net.host("es", "10.0.0.30"), net.host("m340", "10.0.0.40")
+    session = net.session(es, plc, 502).open()
+    session.exchange(modbus(1, 0, b"\x5a\x00\x02"), modbus(1, 0, b"\x5a\x00\xfe" + bytes(30)))
+    session.exchange(modbus(2, 0, b"\x5a\x00\x10\x00\x01"), modbus(2, 0, b"\x5a\x8f\xfe"))
+    session.exchange(modbus(3, 0, b"\x5a\x8f\x41\xff\x00"), modbus(3, 0, b"\x5a\x8f\xfe"))
+    session.exchange(modbus(4, 0, b"\x5a\x8f\x33\x00\x01"), modbus(4, 0, b"\x5a\x8f\xfe"))
+    sensor = Sensor()
+    for frame in net.frames:
+        sensor.process(*frame)
+    sensor.finish()
+    raised = {a.type.code: a for a in sensor.alerts.alerts.values()}
+    assert raised["CONTROLLER_STOP"].type.technique is not None
+    assert raised["CONTROLLER_STOP"].type.technique.id == "T0858"
+    assert "UMAS STOP_PLC" in raised["CONTROLLER_STOP"].description
+    assert raised["PROGRAM_DOWNLOAD"].type.technique.id == "T0843"  # type: ignore[union-attr]
+    assert "ILLEGAL_FUNCTION_CODE" not in raised and "MALFORMED_PACKET" not in raised

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from otwatch.inventory.identity import Identity
 from otwatch.protocols.base import Record
+from otwatch.protocols.modbus import umas
 from otwatch.protocols.modbus.codes import (
     DEVICE_ID_OBJECTS,
     DIAGNOSTIC_SUBFUNCTIONS,
@@ -158,6 +159,8 @@ class ModbusDissector:
         if is_request:
             if fast:
                 fields["address"], fields["quantity"] = _ADDR_QTY.unpack_from(pdu, 1)
+            elif code == umas.FUNCTION:
+                umas.request_fields(pdu, fields)
             else:
                 _request_fields(fields, msg, pdu)
             if len(self._pending) >= MAX_PENDING:
@@ -172,6 +175,8 @@ class ModbusDissector:
                     fields.setdefault(key, request[key])
         if fast:
             fields["response_values"] = unpack_registers(pdu[2 : 2 + pdu[1]])
+        elif code == umas.FUNCTION:
+            umas.response_fields(pdu, fields, request)
         else:
             _response_fields(fields, msg, pdu)
         return record
@@ -258,9 +263,13 @@ def _response_fields(fields: dict[str, Any], msg: object, pdu: bytes) -> None:
 
 
 def identity_from(record: Record) -> Identity | None:
-    """Identity from a Read Device Identification reply (the sensor's record or the agent's)."""
+    """Identity from a Read Device Identification reply (the sensor's record or the agent's), or from
+    a UMAS READ_ID answer (a Schneider Modicon CPU model)."""
     objects: dict[str, str] | None = record.fields.get("objects")
     if not objects:
+        model = record.fields.get("umas_cpu_model")
+        if model:
+            return Identity(protocol="modbus", vendor="Schneider Electric", model=model, extra={"umas": True})
         return None
     extra: dict[str, Any] = {}
     product_code: int | None = None
