@@ -79,6 +79,19 @@ def _rr(request_bytes: bytes) -> bytes:
         (CipRequest(0x09, Path(0x68, 0x25E2)), Operation.PROGRAM_DELETE),
         (CipRequest(0x4F, Path(0x6A, 0x1BFA), b"\x00\x00\x00\x00\x58\x00"), Operation.PROGRAM_UPLOAD),
         (CipRequest(0x4B, Path(0xA1, 1), bytes(8)), Operation.FIRMWARE_UPDATE),
+        # PCCC through Execute PCCC: requestor id (7 bytes), then CMD 0x0F, STS, TNS, FNC (and data)
+        (
+            CipRequest(0x4B, Path(0x67, 1), b"\x07\x01\x00\x01\x02\x03\x04\x0f\x00\x01\x00\x80\x01"),
+            Operation.MODE_CHANGE,
+        ),
+        (
+            CipRequest(
+                0x4B,
+                Path(0x67, 1),
+                b"\x07\x01\x00\x01\x02\x03\x04\x0f\x00\x02\x00\xaa\x02\x07\x89\x00\x00\x01\x00",
+            ),
+            Operation.PARAMETER_WRITE,
+        ),
         (CipRequest(0x4D, Path(0x6B, 0x10), b"\xc4\x00\x01\x00" + bytes(4)), Operation.PARAMETER_WRITE),
         (_symbolic(0x4D, "Setpoint", b"\xc4\x00\x01\x00" + bytes(4)), Operation.PARAMETER_WRITE),
         (_symbolic(0x53, "Recipe", b"\xc4\x00\x01\x00" + bytes(8)), Operation.PARAMETER_WRITE),
@@ -93,6 +106,10 @@ def test_operation_requests_are_tagged(request_: CipRequest, expected: Operation
     "request_",
     [
         CipRequest(0x01, Path(0x01, 1)),  # Get_Attributes_All of the Identity
+        CipRequest(
+            0x4B, Path(0x67, 1), b"\x07\x01\x00\x01\x02\x03\x04\x0f\x00\x03\x00\xa2\x02\x07\x89\x00"
+        ),  # PCCC read
+        CipRequest(0x4B, Path(0x67, 1), b"\x07\x01"),  # truncated
         CipRequest(0x03, Path(0x8B, 1), b"\x01\x00\x0b\x00"),  # reading the clock
         CipRequest(0x04, Path(0x8B, 1), b"\x02\x00\x04\x00\x00\x00\x02\x00\x00\x00"),  # time zone settings
         CipRequest(0x0E, Path(0xF5, 1, 5)),  # reading the IP configuration

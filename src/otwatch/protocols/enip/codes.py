@@ -175,6 +175,16 @@ LOGIX_WRITE_PROGRAM: Final = 0x50  # write a slice of a program or routine (offs
 LOGIX_EXECUTE: Final = 0x4B  # vendor "execute": code blocks into class 0x72, lock flag on 0x8E
 TAG_READS: Final = frozenset({0x4C, 0x52})
 TAG_WRITES: Final = frozenset({0x4D, 0x4E, 0x53})
+# PCCC (DF1 commands carried by Execute PCCC, 0x4B on class 0x67) for SLC 500 / MicroLogix / PLC-5:
+# command 0x0F with these function codes.
+PCCC_CMD: Final = 0x0F
+PCCC_CHANGE_MODE: Final = 0x80
+PCCC_WRITES: Final[dict[int, str]] = {
+    0x67: "Typed Write",
+    0xAA: "Protected Typed Logical Write (3 address fields)",
+    0xAB: "Protected Typed Logical Masked Write",
+    0xA9: "Protected Typed Logical Write (2 address fields)",
+}
 # Wall Clock Time attributes that carry the time itself (others hold time zone and DST settings).
 CLOCK_VALUE_ATTRIBUTES: Final = frozenset({0x01, 0x03, 0x06, 0x0B})
 # Identity Reset type (the request's one data byte): 1 and 2 return the device to factory defaults.

@@ -293,8 +293,29 @@ class EnipDissector:
             # A read from offset 0 starts reading a routine out; the short reads at an offset that
             # Studio 5000 makes around an online edit are not an upload.
             tag(fields, Operation.PROGRAM_UPLOAD, f"a {what} (a routine read out from its start)")
+        elif service == codes.LOGIX_EXECUTE and cls == codes.CLASS_PCCC and data:
+            _pccc(data, entry, fields)
         elif service in codes.TAG_WRITES and cls == codes.CLASS_SYMBOL:
             tag(fields, Operation.PARAMETER_WRITE, f"a {what}, instance {path.instance_id}")
+
+
+def _pccc(data: bytes, entry: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Execute PCCC: requestor id (its length first), then the DF1 command, status, TNS, function."""
+    pos = data[0]
+    if pos < 1 or len(data) < pos + 5:
+        return
+    command, function = data[pos], data[pos + 4]
+    entry["pccc_command"] = f"0x{command:02x}"
+    entry["pccc_function"] = f"0x{function:02x}"
+    if command != codes.PCCC_CMD:
+        return
+    if function == codes.PCCC_CHANGE_MODE:
+        mode = data[pos + 5] if len(data) > pos + 5 else None
+        tag(
+            fields, Operation.MODE_CHANGE, f"a PCCC Change Mode (mode 0x{mode or 0:02x}) to an SLC/MicroLogix"
+        )
+    elif function in codes.PCCC_WRITES:
+        tag(fields, Operation.PARAMETER_WRITE, f"a PCCC {codes.PCCC_WRITES[function]}")
 
 
 def _service_label(service: int, cls: int, entry: dict[str, Any]) -> str:
