@@ -28,6 +28,7 @@ from otwatch.sensor.capture.decode import PROTO_TCP, PROTO_UDP, decode
 from otwatch.sensor.capture.pcapfile import CaptureReader, PcapError
 from otwatch.sensor.tracking.flows import FlowTable
 from tests.conftest import CAPTURES
+from tests.protocols.profinet_io import test_profinet_io as pnio
 
 PER_SPEC = 200  # seed payloads kept per protocol
 FUZZ = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -92,6 +93,10 @@ def _synthetic() -> synth.Net:
         station = synth.mac(0x300 + role)
         n.emit(synth.dcp_identify_response(station, laptop.mac, f"io-{role}", "ET 200SP", 0x002A, 0x0313, role,
                                            f"10.10.0.{30 + role}"))  # fmt: skip
+    io_device = n.host("io-device", "10.10.0.40", synth.OUI_SIEMENS)
+    for payload, to_device in pnio.FRAMES * 2:  # PROFINET IO CM: connect, write, control, I&M0 read
+        src, dst = (plc, io_device) if to_device else (io_device, plc)
+        n.udp(src, dst, 49152 if to_device else 34964, 34964 if to_device else 49152, payload)
     return n
 
 

@@ -22,6 +22,9 @@ from typing import Any, Final
 #: Record field names a dissector sets (see :func:`tag`).
 OPERATION_FIELD: Final = "operation"
 OPERATION_DETAIL_FIELD: Final = "operation_detail"
+#: Optional: a more specific alert type of the same operation that the sensor raises instead (e.g. the
+#: long-standing S7_STOP for an S7 PLC Stop, a CONTROLLER_STOP); it carries the same technique.
+OPERATION_ALERT_FIELD: Final = "operation_alert"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +123,7 @@ OPERATIONS: Final[dict[Operation, OperationType]] = {
 }
 
 
-def tag(fields: dict[str, Any], operation: Operation, detail: str) -> None:
+def tag(fields: dict[str, Any], operation: Operation, detail: str, alert: str | None = None) -> None:
     """Mark a record's fields with the operation it carries and a short human description of it.
 
     The first operation a message carries wins (one alert per message); ``detail`` completes the
@@ -129,3 +132,5 @@ def tag(fields: dict[str, Any], operation: Operation, detail: str) -> None:
     if OPERATION_FIELD not in fields:
         fields[OPERATION_FIELD] = operation
         fields[OPERATION_DETAIL_FIELD] = detail
+        if alert is not None:
+            fields[OPERATION_ALERT_FIELD] = alert

@@ -8,7 +8,7 @@ destination) pair. Never raises on wire bytes.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from otwatch.protocols.base import Record
 from otwatch.protocols.dnp3.codes import (
@@ -30,6 +30,7 @@ from otwatch.protocols.dnp3.messages import (
     TransportSegment,
     frame_size,
 )
+from otwatch.protocols.operations import Operation, tag
 
 PROTOCOL = "dnp3"
 MAX_FRAGMENT = 64 * 1024  # application fragment cap; real devices use 2048 to 4096
@@ -156,9 +157,21 @@ class Dnp3Dissector:
             fields["fc_request"] = name
             fields["is_control"] = app.function in CONTROL_CODES
             direction = "request"
+            operation = OPERATION_CODES.get(app.function)
+            if operation is not None:
+                tag(fields, operation, f"DNP3 {name}")
         if len(app.objects) >= 3:
             fields["object_group"], fields["object_variation"] = app.objects[0], app.objects[1]
         return Record(PROTOCOL, direction, fields)
+
+
+#: Application function codes that restart, start or stop the outstation or its application.
+OPERATION_CODES: Final[dict[int, Operation]] = {
+    13: Operation.CONTROLLER_RESET,  # cold restart
+    14: Operation.CONTROLLER_RESET,  # warm restart
+    17: Operation.CONTROLLER_START,  # start application
+    18: Operation.CONTROLLER_STOP,  # stop application
+}
 
 
 def _dir(from_client: bool) -> Literal["request", "response"]:

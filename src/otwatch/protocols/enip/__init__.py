@@ -15,12 +15,19 @@ __all__ = ["SPEC", "SPEC_UDP", "EnipDissector", "detect", "detect_udp", "identif
 
 
 def detect(payload: bytes) -> bool:
-    """Content detection: a known encapsulation command whose length field matches the bytes."""
+    """Content detection: a known encapsulation command whose length field fits the bytes and whose
+    options field is zero, as the specification requires (a DCE/RPC header, 04 00 ..., would otherwise
+    read as List Services)."""
     if len(payload) < ENCAP.size:
         return False
     command = int.from_bytes(payload[0:2], "little")
     length = int.from_bytes(payload[2:4], "little")
-    return command in codes.COMMAND_NAMES and command != codes.CMD_NOP and ENCAP.size + length <= len(payload)
+    return (
+        command in codes.COMMAND_NAMES
+        and command not in (codes.CMD_NOP, codes.CMD_LIST_TARGETS)
+        and ENCAP.size + length <= len(payload)
+        and payload[20:24] == b"\x00\x00\x00\x00"
+    )
 
 
 def detect_udp(payload: bytes) -> bool:

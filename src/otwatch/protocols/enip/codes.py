@@ -11,6 +11,7 @@ PORT: Final = 44818
 IO_PORT: Final = 2222
 
 CMD_NOP: Final = 0x00
+CMD_LIST_TARGETS: Final = 0x01
 CMD_LIST_SERVICES: Final = 0x04
 CMD_LIST_IDENTITY: Final = 0x63
 CMD_LIST_INTERFACES: Final = 0x64
@@ -20,6 +21,7 @@ CMD_SEND_RR_DATA: Final = 0x6F
 CMD_SEND_UNIT_DATA: Final = 0x70
 COMMAND_NAMES: Final[dict[int, str]] = {
     CMD_NOP: "NOP",
+    CMD_LIST_TARGETS: "List Targets",  # legacy Rockwell command (RSLinx), answered like List Identity
     CMD_LIST_SERVICES: "List Services",
     CMD_LIST_IDENTITY: "List Identity",
     CMD_LIST_INTERFACES: "List Interfaces",
@@ -91,6 +93,16 @@ SERVICE_NAMES: Final[dict[int, str]] = {
     SVC_FORWARD_OPEN: "Forward Open",
     0x5B: "Large Forward Open",
 }
+SVC_SET_ATTRIBUTES_ALL: Final = 0x02
+SVC_SET_ATTRIBUTE_LIST: Final = 0x04
+SVC_START: Final = 0x06
+SVC_STOP: Final = 0x07
+SVC_CREATE: Final = 0x08
+SVC_DELETE: Final = 0x09
+SVC_SET_ATTRIBUTE_SINGLE: Final = 0x10
+SVC_UNCONNECTED_SEND: Final = 0x52  # on the Connection Manager; Read Tag Fragmented elsewhere
+GET_SERVICES: Final = frozenset({SVC_GET_ATTRIBUTES_ALL, 0x03, SVC_GET_ATTRIBUTE_SINGLE})
+SET_SERVICES: Final = frozenset({SVC_SET_ATTRIBUTES_ALL, SVC_SET_ATTRIBUTE_LIST, SVC_SET_ATTRIBUTE_SINGLE})
 CLASS_IDENTITY: Final = 0x01
 CLASS_CONNECTION_MANAGER: Final = 0x06
 CLASS_NAMES: Final[dict[int, str]] = {
@@ -120,6 +132,66 @@ CLASS_NAMES: Final[dict[int, str]] = {
     0xF4: "Port",
     0xF5: "TCP/IP Interface",
     0xF6: "Ethernet Link",
+}
+
+# Rockwell Logix vendor objects (vendor-specific class range 0x64-0xC7; not in the ODVA tables, so kept
+# apart from CLASS_NAMES, whose wording follows ICSNPP's logs). Names are those used by public Logix
+# research (pylogix, libplctag, Claroty's and Nozomi's Studio 5000 write-ups).
+CLASS_WALL_CLOCK: Final = 0x8B
+CLASS_LOGIX_CONTROLLER: Final = 0x8E
+CLASS_NON_VOLATILE_STORAGE: Final = 0xA1  # ControlFLASH firmware transfer
+CLASS_TCPIP: Final = 0xF5
+CLASS_ETHERNET_LINK: Final = 0xF6
+CLASS_CONTROL_SUPERVISOR: Final = 0x29
+CLASS_PCCC: Final = 0x67
+CLASS_SYMBOL: Final = 0x6B
+CLASS_TEMPLATE: Final = 0x6C
+CLASS_ROUTINE: Final = 0x6A
+CLASS_LOGIX_CODE: Final = 0x72
+VENDOR_CLASS_NAMES: Final[dict[int, str]] = {
+    0x64: "Logix Controller Properties",
+    0x68: "Logix Program",
+    0x69: "Logix Task",
+    CLASS_ROUTINE: "Logix Routine",
+    CLASS_SYMBOL: "Logix Symbol",
+    CLASS_TEMPLATE: "Logix Template",
+    0x70: "Logix Map",
+    CLASS_LOGIX_CODE: "Logix Code",
+    CLASS_WALL_CLOCK: "Wall Clock Time",
+    CLASS_LOGIX_CONTROLLER: "Logix Controller",
+    CLASS_NON_VOLATILE_STORAGE: "Non-Volatile Storage",
+    0xAC: "Logix Project",
+}
+# Classes that hold a Logix project's structure and code (programs, tasks, routines, data types,
+# code, the project itself): Create/Delete of their instances, and vendor writes into them, are a
+# download; vendor reads of a routine's contents (0x4F) that this connection did not write are an upload.
+LOGIX_PROGRAM_CLASSES: Final = frozenset(
+    {0x68, 0x69, CLASS_ROUTINE, CLASS_TEMPLATE, 0x6D, 0x6E, 0x70, CLASS_LOGIX_CODE, 0x73, 0xAC}
+)
+# Create/Delete of a Symbol instance adds or removes a controller tag: a program change too.
+LOGIX_CREATE_CLASSES: Final = LOGIX_PROGRAM_CLASSES | {CLASS_SYMBOL}
+LOGIX_READ_PROGRAM: Final = 0x4F  # read a slice of a program or routine (offset, length)
+LOGIX_WRITE_PROGRAM: Final = 0x50  # write a slice of a program or routine (offset, data)
+LOGIX_EXECUTE: Final = 0x4B  # vendor "execute": code blocks into class 0x72, lock flag on 0x8E
+TAG_READS: Final = frozenset({0x4C, 0x52})
+TAG_WRITES: Final = frozenset({0x4D, 0x4E, 0x53})
+# PCCC (DF1 commands carried by Execute PCCC, 0x4B on class 0x67) for SLC 500 / MicroLogix / PLC-5:
+# command 0x0F with these function codes.
+PCCC_CMD: Final = 0x0F
+PCCC_CHANGE_MODE: Final = 0x80
+PCCC_WRITES: Final[dict[int, str]] = {
+    0x67: "Typed Write",
+    0xAA: "Protected Typed Logical Write (3 address fields)",
+    0xAB: "Protected Typed Logical Masked Write",
+    0xA9: "Protected Typed Logical Write (2 address fields)",
+}
+# Wall Clock Time attributes that carry the time itself (others hold time zone and DST settings).
+CLOCK_VALUE_ATTRIBUTES: Final = frozenset({0x01, 0x03, 0x06, 0x0B})
+# Identity Reset type (the request's one data byte): 1 and 2 return the device to factory defaults.
+RESET_TYPES: Final[dict[int, str]] = {
+    0: "power-cycle emulation",
+    1: "return to factory defaults",
+    2: "return to factory defaults, keeping communication settings",
 }
 
 CIP_STATUS_NAMES: Final[dict[int, str]] = {

@@ -30,6 +30,7 @@ from otwatch.protocols.enip.messages import (
     decode_cpf,
     split_multiple_service,
 )
+from otwatch.protocols.operations import Operation, tag
 
 PROTOCOL: Final = "enip"
 MAX_MESSAGE: Final = 65535 + ENCAP.size
@@ -54,12 +55,13 @@ def _direction(from_client: bool) -> Any:
 class EnipDissector:
     """Per-flow dissector; ``datagrams=True`` treats every ``feed`` as one UDP datagram."""
 
-    __slots__ = ("_bufs", "_datagrams", "_pending")
+    __slots__ = ("_bufs", "_datagrams", "_firmware", "_pending")
 
     def __init__(self, datagrams: bool = False) -> None:
         self._datagrams = datagrams
         self._bufs = {True: bytearray(), False: bytearray()}
         self._pending: dict[tuple[int, bytes | int], Path] = {}
+        self._firmware = False  # a firmware transfer to the Non-Volatile Storage object was seen
 
     def feed(self, data: bytes, from_client: bool) -> list[Record]:
         if self._datagrams:
@@ -158,7 +160,7 @@ class EnipDissector:
             if len(self._pending) >= MAX_PENDING:
                 self._pending.clear()
             self._pending[key] = request.path
-            _request(request, sequence, services)
+            self._request(request, sequence, services, fields)
 
     def _response(
         self,
@@ -194,28 +196,147 @@ class EnipDissector:
         ):
             fields.update(IdentityInfo.decode_attributes(response.data).as_fields())
 
+    def _request(
+        self,
+        request: CipRequest,
+        sequence: int | None,
+        services: list[dict[str, Any]],
+        fields: dict[str, Any],
+    ) -> None:
+        path = request.path
+        entry: dict[str, Any] = {
+            "cip_sequence_count": sequence,
+            "direction": "request",
+            "cip_service_code": f"0x{request.service:02x}",
+            "cip_service": codes.service_name(request.service, path.class_id),
+        }
+        if path.class_id is not None:
+            entry["class_id"] = f"0x{path.class_id:02x}"
+            entry["class_name"] = codes.CLASS_NAMES.get(path.class_id, "unknown")
+        if path.instance_id is not None:
+            entry["instance_id"] = f"0x{path.instance_id:02x}"
+        if path.attribute_id is not None:
+            entry["attribute_id"] = f"0x{path.attribute_id:02x}"
+        if path.symbol is not None:
+            entry["symbol"] = path.symbol
+        services.append(entry)
+        self._operation(request, entry, fields)
+        if request.service == codes.SVC_MULTIPLE_SERVICE_PACKET and request.data:
+            for embedded in split_multiple_service(request.data):
+                self._request(CipRequest.decode(embedded), sequence, services, fields)
+        elif (
+            request.service == codes.SVC_UNCONNECTED_SEND
+            and path.class_id == codes.CLASS_CONNECTION_MANAGER
+            and len(request.data) >= 4
+        ):
+            # Unconnected Send: priority/tick, timeout ticks, message size, the routed request, route path.
+            (size,) = U16.unpack_from(request.data, 2)
+            if 2 <= size <= len(request.data) - 4:
+                routed = CipRequest.decode(request.data[4 : 4 + size])
+                self._request(routed, sequence, services, fields)
 
-def _request(request: CipRequest, sequence: int | None, services: list[dict[str, Any]]) -> None:
-    path = request.path
-    entry: dict[str, Any] = {
-        "cip_sequence_count": sequence,
-        "direction": "request",
-        "cip_service_code": f"0x{request.service:02x}",
-        "cip_service": codes.service_name(request.service, path.class_id),
-    }
-    if path.class_id is not None:
-        entry["class_id"] = f"0x{path.class_id:02x}"
-        entry["class_name"] = codes.CLASS_NAMES.get(path.class_id, "unknown")
-    if path.instance_id is not None:
-        entry["instance_id"] = f"0x{path.instance_id:02x}"
-    if path.attribute_id is not None:
-        entry["attribute_id"] = f"0x{path.attribute_id:02x}"
-    if path.symbol is not None:
-        entry["symbol"] = path.symbol
-    services.append(entry)
-    if request.service == codes.SVC_MULTIPLE_SERVICE_PACKET and request.data:
-        for embedded in split_multiple_service(request.data):
-            _request(CipRequest.decode(embedded), sequence, services)
+    def _operation(self, request: CipRequest, entry: dict[str, Any], fields: dict[str, Any]) -> None:
+        """Tag the record with the engineering operation a request carries (see ``codes`` for the objects)."""
+        service, path, data = request.service, request.path, request.data
+        cls = path.class_id
+        if cls is None:
+            if path.symbol is not None and service in codes.TAG_WRITES:
+                tag(fields, Operation.PARAMETER_WRITE, f"a CIP {entry['cip_service']} of tag '{path.symbol}'")
+            return
+        what = f"CIP {_service_label(service, cls, entry)} on {_class_label(cls)}"
+        if cls in (codes.CLASS_IDENTITY, codes.CLASS_CONTROL_SUPERVISOR, codes.CLASS_LOGIX_CONTROLLER):
+            if service == codes.SVC_STOP:
+                tag(fields, Operation.CONTROLLER_STOP, f"a {what}")
+            elif service == codes.SVC_START:
+                tag(fields, Operation.CONTROLLER_START, f"a {what}")
+            elif service == codes.SVC_RESET and cls != codes.CLASS_LOGIX_CONTROLLER:
+                reset_type = data[0] if data else 0
+                entry["reset_type"] = codes.RESET_TYPES.get(reset_type, f"type {reset_type}")
+                if cls == codes.CLASS_IDENTITY and self._firmware:
+                    self._firmware = False
+                    tag(fields, Operation.FIRMWARE_UPDATE, f"a {what} applying the firmware just transferred")
+                elif reset_type in (1, 2):
+                    tag(fields, Operation.FACTORY_RESET, f"a {what} ({entry['reset_type']})")
+                else:
+                    tag(fields, Operation.CONTROLLER_RESET, f"a {what} ({entry['reset_type']})")
+            elif cls == codes.CLASS_LOGIX_CONTROLLER and service == codes.LOGIX_EXECUTE and data:
+                entry["controller_lock"] = data[0]
+                if data[0]:
+                    tag(fields, Operation.PROTECTION_CHANGE, f"a Logix controller lock request ({what})")
+        elif cls == codes.CLASS_NON_VOLATILE_STORAGE:
+            if service not in codes.GET_SERVICES:
+                self._firmware = True
+                tag(fields, Operation.FIRMWARE_UPDATE, f"a firmware transfer: {what}")
+        elif service in codes.SET_SERVICES and cls in (codes.CLASS_TCPIP, codes.CLASS_ETHERNET_LINK):
+            attributes = _set_attributes(service, path, data)
+            entry["set_attributes"] = attributes
+            listed = ", ".join(str(a) for a in attributes) or "all"
+            tag(fields, Operation.NETWORK_CONFIG, f"a {what}, attribute {listed}")
+        elif service in codes.SET_SERVICES and cls == codes.CLASS_WALL_CLOCK:
+            attributes = _set_attributes(service, path, data)
+            entry["set_attributes"] = attributes
+            if service == codes.SVC_SET_ATTRIBUTES_ALL or codes.CLOCK_VALUE_ATTRIBUTES.intersection(
+                attributes
+            ):
+                tag(fields, Operation.CLOCK_SET, f"a {what} setting the controller clock")
+        elif service == codes.SVC_CREATE and cls in codes.LOGIX_CREATE_CLASSES:
+            tag(fields, Operation.PROGRAM_DOWNLOAD, f"a {what} (a new program object)")
+        elif service == codes.SVC_DELETE and cls in codes.LOGIX_CREATE_CLASSES:
+            tag(fields, Operation.PROGRAM_DELETE, f"a {what}")
+        elif cls in codes.LOGIX_PROGRAM_CLASSES and (
+            service == codes.LOGIX_WRITE_PROGRAM
+            or (service in codes.TAG_WRITES and cls == codes.CLASS_TEMPLATE)
+            or (service == codes.LOGIX_EXECUTE and cls == codes.CLASS_LOGIX_CODE and data)
+        ):
+            tag(fields, Operation.PROGRAM_DOWNLOAD, f"a {what} (program contents written)")
+        elif service == codes.LOGIX_READ_PROGRAM and cls == codes.CLASS_ROUTINE and data[:4] == bytes(4):
+            # A read from offset 0 starts reading a routine out; the short reads at an offset that
+            # Studio 5000 makes around an online edit are not an upload.
+            tag(fields, Operation.PROGRAM_UPLOAD, f"a {what} (a routine read out from its start)")
+        elif service == codes.LOGIX_EXECUTE and cls == codes.CLASS_PCCC and data:
+            _pccc(data, entry, fields)
+        elif service in codes.TAG_WRITES and cls == codes.CLASS_SYMBOL:
+            tag(fields, Operation.PARAMETER_WRITE, f"a {what}, instance {path.instance_id}")
+
+
+def _pccc(data: bytes, entry: dict[str, Any], fields: dict[str, Any]) -> None:
+    """Execute PCCC: requestor id (its length first), then the DF1 command, status, TNS, function."""
+    pos = data[0]
+    if pos < 1 or len(data) < pos + 5:
+        return
+    command, function = data[pos], data[pos + 4]
+    entry["pccc_command"] = f"0x{command:02x}"
+    entry["pccc_function"] = f"0x{function:02x}"
+    if command != codes.PCCC_CMD:
+        return
+    if function == codes.PCCC_CHANGE_MODE:
+        mode = data[pos + 5] if len(data) > pos + 5 else None
+        tag(
+            fields, Operation.MODE_CHANGE, f"a PCCC Change Mode (mode 0x{mode or 0:02x}) to an SLC/MicroLogix"
+        )
+    elif function in codes.PCCC_WRITES:
+        tag(fields, Operation.PARAMETER_WRITE, f"a PCCC {codes.PCCC_WRITES[function]}")
+
+
+def _service_label(service: int, cls: int, entry: dict[str, Any]) -> str:
+    if cls in codes.VENDOR_CLASS_NAMES and service >= codes.LOGIX_EXECUTE and service not in codes.TAG_WRITES:
+        return f"Rockwell service 0x{service:02x}"
+    return f"{entry['cip_service']} (0x{service:02x})"
+
+
+def _class_label(cls: int) -> str:
+    name = codes.CLASS_NAMES.get(cls) or codes.VENDOR_CLASS_NAMES.get(cls)
+    return f"the {name} object (class 0x{cls:02x})" if name else f"class 0x{cls:02x}"
+
+
+def _set_attributes(service: int, path: Path, data: bytes) -> list[int]:
+    """Attribute ids a Set request writes: the path's for Set_Attribute_Single, the list's first id for
+    Set_Attribute_List (later ids follow values of object-specific sizes), none for Set_Attributes_All."""
+    if service == codes.SVC_SET_ATTRIBUTE_SINGLE:
+        return [path.attribute_id] if path.attribute_id is not None else []
+    if service == codes.SVC_SET_ATTRIBUTE_LIST and len(data) >= 4:
+        return [U16.unpack_from(data, 2)[0]]
+    return []
 
 
 # The two-item CPF head of nearly every class 1 I/O datagram: count 2, sequenced address item of 8

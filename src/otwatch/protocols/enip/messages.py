@@ -112,6 +112,9 @@ class Path:
 
     def encode(self) -> bytes:
         out = b""
+        if self.symbol is not None:
+            name = self.symbol.encode("latin-1")
+            out += bytes((0x91, len(name))) + name + (b"\x00" if len(name) & 1 else b"")
         for seg8, value in ((0x20, self.class_id), (0x24, self.instance_id), (0x30, self.attribute_id)):
             if value is None:
                 continue

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from otwatch.inventory.identity import Identity
 from otwatch.protocols.base import Record
+from otwatch.protocols.modbus import umas
 from otwatch.protocols.modbus.codes import (
     DEVICE_ID_OBJECTS,
     DIAGNOSTIC_SUBFUNCTIONS,
@@ -46,6 +47,7 @@ from otwatch.protocols.modbus.messages import (
     decode_pdu,
     unpack_registers,
 )
+from otwatch.protocols.operations import Operation, tag
 
 PROTOCOL = "modbus"
 MAX_BUFFER = 4 * (MAX_PDU + MBAP_SIZE)  # a few frames; more means we lost framing
@@ -157,6 +159,8 @@ class ModbusDissector:
         if is_request:
             if fast:
                 fields["address"], fields["quantity"] = _ADDR_QTY.unpack_from(pdu, 1)
+            elif code == umas.FUNCTION:
+                umas.request_fields(pdu, fields)
             else:
                 _request_fields(fields, msg, pdu)
             if len(self._pending) >= MAX_PENDING:
@@ -171,6 +175,8 @@ class ModbusDissector:
                     fields.setdefault(key, request[key])
         if fast:
             fields["response_values"] = unpack_registers(pdu[2 : 2 + pdu[1]])
+        elif code == umas.FUNCTION:
+            umas.response_fields(pdu, fields, request)
         else:
             _response_fields(fields, msg, pdu)
         return record
@@ -202,6 +208,9 @@ def _request_fields(fields: dict[str, Any], msg: object, pdu: bytes) -> None:
         case Diagnostics():
             fields["request_subfunction_code"] = _diag_name(msg.subfunction)
             fields["request_data"] = msg.data
+            operation = DIAGNOSTIC_OPERATIONS.get(msg.subfunction)
+            if operation is not None:
+                tag(fields, operation, f"Modbus diagnostics '{fields['request_subfunction_code']}'")
         case ReadDeviceIdRequest():
             fields["mei_type"] = MEI_TYPES[pdu[1]]
             fields["read_device_id_code"] = msg.read_code
@@ -254,9 +263,13 @@ def _response_fields(fields: dict[str, Any], msg: object, pdu: bytes) -> None:
 
 
 def identity_from(record: Record) -> Identity | None:
-    """Identity from a Read Device Identification reply (the sensor's record or the agent's)."""
+    """Identity from a Read Device Identification reply (the sensor's record or the agent's), or from
+    a UMAS READ_ID answer (a Schneider Modicon CPU model)."""
     objects: dict[str, str] | None = record.fields.get("objects")
     if not objects:
+        model = record.fields.get("umas_cpu_model")
+        if model:
+            return Identity(protocol="modbus", vendor="Schneider Electric", model=model, extra={"umas": True})
         return None
     extra: dict[str, Any] = {}
     product_code: int | None = None
@@ -280,6 +293,13 @@ def identity_from(record: Record) -> Identity | None:
         name=objects.get("ProductName") or None,
         extra=extra,
     )
+
+
+#: Diagnostics sub-functions that restart the device's communications or silence it.
+DIAGNOSTIC_OPERATIONS: Final[dict[int, Operation]] = {
+    0x01: Operation.CONTROLLER_RESET,  # Restart Communications Option
+    0x04: Operation.CONTROLLER_STOP,  # Force Listen Only Mode
+}
 
 
 def _diag_name(subfunction: int) -> str:

@@ -5,7 +5,9 @@ Hand-written: one ``struct`` read of the DCP header and a bounded walk of its bl
 Identify multicast a PROFINET network carries. An Identify or Get answer is the device describing
 itself: NameOfStation, DeviceVendorValue (type of station), VendorID/DeviceID, DeviceRole and its IP
 parameters, which fill the inventory; Set requests (a tool renaming or re-addressing a device) are
-kept as records for an analyst. The sensor calls this for non-IP frames (``transport="eth"``, the
+tagged with their operation (:mod:`otwatch.protocols.operations`): a new IP address or station name
+is a NETWORK_CONFIG, a reset to factory settings a FACTORY_RESET; a Signal (the LED flash an
+engineer uses to find a device) is only a field. The sensor calls this for non-IP frames (``transport="eth"``, the
 "ports" are ethertypes). Field names follow tshark's pn_dcp. Wire bytes never raise.
 """
 
@@ -19,6 +21,7 @@ from typing import Any, Final
 from otwatch.inventory.identity import DeviceType, Identity
 from otwatch.protocols.base import ProtocolSpec, Record
 from otwatch.protocols.framing import PerMessage
+from otwatch.protocols.operations import Operation, tag
 
 __all__ = ["SPEC", "dissect_frame", "identity_from"]
 
@@ -42,7 +45,25 @@ ROLES: Final = (
 )
 #: PROFINET vendor ids (PI vendor list) of the vendors met most; others are shown by number.
 VENDORS: Final = {0x002A: "Siemens", 0x00B0: "Phoenix Contact", 0x011D: "WAGO", 0x0120: "Beckhoff"}
-CONTROL: Final = {1: "Start", 2: "Stop", 3: "Signal", 4: "Response", 5: "FactoryReset", 6: "ResetToFactory"}
+SERVICE_SET: Final = 4
+#: Control option (5) sub-options; Start/End bracket a Set transaction, they do not start a device.
+CONTROL: Final = {
+    1: "Start Transaction",
+    2: "End Transaction",
+    3: "Signal",
+    4: "Response",
+    5: "Reset Factory Settings",
+    6: "Reset to Factory",
+}
+#: Set blocks that change a device, in the order their operation is reported.
+SET_OPERATIONS: Final = (
+    ((5, 6), Operation.FACTORY_RESET),
+    ((5, 5), Operation.FACTORY_RESET),
+    ((1, 2), Operation.NETWORK_CONFIG),
+    ((2, 2), Operation.NETWORK_CONFIG),
+    ((2, 6), Operation.NETWORK_CONFIG),
+    ((1, 3), Operation.NETWORK_CONFIG),
+)
 MAX_BLOCKS: Final = 32
 
 
@@ -72,6 +93,7 @@ def dissect_frame(data: bytes) -> Record:
         end = len(data)
     # Answers (Identify/Get) carry a 2-byte BlockInfo, Set requests a 2-byte BlockQualifier.
     prefixed = (response and service_id in (3, 5)) or (service_id == 4 and not response)
+    is_set = service_id == SERVICE_SET and not response
     pos = 12
     for _ in range(MAX_BLOCKS):
         if pos + 4 > end:
@@ -83,9 +105,47 @@ def dissect_frame(data: bytes) -> Record:
             record.malformed = "dcp block past the end"
             break
         if prefixed and not (option == 5 and sub == 4) and (option, sub) != (0xFF, 0xFF):
+            if is_set and len(value) >= 2:
+                _set_block(fields, option, sub, int.from_bytes(value[:2], "big"))
             value = value[2:]
         _block(fields, option, sub, value, response)
+    if is_set:
+        _set_operation(fields)
     return record
+
+
+def _set_block(fields: dict[str, Any], option: int, sub: int, qualifier: int) -> None:
+    """A Set request's block: its option/sub-option and BlockQualifier (bit 0: keep permanently;
+    for a reset to factory, bits 1-4 say what to reset)."""
+    fields.setdefault("set_blocks", []).append(f"{option}/{sub}")
+    if (option, sub) == (5, 6):
+        fields["reset_mode"] = (qualifier >> 1) & 0x0F
+    elif option in (1, 2):
+        fields["permanent"] = bool(qualifier & 0x01)
+
+
+def _set_operation(fields: dict[str, Any]) -> None:
+    blocks = set(fields.get("set_blocks", ()))
+    if "5/3" in blocks:
+        fields["signal"] = True  # flash the LED: identification, no change
+    for key, operation in SET_OPERATIONS:
+        if f"{key[0]}/{key[1]}" not in blocks:
+            continue
+        if operation == Operation.FACTORY_RESET:
+            detail = f"a PROFINET DCP Set '{CONTROL[key[1]]}'"
+        elif key == (1, 2):
+            detail = (
+                f"a PROFINET DCP Set of IP address {fields.get('ip')} mask {fields.get('netmask')} "
+                f"gateway {fields.get('gateway')}"
+            )
+        elif key == (2, 2):
+            detail = f"a PROFINET DCP Set of the name of station '{fields.get('name_of_station', '')}'"
+        elif key == (2, 6):
+            detail = f"a PROFINET DCP Set of the alias name '{fields.get('alias_name', '')}'"
+        else:
+            detail = "a PROFINET DCP Set of the DHCP parameters"
+        tag(fields, operation, detail)
+        return
 
 
 def _block(fields: dict[str, Any], option: int, sub: int, value: bytes, response: bool) -> None:

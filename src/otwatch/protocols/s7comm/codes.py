@@ -308,6 +308,14 @@ BLOCK_TYPE_NAMES: Final[dict[str, str]] = {
 }
 FILESYSTEM_NAMES: Final[dict[str, str]] = {"P": "Passive", "A": "Active"}
 
+# PI services of PLC Control (0x28) that change the controller, with the operation each one is.
+PI_START: Final = "P_PROGRAM"
+PI_DOWNLOAD: Final = frozenset({"_INSE", "_INS2"})  # activate blocks just downloaded
+PI_DELETE: Final = "_DELE"
+PI_COPY_RAM_TO_ROM: Final = "_MODU"
+SUBFUNC_PLC_PASSWORD: Final = 0x01  # in GROUP_SECURITY
+SUBFUNC_FLASH_LED: Final = 0x16  # in GROUP_PROGRAMMER: identifies a CPU, changes nothing
+SET_CLOCK_SUBFUNCTIONS: Final = frozenset({0x02, 0x04})  # in GROUP_TIME
 PLC_CONTROL_SERVICES: Final[dict[str, str]] = {
     "_INSE": "Activates a PLC module",
     "_INS2": "Activates a PLC module",

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from otwatch.inventory.identity import DeviceType, Identity
 from otwatch.protocols.base import Record
+from otwatch.protocols.operations import Operation, tag
 from otwatch.protocols.s7comm import codes
 from otwatch.protocols.s7comm.messages import (
     DECODE_ERRORS,
@@ -29,6 +30,7 @@ from otwatch.protocols.s7comm.messages import (
 
 PROTOCOL: Final = "s7comm"
 PROTOCOL_PLUS: Final = "s7comm_plus"
+S7_STOP_ALERT: Final = "S7_STOP"  # the specific alert of an S7 PLC Stop (a CONTROLLER_STOP operation)
 MAX_BUFFER: Final = 1 << 17  # two maximal TPKTs; more means the stream is not TPKT
 MAX_PENDING_FRAGMENTS: Final = 8
 _U16: Final = struct.Struct(">H")
@@ -153,6 +155,8 @@ class S7commDissector:
             fields["subfunction_name"] = sub_name
         fields["method"] = codes.USERDATA_METHOD_NAMES.get(param.method, "Unknown")
         fields["sequence"] = param.sequence
+        if param.type_group >> 4 == 0x4:  # a request from the engineering station or HMI
+            _userdata_operation(param.group, param.subfunction, fields)
         if param.error_code is not None:
             if param.error_code == 0:
                 fields["error_class"] = codes.ERROR_CLASS_NAMES[0]
@@ -196,6 +200,15 @@ class S7commDissector:
             fields["cpu_state"] = mode
 
 
+def _userdata_operation(group: int, subfunction: int, fields: dict[str, Any]) -> None:
+    if group == codes.GROUP_SECURITY and subfunction == codes.SUBFUNC_PLC_PASSWORD:
+        tag(fields, Operation.AUTHENTICATION, "an S7 PLC password (user-data security function)")
+    elif group == codes.GROUP_TIME and subfunction in codes.SET_CLOCK_SUBFUNCTIONS:
+        tag(fields, Operation.CLOCK_SET, f"an S7 {fields.get('subfunction_name', 'Set Clock')} (user-data)")
+    elif group == codes.GROUP_PROGRAMMER and subfunction == codes.SUBFUNC_FLASH_LED:
+        fields["flash_led"] = True  # the station-identification blink: no change to the controller
+
+
 def _szl_ids(fields: dict[str, Any], szl_id: int, szl_index: int) -> None:
     fields["szl_id"] = f"0x{szl_id:04x}"
     fields["szl_id_name"] = codes.SZL_NAMES.get(szl_id & 0xFF, "Unknown")
@@ -220,6 +233,12 @@ def _job(pdu: S7Pdu, fields: dict[str, Any]) -> None:
             fields["return_codes"] = _return_codes(func, pdu.data, fields["item_count"])
     elif func in codes.UPLOAD_DOWNLOAD_FUNCTIONS:
         _upload_download(func, is_job, param, pdu.data, fields)
+        if is_job:
+            block = fields.get("filename", "block")
+            if func in (codes.FUNC_REQUEST_DOWNLOAD, codes.FUNC_DOWNLOAD_BLOCK, codes.FUNC_DOWNLOAD_ENDED):
+                tag(fields, Operation.PROGRAM_DOWNLOAD, f"an S7 {fields['function_name']} ({block})")
+            elif func == codes.FUNC_START_UPLOAD:
+                tag(fields, Operation.PROGRAM_UPLOAD, f"an S7 Start Upload ({block})")
     elif func in (codes.FUNC_PLC_CONTROL, codes.FUNC_PLC_STOP) and is_job:
         service = _pi_service(func, param)
         if service is not None:
@@ -227,6 +246,46 @@ def _job(pdu: S7Pdu, fields: dict[str, Any]) -> None:
             if func == codes.FUNC_PLC_CONTROL:
                 fields["subfunction_code"] = service
                 fields["subfunction_name"] = codes.PLC_CONTROL_SERVICES.get(service, "Unknown")
+                _pi_operation(service, param, fields)
+        if func == codes.FUNC_PLC_STOP:
+            tag(fields, Operation.CONTROLLER_STOP, "an S7 PLC Stop job", alert=S7_STOP_ALERT)
+
+
+def _pi_operation(service: str, param: bytes, fields: dict[str, Any]) -> None:
+    """The operation of a PLC Control (PI) service; blocks it names are kept as ``pi_blocks``."""
+    blocks = _pi_blocks(param)
+    if blocks:
+        fields["pi_blocks"] = blocks
+    named = f" of {', '.join(blocks)}" if blocks else ""
+    if service == codes.PI_START:
+        tag(fields, Operation.CONTROLLER_START, "an S7 PLC Control job starting the program (P_PROGRAM)")
+    elif service in codes.PI_DOWNLOAD:
+        tag(fields, Operation.PROGRAM_DOWNLOAD, f"an S7 PLC Control job activating blocks ({service}){named}")
+    elif service == codes.PI_DELETE:
+        tag(fields, Operation.PROGRAM_DELETE, f"an S7 PLC Control job deleting blocks (_DELE){named}")
+    elif service == codes.PI_COPY_RAM_TO_ROM:
+        tag(fields, Operation.PROGRAM_TO_ROM, "an S7 PLC Control job copying RAM to ROM (_MODU)")
+
+
+def _pi_blocks(param: bytes) -> list[str]:
+    """Block names in a PLC Control parameter block: a count byte, then 8-character names
+    (type "0B"/"0C"..., five-digit number, file system), as step 7 writes them for _INSE and _DELE."""
+    if len(param) < 10:
+        return []
+    (size,) = _U16.unpack_from(param, 8)
+    block = param[10 : 10 + size]
+    if len(block) < 2:
+        return []
+    count = block[0]
+    names = []
+    for i in range(count):
+        raw = block[2 + 8 * i : 10 + 8 * i]
+        if len(raw) < 8:
+            break
+        text = raw.decode("latin-1")
+        kind = codes.BLOCK_TYPE_NAMES.get(text[0:2])
+        names.append(f"{kind} {text[2:7].lstrip('0') or '0'}" if kind else text)
+    return names
 
 
 def _return_codes(func: int, data: bytes, count: int) -> list[str]:

@@ -1,10 +1,9 @@
 """Operational: what happened to the process — controller stop/start/reset, program download and
 upload, firmware and mode changes, exceptions, devices that stop answering, channels that go quiet.
 
-Events come from dissected requests (S7 PLC Stop / PLC Control / up- and download functions, DNP3
-restart and application control codes, CIP Reset/Start/Stop on the Identity object, Modbus
-diagnostics restart), from replies (DNP3 IIN restart bit, Modbus exception codes) and from identity
-changes the inventory reports (firmware, CPU state). Devices not responding are counted per server
+Events come from the operations dissectors tag on requests (:mod:`otwatch.protocols.operations`;
+each protocol names its own), from replies (DNP3 IIN restart bit, Modbus exception codes) and from
+identity changes the inventory reports (firmware, CPU state). Devices not responding are counted per server
 and protocol: :data:`UNRESPONSIVE_REQUESTS` requests in a row over at least
 :data:`UNRESPONSIVE_SECONDS` without a reply.
 """
@@ -18,9 +17,14 @@ from otwatch.inventory.asset import Asset
 from otwatch.inventory.merge import FieldChange
 from otwatch.protocols.base import Record
 from otwatch.protocols.dnp3.codes import IIN
-from otwatch.protocols.operations import OPERATION_DETAIL_FIELD, OPERATION_FIELD, Operation
+from otwatch.protocols.operations import (
+    OPERATION_ALERT_FIELD,
+    OPERATION_DETAIL_FIELD,
+    OPERATION_FIELD,
+    Operation,
+)
 from otwatch.sensor.tracking.alerts import AlertStore, protocol_label
-from otwatch.sensor.tracking.baseline import S7_DOWNLOAD, S7_UPLOAD, Baseline, ConvKey
+from otwatch.sensor.tracking.baseline import Baseline, ConvKey
 from otwatch.sensor.tracking.flows import FlowKey
 
 UNRESPONSIVE_REQUESTS: Final = 5
@@ -30,23 +34,6 @@ REQUEST_RESPONSE: Final = frozenset({"modbus", "s7comm", "enip", "dnp3"})
 #: The protocols :meth:`OperationalEngine.on_record` looks at; the pipeline skips the call for others.
 RECORD_PROTOCOLS: Final = REQUEST_RESPONSE
 DNP3_NO_REPLY: Final = frozenset({6, 8, 10, 12})  # *_NR codes: no response expected
-DNP3_EVENTS: Final[dict[int, str]] = {
-    13: "CONTROLLER_RESET",  # cold restart
-    14: "CONTROLLER_RESET",  # warm restart
-    17: "CONTROLLER_START",  # start application
-    18: "CONTROLLER_STOP",  # stop application
-}
-CIP_EVENTS: Final[dict[str, str]] = {
-    "0x05": "CONTROLLER_RESET",
-    "0x06": "CONTROLLER_START",
-    "0x07": "CONTROLLER_STOP",
-}
-CIP_CONTROL_CLASSES: Final = frozenset({"0x01", "0x29"})  # Identity, Control Supervisor
-MODBUS_DIAGNOSTICS: Final[dict[str, str]] = {
-    "Restart Communications Option": "CONTROLLER_RESET",
-    "Force Listen Only Mode": "CONTROLLER_STOP",
-}
-S7_PI_DOWNLOAD: Final = frozenset({"_INSE", "_INS2", "_DELE"})
 #: Operations that mark their client as an engineering station.
 PROGRAMMING: Final = frozenset(
     {Operation.PROGRAM_DOWNLOAD, Operation.PROGRAM_UPLOAD, Operation.PROGRAM_DELETE, Operation.PROGRAM_TO_ROM}
@@ -93,58 +80,29 @@ class OperationalEngine:
         request = record.direction == "request"
         if protocol in REQUEST_RESPONSE:
             self._responsiveness(ts, protocol, server_ip, request, fields, dst, src, flow)
-        event: str | None = None
-        what = ""
         operation = fields.get(OPERATION_FIELD)
         if operation is not None and request:
             # A dissector tagged an engineering operation (protocols.operations): one alert type per
             # operation, whatever the protocol.
             self._operation(ts, Operation(operation), fields, src, dst, protocol, flow)
-            return
-        if protocol == "s7comm" and request:
-            code = fields.get("function_code")
-            if code == "0x29":
-                event, what = "S7_STOP", "an S7 PLC Stop job"
-            elif code == "0x28":
-                service = fields.get("pi_service")
-                if service == "P_PROGRAM":
-                    event, what = "CONTROLLER_START", "an S7 PLC Control job starting the program (P_PROGRAM)"
-                elif service in S7_PI_DOWNLOAD:
-                    event, what = (
-                        "PROGRAM_DOWNLOAD",
-                        f"an S7 PLC Control job ({fields.get('subfunction_name')})",
-                    )
-            elif code in S7_DOWNLOAD:
-                event, what = (
-                    "PROGRAM_DOWNLOAD",
-                    f"an S7 {fields.get('function_name')} ({fields.get('filename', 'block')})",
+        elif protocol == "dnp3" and not request and "iin" in fields and src is not None:
+            restarted = bool(fields["iin"] & IIN.DEVICE_RESTART)
+            key = (src.id, fields.get("source"))
+            if restarted and not self._restarted.get(key, False):
+                self.alerts.raise_alert(
+                    "OUTSTATION_RESTARTED",
+                    ts,
+                    f"DNP3 outstation {src.label} (address {fields.get('source')}) reports a restart "
+                    f"(IIN1.7 DEVICE_RESTART) to {_l(dst)}.",
+                    src=src,
+                    dst=dst,
+                    protocol=protocol,
+                    flow=flow,
                 )
-            elif code in S7_UPLOAD and code == "0x1d":
-                event, what = "PROGRAM_UPLOAD", f"an S7 Start Upload ({fields.get('filename', 'block')})"
-            if event in ("PROGRAM_DOWNLOAD", "PROGRAM_UPLOAD") and src is not None:
-                src.notes.add("programming")
-        elif protocol == "dnp3":
-            code = fields.get("func_code")
-            if request and code in DNP3_EVENTS:
-                event, what = DNP3_EVENTS[code], f"DNP3 {fields.get('func')}"
-            elif not request and "iin" in fields and src is not None:
-                restarted = bool(fields["iin"] & IIN.DEVICE_RESTART)
-                key = (src.id, fields.get("source"))
-                if restarted and not self._restarted.get(key, False):
-                    self.alerts.raise_alert(
-                        "OUTSTATION_RESTARTED",
-                        ts,
-                        f"DNP3 outstation {src.label} (address {fields.get('source')}) reports a restart "
-                        f"(IIN1.7 DEVICE_RESTART) to {_l(dst)}.",
-                        src=src,
-                        dst=dst,
-                        protocol=protocol,
-                        flow=flow,
-                    )
-                self._restarted[key] = restarted
-        elif protocol == "modbus":
+            self._restarted[key] = restarted
+        elif protocol == "modbus" and not request:
             exc = fields.get("exception_code")
-            if not request and exc is not None and exc not in (1, 2, 3):
+            if exc is not None and exc not in (1, 2, 3):
                 self.alerts.raise_alert(
                     "MODBUS_EXCEPTION",
                     ts,
@@ -156,24 +114,6 @@ class OperationalEngine:
                     subject=exc,
                     flow=flow,
                 )
-            sub = fields.get("request_subfunction_code")
-            if request and sub in MODBUS_DIAGNOSTICS:
-                event, what = MODBUS_DIAGNOSTICS[sub], f"Modbus diagnostics '{sub}'"
-        elif protocol == "enip" and request:
-            for svc in fields.get("cip") or ():
-                code = svc.get("cip_service_code")
-                if code in CIP_EVENTS and svc.get("class_id") in CIP_CONTROL_CLASSES:
-                    event, what = CIP_EVENTS[code], f"CIP {svc.get('cip_service')} on {svc.get('class_name')}"
-        if event is not None:
-            self.alerts.raise_alert(
-                event,
-                ts,
-                f"{_l(src)} sent {what} to {_l(dst)}.",
-                src=src,
-                dst=dst,
-                protocol=protocol,
-                flow=flow,
-            )
 
     def _operation(
         self,
@@ -189,7 +129,7 @@ class OperationalEngine:
         if operation in PROGRAMMING and src is not None:
             src.notes.add("programming")
         self.alerts.raise_alert(
-            str(operation),
+            str(fields.get(OPERATION_ALERT_FIELD) or operation),
             ts,
             f"{_l(src)} sent {detail} to {_l(dst)}.",
             src=src,

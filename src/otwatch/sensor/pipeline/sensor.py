@@ -533,6 +533,11 @@ class Sensor:
             changes = self.inventory.record(ts, spec, record, src, dst, from_client)
             if changes and self._op is not None and src is not None:
                 self._op.on_identity_changes(ts, src, changes)
+            if self._op is not None and OPERATION_FIELD in record.fields:  # e.g. a DCP Set
+                src_mac = (src.mac or "") if src else ""
+                dst_mac_text = (dst.mac or "") if dst else ""
+                l2key: FlowKey = (0, src_mac, ethertype, dst_mac_text, ethertype)
+                self._op.on_record(ts, record, src, dst, (dst.ip or "") if dst else "", l2key)
 
     def _transport(
         self,

@@ -127,6 +127,8 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "enip": "EtherNet/IP",
     "bacnet": "BACnet",
     "snmp": "SNMP",
+    "profinet_dcp": "PROFINET DCP",
+    "profinet_io": "PROFINET IO",
 }
 
 
