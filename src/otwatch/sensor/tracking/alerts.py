@@ -99,6 +99,9 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "enip": "EtherNet/IP",
     "bacnet": "BACnet",
     "snmp": "SNMP",
+    "mms": "MMS",
+    "goose": "GOOSE",
+    "sv": "IEC 61850 Sampled Values",
 }
 
 
