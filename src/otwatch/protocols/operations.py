@@ -53,6 +53,9 @@ UNAUTHORIZED_COMMAND_T: Final = Technique("T0855", "Unauthorized Command Message
 SERVICE_STOP_T: Final = Technique("T0881", "Service Stop")
 REMOTE_DISCOVERY_T: Final = Technique("T0846", "Remote System Discovery")
 DATA_DESTRUCTION_T: Final = Technique("T0809", "Data Destruction")
+SPOOF_REPORTING_T: Final = Technique("T0856", "Spoof Reporting Message")
+ADVERSARY_IN_THE_MIDDLE_T: Final = Technique("T0830", "Adversary-in-the-Middle")
+DENIAL_OF_SERVICE_T: Final = Technique("T0814", "Denial of Service")
 
 
 class Operation(StrEnum):

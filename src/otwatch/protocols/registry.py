@@ -9,6 +9,7 @@ from otwatch.protocols import (
     dnp3,
     dns,
     enip,
+    goose,
     http,
     iec104,
     lldp,
@@ -19,6 +20,7 @@ from otwatch.protocols import (
     profinet_dcp,
     s7comm,
     snmp,
+    sv,
     tls,
 )
 from otwatch.protocols.base import ProtocolSpec
@@ -36,6 +38,8 @@ PROTOCOLS: tuple[ProtocolSpec, ...] = (
     bacnet.SPEC,
     opcua.SPEC,
     profinet_dcp.SPEC,
+    goose.SPEC,
+    sv.SPEC,
     dhcp.SPEC,
     dns.SPEC,
     dns.SPEC_MDNS,

@@ -73,6 +73,11 @@ ALERT_TYPES: Final[dict[str, AlertType]] = {
         AlertType("PLC_SCAN", _AN, _MJ, "PLC Scan Detected"),
         AlertType("ARP_SCAN", _AN, _MJ, "ARP Address Scan Detected"),
         AlertType("BANDWIDTH", _AN, _MN, "Abnormal Traffic Bandwidth"),
+        # IEC 61850 GOOSE publishers (engines/substation.py).
+        AlertType("GOOSE_STNUM_JUMP", _AN, _MJ, "GOOSE State Number Out of Sequence"),
+        AlertType("GOOSE_SQNUM_REPLAY", _AN, _MJ, "GOOSE Message Replayed"),
+        AlertType("GOOSE_SIMULATION", _AN, _MN, "GOOSE Simulation/Test Message"),
+        AlertType("GOOSE_TAL_EXPIRED", _OP, _MN, "GOOSE Publisher Silent Past Its Time Allowed to Live"),
         # Operational: what the process engineer wants to know happened.
         AlertType("S7_STOP", _OP, _MJ, "S7 Stop PLC Command was Sent"),
         AlertType("CONTROLLER_STOP", _OP, _MJ, "Controller Stop"),
