@@ -44,7 +44,7 @@ OID_MMS_AC: Final = bytes.fromhex("28ca220203")  # 1.0.9506.2.3 MMS application 
 ACSE_CONTEXT: Final = 1
 MMS_CONTEXT: Final = 3
 #: Session CN/AC parameters every ISO stack sends: protocol options, version 2, duplex.
-SESSION_CONNECT_ITEMS: Final = bytes.fromhex("05061301001601021402000233020001340200011402")
+SESSION_CONNECT_ITEMS: Final = bytes.fromhex("0506130100160102140200023302000134020001")
 
 
 def _universal_seq(value: bytes) -> bytes:
