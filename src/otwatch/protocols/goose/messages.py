@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 from otwatch.protocols import ber
@@ -27,8 +27,9 @@ def utc_time(raw: bytes) -> str | None:
     """IEC 61850 UtcTime (seconds, 24-bit fraction, quality) as ISO 8601 with microseconds."""
     if len(raw) != 8:
         return None
-    seconds = int.from_bytes(raw[:4], "big") + int.from_bytes(raw[4:7], "big") / (1 << 24)
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="microseconds")
+    micros = (int.from_bytes(raw[4:7], "big") * 1_000_000) >> 24  # truncated, as tshark shows it
+    when = datetime.fromtimestamp(int.from_bytes(raw[:4], "big"), UTC) + timedelta(microseconds=micros)
+    return when.isoformat(timespec="microseconds")
 
 
 def encode_utc_time(seconds: float, quality: int = 0x0A) -> bytes:
