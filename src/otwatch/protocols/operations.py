@@ -55,7 +55,9 @@ REMOTE_DISCOVERY_T: Final = Technique("T0846", "Remote System Discovery")
 DATA_DESTRUCTION_T: Final = Technique("T0809", "Data Destruction")
 SPOOF_REPORTING_T: Final = Technique("T0856", "Spoof Reporting Message")
 ADVERSARY_IN_THE_MIDDLE_T: Final = Technique("T0830", "Adversary-in-the-Middle")
+REMOTE_INFO_DISCOVERY_T: Final = Technique("T0888", "Remote System Information Discovery")
 DENIAL_OF_SERVICE_T: Final = Technique("T0814", "Denial of Service")
+STANDARD_PROTOCOL_T: Final = Technique("T0869", "Standard Application Layer Protocol")
 
 
 class Operation(StrEnum):
