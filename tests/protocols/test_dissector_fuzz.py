@@ -21,8 +21,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from otwatch.protocols import sv
 from otwatch.protocols.base import ProtocolSpec, Record
 from otwatch.protocols.registry import PROTOCOLS
+from otwatch.protocols.sv import Asdu as SvAsdu
+from otwatch.protocols.sv import SvPdu
 from otwatch.sensor.capture import synth
 from otwatch.sensor.capture.decode import PROTO_TCP, PROTO_UDP, decode
 from otwatch.sensor.capture.pcapfile import CaptureReader, PcapError
@@ -97,6 +100,10 @@ def _synthetic() -> synth.Net:
     for payload, to_device in pnio.FRAMES * 2:  # PROFINET IO CM: connect, write, control, I&M0 read
         src, dst = (plc, io_device) if to_device else (io_device, plc)
         n.udp(src, dst, 49152 if to_device else 34964, 34964 if to_device else 49152, payload)
+    for count in range(0, 4000, 400):  # IEC 61850-9-2 Sampled Values (no public capture has them)
+        asdus = [SvAsdu(f"MU0{count % 3}MU/LLN0$SV$MSVCB01", count + i, 1, 2, bytes(32)) for i in range(2)]
+        n.emit(synth.ethernet(synth.mac(0x500), bytes.fromhex("010ccd040001"), sv.ETHERTYPE,
+                              SvPdu(0x4000, asdus).encode()))  # fmt: skip
     return n
 
 
@@ -197,7 +204,7 @@ def test_every_dissector_has_seed_traffic() -> None:
     seeds = _seeds()
     assert [k for k, v in seeds.items() if not v] == []
     for k in ("modbus/tcp", "dnp3/tcp", "iec104/tcp", "s7comm/tcp", "enip/tcp", "enip/udp", "bacnet/udp",
-              "opcua/tcp", "profinet_dcp/eth"):  # fmt: skip
+              "opcua/tcp", "profinet_dcp/eth", "mms/tcp", "goose/eth", "sv/eth"):  # fmt: skip
         assert len(seeds[k]) >= 10, k
 
 

@@ -21,6 +21,7 @@ class DeviceType(StrEnum):
     IT_HOST = "IT Host"
     IO_MODULE = "I/O Module"
     CONTROLLER = "Controller"
+    IED = "IED"  # intelligent electronic device: a substation protection relay or bay controller
     UNKNOWN = "Unknown"
 
 

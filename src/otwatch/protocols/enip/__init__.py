@@ -22,12 +22,15 @@ def detect(payload: bytes) -> bool:
         return False
     command = int.from_bytes(payload[0:2], "little")
     length = int.from_bytes(payload[2:4], "little")
-    return (
-        command in codes.COMMAND_NAMES
-        and command not in (codes.CMD_NOP, codes.CMD_LIST_TARGETS)
-        and ENCAP.size + length <= len(payload)
-        and payload[20:24] == b"\x00\x00\x00\x00"
-    )
+    if command not in codes.COMMAND_NAMES or ENCAP.size + length > len(payload) or payload[20:24] != bytes(4):
+        return False
+    if command == codes.CMD_NOP:  # 24 zero bytes: too weak a signal
+        return False
+    if command == codes.CMD_LIST_TARGETS:
+        # 01 00 begins many binary protocols: the legacy List Targets (still sent to 44818 by some
+        # tools) must also be one whole message with a zero status.
+        return ENCAP.size + length == len(payload) and payload[8:12] == bytes(4)
+    return True
 
 
 def detect_udp(payload: bytes) -> bool:

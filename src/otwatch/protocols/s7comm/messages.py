@@ -36,6 +36,24 @@ def tpkt_frame(payload: bytes) -> bytes:
     return TPKT.pack(codes.TPKT_VERSION, 0, TPKT.size + len(payload)) + payload
 
 
+def tpkt_frames(payload: bytes, limit: int = 4) -> list[bytes]:
+    """The first whole TPKT frames of a stream's bytes (at most ``limit``), for content detection:
+    a CR/CC that both S7 and MMS could send leaves the decision to the frame after it."""
+    frames: list[bytes] = []
+    at = 0
+    while len(frames) < limit and at + 7 <= len(payload):
+        if payload[at] != codes.TPKT_VERSION or payload[at + 1] != 0:
+            break
+        length = int.from_bytes(payload[at + 2 : at + 4], "big")
+        if length < 7 or at + length > len(payload):
+            if not frames:  # the first frame may be cut short (a partial read): judge what there is
+                frames.append(payload[at:])
+            break
+        frames.append(payload[at : at + length])
+        at += length
+    return frames
+
+
 def _text(raw: Buffer) -> str:
     """S7 identity strings are NUL/space padded Latin-1 in fixed-size fields."""
     return bytes(raw).split(b"\x00", 1)[0].decode("latin-1").strip()

@@ -57,6 +57,7 @@ from otwatch.sensor.engines.operational import OperationalEngine
 from otwatch.sensor.engines.policy import PolicyViolationEngine
 from otwatch.sensor.engines.protocol import RECORD_PROTOCOLS as PV_PROTOCOLS
 from otwatch.sensor.engines.protocol import ProtocolViolationEngine
+from otwatch.sensor.engines.substation import SubstationEngine
 from otwatch.sensor.pipeline import httpfiles
 from otwatch.sensor.tracking.alerts import Alert, AlertStore
 from otwatch.sensor.tracking.assets import IGNORED, InventoryBuilder
@@ -166,6 +167,7 @@ class Sensor:
         self.operational_engine = OperationalEngine(
             self.alerts, self.baseline, self.settings.inactive_after, self.inventory.asset_by_ip
         )
+        self.substation_engine = SubstationEngine(self.alerts)
         self.inventory.on_new_asset = self._new_asset
         self.alerts.on_new = self._attach_pcap
         self._states: OrderedDict[FlowKey, _FlowState] = OrderedDict()
@@ -507,11 +509,18 @@ class Sensor:
             if pkt.dst_ip is not None:
                 inventory.endpoint(ts, pkt.dst_mac, pkt.dst_ip, n)
             elif pkt.ip_version == 0 and (self._eth_specs or self._llc_specs):
-                self._layer2(ts, pkt.ethertype, bytes(pkt.payload), src, pkt.dst_mac, n)
+                self._layer2(ts, pkt.ethertype, bytes(pkt.payload), src, pkt.dst_mac, n, pkt.src_mac)
             self.forensics.shared.append((ts, linktype, data))
 
     def _layer2(
-        self, ts: float, ethertype: int, payload: bytes, src: Asset | None, dst_mac: bytes | None, n: int
+        self,
+        ts: float,
+        ethertype: int,
+        payload: bytes,
+        src: Asset | None,
+        dst_mac: bytes | None,
+        n: int,
+        src_mac: bytes | None = None,
     ) -> None:
         """A non-IP frame of a layer-2 protocol: its records give the sender's identity and roles
         (LLDP/CDP neighbours, PROFINET DCP identify answers); no flow, so no engine sees them."""
@@ -531,12 +540,14 @@ class Sensor:
                 conn.messages += 1
                 conn.last_seen = ts
             changes = self.inventory.record(ts, spec, record, src, dst, from_client)
+            if spec.name == "goose" and src_mac is not None:
+                self.substation_engine.on_goose(ts, src_mac, src, record)
             if changes and self._op is not None and src is not None:
                 self._op.on_identity_changes(ts, src, changes)
             if self._op is not None and OPERATION_FIELD in record.fields:  # e.g. a DCP Set
-                src_mac = (src.mac or "") if src else ""
+                src_mac_text = (src.mac or "") if src else ""
                 dst_mac_text = (dst.mac or "") if dst else ""
-                l2key: FlowKey = (0, src_mac, ethertype, dst_mac_text, ethertype)
+                l2key: FlowKey = (0, src_mac_text, ethertype, dst_mac_text, ethertype)
                 self._op.on_record(ts, record, src, dst, (dst.ip or "") if dst else "", l2key)
 
     def _transport(

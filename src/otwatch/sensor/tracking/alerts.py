@@ -94,6 +94,17 @@ ALERT_TYPES: Final[dict[str, AlertType]] = {
         AlertType("PLC_SCAN", _AN, _MJ, "PLC Scan Detected", ops.REMOTE_INFO_DISCOVERY_T),
         AlertType("ARP_SCAN", _AN, _MJ, "ARP Address Scan Detected", ops.REMOTE_DISCOVERY_T),
         AlertType("BANDWIDTH", _AN, _MN, "Abnormal Traffic Bandwidth"),
+        # IEC 61850 GOOSE publishers (engines/substation.py).
+        AlertType("GOOSE_STNUM_JUMP", _AN, _MJ, "GOOSE State Number Out of Sequence", ops.SPOOF_REPORTING_T),
+        AlertType("GOOSE_SQNUM_REPLAY", _AN, _MJ, "GOOSE Message Replayed", ops.ADVERSARY_IN_THE_MIDDLE_T),
+        AlertType("GOOSE_SIMULATION", _AN, _MN, "GOOSE Simulation/Test Message", ops.SPOOF_REPORTING_T),
+        AlertType(
+            "GOOSE_TAL_EXPIRED",
+            _OP,
+            _MN,
+            "GOOSE Publisher Silent Past Its Time Allowed to Live",
+            ops.DENIAL_OF_SERVICE_T,
+        ),
         # Operational: what the process engineer wants to know happened. Engineering operations that
         # dissectors tag (program download, mode change, firmware update ...) are the rows of
         # protocols.operations.OPERATIONS, added below.
@@ -129,6 +140,9 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "snmp": "SNMP",
     "profinet_dcp": "PROFINET DCP",
     "profinet_io": "PROFINET IO",
+    "mms": "MMS",
+    "goose": "GOOSE",
+    "sv": "IEC 61850 Sampled Values",
 }
 
 

@@ -39,6 +39,7 @@ SERVER_TYPES: Final[dict[str, DeviceType]] = {
     "dnp3": DeviceType.RTU,
     "iec104": DeviceType.RTU,
     "bacnet": DeviceType.CONTROLLER,
+    "mms": DeviceType.IED,
 }
 IGNORED: Final = object()
 
