@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from otwatch.protocols import (
+    ads,
     bacnet,
     cdp,
     dhcp,
@@ -33,6 +34,8 @@ PROTOCOLS: tuple[ProtocolSpec, ...] = (
     enip.SPEC_UDP,
     bacnet.SPEC,
     opcua.SPEC,
+    ads.SPEC,
+    ads.SPEC_UDP,
     profinet_dcp.SPEC,
     dhcp.SPEC,
     dns.SPEC,

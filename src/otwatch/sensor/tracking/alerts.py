@@ -99,6 +99,7 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "enip": "EtherNet/IP",
     "bacnet": "BACnet",
     "snmp": "SNMP",
+    "ads": "ADS",
 }
 
 
