@@ -100,6 +100,7 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "bacnet": "BACnet",
     "snmp": "SNMP",
     "ads": "ADS",
+    "hartip": "HART-IP",
 }
 
 
