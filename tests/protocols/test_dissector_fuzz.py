@@ -22,6 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from otwatch.protocols.base import ProtocolSpec, Record
+from otwatch.protocols.c37118.messages import Command, Config, PmuConfig
+from otwatch.protocols.c37118.messages import frame as c37_frame
 from otwatch.protocols.registry import PROTOCOLS
 from otwatch.sensor.capture import synth
 from otwatch.sensor.capture.decode import PROTO_TCP, PROTO_UDP, decode
@@ -87,6 +89,14 @@ def _synthetic() -> synth.Net:
         n.emit(synth.lldp_frame(synth.mac(0x200 + i), name, f"{name} FW V4.{i}", f"Port {i + 1}", caps))
         cdp_src, cdp_ip = synth.mac(0x400 + i, 0x00000C), f"10.10.0.{250 + i}"
         n.emit(synth.cdp_frame(cdp_src, f"{name}.plant", "cisco WS-C2960-24TT-L", "IOS 12.2", cdp_ip))
+    pmu = n.host("pmu", "10.10.0.20", synth.OUI_SIEMENS)  # C37.118 over UDP (the public capture is TCP)
+    cfg = Config(
+        1_000_000, [PmuConfig("BAY 4 PMU", 20, 6, ["VA", "VB"], ["MW"], [f"B{i}" for i in range(16)])], 30
+    )
+    n.udp(laptop, pmu, 4713, 4713, c37_frame(4, 20, Command(5).encode()))
+    n.udp(pmu, laptop, 4713, 4713, c37_frame(3, 20, cfg.encode()))
+    for i in range(8):
+        n.udp(pmu, laptop, 4713, 4713, c37_frame(0, 20, bytes(2 + 8 * 2 + 4 + 4 + 2), soc=1_700_000_000 + i))
     n.emit(synth.dcp_identify_request(laptop.mac))
     for role in (1, 2, 4, 8):
         station = synth.mac(0x300 + role)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from otwatch.protocols import (
     ads,
     bacnet,
+    c37118,
     cdp,
     dhcp,
     dnp3,
@@ -39,6 +40,8 @@ PROTOCOLS: tuple[ProtocolSpec, ...] = (
     ads.SPEC_UDP,
     hartip.SPEC,
     hartip.SPEC_UDP,
+    c37118.SPEC,
+    c37118.SPEC_UDP,
     profinet_dcp.SPEC,
     dhcp.SPEC,
     dns.SPEC,

@@ -101,6 +101,7 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "snmp": "SNMP",
     "ads": "ADS",
     "hartip": "HART-IP",
+    "c37118": "C37.118",
 }
 
 
