@@ -6,6 +6,7 @@ import base64
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from otwatch.console.context import ConsoleContext
@@ -76,6 +77,27 @@ def test_alerts_upsert_filter_and_workflow(admin: TestClient, ctx: ConsoleContex
     assert admin.get(f"/api/v1/alerts/{stop['id']}").json()["status"] == "open"  # it happened again
     actions = [e["action"] for e in admin.get("/api/v1/audit?action=alert").json()["items"]]
     assert actions.count("alert.acknowledge") == 1 and actions.count("alert.close") == 1
+
+
+def test_attack_technique_is_kept_shown_and_filterable(admin: TestClient, ctx: ConsoleContext) -> None:
+    s = _sensor(admin, ctx)
+    op = _alert("9", code="PROGRAM_DOWNLOAD", title="PLC Program Download", technique="T0843",
+                technique_name="Program Download")  # fmt: skip
+    _report(s, "alerts", alerts=[op, _alert("10")])
+    [item] = admin.get("/api/v1/alerts?technique=T0843").json()["items"]
+    assert (item["code"], item["technique"], item["technique_name"]) == (
+        "PROGRAM_DOWNLOAD",
+        "T0843",
+        "Program Download",
+    )
+    page = admin.get(f"/alerts/{item['id']}").text
+    assert "https://attack.mitre.org/techniques/T0843/" in page and "T0843 Program Download" in page
+    assert ">T0843</span>" in admin.get("/alerts").text
+    # A technique that is not an ATT&CK id is refused at the boundary, and nothing of the report is stored.
+    before = admin.get("/api/v1/alerts").json()["total"]
+    with pytest.raises(AssertionError, match="technique: String should match pattern"):
+        s.checkin(reports=[{"id": "r-bad-t", "kind": "alerts", "alerts": [_alert("11", technique="<b>")]}])
+    assert admin.get("/api/v1/alerts").json()["total"] == before
 
 
 def test_read_only_cannot_acknowledge(admin: TestClient, ctx: ConsoleContext) -> None:

@@ -147,6 +147,17 @@ def test_rfc5424_exact_and_wrapped_formats() -> None:
     assert formats.octet_counted("héllo".encode()) == b"6 h\xc3\xa9llo"
 
 
+def test_attack_technique_in_every_format() -> None:
+    ev = {**EVENT, "code": "PROGRAM_DOWNLOAD", "technique": "T0843", "technique_name": "Program Download"}
+    _, ext = formats.parse_cef(formats.cef(ev, "1"))
+    assert ext["cs2Label"] == "MITRE ATT&CK for ICS" and ext["cs2"] == "T0843 Program Download"
+    _, attrs = formats.parse_leef(formats.leef(ev, "1"))
+    assert attrs["technique"] == "T0843 Program Download"
+    assert ' technique="T0843" ' in formats.rfc5424(ev, hostname="h")
+    assert "ATT&CK:      T0843 Program Download" in formats.email_body(ev)
+    assert "cs2" not in formats.parse_cef(formats.cef(EVENT, "1"))[1]  # none: no empty fields
+
+
 def test_backoff_is_exponential_jittered_and_capped() -> None:
     assert [backoff(n, 10, 900, rand=lambda: 1.0) for n in (1, 2, 3, 4)] == [10, 20, 40, 80]
     assert [backoff(n, 10, 900, rand=lambda: 0.0) for n in (1, 2, 3)] == [5, 10, 20]

@@ -53,6 +53,9 @@ UNAUTHORIZED_COMMAND_T: Final = Technique("T0855", "Unauthorized Command Message
 SERVICE_STOP_T: Final = Technique("T0881", "Service Stop")
 REMOTE_DISCOVERY_T: Final = Technique("T0846", "Remote System Discovery")
 DATA_DESTRUCTION_T: Final = Technique("T0809", "Data Destruction")
+REMOTE_INFO_DISCOVERY_T: Final = Technique("T0888", "Remote System Information Discovery")
+DENIAL_OF_SERVICE_T: Final = Technique("T0814", "Denial of Service")
+STANDARD_PROTOCOL_T: Final = Technique("T0869", "Standard Application Layer Protocol")
 
 
 class Operation(StrEnum):

@@ -28,6 +28,8 @@ class Alert(Base):
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
     protocol: Mapped[str | None] = mapped_column(String(50), default=None, index=True)
+    technique: Mapped[str | None] = mapped_column(String(16), default=None, index=True)  # ATT&CK for ICS
+    technique_name: Mapped[str | None] = mapped_column(String(100), default=None)
     source_ip: Mapped[str | None] = mapped_column(String(64), default=None)
     source_mac: Mapped[str | None] = mapped_column(String(17), default=None)
     destination_ip: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -44,11 +44,20 @@ def list_alerts(
     severity: Annotated[Severity | None, Query()] = None,
     engine: Annotated[EngineName | None, Query()] = None,
     protocol: Annotated[str | None, Query(max_length=50)] = None,
+    technique: Annotated[
+        str | None, Query(max_length=16, description="ATT&CK for ICS id, e.g. T0843")
+    ] = None,
     sensor: Annotated[str | None, Query(max_length=32)] = None,
     ip: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, object]:
     stmt = service.query(
-        status=status, severity=severity, engine=engine, protocol=protocol, sensor=sensor, ip=ip
+        status=status,
+        severity=severity,
+        engine=engine,
+        protocol=protocol,
+        technique=technique,
+        sensor=sensor,
+        ip=ip,
     )
     rows, total = paginate(db, stmt, page)
     names, pcaps = _names(db, rows), _with_pcap(db, [a.id for a in rows])

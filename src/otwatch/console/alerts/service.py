@@ -51,6 +51,7 @@ def ingest(db: Session, node_id: str, reports: list[AlertReport]) -> list[Alert]
             row.status, row.status_by, row.status_at = "open", "sensor", utcnow()
         row.code, row.engine, row.severity, row.title = r.code, r.engine, r.severity, r.title
         row.description, row.protocol, row.details = r.description, r.protocol, r.details
+        row.technique, row.technique_name = r.technique, r.technique_name
         row.source_ip, row.source_mac = r.source_ip, r.source_mac
         row.destination_ip, row.destination_mac = r.destination_ip, r.destination_mac
         row.first_seen = min(row.first_seen, r.first_seen)
@@ -68,6 +69,7 @@ def query(
     severity: str | None = None,
     engine: str | None = None,
     protocol: str | None = None,
+    technique: str | None = None,
     sensor: str | None = None,
     ip: str | None = None,
 ) -> Select[Any]:
@@ -80,6 +82,8 @@ def query(
         stmt = stmt.where(Alert.engine == engine)
     if protocol:
         stmt = stmt.where(Alert.protocol == protocol)
+    if technique:
+        stmt = stmt.where(Alert.technique == technique)
     if sensor:
         stmt = stmt.where(Alert.node_id == sensor)
     if ip:

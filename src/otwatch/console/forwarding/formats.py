@@ -73,6 +73,14 @@ def _cef_value(value: Any) -> str:
     return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
 
 
+def _technique(ev: Event) -> str | None:
+    """ "T0843 Program Download": the MITRE ATT&CK for ICS technique an alert maps onto, if any."""
+    tid = ev.get("technique")
+    if not tid:
+        return None
+    return f"{tid} {ev.get('technique_name') or ''}".strip()
+
+
 def cef(ev: Event, version: str) -> str:
     """``CEF:0|OTWatch|OTWatch|<ver>|<code>|<title>|<severity 0-10>|rt=.. src=.. dst=.. proto=..``."""
     ms = int(event_time(ev).timestamp() * 1000)
@@ -82,6 +90,8 @@ def cef(ev: Event, version: str) -> str:
         ("deviceExternalId", ev.get("sensor_id")),
         ("cs1Label", "Sensor" if ev.get("sensor_name") else None),
         ("cs1", ev.get("sensor_name")),
+        ("cs2Label", "MITRE ATT&CK for ICS" if ev.get("technique") else None),
+        ("cs2", _technique(ev)),
     ]
     header = [
         "CEF:0",
@@ -148,6 +158,7 @@ def leef(ev: Event, version: str) -> str:
         ("externalId", ev.get("id")),
         ("sensorId", ev.get("sensor_id")),
         ("sensor", ev.get("sensor_name")),
+        ("technique", _technique(ev)),
     ]
     header = ["LEEF:2.0", VENDOR, PRODUCT, version, event_code(ev), "x09"]
     body = "\t".join(f"{k}={_leef_value(v)}" for k, v in attrs if v not in (None, ""))
@@ -189,6 +200,7 @@ def structured_data(ev: Event) -> str:
             ("src", ev.get("source_ip")),
             ("dst", ev.get("destination_ip")),
             ("count", ev.get("count")),
+            ("technique", ev.get("technique")),
         ]
     params += [("sensorId", ev.get("sensor_id")), ("sensor", ev.get("sensor_name"))]
     inner = " ".join(f'{k}="{_sd_value(v)}"' for k, v in params if v not in (None, ""))
@@ -274,6 +286,7 @@ def email_body(ev: Event) -> str:
             ),
             ("Sensor", ev.get("sensor_name")),
             ("Code", ev.get("code")),
+            ("ATT&CK", _technique(ev)),
             ("Count", ev.get("count")),
             ("Last seen", event_time(ev).isoformat()),
         ]

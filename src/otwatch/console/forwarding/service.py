@@ -39,6 +39,8 @@ def alert_event(a: Alert, sensor_name: str) -> Event:
         "severity": a.severity,
         "engine": a.engine,
         "protocol": a.protocol,
+        "technique": a.technique,
+        "technique_name": a.technique_name,
         "source_ip": a.source_ip,
         "source_mac": a.source_mac,
         "destination_ip": a.destination_ip,

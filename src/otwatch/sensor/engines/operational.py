@@ -18,6 +18,7 @@ from otwatch.inventory.asset import Asset
 from otwatch.inventory.merge import FieldChange
 from otwatch.protocols.base import Record
 from otwatch.protocols.dnp3.codes import IIN
+from otwatch.protocols.operations import OPERATION_DETAIL_FIELD, OPERATION_FIELD, Operation
 from otwatch.sensor.tracking.alerts import AlertStore, protocol_label
 from otwatch.sensor.tracking.baseline import S7_DOWNLOAD, S7_UPLOAD, Baseline, ConvKey
 from otwatch.sensor.tracking.flows import FlowKey
@@ -46,6 +47,10 @@ MODBUS_DIAGNOSTICS: Final[dict[str, str]] = {
     "Force Listen Only Mode": "CONTROLLER_STOP",
 }
 S7_PI_DOWNLOAD: Final = frozenset({"_INSE", "_INS2", "_DELE"})
+#: Operations that mark their client as an engineering station.
+PROGRAMMING: Final = frozenset(
+    {Operation.PROGRAM_DOWNLOAD, Operation.PROGRAM_UPLOAD, Operation.PROGRAM_DELETE, Operation.PROGRAM_TO_ROM}
+)
 
 
 class _Pending:
@@ -90,6 +95,12 @@ class OperationalEngine:
             self._responsiveness(ts, protocol, server_ip, request, fields, dst, src, flow)
         event: str | None = None
         what = ""
+        operation = fields.get(OPERATION_FIELD)
+        if operation is not None and request:
+            # A dissector tagged an engineering operation (protocols.operations): one alert type per
+            # operation, whatever the protocol.
+            self._operation(ts, Operation(operation), fields, src, dst, protocol, flow)
+            return
         if protocol == "s7comm" and request:
             code = fields.get("function_code")
             if code == "0x29":
@@ -163,6 +174,31 @@ class OperationalEngine:
                 protocol=protocol,
                 flow=flow,
             )
+
+    def _operation(
+        self,
+        ts: float,
+        operation: Operation,
+        fields: dict[str, object],
+        src: Asset | None,
+        dst: Asset | None,
+        protocol: str,
+        flow: FlowKey,
+    ) -> None:
+        detail = str(fields.get(OPERATION_DETAIL_FIELD) or f"a {protocol_label(protocol)} {operation}")
+        if operation in PROGRAMMING and src is not None:
+            src.notes.add("programming")
+        self.alerts.raise_alert(
+            str(operation),
+            ts,
+            f"{_l(src)} sent {detail} to {_l(dst)}.",
+            src=src,
+            dst=dst,
+            protocol=protocol,
+            subject=protocol,  # one alert per client, server, operation and protocol; the count grows
+            flow=flow,
+            details={"operation": str(operation), "detail": detail},
+        )
 
     def _responsiveness(
         self,

@@ -314,6 +314,8 @@ class SensorNode:
                         title=al.title,
                         description=al.description,
                         protocol=al.protocol,
+                        technique=al.type.technique.id if al.type.technique else None,
+                        technique_name=al.type.technique.name if al.type.technique else None,
                         source_ip=src.ip if src else None,
                         source_mac=src.mac if src else None,
                         destination_ip=dst.ip if dst else None,

@@ -35,6 +35,7 @@ from typing import Any, Final, cast
 from otwatch.inventory.asset import Asset, Connection
 from otwatch.inventory.vocabulary import Engine
 from otwatch.protocols.base import ProtocolSpec, Record
+from otwatch.protocols.operations import OPERATION_FIELD
 from otwatch.protocols.registry import PROTOCOLS
 from otwatch.sensor.capture.decode import (
     ETH_ARP,
@@ -679,7 +680,7 @@ class Sensor:
         protocol = record.protocol
         if self._pv is not None and (protocol in PV_PROTOCOLS or record.malformed is not None):
             self._pv.on_record(ts, flow, record, src, dst)
-        if self._op is not None and protocol in OP_PROTOCOLS:
+        if self._op is not None and (protocol in OP_PROTOCOLS or OPERATION_FIELD in record.fields):
             self._op.on_record(ts, record, src, dst, flow.server_ip, flow.key)
         if self._mw is not None and protocol in MW_PROTOCOLS:
             self._mw.on_record(ts, record, src, dst, flow.key)

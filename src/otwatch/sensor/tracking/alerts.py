@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from otwatch.inventory.vocabulary import AlertStatus, Engine, Severity
+from otwatch.protocols import operations as ops
+from otwatch.protocols.operations import OPERATIONS, Technique
 
 if TYPE_CHECKING:
     from otwatch.inventory.asset import Asset
@@ -28,6 +30,7 @@ class AlertType:
     engine: Engine
     severity: Severity
     title: str
+    technique: Technique | None = None  # MITRE ATT&CK for ICS, where the alert maps onto one
 
 
 _PV, _PO, _MW, _AN, _OP = (
@@ -44,14 +47,22 @@ ALERT_TYPES: Final[dict[str, AlertType]] = {
     for t in (
         # Protocol Violation: frames out of spec, codes the protocol does not define.
         AlertType("MALFORMED_PACKET", _PV, _MN, "Malformed {protocol} Packet"),
-        AlertType("MODBUS_FUNCTION_CODE_ZERO", _PV, _MJ, "Illegal Modbus Operation (Function Code Zero)"),
-        AlertType("ILLEGAL_FUNCTION_CODE", _PV, _MJ, "Illegal {protocol} Function Code"),
+        AlertType(
+            "MODBUS_FUNCTION_CODE_ZERO",
+            _PV,
+            _MJ,
+            "Illegal Modbus Operation (Function Code Zero)",
+            ops.UNAUTHORIZED_COMMAND_T,
+        ),
+        AlertType(
+            "ILLEGAL_FUNCTION_CODE", _PV, _MJ, "Illegal {protocol} Function Code", ops.UNAUTHORIZED_COMMAND_T
+        ),
         AlertType("SLAVE_ILLEGAL_FUNCTION", _PV, _MN, "Slave Device Received Illegal Function Code"),
         AlertType("SLAVE_ILLEGAL_ADDRESS", _PV, _MN, "Slave Device Received Illegal Data Address"),
         AlertType("SLAVE_ILLEGAL_VALUE", _PV, _MN, "Slave Device Received Illegal Data Value"),
         # Policy Violation: deviation from the learned baseline.
         AlertType("NEW_ASSET", _PO, _MJ, "New Asset Detected"),
-        AlertType("NEW_CONVERSATION", _PO, _MJ, "Unauthorized Communication Behavior"),
+        AlertType("NEW_CONVERSATION", _PO, _MJ, "Unauthorized Communication Behavior", ops.REMOTE_SERVICES_T),
         AlertType("UNPERMITTED_MODBUS_FUNCTION", _PO, _MJ, "Unpermitted Usage of Modbus Function Code"),
         AlertType("UNPERMITTED_DNP3_FUNCTION", _PO, _MJ, "Unpermitted Usage of DNP3 Function Code"),
         AlertType("UNPERMITTED_ASDU_TYPE", _PO, _MJ, "Unpermitted Usage of ASDU Types"),
@@ -60,34 +71,51 @@ ALERT_TYPES: Final[dict[str, AlertType]] = {
         AlertType("NEW_CIP_SERVICE", _PO, _MJ, "New Activity Detected - CIP Class Service"),
         AlertType("NEW_ENIP_IO", _PO, _MJ, "New Activity Detected - EtherNet/IP I/O Connection"),
         AlertType("NEW_S7_FUNCTION", _PO, _MJ, "New Activity Detected - S7 Function"),
-        AlertType("UNAUTHORIZED_S7_DATA_BLOCK", _PO, _MJ, "Unauthorized Access to S7 Data Block"),
-        AlertType("UNAUTHORIZED_PROGRAMMING", _PO, _C, "Unauthorized PLC Programming"),
-        AlertType("UNAUTHORIZED_UPLOAD", _PO, _MJ, "Unauthorized PLC Program Upload"),
+        AlertType(
+            "UNAUTHORIZED_S7_DATA_BLOCK",
+            _PO,
+            _MJ,
+            "Unauthorized Access to S7 Data Block",
+            ops.MODIFY_PARAMETER_T,
+        ),
+        AlertType(
+            "UNAUTHORIZED_PROGRAMMING", _PO, _C, "Unauthorized PLC Programming", ops.PROGRAM_DOWNLOAD_T
+        ),
+        AlertType("UNAUTHORIZED_UPLOAD", _PO, _MJ, "Unauthorized PLC Program Upload", ops.PROGRAM_UPLOAD_T),
         # Malware: threat-intelligence indicators and known ICS malware behaviour.
-        AlertType("MALICIOUS_IP", _MW, _C, "Connection Attempt to Known Malicious IP"),
-        AlertType("MALICIOUS_DOMAIN", _MW, _C, "Malicious Domain Name Request"),
+        AlertType(
+            "MALICIOUS_IP", _MW, _C, "Connection Attempt to Known Malicious IP", ops.STANDARD_PROTOCOL_T
+        ),
+        AlertType("MALICIOUS_DOMAIN", _MW, _C, "Malicious Domain Name Request", ops.STANDARD_PROTOCOL_T),
         AlertType("ICS_MALWARE", _MW, _C, "Suspicion of Malicious Activity"),
         # Anomaly: behaviour that is unusual whatever the baseline.
-        AlertType("PORT_SCAN", _AN, _MJ, "Port Scan Detected"),
-        AlertType("ADDRESS_SCAN", _AN, _MJ, "Address Scan Detected"),
-        AlertType("PLC_SCAN", _AN, _MJ, "PLC Scan Detected"),
-        AlertType("ARP_SCAN", _AN, _MJ, "ARP Address Scan Detected"),
+        AlertType("PORT_SCAN", _AN, _MJ, "Port Scan Detected", ops.REMOTE_DISCOVERY_T),
+        AlertType("ADDRESS_SCAN", _AN, _MJ, "Address Scan Detected", ops.REMOTE_DISCOVERY_T),
+        AlertType("PLC_SCAN", _AN, _MJ, "PLC Scan Detected", ops.REMOTE_INFO_DISCOVERY_T),
+        AlertType("ARP_SCAN", _AN, _MJ, "ARP Address Scan Detected", ops.REMOTE_DISCOVERY_T),
         AlertType("BANDWIDTH", _AN, _MN, "Abnormal Traffic Bandwidth"),
-        # Operational: what the process engineer wants to know happened.
-        AlertType("S7_STOP", _OP, _MJ, "S7 Stop PLC Command was Sent"),
-        AlertType("CONTROLLER_STOP", _OP, _MJ, "Controller Stop"),
-        AlertType("CONTROLLER_START", _OP, _W, "Controller Start"),
-        AlertType("CONTROLLER_RESET", _OP, _MJ, "Controller Reset"),
-        AlertType("OUTSTATION_RESTARTED", _OP, _MN, "Outstation Restarted"),
-        AlertType("PROGRAM_DOWNLOAD", _OP, _MN, "PLC Program Download"),
-        AlertType("PROGRAM_UPLOAD", _OP, _W, "PLC Program Upload"),
-        AlertType("FIRMWARE_CHANGED", _OP, _MJ, "Firmware Version Changed"),
-        AlertType("MODE_CHANGED", _OP, _MN, "Controller Mode Changed"),
+        # Operational: what the process engineer wants to know happened. Engineering operations that
+        # dissectors tag (program download, mode change, firmware update ...) are the rows of
+        # protocols.operations.OPERATIONS, added below.
+        AlertType("S7_STOP", _OP, _MJ, "S7 Stop PLC Command was Sent", ops.CHANGE_MODE_T),
+        AlertType("OUTSTATION_RESTARTED", _OP, _MN, "Outstation Restarted", ops.RESTART_T),
+        AlertType("FIRMWARE_CHANGED", _OP, _MJ, "Firmware Version Changed", ops.SYSTEM_FIRMWARE_T),
+        AlertType("MODE_CHANGED", _OP, _MN, "Controller Mode Changed", ops.CHANGE_MODE_T),
         AlertType("MODBUS_EXCEPTION", _OP, _MN, "Modbus Exception"),
-        AlertType("UNRESPONSIVE_DEVICE", _OP, _MJ, "Suspicion of Unresponsive {protocol} Device"),
+        AlertType(
+            "UNRESPONSIVE_DEVICE",
+            _OP,
+            _MJ,
+            "Suspicion of Unresponsive {protocol} Device",
+            ops.DENIAL_OF_SERVICE_T,
+        ),
         AlertType("INACTIVE_CHANNEL", _OP, _MN, "Inactive Communication Channel"),
     )
 }
+ALERT_TYPES.update(
+    (str(op), AlertType(str(op), _OP, Severity(t.severity), t.title, t.technique))
+    for op, t in OPERATIONS.items()
+)
 
 #: How protocols are named in titles and descriptions.
 PROTOCOL_LABELS: Final[dict[str, str]] = {
@@ -144,6 +172,8 @@ class Alert:
             "engine": str(self.engine),
             "severity": str(self.severity),
             "title": self.title,
+            "technique": self.type.technique.id if self.type.technique else None,
+            "technique_name": self.type.technique.name if self.type.technique else None,
             "description": self.description,
             "source": self.source,
             "source_label": self.source_label,
