@@ -13,7 +13,6 @@ import pytest
 from otwatch.protocols import ads
 from otwatch.protocols.operations import OPERATION_FIELD, Operation
 from otwatch.sensor.pipeline.sensor import Sensor
-from otwatch.sensor.tracking.alerts import ALERT_TYPES
 from tests.sensor.replay import capture, replay, tshark_fields
 
 CAPTURES = [
@@ -116,11 +115,10 @@ def test_addroute_raises_route_added() -> None:
     sensor = _sensor(CAPTURES[0])
     codes = {a.type.code for a in sensor.alerts.open_alerts()}
     assert "MALFORMED_PACKET" not in codes and "PORT_SCAN" not in codes
-    if "ROUTE_ADDED" in ALERT_TYPES:  # the operations engine (protocols.operations) raises tagged records
-        (alert,) = sensor.alerts.by_code("ROUTE_ADDED")
-        assert alert.protocol == "ads"
-        assert "SHENHUAJ6-PC" in alert.description
-        assert "T0886" in str(alert.as_dict())
+    (alert,) = sensor.alerts.by_code("ROUTE_ADDED")  # the Operational engine raises tagged records
+    assert alert.protocol == "ads" and alert.source_label and "192.168.1.99" in alert.source_label
+    assert "SHENHUAJ6-PC" in alert.description
+    assert alert.type.technique is not None and alert.type.technique.id == "T0886"
     plc = next(a for a in sensor.inventory.assets if a.ip == "192.168.1.8").as_dict()
     assert plc["vendor"] == "Beckhoff" and plc["name"] == "CX_0D7560" and plc["state"] == "Run"
     assert plc["extra"]["ams_net_id"] == "5.13.117.96.1.1" and plc["extra"]["os_version"] == "Windows CE 6.0"
