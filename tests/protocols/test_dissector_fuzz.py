@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from otwatch.protocols.base import ProtocolSpec, Record
 from otwatch.protocols.c37118.messages import Command, Config, PmuConfig
 from otwatch.protocols.c37118.messages import frame as c37_frame
+from otwatch.protocols.ethercat import datagram, ethercat_frame
 from otwatch.protocols.registry import PROTOCOLS
 from otwatch.sensor.capture import synth
 from otwatch.sensor.capture.decode import PROTO_TCP, PROTO_UDP, decode
@@ -97,6 +98,16 @@ def _synthetic() -> synth.Net:
     n.udp(pmu, laptop, 4713, 4713, c37_frame(3, 20, cfg.encode()))
     for i in range(8):
         n.udp(pmu, laptop, 4713, 4713, c37_frame(0, 20, bytes(2 + 8 * 2 + 4 + 4 + 2), soc=1_700_000_000 + i))
+    ecat_master = synth.mac(0x500, 0x000105)
+    for state in (1, 2, 4, 8):  # EtherCAT: a master's start-up and cycle (no public capture has it)
+        al = ethercat_frame(
+            datagram(8, 0, 0x0120, bytes((state, 0)), more=True), datagram(7, 0, 0x0130, bytes(2))
+        )
+        n.emit(synth.ethernet(ecat_master, b"\xff" * 6, 0x88A4, al))
+        cyc = ethercat_frame(
+            datagram(12, 0, 1, bytes(16), more=True, idx=state), datagram(4, 0x1001, 0x0130, bytes(2))
+        )
+        n.emit(synth.ethernet(ecat_master, b"\xff" * 6, 0x88A4, cyc))
     n.emit(synth.dcp_identify_request(laptop.mac))
     for role in (1, 2, 4, 8):
         station = synth.mac(0x300 + role)

@@ -130,6 +130,7 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "ads": "ADS",
     "hartip": "HART-IP",
     "c37118": "C37.118",
+    "ethercat": "EtherCAT",
 }
 
 
