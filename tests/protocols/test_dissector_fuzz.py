@@ -25,6 +25,7 @@ from otwatch.protocols.base import ProtocolSpec, Record
 from otwatch.protocols.c37118.messages import Command, Config, PmuConfig
 from otwatch.protocols.c37118.messages import frame as c37_frame
 from otwatch.protocols.ethercat import datagram, ethercat_frame
+from otwatch.protocols.ge_srtp import mailbox
 from otwatch.protocols.registry import PROTOCOLS
 from otwatch.sensor.capture import synth
 from otwatch.sensor.capture.decode import PROTO_TCP, PROTO_UDP, decode
@@ -108,6 +109,15 @@ def _synthetic() -> synth.Net:
             datagram(12, 0, 1, bytes(16), more=True, idx=state), datagram(4, 0x1001, 0x0130, bytes(2))
         )
         n.emit(synth.ethernet(ecat_master, b"\xff" * 6, 0x88A4, cyc))
+    srtp = n.session(laptop, plc, 18245, 50003).open()  # GE SRTP: a programmer's session
+    srtp.exchange(bytes(56), b"\x01" + bytes(55))
+    for seq, (code, text) in enumerate(
+        ((0x00, b""), (0x03, b""), (0x07, b"\x01\x00"), (0x23, b""), (0x3F, b"x" * 40))
+    ):
+        request = mailbox(2, seq, 0x80 if text else 0xC0, code, text=text, mseq=seq)
+        srtp.exchange(request, mailbox(3, seq, 0x94 if code == 3 else 0xD4, text=b"PRG1\x00" if code == 3 else b"",
+                                       status=0x0100, mseq=seq))  # fmt: skip
+    srtp.close()
     n.emit(synth.dcp_identify_request(laptop.mac))
     for role in (1, 2, 4, 8):
         station = synth.mac(0x300 + role)

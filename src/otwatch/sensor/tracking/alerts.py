@@ -131,6 +131,7 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "hartip": "HART-IP",
     "c37118": "C37.118",
     "ethercat": "EtherCAT",
+    "ge_srtp": "GE SRTP",
 }
 
 
