@@ -23,6 +23,10 @@ from hypothesis import strategies as st
 
 from otwatch.protocols import sv
 from otwatch.protocols.base import ProtocolSpec, Record
+from otwatch.protocols.c37118.messages import Command, Config, PmuConfig
+from otwatch.protocols.c37118.messages import frame as c37_frame
+from otwatch.protocols.ethercat import datagram, ethercat_frame
+from otwatch.protocols.ge_srtp import mailbox
 from otwatch.protocols.registry import PROTOCOLS
 from otwatch.protocols.sv import Asdu as SvAsdu
 from otwatch.protocols.sv import SvPdu
@@ -91,6 +95,33 @@ def _synthetic() -> synth.Net:
         n.emit(synth.lldp_frame(synth.mac(0x200 + i), name, f"{name} FW V4.{i}", f"Port {i + 1}", caps))
         cdp_src, cdp_ip = synth.mac(0x400 + i, 0x00000C), f"10.10.0.{250 + i}"
         n.emit(synth.cdp_frame(cdp_src, f"{name}.plant", "cisco WS-C2960-24TT-L", "IOS 12.2", cdp_ip))
+    pmu = n.host("pmu", "10.10.0.20", synth.OUI_SIEMENS)  # C37.118 over UDP (the public capture is TCP)
+    cfg = Config(
+        1_000_000, [PmuConfig("BAY 4 PMU", 20, 6, ["VA", "VB"], ["MW"], [f"B{i}" for i in range(16)])], 30
+    )
+    n.udp(laptop, pmu, 4713, 4713, c37_frame(4, 20, Command(5).encode()))
+    n.udp(pmu, laptop, 4713, 4713, c37_frame(3, 20, cfg.encode()))
+    for i in range(8):
+        n.udp(pmu, laptop, 4713, 4713, c37_frame(0, 20, bytes(2 + 8 * 2 + 4 + 4 + 2), soc=1_700_000_000 + i))
+    ecat_master = synth.mac(0x500, 0x000105)
+    for state in (1, 2, 4, 8):  # EtherCAT: a master's start-up and cycle (no public capture has it)
+        al = ethercat_frame(
+            datagram(8, 0, 0x0120, bytes((state, 0)), more=True), datagram(7, 0, 0x0130, bytes(2))
+        )
+        n.emit(synth.ethernet(ecat_master, b"\xff" * 6, 0x88A4, al))
+        cyc = ethercat_frame(
+            datagram(12, 0, 1, bytes(16), more=True, idx=state), datagram(4, 0x1001, 0x0130, bytes(2))
+        )
+        n.emit(synth.ethernet(ecat_master, b"\xff" * 6, 0x88A4, cyc))
+    srtp = n.session(laptop, plc, 18245, 50003).open()  # GE SRTP: a programmer's session
+    srtp.exchange(bytes(56), b"\x01" + bytes(55))
+    for seq, (code, text) in enumerate(
+        ((0x00, b""), (0x03, b""), (0x07, b"\x01\x00"), (0x23, b""), (0x3F, b"x" * 40))
+    ):
+        request = mailbox(2, seq, 0x80 if text else 0xC0, code, text=text, mseq=seq)
+        srtp.exchange(request, mailbox(3, seq, 0x94 if code == 3 else 0xD4, text=b"PRG1\x00" if code == 3 else b"",
+                                       status=0x0100, mseq=seq))  # fmt: skip
+    srtp.close()
     n.emit(synth.dcp_identify_request(laptop.mac))
     for role in (1, 2, 4, 8):
         station = synth.mac(0x300 + role)

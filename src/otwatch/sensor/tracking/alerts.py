@@ -143,6 +143,11 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "mms": "MMS",
     "goose": "GOOSE",
     "sv": "IEC 61850 Sampled Values",
+    "ads": "ADS",
+    "hartip": "HART-IP",
+    "c37118": "C37.118",
+    "ethercat": "EtherCAT",
+    "ge_srtp": "GE SRTP",
 }
 
 
