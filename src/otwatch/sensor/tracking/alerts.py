@@ -127,6 +127,8 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "enip": "EtherNet/IP",
     "bacnet": "BACnet",
     "snmp": "SNMP",
+    "melsec": "MELSEC",
+    "melsoft": "MELSOFT",
 }
 
 
