@@ -154,6 +154,8 @@ class MelsecDissector:
             self._request_fields(msg, fields)
         except MelsecDecodeError as exc:
             record.malformed = str(exc)
+        if msg.serial is None:  # 3E: the client waits for each reply, so only the latest is open
+            self._pending = deque((f for f in self._pending if "serial" in f), maxlen=MAX_PENDING)
         self._pending.append(fields)
         return record
 
@@ -247,7 +249,11 @@ class MelsecDissector:
     def _match(self, serial: int | None) -> dict[str, Any] | None:
         pending = self._pending
         if serial is None:
-            return pending.popleft() if pending else None
+            for i, request in enumerate(pending):
+                if "serial" not in request:
+                    del pending[i]
+                    return request
+            return None
         for i, request in enumerate(pending):
             if request.get("serial") == serial:
                 del pending[i]
