@@ -129,6 +129,7 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "snmp": "SNMP",
     "melsec": "MELSEC",
     "melsoft": "MELSOFT",
+    "fins": "FINS",
 }
 
 
