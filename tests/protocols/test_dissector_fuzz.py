@@ -122,6 +122,7 @@ def _synthetic() -> synth.Net:
         srtp.exchange(request, mailbox(3, seq, 0x94 if code == 3 else 0xD4, text=b"PRG1\x00" if code == 3 else b"",
                                        status=0x0100, mseq=seq))  # fmt: skip
     srtp.close()
+    _melsec(n, laptop, plc)
     n.emit(synth.dcp_identify_request(laptop.mac))
     for role in (1, 2, 4, 8):
         station = synth.mac(0x300 + role)
@@ -136,6 +137,41 @@ def _synthetic() -> synth.Net:
         n.emit(synth.ethernet(synth.mac(0x500), bytes.fromhex("010ccd040001"), sv.ETHERTYPE,
                               SvPdu(0x4000, asdus).encode()))  # fmt: skip
     return n
+
+
+def _melsec(n: synth.Net, client: synth.Host, plc: synth.Host) -> None:
+    """MC protocol / SLMP (no public capture has it): reads, writes, remote operations and files,
+    3E and 4E, binary and ASCII, over TCP and UDP."""
+    from otwatch.protocols.melsec.messages import CpuModel, DeviceRange, Request, Response
+
+    pairs: list[tuple[Request, Response]] = []
+    for ascii_code in (False, True):
+        for serial in (None, 7):
+            reply_model = CpuModel("Q03UDVCPU", 0x0268).encode(ascii_code)
+            pairs += [
+                (Request(0x0101, 0, b"", serial=serial, ascii=ascii_code), Response(0, reply_model, serial=serial, ascii=ascii_code)),
+                (Request(0x0401, 0, DeviceRange("D", 100, 2).encode(ascii=ascii_code), serial=serial, ascii=ascii_code),
+                 Response(0, b"0000" * 2 if ascii_code else bytes(4), serial=serial, ascii=ascii_code)),
+                (Request(0x1401, 3, DeviceRange("M", 10, 2).encode(3, ascii_code) + b"11", serial=serial, ascii=ascii_code),
+                 Response(0, serial=serial, ascii=ascii_code)),
+                (Request(0x1002, 0, b"0001" if ascii_code else b"\x01\x00", serial=serial, ascii=ascii_code),
+                 Response(0xC059, serial=serial, ascii=ascii_code)),
+            ]  # fmt: skip
+    pairs += [
+        (
+            Request(0x1827, 0x40, b"\x00" * 6 + "$MELPRJ$\\MAIN.PRG".encode("utf-16-le")),
+            Response(0, b"\x01\x00"),
+        ),
+        (Request(0x1828, 0, b"\x01\x00" + bytes(6)), Response(0, b"\x04\x00abcd")),
+        (Request(0x1829, 0, b"\x01\x00" + bytes(6) + b"\x02\x00xy"), Response(0, b"\x02\x00")),
+    ]
+    tcp = n.session(client, plc, 5007, 50010).open()
+    for request, response in pairs:
+        tcp.exchange(request.encode(), response.encode())
+    tcp.close()
+    for request, response in pairs[:8]:
+        n.udp(client, plc, 50011, 5006, request.encode())
+        n.udp(plc, client, 5006, 50011, response.encode())
 
 
 def _frames() -> Iterator[tuple[int, bytes]]:
@@ -235,13 +271,16 @@ def test_every_dissector_has_seed_traffic() -> None:
     seeds = _seeds()
     assert [k for k, v in seeds.items() if not v] == []
     for k in ("modbus/tcp", "dnp3/tcp", "iec104/tcp", "s7comm/tcp", "enip/tcp", "enip/udp", "bacnet/udp",
-              "opcua/tcp", "profinet_dcp/eth", "mms/tcp", "goose/eth", "sv/eth"):  # fmt: skip
+              "opcua/tcp", "profinet_dcp/eth", "mms/tcp", "goose/eth", "sv/eth", "melsec/tcp", "melsec/udp",
+              "melsoft/tcp", "melsoft/udp"):  # fmt: skip
         assert len(seeds[k]) >= 10, k
 
 
 #: inputs the fuzzing above once found to raise, kept as fixed regressions
 FOUND = [
     ("s7comm", b"\x03\x00W x\xfb}\xbb"),  # COTP length byte pointing past the payload (IndexError)
+    ("melsec", b"5000zz"),  # ASCII subheader with non-hex fields
+    ("melsoft", b"\xd7\x00" + bytes(19) + b"\x9c\x00\x18"),  # MELSOFT header without its command header
 ]
 
 

@@ -148,6 +148,9 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "c37118": "C37.118",
     "ethercat": "EtherCAT",
     "ge_srtp": "GE SRTP",
+    "melsec": "MELSEC",
+    "melsoft": "MELSOFT",
+    "fins": "FINS",
 }
 
 
