@@ -204,8 +204,14 @@ def admin(client: TestClient) -> TestClient:
 # fixtures and helpers a test uses, so a new test is tiered without anyone remembering to.
 SLOW_REASONS = ("postgres", "browser", "e2e", "netns", "slow")
 
-#: Tests that are slow by themselves (measured: several seconds each on 2 cores): node id prefixes.
-SLOW_TESTS: tuple[str, ...] = ()
+#: Tests slow by themselves or starting processes the helpers above do not show (measured with
+#: `--durations`, several seconds each on 2 cores): node id prefixes.
+SLOW_TESTS: tuple[str, ...] = (
+    "tests/protocols/bacnet/test_bacnet_fastpath.py::test_fast_path_equals_general_path_on_public_captures",
+    "tests/console/test_updates_selfupdate.py::test_update_then_failed_health_check_restores",
+    "tests/sensor/node/test_versions.py",  # sensor processes under the version supervisor
+    "tests/sensor/node/test_snmp_agent.py",  # an SNMP agent, queried by pysnmp, seconds per test
+)
 
 
 def _module_helpers(module: object) -> set[str]:
