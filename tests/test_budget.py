@@ -17,4 +17,3 @@ def test_budgets_follow_the_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(budget.PROFILE_ENV, "nightly")
     with pytest.raises(ValueError, match="HYPOTHESIS_PROFILE"):
         budget.examples(300)
-
