@@ -76,12 +76,13 @@ class PostgresServer:
 
 
 @contextmanager
-def fresh_pg_database(base_url: str) -> Iterator[str]:
-    """A new, empty database on the session's PostgreSQL server, dropped afterwards."""
+def fresh_pg_database(base_url: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the session's PostgreSQL server, dropped afterwards: empty, or a copy of the
+    database ``template`` (``CREATE DATABASE ... TEMPLATE``, a file copy: no migration to run)."""
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(f"{base_url}/postgres", isolation_level="AUTOCOMMIT")
     with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+        c.execute(text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     try:
         yield f"{base_url}/{name}"
     finally:

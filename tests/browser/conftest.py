@@ -1,4 +1,6 @@
-"""Browser tests reuse the live TLS console of the end-to-end suite; Chromium is launched once per test."""
+"""Browser tests reuse the live TLS console of the end-to-end suite. Chromium is launched once for all of
+them (package scope: closed after the last browser test); each test gets a fresh context and page, so
+no cookie, storage or cache leaks from one test into the next."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.conftest import sqlite_copy
 from tests.e2e.conftest import live_console  # noqa: F401
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,12 +28,12 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def db_url(tmp_path: Path, sqlite_template: Path) -> str:
     """The pages are database-agnostic (the API tests run both legs), so the browser drives SQLite only."""
-    return f"sqlite:///{tmp_path / 'otwatch.db'}"
+    return sqlite_copy(sqlite_template, tmp_path)
 
 
-@pytest.fixture
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not shutil.which(CHROMIUM):
         if os.environ.get("CI"):

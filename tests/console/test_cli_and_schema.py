@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -45,6 +46,7 @@ def test_pairing_key_create_list_revoke(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.empty_database  # the migrations run from scratch, on both legs, not from the template
 def test_migrations_match_models(ctx: ConsoleContext) -> None:
     head = ScriptDirectory.from_config(alembic_config(str(ctx.db.engine.url))).get_current_head()
     assert head is not None and head.isdigit() and current_revision(ctx.db.engine) == head

@@ -21,6 +21,7 @@ from otwatch.console.app import create_app
 from otwatch.console.bootstrap import prepare
 from otwatch.console.config import Settings
 from otwatch.console.context import ConsoleContext
+from tests.budget import examples
 from tests.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.timeout(240)
@@ -61,7 +62,7 @@ def test_no_operation_answers_5xx(quiet_ctx: ConsoleContext) -> None:
 
             @given(case=op.as_strategy())
             @settings(
-                max_examples=EXAMPLES,
+                max_examples=examples(EXAMPLES),
                 deadline=None,
                 derandomize=True,
                 database=None,

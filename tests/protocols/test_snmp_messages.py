@@ -13,6 +13,7 @@ from otwatch.protocols import snmp
 from otwatch.protocols.snmp import codes
 from otwatch.protocols.snmp.dissect import SnmpDissector
 from otwatch.protocols.snmp.messages import SnmpMessage, VarBind, decode_message, decode_oid, encode_oid
+from tests.budget import examples
 
 # v1 GetRequest, community "public", request-id 1, sysDescr.0 (hand-assembled, as Wireshark shows it)
 GET_V1 = bytes.fromhex(
@@ -134,14 +135,14 @@ def test_malformed_bytes_give_a_reason_not_an_exception(wire: bytes) -> None:
     assert not snmp.detect(wire)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=200))
 def test_decoder_never_raises(data: bytes) -> None:
     decode_message(data)
     SnmpDissector().feed(data, from_client=False)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(min_size=1, max_size=len(GET_V3)), st.integers(min_value=0, max_value=len(GET_V3) - 1))
 def test_mutated_messages_never_raise(noise: bytes, at: int) -> None:
     for base in (GET_V1, TRAP_V1, GET_V3):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from otwatch.protocols.bacnet.dissect import _dissect_general, dissect_datagram
 from otwatch.protocols.bacnet.messages import DECODE_ERRORS, ReadProperty, ReadPropertyAck
+from tests.budget import examples
 from tests.protocols.bacnet.test_bacnet_capture import CASES
 from tests.protocols.ics_replay import capture_dir, segments
 
@@ -43,7 +44,7 @@ def test_fast_path_equals_general_path_on_public_captures_and_mutations() -> Non
                     assert same(d), d.hex()
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.sampled_from([0x0A, 0x0B]), st.integers(0, 255), st.binary(min_size=1, max_size=60))
 def test_fast_path_equals_general_path_on_any_apdu(function: int, control: int, apdu: bytes) -> None:
     body = bytes((0x01, control)) + apdu
@@ -58,7 +59,7 @@ def _outcome(decode: Callable[[bytes], object], buf: bytes) -> str:
         return f"raises {type(exc).__name__}"
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(st.binary(min_size=4, max_size=4), st.integers(0, 7), st.binary(max_size=30))
 def test_read_property_in_place_head_matches_tag_decoding(oid: bytes, size: int, rest: bytes) -> None:
     buf = b"\x0c" + oid + bytes((0x18 | size,)) + rest
@@ -72,7 +73,7 @@ def test_read_property_in_place_head_matches_tag_decoding(oid: bytes, size: int,
             assert _outcome(cls.decode, sample) == _outcome(cls.decode_tags, sample), (cls, sample.hex())
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(
     st.sampled_from([b"\x00\x05\x07\x0c", b"\x02\x44\x07\x0c", b"\x30\x07\x0c", b"\x38\x07\x00\x01\x0c"]),
     st.booleans(),

@@ -23,6 +23,7 @@ from otwatch.protocols.bacnet.messages import (
     encode_character_string,
     read_tag,
 )
+from tests.budget import examples
 
 TABLE = [
     (WhoIs(), b""),
@@ -105,14 +106,14 @@ SAMPLES = [
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.binary(max_size=120))
 def test_dissector_never_raises_on_random_bytes(data: bytes) -> None:
     BacnetDissector().feed(data, True)
     BacnetDissector().feed(b"\x81\x0a" + data, True)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     sample=st.sampled_from(SAMPLES),
     flips=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 255)), max_size=6),
@@ -125,7 +126,7 @@ def test_dissector_never_raises_on_mutated_datagrams(sample: bytes, flips: list[
     BacnetDissector().feed(bytes(data), False)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.binary(max_size=80))
 def test_decoders_raise_only_decode_errors(data: bytes) -> None:
     for decode in (

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otwatch.protocols.enip.dissect import _io, _io_items
+from tests.budget import examples
 
 
 def io_datagram(connection: int, sequence: int, payload: bytes, declared: int | None = None) -> bytes:
@@ -19,7 +20,7 @@ def io_datagram(connection: int, sequence: int, payload: bytes, declared: int | 
     )
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(
     st.integers(0, 2**32 - 1),
     st.integers(0, 2**32 - 1),

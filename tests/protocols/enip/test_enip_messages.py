@@ -24,6 +24,7 @@ from otwatch.protocols.enip.messages import (
     split_multiple_service,
     unconnected_request,
 )
+from tests.budget import examples
 
 IDENTITY = IdentityInfo(1, 12, 58, 4, 3, 0x0030, 0x00524D8E, "1756-ENBT/A", 3, 1, "10.1.1.164", 44818)
 TABLE = [
@@ -94,7 +95,7 @@ SAMPLES = [
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(chunks=st.lists(st.binary(max_size=80), max_size=6), datagrams=st.booleans())
 def test_dissector_never_raises_on_random_bytes(chunks: list[bytes], datagrams: bool) -> None:
     dissector = EnipDissector(datagrams=datagrams)
@@ -102,7 +103,7 @@ def test_dissector_never_raises_on_random_bytes(chunks: list[bytes], datagrams: 
         dissector.feed(chunk, True)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     sample=st.sampled_from(SAMPLES),
     flips=st.lists(st.tuples(st.integers(0, 120), st.integers(0, 255)), max_size=6),
@@ -121,7 +122,7 @@ def test_dissector_never_raises_on_mutated_messages(
     dissector.feed(bytes(data[cut:]), False)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.binary(max_size=100))
 def test_decoders_raise_only_decode_errors(data: bytes) -> None:
     decoders = (

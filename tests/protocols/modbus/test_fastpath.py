@@ -17,6 +17,7 @@ from otwatch.protocols.modbus.dissect import (
     function_name,
 )
 from otwatch.protocols.modbus.messages import ModbusDecodeError
+from tests.budget import examples
 
 
 def general(tid: int, unit: int, pdu: bytes, is_request: bool, request: dict[str, Any] | None) -> Record:
@@ -46,7 +47,7 @@ def general(tid: int, unit: int, pdu: bytes, is_request: bool, request: dict[str
     return record
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(st.sampled_from([3, 4, 0x83, 16]), st.binary(max_size=12), st.binary(max_size=40), st.integers(0, 255))
 def test_register_reads_match_the_general_path(
     code: int, request_body: bytes, response_body: bytes, unit: int

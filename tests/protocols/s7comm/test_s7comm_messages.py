@@ -23,6 +23,7 @@ from otwatch.protocols.s7comm.messages import (
     VarRequest,
     tpkt_frame,
 )
+from tests.budget import examples
 
 # (message, its wire bytes): what python-snap7 and real PG/PC software put on the wire.
 TABLE = [
@@ -105,7 +106,7 @@ SAMPLES = [
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(chunks=st.lists(st.binary(max_size=80), max_size=6), from_client=st.booleans())
 def test_dissector_never_raises_on_random_bytes(chunks: list[bytes], from_client: bool) -> None:
     dissector = S7commDissector()
@@ -113,7 +114,7 @@ def test_dissector_never_raises_on_random_bytes(chunks: list[bytes], from_client
         dissector.feed(chunk, from_client)
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(
     sample=st.sampled_from(SAMPLES),
     flips=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 255)), max_size=6),
@@ -131,7 +132,7 @@ def test_dissector_never_raises_on_mutated_frames(
     dissector.feed(bytes(data[cut:]), False)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(data=st.binary(max_size=120))
 def test_decoders_raise_only_decode_errors(data: bytes) -> None:
     for decode in (

@@ -15,11 +15,12 @@ from otwatch.protocols.base import ProtocolSpec
 from otwatch.sensor.capture.decode import decode
 from otwatch.sensor.capture.pcapfile import CaptureReader, PcapError
 from otwatch.sensor.tracking.flows import FlowTable
+from tests.budget import examples
 from tests.sensor.replay import CAPTURES
 
 SPECS: tuple[ProtocolSpec, ...] = (modbus.SPEC, dnp3.SPEC, dnp3.SPEC_UDP, iec104.SPEC)
 LINKTYPES = (0, 1, 12, 101, 108, 113, 228, 229, 276)
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @cache

@@ -12,13 +12,14 @@ from otwatch.protocols import cdp, dhcp, dns, http, lldp, nbns, opcua, profinet_
 from otwatch.protocols.base import ProtocolSpec
 from otwatch.sensor.capture import synth
 from otwatch.sensor.pipeline.sensor import Sensor
+from tests.budget import examples
 from tests.sensor.pipeline.test_fuzz import _mutate
 
 SPECS: tuple[ProtocolSpec, ...] = (
     opcua.SPEC, profinet_dcp.SPEC, dhcp.SPEC, dns.SPEC, dns.SPEC_MDNS, dns.SPEC_LLMNR, http.SPEC, tls.SPEC,
     lldp.SPEC, cdp.SPEC, nbns.SPEC,
 )  # fmt: skip
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @cache

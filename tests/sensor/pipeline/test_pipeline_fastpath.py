@@ -15,6 +15,7 @@ from otwatch.protocols.modbus.messages import ReadRequest, ReadResponse
 from otwatch.sensor.config.settings import SensorSettings
 from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.retention import Retention, StoreLimit
+from tests.budget import examples
 from tests.sensor.packets import (
     Net,
     cip_request,
@@ -149,7 +150,7 @@ def test_assets_removed_by_retention_are_learned_again() -> None:
     assert outcomes[0] == outcomes[1]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     picks=st.lists(st.tuples(st.integers(0, 10_000), st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), max_size=3)), min_size=1, max_size=300),
     learning=st.booleans(),

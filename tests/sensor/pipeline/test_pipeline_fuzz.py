@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from otwatch.sensor.capture.pcapfile import CaptureReader
 from otwatch.sensor.config.settings import SensorSettings
 from otwatch.sensor.pipeline.sensor import Sensor
+from tests.budget import examples
 from tests.sensor.packets import Net, modbus
 from tests.sensor.replay import CAPTURES
 
-FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 LINKTYPES = (0, 1, 101, 113, 276)
 
 

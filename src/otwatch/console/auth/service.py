@@ -8,8 +8,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -18,21 +16,11 @@ from otwatch.console.audit.models import AuditEntry
 from otwatch.console.auth.models import ApiKey, Role, User
 from otwatch.console.db import utcnow
 from otwatch.ui import signin
+from otwatch.ui.passwords import equalise_timing
+from otwatch.ui.passwords import hash_password as hash_password  # the shared hasher, re-exported
+from otwatch.ui.passwords import verify_password as verify_password
 
-_hasher = PasswordHasher()
-_DUMMY = _hasher.hash("timing-equaliser")
 API_KEY_PREFIX = "otw_"
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password: str, stored: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 MAX_FAILURES = signin.MAX_FAILURES  # failed sign-ins per user name ...
@@ -90,7 +78,7 @@ class AuditThrottle:
 def authenticate(db: Session, username: str, password: str) -> User | None:
     user = db.scalar(select(User).where(User.username == username))
     if user is None:
-        verify_password(password, _DUMMY)  # same cost whether or not the user exists
+        equalise_timing(password)  # same cost whether or not the user exists
         return None
     if not user.active or not verify_password(password, user.password_hash):
         return None

@@ -25,18 +25,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-
 from otwatch.sensor.config.netsettings import NetworkSettings
 from otwatch.sensor.config.timefmt import TimeRegion
 from otwatch.sensor.local.certs import ServerCertificate, describe, self_signed
 from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
 from otwatch.sensor.tracking.retention import STORES, Retention, positive_count, positive_number
-from otwatch.ui.passwords import check_password
+from otwatch.ui.passwords import check_password, equalise_timing, hash_password, verify_password
 from otwatch.wire import pki
-
-_hasher = PasswordHasher()
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
@@ -199,7 +194,7 @@ class SensorStore:
                 if not password:
                     password = secrets.token_urlsafe(12)
                     generated[role] = password
-                users[role.value] = _hasher.hash(password)
+                users[role.value] = hash_password(password)
             write_atomic(self.dir / "users.json", json.dumps(users, indent=2))
         return generated
 
@@ -207,22 +202,18 @@ class SensorStore:
         try:
             role = Role(username)
         except ValueError:
-            _hasher.hash(password)  # the same work for unknown names as for a wrong password
+            equalise_timing(password)  # the same work for unknown names as for a wrong password
             return None
         stored = self._read_json(self.dir / "users.json").get(role.value)
         if not isinstance(stored, str):
             return None
-        try:
-            _hasher.verify(stored, password)
-        except (VerificationError, InvalidHashError):
-            return None
-        return role
+        return role if verify_password(password, stored) else None
 
     def set_password(self, role: Role, password: str) -> None:
         check_password(password)  # the one policy of both consoles (otwatch.ui.passwords)
         with self._lock:
             users = self._read_json(self.dir / "users.json")
-            users[role.value] = _hasher.hash(password)
+            users[role.value] = hash_password(password)
             write_atomic(self.dir / "users.json", json.dumps(users, indent=2))
 
     def session_secret(self) -> str:
