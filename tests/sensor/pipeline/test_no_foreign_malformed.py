@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from otwatch.inventory.vocabulary import Engine
 from otwatch.sensor.pipeline.sensor import Sensor
-from otwatch.sensor.tracking.alerts import Engine
 from tests.sensor.replay import CAPTURES
 
 #: our protocol name -> the names tshark's protocol hierarchy uses for it
