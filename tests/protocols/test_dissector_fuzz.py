@@ -123,6 +123,7 @@ def _synthetic() -> synth.Net:
                                        status=0x0100, mseq=seq))  # fmt: skip
     srtp.close()
     _melsec(n, laptop, plc)
+    _roc_plus(n, laptop)
     n.emit(synth.dcp_identify_request(laptop.mac))
     for role in (1, 2, 4, 8):
         station = synth.mac(0x300 + role)
@@ -172,6 +173,56 @@ def _melsec(n: synth.Net, client: synth.Host, plc: synth.Host) -> None:
     for request, response in pairs[:8]:
         n.udp(client, plc, 50011, 5006, request.encode())
         n.udp(plc, client, 5006, 50011, response.encode())
+
+
+def _roc_plus(n: synth.Net, host: synth.Host) -> None:
+    """Emerson ROC Plus (no public capture has it): a ROCLINK session over TCP 4000 (identify, clock
+    read and set, parameter reads and writes, a login, a file write) and polls over UDP 4000."""
+    from otwatch.protocols.roc_plus.messages import (
+        Address,
+        Clock,
+        Frame,
+        PointRange,
+        SystemConfig,
+        encode_tlps,
+    )
+
+    roc = n.host("roc", "10.10.0.50", 0x004003)  # an Emerson OUI
+    station, me = Address(240, 240), Address(3, 1)
+    config = SystemConfig(1, 4000, 0, 2, 1, 1, 6, bytes(196)).encode()
+    pairs = [
+        (6, b"", config),
+        (7, b"", Clock(2026, 12, 6, 20, 15, 0, 1).encode()),
+        (8, Clock(2030, 1, 1, 0, 0, 0).encode(), b""),
+        (17, b"LOI" + bytes((0xE8, 0x03, 5)), b""),
+        (167, PointRange(91, 0, 2, 0).encode(), PointRange(91, 0, 2, 0, bytes(8)).encode()),
+        (180, encode_tlps([(91, 0, 10), (16, 1, 2)]), bytes((2, 91, 0, 10, 1, 16, 1, 2)) + bytes(4)),
+        (181, bytes((1, 16, 1, 2)) + bytes(4), b""),
+        (166, PointRange(16, 1, 1, 2, bytes(4)).encode(), b""),
+        (11, bytes((1, 0, 2, 9, 9)), b""),
+        (24, bytes((3, 1, 1, 2, 240, 240, 0, 0, 0, 0, 8, 7)) + Clock(2030, 1, 1, 0, 0, 0).encode(), b""),
+        (
+            203,
+            bytes((1, 2)) + b"/flash".ljust(100, b"\x00") + b"p.tar".ljust(25, b"\x00"),
+            bytes((1, 7, 0, 0, 0)),
+        ),
+        (
+            203,
+            bytes((3, 7, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 4)) + b"\x7fELF",
+            bytes((3, 7, 0, 0, 0, 4, 0, 0, 0)),
+        ),
+        (50, b"\x00", bytes(27)),
+        (119, bytes(3), bytes(40)),
+        (100, bytes(3), bytes((255, 1)) + bytes(6)),  # answered with an error indicator below
+    ]
+    tcp = n.session(host, roc, 4000, 50020).open()
+    for opcode, request, reply in pairs:
+        answer = Frame(255, me, station, reply[:2]) if opcode == 100 else Frame(opcode, me, station, reply)
+        tcp.exchange(Frame(opcode, station, me, request).encode(), answer.encode())
+    tcp.close()
+    for opcode, request, reply in pairs[:6]:
+        n.udp(host, roc, 50021, 4000, Frame(opcode, station, me, request).encode())
+        n.udp(roc, host, 4000, 50021, Frame(opcode, me, station, reply).encode())
 
 
 def _frames() -> Iterator[tuple[int, bytes]]:
@@ -272,7 +323,7 @@ def test_every_dissector_has_seed_traffic() -> None:
     assert [k for k, v in seeds.items() if not v] == []
     for k in ("modbus/tcp", "dnp3/tcp", "iec104/tcp", "s7comm/tcp", "enip/tcp", "enip/udp", "bacnet/udp",
               "opcua/tcp", "profinet_dcp/eth", "mms/tcp", "goose/eth", "sv/eth", "melsec/tcp", "melsec/udp",
-              "melsoft/tcp", "melsoft/udp"):  # fmt: skip
+              "melsoft/tcp", "melsoft/udp", "roc_plus/tcp", "roc_plus/udp"):  # fmt: skip
         assert len(seeds[k]) >= 10, k
 
 

@@ -151,6 +151,7 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "melsec": "MELSEC",
     "melsoft": "MELSOFT",
     "fins": "FINS",
+    "roc_plus": "ROC Plus",
 }
 
 
