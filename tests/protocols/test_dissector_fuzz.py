@@ -124,6 +124,7 @@ def _synthetic() -> synth.Net:
     srtp.close()
     _melsec(n, laptop, plc)
     _roc_plus(n, laptop)
+    _bsap(n, laptop)
     n.emit(synth.dcp_identify_request(laptop.mac))
     for role in (1, 2, 4, 8):
         station = synth.mac(0x300 + role)
@@ -225,6 +226,38 @@ def _roc_plus(n: synth.Net, host: synth.Host) -> None:
         n.udp(roc, host, 4000, 50021, Frame(opcode, me, station, reply).encode())
 
 
+def _bsap(n: synth.Net, host: synth.Host) -> None:
+    """BSAP over UDP 1234 (no public capture has it): OpenBSI's RDB reads and writes by name and by
+    address, polls and responses, and BSAP serial frames carried over IP."""
+    from otwatch.protocols.bsap.messages import IpMessage, IpRequest, IpResponse, RdbRequest, SerialFrame
+    from otwatch.protocols.bsap.messages import names_request as names
+
+    rtu = n.host("bsap-rtu", "10.10.0.51", 0x004003)
+    rdbs = [
+        names(0x04, ["@GV.DS1", "@GV.SystemShutDown", "@GV.Tank1Bypass"]),
+        names(0x84, ["@GV.ManualSwitch"]),
+        RdbRequest(0x80, bytes(3) + bytes((2,)) + bytes.fromhex("11000a120001")),
+        RdbRequest(0x00, bytes(8)),
+        RdbRequest(0x0C, bytes(4)),
+    ]
+    for seq, rdb in enumerate(rdbs):
+        app = 0x68 if seq == 4 else 0xA0
+        request = IpMessage(0x0006, 1, 19331 + seq, 19316 + seq, IpRequest(app, seq, rdb.encode()).encode())
+        reply = IpMessage(
+            0x0005, 1, 19317 + seq, 19332 + seq, IpResponse(19331 + seq, 0, 1, bytes(6)).encode()
+        )
+        n.udp(host, rtu, 1234, 1234, request.encode())
+        n.udp(rtu, host, 1234, 1234, reply.encode())
+        n.udp(host, rtu, 1234, 1234, IpMessage(0x0000, 0, 19320 + seq, 19335 + seq).encode())
+    tap = n.host("bsap-tap", "10.10.0.52", 0x004003)
+    for xfun in (0x0101, 0x0201, 0x0281, 0x0400):
+        frame = SerialFrame(
+            0x05, 0x40, 0xA1, xfun, 0x03, 0x00, bytes(5) + xfun.to_bytes(2, "little") + b"\x10"
+        )
+        n.udp(host, tap, 50030, 1235, frame.encode())
+        n.udp(tap, host, 1235, 50030, SerialFrame(0x05, 0x40, 0x03, xfun, 0xA1, 0x00, b"\x00").encode())
+
+
 def _frames() -> Iterator[tuple[int, bytes]]:
     """(linktype, frame) of every packet of the public captures, then of :func:`_synthetic`."""
     for path in sorted(CAPTURES.rglob("*.pcap*")):
@@ -323,7 +356,8 @@ def test_every_dissector_has_seed_traffic() -> None:
     assert [k for k, v in seeds.items() if not v] == []
     for k in ("modbus/tcp", "dnp3/tcp", "iec104/tcp", "s7comm/tcp", "enip/tcp", "enip/udp", "bacnet/udp",
               "opcua/tcp", "profinet_dcp/eth", "mms/tcp", "goose/eth", "sv/eth", "melsec/tcp", "melsec/udp",
-              "melsoft/tcp", "melsoft/udp", "roc_plus/tcp", "roc_plus/udp"):  # fmt: skip
+              "melsoft/tcp", "melsoft/udp", "roc_plus/tcp", "roc_plus/udp",
+              "bsap/udp"):  # fmt: skip
         assert len(seeds[k]) >= 10, k
 
 

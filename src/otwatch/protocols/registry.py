@@ -5,6 +5,7 @@ from __future__ import annotations
 from otwatch.protocols import (
     ads,
     bacnet,
+    bsap,
     c37118,
     cdp,
     dhcp,
@@ -62,6 +63,7 @@ PROTOCOLS: tuple[ProtocolSpec, ...] = (
     fins.SPEC_TCP,
     roc_plus.SPEC,
     roc_plus.SPEC_UDP,
+    bsap.SPEC,
     profinet_dcp.SPEC,
     profinet_io.SPEC,
     goose.SPEC,

@@ -152,6 +152,7 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "melsoft": "MELSOFT",
     "fins": "FINS",
     "roc_plus": "ROC Plus",
+    "bsap": "BSAP",
 }
 
 
