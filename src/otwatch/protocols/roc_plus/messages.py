@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from struct import Struct
 from typing import Final, Self
 
+from otwatch.protocols.crc import crc16 as crc16
+
 HEADER: Final = Struct("<6B")  # destination unit, group, source unit, group, opcode, data length
 CRC: Final = Struct("<H")
 HEADER_SIZE: Final = HEADER.size
@@ -28,28 +30,6 @@ FORWARD: Final = Struct("<12B")  # host, 4 destinations (unit, group), opcode, d
 
 class RocDecodeError(ValueError):
     """The bytes are not a valid ROC Plus message."""
-
-
-def _crc_table() -> tuple[int, ...]:
-    table = []
-    for byte in range(256):
-        crc = byte
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
-        table.append(crc)
-    return tuple(table)
-
-
-_TABLE: Final = _crc_table()
-
-
-def crc16(data: bytes | bytearray | memoryview) -> int:
-    """CRC-16/ARC of ``data`` (check value of b"123456789": 0xBB3D)."""
-    crc = 0
-    table = _TABLE
-    for byte in data:
-        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
-    return crc
 
 
 @dataclass(slots=True)
