@@ -125,6 +125,7 @@ def _synthetic() -> synth.Net:
     _melsec(n, laptop, plc)
     _roc_plus(n, laptop)
     _bsap(n, laptop)
+    _genisys(n, laptop)
     n.emit(synth.dcp_identify_request(laptop.mac))
     for role in (1, 2, 4, 8):
         station = synth.mac(0x300 + role)
@@ -258,6 +259,25 @@ def _bsap(n: synth.Net, host: synth.Host) -> None:
         n.udp(tap, host, 1235, 50030, SerialFrame(0x05, 0x40, 0x03, xfun, 0xA1, 0x00, b"\x00").encode())
 
 
+def _genisys(n: synth.Net, office: synth.Host) -> None:
+    """Genisys over TCP 10001 (no public capture has it): the poll / recall / indication cycle of
+    ICSNPP's baseline, controls with escaped bytes, checkbacks and executes."""
+    from otwatch.protocols.genisys.messages import Message
+
+    unit = n.host("code-unit", "10.10.0.53", 0x000B8E)
+    line = n.session(office, unit, 10001, 50040).open()
+    indications = [(i, 4 + i % 3) for i in range(56)]
+    for station in (1, 2, 0xF3):
+        line.exchange(Message(0xFB, station).encode(), Message(0xF1, station).encode())
+        line.exchange(Message(0xFD, station).encode(), Message(0xF2, station, indications).encode())
+        line.exchange(Message(0xFC, station, [(0, 0xF6), (1, 2)]).encode(),
+                      Message(0xF3, station, [(0, 0xF6), (1, 2)]).encode())  # fmt: skip
+        line.exchange(Message(0xFE, station).encode(), Message(0xF2, station, indications[:8]).encode())
+        line.exchange(Message(0xFA, station).encode() + Message(0xFB, station, checked=False).encode(),
+                      Message(0xF1, station).encode())  # fmt: skip
+    line.close()
+
+
 def _frames() -> Iterator[tuple[int, bytes]]:
     """(linktype, frame) of every packet of the public captures, then of :func:`_synthetic`."""
     for path in sorted(CAPTURES.rglob("*.pcap*")):
@@ -357,7 +377,7 @@ def test_every_dissector_has_seed_traffic() -> None:
     for k in ("modbus/tcp", "dnp3/tcp", "iec104/tcp", "s7comm/tcp", "enip/tcp", "enip/udp", "bacnet/udp",
               "opcua/tcp", "profinet_dcp/eth", "mms/tcp", "goose/eth", "sv/eth", "melsec/tcp", "melsec/udp",
               "melsoft/tcp", "melsoft/udp", "roc_plus/tcp", "roc_plus/udp",
-              "bsap/udp"):  # fmt: skip
+              "bsap/udp", "genisys/tcp"):  # fmt: skip
         assert len(seeds[k]) >= 10, k
 
 

@@ -153,6 +153,7 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "fins": "FINS",
     "roc_plus": "ROC Plus",
     "bsap": "BSAP",
+    "genisys": "Genisys",
 }
 
 
