@@ -193,6 +193,7 @@ def test_file_write_names_the_file_it_opened() -> None:
     opened = to_roc(203, bytes((1, 2)) + b"/flash/user".ljust(100, b"\x00") + b"prog.tar".ljust(25, b"\x00"))
     reply = to_host(203, bytes((1,)) + (7).to_bytes(4, "little"))
     chunk = b"\x7fELF" + bytes(12)
+    # the command byte is not interpreted (its numbering is not public); the layout tells a write
     write = to_roc(203, bytes((3,)) + (7).to_bytes(4, "little") + (4096).to_bytes(4, "little") + bytes(4)
                    + bytes((len(chunk),)) + chunk)  # fmt: skip
     records = _feed(dissector, [(opened, True), (reply, False), (write, True)])

@@ -50,6 +50,7 @@ OPCODES: Final[dict[int, str]] = {
     255: "Error Indicator",
 }
 SYSTEM_CONFIG: Final = 6
+READ_CONFIG_OPCODE: Final = 10
 READ_CLOCK: Final = 7
 SET_CLOCK: Final = 8
 WRITE_CONFIG_OPCODE: Final = 11
@@ -80,17 +81,12 @@ LOGIN_KINDS: Final[dict[int, str]] = {
 }
 LOGINS: Final = frozenset({6, 71})
 
-#: Opcode 203 command byte (the first data byte), with ICSNPP's length rules for delete/directory.
-FILE_COMMANDS: Final[dict[int, str]] = {
-    1: "Open",
-    2: "Read",
-    3: "Write",
-    4: "Close",
-    6: "Read Directory",
-}
+#: Opcode 203: the command is the first data byte, but the manual's numbering of it is not public
+#: beyond what ICSNPP relies on (6, Read Directory, doubles as Delete in a 126-byte request), so the
+#: request kind is told by its length as ICSNPP does.
+FILE_READ_DIRECTORY: Final = 6
 FILE_OPEN_REQUEST_LENGTH: Final = 127  # command, options, 100-byte path, 25-byte file name
 FILE_DELETE_REQUEST_LENGTH: Final = 126  # command 6 with a path and a file name is a delete
-FILE_WRITE: Final = 3
 FILE_WRITE_REPLY_LENGTH: Final = 9
 
 #: Opcode 6 reply.
@@ -106,7 +102,8 @@ ROC_TYPES: Final[dict[int, str]] = {
 }
 ROC_SUBTYPES: Final[dict[int, str]] = {0: "Series 2", 1: "Series 1"}
 
-#: Opcode 255 error codes; the first six agree in the ROC and ROC Plus manuals.
+#: Opcode 255 error codes: the first six as the ROC manual numbers them (public ROC clients), which
+#: ICSNPP's ROC Plus enumeration lists first and in the same order; others are logged by number.
 ERROR_CODES: Final[dict[int, str]] = {
     1: "Invalid Opcode Request",
     2: "Invalid Parameter Number",

@@ -21,6 +21,7 @@ from otwatch.protocols.roc_plus.codes import (
     ERROR,
     FILE_DELETE_REQUEST_LENGTH,
     FILE_OPEN_REQUEST_LENGTH,
+    FILE_READ_DIRECTORY,
     FILE_TRANSFER,
     FILE_WRITE_REPLY_LENGTH,
     LOGIN,
@@ -29,6 +30,7 @@ from otwatch.protocols.roc_plus.codes import (
     OPCODES,
     OPERATIONS,
     READ_CLOCK,
+    READ_CONFIG_OPCODE,
     READ_PARAMETERS,
     READ_SINGLE_POINT,
     ROC_SUBTYPES,
@@ -143,7 +145,7 @@ class RocPlusDissector:
             clock = Clock.decode(data)
             fields["timestamp"] = clock.text
             what += f" to {clock.text}"
-        elif opcode == WRITE_CONFIG_OPCODE or opcode == 10:
+        elif opcode in (READ_CONFIG_OPCODE, WRITE_CONFIG_OPCODE):
             if len(data) < 3:
                 raise RocDecodeError("configurable opcode request without table, start and count")
             fields["table_number"], fields["starting_table_location"], fields["num_table_locations"] = data[
@@ -218,7 +220,7 @@ class RocPlusDissector:
                 fields["file_open_options"] = data[1]
                 self._open_name = f"{path}/{name}" if path else name
                 return
-            if data[0] == 6:
+            if data[0] == FILE_READ_DIRECTORY:
                 fields["file_action"] = "delete"
                 tag(
                     fields,
