@@ -13,7 +13,6 @@ from typing import Any, Final
 
 from otwatch.inventory.identity import DeviceType, Identity
 from otwatch.protocols.base import Record
-from otwatch.protocols.crc import crc16_modbus
 from otwatch.protocols.genisys.codes import FROM_SERVER, HEADERS, INDICATION_DATA, TERMINATOR, header_name
 from otwatch.protocols.genisys.messages import MAX_MESSAGE, GenisysDecodeError, Message
 
@@ -92,7 +91,7 @@ def _record(raw: bytes, from_client: bool) -> Record:
     fields["server"] = message.station
     if message.crc is not None:
         fields["crc_transmitted"] = f"0x{message.crc:02x}"
-        fields["crc_calculated"] = f"0x{crc16_modbus(bytes((header,)) + message.body()):02x}"
+        fields["crc_calculated"] = f"0x{message.computed or 0:02x}"
     if message.pairs:
         fields["payload"] = [f"{address}={value}" for address, value in message.pairs]
     if message.trailing:

@@ -31,6 +31,8 @@ class GenisysDecodeError(ValueError):
 
 
 def escape(data: bytes) -> bytes:
+    if max(data, default=0) < ESCAPE:
+        return data
     out = bytearray()
     for byte in data:
         if byte >= ESCAPE:
@@ -41,6 +43,8 @@ def escape(data: bytes) -> bytes:
 
 
 def unescape(data: bytes | bytearray) -> bytes:
+    if max(data, default=0) < ESCAPE:  # the common case: nothing escaped (max() runs in C)
+        return bytes(data)
     out = bytearray()
     pending = False
     for byte in data:
@@ -72,6 +76,7 @@ class Message:
     crc_ok: bool = True
     trailing: bytes = b""  # an odd byte after the last pair
     checked: bool = True  # a Poll may go without a CRC; Acknowledge Client never has one
+    computed: int | None = None  # the CRC of the decoded bytes, when the message carries one
 
     @property
     def has_crc(self) -> bool:
@@ -99,16 +104,17 @@ class Message:
         if not content:
             raise GenisysDecodeError("no station address")
         crc: int | None = None
-        crc_ok = True
+        computed: int | None = None
         if has_crc(header, len(content) >= 3):
             if len(content) < 3:
                 raise GenisysDecodeError(f"{len(content)} content bytes, the address and CRC need 3")
             crc = int.from_bytes(content[-2:], "little")
             content = content[:-2]
-            crc_ok = crc == crc16_modbus(bytes((header,)) + content)
+            computed = crc16_modbus(bytes((header,)) + content)
         body = content[1:]
         pairs = [(body[i], body[i + 1]) for i in range(0, len(body) - 1, 2)]
-        return cls(header, content[0], pairs, crc, crc_ok, bytes(body[len(body) & ~1 :]), crc is not None)
+        return cls(header, content[0], pairs, crc, crc == computed, bytes(body[len(body) & ~1 :]), crc is not None,
+                   computed)  # fmt: skip
 
 
 def has_crc(header: int, poll_checked: bool) -> bool:
