@@ -139,6 +139,10 @@ def test_malformed_only_when_certain() -> None:
     assert error.fields["error_offset"] == [4, 2]
     [odd] = RocPlusDissector().feed(to_host(255, b"\x01"), False)
     assert odd.malformed
+    dissector = RocPlusDissector()
+    broken, unknown = dissector.feed(bytes(bad_crc) + to_roc(6), True), dissector.feed(to_roc(2), True)
+    assert len(broken) == 1 and broken[0].malformed  # the rest of that segment is dropped, not misread
+    assert unknown[0].malformed is None and unknown[0].fields["opcode_name"] == "unknown-2"  # CRC right
     [short] = RocPlusDissector().feed(to_roc(8, b"\x00\x01"), True)
     assert short.malformed and OPERATION_FIELD not in short.fields
 

@@ -129,8 +129,6 @@ class BsapDissector:
                     self._ip_response(IpResponse.decode(message.body), fields)
             elif function == POLL:
                 record.direction = "request"
-            else:
-                record.malformed = f"unknown message function 0x{function:04X}"
         except BsapDecodeError as exc:
             record.malformed = str(exc)
         return record

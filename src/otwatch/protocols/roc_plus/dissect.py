@@ -103,6 +103,8 @@ class RocPlusDissector:
             frame = Frame.decode(buf)
             del buf[:size]
             records.append(self._record(frame, direction))
+            if not frame.crc_ok:  # framing lost (a gap, a foreign stream): start again at the next segment
+                buf.clear()
         if buf and (self._datagrams or len(buf) > MAX_BUFFER):
             records.append(
                 Record(PROTOCOL, direction, {}, malformed=f"{len(buf)} bytes left, not a whole frame")
@@ -125,9 +127,6 @@ class RocPlusDissector:
         record = Record(PROTOCOL, direction, fields)
         if not frame.crc_ok:
             record.malformed = f"CRC 0x{frame.crc or 0:04X} does not match the message"
-            return record
-        if opcode not in OPCODES:
-            record.malformed = f"opcode {opcode} is not a ROC Plus opcode"
             return record
         try:
             if direction == "request":
