@@ -289,6 +289,11 @@ def _frames() -> Iterator[tuple[int, bytes]]:
     yield from ((linktype, data) for _ts, linktype, data in _synthetic())
 
 
+def _need_captures() -> None:
+    if not CAPTURES.is_dir():
+        pytest.skip(f"public captures {CAPTURES} are absent: the mutation seeds come from them")
+
+
 @cache
 def _seeds() -> dict[str, Seeds]:
     """(payload, from_client) each dissector gets from the traffic, by `_key`: chosen and fed as the
@@ -351,6 +356,7 @@ def _mutate(data: bytes, ops: list[tuple[str, int, int]], cut: int) -> bytes:
 )
 def test_mutated_real_traffic(spec: ProtocolSpec, start: int, ops: list[tuple[str, int, int]], cut: int,
                               step: int, which: int) -> None:  # fmt: skip
+    _need_captures()
     seeds = _seeds()[_key(spec)]
     assert seeds, f"no {spec.name} seed traffic"
     window = seeds[start % len(seeds) : start % len(seeds) + 12]
@@ -372,6 +378,7 @@ def test_random_streams(spec: ProtocolSpec, chunks: list[tuple[bytes, bool]]) ->
 
 def test_every_dissector_has_seed_traffic() -> None:
     """The mutation test is only as good as its seeds; the ICS ones come from real captures."""
+    _need_captures()
     seeds = _seeds()
     assert [k for k, v in seeds.items() if not v] == []
     for k in ("modbus/tcp", "dnp3/tcp", "iec104/tcp", "s7comm/tcp", "enip/tcp", "enip/udp", "bacnet/udp",

@@ -158,9 +158,11 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
 
 
 def protocol_label(protocol: str | None) -> str:
+    """The protocol's name for people ("EtherNet/IP"); IT protocols without an entry are upper-cased
+    ("dhcp" -> "DHCP"), which is how they are written."""
     if protocol is None:
         return "Unknown"
-    return PROTOCOL_LABELS.get(protocol, protocol)
+    return PROTOCOL_LABELS.get(protocol) or protocol.upper()
 
 
 @dataclass(slots=True, eq=False)
