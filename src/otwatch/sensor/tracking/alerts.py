@@ -151,6 +151,9 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "melsec": "MELSEC",
     "melsoft": "MELSOFT",
     "fins": "FINS",
+    "roc_plus": "ROC Plus",
+    "bsap": "BSAP",
+    "genisys": "Genisys",
 }
 
 
