@@ -70,12 +70,18 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(base / f"{name}.png"), full_page=True)
 
 
-def sign_in(page: Page, url: str, username: str = "admin", password: str | None = None) -> None:
-    """Sign in to the console through its sign-in form and land on the Agents page."""
+def sign_in(
+    page: Page, url: str, username: str = "admin", password: str | None = None, then: str | None = "/agents"
+) -> None:
+    """Sign in to the console through its sign-in form, land on the Dashboard, then open ``then``
+    (the Agents page unless told otherwise; None stays on the Dashboard)."""
     from tests.conftest import ADMIN_PASSWORD
 
     page.goto(url + "/login")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password or ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(url + "/agents")
+    expect(page).to_have_url(url + "/dashboard")
+    if then is not None:
+        page.goto(url + then)
+        expect(page).to_have_url(url + then)

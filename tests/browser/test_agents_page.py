@@ -23,6 +23,8 @@ def test_pair_and_approve_from_the_agents_page(
     page.get_by_label("Username").fill("admin")
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(live_console.url + "/dashboard")  # sign-in lands on the dashboard
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Agents").click()
     expect(page).to_have_url(live_console.url + "/agents")
     expect(page.get_by_role("heading", name="Agents", exact=True)).to_be_visible()
 

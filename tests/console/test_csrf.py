@@ -66,7 +66,7 @@ def test_sign_in_form_needs_the_pages_token(client: TestClient) -> None:
     assert r.status_code == 403 and "expired" in r.text
     assert client.get("/agents", follow_redirects=False).status_code == 303  # still signed out
     r = form_login(client, "admin", ADMIN_PASSWORD, follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"] == "/agents"
+    assert r.status_code == 303 and r.headers["location"] == "/dashboard"
 
 
 def test_token_changes_at_sign_in_and_pages_carry_it(client: TestClient) -> None:

@@ -15,7 +15,7 @@ from tests.console.helpers import FakeAgent, new_key
 def _form_login(client: TestClient, username: str, password: str) -> None:
     r = form_login(client, username, password, follow_redirects=False)
     assert r.status_code == 303, r.text
-    assert r.headers["location"] == "/agents"
+    assert r.headers["location"] == "/dashboard"
 
 
 def test_login_page_renders(client: TestClient) -> None:
@@ -71,7 +71,7 @@ def test_login_then_agents_lists_enrolled_agent(client: TestClient, ctx: Console
     assert f"host-{agent.install_id[:4]}" in r.text
     assert "admin" in r.text and "(Admin)" in r.text
     assert 'data-action="approve"' in r.text and "Generate Pairing Key" in r.text
-    assert client.get("/", follow_redirects=False).headers["location"] == "/agents"
+    assert client.get("/", follow_redirects=False).headers["location"] == "/dashboard"
     audit = client.get("/api/v1/audit", params={"action": "auth.login", "actor": "admin"})
     assert audit.status_code == 200 and audit.json()["items"][0]["action"] == "auth.login"
     r = client.get("/logout", follow_redirects=False)

@@ -27,6 +27,8 @@ from otwatch.console.background import BackgroundWorkers
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials import pages as credentials_pages
 from otwatch.console.credentials.routes import router as credentials_router
+from otwatch.console.dashboard import pages as dashboard_pages
+from otwatch.console.dashboard.routes import router as dashboard_router
 from otwatch.console.deps import CtxDep, Viewer, csrf_guard
 from otwatch.console.fleet import pages as fleet_pages
 from otwatch.console.fleet.activation import router as activation_router
@@ -166,12 +168,14 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         deliveries_router,
         notifications_router,
         mail_router,
+        dashboard_router,
     ):
         app.include_router(r)
     # the server-rendered pages: each domain's own, in the console's menu order
     for pages in (
         signin,
-        fleet_pages,  # /agents first (the page after signing in), then Sites and Sensors
+        dashboard_pages,  # the page after signing in
+        fleet_pages,  # Agents, Sites and Sensors
         assets_pages,
         networks_pages,
         credentials_pages,

@@ -321,3 +321,80 @@ def _polar(cx: float, cy: float, r: float, degrees: float) -> tuple[float, float
     """The point at ``degrees`` clockwise from 12 o'clock (SVG's y axis points down)."""
     rad = math.radians(degrees)
     return cx + r * math.sin(rad), cy - r * math.cos(rad)
+
+
+# ---------------------------------------------------------------- stacked bar chart
+
+
+def stacked_bar_chart(
+    columns: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float], str]],
+    *,
+    title: str,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    value_format: Formatter = format_number,
+    empty_text: str = EMPTY_TEXT,
+    max_x_labels: int = 8,
+) -> str:
+    """One bar per column (a day), stacked from the bottom in the order of ``series``: each series is
+    ``(label, one value per column, colour)``, and the legend names them above the plot.
+
+    Used for the dashboard's open alerts per day, by severity and by engine.
+    """
+    if not columns or not any(v > 0 for _, values, _ in series for v in values):
+        return empty_chart(title, empty_text, width=width, height=height, kind="stacked")
+    left, right, top, bottom = 40.0, 10.0, 30.0, 30.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    totals = [sum(max(0.0, float(values[i])) for _, values, _ in series) for i in range(len(columns))]
+    y_max = _nice_ceiling(max(totals))
+    desc = f"{title}. " + "; ".join(
+        f"{col}: "
+        + ", ".join(f"{label} {value_format(values[i])}" for label, values, _ in series if values[i] > 0)
+        for i, col in enumerate(columns)
+        if totals[i] > 0
+    )
+    out = _open(title, desc, "stacked", width, height)
+    out.append('<g class="legend">')
+    lx = left
+    for label, _, colour in series:
+        out.append(f"<rect {_attrs(class_='swatch', x=lx, y=6.0, width=10, height=10, rx=2, fill=colour)}/>")
+        out.append(
+            f"<text {_attrs(class_='legend-label', x=lx + 14, y=15.0, font_size=10, fill=INK)}>{escape(label)}</text>"
+        )
+        lx += 14 + 5.4 * len(label) + 8
+    out.append("</g>")
+    out.append('<g class="y-axis">')
+    for i in range(5):
+        v = y_max * i / 4
+        y = top + plot_h - plot_h * i / 4
+        out.append(f"<line {_attrs(x1=left, x2=left + plot_w, y1=y, y2=y, stroke=GRID, stroke_width=1)}/>")
+        out.append(_text(left - 6, y + 4, value_format(v), cls="y-label", anchor="end", size=10))
+    out.append("</g>")
+    n = len(columns)
+    slot = plot_w / n
+    bar_w = max(2.0, min(slot * 0.7, 40.0))
+    base = top + plot_h
+    step = max(1, math.ceil(n / max_x_labels))
+    for i, col in enumerate(columns):
+        x = left + slot * i + (slot - bar_w) / 2
+        y = base
+        out.append(f'<g class="column" data-label="{escape(col, quote=True)}">')
+        for label, values, colour in series:
+            v = max(0.0, float(values[i]))
+            if v <= 0:
+                continue
+            h = plot_h * v / y_max
+            y -= h
+            out.append(
+                f"<rect {_attrs(class_='bar', x=x, y=y, width=bar_w, height=h, fill=colour, data_label=f'{col} {label}', data_value=repr(v))}>"
+                f"<title>{escape(f'{col}, {label}: {value_format(v)}')}</title></rect>"
+            )
+        if i % step == 0 or i == n - 1:
+            out.append(_text(x + bar_w / 2, height - bottom + 16, _clip(col, 10), cls="x-label", size=10))
+        out.append("</g>")
+    out.append(
+        f"<line {_attrs(class_='baseline', x1=left, x2=left + plot_w, y1=base, y2=base, stroke=MUTED, stroke_width=1)}/>"
+    )
+    out.append("</svg>")
+    return "\n".join(out)

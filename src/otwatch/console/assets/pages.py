@@ -17,7 +17,7 @@ from otwatch.console.web.render import current_principal, error_page, pager, ren
 
 router = APIRouter(include_in_schema=False)
 
-INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q")
+INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q", "new")
 
 
 @router.get("/inventory", response_class=HTMLResponse)
@@ -38,6 +38,7 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
             protocol=f["protocol"] or None,
             network=f["network"] or None,
             q=f["q"] or None,
+            new_days=int(f["new"]) if f["new"].isdigit() and 0 < int(f["new"]) <= 3650 else None,
         )
     except ValueError as exc:
         error = str(exc)

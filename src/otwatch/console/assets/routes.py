@@ -91,10 +91,17 @@ def list_assets(
     protocol: Annotated[str | None, Query(max_length=50)] = None,
     network: Annotated[str | None, Query(max_length=64, description="CIDR")] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
+    new: Annotated[int | None, Query(ge=1, le=3650, description="first seen in the last N days")] = None,
 ) -> dict[str, object]:
     try:
         stmt = service.query(
-            source=source, device_type=device_type, vendor=vendor, protocol=protocol, network=network, q=q
+            source=source,
+            device_type=device_type,
+            vendor=vendor,
+            protocol=protocol,
+            network=network,
+            q=q,
+            new_days=new,
         )
     except ValueError as exc:
         raise invalid(str(exc)) from exc

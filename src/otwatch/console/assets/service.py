@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -183,9 +183,14 @@ def query(
     protocol: str | None = None,
     network: str | None = None,
     q: str | None = None,
+    new_days: int | None = None,
+    now: datetime | None = None,
 ) -> Select[Any]:
-    """The inventory filters of the Inventory page, as one SQL query."""
+    """The inventory filters of the Inventory page, as one SQL query (``new_days``: first seen in the
+    last so many days, the dashboard's "new assets this week")."""
     stmt = select(Asset).order_by(Asset.ip_num, Asset.ip, Asset.mac)
+    if new_days:
+        stmt = stmt.where(Asset.first_seen >= (now or utcnow()) - timedelta(days=new_days))
     if source:
         stmt = stmt.where(Asset.sources.any(AssetSource.node_id == source))
     if device_type:

@@ -13,12 +13,19 @@ from otwatch.console.deps import CtxDep, Permission, SessionDep
 from otwatch.console.fleet import nodes
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import ENGINES, SETTING_GROUPS, Unit
+from otwatch.console.fleet.status import NodeStatus, status_sql
 from otwatch.console.pagination import paginate
 from otwatch.console.settings import service as settings
 from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
 from otwatch.ui import overview
 
 router = APIRouter(include_in_schema=False)
+
+
+def _status(request: Request) -> str | None:
+    """``?status=`` when it names a status (the dashboard links here); anything else shows all."""
+    value = request.query_params.get("status", "")
+    return value if value in {s.value for s in NodeStatus} else None
 
 
 @router.get("/agents", response_class=HTMLResponse)
@@ -31,8 +38,12 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     names = {c.id: c.name for c in credentials} if can_manage else nodes.credential_names(db)
     # one window of the fleet, in the order of GET /api/v1/agents, which the page polls for the same window
     page = window(request, default_limit=100)
-    rows, total = paginate(db, select(Node).where(Node.kind == "agent").order_by(Node.enrolled_at), page)
     now = utcnow()
+    status = _status(request)
+    stmt = select(Node).where(Node.kind == "agent").order_by(Node.enrolled_at)
+    if status is not None:  # the dashboard's links: the same rule as GET /api/v1/agents?status=
+        stmt = stmt.where(status_sql(now, ctx.settings.offline_after, ctx.settings.max_clock_skew) == status)
+    rows, total = paginate(db, stmt, page)
     agents = [nodes.node_out(ctx, n, names, now) for n in rows]
     return render(
         request,
@@ -42,6 +53,7 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         agents=agents,
         paging=pager(request, page, total),
         window=page,
+        status=status,
         can_manage=can_manage,
         can_operate=can_operate,
         can_act=can_manage or can_operate,
@@ -57,8 +69,12 @@ def sensors_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     p = current_principal(request, db)
     if p is None or not p.can(Permission.VIEW):
         return to_login()
-    rows = db.scalars(select(Node).where(Node.kind == "sensor").order_by(Node.enrolled_at).limit(1000))
-    sensors = [nodes.node_out(ctx, n, {}) for n in rows]
+    now = utcnow()
+    status = _status(request)
+    stmt = select(Node).where(Node.kind == "sensor").order_by(Node.enrolled_at).limit(1000)
+    if status is not None:  # the dashboard's links
+        stmt = stmt.where(status_sql(now, ctx.settings.offline_after, ctx.settings.max_clock_skew) == status)
+    sensors = [nodes.node_out(ctx, n, {}, now) for n in db.scalars(stmt)]
     can_manage = p.can(Permission.MANAGE_FLEET)
     return render(
         request,
@@ -66,6 +82,7 @@ def sensors_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         p,
         "sensors",
         sensors=sensors,
+        status=status,
         engines=ENGINES,
         open_alerts=alerts.open_counts(db),
         can_manage=can_manage,

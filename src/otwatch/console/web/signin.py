@@ -1,4 +1,4 @@
-"""Signing in and out, and the console's front door (``/``: the Agents page or the sign-in form)."""
+"""Signing in and out, and the console's front door (``/``: the Dashboard or the sign-in form)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/")
 def index(request: Request, db: SessionDep) -> RedirectResponse:
-    return RedirectResponse("/agents" if current_principal(request, db) else "/login", status_code=303)
+    return RedirectResponse("/dashboard" if current_principal(request, db) else "/login", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, db: SessionDep) -> Response:
     if current_principal(request, db):
-        return RedirectResponse("/agents", status_code=303)
+        return RedirectResponse("/dashboard", status_code=303)
     return templates.TemplateResponse(request, "login.html", {"error": None, "username": ""})
 
 
@@ -56,7 +56,7 @@ def login_submit(
     token = csrf.token(request)  # rotated by sign_in
     audit.record(db, user.username, "auth.login")
     db.commit()
-    return RedirectResponse("/agents", status_code=303, headers={csrf.HEADER: token})
+    return RedirectResponse("/dashboard", status_code=303, headers={csrf.HEADER: token})
 
 
 @router.api_route("/logout", methods=["GET", "POST"])

@@ -99,6 +99,7 @@ function initAgentsPage() {
   // refreshes that window and the pager's summary.
   const windowLimit = Number(table.dataset.limit) || 100;
   const windowOffset = Number(table.dataset.offset) || 0;
+  const windowStatus = table.dataset.status || ""; // ?status= from the dashboard's links
   function summarize(total, shown) {
     const el = document.querySelector('[data-testid="pager-summary"]');
     if (!el) return;
@@ -111,7 +112,8 @@ function initAgentsPage() {
     if (inflight) return;
     inflight = true;
     try {
-      const url = "/api/v1/agents?limit=" + windowLimit + "&offset=" + windowOffset;
+      const url = "/api/v1/agents?limit=" + windowLimit + "&offset=" + windowOffset +
+        (windowStatus ? "&status=" + encodeURIComponent(windowStatus) : "");
       const r = await fetch(url, { headers: { Accept: "application/json" } });
       if (r.status === 401) { window.location.assign("/login"); return; }
       if (r.ok) {

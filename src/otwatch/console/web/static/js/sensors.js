@@ -67,7 +67,7 @@ function initSensorsPage() {
     const focusedId = document.activeElement && body.contains(document.activeElement) ? document.activeElement.id : null;
     const focusedCheck = document.activeElement && document.activeElement.classList.contains("row-check")
       ? document.activeElement.value : null;
-    const r = await fetch(window.location.pathname, { headers: { Accept: "text/html" } });
+    const r = await fetch(window.location.pathname + window.location.search, { headers: { Accept: "text/html" } });
     if (!r.ok) return;
     const doc = new DOMParser().parseFromString(await r.text(), "text/html");
     const fresh = doc.getElementById("sensors-body");
@@ -85,7 +85,9 @@ function initSensorsPage() {
     if (inflight || pendingSwitches.size) return;
     inflight = true;
     try {
-      const r = await fetch("/api/v1/sensors?limit=1000", { headers: { Accept: "application/json" } });
+      const status = table.dataset.status || ""; // ?status= from the dashboard's links
+      const r = await fetch("/api/v1/sensors?limit=1000" + (status ? "&status=" + encodeURIComponent(status) : ""),
+        { headers: { Accept: "application/json" } });
       if (r.status === 401) { window.location.assign("/login"); return; }
       if (!r.ok) return;
       const items = (await r.json()).items;
