@@ -35,7 +35,7 @@ PAGES = {
     "/inventory": 8,
     "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 8,
     "/inventory?source={sensor}": 8,
-    "/inventory/{asset}": 5,
+    "/inventory/{asset}": 8,
     "/alerts": 7,
     "/alerts?status=any&severity=Critical": 7,
     "/alerts/{alert}": 4,
@@ -50,6 +50,9 @@ PAGES = {
     "/api/v1/assets": 6,
     "/api/v1/assets?protocol=modbus": 6,
     "/api/v1/assets/{asset}": 5,
+    "/api/v1/assets/{asset}/conversations": 5,
+    "/api/v1/assets/{asset}/alerts": 7,
+    "/api/v1/assets/{asset}/timeline": 7,
     "/api/v1/alerts": 5,
     "/api/v1/alerts/{alert}": 4,
 }

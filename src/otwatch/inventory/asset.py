@@ -118,6 +118,9 @@ class Asset:
         return out
 
 
+MAX_FUNCTIONS = 64  # function names kept per connection (a fuzzer must not grow it without bound)
+
+
 class ConnectionKey(NamedTuple):
     client: int  # asset ids
     server: int
@@ -137,6 +140,15 @@ class Connection:
     packets: int = 0
     bytes: int = 0
     messages: int = 0  # dissected protocol messages
+    # requests per function (Modbus/DNP3 function, S7 function, ...), at most MAX_FUNCTIONS names
+    functions: dict[str, int] = field(default_factory=dict)
+
+    def count_function(self, name: str) -> None:
+        functions = self.functions
+        if name in functions:
+            functions[name] += 1
+        elif len(functions) < MAX_FUNCTIONS:
+            functions[name] = 1
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -151,4 +163,5 @@ class Connection:
             "packets": self.packets,
             "bytes": self.bytes,
             "messages": self.messages,
+            "functions": dict(self.functions),
         }

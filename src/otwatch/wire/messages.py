@@ -174,12 +174,49 @@ class AssetReport(BaseModel):
         return self
 
 
+class ConnectionReport(BaseModel):
+    """One conversation a sensor saw: a client and a server (each by IP and/or MAC, as in its asset
+    reports), the protocol on the server's port, when, how much, and which functions the client asked
+    for. Counts and times are absolute, so a resend is harmless. Unknown keys are ignored (the console
+    is updated before its sensors)."""
+
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+
+    client_ip: str | None = Field(default=None, max_length=64)
+    client_mac: str | None = Field(default=None, max_length=32)
+    server_ip: str | None = Field(default=None, max_length=64)
+    server_mac: str | None = Field(default=None, max_length=32)
+    protocol: str = Field(min_length=1, max_length=50)
+    transport: str = Field(max_length=8)
+    port: int = Field(ge=0, le=65535)
+    first_seen: datetime
+    last_seen: datetime
+    packets: int = Field(default=0, ge=0)
+    bytes: int = Field(default=0, ge=0)
+    messages: int = Field(default=0, ge=0)
+    functions: dict[Annotated[str, Field(max_length=100)], Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict, max_length=64
+    )
+
+    @field_validator("client_mac", "server_mac", mode="before")
+    @classmethod
+    def _mac(cls, value: object) -> str | None:
+        return normalise_mac(value)
+
+    @model_validator(mode="after")
+    def _addressed(self) -> ConnectionReport:
+        if not (self.client_ip or self.client_mac) or not (self.server_ip or self.server_mac):
+            raise ValueError("a connection report needs an address for its client and its server")
+        return self
+
+
 class Report(Strict):
-    """Data a node sends up with a check-in: assets, alerts, stats."""
+    """Data a node sends up with a check-in: assets, alerts, stats, connections."""
 
     id: str = Field(min_length=1, max_length=64)
-    kind: Literal["assets", "alerts", "stats"]
+    kind: Literal["assets", "alerts", "stats", "connections"]
     assets: list[AssetReport] = Field(default_factory=list, max_length=50_000)
+    connections: list[ConnectionReport] = Field(default_factory=list, max_length=50_000)
     alerts: list[AlertReport] = Field(default_factory=list, max_length=10_000)
     stats: dict[str, Any] = Field(default_factory=dict)
 

@@ -17,6 +17,8 @@ class Alert(Base):
         UniqueConstraint("node_id", "sensor_key"),
         Index("ix_alerts_status_last_seen", "status", "last_seen"),  # the Alerts page's default view
         Index("ix_alerts_status_node_id", "status", "node_id"),  # open alerts per sensor
+        Index("ix_alerts_source_ip", "source_ip"),  # an asset's alerts (its page)
+        Index("ix_alerts_destination_ip", "destination_ip"),
     )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)

@@ -91,6 +91,17 @@ def query(
     return stmt
 
 
+def for_asset(ip: str | None, mac: str | None) -> Select[Any]:
+    """The alerts an asset is the source or the destination of (by IP, or by MAC for a layer-2 or
+    IP-less asset), the newest first."""
+    stmt = select(Alert).order_by(Alert.last_seen.desc())
+    if ip:
+        return stmt.where((Alert.source_ip == ip) | (Alert.destination_ip == ip))
+    if mac:
+        return stmt.where((Alert.source_mac == mac) | (Alert.destination_mac == mac))
+    return stmt.where(Alert.id.is_(None))
+
+
 def change_status(db: Session, actor: str, alert_id: str, action: str) -> Alert:
     if action not in TRANSITIONS:
         raise invalid(f"unknown action {action!r}")

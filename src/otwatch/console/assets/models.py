@@ -70,3 +70,29 @@ class AssetSource(Base):
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow)
     asset: Mapped[Asset] = relationship(back_populates="sources")
+
+
+class AssetConnection(Base):
+    """A conversation between two assets as a sensor saw it: the client asks the server over one
+    protocol on one server port. Counts are the sensor's own (absolute): one row per reporting sensor."""
+
+    __tablename__ = "asset_connections"
+    __table_args__ = (
+        UniqueConstraint("node_id", "client_id", "server_id", "protocol", "transport", "port"),
+        Index("ix_asset_connections_client_last_seen", "client_id", "last_seen"),
+        Index("ix_asset_connections_server_last_seen", "server_id", "last_seen"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
+    node_id: Mapped[str] = mapped_column(ID, ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[str] = mapped_column(ID, ForeignKey("assets.id", ondelete="CASCADE"))
+    server_id: Mapped[str] = mapped_column(ID, ForeignKey("assets.id", ondelete="CASCADE"))
+    protocol: Mapped[str] = mapped_column(String(50))
+    transport: Mapped[str] = mapped_column(String(8))
+    port: Mapped[int]
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    packets: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    messages: Mapped[int] = mapped_column(BigInteger, default=0)
+    functions: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)

@@ -7,6 +7,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import load_only
 
+from otwatch.console.alerts import service as alerts_service
 from otwatch.console.assets import service as assets
 from otwatch.console.assets.models import Asset, AssetProtocol
 from otwatch.console.assets.routes import AssetOut, asset_out
@@ -17,6 +18,7 @@ from otwatch.console.web.render import current_principal, error_page, pager, ren
 
 router = APIRouter(include_in_schema=False)
 
+ASSET_ALERTS = 20  # the newest alerts on an asset's page; the Alerts list (?ip=) has them all
 INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q", "new")
 
 
@@ -87,4 +89,18 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
     columns: list[str] = []
     for m in a.modules:
         columns.extend(k for k in m if k not in columns)
-    return render(request, "asset.html", p, "inventory", asset=a, module_columns=columns)
+    names = {i: n.name or n.hostname for i, n in nodes.items()}
+    talks = assets.conversations(db, row, names=names)
+    alert_rows = list(db.scalars(alerts_service.for_asset(row.ip, row.mac).limit(ASSET_ALERTS + 1)))
+    return render(
+        request,
+        "asset.html",
+        p,
+        "inventory",
+        asset=a,
+        module_columns=columns,
+        conversations=talks,
+        alerts=alerts_service.alert_outs(db, alert_rows[:ASSET_ALERTS]),
+        more_alerts=len(alert_rows) > ASSET_ALERTS,
+        events=assets.timeline(row, talks, alert_rows[:ASSET_ALERTS], names),
+    )

@@ -10,8 +10,11 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import load_only
 
+from otwatch.console.alerts import service as alerts_service
+from otwatch.console.alerts.schemas import AlertOut
 from otwatch.console.assets import service
 from otwatch.console.assets.models import Asset
+from otwatch.console.assets.schemas import ConversationOut, TimelineEventOut
 from otwatch.console.deps import SessionDep, Viewer
 from otwatch.console.errors import invalid, not_found
 from otwatch.console.fleet.models import Node
@@ -121,3 +124,42 @@ def get_asset(asset_id: str, _: Viewer, db: SessionDep) -> AssetOut:
     if a is None:
         raise not_found("asset")
     return asset_out(a, _nodes(db, [a]))
+
+
+def _asset(db: SessionDep, asset_id: str) -> Asset:
+    a = db.get(Asset, asset_id)
+    if a is None:
+        raise not_found("asset")
+    return a
+
+
+@router.get("/{asset_id}/conversations", response_model=list[ConversationOut])
+def asset_conversations(
+    asset_id: str, _: Viewer, db: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 200
+) -> list[ConversationOut]:
+    """Who the asset talks to: peer, protocol and port, the functions asked for (Modbus, DNP3, S7 ...
+    when the protocol has them), traffic, first and last seen; the most recent first."""
+    return service.conversations(db, _asset(db, asset_id), limit)
+
+
+@router.get("/{asset_id}/alerts", response_model=Page[AlertOut])
+def asset_alerts(asset_id: str, _: Viewer, db: SessionDep, page: PageDep) -> dict[str, object]:
+    """Alerts the asset is the source or the destination of, the newest first, in every status."""
+    a = _asset(db, asset_id)
+    rows, total = paginate(db, alerts_service.for_asset(a.ip, a.mac), page)
+    return {
+        "items": alerts_service.alert_outs(db, rows),
+        "total": total,
+        "limit": page.limit,
+        "offset": page.offset,
+    }
+
+
+@router.get("/{asset_id}/timeline", response_model=list[TimelineEventOut])
+def asset_timeline(asset_id: str, _: Viewer, db: SessionDep) -> list[TimelineEventOut]:
+    """First and last seen, discoveries, conversations begun and alerts, the newest first."""
+    a = _asset(db, asset_id)
+    nodes = _nodes(db, [a])
+    names = {i: n.name or n.hostname for i, n in nodes.items()}
+    alerts = list(db.scalars(alerts_service.for_asset(a.ip, a.mac).limit(100)))
+    return service.timeline(a, service.conversations(db, a), alerts, names)

@@ -16,14 +16,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, and_, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Select, and_, case, or_, select
+from sqlalchemy.orm import Session, aliased, lazyload, selectinload
 
-from otwatch.console.assets.models import Asset, AssetProtocol, AssetSource
+from otwatch.console.alerts.models import Alert
+from otwatch.console.assets.models import Asset, AssetConnection, AssetProtocol, AssetSource
+from otwatch.console.assets.schemas import ConversationOut, TimelineEventOut
 from otwatch.console.db import utcnow
+from otwatch.console.fleet.models import Node
 from otwatch.console.networks.service import parse_cidr
 from otwatch.inventory.merge import offer, source_rank
-from otwatch.wire.messages import AssetReport
+from otwatch.wire.messages import AssetReport, ConnectionReport
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,64 @@ def ingest(db: Session, node_id: str, reports: Iterable[AssetReport], seen: date
         matcher = _Matcher(db, [(rep.ip, rep.mac) for rep in keyed])
         for rep in keyed:
             count += _upsert(db, matcher, node_id, rep, now)
+    return count
+
+
+def ingest_connections(db: Session, node_id: str, reports: Iterable[ConnectionReport]) -> int:
+    """Upsert the conversations a sensor reported, matched to assets by the same rule as its asset
+    reports (sent before them); a conversation with an end the inventory does not hold is left out.
+    Counts and times are the sensor's own totals, so a resend is harmless. Returns rows touched."""
+    reports = list(reports)
+    if not reports:
+        return 0
+    ends = [(r.client_ip, r.client_mac) for r in reports] + [(r.server_ip, r.server_mac) for r in reports]
+    count = 0
+    db.flush()  # the assets of this check-in's asset reports, matched below by SQL
+    with db.no_autoflush:
+        matcher = _Matcher(db, ends)
+        pairs: list[tuple[Asset, Asset, ConnectionReport]] = []
+        for r in reports:
+            client, server = matcher.find(r.client_ip, r.client_mac), matcher.find(r.server_ip, r.server_mac)
+            if client is not None and server is not None and client is not server:
+                pairs.append((client, server, r))
+        client_ids = sorted({c.id for c, _, _ in pairs})
+        held: dict[tuple[str, str, str, str, int], AssetConnection] = {}
+        for i in range(0, len(client_ids), _Matcher.CHUNK):
+            stmt = select(AssetConnection).where(
+                AssetConnection.node_id == node_id,
+                AssetConnection.client_id.in_(client_ids[i : i + _Matcher.CHUNK]),
+            )
+            for held_row in db.scalars(stmt):
+                k = (
+                    held_row.client_id,
+                    held_row.server_id,
+                    held_row.protocol,
+                    held_row.transport,
+                    held_row.port,
+                )
+                held[k] = held_row
+        for client, server, r in pairs:
+            key = (client.id, server.id, r.protocol, r.transport, r.port)
+            row = held.get(key)
+            if row is None:
+                row = held[key] = AssetConnection(
+                    node_id=node_id,
+                    client_id=client.id,
+                    server_id=server.id,
+                    protocol=r.protocol,
+                    transport=r.transport,
+                    port=r.port,
+                    first_seen=r.first_seen,
+                    last_seen=r.last_seen,
+                )
+                db.add(row)
+            else:
+                row.first_seen = min(row.first_seen, r.first_seen)
+                row.last_seen = max(row.last_seen, r.last_seen)
+            row.packets, row.bytes, row.messages = r.packets, r.bytes, r.messages
+            if r.functions != row.functions:
+                row.functions = dict(r.functions)
+            count += 1
     return count
 
 
@@ -213,3 +274,91 @@ def query(
             or_(Asset.ip.ilike(like), Asset.name.ilike(like), Asset.mac.ilike(like), Asset.model.ilike(like))
         )
     return stmt
+
+
+def conversations(
+    db: Session, asset: Asset, limit: int = 200, names: dict[str, str] | None = None
+) -> list[ConversationOut]:
+    """The asset's conversations, as client or server, the most recent first: one statement for the
+    rows with their peers, and one for the reporting sensors' names unless ``names`` has them all."""
+    peer = aliased(Asset)
+    side = case((AssetConnection.client_id == asset.id, "client"), else_="server")
+    peer_id = case(
+        (AssetConnection.client_id == asset.id, AssetConnection.server_id), else_=AssetConnection.client_id
+    )
+    stmt = (
+        select(AssetConnection, side, peer)
+        .join(peer, peer.id == peer_id)
+        .where(or_(AssetConnection.client_id == asset.id, AssetConnection.server_id == asset.id))
+        .order_by(AssetConnection.last_seen.desc())
+        .limit(limit)
+        .options(lazyload(peer.protocols), lazyload(peer.sources))  # not read here
+    )
+    rows = list(db.execute(stmt))
+    names = dict(names or {})
+    missing = {c.node_id for c, _, _ in rows} - set(names)
+    if missing:
+        stmt_names = select(Node.id, Node.name, Node.hostname).where(Node.id.in_(missing))
+        names.update({i: n or h for i, n, h in db.execute(stmt_names)})
+    return [
+        ConversationOut(
+            id=c.id,
+            role=role,
+            peer_id=p.id,
+            peer_ip=p.ip,
+            peer_mac=p.mac,
+            peer_name=p.name,
+            peer_type=p.device_type,
+            protocol=c.protocol,
+            transport=c.transport,
+            port=c.port,
+            functions=c.functions or {},
+            packets=c.packets,
+            bytes=c.bytes,
+            messages=c.messages,
+            first_seen=c.first_seen,
+            last_seen=c.last_seen,
+            sensor_id=c.node_id,
+            sensor_name=names.get(c.node_id, ""),
+        )
+        for c, role, p in rows
+    ]
+
+
+def timeline(
+    asset: Asset,
+    conversations_seen: list[ConversationOut],
+    alerts: list[Alert],
+    node_names: dict[str, str],
+    limit: int = 100,
+) -> list[TimelineEventOut]:
+    """What happened to the asset, newest first, from what the console stores: when it was first and
+    last seen, when each source discovered it, each conversation's start, and its alerts (given: the
+    caller has read them, newest first)."""
+    events = [
+        TimelineEventOut(time=asset.first_seen, kind="first_seen", title="First seen"),
+        TimelineEventOut(time=asset.last_seen, kind="last_seen", title="Last seen"),
+    ]
+    for s in asset.sources:
+        name = node_names.get(s.node_id) or "a deleted source"
+        events.append(TimelineEventOut(time=s.first_seen, kind="discovered", title=f"Discovered by {name}"))
+    for c in conversations_seen:
+        peer = c.peer_ip or c.peer_mac or c.peer_id
+        title = (
+            f"Began talking {c.protocol} to {peer}"
+            if c.role == "client"
+            else f"{peer} began talking {c.protocol} to it"
+        )
+        events.append(
+            TimelineEventOut(
+                time=c.first_seen, kind="conversation", title=title, href=f"/inventory/{c.peer_id}"
+            )
+        )
+    for a in alerts:
+        events.append(
+            TimelineEventOut(
+                time=a.first_seen, kind="alert", title=a.title, severity=a.severity, href=f"/alerts/{a.id}"
+            )
+        )
+    events.sort(key=lambda e: e.time, reverse=True)
+    return events[:limit]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from otwatch.console.alerts.service import ingest as ingest_alerts
 from otwatch.console.assets.service import ingest as ingest_assets
-from otwatch.console.assets.service import parse_reports
+from otwatch.console.assets.service import ingest_connections, parse_reports
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import FixedRead, after_commit, utcnow
@@ -121,6 +121,8 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
             forwarding.enqueue_alerts(db, node, ingest_alerts(db, node.id, rep.alerts))
         elif rep.kind == "stats" and node.kind == "sensor":
             node.stats = rep.stats
+        elif rep.kind == "connections" and node.kind == "sensor":
+            ingest_connections(db, node.id, rep.connections)
 
 
 # What an idle check-in reads of its node: the columns `record_checkin` and `deliverables` look at.

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from otwatch import __version__
-from otwatch.inventory.asset import Asset
+from otwatch.inventory.asset import Asset, ConnectionKey
 from otwatch.inventory.identity import Identity
 from otwatch.inventory.vocabulary import AlertStatus, Engine
 from otwatch.sensor.capture.sources import Frame
@@ -43,12 +43,20 @@ from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.timeline import EventType
 from otwatch.wire import package
 from otwatch.wire.client import ConsoleLink, NodeState
-from otwatch.wire.messages import AlertReport, AssetReport, CommandMessage, ProtocolReport, Report
+from otwatch.wire.messages import (
+    AlertReport,
+    AssetReport,
+    CommandMessage,
+    ConnectionReport,
+    ProtocolReport,
+    Report,
+)
 from otwatch.wire.runtime import NodeRuntime
 
 log = logging.getLogger("otwatch.sensor")
 MAX_ASSETS_PER_REPORT = 5000
 MAX_ALERTS_PER_REPORT = 500
+MAX_CONNECTIONS_PER_REPORT = 5000
 
 
 def asset_report(a: Asset) -> AssetReport:
@@ -106,6 +114,7 @@ class SensorNode:
         self.run_id = uuid.uuid4().hex[:8]  # alert keys stay unique across sensor restarts
         self._sent_assets: dict[int, float] = {}
         self._sent_alerts: dict[int, tuple[int, float]] = {}
+        self._sent_connections: dict[ConnectionKey, tuple[float, int]] = {}
         self.runtime = NodeRuntime(
             state,
             version=__version__,
@@ -256,6 +265,7 @@ class SensorNode:
             self.run_id = uuid.uuid4().hex[:8]  # new alert ids start at 1 again: keep keys unique
             self._sent_assets.clear()
             self._sent_alerts.clear()
+            self._sent_connections.clear()
             self._dns_due.clear()
             self.runtime.config, self.runtime.config_version = {}, 0
 
@@ -330,6 +340,30 @@ class SensorNode:
                     )
                 )
                 self._sent_alerts[al.id] = stamp
+            connections = []
+            for c in s.inventory.connections.values():
+                seen = (c.last_seen, c.packets)
+                client, server = by_id.get(c.key.client), by_id.get(c.key.server)
+                if self._sent_connections.get(c.key) == seen or client is None or server is None:
+                    continue
+                connections.append(
+                    ConnectionReport(
+                        client_ip=client.ip,
+                        client_mac=client.mac,
+                        server_ip=server.ip,
+                        server_mac=server.mac,
+                        protocol=c.key.protocol,
+                        transport=c.key.transport,
+                        port=c.key.port,
+                        first_seen=_dt(c.first_seen),
+                        last_seen=_dt(c.last_seen),
+                        packets=c.packets,
+                        bytes=c.bytes,
+                        messages=c.messages,
+                        functions=dict(c.functions),
+                    )
+                )
+                self._sent_connections[c.key] = seen
             stats = s.stats.report(s.inventory, s.alerts)
             summary = {
                 "packets": s.packets,
@@ -349,6 +383,9 @@ class SensorNode:
             reports.append(
                 Report(id=uuid.uuid4().hex, kind="assets", assets=assets[i : i + MAX_ASSETS_PER_REPORT])
             )
+        for i in range(0, len(connections), MAX_CONNECTIONS_PER_REPORT):  # after their assets
+            chunk = connections[i : i + MAX_CONNECTIONS_PER_REPORT]
+            reports.append(Report(id=uuid.uuid4().hex, kind="connections", connections=chunk))
         for i in range(0, len(alerts), MAX_ALERTS_PER_REPORT):
             reports.append(
                 Report(id=uuid.uuid4().hex, kind="alerts", alerts=alerts[i : i + MAX_ALERTS_PER_REPORT])

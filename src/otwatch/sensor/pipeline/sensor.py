@@ -683,6 +683,11 @@ class Sensor:
         conn = st.conn
         if conn is not None:
             conn.messages += 1
+            if record.direction == "request":  # the functions a client asks for, per conversation
+                fields = record.fields
+                function = fields.get("func") or fields.get("function_name") or fields.get("command_name")
+                if isinstance(function, str):
+                    conn.count_function(function)
         changes = self.inventory.record(ts, spec, record, src, dst, sender_is_client)
         if changes and self._op is not None and src is not None:
             self._op.on_identity_changes(ts, src, changes)

@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from otwatch.inventory.asset import MAX_FUNCTIONS
 from otwatch.inventory.vocabulary import Severity
 from otwatch.sensor.tracking.assets import ROUTER_IPS
 from otwatch.sensor.tracking.stats import OT_PROTOCOLS, TOP
@@ -196,6 +197,10 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
             mine["last_seen"] = max(mine["last_seen"], c["last_seen"])
             for name in ("flows", "packets", "bytes", "messages"):
                 mine[name] += c[name]
+            functions = mine["functions"] = dict(mine.get("functions") or {})
+            for name, n in (c.get("functions") or {}).items():
+                if name in functions or len(functions) < MAX_FUNCTIONS:
+                    functions[name] = functions.get(name, 0) + n
     connections = sorted(conns.values(), key=lambda c: c["first_seen"])
 
     # Alerts: re-pointed. A shard's own alerts between the same two assets are already distinct (its
