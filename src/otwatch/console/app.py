@@ -46,8 +46,8 @@ from otwatch.console.notifications import pages as notifications_pages
 from otwatch.console.notifications.routes import router as notifications_router
 from otwatch.console.updates import pages as updates_pages
 from otwatch.console.updates.routes import router as updates_router
+from otwatch.console.web import apidocs, signin
 from otwatch.console.web import certificates as certificate_pages
-from otwatch.console.web import signin
 from otwatch.console.web.render import STATIC_DIR
 
 
@@ -119,6 +119,8 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         ctx.notifier.close()  # the PostgreSQL wake-up listener, if any
 
     app = ConsoleApp(
+        docs_url=None,  # the API reference is served below, with Swagger UI from the package
+        redoc_url=None,
         title="OTWatch console",
         version=__version__,
         lifespan=lifespan,
@@ -190,5 +192,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     ):
         app.include_router(pages.router)
     app.include_router(activation_router)
+    app.include_router(apidocs.router)
+    app.mount(apidocs.STATIC_URL, StaticFiles(directory=apidocs.STATIC_DIR), name="apidocs")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
