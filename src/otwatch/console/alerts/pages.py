@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
@@ -14,13 +16,44 @@ from otwatch.console.deps import Permission, SessionDep
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import ENGINES
 from otwatch.console.pagination import paginate
-from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
+from otwatch.console.tables import parse_sort
+from otwatch.console.web.render import (
+    current_principal,
+    error_page,
+    pager,
+    render,
+    to_login,
+    window,
+)
 
 router = APIRouter(include_in_schema=False)
 
 ALERT_STATUSES = ("open", "acknowledged", "closed")
 SEVERITIES = tuple(SEVERITY_ORDER)
-ALERT_FILTERS = ("status", "severity", "engine", "protocol", "sensor", "ip")
+ALERT_FILTERS = ("status", "severity", "engine", "protocol", "sensor", "ip", "sort")
+
+
+def _sortable(value: str) -> bool:
+    try:
+        return parse_sort(value, alerts.SORTS) is not None
+    except ValueError:
+        return False
+
+
+def _export(status: str | None, severity: str | None, engine: str | None, f: dict[str, str]) -> str:
+    """The CSV export of what the page shows: the filters it applied (the default status, open,
+    made explicit; "any" as no status; values it ignored left out)."""
+    query = {
+        "status": status,
+        "severity": severity,
+        "engine": engine,
+        "protocol": f["protocol"],
+        "sensor": f["sensor"],
+        "ip": f["ip"],
+        "sort": f["sort"] if _sortable(f["sort"]) else None,
+    }
+    kept = {k: v for k, v in query.items() if v}
+    return "/api/v1/alerts/export" + (f"?{urlencode(kept)}" if kept else "")
 
 
 def _sensors(db: Session) -> list[Node]:
@@ -47,6 +80,7 @@ def alerts_page(request: Request, db: SessionDep) -> Response:
         protocol=f["protocol"] or None,
         sensor=f["sensor"] or None,
         ip=f["ip"] or None,
+        sort=f["sort"] if _sortable(f["sort"]) else None,  # an odd ?sort= is ignored
     )
     page = window(request)
     rows, total = paginate(db, stmt, page)
@@ -60,7 +94,8 @@ def alerts_page(request: Request, db: SessionDep) -> Response:
         "alerts",
         items=alerts.alert_outs(db, list(rows)),
         filters=f,
-        filtered=any(v for k, v in f.items() if k != "status") or f["status"] != "open",
+        filtered=any(v for k, v in f.items() if k not in ("status", "sort")) or f["status"] != "open",
+        export=_export(status, severity, engine, f),
         paging=pager(request, page, total),
         limit=page.limit,
         statuses=ALERT_STATUSES,

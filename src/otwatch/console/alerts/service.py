@@ -15,10 +15,25 @@ from otwatch.console.audit import service as audit
 from otwatch.console.db import utcnow
 from otwatch.console.errors import conflict, invalid, not_found
 from otwatch.console.fleet.models import Node
+from otwatch.console.tables import Sorts, sort_by
 from otwatch.inventory.vocabulary import Severity
 from otwatch.wire.messages import AlertReport
 
 SEVERITY_ORDER = {s.value: s.order for s in Severity}  # for SQL CASE ordering
+#: the Alerts list's sortable columns (?sort=); severity sorts by rank (Critical first when ascending)
+SORTS: Sorts = {
+    "severity": (case(SEVERITY_ORDER, value=Alert.severity, else_=len(SEVERITY_ORDER)),),
+    "title": (Alert.title,),
+    "engine": (Alert.engine,),
+    "protocol": (Alert.protocol,),
+    "technique": (Alert.technique,),
+    "source": (Alert.source_ip, Alert.source_mac),
+    "destination": (Alert.destination_ip, Alert.destination_mac),
+    "first_seen": (Alert.first_seen,),
+    "last_seen": (Alert.last_seen,),
+    "count": (Alert.count,),
+    "status": (Alert.status,),
+}
 TRANSITIONS = {"acknowledge": ("open", "acknowledged"), "close": (None, "closed"), "reopen": (None, "open")}
 
 
@@ -72,8 +87,11 @@ def query(
     technique: str | None = None,
     sensor: str | None = None,
     ip: str | None = None,
+    sort: str | None = None,
 ) -> Select[Any]:
-    stmt = select(Alert).order_by(Alert.last_seen.desc())
+    """The Alerts list's filters as one query, newest first or by ``sort`` (a key of ``SORTS``, ``-``
+    first for descending; ValueError for another)."""
+    stmt = sort_by(select(Alert).order_by(Alert.last_seen.desc()), sort, SORTS, Alert.id)
     if status:
         stmt = stmt.where(Alert.status == status)
     if severity:

@@ -14,12 +14,29 @@ from otwatch.console.assets.routes import AssetOut, asset_out
 from otwatch.console.deps import Permission, SessionDep
 from otwatch.console.fleet.models import Node
 from otwatch.console.pagination import paginate
-from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
+from otwatch.console.tables import Sorts, parse_sort
+from otwatch.console.web.render import (
+    current_principal,
+    error_page,
+    export_link,
+    pager,
+    render,
+    to_login,
+    window,
+)
 
 router = APIRouter(include_in_schema=False)
 
+
+def _sortable(value: str, sorts: Sorts) -> bool:
+    try:
+        return parse_sort(value, sorts) is not None
+    except ValueError:
+        return False
+
+
 ASSET_ALERTS = 20  # the newest alerts on an asset's page; the Alerts list (?ip=) has them all
-INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q", "new")
+INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q", "new", "sort")
 
 
 @router.get("/inventory", response_class=HTMLResponse)
@@ -41,6 +58,7 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
             network=f["network"] or None,
             q=f["q"] or None,
             new_days=int(f["new"]) if f["new"].isdigit() and 0 < int(f["new"]) <= 3650 else None,
+            sort=f["sort"] if _sortable(f["sort"], assets.SORTS) else None,  # an odd ?sort= is ignored
         )
     except ValueError as exc:
         error = str(exc)
@@ -64,7 +82,8 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
         "inventory",
         items=[asset_out(a, nodes) for a in rows],
         filters=f,
-        filtered=any(f.values()),
+        filtered=any(v for k, v in f.items() if k != "sort"),
+        export=export_link(request, "/api/v1/assets/export"),
         error=error,
         paging=pager(request, page, total),
         limit=page.limit,

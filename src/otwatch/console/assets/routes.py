@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import load_only
 
 from otwatch.console.alerts import service as alerts_service
@@ -19,6 +20,7 @@ from otwatch.console.deps import SessionDep, Viewer
 from otwatch.console.errors import invalid, not_found
 from otwatch.console.fleet.models import Node
 from otwatch.console.pagination import Page, PageDep, paginate
+from otwatch.console.tables import csv_response, joined
 
 router = APIRouter(prefix="/api/v1/assets", tags=["inventory"])
 
@@ -83,11 +85,7 @@ def _nodes(db: SessionDep, assets: list[Asset]) -> dict[str, Node]:
     return {n.id: n for n in db.scalars(stmt)}
 
 
-@router.get("", response_model=Page[AssetOut])
-def list_assets(
-    _: Viewer,
-    db: SessionDep,
-    page: PageDep,
+def _filters(
     source: Annotated[str | None, Query(description="discovery source: agent or sensor id")] = None,
     device_type: Annotated[str | None, Query(alias="type")] = None,
     vendor: Annotated[str | None, Query(max_length=200)] = None,
@@ -95,9 +93,17 @@ def list_assets(
     network: Annotated[str | None, Query(max_length=64, description="CIDR")] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     new: Annotated[int | None, Query(ge=1, le=3650, description="first seen in the last N days")] = None,
-) -> dict[str, object]:
+    sort: Annotated[
+        str | None,
+        Query(
+            max_length=20,
+            description="column to sort by, - first for descending: " + ", ".join(service.SORTS),
+        ),
+    ] = None,
+) -> Select[Any]:
+    """The Inventory's filters and order as one query (the list and its CSV export share it)."""
     try:
-        stmt = service.query(
+        return service.query(
             source=source,
             device_type=device_type,
             vendor=vendor,
@@ -105,9 +111,51 @@ def list_assets(
             network=network,
             q=q,
             new_days=new,
+            sort=sort,
         )
     except ValueError as exc:
         raise invalid(str(exc)) from exc
+
+
+FiltersDep = Annotated[Select[Any], Depends(_filters)]
+
+EXPORT_COLUMNS: list[tuple[str, Callable[[AssetOut], object]]] = [
+    ("IP", lambda a: a.ip),
+    ("MAC", lambda a: a.mac),
+    ("Name", lambda a: a.name),
+    ("Type", lambda a: a.device_type),
+    ("Vendor", lambda a: a.vendor),
+    ("Model", lambda a: a.model),
+    ("Firmware", lambda a: a.firmware),
+    ("Serial", lambda a: a.serial),
+    ("State", lambda a: a.state),
+    ("OS", lambda a: a.os),
+    ("Protocols", lambda a: joined(f"{p.protocol} ({p.role})" for p in a.protocols)),
+    ("Open ports", lambda a: joined(a.open_ports)),
+    ("Discovery sources", lambda a: joined(s.name or s.node_id for s in a.sources)),
+    ("First seen (UTC)", lambda a: a.first_seen),
+    ("Last seen (UTC)", lambda a: a.last_seen),
+]
+
+
+@router.get("/export", response_class=Response, responses={200: {"content": {"text/csv": {}}}})
+def export_assets(_: Viewer, db: SessionDep, stmt: FiltersDep) -> Response:
+    """Every asset the filters select, in the same order, as CSV (the Inventory's Export CSV)."""
+
+    def prepare(rows: list[Asset]) -> Callable[[Asset], AssetOut]:
+        nodes = _nodes(db, rows)
+        return lambda a: asset_out(a, nodes)
+
+    return csv_response(db, stmt, EXPORT_COLUMNS, "inventory.csv", prepare)
+
+
+@router.get("", response_model=Page[AssetOut])
+def list_assets(
+    _: Viewer,
+    db: SessionDep,
+    page: PageDep,
+    stmt: FiltersDep,
+) -> dict[str, object]:
     rows, total = paginate(db, stmt, page)
     nodes = _nodes(db, rows)
     return {

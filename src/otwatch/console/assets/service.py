@@ -25,10 +25,27 @@ from otwatch.console.assets.schemas import ConversationOut, TimelineEventOut
 from otwatch.console.db import utcnow
 from otwatch.console.fleet.models import Node
 from otwatch.console.networks.service import parse_cidr
+from otwatch.console.tables import Sorts, sort_by
 from otwatch.inventory.merge import offer, source_rank
 from otwatch.wire.messages import AssetReport, ConnectionReport
 
 log = logging.getLogger(__name__)
+
+#: the Inventory's sortable columns (?sort=): every column that is one value of the asset
+SORTS: Sorts = {
+    "ip": (Asset.ip_num, Asset.ip, Asset.mac),
+    "mac": (Asset.mac,),
+    "name": (Asset.name,),
+    "type": (Asset.device_type,),
+    "vendor": (Asset.vendor,),
+    "model": (Asset.model,),
+    "firmware": (Asset.firmware,),
+    "serial": (Asset.serial,),
+    "state": (Asset.state,),
+    "os": (Asset.os,),
+    "first_seen": (Asset.first_seen,),
+    "last_seen": (Asset.last_seen,),
+}
 
 FIELDS = ("name", "vendor", "model", "firmware", "serial", "device_type", "state", "os")
 
@@ -246,10 +263,12 @@ def query(
     q: str | None = None,
     new_days: int | None = None,
     now: datetime | None = None,
+    sort: str | None = None,
 ) -> Select[Any]:
     """The inventory filters of the Inventory page, as one SQL query (``new_days``: first seen in the
-    last so many days, the dashboard's "new assets this week")."""
-    stmt = select(Asset).order_by(Asset.ip_num, Asset.ip, Asset.mac)
+    last so many days, the dashboard's "new assets this week"), ordered by ``sort`` (a key of
+    ``SORTS``, ``-`` first for descending; ValueError for another) or by address."""
+    stmt = sort_by(select(Asset).order_by(Asset.ip_num, Asset.ip, Asset.mac), sort, SORTS, Asset.id)
     if new_days:
         stmt = stmt.where(Asset.first_seen >= (now or utcnow()) - timedelta(days=new_days))
     if source:

@@ -29,12 +29,14 @@ __all__ = [
     "STATIC_DIR",
     "current_principal",
     "error_page",
+    "export_link",
     "forbidden",
     "format_detail",
     "format_duration",
     "format_time",
     "pager",
     "render",
+    "sort_link",
     "templates",
     "to_login",
     "window",
@@ -81,6 +83,28 @@ templates.env.globals["Permission"] = Permission
 templates.env.globals["csrf_token"] = csrf.token
 templates.env.globals["SEVERITY_COLOURS"] = SEVERITY_COLOURS  # _macros.html badges
 templates.env.globals["ALERT_STATUS_COLOURS"] = ALERT_STATUS_COLOURS
+
+
+def sort_link(request: Request, key: str) -> dict[str, str | None]:
+    """A sortable column heading's link and state: the page with ``?sort=key`` (ascending first,
+    descending on the next click), the other parameters kept and the paging restarted; ``state`` is
+    the ``aria-sort`` value when the list is sorted by this column."""
+    current = request.query_params.get("sort", "")
+    state = "ascending" if current == key else "descending" if current == f"-{key}" else None
+    keep = {k: v for k, v in request.query_params.items() if k not in ("sort", "offset") and v != ""}
+    keep["sort"] = f"-{key}" if state == "ascending" else key
+    return {"href": f"{request.url.path}?{urlencode(keep)}", "state": state}
+
+
+def export_link(request: Request, path: str, drop: tuple[str, ...] = ()) -> str:
+    """The CSV export of what the page's filters show: its query without paging (``drop``: page-only
+    parameters)."""
+    skip = {"limit", "offset", *drop}
+    keep = {k: v for k, v in request.query_params.items() if k not in skip and v != ""}
+    return f"{path}?{urlencode(keep)}" if keep else path
+
+
+templates.env.globals["sort_link"] = sort_link
 
 
 def current_principal(request: Request, db: SessionDep) -> Principal | None:
