@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -15,6 +16,11 @@ from tests.console.test_tables import _seed
 from tests.e2e.conftest import LiveConsole
 
 pytestmark = pytest.mark.browser
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+
 
 PAGE_OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
 
@@ -41,7 +47,7 @@ def test_sort_export_and_scroll(page: Page, live_console: LiveConsole) -> None:
         page.get_by_role("link", name="Export CSV").click()
     download = info.value
     assert download.suggested_filename == "inventory.csv"
-    exported = list(csv.DictReader(io.StringIO(open(download.path(), encoding="utf-8").read())))
+    exported = _read(download.path())
     assert [r["Vendor"] for r in exported] == ["Siemens", "Rockwell", "ABB"]  # the filter, in its order
 
     # a wide table scrolls inside its frame; the page itself does not grow sideways
@@ -60,7 +66,7 @@ def test_sort_export_and_scroll(page: Page, live_console: LiveConsole) -> None:
     expect(alert_rows.first).to_contain_text("Critical")
     with page.expect_download() as info:
         page.get_by_role("link", name="Export CSV").click()
-    exported = list(csv.DictReader(io.StringIO(open(info.value.path(), encoding="utf-8").read())))
+    exported = _read(info.value.path())
     assert [r["Severity"] for r in exported] == ["Critical", "Major", "Minor"]
 
     for path in ("/dashboard", "/alerts", "/inventory", "/sensors", "/agents"):
