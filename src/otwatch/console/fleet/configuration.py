@@ -16,10 +16,16 @@ from otwatch.console.db import utcnow
 from otwatch.console.errors import conflict, invalid
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.nodes import wake_after_commit
-from otwatch.console.fleet.schemas import SENSOR_DEFAULTS, AgentConfigIn, Schedule, SensorConfigIn
+from otwatch.console.fleet.schemas import (
+    SENSOR_DEFAULTS,
+    AgentConfigIn,
+    Schedule,
+    SensorConfigIn,
+    SensorNameIn,
+)
 from otwatch.console.networks.service import outside_monitored
 
-__all__ = ["agent_config_payload", "configure", "configure_sensor", "set_schedule"]
+__all__ = ["agent_config_payload", "configure", "configure_sensor", "name_sensor", "set_schedule"]
 
 
 def configure(db: Session, ctx: ConsoleContext, actor: str, node: Node, body: AgentConfigIn) -> None:
@@ -59,6 +65,18 @@ def configure_sensor(db: Session, ctx: ConsoleContext, actor: str, node: Node, b
     node.configured_at = node.configured_at or utcnow()
     audit.record(db, actor, "sensor.configured", node.id, **changes)
     wake_after_commit(db, ctx, node.id)
+
+
+def name_sensor(db: Session, actor: str, node: Node, body: SensorNameIn) -> None:
+    """A sensor's name and site: the console's own labels (nothing is sent to the sensor)."""
+    if node.kind != "sensor":
+        raise conflict("only sensors are named here; an agent's name is part of its configuration")
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise invalid("nothing to change")
+    for field, value in changes.items():
+        setattr(node, field, value)
+    audit.record(db, actor, "sensor.named", node.id, **changes)
 
 
 def set_schedule(db: Session, ctx: ConsoleContext, actor: str, node: Node, schedule: Schedule) -> None:

@@ -35,6 +35,7 @@ class Node(Base):
     kind: Mapped[str] = mapped_column(String(16), index=True)  # agent | sensor
     install_id: Mapped[str] = mapped_column(String(64), unique=True)  # kept across Repair
     name: Mapped[str] = mapped_column(String(200), default="")
+    site: Mapped[str] = mapped_column(String(200), default="", server_default="")  # sensors: where it listens
     hostname: Mapped[str] = mapped_column(String(255), default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     host_os: Mapped[str] = mapped_column(String(200), default="")

@@ -84,6 +84,7 @@ def node_out(
         id=n.id,
         kind=n.kind,
         name=n.name or n.hostname,
+        site=n.site,
         ip=n.ip,
         hostname=n.hostname,
         status=status.value,

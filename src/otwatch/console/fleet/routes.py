@@ -29,6 +29,7 @@ from otwatch.console.fleet.schemas import (
     PushSettingsOut,
     Schedule,
     SensorConfigIn,
+    SensorNameIn,
     SettingGroup,
     SettingGroupOut,
 )
@@ -162,6 +163,15 @@ def _done(ctx: ConsoleContext, db: Session, node: Node) -> NodeOut:
 def configure(node_id: str, body: AgentConfigIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
     node = nodes.get_node(db, node_id, "agent")
     configuration.configure(db, ctx, p.actor, node, body)
+    return _done(ctx, db, node)
+
+
+@router.patch("/sensors/{node_id}", response_model=NodeOut)
+def name_sensor(node_id: str, body: SensorNameIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
+    """Name a sensor and say which site it is in (two sensors on one host are no longer both its
+    host name); an empty name shows the host name again."""
+    node = nodes.get_node(db, node_id, "sensor")
+    configuration.name_sensor(db, p.actor, node, body)
     return _done(ctx, db, node)
 
 

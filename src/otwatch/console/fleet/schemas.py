@@ -308,10 +308,26 @@ class SensorConfigIn(BaseModel):
         return v
 
 
+class SensorNameIn(BaseModel):
+    """A sensor's name and site, as the console shows them (the host name until named)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, max_length=200, description="empty: the sensor's host name")
+    site: str | None = Field(default=None, max_length=200, description="the site or plant it listens in")
+
+    @field_validator("name", "site")
+    @classmethod
+    def _stripped(cls, v: str | None) -> str | None:
+        if v is not None and any(ord(c) < 32 for c in v):
+            raise ValueError("no control characters")
+        return None if v is None else v.strip()
+
+
 class NodeOut(BaseModel):
     id: str
     kind: str
     name: str
+    site: str = ""
     ip: str
     hostname: str
     status: str

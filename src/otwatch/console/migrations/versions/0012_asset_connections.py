@@ -1,5 +1,5 @@
-"""asset connections: the conversations sensors see (peer, protocol, port, functions, last seen), and
-the alert indexes an asset's page reads its alerts by
+"""asset connections: the conversations sensors see (peer, protocol, port, functions, last seen), the
+alert indexes an asset's page reads its alerts by, and a sensor's site
 
 Revision ID: 0012
 Revises: 0009
@@ -47,12 +47,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_asset_connections_node_id'), ['node_id'], unique=False)
         batch_op.create_index('ix_asset_connections_client_last_seen', ['client_id', 'last_seen'], unique=False)
         batch_op.create_index('ix_asset_connections_server_last_seen', ['server_id', 'last_seen'], unique=False)
+    with op.batch_alter_table('nodes', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('site', sa.String(length=200), server_default='', nullable=False))
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index('ix_alerts_source_ip', ['source_ip'], unique=False)
         batch_op.create_index('ix_alerts_destination_ip', ['destination_ip'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('nodes', schema=None) as batch_op:
+        batch_op.drop_column('site')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index('ix_alerts_destination_ip')
         batch_op.drop_index('ix_alerts_source_ip')
