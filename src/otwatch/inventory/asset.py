@@ -66,7 +66,11 @@ class Asset:
     identity: MergedIdentity = field(default_factory=MergedIdentity)
     protocols: dict[tuple[str, Role], ProtocolUse] = field(default_factory=dict)
     device_type: DeviceType | None = None  # classified (identity first, then behaviour)
+    type_reason: str | None = None  # why, when behaviour decided the type ("probed 40 ports ...")
     notes: set[str] = field(default_factory=set)  # behaviour facts, e.g. "programming", "router"
+    # it sent something of its own (began a flow, answered one, or a frame of its own): an address
+    # that never did is a "ghost", seen only as the target of probes nobody answered
+    heard: bool = False
 
     @property
     def key(self) -> AssetKey:

@@ -17,6 +17,8 @@ class DeviceType(StrEnum):
     RTU = "RTU"
     HMI = "HMI"
     ENGINEERING_STATION = "Engineering Station"
+    SCANNER = "Scanner"  # a station that probes addresses or ports (typed by behaviour only)
+    HISTORIAN = "Historian"
     SWITCH = "Switch"
     IT_HOST = "IT Host"
     IO_MODULE = "I/O Module"

@@ -137,8 +137,12 @@ class AssetReport(BaseModel):
     firmware: Text | None = None
     serial: Text | None = None
     device_type: str | None = Field(default=None, max_length=50)
+    type_reason: Text | None = None  # why, when the node typed it by behaviour ("polls modbus as a client")
     state: str | None = Field(default=None, max_length=50)
     os: Text | None = None
+    # a sensor saw the address only as the target of probes nobody answered: it never sent anything
+    # and no frame carried a MAC of its own (an address and nothing else)
+    ghost: bool = False
     open_ports: list[Annotated[int, Field(ge=0, le=65535)]] = Field(default_factory=list, max_length=65536)
     protocols: list[ProtocolReport] = Field(default_factory=list, max_length=500)
     modules: list[dict[Annotated[str, Field(max_length=100)], Scalar]] = Field(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from otwatch.console.db import ID, Base, new_id, utcnow
@@ -29,6 +30,9 @@ class Asset(Base):
     firmware: Mapped[str | None] = mapped_column(String(200), default=None)
     serial: Mapped[str | None] = mapped_column(String(200), default=None)
     device_type: Mapped[str | None] = mapped_column(String(50), default=None, index=True)
+    type_reason: Mapped[str | None] = mapped_column(String(300), default=None)  # behaviour typing: why
+    # only ever the target of probes nobody answered, by every report so far (a sensor's word)
+    ghost: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
     state: Mapped[str | None] = mapped_column(String(50), default=None)
     os: Mapped[str | None] = mapped_column(String(200), default=None)
     open_ports: Mapped[list[int]] = mapped_column(JSON, default=list)

@@ -36,7 +36,7 @@ def _sortable(value: str, sorts: Sorts) -> bool:
 
 
 ASSET_ALERTS = 20  # the newest alerts on an asset's page; the Alerts list (?ip=) has them all
-INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q", "new", "sort")
+INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q", "new", "sort", "ghosts")
 
 
 @router.get("/inventory", response_class=HTMLResponse)
@@ -59,6 +59,7 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
             q=f["q"] or None,
             new_days=int(f["new"]) if f["new"].isdigit() and 0 < int(f["new"]) <= 3650 else None,
             sort=f["sort"] if _sortable(f["sort"], assets.SORTS) else None,  # an odd ?sort= is ignored
+            ghosts=f["ghosts"] if f["ghosts"] in assets.GHOSTS else "exclude",
         )
     except ValueError as exc:
         error = str(exc)

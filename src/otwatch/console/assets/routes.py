@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
@@ -48,6 +48,8 @@ class AssetOut(BaseModel):
     firmware: str | None
     serial: str | None
     device_type: str | None
+    type_reason: str | None = None  # why, when a sensor typed it by behaviour
+    ghost: bool = False  # only ever the target of probes nobody answered
     state: str | None
     os: str | None
     open_ports: list[int]
@@ -61,7 +63,7 @@ class AssetOut(BaseModel):
 def asset_out(a: Asset, nodes: dict[str, Node]) -> AssetOut:
     return AssetOut(
         id=a.id, ip=a.ip, mac=a.mac, name=a.name, vendor=a.vendor, model=a.model, firmware=a.firmware,
-        serial=a.serial, device_type=a.device_type, state=a.state, os=a.os, open_ports=a.open_ports,
+        serial=a.serial, device_type=a.device_type, type_reason=a.type_reason, ghost=a.ghost, state=a.state, os=a.os, open_ports=a.open_ports,
         modules=a.modules, first_seen=a.first_seen, last_seen=a.last_seen,
         protocols=[ProtocolOut(protocol=p.protocol, role=p.role) for p in a.protocols],
         sources=[
@@ -100,6 +102,10 @@ def _filters(
             description="column to sort by, - first for descending: " + ", ".join(service.SORTS),
         ),
     ] = None,
+    ghosts: Annotated[
+        Literal["exclude", "include", "only"],
+        Query(description="addresses seen only as targets of unanswered probes: hidden unless asked"),
+    ] = "exclude",
 ) -> Select[Any]:
     """The Inventory's filters and order as one query (the list and its CSV export share it)."""
     try:
@@ -112,6 +118,7 @@ def _filters(
             q=q,
             new_days=new,
             sort=sort,
+            ghosts=ghosts,
         )
     except ValueError as exc:
         raise invalid(str(exc)) from exc
@@ -124,6 +131,8 @@ EXPORT_COLUMNS: list[tuple[str, Callable[[AssetOut], object]]] = [
     ("MAC", lambda a: a.mac),
     ("Name", lambda a: a.name),
     ("Type", lambda a: a.device_type),
+    ("Type reason", lambda a: a.type_reason),
+    ("Ghost", lambda a: "yes" if a.ghost else ""),
     ("Vendor", lambda a: a.vendor),
     ("Model", lambda a: a.model),
     ("Firmware", lambda a: a.firmware),

@@ -47,6 +47,9 @@ SORTS: Sorts = {
     "last_seen": (Asset.last_seen,),
 }
 
+#: ?ghosts=: the Inventory hides addresses seen only as targets of unanswered probes unless asked
+GHOSTS = ("exclude", "include", "only")
+
 FIELDS = ("name", "vendor", "model", "firmware", "serial", "device_type", "state", "os")
 
 
@@ -204,6 +207,7 @@ def _upsert(db: Session, matcher: _Matcher, node_id: str, rep: AssetReport, now:
     ip, mac = rep.ip, rep.mac
     asset = matcher.find(ip, mac)
     old_ip = asset.ip if asset is not None else None
+    is_new = asset is None
     if asset is None:
         asset = Asset(
             ip=ip,
@@ -222,6 +226,12 @@ def _upsert(db: Session, matcher: _Matcher, node_id: str, rep: AssetReport, now:
     asset.ip_num = _ip_num(asset.ip)
     asset.mac = mac or asset.mac
     _merge_identity(asset, rep)
+    asset.ghost = rep.ghost if is_new else asset.ghost and rep.ghost  # one answer makes it real
+    held = (asset.field_sources or {}).get("device_type")
+    if not held or held[0] != "behaviour":
+        asset.type_reason = None  # the device said what it is, or nobody typed it
+    elif rep.type_reason and rep.device_type == asset.device_type:
+        asset.type_reason = rep.type_reason
     if rep.open_ports:
         asset.open_ports = sorted({*asset.open_ports, *rep.open_ports})
     if rep.modules:
@@ -264,11 +274,16 @@ def query(
     new_days: int | None = None,
     now: datetime | None = None,
     sort: str | None = None,
+    ghosts: str = "exclude",
 ) -> Select[Any]:
     """The inventory filters of the Inventory page, as one SQL query (``new_days``: first seen in the
     last so many days, the dashboard's "new assets this week"), ordered by ``sort`` (a key of
     ``SORTS``, ``-`` first for descending; ValueError for another) or by address."""
     stmt = sort_by(select(Asset).order_by(Asset.ip_num, Asset.ip, Asset.mac), sort, SORTS, Asset.id)
+    if ghosts == "exclude":  # addresses only ever probed, never heard: not devices (GHOSTS)
+        stmt = stmt.where(Asset.ghost.is_(False))
+    elif ghosts == "only":
+        stmt = stmt.where(Asset.ghost.is_(True))
     if new_days:
         stmt = stmt.where(Asset.first_seen >= (now or utcnow()) - timedelta(days=new_days))
     if source:

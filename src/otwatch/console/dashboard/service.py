@@ -3,7 +3,8 @@ the inventory, the alerts or the fleet (tests/console/test_query_counts.py; benc
 
 Every count carries the link of the list it summarises, so a tile opens exactly the rows it counted:
 ``/alerts?severity=``, ``/alerts?engine=``, ``/inventory?type=``, ``/inventory?vendor=``,
-``/inventory?new=7``, ``/agents?status=``, ``/sensors?status=``.
+``/inventory?new=7``, ``/agents?status=``, ``/sensors?status=``. Asset counts leave ghosts out, as
+the Inventory does by default.
 """
 
 from __future__ import annotations
@@ -104,11 +105,19 @@ def _assets(db: Session, now: datetime) -> dict[str, object]:
             href=_link("/inventory", type=t) if t else None,
         )
         for t, n in db.execute(
-            select(Asset.device_type, func.count()).group_by(Asset.device_type).order_by(func.count().desc())
+            select(Asset.device_type, func.count())
+            .where(Asset.ghost.is_(False))
+            .group_by(Asset.device_type)
+            .order_by(func.count().desc())
         )
     ]
     vendors = list(
-        db.execute(select(Asset.vendor, func.count()).group_by(Asset.vendor).order_by(func.count().desc()))
+        db.execute(
+            select(Asset.vendor, func.count())
+            .where(Asset.ghost.is_(False))
+            .group_by(Asset.vendor)
+            .order_by(func.count().desc())
+        )
     )
     known = [(v, n) for v, n in vendors if v]
     by_vendor = [Count(label=v, count=n, href=_link("/inventory", vendor=v)) for v, n in known[:TOP_VENDORS]]
@@ -119,7 +128,9 @@ def _assets(db: Session, now: datetime) -> dict[str, object]:
     if unknown:
         by_vendor.append(Count(label=UNKNOWN, count=unknown, href=None))
     new = db.scalar(
-        select(func.count()).select_from(Asset).where(Asset.first_seen >= now - timedelta(days=NEW_DAYS))
+        select(func.count())
+        .select_from(Asset)
+        .where(Asset.ghost.is_(False), Asset.first_seen >= now - timedelta(days=NEW_DAYS))
     )
     return {
         "assets": sum(c.count for c in by_type),

@@ -42,6 +42,12 @@ class _Attempts:
         self.targets: dict[object, float] = {}
 
 
+def _scanner(asset: Asset | None) -> None:
+    """The station behind a scan is typed by it (tracking.assets.classify: a Scanner, with the reason)."""
+    if asset is not None:
+        asset.notes.add("scanner")
+
+
 class AnomalyEngine:
     def __init__(self, alerts: AlertStore, baseline: Baseline) -> None:
         self.alerts = alerts
@@ -102,6 +108,7 @@ class AnomalyEngine:
                 str(t[1]) for t, at in entry.targets.items() if at <= cutoff and isinstance(t, tuple)
             )
             if len(failed) >= SCAN_PORTS:
+                _scanner(entry.asset)
                 self.alerts.raise_alert(
                     "PORT_SCAN",
                     now,
@@ -114,6 +121,7 @@ class AnomalyEngine:
         for (src_ip, transport, port), entry in self._sweeps.items():
             hosts = [str(h) for h, at in entry.targets.items() if at <= cutoff]
             if len(hosts) >= SWEEP_HOSTS:
+                _scanner(entry.asset)
                 code = "PLC_SCAN" if port in OT_PORTS else "ADDRESS_SCAN"
                 self.alerts.raise_alert(
                     code,
@@ -126,6 +134,7 @@ class AnomalyEngine:
                 )
         for sender, entry in self._arp.items():
             if len(entry.targets) >= ARP_TARGETS:
+                _scanner(entry.asset)
                 self.alerts.raise_alert(
                     "ARP_SCAN",
                     now,

@@ -77,6 +77,8 @@ def asset_report(a: Asset) -> AssetReport:
         firmware=d["firmware"],
         serial=d["serial"],
         device_type=d["device_type"],
+        type_reason=a.type_reason if sources.get("device_type") == "behaviour" else None,
+        ghost=not a.heard and a.mac is None,  # an address and nothing else: a MAC on the wire is a NIC
         state=d["state"],
         protocols=[ProtocolReport(name=p.protocol, role=p.role.value) for p in a.protocols.values()],
         modules=d.get("modules", []),

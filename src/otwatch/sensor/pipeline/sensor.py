@@ -486,11 +486,15 @@ class Sensor:
         inventory = self.inventory
         if pkt.ethertype == ETH_ARP and pkt.arp_sender_mac is not None:
             src = inventory.endpoint(ts, pkt.arp_sender_mac, pkt.arp_sender_ip, n)
+            if src is not None:
+                src.heard = True
             if pkt.arp_op == 1 and self._an is not None and pkt.arp_target_ip is not None:
                 self._an.on_arp_request(ts, pkt.arp_sender_mac, pkt.arp_target_ip, src)
             self.forensics.shared.append((ts, linktype, data))
             return
         src = inventory.endpoint(ts, pkt.src_mac, pkt.src_ip, n)
+        if src is not None and pkt.proto not in (PROTO_TCP, PROTO_UDP):
+            src.heard = True  # a frame of its own (ICMP, layer 2); TCP and UDP count per flow
         if pkt.malformed is not None and self._pv is not None and not pkt.malformed.startswith("truncated"):
             dst = inventory.endpoint(ts, pkt.dst_mac, pkt.dst_ip, n)
             self.forensics.shared.append((ts, linktype, data))
@@ -583,6 +587,8 @@ class Sensor:
             states.move_to_end(key)
             if not st.answered and (sport != st.init_port or src_ip != st.init_ip):
                 st.answered = True
+                if src is not None:
+                    src.heard = True  # it answered
                 an = self._an
                 if an is not None and (st.transport == "udp" or flags & SYN_ONLY == SYN_ONLY):
                     an.on_answer(dst_ip, src_ip, st.transport, sport)
@@ -638,6 +644,8 @@ class Sensor:
             server_port = dport
             label = None
         st.client, st.server = (src, dst) if client_is_src else (dst, src)
+        if src is not None:
+            src.heard = True  # it sent the flow's first packet
         if label is None:
             label = self._port_specs.get((transport, server_port)) or self.inventory.port_label(
                 transport, server_port

@@ -243,29 +243,56 @@ class InventoryBuilder:
 
     # -- classification -----------------------------------------------------------------------------
     def classify(self) -> None:
-        """Device type per asset: the identity's own word first, then behaviour, then the OUI."""
+        """Device type per asset: the identity's own word first, then behaviour (with the reason),
+        then the OUI."""
+        served_ports: dict[int, set[int]] = {}
+        for key in self.connections:
+            served_ports.setdefault(key.server, set()).add(key.port)
         for asset in self.assets:
-            asset.device_type = classify(asset)
+            asset.device_type, asset.type_reason = classify(asset, served_ports.get(asset.id, set()))
 
 
 OT_PROTOCOLS: Final = frozenset(SERVER_TYPES)
 
 
-def classify(asset: Asset) -> DeviceType:
+# Historian servers by port: OSIsoft/AVEVA PI Data Archive, PI AF, PI Web API (when no identity says)
+HISTORIAN_PORTS: Final = frozenset({5450, 5457, 5459})
+
+
+def _names(protocols: list[str]) -> str:
+    return ", ".join(sorted(set(protocols)))
+
+
+def classify(
+    asset: Asset, served_ports: set[int] | frozenset[int] = frozenset()
+) -> tuple[DeviceType, str | None]:
+    """The asset's device type and, when its behaviour decided it, why (shown to the analyst).
+
+    Order: what the device says of itself; a server of an OT protocol (PLC, RTU, ...); a station
+    that probed ports or addresses (a scanner, even if it also speaks OT protocols); one that sent
+    program transfers or controller commands (an engineering station); a historian's server port; an
+    OT client (an HMI); then the vendor's kind."""
     ident = asset.identity.identity
     if ident.device_type is not None and ident.device_type != DeviceType.UNKNOWN:
-        return ident.device_type
+        return ident.device_type, None
     served = [p for (p, role) in asset.protocols if role == Role.SERVER and p in SERVER_TYPES]
     clients = [p for (p, role) in asset.protocols if role == Role.CLIENT and p in OT_PROTOCOLS]
     if served:
-        return SERVER_TYPES[served[0]]
+        return SERVER_TYPES[served[0]], f"serves {_names(served)}"
+    if "scanner" in asset.notes:  # the anomaly engine saw it probe (port, address or ARP scan)
+        return DeviceType.SCANNER, "probed ports or addresses that did not answer (a scan)"
     if "programming" in asset.notes:  # sent program downloads/uploads or PLC control
-        return DeviceType.ENGINEERING_STATION
+        return DeviceType.ENGINEERING_STATION, "sent program transfers or controller commands"
+    historian = sorted(served_ports & HISTORIAN_PORTS)
+    if historian:
+        return DeviceType.HISTORIAN, f"serves a historian port (tcp/{historian[0]})"
     if clients:
-        return DeviceType.HMI
+        return DeviceType.HMI, f"polls {_names(clients)} as a client"
     kind = kind_of(ident.vendor)
-    if "router" in asset.notes or kind == VendorKind.NETWORK:
-        return DeviceType.SWITCH
+    if "router" in asset.notes:
+        return DeviceType.SWITCH, "routes traffic for several addresses"
+    if kind == VendorKind.NETWORK:
+        return DeviceType.SWITCH, None
     if kind == VendorKind.IT or (kind is None and asset.ip is not None):
-        return DeviceType.IT_HOST
-    return DeviceType.UNKNOWN
+        return DeviceType.IT_HOST, None
+    return DeviceType.UNKNOWN, None

@@ -1,5 +1,6 @@
 """asset connections: the conversations sensors see (peer, protocol, port, functions, last seen), the
-alert indexes an asset's page reads its alerts by, and a sensor's site
+alert indexes an asset's page reads its alerts by, a sensor's site, and inventory quality (an asset's
+behaviour-typing reason, and whether it is a ghost)
 
 Revision ID: 0012
 Revises: 0009
@@ -49,12 +50,18 @@ def upgrade() -> None:
         batch_op.create_index('ix_asset_connections_server_last_seen', ['server_id', 'last_seen'], unique=False)
     with op.batch_alter_table('nodes', schema=None) as batch_op:
         batch_op.add_column(sa.Column('site', sa.String(length=200), server_default='', nullable=False))
+    with op.batch_alter_table('assets', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('type_reason', sa.String(length=300), nullable=True))
+        batch_op.add_column(sa.Column('ghost', sa.Boolean(), server_default=sa.false(), nullable=False))
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index('ix_alerts_source_ip', ['source_ip'], unique=False)
         batch_op.create_index('ix_alerts_destination_ip', ['destination_ip'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('assets', schema=None) as batch_op:
+        batch_op.drop_column('ghost')
+        batch_op.drop_column('type_reason')
     with op.batch_alter_table('nodes', schema=None) as batch_op:
         batch_op.drop_column('site')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
