@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from otwatch.console.alerts.models import Alert  # noqa: E402
 from otwatch.console.app import create_app  # noqa: E402
-from otwatch.console.assets.models import Asset, AssetProtocol, AssetSource  # noqa: E402
+from otwatch.console.assets.models import Asset, AssetConnection, AssetProtocol, AssetSource  # noqa: E402
 from otwatch.console.audit.models import AuditEntry  # noqa: E402
 from otwatch.console.auth.models import Role, User  # noqa: E402
 from otwatch.console.auth.service import create_api_key, hash_password  # noqa: E402
@@ -338,6 +338,35 @@ def fill(
         db.add_all(children)
         db.flush()
 
+        # conversations a sensor saw: each asset with an IP polls a few others, ghosts a few percent
+        conns: list[AssetConnection] = []
+        with_ip = [a for a in asset_rows if a.ip]
+        for i, a in enumerate(with_ip):
+            if rng.random() < 0.02:
+                a.ghost = True
+            for peer in rng.sample(with_ip, 3):
+                if peer is a:
+                    continue
+                conns.append(
+                    AssetConnection(
+                        id=uuid.uuid4().hex,
+                        node_id=sensors[i % len(sensors)].id,
+                        client_id=a.id,
+                        server_id=peer.id,
+                        protocol="modbus",
+                        transport="tcp",
+                        port=502,
+                        first_seen=a.first_seen,
+                        last_seen=a.last_seen,
+                        packets=rng.randrange(10, 10**6),
+                        bytes=rng.randrange(10**3, 10**8),
+                        messages=rng.randrange(10, 10**5),
+                        functions={"READ_HOLDING_REGISTERS": rng.randrange(1, 10**5)},
+                    )
+                )
+        db.add_all(conns)
+        db.flush()
+
         alert_rows = []
         for i in range(n_alerts):
             code, title, proto = rng.choice(ALERT_CODES)
@@ -398,7 +427,13 @@ def pages(ids: dict[str, str]) -> list[tuple[str, str]]:
     """(label, URL) of every page measured."""
     a, s, ag, al = ids["agent"], ids["sensor"], ids["agent"], ids["alert"]
     html = [
+        "/dashboard",
         "/agents",
+        "/agents?status=Connected",
+        "/inventory?sort=vendor",
+        "/inventory?sort=-last_seen",
+        "/inventory?ghosts=include&sort=-first_seen",
+        "/inventory?new=7",
         "/inventory",
         f"/inventory?network={ids['net']}",
         "/inventory?protocol=modbus",
@@ -411,6 +446,8 @@ def pages(ids: dict[str, str]) -> list[tuple[str, str]]:
         "/inventory?offset=9950",
         f"/inventory/{ids['asset']}",
         "/alerts",
+        "/alerts?sort=severity",
+        "/alerts?status=any&sort=-count",
         "/alerts?status=any",
         "/alerts?status=any&severity=Critical",
         "/alerts?engine=Malware",
@@ -420,6 +457,7 @@ def pages(ids: dict[str, str]) -> list[tuple[str, str]]:
         "/alerts?status=closed&offset=500",
         f"/alerts/{al}",
         "/sensors",
+        "/sensors?status=Disconnected",
         f"/sensors/{s}",
         "/settings/networks",
         "/settings/credentials",
@@ -446,6 +484,11 @@ def pages(ids: dict[str, str]) -> list[tuple[str, str]]:
         f"/api/v1/assets?source={a}",
         f"/api/v1/assets?q={ids['q']}",
         f"/api/v1/assets/{ids['asset']}",
+        f"/api/v1/assets/{ids['asset']}/conversations",
+        f"/api/v1/assets/{ids['asset']}/alerts",
+        f"/api/v1/assets/{ids['asset']}/timeline",
+        "/api/v1/assets?sort=-vendor",
+        "/api/v1/dashboard",
         "/api/v1/alerts",
         "/api/v1/alerts?status=open&severity=Critical",
         f"/api/v1/alerts?sensor={s}&limit=1000",

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from otwatch.console.alerts.models import Alert
@@ -39,18 +39,13 @@ def _day(value: object) -> str:
 
 
 def _alerts(db: Session, now: datetime) -> dict[str, object]:
-    by_severity: dict[str, int] = {}
-    by_engine: dict[str, int] = {}
-    for severity, engine, n in db.execute(
-        select(Alert.severity, Alert.engine, func.count())
-        .where(Alert.status == "open")
-        .group_by(Alert.severity, Alert.engine)
-    ):
-        by_severity[severity] = by_severity.get(severity, 0) + n
-        by_engine[engine] = by_engine.get(engine, 0) + n
+    """Open alerts by severity and engine, in total and per day first seen over the last ``DAYS``:
+    one grouped statement (the day is NULL for older alerts, which count in the totals only)."""
     first_day = (now - timedelta(days=DAYS - 1)).date()
     days = [(first_day + timedelta(days=i)).isoformat() for i in range(DAYS)]
     index = {d: i for i, d in enumerate(days)}
+    by_severity: dict[str, int] = {}
+    by_engine: dict[str, int] = {}
     per_severity = {s.value: [0] * DAYS for s in Severity}
     per_engine = {e: [0] * DAYS for e in ENGINES}
     # the UTC day: PostgreSQL's date() of a timestamptz would take the session's time zone
@@ -59,15 +54,17 @@ def _alerts(db: Session, now: datetime) -> dict[str, object]:
         if db.get_bind().dialect.name == "postgresql"
         else Alert.first_seen
     )
-    day = func.date(utc)
     start = datetime.combine(first_day, time(), tzinfo=UTC)
+    day = case((Alert.first_seen >= start, func.date(utc)), else_=None)
     for d, severity, engine, n in db.execute(
         select(day, Alert.severity, Alert.engine, func.count())
-        .where(Alert.status == "open", Alert.first_seen >= start)
+        .where(Alert.status == "open")
         .group_by(day, Alert.severity, Alert.engine)
     ):
-        i = index.get(_day(d))
-        if i is None:  # a sensor's clock ahead of ours: never drawn in the future
+        by_severity[severity] = by_severity.get(severity, 0) + n
+        by_engine[engine] = by_engine.get(engine, 0) + n
+        i = index.get(_day(d)) if d is not None else None
+        if i is None:  # before the charts' days, or a sensor's clock ahead of ours (never drawn ahead)
             continue
         per_severity.setdefault(severity, [0] * DAYS)[i] += n
         per_engine.setdefault(engine, [0] * DAYS)[i] += n
@@ -98,48 +95,38 @@ def _alerts(db: Session, now: datetime) -> dict[str, object]:
 
 
 def _assets(db: Session, now: datetime) -> dict[str, object]:
+    """Assets by type and by vendor, and the new ones: one pass over the inventory, grouped by (type,
+    vendor), added up here (a few hundred groups at most)."""
+    new_since = now - timedelta(days=NEW_DAYS)
+    is_new = func.sum(case((Asset.first_seen >= new_since, 1), else_=0))
+    types: dict[str | None, int] = {}
+    vendors: dict[str | None, int] = {}
+    new = 0
+    for t, v, n, fresh in db.execute(
+        select(Asset.device_type, Asset.vendor, func.count(), is_new)
+        .where(Asset.ghost.is_(False))
+        .group_by(Asset.device_type, Asset.vendor)
+    ):
+        types[t] = types.get(t, 0) + n
+        vendors[v] = vendors.get(v, 0) + n
+        new += int(fresh or 0)
     by_type = [
-        Count(
-            label=t or UNKNOWN,
-            count=n,
-            href=_link("/inventory", type=t) if t else None,
-        )
-        for t, n in db.execute(
-            select(Asset.device_type, func.count())
-            .where(Asset.ghost.is_(False))
-            .group_by(Asset.device_type)
-            .order_by(func.count().desc())
-        )
+        Count(label=t or UNKNOWN, count=n, href=_link("/inventory", type=t) if t else None)
+        for t, n in sorted(types.items(), key=lambda kv: (-kv[1], kv[0] or ""))
     ]
-    vendors = list(
-        db.execute(
-            select(Asset.vendor, func.count())
-            .where(Asset.ghost.is_(False))
-            .group_by(Asset.vendor)
-            .order_by(func.count().desc())
-        )
-    )
-    known = [(v, n) for v, n in vendors if v]
+    known = sorted(((v, n) for v, n in vendors.items() if v), key=lambda kv: (-kv[1], kv[0]))
     by_vendor = [Count(label=v, count=n, href=_link("/inventory", vendor=v)) for v, n in known[:TOP_VENDORS]]
     rest = sum(n for _, n in known[TOP_VENDORS:])
     if rest:
         by_vendor.append(Count(label="Other vendors", count=rest, href="/inventory"))
-    unknown = sum(n for v, n in vendors if not v)
-    if unknown:
-        by_vendor.append(Count(label=UNKNOWN, count=unknown, href=None))
-    new = db.scalar(
-        select(func.count())
-        .select_from(Asset)
-        .where(Asset.ghost.is_(False), Asset.first_seen >= now - timedelta(days=NEW_DAYS))
-    )
+    if vendors.get(None):
+        by_vendor.append(Count(label=UNKNOWN, count=vendors[None], href=None))
     return {
-        "assets": sum(c.count for c in by_type),
+        "assets": sum(types.values()),
         "assets_by_type": by_type,
         "assets_by_vendor": by_vendor,
         "new_assets_this_week": Count(
-            label=f"first seen in the last {NEW_DAYS} days",
-            count=new or 0,
-            href=_link("/inventory", new=NEW_DAYS),
+            label=f"first seen in the last {NEW_DAYS} days", count=new, href=_link("/inventory", new=NEW_DAYS)
         ),
     }
 
