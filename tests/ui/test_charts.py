@@ -196,3 +196,34 @@ def test_formatters() -> None:
         and format_bytes(1500) == "1.5 kB"
         and format_bytes(12_300_000) == "12.3 MB"
     )
+
+
+def test_stacked_bar_chart_stacks_series_and_wraps_its_legend() -> None:
+    from otwatch.ui.charts import stacked_bar_chart
+
+    days = ["12-01", "12-02", "12-03"]
+    series = [
+        ("Critical", [1, 0, 2], "#b3261e"),
+        ("Major <b>", [0, 0, 3], "#b35900"),
+        ("Protocol Violation", [0, 0, 0], "#0b5cad"),
+        ("Policy Violation", [1, 0, 0], "#009e73"),
+        ("Operational", [0, 0, 1], "#cc79a7"),
+    ]
+    root = _svg(stacked_bar_chart(days, series, title="Open alerts"))
+    bars = _all(root, "rect", "bar")
+    assert sorted((b.get("data-label"), float(b.get("data-value") or 0)) for b in bars) == [
+        ("12-01 Critical", 1.0),
+        ("12-01 Policy Violation", 1.0),
+        ("12-03 Critical", 2.0),
+        ("12-03 Major <b>", 3.0),
+        ("12-03 Operational", 1.0),
+    ]  # zeros draw nothing; labels are escaped in the markup and read back whole
+    third = [b for b in bars if (b.get("data-label") or "").startswith("12-03")]
+    tops = [float(b.get("y") or 0) for b in third]
+    assert tops == sorted(tops, reverse=True)  # stacked upwards in the series' order
+    swatches = _all(root, "rect", "swatch")
+    assert len(swatches) == 5 and len({s.get("y") for s in swatches}) == 2  # too wide for one row
+    assert all(float(s.get("x") or 0) + 100 <= 480 for s in swatches)
+    assert "No open alerts" in stacked_bar_chart(
+        days, [("Critical", [0, 0, 0], "#000")], title="t", empty_text="No open alerts"
+    )

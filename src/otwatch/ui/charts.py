@@ -344,7 +344,17 @@ def stacked_bar_chart(
     """
     if not columns or not any(v > 0 for _, values, _ in series for v in values):
         return empty_chart(title, empty_text, width=width, height=height, kind="stacked")
-    left, right, top, bottom = 40.0, 10.0, 30.0, 30.0
+    left, right, bottom = 40.0, 10.0, 30.0
+    # the legend first: as many rows as its entries need (about 6 px a character at 10 px)
+    places: list[tuple[float, float]] = []
+    lx, ly = left, 6.0
+    for label, _, _ in series:
+        need = 14 + 6.0 * len(label)
+        if lx > left and lx + need > width - right:
+            lx, ly = left, ly + 16
+        places.append((lx, ly))
+        lx += need + 12
+    top = ly + 24
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(max(0.0, float(values[i])) for _, values, _ in series) for i in range(len(columns))]
     y_max = _nice_ceiling(max(totals))
@@ -356,13 +366,11 @@ def stacked_bar_chart(
     )
     out = _open(title, desc, "stacked", width, height)
     out.append('<g class="legend">')
-    lx = left
-    for label, _, colour in series:
-        out.append(f"<rect {_attrs(class_='swatch', x=lx, y=6.0, width=10, height=10, rx=2, fill=colour)}/>")
+    for (label, _, colour), (x, y) in zip(series, places, strict=True):
+        out.append(f"<rect {_attrs(class_='swatch', x=x, y=y, width=10, height=10, rx=2, fill=colour)}/>")
         out.append(
-            f"<text {_attrs(class_='legend-label', x=lx + 14, y=15.0, font_size=10, fill=INK)}>{escape(label)}</text>"
+            f"<text {_attrs(class_='legend-label', x=x + 14, y=y + 9, font_size=10, fill=INK)}>{escape(label)}</text>"
         )
-        lx += 14 + 5.4 * len(label) + 8
     out.append("</g>")
     out.append('<g class="y-axis">')
     for i in range(5):
