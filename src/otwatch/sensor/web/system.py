@@ -3,6 +3,7 @@ Configurations and Clear data. Every form is validated in full before anything i
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from otwatch.sensor.config.timefmt import (
     validate_date_format,
     validate_timezone,
 )
-from otwatch.sensor.local.certs import CertificateError, validate_import
+from otwatch.sensor.local.certs import CertificateError, fetch_crl, validate_import
 from otwatch.sensor.local.store import ADVANCED, CertificateMode, parse_advanced
 from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
 from otwatch.sensor.local.uploads import UploadError
@@ -84,6 +85,21 @@ async def _file_bytes(upload: Any, what: str) -> bytes | None:
     return data
 
 
+@router.get("/system/certificate/download")
+def certificate_download(c: ConsoleDep, user: CurrentUser) -> Response:
+    """The certificate in use (with its chain), PEM: to trust a self-signed one in a browser or to
+    have it signed by the organisation's certificate tools, as the seed describes."""
+    cert_file, _ = c.store.tls_files()
+    name = (
+        "sensor-self-signed.crt" if c.store.certificate_mode is CertificateMode.SELF_SIGNED else "sensor.crt"
+    )
+    return Response(
+        cert_file.read_bytes(),
+        media_type="application/x-pem-file",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 @router.post("/system/certificate", response_class=HTMLResponse)
 async def certificate_save(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
     form = await request.form(max_files=5, max_fields=20)
@@ -102,8 +118,11 @@ async def certificate_save(request: Request, c: ConsoleDep, user: CurrentUser) -
             cert = await _file_bytes(form.get("cert_file"), "Certificate")
             chain = await _file_bytes(form.get("chain_file"), "Certificate chain")
             crl = await _file_bytes(form.get("crl_file"), "CRL")
-            if fields.get("use_crl") and crl is None:
-                raise CertificateError("CRL: upload the CRL file to check the certificate against it")
+            if fields.get("use_crl") and crl is None and cert is not None:
+                # No file: fetch the certificate's own CRL once, through the proxy if one is set.
+                net = c.store.network
+                proxy = net.proxy.url() if net is not None and net.proxy is not None else None
+                crl = await asyncio.to_thread(fetch_crl, cert, proxy)
             if key is None and cert is None and c.store.certificate_mode is CertificateMode.IMPORTED:
                 pass  # keep the certificate already imported; only the validation setting changes
             else:
