@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(1)
         store = SensorStore(state_dir)
-        link_state = SensorLinkState(state_dir, lambda: store.console_trust)
+        link_state = SensorLinkState(state_dir, lambda: store.console_trust, lambda: store.proxy_url)
         store.on_trust_changed = link_state.trust_changed
         try:
             node = SensorNode(link_state, sources, report_every=report_every, longpoll=longpoll)

@@ -237,6 +237,12 @@ class SensorStore:
         data = self._settings.get("network")
         return NetworkSettings.from_dict(data) if isinstance(data, dict) else None
 
+    @property
+    def proxy_url(self) -> str | None:
+        """The proxy every outbound connection of the sensor uses (console link, CRL), if one is set."""
+        net = self.network
+        return net.proxy.url() if net is not None and net.proxy is not None else None
+
     def set_network(self, settings: NetworkSettings) -> None:
         self._update("network", settings.as_dict())
 

@@ -21,6 +21,7 @@ from otwatch.sensor.config.timefmt import (
     validate_timezone,
 )
 from otwatch.sensor.local.certs import CertificateError, fetch_crl, validate_import
+from otwatch.sensor.local.hostnet import RecordOnly
 from otwatch.sensor.local.store import ADVANCED, CertificateMode, parse_advanced
 from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
 from otwatch.sensor.local.uploads import UploadError
@@ -120,9 +121,7 @@ async def certificate_save(request: Request, c: ConsoleDep, user: CurrentUser) -
             crl = await _file_bytes(form.get("crl_file"), "CRL")
             if fields.get("use_crl") and crl is None and cert is not None:
                 # No file: fetch the certificate's own CRL once, through the proxy if one is set.
-                net = c.store.network
-                proxy = net.proxy.url() if net is not None and net.proxy is not None else None
-                crl = await asyncio.to_thread(fetch_crl, cert, proxy)
+                crl = await asyncio.to_thread(fetch_crl, cert, c.store.proxy_url)
             if key is None and cert is None and c.store.certificate_mode is CertificateMode.IMPORTED:
                 pass  # keep the certificate already imported; only the validation setting changes
             else:
@@ -188,6 +187,7 @@ def network_page(request: Request, c: ConsoleDep, user: CurrentUser) -> Response
         errors={},
         has_password=bool(net and net.proxy and net.proxy.password),
         target=c.network.name,
+        applies=not isinstance(c.network, RecordOnly),
     )
 
 
@@ -220,6 +220,7 @@ async def network_save(request: Request, c: ConsoleDep, user: CurrentUser) -> Re
             errors=exc.fields,
             has_password=has_password,
             target=c.network.name,
+            applies=not isinstance(c.network, RecordOnly),
         )
     try:
         written = c.network.apply(settings)
@@ -234,10 +235,22 @@ async def network_save(request: Request, c: ConsoleDep, user: CurrentUser) -> Re
             errors={"host": f"The settings could not be applied to the host ({c.network.name}): {exc}"},
             has_password=has_password,
             target=c.network.name,
+            applies=not isinstance(c.network, RecordOnly),
         )
     c.store.set_network(settings)
-    files = ", ".join(str(p) for p in written) or "none (kept in the sensor's settings only)"
-    flash(request, f"Network settings saved. Written: {files}. They take effect when the interface restarts.")
+    if written:
+        files = ", ".join(str(p) for p in written)
+        flash(
+            request,
+            f"Network settings saved. Written: {files}. They take effect when the interface restarts.",
+        )
+    else:
+        flash(
+            request,
+            "Network settings saved in the sensor's settings only: this host's network is managed elsewhere, "
+            "so its address, DNS and hostname did not change. The proxy is used by the sensor's own "
+            "connections (the console link, CRL fetches) from now on.",
+        )
     return redirect("/system/network")
 
 
