@@ -26,7 +26,7 @@ import gc
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from socket import AF_INET, AF_INET6, inet_ntoa, inet_pton
 from struct import Struct
@@ -170,6 +170,7 @@ class Sensor:
         self.substation_engine = SubstationEngine(self.alerts)
         self.inventory.on_new_asset = self._new_asset
         self.alerts.on_new = self._attach_pcap
+        self.alerts.on_more = self._add_evidence
         self._states: OrderedDict[FlowKey, _FlowState] = OrderedDict()
         # Known flow directions by raw source and destination address and port (the 12 bytes after
         # the IPv4 header's checksum), one dict per transport; see process(). ``fast_directions``
@@ -735,6 +736,12 @@ class Sensor:
             engine=str(alert.engine), protocol=alert.protocol, source=alert.source_label,
             destination=alert.destination_label, seen=alert.first_seen,
         )  # fmt: skip
+
+    def _add_evidence(self, alert: Alert, flows: Sequence[Hashable]) -> None:
+        states = self._states
+        rings = [(flow, st.ring) for flow in flows if (st := states.get(cast(FlowKey, flow))) is not None]
+        if rings:
+            self.forensics.add(alert, rings)
 
     # -- retention --------------------------------------------------------------------------------
     def set_retention(self, retention: Retention) -> dict[str, int]:
