@@ -96,9 +96,10 @@ class Forensics:
             if flow in evidence.flows or len(evidence.flows) >= MAX_EVIDENCE_FLOWS:
                 if ring[-1][2] is not evidence.last:
                     frames.append(ring[-1])
-            else:
+            else:  # a flow new to the alert: what it carried so far, and the packets that follow
                 evidence.flows.add(flow)
                 frames.extend(ring)
+                self.watches.setdefault(flow, []).append(_Watch(alert, ring[-1][1], POST_PACKETS))
         if not frames:
             return
         room = MAX_ADDED_PACKETS - evidence.added
@@ -134,12 +135,14 @@ class Forensics:
         record = pcap_record(ts, data)
         for watch in watches:
             alert = watch.alert
+            evidence = self.evidence.get(alert.id)
+            if evidence is not None:
+                if evidence.last is data:  # the packet that opened the alert: already in its PCAP
+                    continue
+                evidence.last = data
             if watch.linktype == linktype and alert.pcap is not None:
                 alert.pcap += record
                 self.bytes += len(record)
-                evidence = self.evidence.get(alert.id)
-                if evidence is not None:
-                    evidence.last = data
                 self.make_room(alert)
             watch.remaining -= 1
         alive = [w for w in watches if w.remaining > 0]
