@@ -253,3 +253,21 @@ def _feed(sensor: Sensor, net: Net) -> None:
     net.frames.clear()
     sensor.finish()
     assert sensor.errors == 0, sensor.last_error
+
+
+def test_scan_pcap_keeps_probes_whose_flows_were_evicted() -> None:
+    """Each probe keeps its own packets: a scan far larger than the flow table still has them."""
+    net = Net()
+    laptop = net.host("laptop", "10.0.0.150", 0x001422)
+    plc = net.host("plc", "10.0.0.21", 0x000E8C)
+    for port in range(1, 201):
+        net.syn(laptop, plc, 40000 + port, port)
+        net.rst(plc, laptop, port, 40000 + port)
+    sensor = _run(net, Sensor(SensorSettings(max_flow_states=32)))
+    (scan,) = sensor.alerts.by_code("PORT_SCAN")
+    assert scan.count == 200 and scan.details["port_list"] == "tcp/1-200"
+    frames = _pcap_payloads(scan)
+    syns = {int.from_bytes(d[36:38], "big") for d in frames if d[47] == TCP_SYN}
+    resets = {int.from_bytes(d[34:36], "big") for d in frames if d[47] & 0x04}
+    assert syns == resets == set(range(1, 201))
+    assert "pcap_omitted_packets" not in scan.details

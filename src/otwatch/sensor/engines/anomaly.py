@@ -20,8 +20,10 @@ Its details list the hosts and ports probed (bounded, with totals), its count is
 probes and its PCAP holds their packets. Later probes of the same source extend the same alert until
 the source has been quiet for :data:`SCAN_WINDOW`. Probes are decided and counted once a minute of
 capture time (:meth:`AnomalyEngine.tick`), so an answer that arrives a little after its attempt is
-still seen. Memory is bounded: :data:`MAX_SOURCES` sources (the least recently active forgotten
-first) with :data:`MAX_TARGETS` targets each (beyond, probes are only counted).
+still seen. Each probe keeps its own packets (the attempt, the answer, the reset: references to the
+captured bytes), so the alert's PCAP shows the probes even when their flows have long left the flow
+table. Memory is bounded: :data:`MAX_SOURCES` sources (the least recently active forgotten first),
+:data:`MAX_TARGETS` targets each and :data:`MAX_TRACKED` in all (beyond, probes are only counted).
 
 * ARP Address Scan: one MAC asking for at least :data:`ARP_TARGETS` different addresses in a minute.
 * Abnormal Traffic Bandwidth: a minute carrying more than :data:`BANDWIDTH_FACTOR` times the busiest
@@ -31,11 +33,12 @@ first) with :data:`MAX_TARGETS` targets each (beyond, probes are only counted).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 from typing import Any, Final
 
 from otwatch.inventory.asset import Asset
 from otwatch.inventory.vocabulary import AlertStatus
+from otwatch.sensor.capture.pcapfile import Frame
 from otwatch.sensor.tracking.alerts import Alert, AlertStore, listing
 from otwatch.sensor.tracking.baseline import Baseline
 
@@ -45,7 +48,8 @@ SCAN_WINDOW: Final = 300.0  # seconds (Zeek's port and address scan intervals)
 ARP_TARGETS: Final = 30
 ANSWER_GRACE: Final = 2.0  # seconds an attempt may wait for its answer before it counts as failed
 MAX_SOURCES: Final = 4096
-MAX_TARGETS: Final = 2048
+MAX_TARGETS: Final = 8192
+MAX_TRACKED: Final = 50_000  # attempts and probes awaiting a decision, all sources together
 MAX_ARP_SENDERS: Final = 4096
 BANDWIDTH_FACTOR: Final = 3.0
 BANDWIDTH_MIN_BYTES: Final = 64 * 1024
@@ -55,13 +59,13 @@ Target = tuple[str, str, int]  # destination address, transport, port
 
 
 class _Probe:
-    __slots__ = ("answered", "dst", "flow", "ts")
+    __slots__ = ("answered", "dst", "frames", "ts")
 
-    def __init__(self, ts: float, flow: Hashable | None, dst: Asset | None) -> None:
+    def __init__(self, ts: float, dst: Asset | None, frame: Frame | None) -> None:
         self.ts = ts
-        self.flow = flow
         self.dst = dst
         self.answered = False
+        self.frames: list[Frame] = [frame] if frame is not None else []
 
 
 class _Source:
@@ -70,6 +74,7 @@ class _Source:
     __slots__ = (
         "alert",
         "asset",
+        "decided",
         "failed",
         "first",
         "hosts",
@@ -85,6 +90,7 @@ class _Source:
         self.pending: dict[Target, _Probe] = {}
         self.failed: dict[Target, _Probe] = {}  # probes not yet in an episode
         self.overflow = 0  # attempts beyond MAX_TARGETS
+        self.decided = 0.0  # when its attempts were last decided early (see on_attempt)
         # The episode, once reported: its alert, its distinct hosts and ports (insertion order), probes.
         self.alert: Alert | None = None
         self.hosts: dict[str, Asset | None] = {}
@@ -114,6 +120,7 @@ class AnomalyEngine:
         self.alerts = alerts
         self.baseline = baseline
         self._sources: OrderedDict[str, _Source] = OrderedDict()
+        self._tracked = 0  # pending and failed probes of all sources
         self._arp: dict[bytes, _Attempts] = {}
 
     # -- per flow ---------------------------------------------------------------------------------
@@ -126,9 +133,10 @@ class AnomalyEngine:
         port: int,
         src: Asset | None,
         dst: Asset | None,
-        flow: Hashable | None = None,
+        frame: Frame | None = None,
     ) -> None:
-        """A first contact: ``src_ip`` opened a conversation with ``dst_ip`` it had never had before."""
+        """A first contact: ``src_ip`` opened a conversation with ``dst_ip`` it had never had before
+        (``frame``: its first packet)."""
         if is_group_address(dst_ip):
             return
         sources = self._sources
@@ -136,26 +144,37 @@ class AnomalyEngine:
         if entry is None:
             entry = sources[src_ip] = _Source(src)
             while len(sources) > MAX_SOURCES:
-                sources.popitem(last=False)
+                _ip, gone = sources.popitem(last=False)
+                self._tracked -= len(gone.pending) + len(gone.failed)
         else:
             sources.move_to_end(src_ip)
         target = (dst_ip, transport, port)
         if target in entry.pending or target in entry.failed:
             return
         if len(entry.pending) + len(entry.failed) >= MAX_TARGETS:
+            # A source this busy is decided now rather than at the next tick, to make room.
+            self._decide(src_ip, entry, ts - ANSWER_GRACE, ts - SCAN_WINDOW)
+        if len(entry.pending) + len(entry.failed) >= MAX_TARGETS or self._tracked >= MAX_TRACKED:
             entry.overflow += 1
             return
-        entry.pending[target] = _Probe(ts, flow, dst)
+        entry.pending[target] = _Probe(ts, dst, frame)
+        self._tracked += 1
 
-    def on_answer(self, src_ip: str, dst_ip: str, transport: str, port: int) -> None:
+    def on_answer(
+        self, src_ip: str, dst_ip: str, transport: str, port: int, frame: Frame | None = None
+    ) -> None:
         """The destination of an attempt answered it (SYN+ACK, or any UDP reply)."""
         entry = self._sources.get(src_ip)
         if entry is not None:
             probe = entry.pending.get((dst_ip, transport, port))
             if probe is not None:
                 probe.answered = True
+                if frame is not None:
+                    probe.frames.append(frame)
 
-    def on_reset(self, src_ip: str, dst_ip: str, transport: str, port: int) -> None:
+    def on_reset(
+        self, src_ip: str, dst_ip: str, transport: str, port: int, frame: Frame | None = None
+    ) -> None:
         """An attempt ended in a reset (from either side) before any data: a probe, refused or abandoned."""
         entry = self._sources.get(src_ip)
         if entry is not None:
@@ -163,6 +182,8 @@ class AnomalyEngine:
             probe = entry.pending.pop(target, None)
             if probe is not None:
                 entry.failed[target] = probe
+                if frame is not None:
+                    probe.frames.append(frame)
 
     def on_arp_request(self, ts: float, sender: bytes, target_ip: str, src: Asset | None) -> None:
         entry = self._arp.get(sender)
@@ -180,29 +201,7 @@ class AnomalyEngine:
         cutoff = now if final else now - ANSWER_GRACE
         horizon = now - SCAN_WINDOW
         for src_ip, entry in list(self._sources.items()):
-            pending = entry.pending
-            for target, probe in list(pending.items()):
-                if probe.ts <= cutoff:
-                    del pending[target]
-                    if not probe.answered:
-                        entry.failed[target] = probe
-            failed = entry.failed
-            if failed:
-                old = [t for t, p in failed.items() if p.ts < horizon]
-                for target in old:
-                    del failed[target]
-            if failed:
-                if entry.alert is not None and self._still_open(entry.alert):
-                    self._extend(src_ip, entry)
-                else:
-                    entry.alert = None
-                    hosts = {t[0] for t in failed}
-                    ports = {(t[1], t[2]) for t in failed}
-                    if len(ports) >= SCAN_PORTS or len(hosts) >= SWEEP_HOSTS:
-                        self._report(src_ip, entry, ports)
-            elif entry.alert is not None and entry.last < horizon:
-                entry.alert = None  # quiet for a window: the episode is over
-            if not pending and not failed and entry.alert is None:
+            if not self._decide(src_ip, entry, cutoff, horizon):
                 del self._sources[src_ip]
         for sender, arp in self._arp.items():
             if len(arp.targets) >= ARP_TARGETS:
@@ -216,6 +215,36 @@ class AnomalyEngine:
                 )
         self._arp.clear()
 
+    def _decide(self, src_ip: str, entry: _Source, cutoff: float, horizon: float) -> bool:
+        """One source: attempts made by ``cutoff`` are decided (answered, or probes), probes before
+        ``horizon`` forgotten, the episode reported or extended. Returns whether to keep the source."""
+        pending = entry.pending
+        for target, probe in list(pending.items()):
+            if probe.ts <= cutoff:
+                del pending[target]
+                if probe.answered:
+                    self._tracked -= 1
+                else:
+                    entry.failed[target] = probe
+        failed = entry.failed
+        if failed:
+            old = [t for t, p in failed.items() if p.ts < horizon]
+            for target in old:
+                del failed[target]
+            self._tracked -= len(old)
+        if failed:
+            if entry.alert is not None and self._still_open(entry.alert):
+                self._extend(src_ip, entry)
+            else:
+                entry.alert = None
+                hosts = {t[0] for t in failed}
+                ports = {(t[1], t[2]) for t in failed}
+                if len(ports) >= SCAN_PORTS or len(hosts) >= SWEEP_HOSTS:
+                    self._report(src_ip, entry, ports)
+        elif entry.alert is not None and entry.last < horizon:
+            entry.alert = None  # quiet for a window: the episode is over
+        return bool(pending or failed or entry.alert is not None)
+
     def _still_open(self, alert: Alert) -> bool:
         return self.alerts.alerts.get(alert.id) is alert and alert.status != AlertStatus.CLOSED
 
@@ -225,7 +254,7 @@ class AnomalyEngine:
         first = probes[0][1]
         entry.hosts, entry.ports, entry.probes = {}, {}, 0
         entry.first = entry.last = first.ts
-        self._fold(entry, probes)
+        overflow = self._fold(entry, probes)
         port_scan = len(ports) >= SCAN_PORTS
         if port_scan:
             code = "PORT_SCAN"
@@ -241,33 +270,31 @@ class AnomalyEngine:
             src=entry.asset,
             dst=first.dst if one_host else None,
             subject=("scan", first.ts),
-            flow=first.flow,
             details=self._details(entry),
+            frames=first.frames,
         )
         if alert is None:
             return
         entry.alert = alert
         self._label(entry)
-        self.alerts.add_occurrence(
-            alert, entry.last, [p.flow for _t, p in probes[1:] if p.flow is not None], n=len(probes) - 1
-        )
+        rest = [f for _t, p in probes[1:] for f in p.frames]
+        self.alerts.add_occurrence(alert, entry.last, n=len(probes) - 1 + overflow, frames=rest)
 
     def _extend(self, src_ip: str, entry: _Source) -> None:
         """More probes of a source already reported in this episode: the same alert lists them."""
         alert = entry.alert
         assert alert is not None
         probes = sorted(entry.failed.items(), key=lambda item: item[1].ts)
-        self._fold(entry, probes)
+        overflow = self._fold(entry, probes)
         alert.description = self._describe(src_ip, entry)
         alert.details.update(self._details(entry))
         self._label(entry)
-        self.alerts.add_occurrence(
-            alert, entry.last, [p.flow for _t, p in probes if p.flow is not None], n=len(probes)
-        )
+        frames = [f for _t, p in probes for f in p.frames]
+        self.alerts.add_occurrence(alert, entry.last, n=len(probes) + overflow, frames=frames)
 
-    @staticmethod
-    def _fold(entry: _Source, probes: list[tuple[Target, _Probe]]) -> None:
-        """Move probes into the episode's tallies (hosts and ports bounded by MAX_TARGETS)."""
+    def _fold(self, entry: _Source, probes: list[tuple[Target, _Probe]]) -> int:
+        """Move probes into the episode's tallies (hosts and ports bounded by MAX_TARGETS); returns
+        how many more attempts there were beyond the tracked ones."""
         hosts, ports = entry.hosts, entry.ports
         for (host, transport, port), probe in probes:
             if host not in hosts and len(hosts) < MAX_TARGETS:
@@ -275,9 +302,12 @@ class AnomalyEngine:
             if (transport, port) not in ports and len(ports) < MAX_TARGETS:
                 ports[(transport, port)] = None
             entry.last = max(entry.last, probe.ts)
-        entry.probes += len(probes) + entry.overflow
+        overflow = entry.overflow
+        entry.probes += len(probes) + overflow
         entry.overflow = 0
+        self._tracked -= len(entry.failed)
         entry.failed.clear()
+        return overflow
 
     def _label(self, entry: _Source) -> None:
         alert = entry.alert

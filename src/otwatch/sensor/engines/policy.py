@@ -37,13 +37,14 @@ MAX_BURSTS: Final = 4096
 class _Burst:
     """The new conversations one source started in one burst, and the alert that lists them."""
 
-    __slots__ = ("alert", "first", "last", "listed", "servers", "total")
+    __slots__ = ("alert", "first", "last", "listed", "servers", "text", "total")
 
     def __init__(self, alert: Alert, ts: float, server: int, conversation: str) -> None:
         self.alert = alert
         self.first = ts
         self.last = ts
         self.listed = [conversation]  # the first MAX_LISTED
+        self.text = conversation  # listed, joined
         self.servers = {server}  # asset ids, up to MAX_LISTED + 1 (enough to say "several")
         self.total = 1
 
@@ -109,6 +110,7 @@ class PolicyViolationEngine:
         burst.total += 1
         if len(burst.listed) < MAX_LISTED:
             burst.listed.append(conversation)
+            burst.text = listing(burst.listed)
         if len(burst.servers) <= MAX_LISTED:
             burst.servers.add(server.id)
         alert = burst.alert
@@ -117,7 +119,8 @@ class PolicyViolationEngine:
         if servers > 1:
             alert.destination = None
             alert.destination_label = f"{servers}{'+' if servers > MAX_LISTED else ''} devices"
-        listed = listing(burst.listed, burst.total)
+        more = burst.total - len(burst.listed)
+        listed = f"{burst.text} (+{more} more)" if more else burst.text
         alert.details["conversations"] = listed
         alert.details["conversation_count"] = burst.total
         alert.description = (

@@ -172,6 +172,7 @@ class Sensor:
         self.inventory.on_new_asset = self._new_asset
         self.alerts.on_new = self._attach_pcap
         self.alerts.on_more = self._add_evidence
+        self.alerts.on_frames = self.forensics.add_frames
         self._states: OrderedDict[FlowKey, _FlowState] = OrderedDict()
         # Known flow directions by raw source and destination address and port (the 12 bytes after
         # the IPv4 header's checksum), one dict per transport; see process(). ``fast_directions``
@@ -591,9 +592,9 @@ class Sensor:
                 st.answered = True
                 an = self._an
                 if an is not None and (st.transport == "udp" or flags & SYN_ONLY == SYN_ONLY):
-                    an.on_answer(dst_ip, src_ip, st.transport, sport)
+                    an.on_answer(dst_ip, src_ip, st.transport, sport, frame)
             if flags & TCP_RST and self._an is not None:
-                self._reset(st, src_ip, sport, dst_ip, dport)
+                self._reset(st, src_ip, sport, dst_ip, dport, frame)
         st.last = ts
         st.flow = flow
         conn = st.conn
@@ -613,16 +614,16 @@ class Sensor:
                 record_(ts, flow, record, src, dst, st, sender_is_client)
         return st
 
-    def _reset(self, st: _FlowState, src_ip: str, sport: int, dst_ip: str, dport: int) -> None:
+    def _reset(self, st: _FlowState, src_ip: str, sport: int, dst_ip: str, dport: int, frame: Frame) -> None:
         """A TCP reset: when no data was exchanged, the initiator's attempt was a probe (refused, or
         answered and abandoned) for scan counting."""
         flow = st.flow
         if self._an is None or (flow is not None and (flow.bytes_client or flow.bytes_server)):
             return
         if src_ip == st.init_ip and sport == st.init_port:
-            self._an.on_reset(src_ip, dst_ip, "tcp", dport)
+            self._an.on_reset(src_ip, dst_ip, "tcp", dport, frame)
         else:
-            self._an.on_reset(dst_ip, src_ip, "tcp", sport)
+            self._an.on_reset(dst_ip, src_ip, "tcp", sport, frame)
 
     def _new_state(
         self,
@@ -666,7 +667,7 @@ class Sensor:
         if self._mw is not None:
             self._mw.on_new_flow(ts, src_ip, dst_ip, transport, dport, src, dst, key)
         if self._an is not None and first_is_attempt and client_is_src and first_contact:
-            self._an.on_attempt(ts, src_ip, dst_ip, transport, dport, src, dst, key)
+            self._an.on_attempt(ts, src_ip, dst_ip, transport, dport, src, dst, frame)
         return st
 
     def _bind(self, ts: float, st: _FlowState, label: str, transport: str, port: int, key: FlowKey) -> bool:
@@ -749,9 +750,14 @@ class Sensor:
         elif self._po is not None:
             self._po.check_asset(ts, asset)
 
-    def _attach_pcap(self, alert: Alert, flow: Hashable | None) -> None:
-        st = self._states.get(cast(FlowKey, flow)) if flow is not None else None
-        self.forensics.attach(alert, st.ring if st is not None else None, flow if st is not None else None)
+    def _attach_pcap(self, alert: Alert, flow: Hashable | None, frames: Sequence[Frame] = ()) -> None:
+        if frames:
+            self.forensics.attach(alert, sorted(frames, key=lambda f: f[0]), None)
+        else:
+            st = self._states.get(cast(FlowKey, flow)) if flow is not None else None
+            self.forensics.attach(
+                alert, st.ring if st is not None else None, flow if st is not None else None
+            )
         self.timeline.add(
             time.time(), EventType.ALERT, alert.title, alert=alert.id, severity=str(alert.severity),
             engine=str(alert.engine), protocol=alert.protocol, source=alert.source_label,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 from otwatch.inventory.vocabulary import AlertStatus, Engine, Severity
 from otwatch.protocols import operations as ops
 from otwatch.protocols.operations import OPERATIONS, Technique
+from otwatch.sensor.capture.pcapfile import Frame
 
 if TYPE_CHECKING:
     from otwatch.inventory.asset import Asset
@@ -264,10 +265,12 @@ class AlertStore:
         self._next_id = 1
         self.max_alerts = max_alerts
         self.dropped = 0
-        # Called with each new alert and the flow it is about (the pipeline attaches the PCAP).
-        self.on_new: Callable[[Alert, Hashable | None], None] | None = None
-        # Called with an open alert and the flows of its new occurrences (their packets join its PCAP).
+        # Called with each new alert, the flow it is about and the packets that show it, if the engine
+        # kept them (the pipeline attaches the PCAP).
+        self.on_new: Callable[[Alert, Hashable | None, Sequence[Frame]], None] | None = None
+        # Called with an open alert and the flows, or the packets, of its new occurrences (for its PCAP).
         self.on_more: Callable[[Alert, Sequence[Hashable]], None] | None = None
+        self.on_frames: Callable[[Alert, Sequence[Frame]], None] | None = None
 
     def raise_alert(
         self,
@@ -282,11 +285,14 @@ class AlertStore:
         flow: Hashable | None = None,
         details: dict[str, Any] | None = None,
         tally_as: tuple[str, str] | None = None,
+        frames: Sequence[Frame] = (),
     ) -> Alert | None:
         """Open a new alert, or count one more occurrence of the same open alert; returns the new one.
 
         ``tally_as`` (details name, value) counts what this occurrence is (see :func:`tally`); the
-        packet of ``flow`` that caused a repeated occurrence joins the open alert's PCAP."""
+        packet of ``flow`` that caused a repeated occurrence joins the open alert's PCAP. ``frames``:
+        the packets that show the alert, when the engine kept them (a new alert's PCAP is then those
+        rather than the flow's recent packets)."""
         atype = ALERT_TYPES[code]
         if atype.engine not in self.enabled:
             return None
@@ -320,16 +326,25 @@ class AlertStore:
         if tally_as is not None:
             tally(alert, *tally_as)
         if self.on_new is not None:
-            self.on_new(alert, flow)
+            self.on_new(alert, flow, frames)
         return alert
 
-    def add_occurrence(self, alert: Alert, ts: float, flows: Sequence[Hashable] = (), n: int = 1) -> None:
-        """``n`` more occurrences of an open alert, in ``flows`` (whose packets join its PCAP)."""
+    def add_occurrence(
+        self,
+        alert: Alert,
+        ts: float,
+        flows: Sequence[Hashable] = (),
+        n: int = 1,
+        frames: Sequence[Frame] = (),
+    ) -> None:
+        """``n`` more occurrences of an open alert, in ``flows`` or shown by ``frames`` (for its PCAP)."""
         alert.count += n
         if ts > alert.last_seen:
             alert.last_seen = ts
         if flows and self.on_more is not None:
             self.on_more(alert, flows)
+        if frames and self.on_frames is not None:
+            self.on_frames(alert, frames)
 
     def set_status(self, alert_id: int, status: AlertStatus) -> Alert:
         alert = self.alerts[alert_id]

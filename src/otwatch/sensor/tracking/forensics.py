@@ -66,7 +66,7 @@ class Forensics:
     def new_ring(self) -> Ring:
         return deque(maxlen=self.ring_packets)
 
-    def attach(self, alert: Alert, ring: Ring | None, flow: object | None) -> None:
+    def attach(self, alert: Alert, ring: Sequence[Frame] | None, flow: object | None) -> None:
         """Give a new alert the packets that led to it and watch its flow for the ones that follow."""
         frames = list(ring) if ring else list(self.shared)[-self.ring_packets :]
         if not frames:
@@ -89,6 +89,12 @@ class Forensics:
         evidence = self.evidence.get(alert.id)
         if evidence is None:
             evidence = _Evidence()
+        elif evidence.added >= MAX_ADDED_PACKETS:  # full: only count what does not fit
+            omitted = 0
+            for flow, ring in rings:
+                omitted += 1 if flow in evidence.flows else len(ring)
+            alert.details["pcap_omitted_packets"] = alert.details.get("pcap_omitted_packets", 0) + omitted
+            return
         frames: list[Frame] = []
         for flow, ring in rings:
             if not ring:
@@ -100,6 +106,14 @@ class Forensics:
                 evidence.flows.add(flow)
                 frames.extend(ring)
                 self.watches.setdefault(flow, []).append(_Watch(alert, ring[-1][1], POST_PACKETS))
+        self._append(alert, evidence, frames, len(rings) > 1)
+
+    def add_frames(self, alert: Alert, frames: Sequence[Frame]) -> None:
+        """Packets an engine kept for an open alert (e.g. a scan's probes) join its PCAP, in time order."""
+        evidence = self.evidence.get(alert.id) or _Evidence()
+        self._append(alert, evidence, list(frames), True)
+
+    def _append(self, alert: Alert, evidence: _Evidence, frames: list[Frame], unordered: bool) -> None:
         if not frames:
             return
         room = MAX_ADDED_PACKETS - evidence.added
@@ -110,7 +124,7 @@ class Forensics:
                 return
             frames.sort(key=lambda f: f[0])
             del frames[room:]
-        elif len(rings) > 1:
+        elif unordered:
             frames.sort(key=lambda f: f[0])
         evidence.added += len(frames)
         evidence.last = frames[-1][2]
