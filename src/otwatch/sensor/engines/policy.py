@@ -73,9 +73,9 @@ class PolicyViolationEngine:
             return
         if self.settings.smart_it_learning and port in IT_NOISE_PORTS:
             return
-        where = f"{transport}/{port}"
-        label = protocol_label(conv[2])
-        conversation = f"{server.ip or server.label} {label if label == where else f'{label} ({where})'}"
+        where = f"{transport}/{port}"  # a conversation of no known protocol is labelled by its port
+        what = where if conv[2] == where else f"{protocol_label(conv[2])} ({where})"
+        conversation = f"{server.ip or server.label} {what}"
         bursts = self._bursts
         burst = bursts.get(client.id)
         if burst is not None and ts - burst.last <= BURST_GAP and self._is_open(burst.alert):
