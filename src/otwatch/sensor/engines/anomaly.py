@@ -151,8 +151,10 @@ class AnomalyEngine:
         target = (dst_ip, transport, port)
         if target in entry.pending or target in entry.failed:
             return
-        if len(entry.pending) + len(entry.failed) >= MAX_TARGETS:
-            # A source this busy is decided now rather than at the next tick, to make room.
+        if len(entry.pending) + len(entry.failed) >= MAX_TARGETS and ts - entry.decided >= ANSWER_GRACE:
+            # A source this busy is decided now rather than at the next tick, to make room (at most
+            # once per grace period, so a flood costs one pass over its targets per period).
+            entry.decided = ts
             self._decide(src_ip, entry, ts - ANSWER_GRACE, ts - SCAN_WINDOW)
         if len(entry.pending) + len(entry.failed) >= MAX_TARGETS or self._tracked >= MAX_TRACKED:
             entry.overflow += 1
