@@ -138,7 +138,7 @@ def test_password_and_api_key_enrolment(admin: TestClient, ctx: ConsoleContext) 
 
 def test_replayed_enrolment_and_repair(admin: TestClient, ctx: ConsoleContext) -> None:
     agent = FakeAgent(ctx, admin.app)
-    key = new_key(admin)
+    key = new_key(admin, max_uses=3)
     body = agent.enroll_body(key)
     first = admin.post("/api/v1/wire/enroll", json=body)
     assert first.status_code == 200

@@ -159,9 +159,11 @@ app.add_typer(pairing, name="pairing-key")
 @pairing.command("create")
 def pairing_create(
     data_dir: DataDir = None,
-    expires_days: Annotated[int, typer.Option(min=1, max=3650, help="Expiration Period in days")] = 90,
+    expires_days: Annotated[int, typer.Option(min=1, max=365, help="Expiration Period in days")] = 90,
     description: Annotated[str, typer.Option(help="what the key is for")] = "",
     address: Annotated[str | None, typer.Option(help="ICP IP/Host[:port] agents will connect to")] = None,
+    max_uses: Annotated[int, typer.Option(min=1, max=1000, help="how many nodes it may pair")] = 1,
+    kind: Annotated[str | None, typer.Option(help="agent or sensor (default: its first node's kind)")] = None,
 ) -> None:
     """Generate a pairing key and print it (shown once)."""
     from otwatch.console.bootstrap import prepare
@@ -169,7 +171,11 @@ def pairing_create(
 
     ctx, _ = prepare(_settings(data_dir))
     with ctx.db.session() as db:
-        row, text = create_pairing_key(db, ctx, "cli", address, expires_days, description)
+        if kind not in (None, "agent", "sensor"):
+            raise typer.BadParameter("--kind is agent or sensor")
+        row, text = create_pairing_key(
+            db, ctx, "cli", address, expires_days, description, max_uses=max_uses, kind=kind
+        )
     out.print(
         f"pairing key {row.id} for {row.address}, expires {row.expires_at:%Y-%m-%d %H:%M} UTC",
         highlight=False,

@@ -54,7 +54,7 @@ def _seed(ctx: ConsoleContext) -> str:
         if db.query(MonitoredNetwork).filter_by(cidr="127.0.0.0/8").first() is None:
             db.add(MonitoredNetwork(cidr="127.0.0.0/8", description="demo: loopback plant"))
         settings_service.put(db, "auto_approve", True)
-        _, key = pairing.create_pairing_key(db, ctx, "demo", None, 1, "demo fleet")
+        _, key = pairing.create_pairing_key(db, ctx, "demo", None, 1, "demo fleet", max_uses=2)
     return key
 
 

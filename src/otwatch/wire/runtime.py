@@ -32,6 +32,9 @@ from otwatch.wire.messages import CheckinRequest, CommandMessage, CommandResult,
 
 log = logging.getLogger("otwatch.node")
 
+#: the status the console answers before an operator approved the node (console/fleet/status.py)
+PENDING_APPROVAL = "Pending Approval"
+
 
 M = TypeVar("M", CommandResult, Report)
 
@@ -166,7 +169,9 @@ class NodeRuntime:
 
     def _once(self, link: ConsoleLink) -> None:
         results = self.outbox.pending()
-        reports = self.report_box.pending(limit=self.reports_per_checkin)
+        # a node Pending Approval keeps its reports: the console takes none before approval
+        pending_approval = self.status == PENDING_APPROVAL
+        reports = [] if pending_approval else self.report_box.pending(limit=self.reports_per_checkin)
         # working: report progress about once a second; a backlog: send the rest at once
         busy = self.activity is not None or len(reports) >= self.reports_per_checkin
         self._kick.clear()
@@ -185,7 +190,8 @@ class NodeRuntime:
         )
         resp = link.checkin(req)
         self.outbox.ack(results)
-        self.report_box.ack(reports)
+        if resp.status != PENDING_APPROVAL:  # taken (nothing is stored before approval)
+            self.report_box.ack(reports)
         self.status = resp.status
         if resp.config is not None:
             self.config, self.config_version = resp.config, resp.config_version

@@ -43,8 +43,9 @@ def activation_file(body: ActivationIn, p: FleetAdmin, ctx: CtxDep, db: SessionD
     }
     if body.mode == "console-connected":
         _, text = pairing.create_pairing_key(
-            db, ctx, p.actor, None, body.expires_days, f"activation file {payload['id']}"
-        )
+            db, ctx, p.actor, None, body.expires_days, f"activation file {payload['id']}",
+            max_uses=1, kind="sensor",
+        )  # fmt: skip
         payload["pairing_key"] = text
         name = "activation-console-connected.json"
     else:

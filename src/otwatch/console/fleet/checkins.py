@@ -112,6 +112,11 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
     node.activity = req.activity
     node.progress = req.progress if req.activity else {}
     node.config_acked = min(req.config_version, node.config_version)
+    if node.approved_at is None:
+        # nothing a node sends is data before an operator approved it: no command of ours ran (none
+        # is delivered before approval), and its reports are neither stored nor forwarded. The node
+        # keeps its reports while it is told Pending Approval (wire/runtime.py) and sends them after.
+        return
     for res in req.results:
         _apply_result(db, node, res, now)
     for rep in req.reports:
@@ -183,6 +188,8 @@ def idle_checkin(
             row = _idle_row(own, node_id, check_commands)
     if row is None or row.cert_serial != serial or row.uninstalled_at is not None:
         return None  # revoked or gone (the full path answers 401), or a command to deliver
+    if stats is not None and row.approved_at is None:
+        stats = None  # not stored before approval (record_checkin)
     if row.kind == "agent":
         if stats is not None or settings.cached_on(ctx.db.engine, "auto_update"):  # usually no query
             return None

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from otwatch.console.audit import service as audit
@@ -18,7 +18,7 @@ from otwatch.console.db import utcnow
 from otwatch.console.deps import ROLE_PERMISSIONS, Permission
 from otwatch.console.errors import APIError, conflict, invalid
 from otwatch.console.fleet.certificates import forget_serials
-from otwatch.console.fleet.models import IssuedCertificate, Node, PairingKey
+from otwatch.console.fleet.models import MAX_PAIRING_KEY_LIFETIME, IssuedCertificate, Node, PairingKey
 from otwatch.console.fleet.nodes import status_of
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import service as updates
@@ -27,6 +27,12 @@ from otwatch.wire.messages import EnrollMethod, EnrollRequest, EnrollResponse
 from otwatch.wire.pairing import secret_matches
 
 __all__ = ["enroll"]
+
+
+def _used_up(key: PairingKey) -> APIError:
+    return APIError(
+        401, "used_pairing_key", f"pairing key was already used {key.max_uses} time(s); generate a new one"
+    )
 
 
 def _enroller(db: Session, req: EnrollRequest, now: datetime) -> str:
@@ -43,7 +49,28 @@ def _enroller(db: Session, req: EnrollRequest, now: datetime) -> str:
                 "expired_pairing_key",
                 f"pairing key expired on {key.expires_at:%Y-%m-%d %H:%M} UTC; generate a new one",
             )
-        key.uses += 1
+        if key.created_at + MAX_PAIRING_KEY_LIFETIME <= now:
+            raise APIError(401, "expired_pairing_key", "pairing key is too old; generate a new one")
+        if key.uses >= key.max_uses:
+            raise _used_up(key)
+        if key.kind is not None and key.kind != req.kind:
+            raise APIError(
+                401, "wrong_kind_pairing_key", f"this pairing key pairs {key.kind}s, not {req.kind}s"
+            )
+        # one atomic UPDATE: concurrent enrolments cannot race past the use limit; a key made for
+        # either kind is bound to the kind of its first node
+        used = db.execute(
+            update(PairingKey)
+            .where(
+                PairingKey.id == key.id,
+                PairingKey.uses < PairingKey.max_uses,
+                or_(PairingKey.kind.is_(None), PairingKey.kind == req.kind),
+            )
+            .values(uses=PairingKey.uses + 1, kind=req.kind)
+            .execution_options(synchronize_session=False)
+        )
+        if not used.rowcount:  # type: ignore[attr-defined]
+            raise _used_up(key)  # a concurrent enrolment took the last use
         return f"pairing key {key.id}"
     if req.method is EnrollMethod.PASSWORD:
         user = authenticate(db, req.username or "", req.password or "")

@@ -151,7 +151,11 @@ def _checkin_tx(
                     422, "unprocessable", f"the console can't process data received from this {kind}: {exc}"
                 ) from exc
             packages.auto_update(db, ctx, node)
-            if node.kind == "sensor" and any(r.kind == "stats" for r in body.reports):
+            if (
+                node.kind == "sensor"
+                and node.approved_at is not None
+                and any(r.kind == "stats" for r in body.reports)
+            ):
                 packages.offer_threat_intel(db, ctx, node)  # it just said which package it uses
         # a woken long-poll (first=False) always looks: it was woken for a reason
         skip = (

@@ -1,0 +1,31 @@
+"""trust boundary: pairing keys get a use limit and a node kind
+
+Keys made before this revision allowed any number of nodes; they now allow one enrolment each (a key
+already used is used up): generate a new key with the number of nodes it should pair.
+
+Revision ID: 0010_trust_boundary
+Revises: 0009
+Create Date: 2026-12-06 20:15:00.000000
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision = '0010_trust_boundary'
+down_revision = '0009'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('pairing_keys') as batch:
+        batch.add_column(sa.Column('max_uses', sa.Integer(), nullable=False, server_default='1'))
+        batch.add_column(sa.Column('kind', sa.String(length=16), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('pairing_keys') as batch:
+        batch.drop_column('kind')
+        batch.drop_column('max_uses')
