@@ -119,9 +119,13 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
         return
     for res in req.results:
         _apply_result(db, node, res, now)
+    # every asset report of the check-in in one batch: one device, one row, however they were split
+    batch = [a for rep in req.reports if rep.kind == "assets" for a in rep.assets]
+    if batch:
+        ingest_assets(db, node.id, batch, now)
     for rep in req.reports:
         if rep.kind == "assets":
-            ingest_assets(db, node.id, rep.assets, now)
+            continue
         elif rep.kind == "alerts" and node.kind == "sensor":
             forwarding.enqueue_alerts(db, node, ingest_alerts(db, node.id, rep.alerts))
         elif rep.kind == "stats" and node.kind == "sensor":
