@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy import Connection, select
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.orm import Session
 
 from otwatch.console.audit import service as audit
@@ -39,7 +39,7 @@ from otwatch.wire.messages import (
 )
 
 # What a check-in can raise when the data a node sent cannot be stored (e.g. malformed asset reports).
-UNPROCESSABLE = (ValueError, TypeError, KeyError, AttributeError, DataError)
+UNPROCESSABLE = (ValueError, TypeError, KeyError, AttributeError, DataError, StatementError)
 
 
 def _mark_unprocessable(ctx: ConsoleContext, serial: str) -> None:

@@ -10,6 +10,7 @@ each page, from ``Principal.can``: controls a role may not use are not rendered 
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -55,8 +56,8 @@ def format_time(value: datetime | None) -> str:
 
 def format_duration(seconds: float | None) -> str:
     """Same text as static/js/common.js ``fmtDuration``."""
-    if seconds is None:
-        return "—"
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return "—"  # None, or a value stored unchecked by an older console
     s = round(seconds)
     if s < 60:
         return f"{s}s"
