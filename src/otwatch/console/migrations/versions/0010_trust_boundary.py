@@ -1,4 +1,4 @@
-"""trust boundary: pairing keys get a use limit and a node kind
+"""trust boundary: pairing keys get a use limit and a node kind; alerts a count offset
 
 Keys made before this revision allowed any number of nodes; they now allow one enrolment each (a key
 already used is used up): generate a new key with the number of nodes it should pair.
@@ -23,9 +23,14 @@ def upgrade() -> None:
     with op.batch_alter_table('pairing_keys') as batch:
         batch.add_column(sa.Column('max_uses', sa.Integer(), nullable=False, server_default='1'))
         batch.add_column(sa.Column('kind', sa.String(length=16), nullable=True))
+    # an alert for occurrences after a closed one counts from the closed one's cumulative count
+    with op.batch_alter_table('alerts') as batch:
+        batch.add_column(sa.Column('count_offset', sa.Integer(), nullable=False, server_default='0'))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('alerts') as batch:
+        batch.drop_column('count_offset')
     with op.batch_alter_table('pairing_keys') as batch:
         batch.drop_column('kind')
         batch.drop_column('max_uses')
