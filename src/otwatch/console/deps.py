@@ -8,9 +8,10 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from otwatch.console.auth.models import Role, User
+from otwatch.console.auth.models import EndedSession, Role, User
 from otwatch.console.auth.service import resolve_api_key
 from otwatch.console.context import ConsoleContext
 from otwatch.console.errors import APIError
@@ -86,8 +87,18 @@ def principal_from_request(request: Request, db: Session) -> Principal | None:
     uid = request.session.get("uid") if "session" in request.scope else None
     if not uid:
         return None
-    su = db.get(User, uid)
-    if su is None or not su.active or request.session.get("epoch") != su.session_epoch:
+    sid = request.session.get("sid")
+    # the user and whether this session was signed out (auth.service.end_session), in one statement
+    ended = select(EndedSession.sid).where(EndedSession.sid == str(sid)).exists()
+    found_user = db.execute(select(User, ended).where(User.id == uid)).first() if sid else None
+    su = found_user[0] if found_user is not None else None
+    if (
+        found_user is None
+        or found_user[1]
+        or su is None
+        or not su.active
+        or request.session.get("epoch") != su.session_epoch
+    ):
         request.session.clear()
         return None
     return Principal(su.id, su.username, Role(su.role), "session")

@@ -24,7 +24,15 @@ from otwatch.console.auth.schemas import (
     UserPatch,
 )
 from otwatch.console.db import utcnow
-from otwatch.console.deps import CurrentPrincipal, Operator, Permission, SessionDep, SettingsAdmin, Viewer
+from otwatch.console.deps import (
+    CtxDep,
+    CurrentPrincipal,
+    Operator,
+    Permission,
+    SessionDep,
+    SettingsAdmin,
+    Viewer,
+)
 from otwatch.console.errors import APIError, conflict, not_found
 from otwatch.console.pagination import Page, PageDep, paginate
 from otwatch.ui import csrf, signin
@@ -46,7 +54,7 @@ def login(body: LoginIn, request: Request, response: Response, db: SessionDep) -
     if user is None:
         raise APIError(401, "bad_credentials", outcome.error or signin.WRONG)
     request.session.clear()
-    request.session.update({"uid": user.id, "epoch": user.session_epoch})
+    service.start_session(request, user)
     response.headers[csrf.HEADER] = csrf.rotate(request)
     audit.record(db, user.username, "auth.login")
     db.commit()
@@ -54,8 +62,10 @@ def login(body: LoginIn, request: Request, response: Response, db: SessionDep) -
 
 
 @router.post("/auth/logout", status_code=204)
-def logout(request: Request) -> None:
-    request.session.clear()
+def logout(request: Request, ctx: CtxDep, db: SessionDep) -> None:
+    """Sign out: the session ends on the server, so a copy of its cookie is refused too."""
+    service.end_session(db, request, ctx.settings.session_max_age)
+    db.commit()
 
 
 @router.get("/auth/me", response_model=UserOut)

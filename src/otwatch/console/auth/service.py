@@ -8,12 +8,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from fastapi import Request
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from otwatch.console.audit import service as audit
 from otwatch.console.audit.models import AuditEntry
-from otwatch.console.auth.models import ApiKey, Role, User
+from otwatch.console.auth.models import ApiKey, EndedSession, Role, User
 from otwatch.console.db import utcnow
 from otwatch.ui import signin
 from otwatch.ui.passwords import equalise_timing
@@ -133,3 +134,22 @@ def ensure_admin(db: Session, password: str | None) -> str | None:
         )
     )
     return pw if generated else None
+
+
+def start_session(request: Request, user: User) -> None:
+    """Sign ``user`` in on this browser: the signed cookie names the user, the user's session epoch
+    (bumped to sign out everywhere) and this session's own id (ended at sign-out, `end_session`)."""
+    request.session.update({"uid": user.id, "epoch": user.session_epoch, "sid": secrets.token_urlsafe(24)})
+
+
+def end_session(db: Session, request: Request, max_age: float) -> None:
+    """Sign this browser out on the server too: its session id is refused from now on, so a copy of
+    the cookie stops working (the caller commits). Ended ids are kept until the cookie would expire."""
+    sid = request.session.get("sid") if "session" in request.scope else None
+    request.session.clear() if "session" in request.scope else None
+    if not isinstance(sid, str) or not sid:
+        return
+    now = utcnow()
+    db.execute(delete(EndedSession).where(EndedSession.expires_at < now))
+    if db.get(EndedSession, sid) is None:
+        db.add(EndedSession(sid=sid[:64], ended_at=now, expires_at=now + timedelta(seconds=max_age)))

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from otwatch.console.audit import service as audit
 from otwatch.console.auth import service as auth_service
-from otwatch.console.deps import SessionDep
+from otwatch.console.deps import CtxDep, SessionDep
 from otwatch.console.web.render import current_principal, templates, to_login
 from otwatch.ui import csrf, signin
 
@@ -52,7 +52,7 @@ def login_submit(
         return templates.TemplateResponse(
             request, "login.html", ctx, status_code=outcome.status, headers=headers
         )
-    request.session.update({"uid": user.id, "epoch": user.session_epoch})
+    auth_service.start_session(request, user)
     token = csrf.token(request)  # rotated by sign_in
     audit.record(db, user.username, "auth.login")
     db.commit()
@@ -60,6 +60,7 @@ def login_submit(
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
-def logout(request: Request) -> RedirectResponse:
-    request.session.clear()
+def logout(request: Request, ctx: CtxDep, db: SessionDep) -> RedirectResponse:
+    auth_service.end_session(db, request, ctx.settings.session_max_age)  # a copied cookie dies too
+    db.commit()
     return to_login()

@@ -1,4 +1,4 @@
-"""trust boundary: pairing keys get a use limit and a node kind; alerts a count offset
+"""trust boundary: pairing keys get a use limit and a node kind; alerts a count offset; ended sessions
 
 Keys made before this revision allowed any number of nodes; they now allow one enrolment each (a key
 already used is used up): generate a new key with the number of nodes it should pair.
@@ -10,6 +10,8 @@ Create Date: 2026-12-06 20:15:00.000000
 from __future__ import annotations
 
 import sqlalchemy as sa
+
+import otwatch.console.db
 from alembic import op
 
 
@@ -28,7 +30,20 @@ def upgrade() -> None:
         batch.add_column(sa.Column('count_offset', sa.Integer(), nullable=False, server_default='0'))
 
 
+    # browser sessions signed out before their cookie expired (a copied cookie is refused)
+    op.create_table(
+        'ended_sessions',
+        sa.Column('sid', sa.String(length=64), nullable=False),
+        sa.Column('ended_at', otwatch.console.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column('expires_at', otwatch.console.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint('sid'),
+    )
+    op.create_index('ix_ended_sessions_expires_at', 'ended_sessions', ['expires_at'])
+
+
 def downgrade() -> None:
+    op.drop_index('ix_ended_sessions_expires_at', table_name='ended_sessions')
+    op.drop_table('ended_sessions')
     with op.batch_alter_table('alerts') as batch:
         batch.drop_column('count_offset')
     with op.batch_alter_table('pairing_keys') as batch:
