@@ -154,7 +154,8 @@ def test_replayed_enrolment_and_repair(admin: TestClient, ctx: ConsoleContext) -
     agent.key = pki.generate_key()
     again = admin.post("/api/v1/wire/enroll", json=agent.enroll_body(key))
     assert again.status_code == 409 and "repair" in again.json()["error"]["message"]
-    repaired = admin.post("/api/v1/wire/enroll", json=agent.enroll_body(key, repair=True))
+    with agent.mtls() as c:  # presenting its current certificate: approval kept (test_trust_repair.py)
+        repaired = c.post("/api/v1/wire/enroll", json=agent.enroll_body(key, repair=True))
     assert repaired.status_code == 200 and repaired.json()["node_id"] == agent.node_id
     assert _count(ctx, Node) == 1
     assert admin.get(f"/api/v1/agents/{agent.node_id}").json()["approved_at"] is not None  # history kept

@@ -18,7 +18,14 @@ from otwatch.console.db import utcnow
 from otwatch.console.deps import ROLE_PERMISSIONS, Permission
 from otwatch.console.errors import APIError, conflict, invalid
 from otwatch.console.fleet.certificates import forget_serials
-from otwatch.console.fleet.models import MAX_PAIRING_KEY_LIFETIME, IssuedCertificate, Node, PairingKey
+from otwatch.console.fleet.commands import OPEN_STATES
+from otwatch.console.fleet.models import (
+    MAX_PAIRING_KEY_LIFETIME,
+    Command,
+    IssuedCertificate,
+    Node,
+    PairingKey,
+)
 from otwatch.console.fleet.nodes import status_of
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import service as updates
@@ -88,6 +95,21 @@ def _enroller(db: Session, req: EnrollRequest, now: datetime) -> str:
     return f"user {user.username}" + (" (API key)" if req.method is EnrollMethod.API_KEY else "")
 
 
+def _reset_trust(db: Session, node: Node, now: datetime, auto: bool) -> bool:
+    """An unproven repair: approval (unless Auto-Approve) and configuration reset, open commands
+    dropped. Returns True."""
+    node.approved_at = now if auto else None
+    node.configured_at = None
+    node.config_version += 1  # whatever configuration comes next is new to the node
+    db.execute(
+        update(Command)
+        .where(Command.node_id == node.id, Command.state.in_(OPEN_STATES))
+        .values(state="failed", finished_at=now, error="the node was paired again (repair)")
+        .execution_options(synchronize_session=False)
+    )
+    return True
+
+
 def _load_csr(text: str) -> x509.CertificateSigningRequest:
     try:
         csr = x509.load_pem_x509_csr(text.encode())
@@ -100,7 +122,16 @@ def _load_csr(text: str) -> x509.CertificateSigningRequest:
     return csr
 
 
-def enroll(db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str) -> EnrollResponse:
+def enroll(
+    db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str, proof_serial: str | None = None
+) -> EnrollResponse:
+    """Pair a node, or pair an installation again (``repair``). ``proof_serial``: the serial of the
+    client certificate the node presented on this request (verified by TLS against the console CA).
+
+    A repair that proves the node's current certificate keeps its approval and configuration. Any
+    other repair (a reinstalled host, or someone who read the install id and holds a pairing key)
+    resets both: the node is Pending Approval again and receives no configuration, credentials
+    or commands until an operator approves and configures it again."""
     now = utcnow()
     if req.kind == "sensor" and req.version and updates.newer_than_console(req.version):
         raise APIError(409, "version_too_new", updates.too_new_message(req.version))
@@ -112,6 +143,7 @@ def enroll(db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str)
             409, "replayed_enrollment", "this key pair is already enrolled: replayed enrolment refused"
         )
     node = db.scalar(select(Node).where(Node.install_id == req.install_id))
+    reset = False
     if node is not None and not req.repair:
         raise conflict("this installation is already paired; use repair to pair it again")
     if node is None:
@@ -124,6 +156,9 @@ def enroll(db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str)
     else:
         if node.kind != req.kind:
             raise conflict(f"installation {req.install_id} is a paired {node.kind}, not a {req.kind}")
+        proven = proof_serial is not None and proof_serial == node.cert_serial
+        if not proven:
+            reset = _reset_trust(db, node, now, auto=bool(settings.get(db, "auto_approve")))
         db.execute(
             update(IssuedCertificate)
             .where(IssuedCertificate.node_id == node.id, IssuedCertificate.revoked_at.is_(None))
@@ -147,7 +182,8 @@ def enroll(db: Session, ctx: ConsoleContext, req: EnrollRequest, client_ip: str)
         )
     )
     node.cert_serial = serial
-    audit.record(db, vouched, action, node.id, kind=req.kind, hostname=req.hostname, ip=client_ip)
+    extra = {"approval_reset": reset} if action == "node.repaired" else {}
+    audit.record(db, vouched, action, node.id, kind=req.kind, hostname=req.hostname, ip=client_ip, **extra)
     return EnrollResponse(
         node_id=node.id,
         status=status_of(ctx, node, now).value,

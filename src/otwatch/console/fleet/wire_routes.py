@@ -111,7 +111,9 @@ def enroll(body: EnrollRequest, request: Request, ctx: CtxDep, db: SessionDep) -
             {"retry_after": exc.retry_after},
         ) from exc
     try:
-        resp = enrolment.enroll(db, ctx, body, client_ip)
+        chain = request.scope.get("extensions", {}).get("tls", {})
+        proof = scope_cert_serial(request.scope) if chain.get("client_cert_chain") else None
+        resp = enrolment.enroll(db, ctx, body, client_ip, proof)
         db.commit()
         return resp
     except APIError as exc:
