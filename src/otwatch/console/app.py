@@ -24,6 +24,7 @@ from otwatch.console.audit import pages as audit_pages
 from otwatch.console.auth import pages as auth_pages
 from otwatch.console.auth.routes import router as auth_router
 from otwatch.console.background import BackgroundWorkers
+from otwatch.console.bodylimit import bounded
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials import pages as credentials_pages
 from otwatch.console.credentials.routes import router as credentials_router
@@ -76,9 +77,9 @@ class ConsoleApp(FastAPI):
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if self.checkin is not None and is_checkin(scope):
-            await self.checkin(scope, receive, send)
+            await self.checkin(scope, receive, send)  # bounded by itself (fastpath.MAX_BODY)
         else:
-            await super().__call__(scope, receive, send)
+            await bounded(super().__call__, scope, receive, send)  # bodies bounded per route
 
 
 def create_app(ctx: ConsoleContext) -> FastAPI:
