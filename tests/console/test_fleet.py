@@ -112,7 +112,9 @@ def test_password_and_api_key_enrolment(admin: TestClient, ctx: ConsoleContext) 
     r = admin.post(
         "/api/v1/wire/enroll", json={**body, "method": "password", "username": "admin", "password": "wrong"}
     )
-    assert r.status_code == 401 and r.json()["error"]["message"] == "wrong console username or password"
+    assert r.status_code == 401 and r.json()["error"]["message"].startswith(
+        "wrong console username or password"
+    )
     _nothing_stored(ctx)
     r = admin.post(
         "/api/v1/wire/enroll",
@@ -133,7 +135,7 @@ def test_password_and_api_key_enrolment(admin: TestClient, ctx: ConsoleContext) 
         "/api/v1/wire/enroll",
         json={**body_c, "method": "password", "username": "ro", "password": "readonly-pass-1"},
     )
-    assert r.status_code == 403
+    assert r.status_code == 401  # a right password of a role that may not pair: the same answer
 
 
 def test_replayed_enrolment_and_repair(admin: TestClient, ctx: ConsoleContext) -> None:

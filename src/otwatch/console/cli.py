@@ -199,7 +199,7 @@ def pairing_list(data_dir: DataDir = None) -> None:
                 k.description,
                 f"{k.expires_at:%Y-%m-%d}",
                 "yes" if k.revoked_at else "",
-                str(k.uses),
+                f"{k.uses}/{k.max_uses} {k.kind or ''}".rstrip(),
             )
     out.print(t)
 
@@ -219,3 +219,21 @@ def pairing_revoke(key_id: str, data_dir: DataDir = None) -> None:
         out.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(1) from exc
     out.print(f"revoked {key_id}")
+
+
+@app.command("unlock-user")
+def unlock_user(username: str, data_dir: DataDir = None) -> None:
+    """End a user's sign-in lockout now (e.g. the only Admin, locked by someone guessing)."""
+    from otwatch.console.auth.models import User
+    from otwatch.console.auth.service import unlock_user as unlock
+    from otwatch.console.bootstrap import prepare
+
+    ctx, _ = prepare(_settings(data_dir))
+    with ctx.db.session() as db:
+        user = db.scalar(select(User).where(User.username == username))
+        if user is None:
+            out.print(f"[red]error:[/] no user {username!r}")
+            raise typer.Exit(1)
+        unlock(db, "cli", user)
+        db.commit()
+    out.print(f"unlocked {username}")

@@ -128,6 +128,16 @@ def update_user(user_id: str, body: UserPatch, p: SettingsAdmin, db: SessionDep)
     return user
 
 
+@router.post("/users/{user_id}/unlock", status_code=204)
+def unlock_user(user_id: str, p: SettingsAdmin, db: SessionDep) -> None:
+    """End a user's sign-in lockout now (audited)."""
+    user = db.get(User, user_id)
+    if user is None:
+        raise not_found("user")
+    service.unlock_user(db, p.actor, user)
+    db.commit()
+
+
 @router.delete("/users/{user_id}", status_code=204)
 def delete_user(user_id: str, p: SettingsAdmin, db: SessionDep) -> None:
     user = db.get(User, user_id)

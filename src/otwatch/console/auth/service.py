@@ -42,6 +42,13 @@ def check_lockout(
     Counted from the audit log, so every console process sharing the database agrees.
     """
     since = utcnow() - LOCKOUT
+    unlocked = db.scalar(  # an Admin's unlock (unlock_user) forgets the failures before it
+        select(func.max(AuditEntry.at)).where(
+            AuditEntry.action == "auth.unlocked", AuditEntry.target == actor
+        )
+    )
+    if unlocked is not None and unlocked >= since:
+        since = unlocked
     rows = list(
         db.scalars(
             select(AuditEntry.at)
@@ -153,3 +160,9 @@ def end_session(db: Session, request: Request, max_age: float) -> None:
     db.execute(delete(EndedSession).where(EndedSession.expires_at < now))
     if db.get(EndedSession, sid) is None:
         db.add(EndedSession(sid=sid[:64], ended_at=now, expires_at=now + timedelta(seconds=max_age)))
+
+
+def unlock_user(db: Session, actor: str, user: User) -> None:
+    """Forget ``user``'s failed sign-ins (audited ``auth.unlocked``): a lockout, e.g. one an anonymous
+    caller keeps up by guessing, ends now. The caller commits."""
+    audit.record(db, actor, "auth.unlocked", signin.normalise(user.username), user_id=user.id)

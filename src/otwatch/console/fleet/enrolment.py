@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from otwatch.console.audit import service as audit
 from otwatch.console.auth.models import Role
-from otwatch.console.auth.service import authenticate, resolve_api_key
+from otwatch.console.auth.service import AuditThrottle, authenticate, resolve_api_key
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.deps import ROLE_PERMISSIONS, Permission
@@ -29,11 +30,17 @@ from otwatch.console.fleet.models import (
 from otwatch.console.fleet.nodes import status_of
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import service as updates
+from otwatch.ui import signin
 from otwatch.wire import package, pki
 from otwatch.wire.messages import EnrollMethod, EnrollRequest, EnrollResponse
 from otwatch.wire.pairing import secret_matches
 
 __all__ = ["enroll"]
+
+
+#: every refused password enrolment gets this answer (a wrong name, a wrong password, a role that may
+#: not pair nodes): the answer tells a guesser nothing
+WRONG_PAIRING_LOGIN = "wrong console username or password, or the user may not pair agents or sensors"
 
 
 def _used_up(key: PairingKey) -> APIError:
@@ -80,18 +87,21 @@ def _enroller(db: Session, req: EnrollRequest, now: datetime) -> str:
             raise _used_up(key)  # a concurrent enrolment took the last use
         return f"pairing key {key.id}"
     if req.method is EnrollMethod.PASSWORD:
-        user = authenticate(db, req.username or "", req.password or "")
-        if user is None:
-            raise APIError(401, "bad_credentials", "wrong console username or password")
+        # the one sign-in path (otwatch.ui.signin): the same per-user lockout as the sign-in pages,
+        # counted per normalised name, and one answer for every failure
+        outcome = signin.sign_in(
+            None, req.username or "", req.password or "", AuditThrottle(db), partial(authenticate, db)
+        )
+        if outcome.status == 429:
+            raise APIError(429, "locked_out", outcome.error or "", {"retry_after": outcome.retry_after})
+        user = outcome.principal
+        if user is None or Permission.MANAGE_FLEET not in ROLE_PERMISSIONS[Role(user.role)]:
+            raise APIError(401, "bad_credentials", WRONG_PAIRING_LOGIN)
     else:
         found = resolve_api_key(db, req.api_key or "")
-        if found is None:
-            raise APIError(401, "bad_credentials", "API key is invalid or revoked")
+        if found is None or Permission.MANAGE_FLEET not in ROLE_PERMISSIONS[Role(found[0].role)]:
+            raise APIError(401, "bad_credentials", "API key is invalid, revoked or may not pair nodes")
         user = found[0]
-    if Permission.MANAGE_FLEET not in ROLE_PERMISSIONS[Role(user.role)]:
-        raise APIError(
-            403, "forbidden", f"user {user.username!r} ({user.role}) may not pair agents or sensors"
-        )
     return f"user {user.username}" + (" (API key)" if req.method is EnrollMethod.API_KEY else "")
 
 
