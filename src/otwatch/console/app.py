@@ -69,6 +69,38 @@ GIL_SWITCH_INTERVAL = 0.0005  # seconds; see the lifespan
 GC_FULL_AFTER = 1000  # generation-1 collections between full ones (Python's default: 10); see the lifespan
 
 
+#: what every page and API answer of the console carries (the sensor console sends the same)
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"strict-transport-security", b"max-age=31536000"),  # the console is only served over HTTPS
+]
+CSP = b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+#: the API reference pages load Swagger UI and ReDoc from their CDN: framing still refused
+DOCS_CSP = b"frame-ancestors 'none'"
+
+
+def _secured(scope: MutableMapping[str, Any], send: Any) -> Any:
+    """``send`` with the security headers added to the response; pages and API answers are never
+    cached (they carry inventory, alerts, settings), static files may be."""
+    path: str = scope.get("path", "")
+    csp = DOCS_CSP if path in ("/docs", "/redoc") or path.startswith("/docs/") else CSP
+    extra = [*SECURITY_HEADERS, (b"content-security-policy", csp)]
+    if not path.startswith("/static/"):
+        extra.append((b"cache-control", b"no-store"))
+
+    async def wrapped(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            have = {k.lower() for k, _ in message.get("headers", [])}
+            headers = list(message.get("headers", []))
+            headers.extend((k, v) for k, v in extra if k not in have)
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
+
+
 class ConsoleApp(FastAPI):
     """The FastAPI application, answering agents' and sensors' check-ins itself first
     (``fleet/fastpath.py``: nearly all requests at 10,000 nodes) and everything else as usual."""
@@ -79,6 +111,7 @@ class ConsoleApp(FastAPI):
         if self.checkin is not None and is_checkin(scope):
             await self.checkin(scope, receive, send)  # bounded by itself (fastpath.MAX_BODY)
         else:
+            send = _secured(scope, send) if scope["type"] == "http" else send
             await bounded(super().__call__, scope, receive, send)  # bodies bounded per route
 
 
