@@ -6,7 +6,7 @@ from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from otwatch.console.audit import service as audit
 from otwatch.console.audit.models import AuditEntry
@@ -29,6 +29,7 @@ from otwatch.console.deps import (
     CurrentPrincipal,
     Operator,
     Permission,
+    Principal,
     SessionDep,
     SettingsAdmin,
     Viewer,
@@ -108,6 +109,19 @@ def create_user(body: UserIn, p: SettingsAdmin, db: SessionDep) -> User:
     return user
 
 
+def _guard_privileged(db: SessionDep, p: Principal, user: User, demoted: bool) -> None:
+    """The Support user is changed only by a Support user (an Admin could otherwise take it over by
+    setting its password); the last active Admin is never demoted, deactivated or deleted."""
+    if user.role == Role.SUPPORT and not p.can(Permission.CLEAR_DATA):
+        raise APIError(403, "forbidden", "only the support user may change or delete the support user")
+    if demoted and user.role == Role.ADMIN and user.active:
+        admins = db.scalar(
+            select(func.count()).select_from(User).where(User.role == Role.ADMIN, User.active.is_(True))
+        )
+        if (admins or 0) <= 1:
+            raise conflict(f"{user.username!r} is the last active Admin; make another Admin first")
+
+
 @router.patch("/users/{user_id}", response_model=UserOut)
 def update_user(user_id: str, body: UserPatch, p: SettingsAdmin, db: SessionDep) -> User:
     user = db.get(User, user_id)
@@ -115,6 +129,7 @@ def update_user(user_id: str, body: UserPatch, p: SettingsAdmin, db: SessionDep)
         raise not_found("user")
     if body.role is Role.SUPPORT and not p.can(Permission.CLEAR_DATA):
         raise APIError(403, "forbidden", "only the support user may grant the support role")
+    _guard_privileged(db, p, user, demoted=body.role not in (None, Role.ADMIN) or body.active is False)
     changes: dict[str, object] = {}
     if body.role is not None:
         user.role, changes["role"] = body.role, body.role.value
@@ -145,6 +160,7 @@ def delete_user(user_id: str, p: SettingsAdmin, db: SessionDep) -> None:
         raise not_found("user")
     if user.id == p.user_id:
         raise conflict("you cannot delete your own account")
+    _guard_privileged(db, p, user, demoted=True)
     db.delete(user)
     audit.record(db, p.actor, "user.deleted", user.username)
     db.commit()
