@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -22,9 +23,12 @@ from otwatch.wire.tls import split_address
 
 
 def _secret_file(path: Path) -> str:
+    """The secret in ``path``, created 0600 (never readable by others, not even for a moment)."""
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    os.chmod(path, 0o600)
     return path.read_text().strip()
 
 

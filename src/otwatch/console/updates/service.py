@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import select
@@ -22,7 +23,8 @@ def trusted_keys(ctx: ConsoleContext) -> list[package.Ed25519PublicKey]:
 
 def storage(ctx: ConsoleContext) -> Path:
     d = ctx.settings.data_dir / "packages"
-    d.mkdir(exist_ok=True)
+    d.mkdir(exist_ok=True, mode=0o700)
+    os.chmod(d, 0o700)
     return d
 
 
@@ -39,7 +41,9 @@ def upload(db: Session, ctx: ConsoleContext, actor: str, data: bytes) -> UpdateP
         raise conflict(f"{m.kind} package version {m.version} is already uploaded")
     path = storage(ctx) / f"{pkg.sha256}.tar"
     tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     tmp.replace(path)
     row = UpdatePackage(
         kind=m.kind, version=m.version, min_version=m.min_version, file_name=m.file_name, sha256=pkg.sha256,
