@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from otwatch.console.db import ID, Base, new_id, utcnow
@@ -47,6 +47,10 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)  # None: made before expiry existed
+    # False (new keys): revoked when its owner's password changes (a leaked password's keys die with it);
+    # keys made before this existed keep working (the column's server default)
+    keep_on_password_change: Mapped[bool] = mapped_column(default=False, server_default=true())
 
 
 class EndedSession(Base):

@@ -84,6 +84,7 @@ def change_password(body: PasswordChange, p: CurrentPrincipal, request: Request,
         raise APIError(400, "bad_credentials", "current password is wrong")
     user.password_hash = service.hash_password(body.new_password)
     user.must_change_password = False
+    service.revoke_keys_on_password_change(db, p.actor, user)
     user.session_epoch += 1
     request.session.update({"uid": user.id, "epoch": user.session_epoch})
     audit.record(db, p.actor, "auth.password_changed", user.username)
@@ -137,6 +138,7 @@ def update_user(user_id: str, body: UserPatch, p: SettingsAdmin, db: SessionDep)
         user.active, changes["active"] = body.active, body.active
     if body.password is not None:
         user.password_hash, changes["password"] = service.hash_password(body.password), "reset"
+        service.revoke_keys_on_password_change(db, p.actor, user)
     user.session_epoch += 1  # any change signs the user out everywhere
     audit.record(db, p.actor, "user.updated", user.username, **changes)
     db.commit()
@@ -172,17 +174,25 @@ def list_api_keys(p: Viewer, db: SessionDep, page: PageDep) -> dict[str, object]
     if not p.can(Permission.MANAGE_SETTINGS):
         stmt = stmt.where(ApiKey.user_id == p.user_id)
     rows, total = paginate(db, stmt, page)
-    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}
+    return {"items": _keys_out(db, rows), "total": total, "limit": page.limit, "offset": page.offset}
+
+
+def _keys_out(db: SessionDep, rows: list[ApiKey]) -> list[ApiKeyOut]:
+    """Keys with the name of their owner (whose rights they carry)."""
+    ids = {k.user_id for k in rows}
+    stmt = select(User.id, User.username).where(User.id.in_(ids))
+    names = {uid: name for uid, name in db.execute(stmt)} if ids else {}
+    return [ApiKeyOut.model_validate(k).model_copy(update={"owner": names.get(k.user_id, "")}) for k in rows]
 
 
 @router.post("/api-keys", response_model=ApiKeyCreated, status_code=201)
 def create_api_key(body: ApiKeyIn, p: Operator, db: SessionDep) -> dict[str, object]:
     user = db.get(User, p.user_id)
     assert user is not None
-    new = service.create_api_key(db, user, body.name)
-    audit.record(db, p.actor, "api_key.created", body.name)
+    new = service.create_api_key(db, user, body.name, body.expires_days, body.keep_on_password_change)
+    audit.record(db, p.actor, "api_key.created", body.name, expires_days=body.expires_days)
     db.commit()
-    out = ApiKeyOut.model_validate(new.key).model_dump()
+    out = {**ApiKeyOut.model_validate(new.key).model_dump(), "owner": user.username}
     return {**out, "key": new.plaintext}
 
 

@@ -100,10 +100,15 @@ class NewApiKey:
     plaintext: str
 
 
-def create_api_key(db: Session, user: User, name: str) -> NewApiKey:
+def create_api_key(
+    db: Session, user: User, name: str, expires_days: int = 365, keep_on_password_change: bool = False
+) -> NewApiKey:
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    row = ApiKey(name=name, user_id=user.id, prefix=prefix, secret_hash=_sha(secret))
+    row = ApiKey(
+        name=name, user_id=user.id, prefix=prefix, secret_hash=_sha(secret),
+        expires_at=utcnow() + timedelta(days=expires_days), keep_on_password_change=keep_on_password_change,
+    )  # fmt: skip
     db.add(row)
     db.flush()
     return NewApiKey(row, f"{API_KEY_PREFIX}{prefix}_{secret}")
@@ -121,6 +126,8 @@ def resolve_api_key(db: Session, text: str) -> tuple[User, ApiKey] | None:
         return None
     row = db.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if row is None or row.revoked_at is not None or not hmac.compare_digest(row.secret_hash, _sha(secret)):
+        return None
+    if row.expires_at is not None and row.expires_at <= utcnow():
         return None
     user = db.get(User, row.user_id)
     if user is None or not user.active:
@@ -166,3 +173,18 @@ def unlock_user(db: Session, actor: str, user: User) -> None:
     """Forget ``user``'s failed sign-ins (audited ``auth.unlocked``): a lockout, e.g. one an anonymous
     caller keeps up by guessing, ends now. The caller commits."""
     audit.record(db, actor, "auth.unlocked", signin.normalise(user.username), user_id=user.id)
+
+
+def revoke_keys_on_password_change(db: Session, actor: str, user: User) -> int:
+    """A password change ends the user's API keys made to end with it; returns how many."""
+    now = utcnow()
+    n = 0
+    for key in db.scalars(
+        select(ApiKey).where(
+            ApiKey.user_id == user.id, ApiKey.revoked_at.is_(None), ApiKey.keep_on_password_change.is_(False)
+        )
+    ):
+        key.revoked_at = now
+        audit.record(db, actor, "api_key.revoked", key.name, reason="password changed", owner=user.username)
+        n += 1
+    return n

@@ -1,4 +1,5 @@
-"""trust boundary: pairing keys get a use limit and a node kind; alerts a count offset; ended sessions
+"""trust boundary: pairing keys get a use limit and a node kind; alerts a count offset; ended sessions;
+API keys an expiry and revocation on password change
 
 Keys made before this revision allowed any number of nodes; they now allow one enrolment each (a key
 already used is used up): generate a new key with the number of nodes it should pair.
@@ -39,9 +40,18 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('sid'),
     )
     op.create_index('ix_ended_sessions_expires_at', 'ended_sessions', ['expires_at'])
+    # keys made before: no expiry, and they survive a password change (as they were made to)
+    with op.batch_alter_table('api_keys') as batch:
+        batch.add_column(sa.Column('expires_at', otwatch.console.db.UTCDateTime(timezone=True), nullable=True))
+        batch.add_column(
+            sa.Column('keep_on_password_change', sa.Boolean(), nullable=False, server_default=sa.true())
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('api_keys') as batch:
+        batch.drop_column('keep_on_password_change')
+        batch.drop_column('expires_at')
     op.drop_index('ix_ended_sessions_expires_at', table_name='ended_sessions')
     op.drop_table('ended_sessions')
     with op.batch_alter_table('alerts') as batch:
