@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
@@ -47,7 +48,7 @@ from otwatch.console.updates import pages as updates_pages
 from otwatch.console.updates.routes import router as updates_router
 from otwatch.console.web import certificates as certificate_pages
 from otwatch.console.web import signin
-from otwatch.console.web.render import STATIC_DIR
+from otwatch.console.web.render import PASSWORD_PAGE, STATIC_DIR, PasswordChangeRequired
 
 
 class CertificateOut(BaseModel):
@@ -167,6 +168,11 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         https_only=True,
     )
     errors.install(app)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def _password_first(_: Request, exc: PasswordChangeRequired) -> Response:
+        return RedirectResponse(PASSWORD_PAGE, status_code=303)
+
     app.checkin = CheckinFastPath(ctx)
 
     @app.get("/api/v1/health", response_model=Health, tags=["system"])

@@ -57,10 +57,11 @@ def _banner(settings: Settings, fingerprint: str, pw: str | None) -> None:
     out.print(f"[bold green]OTWatch console[/] at [link]https://{host}:{settings.port}/[/link]")
     out.print(f"  database: {settings.resolved_database_url.split('@')[-1]}")
     out.print(f"  certificate fingerprint (SHA-256): {fingerprint}")
-    if pw:
-        out.print(
-            f"  first sign-in: user [bold]admin[/], one-time password [bold]{pw}[/] (change it after signing in)"
-        )
+    if pw:  # on a terminal only; under a service manager it goes to a 0600 file, not the journal
+        from otwatch.ui.passwords import reveal_generated
+
+        shown = reveal_generated("admin", pw, settings.data_dir)
+        out.print(f"  first sign-in: {shown} (it must be changed at the first sign-in)", highlight=False)
 
 
 def _run_installed_update(settings: Settings) -> None:

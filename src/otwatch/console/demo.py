@@ -89,8 +89,10 @@ def _banner(ctx: ConsoleContext, settings: Settings, pw: str | None) -> None:
     out.print(f"[bold green]OTWatch console (demo)[/] at https://{host}:{settings.port}/")
     out.print(f"  API docs: https://{host}:{settings.port}/docs   database: SQLite in {settings.data_dir}")
     out.print(f"  certificate fingerprint (SHA-256): {ctx.pki.fingerprint}")
-    if pw:
-        out.print(f"  sign in as [bold]admin[/] with the one-time password [bold]{pw}[/]")
+    if pw:  # on a terminal only (otwatch.ui.passwords.reveal_generated)
+        from otwatch.ui.passwords import reveal_generated
+
+        out.print(f"  sign in: {reveal_generated('admin', pw, settings.data_dir)}", highlight=False)
     else:
         out.print("  sign in as admin (password from the first run, or set OTWATCH_ADMIN_PASSWORD)")
 

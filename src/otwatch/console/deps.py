@@ -43,6 +43,7 @@ class Principal:
     role: Role
     via: str  # "session" | "api_key"
     api_key_name: str | None = None
+    must_change: bool = False  # signed in with a password the user must change first
 
     def can(self, perm: Permission) -> bool:
         return perm in ROLE_PERMISSIONS[self.role]
@@ -101,13 +102,23 @@ def principal_from_request(request: Request, db: Session) -> Principal | None:
     ):
         request.session.clear()
         return None
-    return Principal(su.id, su.username, Role(su.role), "session")
+    return Principal(su.id, su.username, Role(su.role), "session", must_change=su.must_change_password)
+
+
+#: what a user who must change their password may still do through the API
+PASSWORD_CHANGE_ROUTES = frozenset({"/api/v1/auth/password", "/api/v1/auth/me", "/api/v1/auth/logout"})
 
 
 def current_principal(request: Request, db: SessionDep) -> Principal:
     p = principal_from_request(request, db)
     if p is None:
         raise APIError(401, "unauthorized", "sign in or send an API key")
+    if p.must_change and request.url.path not in PASSWORD_CHANGE_ROUTES:
+        raise APIError(
+            403,
+            "password_change_required",
+            "change your password first (POST /api/v1/auth/password, or the page /account/password)",
+        )
     return p
 
 

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from otwatch.console.audit import service as audit
 from otwatch.console.auth import service as auth_service
-from otwatch.console.deps import CtxDep, SessionDep
-from otwatch.console.web.render import current_principal, templates, to_login
+from otwatch.console.deps import CtxDep, SessionDep, principal_from_request
+from otwatch.console.web.render import PASSWORD_PAGE, current_principal, render, templates, to_login
 from otwatch.ui import csrf, signin
 
 router = APIRouter(include_in_schema=False)
@@ -64,3 +64,12 @@ def logout(request: Request, ctx: CtxDep, db: SessionDep) -> RedirectResponse:
     auth_service.end_session(db, request, ctx.settings.session_max_age)  # a copied cookie dies too
     db.commit()
     return to_login()
+
+
+@router.get(PASSWORD_PAGE, response_class=HTMLResponse)
+def password_page(request: Request, db: SessionDep) -> Response:
+    """Change one's own password (required first after signing in with a one-time password)."""
+    p = principal_from_request(request, db)
+    if p is None or p.via != "session":
+        return to_login()
+    return render(request, "password.html", p, "", must_change=p.must_change)
