@@ -10,7 +10,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
@@ -29,7 +30,8 @@ from otwatch.console.bodylimit import bounded
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials import pages as credentials_pages
 from otwatch.console.credentials.routes import router as credentials_router
-from otwatch.console.deps import CtxDep, Viewer, csrf_guard
+from otwatch.console.deps import CtxDep, SessionDep, Viewer, csrf_guard, principal_from_request
+from otwatch.console.errors import APIError
 from otwatch.console.fleet import pages as fleet_pages
 from otwatch.console.fleet.activation import router as activation_router
 from otwatch.console.fleet.fastpath import CheckinFastPath, is_checkin
@@ -157,6 +159,9 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         lifespan=lifespan,
         description="Inventory, alerts and the fleet of OT agents and sensors.",
         dependencies=[Depends(csrf_guard)],
+        docs_url=None,  # served below, to signed-in users only
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.ctx = ctx
     app.add_middleware(
@@ -174,6 +179,19 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         return RedirectResponse(PASSWORD_PAGE, status_code=303)
 
     app.checkin = CheckinFastPath(ctx)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_document(request: Request, db: SessionDep) -> JSONResponse:
+        """The OpenAPI document, for signed-in users and API keys (it maps every route)."""
+        if principal_from_request(request, db) is None:
+            raise APIError(401, "unauthorized", "sign in or send an API key")
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def api_reference(request: Request, db: SessionDep) -> Response:
+        if principal_from_request(request, db) is None:
+            return RedirectResponse("/login", status_code=303)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="OTWatch console - API reference")
 
     @app.get("/api/v1/health", response_model=Health, tags=["system"])
     def health(c: CtxDep) -> Health:

@@ -69,7 +69,7 @@ async def test_rule(rule_id: str, p: SettingsAdmin, ctx: CtxDep) -> TestResult:
         try:
             notes = send_event(ctx, rule, event, event["id"])
         except SendError as exc:
-            return TestResult(ok=False, detail=str(exc))
+            return TestResult(ok=False, detail=exc.public)  # never the target's response body
         return TestResult(ok=True, detail=f"test message sent by {rule.action_type}", notes=notes)
 
     return await run_in_threadpool(run)

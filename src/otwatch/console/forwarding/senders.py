@@ -17,9 +17,12 @@ UDP_MAX = 65_000  # larger datagrams are truncated rather than refused
 class SendError(Exception):
     """A delivery attempt failed; ``permanent`` ones are not retried."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, public: str | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        # the message without anything the target answered (its response body): what the rule's
+        # Test button shows, so it cannot be used to read internal services
+        self.public = public if public is not None else message
 
 
 def tls_context(verify: bool, ca_pem: str | None) -> ssl.SSLContext:
@@ -88,4 +91,7 @@ def send_webhook(
     permanent = 400 <= r.status_code < 500 and r.status_code not in (408, 425, 429)
     text = r.text.strip().replace("\n", " ")[:200]
     msg = f"webhook {url}: HTTP {r.status_code} {text}".rstrip()
-    raise SendError(redact_text(msg, url), permanent=permanent)  # errors and logs never carry secrets
+    public = f"webhook {url}: HTTP {r.status_code}"
+    raise SendError(  # errors and logs never carry the URL's secrets
+        redact_text(msg, url), permanent=permanent, public=redact_text(public, url)
+    )
