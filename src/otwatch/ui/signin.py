@@ -34,6 +34,7 @@ from otwatch.ui import csrf
 
 MAX_FAILURES: Final = 5  # failed sign-ins of one user ...
 LOCKOUT_SECONDS: Final = 15 * 60  # ... within this window lock that user for the rest of it
+ADDRESS_FAILURES: Final = 50  # failed sign-ins from one client address in the window (any name)
 WRONG: Final = "Wrong user name or password."
 EXPIRED: Final = "The sign-in form expired; please sign in again."
 

@@ -42,12 +42,16 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 
 
 @router.post("/auth/login", response_model=UserOut)
-def login(body: LoginIn, request: Request, response: Response, db: SessionDep) -> User:
+def login(body: LoginIn, request: Request, response: Response, ctx: CtxDep, db: SessionDep) -> User:
     """Signs in with a session cookie; the CSRF token that later writes must echo comes back in the
     ``X-CSRF-Token`` response header. No token is needed to sign in here: another origin cannot send
     a JSON body without a CORS preflight, which the console never grants."""
     outcome = signin.sign_in(
-        None, body.username, body.password, service.AuditThrottle(db), partial(service.authenticate, db)
+        None,
+        body.username,
+        body.password,
+        service.AuditThrottle(db, ctx.sign_in_addresses, request.client.host if request.client else ""),
+        partial(service.authenticate, db),
     )
     if outcome.status == 429:
         raise APIError(429, "locked_out", outcome.error or "", {"retry_after": outcome.retry_after})

@@ -24,6 +24,7 @@ from otwatch.ui.passwords import verify_password as verify_password
 API_KEY_PREFIX = "otw_"
 
 
+ADDRESS_FAILURES = signin.ADDRESS_FAILURES
 MAX_FAILURES = signin.MAX_FAILURES  # failed sign-ins per user name ...
 LOCKOUT = timedelta(seconds=signin.LOCKOUT_SECONDS)  # ... within this window lock the name for the rest of it
 
@@ -63,12 +64,24 @@ def check_lockout(
 
 class AuditThrottle:
     """Failed sign-ins counted in the audit log (``auth.login_failed``, actor = the normalised name),
-    which every console process sharing the database reads: the console's :class:`otwatch.ui.signin.Throttle`."""
+    which every console process sharing the database reads: the console's :class:`otwatch.ui.signin.Throttle`.
 
-    def __init__(self, db: Session) -> None:
+    With ``addresses`` (the context's per-address throttle) and the caller's ``address``, an address
+    with ADDRESS_FAILURES failures in the window is refused before any check, and writes no more
+    audit rows: anonymous guessing cannot flood the audit log."""
+
+    def __init__(
+        self, db: Session, addresses: signin.MemoryThrottle | None = None, address: str = ""
+    ) -> None:
         self.db = db
+        self.addresses = addresses
+        self.address = address or "(unknown)"
 
     def retry_after(self, user: str) -> int | None:
+        if self.addresses is not None:
+            wait = self.addresses.retry_after(self.address)
+            if wait is not None:
+                return wait
         try:
             check_lockout(self.db, user)
         except LockedOut as exc:
@@ -76,8 +89,10 @@ class AuditThrottle:
         return None
 
     def failed(self, user: str) -> None:
-        audit.record(self.db, user or "(blank)", "auth.login_failed")
+        audit.record(self.db, user or "(blank)", "auth.login_failed", ip=self.address)
         self.db.commit()
+        if self.addresses is not None:
+            self.addresses.failed(self.address)
 
     def succeeded(self, user: str) -> None:
         """Nothing to forget: failures age out of the window."""

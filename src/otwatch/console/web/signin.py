@@ -32,6 +32,7 @@ def login_page(request: Request, db: SessionDep) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login_submit(
     request: Request,
+    console: CtxDep,
     db: SessionDep,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
@@ -41,7 +42,9 @@ def login_submit(
         request,
         username,
         password,
-        auth_service.AuditThrottle(db),
+        auth_service.AuditThrottle(
+            db, console.sign_in_addresses, request.client.host if request.client else ""
+        ),
         partial(auth_service.authenticate, db),
         csrf_field=csrf_field,
     )
