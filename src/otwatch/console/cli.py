@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -43,13 +42,13 @@ def run(
     """Migrate the database, create the first admin if needed, and serve HTTPS."""
     from otwatch.console.app import create_app
     from otwatch.console.bootstrap import prepare
-    from otwatch.console.server import uvicorn_config
+    from otwatch.console.server import ConsoleServer, uvicorn_config
 
     settings = _settings(data_dir, host=host, port=port)
     _run_installed_update(settings)
     ctx, pw = prepare(settings)
     _banner(ctx.settings, ctx.pki.fingerprint, pw)
-    uvicorn.Server(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "info")).run()
+    ConsoleServer(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "info"), ctx).run()
 
 
 def _banner(settings: Settings, fingerprint: str, pw: str | None) -> None:

@@ -260,8 +260,20 @@ async def checkin(body: CheckinRequest, ctx: CtxDep, serial: CertSerial) -> Chec
     return await serve_checkin(ctx, serial, body)
 
 
+def _stopping() -> APIError:
+    retry = random.randint(5, 15)
+    return APIError(
+        503,
+        "shutting_down",
+        f"the console is restarting; check in again in {retry} s",
+        {"retry_after": retry},
+    )
+
+
 async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) -> CheckinResponse:
     """The check-in itself, for the route above and the fast path."""
+    if ctx.notifier.draining:
+        raise _stopping()
     cached_id = certificates.cached_node_id(serial)
     if cached_id:  # the read below sees every earlier wake-up: don't let one end the next long-poll
         ctx.notifier.forget_missed(cached_id)
@@ -283,6 +295,8 @@ async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) 
     wait = min(body.wait, ctx.settings.longpoll_seconds)
     if wait > 0 and resp.config is None and not resp.commands:
         if await ctx.notifier.wait(node_id, wait):
+            if ctx.notifier.draining:  # woken because the console is stopping; what it sent is stored
+                raise _stopping()
             resp, _ = await _on_checkin_pool(ctx, _checkin_tx, ctx, serial, body, False)
         else:
             resp = resp.model_copy(update={"server_time": utcnow()})
