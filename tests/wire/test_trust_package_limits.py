@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import tarfile
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +77,19 @@ def test_payload_is_not_read_before_the_signature_is_checked() -> None:
 def test_a_signed_package_still_verifies() -> None:
     pkg = package.verify(_with(), TRUSTED)
     assert pkg.files == {"engine.txt": b"ok"}
+
+
+def test_a_package_file_is_verified_in_chunks(tmp_path: Path) -> None:
+    """The console verifies an upload from its spooled file and keeps no payload: memory stays a few
+    chunks whatever the package's size."""
+    path = tmp_path / "big.tar"
+    path.write_bytes(package.build("otd", "1.2.0", "1.0.0", {"engine.bin": b"\1" * (24 * 1024 * 1024)}, KEY))
+    with open(path, "rb") as f:
+        tracemalloc.start()
+        try:
+            pkg = package.verify(f, TRUSTED, keep_files=False)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert pkg.files == {} and pkg.manifest.version == "1.2.0"
+    assert peak < 6 * 1024 * 1024, f"{peak / 2**20:.0f} MiB"

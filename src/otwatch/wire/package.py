@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -45,6 +46,7 @@ FILE_NAMES = {
 MAX_PACKAGE_BYTES = 2 * 1024**3
 MAX_MEMBERS = 10_000
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+CHUNK = 1024 * 1024
 _VERSION = re.compile(r"^\d+(\.\d+){0,3}$")
 
 
@@ -190,8 +192,14 @@ def _check_name(name: str) -> None:
 # ------------------------------------------------------------------ verify
 
 
-def verify(data: bytes, trusted: Iterable[Ed25519PublicKey]) -> Package:
+def verify(
+    data: bytes | BinaryIO, trusted: Iterable[Ed25519PublicKey], *, keep_files: bool = True
+) -> Package:
     """Check everything; return the verified package or raise PackageError.
+
+    ``data`` is the package's bytes or a seekable binary file (an upload spooled to disk: never read
+    into memory whole). ``keep_files=False`` hashes the payload in chunks and keeps none of it
+    (``Package.files`` is then empty): what a console that only stores and forwards a package needs.
 
     The order bounds what an unsigned or hostile file can cost: first every member's header (plain
     regular files only: no links, devices or sparse files, whose declared size is not in the
@@ -200,11 +208,18 @@ def verify(data: bytes, trusted: Iterable[Ed25519PublicKey]) -> Package:
     trusted = list(trusted)
     if not trusted:
         raise PackageError("no trusted release key is configured; refusing every package")
-    if len(data) > MAX_PACKAGE_BYTES:
+    src: BinaryIO = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    size = src.seek(0, io.SEEK_END)
+    if size > MAX_PACKAGE_BYTES:
         raise PackageError("package is larger than 2 GB")
+    whole = hashlib.sha256()
+    src.seek(0)
+    for chunk in iter(lambda: src.read(CHUNK), b""):
+        whole.update(chunk)
+    src.seek(0)
     entries: dict[str, tarfile.TarInfo] = {}
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        with tarfile.open(fileobj=src, mode="r:") as tar:
             for i, m in enumerate(tar):
                 if i >= MAX_MEMBERS:
                     raise PackageError("package has too many files")
@@ -214,7 +229,7 @@ def verify(data: bytes, trusted: Iterable[Ed25519PublicKey]) -> Package:
                         "devices and sparse files)"
                     )
                 _check_name(m.name)
-                if m.size < 0 or m.offset_data + m.size > len(data):
+                if m.size < 0 or m.offset_data + m.size > size:
                     raise PackageError(
                         f"not a package (damaged or truncated): entry {m.name!r} claims more bytes "
                         "than the package holds"
@@ -251,13 +266,28 @@ def verify(data: bytes, trusted: Iterable[Ed25519PublicKey]) -> Package:
                 )
             payload: dict[str, bytes] = {}
             for name, m in names.items():
-                content = read(m)
-                if hashlib.sha256(content).hexdigest() != manifest.files[name]:
+                if keep_files:
+                    content = read(m)
+                    digest = hashlib.sha256(content).hexdigest()
+                else:
+                    digest = _stream_digest(tar, m)
+                if digest != manifest.files[name]:
                     raise PackageError(f"file {name} does not match its SHA-256 in the manifest (tampered)")
-                payload[name] = content
+                if keep_files:
+                    payload[name] = content
     except (tarfile.TarError, EOFError) as exc:
         raise PackageError(f"not a package (damaged or not a tar file): {exc}") from exc
-    return Package(manifest, payload, hashlib.sha256(data).hexdigest(), key_id(signer))
+    return Package(manifest, payload, whole.hexdigest(), key_id(signer))
+
+
+def _stream_digest(tar: tarfile.TarFile, m: tarfile.TarInfo) -> str:
+    f = tar.extractfile(m)
+    if f is None:
+        raise PackageError(f"package entry {m.name!r} cannot be read")
+    h = hashlib.sha256()
+    for chunk in iter(lambda: f.read(CHUNK), b""):
+        h.update(chunk)
+    return h.hexdigest()
 
 
 def _signer(mbytes: bytes, sig: bytes, trusted: list[Ed25519PublicKey]) -> Ed25519PublicKey:
