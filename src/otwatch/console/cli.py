@@ -162,7 +162,7 @@ def pairing_create(
     expires_days: Annotated[int, typer.Option(min=1, max=365, help="Expiration Period in days")] = 90,
     description: Annotated[str, typer.Option(help="what the key is for")] = "",
     address: Annotated[str | None, typer.Option(help="ICP IP/Host[:port] agents will connect to")] = None,
-    max_uses: Annotated[int, typer.Option(min=1, max=1000, help="how many nodes it may pair")] = 1,
+    max_uses: Annotated[int, typer.Option(min=1, max=100_000, help="how many nodes it may pair")] = 1,
     kind: Annotated[str | None, typer.Option(help="agent or sensor (default: its first node's kind)")] = None,
 ) -> None:
     """Generate a pairing key and print it (shown once)."""

@@ -14,7 +14,7 @@ from otwatch.console.db import ID, Base, new_id, utcnow
 MAX_PAIRING_KEY_DAYS = 365
 MAX_PAIRING_KEY_LIFETIME = timedelta(days=MAX_PAIRING_KEY_DAYS)
 #: the most nodes one pairing key may pair
-MAX_PAIRING_KEY_USES = 1000
+MAX_PAIRING_KEY_USES = 100_000  # a fleet paired with one key
 
 
 class PairingKey(Base):
