@@ -67,3 +67,13 @@ def test_formatters_are_safe_with_non_finite_and_odd_values() -> None:
     stats = {"packets": math.inf, "bytes": math.nan, "protocols": {"modbus": math.inf, "s7": "x"}}
     overview.summary(stats)
     overview.top_protocols(stats)
+
+
+def test_a_node_drops_non_finite_numbers_from_what_it_builds() -> None:
+    """The sensor cleans the statistics and details it sends, so one odd division does not stop its
+    reports (the console would refuse them)."""
+    from otwatch.wire.messages import Report, finite_only
+
+    stats = finite_only({"rate": math.inf, "nested": {"x": [1.0, math.nan]}, "ok": 2})
+    assert stats == {"rate": None, "nested": {"x": [1.0, None]}, "ok": 2}
+    Report(id="r", kind="stats", stats=stats)

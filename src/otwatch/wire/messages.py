@@ -51,6 +51,19 @@ def _finite(value: _J) -> _J:
     return value
 
 
+def finite_only(value: Any) -> Any:
+    """``value`` with every Infinity or NaN (anywhere inside) replaced by None: what a node applies to
+    the statistics and details it builds, so that one odd division does not stop its reports (the
+    console refuses non-finite numbers, `_finite`)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_only(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_only(v) for v in value]
+    return value
+
+
 #: a free-form JSON object from a node: any content, but only finite numbers
 FiniteDict = Annotated[dict[str, Any], AfterValidator(_finite)]
 
