@@ -63,3 +63,17 @@ def test_cli_unlocks_the_only_admin(tmp_path: Path) -> None:
         assert AuditThrottle(db).retry_after("admin") is None
     assert CliRunner().invoke(app, ["console", "unlock-user", "nobody"], env=env).exit_code == 1
     ctx.db.dispose()
+
+
+def test_guessing_from_one_address_does_not_lock_the_user_out_elsewhere(client: TestClient) -> None:
+    """An anonymous caller who keeps guessing the admin's password locks the admin out of *its*
+    address only; past a higher limit across all addresses (distributed guessing) the user is locked
+    everywhere."""
+    for _ in range(5):
+        r = client.post("/api/v1/auth/login", json={"username": "admin", "password": "guess-guess"})
+        assert r.status_code == 401
+    r = client.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+    assert r.status_code == 429  # this address is locked for admin
+    with TestClient(client.app, base_url="https://testserver", client=("10.9.8.7", 40000)) as elsewhere:
+        r = elsewhere.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD})
+        assert r.status_code == 200, r.text  # the real admin, from its own address

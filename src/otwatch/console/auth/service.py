@@ -25,6 +25,8 @@ API_KEY_PREFIX = "otw_"
 
 
 ADDRESS_FAILURES = signin.ADDRESS_FAILURES
+#: failed sign-ins of one user name from all addresses within LOCKOUT that lock the name everywhere
+USER_FAILURES_ANYWHERE = 50
 MAX_FAILURES = signin.MAX_FAILURES  # failed sign-ins per user name ...
 LOCKOUT = timedelta(seconds=signin.LOCKOUT_SECONDS)  # ... within this window lock the name for the rest of it
 
@@ -36,14 +38,24 @@ class LockedOut(Exception):
 
 
 def check_lockout(
-    db: Session, actor: str, action: str = "auth.login_failed", limit: int = MAX_FAILURES
+    db: Session,
+    actor: str,
+    action: str = "auth.login_failed",
+    limit: int = MAX_FAILURES,
+    address: str | None = None,
+    anywhere: int = USER_FAILURES_ANYWHERE,
 ) -> None:
-    """Refuse further attempts after MAX_FAILURES failures of ``actor`` within LOCKOUT.
+    """Refuse further attempts after ``limit`` failures of ``actor`` within LOCKOUT.
 
-    Counted from the audit log, so every console process sharing the database agrees.
+    With ``address``, the ``limit`` counts the failures from that client address only, and
+    ``anywhere`` failures from all addresses lock the name everywhere: someone guessing a user's
+    password from one address locks that user out of that address, not out of the console, while
+    guessing spread over many addresses still locks the name. Counted from the audit log, so every
+    console process sharing the database agrees; an Admin's unlock (`unlock_user`) forgets the
+    failures before it.
     """
     since = utcnow() - LOCKOUT
-    unlocked = db.scalar(  # an Admin's unlock (unlock_user) forgets the failures before it
+    unlocked = db.scalar(
         select(func.max(AuditEntry.at)).where(
             AuditEntry.action == "auth.unlocked", AuditEntry.target == actor
         )
@@ -51,15 +63,21 @@ def check_lockout(
     if unlocked is not None and unlocked >= since:
         since = unlocked
     rows = list(
-        db.scalars(
-            select(AuditEntry.at)
+        db.execute(
+            select(AuditEntry.at, AuditEntry.detail)
             .where(AuditEntry.action == action, AuditEntry.actor == actor, AuditEntry.at > since)
             .order_by(AuditEntry.at)
         )
     )
-    if len(rows) >= limit:
-        unlock = rows[-limit] + LOCKOUT
-        raise LockedOut(int((unlock - utcnow()).total_seconds()) + 1)
+    times = [at for at, _ in rows]
+    if address is not None:
+        here = [at for at, detail in rows if isinstance(detail, dict) and detail.get("ip") == address]
+        for found, most in ((here, limit), (times, anywhere)):
+            if len(found) >= most:
+                raise LockedOut(int((found[-most] + LOCKOUT - utcnow()).total_seconds()) + 1)
+        return
+    if len(times) >= limit:
+        raise LockedOut(int((times[-limit] + LOCKOUT - utcnow()).total_seconds()) + 1)
 
 
 class AuditThrottle:
@@ -82,8 +100,8 @@ class AuditThrottle:
             wait = self.addresses.retry_after(self.address)
             if wait is not None:
                 return wait
-        try:
-            check_lockout(self.db, user)
+        try:  # per (name, address) when the address is known; the name everywhere past a higher limit
+            check_lockout(self.db, user, address=self.address if self.addresses is not None else None)
         except LockedOut as exc:
             return exc.retry_after
         return None

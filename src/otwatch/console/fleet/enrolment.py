@@ -49,7 +49,7 @@ def _used_up(key: PairingKey) -> APIError:
     )
 
 
-def _enroller(db: Session, req: EnrollRequest, now: datetime) -> str:
+def _enroller(db: Session, req: EnrollRequest, now: datetime, throttle: AuditThrottle | None = None) -> str:
     """Check the enrolment credentials; return who vouched for the node (for the audit log)."""
     if req.method is EnrollMethod.PAIRING_KEY:
         key = db.get(PairingKey, req.key_id or "")
@@ -90,7 +90,11 @@ def _enroller(db: Session, req: EnrollRequest, now: datetime) -> str:
         # the one sign-in path (otwatch.ui.signin): the same per-user lockout as the sign-in pages,
         # counted per normalised name, and one answer for every failure
         outcome = signin.sign_in(
-            None, req.username or "", req.password or "", AuditThrottle(db), partial(authenticate, db)
+            None,
+            req.username or "",
+            req.password or "",
+            throttle or AuditThrottle(db),
+            partial(authenticate, db),
         )
         if outcome.status == 429:
             raise APIError(429, "locked_out", outcome.error or "", {"retry_after": outcome.retry_after})
@@ -146,7 +150,7 @@ def enroll(
     if req.kind == "sensor" and req.version and updates.newer_than_console(req.version):
         raise APIError(409, "version_too_new", updates.too_new_message(req.version))
     csr = _load_csr(req.csr_pem)
-    vouched = _enroller(db, req, now)
+    vouched = _enroller(db, req, now, AuditThrottle(db, ctx.sign_in_addresses, client_ip))
     pub_sha = pki.public_key_sha256(csr.public_key())
     if db.scalar(select(IssuedCertificate).where(IssuedCertificate.public_key_sha256 == pub_sha)):
         raise APIError(
