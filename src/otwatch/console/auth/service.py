@@ -26,7 +26,7 @@ API_KEY_PREFIX = "otw_"
 
 ADDRESS_FAILURES = signin.ADDRESS_FAILURES
 #: failed sign-ins of one user name from all addresses within LOCKOUT that lock the name everywhere
-USER_FAILURES_ANYWHERE = 50
+USER_FAILURES_ANYWHERE = signin.USER_FAILURES_ANYWHERE
 MAX_FAILURES = signin.MAX_FAILURES  # failed sign-ins per user name ...
 LOCKOUT = timedelta(seconds=signin.LOCKOUT_SECONDS)  # ... within this window lock the name for the rest of it
 

@@ -182,7 +182,9 @@ def _auth_router() -> Any:
             return None if signed is None else (signed[0], signed[1].username)
 
         try:  # login CSRF, lockout per normalised name, one answer (otwatch.ui.signin)
-            outcome = signin.sign_in(request, username, password, c.throttle, verify, csrf_field=csrf_field)
+            address = request.client.host if request.client else ""
+            throttle = signin.PerAddressThrottle(c.throttle, c.throttle_anywhere, address)
+            outcome = signin.sign_in(request, username, password, throttle, verify, csrf_field=csrf_field)
         except adauth.AdRefused as exc:
             return c.render(request, "login.html", None, 403, error=str(exc), username=username)
         except adauth.AdUnavailable as exc:
