@@ -86,4 +86,12 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
     columns: list[str] = []
     for m in a.modules:
         columns.extend(k for k in m if k not in columns)
-    return render(request, "asset.html", p, "inventory", asset=a, module_columns=columns)
+    return render(
+        request,
+        "asset.html",
+        p,
+        "inventory",
+        asset=a,
+        module_columns=columns,
+        can_edit=p.can(Permission.MANAGE_SETTINGS),
+    )

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import load_only
 
 from otwatch.console.assets import service
 from otwatch.console.assets.models import Asset
-from otwatch.console.deps import SessionDep, Viewer
+from otwatch.console.deps import SessionDep, SettingsAdmin, Viewer
 from otwatch.console.errors import invalid, not_found
 from otwatch.console.fleet.models import Node
 from otwatch.console.pagination import Page, PageDep, paginate
@@ -56,8 +56,8 @@ class AssetOut(BaseModel):
 def asset_out(a: Asset, nodes: dict[str, Node]) -> AssetOut:
     return AssetOut(
         id=a.id, ip=a.ip, mac=a.mac, name=a.name, vendor=a.vendor, model=a.model, firmware=a.firmware,
-        serial=a.serial, device_type=a.device_type, state=a.state, os=a.os, open_ports=a.open_ports,
-        modules=a.modules, first_seen=a.first_seen, last_seen=a.last_seen,
+        serial=a.serial, device_type=a.device_type, state=a.state, os=a.os,
+        open_ports=service.clean_ports(a.open_ports), modules=service.clean_modules(a.modules), first_seen=a.first_seen, last_seen=a.last_seen,
         protocols=[ProtocolOut(protocol=p.protocol, role=p.role) for p in a.protocols],
         sources=[
             SourceOut(
@@ -114,3 +114,35 @@ def get_asset(asset_id: str, _: Viewer, db: SessionDep) -> AssetOut:
     if a is None:
         raise not_found("asset")
     return asset_out(a, _nodes(db, [a]))
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_id: str = Field(
+        min_length=1, max_length=32, description="the asset merged into this one, then deleted"
+    )
+
+
+@router.delete("/{asset_id}", status_code=204, response_class=Response)
+def delete_asset(asset_id: str, p: SettingsAdmin, db: SessionDep) -> Response:
+    """Remove an asset from the inventory (audited). A node that reports it again adds it back."""
+    a = db.get(Asset, asset_id)
+    if a is None:
+        raise not_found("asset")
+    service.delete(db, p.actor, a)
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{asset_id}/merge", response_model=AssetOut)
+def merge_assets(asset_id: str, body: MergeIn, p: SettingsAdmin, db: SessionDep) -> AssetOut:
+    """Merge another asset (one device seen as two) into this one; the other is deleted (audited)."""
+    keep, other = db.get(Asset, asset_id), db.get(Asset, body.from_id)
+    if keep is None:
+        raise not_found("asset")
+    if other is None:
+        raise invalid(f"no asset {body.from_id!r} to merge")
+    service.merge(db, p.actor, keep, other)
+    db.commit()
+    db.refresh(keep)
+    return asset_out(keep, _nodes(db, [keep]))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from otwatch.ui.passwords import reveal_generated
 from otwatch.wire import install_cli
 from otwatch.wire.client import LinkError, NodeState
 
@@ -119,10 +120,9 @@ def _start_console(
     from otwatch.sensor.web.backup_page import BackupScheduler
     from otwatch.sensor.web.server import ConsoleServer
 
-    for role, password in store.ensure_users().items():
-        install_cli.out.print(
-            f"sensor console user [bold]{role.value}[/], password (shown once): [bold]{password}[/]"
-        )
+    for role, password in store.ensure_users().items():  # a terminal only, never the journal
+        shown = reveal_generated(role.value, password, store.dir)
+        install_cli.out.print(f"sensor console {shown}", highlight=False)
     store.ensure_self_signed([host] if host not in ("0.0.0.0", "::") else [])
     network: HostNetwork = DebianNetwork(network_root) if network_root is not None else RecordOnly()
     app = create_sensor_app(node, store, network=network)

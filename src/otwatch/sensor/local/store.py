@@ -19,6 +19,7 @@ import os
 import secrets
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -223,6 +224,29 @@ class SensorStore:
             users = self._read_json(self.dir / "users.json")
             users[role.value] = hash_password(password)
             write_atomic(self.dir / "users.json", json.dumps(users, indent=2))
+
+    # -- ended sessions ---------------------------------------------------------------------------
+    def end_session(self, sid: str, max_age: float) -> None:
+        """Remember a signed-out session id until its cookie would have expired (a copy of the cookie
+        is refused meanwhile, restarts included)."""
+        now = time.time()
+        with self._lock:
+            ended = {k: v for k, v in self._ended().items() if v > now}
+            ended[sid[:64]] = now + max_age
+            write_atomic(self.dir / "ended_sessions.json", json.dumps(ended))
+            self._ended_cache = ended
+
+    def session_ended(self, sid: str) -> bool:
+        with self._lock:
+            return self._ended().get(sid, 0.0) > time.time()
+
+    def _ended(self) -> dict[str, float]:
+        cached: dict[str, float] | None = getattr(self, "_ended_cache", None)
+        if cached is None:
+            raw = self._read_json(self.dir / "ended_sessions.json")
+            cached = {str(k): float(v) for k, v in raw.items() if isinstance(v, int | float)}
+            self._ended_cache = cached
+        return cached
 
     def session_secret(self) -> str:
         path = self.dir / "session.key"

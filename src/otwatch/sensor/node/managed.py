@@ -43,7 +43,14 @@ from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.timeline import EventType
 from otwatch.wire import package
 from otwatch.wire.client import ConsoleLink, NodeState
-from otwatch.wire.messages import AlertReport, AssetReport, CommandMessage, ProtocolReport, Report
+from otwatch.wire.messages import (
+    AlertReport,
+    AssetReport,
+    CommandMessage,
+    ProtocolReport,
+    Report,
+    finite_only,
+)
 from otwatch.wire.runtime import NodeRuntime
 
 log = logging.getLogger("otwatch.sensor")
@@ -323,9 +330,9 @@ class SensorNode:
                         first_seen=_dt(al.first_seen),
                         last_seen=_dt(al.last_seen),
                         count=al.count,
-                        details={
-                            k: v for k, v in al.details.items() if isinstance(v, str | int | float | bool)
-                        },
+                        details=finite_only(
+                            {k: v for k, v in al.details.items() if isinstance(v, str | int | float | bool)}
+                        ),
                         pcap_b64=base64.b64encode(al.pcap).decode() if al.pcap else None,
                     )
                 )
@@ -354,7 +361,11 @@ class SensorNode:
                 Report(id=uuid.uuid4().hex, kind="alerts", alerts=alerts[i : i + MAX_ALERTS_PER_REPORT])
             )
         reports.append(
-            Report(id=uuid.uuid4().hex, kind="stats", stats={**stats, "summary": summary, "system": system})
+            Report(
+                id=uuid.uuid4().hex,
+                kind="stats",
+                stats=finite_only({**stats, "summary": summary, "system": system}),
+            )
         )
         return reports
 

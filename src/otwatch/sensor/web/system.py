@@ -36,6 +36,7 @@ from otwatch.sensor.web.deps import (
     flash,
     redirect,
 )
+from otwatch.ui import csrf as csrf_tokens
 
 router = APIRouter(prefix="")
 MAX_CERT_FILE = 256 * 1024  # a key, a certificate, a chain or a CRL: far below this
@@ -328,12 +329,19 @@ def pcap_page(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
 
 
 @router.post("/system/pcap/upload", response_class=HTMLResponse)
-async def pcap_upload(request: Request, c: ConsoleDep, user: CurrentUser, csrf: str = "") -> Response:
-    """Multipart upload streamed to disk; the CSRF token rides in the query (the body is a stream)."""
-    check_csrf(request, csrf)
+async def pcap_upload(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
+    """Multipart upload streamed to disk. The CSRF token is the form's first field (checked before
+    any file byte is written) or the X-CSRF-Token header; never the URL, which logs keep."""
+    header = request.headers.get("x-csrf-token", "")
+    if header:
+        check_csrf(request, header)
     _pcaps_on(c)
+
+    def gate(fields: dict[str, str]) -> bool:
+        return bool(header) or csrf_tokens.matches(request, fields.get("csrf", ""))
+
     try:
-        names = await c.library.receive(request.headers.get("content-type", ""), request.stream())
+        names = await c.library.receive(request.headers.get("content-type", ""), request.stream(), gate)
     except UploadError as exc:
         return c.render(
             request,
