@@ -813,11 +813,13 @@ async def run(args: argparse.Namespace, tmp: Path, cleanup: list[Any]) -> dict[s
         async with Admin(port, tmp / "console" / "pki" / "ca.crt") as admin:
             await admin.call("PATCH", "/api/v1/fleet/settings", json={"auto_approve": True})
             await admin.call("POST", "/api/v1/networks", json={"cidr": "10.0.0.0/8", "description": "bench"})
-            key = await admin.call(
-                "POST", "/api/v1/pairing-keys", json={"expires_days": 1, "description": "bench"}
+            total = len(fleet.nodes)
+            key = await admin.call(  # one key for the whole fleet (a key pairs max_uses nodes)
+                "POST",
+                "/api/v1/pairing-keys",
+                json={"expires_days": 1, "description": "bench", "max_uses": max(1, total)},
             )
             ca_pem = (tmp / "console" / "pki" / "ca.crt").read_text()
-            total = len(fleet.nodes)
             prof = Profiler(args.py_spy, console.pid)
             cleanup.insert(0, prof.stop)
 

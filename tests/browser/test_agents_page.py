@@ -55,7 +55,7 @@ def test_right_click_opens_the_actions_menu_for_that_row(
     browser: Browser, page: Page, live_console: LiveConsole, tmp_path: Path
 ) -> None:
     admin = live_console.admin()
-    key = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20}).json()["pairing_key"]
     ids = [
         enroll(NodeState(tmp_path / f"n{i}"), "agent", Credentials(pairing_key=key))[0].node_id
         for i in range(2)

@@ -22,7 +22,7 @@ def test_scan_now_and_bulk_actions(
     admin = live_console.admin()
     admin.post("/api/v1/networks", json={"cidr": "127.0.0.0/8"}).raise_for_status()
     admin.patch("/api/v1/fleet/settings", json={"auto_approve": True}).raise_for_status()
-    key = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20}).json()["pairing_key"]
     nodes, threads, ids = [], [], []
     for i in range(2):
         ident, _ = enroll(NodeState(tmp_path / f"a{i}"), "agent", Credentials(pairing_key=key))

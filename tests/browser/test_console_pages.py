@@ -41,7 +41,9 @@ def test_configure_agent_after_adding_a_monitored_network(
     api = live_console.admin()
     try:
         assert api.get("/api/v1/fleet/settings").json()["auto_approve"] is True
-        key = api.post("/api/v1/pairing-keys", json={"description": "browser"}).json()["pairing_key"]
+        key = api.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "browser"}).json()[
+            "pairing_key"
+        ]
     finally:
         api.close()
     ident, _ = enroll(NodeState(tmp_path / "a"), "agent", Credentials(pairing_key=key))

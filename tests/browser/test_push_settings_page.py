@@ -24,7 +24,9 @@ def test_push_port_aliases_from_one_sensor_to_the_others(
 ) -> None:
     api = live_console.admin()
     api.patch("/api/v1/fleet/settings", json={"auto_approve": True}).raise_for_status()
-    key = api.post("/api/v1/pairing-keys", json={"description": "browser"}).json()["pairing_key"]
+    key = api.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "browser"}).json()[
+        "pairing_key"
+    ]
     ids = {}
     for name in ("a", "b", "c"):
         ident, _ = enroll(NodeState(tmp_path / name), "sensor", Credentials(pairing_key=key))

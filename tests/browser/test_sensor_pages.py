@@ -106,7 +106,9 @@ def _heartbeat(link: ConsoleLink, config_version: int) -> Iterator[None]:
 def _pair_sensor(live: LiveConsole, directory: Path) -> tuple[str, ConsoleLink]:
     api = live.admin()
     try:
-        key = api.post("/api/v1/pairing-keys", json={"description": "browser sensor"}).json()["pairing_key"]
+        key = api.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "browser sensor"}).json()[
+            "pairing_key"
+        ]
         ident, _ = enroll(NodeState(directory), "sensor", Credentials(pairing_key=key), version=__version__)
         assert api.post(f"/api/v1/sensors/{ident.node_id}/approve").status_code == 200
     finally:
@@ -265,7 +267,9 @@ def test_sensor_overview_site_management_and_alerts(
             screenshot(page, "sensors")
 
             # a sensor pairing while the page is open appears without a reload; Approve it
-            key = api.post("/api/v1/pairing-keys", json={"description": "late"}).json()["pairing_key"]
+            key = api.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "late"}).json()[
+                "pairing_key"
+            ]
             late, _ = enroll(NodeState(tmp_path / "s3"), "sensor", Credentials(pairing_key=key))
             late_row = page.locator(f'tr[data-id="{late.node_id}"]')
             expect(late_row.locator(".badge")).to_have_text("Pending Approval")

@@ -74,7 +74,9 @@ def test_alerts_upsert_filter_and_workflow(admin: TestClient, ctx: ConsoleContex
     _report(s, "alerts", alerts=[_alert("1", count=5, last_seen=(T0 + timedelta(minutes=3)).isoformat())])
     assert admin.get(f"/api/v1/alerts/{stop['id']}").json()["status"] == "closed"  # a resend changes nothing
     _report(s, "alerts", alerts=[_alert("1", count=6, last_seen=(T0 + timedelta(minutes=9)).isoformat())])
-    assert admin.get(f"/api/v1/alerts/{stop['id']}").json()["status"] == "open"  # it happened again
+    assert admin.get(f"/api/v1/alerts/{stop['id']}").json()["status"] == "closed"  # it stays closed ...
+    again = [a for a in admin.get("/api/v1/alerts?status=open").json()["items"] if a["code"] == "S7_STOP"]
+    assert len(again) == 1 and again[0]["count"] == 1  # ... and what happened again is a new alert
     actions = [e["action"] for e in admin.get("/api/v1/audit?action=alert").json()["items"]]
     assert actions.count("alert.acknowledge") == 1 and actions.count("alert.close") == 1
 

@@ -14,7 +14,8 @@ def _references(html: str) -> list[str]:
     return [a or b for a, b in URL.findall(html)]
 
 
-def test_docs_load_only_from_the_console(client: TestClient) -> None:
+def test_docs_load_only_from_the_console(admin: TestClient) -> None:
+    client = admin
     assert client.get("/redoc").status_code == 404  # ReDoc would fetch its logo from a CDN
     for path, needed in (("/docs", ("swagger-ui-bundle.js", "swagger-ui.css")),):
         r = client.get(path)
@@ -30,5 +31,13 @@ def test_docs_load_only_from_the_console(client: TestClient) -> None:
             (ref,) = [x for x in refs if x.endswith(name)]
             asset = client.get(ref)
             assert asset.status_code == 200 and len(asset.content) > 10_000, ref
-    assert '"validatorUrl": null' in client.get("/docs").text
+    docs = client.get("/docs")
+    assert '"validatorUrl": null' in docs.text
+    csp = docs.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "http" not in csp  # the browser may load nothing from elsewhere
     assert client.get("/openapi.json").json()["info"]["title"] == "OTWatch console"
+
+
+def test_docs_need_sign_in(client: TestClient) -> None:
+    r = client.get("/docs", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"

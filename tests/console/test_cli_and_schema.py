@@ -49,7 +49,7 @@ def test_pairing_key_create_list_revoke(tmp_path: Path) -> None:
 @pytest.mark.empty_database  # the migrations run from scratch, on both legs, not from the template
 def test_migrations_match_models(ctx: ConsoleContext) -> None:
     head = ScriptDirectory.from_config(alembic_config(str(ctx.db.engine.url))).get_current_head()
-    assert head is not None and head.isdigit() and current_revision(ctx.db.engine) == head
+    assert head is not None and head[:4].isdigit() and current_revision(ctx.db.engine) == head
     with ctx.db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []

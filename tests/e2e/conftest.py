@@ -37,7 +37,7 @@ class LiveConsole:
 
     def enrolled(self, directory: Path, kind: str) -> tuple[NodeState, Identity]:
         """A node of ``kind`` paired with a fresh pairing key, its state in ``directory``."""
-        key = self.admin().post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+        key = self.admin().post("/api/v1/pairing-keys", json={"max_uses": 20}).json()["pairing_key"]
         state = NodeState(directory)
         ident, _ = enroll(state, kind, Credentials(pairing_key=key))
         return state, ident

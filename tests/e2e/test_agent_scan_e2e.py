@@ -56,7 +56,7 @@ IDENTITY = {
 
 def test_scan_now_completed_then_abort_failed(live_console: LiveConsole, tmp_path: Path) -> None:
     admin = live_console.admin()
-    key = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20}).json()["pairing_key"]
     state = NodeState(tmp_path / "agent")
     ident, _ = enroll(state, "agent", Credentials(pairing_key=key))
     admin.post(f"/api/v1/agents/{ident.node_id}/approve").raise_for_status()
@@ -122,7 +122,7 @@ def test_agent_refuses_targets_outside_its_networks_and_reports_schedules(
     from otwatch.console.fleet.models import Node
 
     admin = live_console.admin()
-    key = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20}).json()["pairing_key"]
     state = NodeState(tmp_path / "agent")
     ident, _ = enroll(state, "agent", Credentials(pairing_key=key))
     admin.post(f"/api/v1/agents/{ident.node_id}/approve").raise_for_status()

@@ -21,7 +21,7 @@ def test_otd_update_then_rollback(live_console: LiveConsole, tmp_path: Path) -> 
     (keys / "release.pub").write_bytes(pub)
     key = package.load_private(priv)
     admin = live_console.admin()
-    pk = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+    pk = admin.post("/api/v1/pairing-keys", json={"max_uses": 20}).json()["pairing_key"]
     state = NodeState(tmp_path / "agent")
     ident, _ = enroll(state, "agent", Credentials(pairing_key=pk))
     assert list((state.dir / "release-keys").glob("*.pub"))  # pinned at enrolment

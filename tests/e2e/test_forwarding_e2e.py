@@ -45,7 +45,9 @@ def settings(settings: Settings) -> Settings:
 
 def _pair_sensor(admin: httpx.Client, directory: Path) -> tuple[Identity, NodeState]:
     admin.patch("/api/v1/fleet/settings", json={"auto_approve": True}).raise_for_status()
-    key = admin.post("/api/v1/pairing-keys", json={"description": "sensor"}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "sensor"}).json()[
+        "pairing_key"
+    ]
     state = NodeState(directory)
     ident, _ = enroll(state, "sensor", Credentials(pairing_key=key), version=__version__)
     return ident, state

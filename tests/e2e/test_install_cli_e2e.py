@@ -14,7 +14,9 @@ runner = CliRunner()
 
 def test_install_repair_uninstall(live_console: LiveConsole, tmp_path: Path) -> None:
     admin = live_console.admin()
-    key = admin.post("/api/v1/pairing-keys", json={"description": "cli"}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "cli"}).json()[
+        "pairing_key"
+    ]
     base = str(tmp_path / "agent")
     r = runner.invoke(app, ["agent", "install", "--install-base", base, "--pairing-key", key])
     assert r.exit_code == 0, r.output
@@ -56,7 +58,9 @@ def test_sensor_install_writes_a_unit_that_runs_under_the_supervisor(
 ) -> None:
     """The sensor's service runs `sensor supervise`, which is what takes version updates and rolls them back."""
     admin = live_console.admin()
-    key = admin.post("/api/v1/pairing-keys", json={"description": "cli"}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "cli"}).json()[
+        "pairing_key"
+    ]
     base = str(tmp_path / "sensor")
     r = runner.invoke(app, ["sensor", "install", "--install-base", base, "--pairing-key", key])
     assert r.exit_code == 0, r.output

@@ -44,7 +44,9 @@ def test_pushed_snmp_and_ad_settings_are_served_by_the_other_sensor(
 ) -> None:
     admin = live_console.admin()
     admin.patch("/api/v1/fleet/settings", json={"auto_approve": True}).raise_for_status()
-    key = admin.post("/api/v1/pairing-keys", json={"description": "sensors"}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "sensors"}).json()[
+        "pairing_key"
+    ]
     states, ids = {}, {}
     for name in "ab":
         states[name] = NodeState(tmp_path / f"sensor-{name}")

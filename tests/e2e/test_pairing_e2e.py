@@ -32,9 +32,9 @@ def status(admin: httpx.Client, node_id: str) -> str:
 
 def test_pair_approve_connect_then_disconnect(live_console: LiveConsole, tmp_path: Path) -> None:
     admin = live_console.admin()
-    key = admin.post("/api/v1/pairing-keys", json={"expires_days": 30, "description": "e2e"}).json()[
-        "pairing_key"
-    ]
+    key = admin.post(
+        "/api/v1/pairing-keys", json={"max_uses": 20, "expires_days": 30, "description": "e2e"}
+    ).json()["pairing_key"]
     state = NodeState(tmp_path / "agent")
     ident, resp = enroll(state, "agent", Credentials(pairing_key=key), version="0.1.0")
     assert resp.status == "Pending Approval"
@@ -113,7 +113,7 @@ def test_long_poll_is_woken_with_the_committed_configuration(
 
     live_console.ctx.settings.longpoll_seconds = 20.0
     admin = live_console.admin()
-    key = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20}).json()["pairing_key"]
     state = NodeState(tmp_path / "a")
     ident, _ = enroll(state, "agent", Credentials(pairing_key=key))
     admin.post(f"/api/v1/agents/{ident.node_id}/approve").raise_for_status()

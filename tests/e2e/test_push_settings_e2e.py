@@ -57,7 +57,9 @@ def test_pushed_port_alias_and_subnet_change_what_other_sensors_do(
 ) -> None:
     admin = live_console.admin()
     admin.patch("/api/v1/fleet/settings", json={"auto_approve": True}).raise_for_status()
-    key = admin.post("/api/v1/pairing-keys", json={"description": "sensors"}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "sensors"}).json()[
+        "pairing_key"
+    ]
     states, ids = {}, {}
     for name in "abc":
         states[name] = NodeState(tmp_path / f"sensor-{name}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from otwatch.console.fleet.models import Node
@@ -32,8 +33,11 @@ def test_reports_are_stored_on_arrival_and_acknowledged_after_the_long_poll(
     live_console: LiveConsole, tmp_path: Path
 ) -> None:
     state, ident = live_console.enrolled(tmp_path / "sensor", "sensor")
+    # approved: the console takes no report of a node Pending Approval (docs/security.md)
+    live_console.admin().post(f"/api/v1/sensors/{ident.node_id}/approve").raise_for_status()
     runtime = NodeRuntime(state, version="0.1.0", longpoll=30.0)
     with ConsoleLink(state) as link:
+        link.checkin(CheckinRequest(client_time=datetime.now(UTC), wait=1))  # consumes the approval's wake-up
         runtime.report_box.put(_stats_report(1))
         node_id = ident.node_id
         took: list[float] = []

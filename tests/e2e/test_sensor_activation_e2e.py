@@ -132,7 +132,7 @@ def test_sensor_switches_modes_with_the_seed_errors(
     other = ConsolePKI.load_or_create(tmp_path / "other-pki", ["127.0.0.1"])
     foreign = _signed(other, "locally-managed", closed, ctx.pki.fingerprint, sensor={"node_id": node_id})
     assert "issued by another management console" in _error(_upload(sensor, foreign))
-    second = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+    second = admin.post("/api/v1/pairing-keys", json={"max_uses": 20}).json()["pairing_key"]
     from otwatch.wire.client import Credentials, enroll
 
     other_sensor, _ = enroll(NodeState(tmp_path / "s2"), "sensor", Credentials(pairing_key=second))

@@ -23,7 +23,9 @@ def test_sensor_reports_assets_alerts_and_takes_learning_mode(
 ) -> None:
     admin = live_console.admin()
     admin.patch("/api/v1/fleet/settings", json={"auto_approve": True}).raise_for_status()
-    key = admin.post("/api/v1/pairing-keys", json={"description": "sensor"}).json()["pairing_key"]
+    key = admin.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "sensor"}).json()[
+        "pairing_key"
+    ]
     state = NodeState(tmp_path / "sensor")
     ident, resp = enroll(state, "sensor", Credentials(pairing_key=key))
     assert resp.status == "Waiting for Connection"

@@ -45,7 +45,7 @@ def test_sensor_version_update_then_rollback(
     (keys / "release.pub").write_bytes(PUB)
     admin = live_console.admin()
     base = tmp_path / "sensor"
-    pk = admin.post("/api/v1/pairing-keys", json={}).json()["pairing_key"]
+    pk = admin.post("/api/v1/pairing-keys", json={"max_uses": 20}).json()["pairing_key"]
     ident, _ = enroll(NodeState(base / "state"), "sensor", Credentials(pairing_key=pk), version=__version__)
     admin.post(f"/api/v1/sensors/{ident.node_id}/approve").raise_for_status()
     pcap = tmp_path / "plant.pcap"

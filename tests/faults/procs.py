@@ -120,7 +120,7 @@ class ConsoleProc:
 
 
 def pairing_key(admin: httpx.Client) -> str:
-    r = admin.post("/api/v1/pairing-keys", json={"description": "test", "expires_days": 1})
+    r = admin.post("/api/v1/pairing-keys", json={"max_uses": 20, "description": "test", "expires_days": 1})
     assert r.status_code == 201, r.text
     return str(r.json()["pairing_key"])
 

@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
@@ -24,12 +25,14 @@ from otwatch.console.audit import pages as audit_pages
 from otwatch.console.auth import pages as auth_pages
 from otwatch.console.auth.routes import router as auth_router
 from otwatch.console.background import BackgroundWorkers
+from otwatch.console.bodylimit import bounded
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials import pages as credentials_pages
 from otwatch.console.credentials.routes import router as credentials_router
 from otwatch.console.dashboard import pages as dashboard_pages
 from otwatch.console.dashboard.routes import router as dashboard_router
-from otwatch.console.deps import CtxDep, Viewer, csrf_guard
+from otwatch.console.deps import CtxDep, SessionDep, Viewer, csrf_guard, principal_from_request
+from otwatch.console.errors import APIError
 from otwatch.console.fleet import pages as fleet_pages
 from otwatch.console.fleet.activation import router as activation_router
 from otwatch.console.fleet.fastpath import CheckinFastPath, is_checkin
@@ -48,7 +51,7 @@ from otwatch.console.updates import pages as updates_pages
 from otwatch.console.updates.routes import router as updates_router
 from otwatch.console.web import apidocs, signin
 from otwatch.console.web import certificates as certificate_pages
-from otwatch.console.web.render import STATIC_DIR
+from otwatch.console.web.render import PASSWORD_PAGE, STATIC_DIR, PasswordChangeRequired
 
 
 class CertificateOut(BaseModel):
@@ -70,6 +73,42 @@ GIL_SWITCH_INTERVAL = 0.0005  # seconds; see the lifespan
 GC_FULL_AFTER = 1000  # generation-1 collections between full ones (Python's default: 10); see the lifespan
 
 
+#: what every page and API answer of the console carries (the sensor console sends the same)
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"strict-transport-security", b"max-age=31536000"),  # the console is only served over HTTPS
+]
+CSP = b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+#: the API reference: Swagger UI's files come from the console itself (web/apidocs.py), its page starts
+#: them with an inline script and style; no other host, no framing
+DOCS_CSP = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _secured(scope: MutableMapping[str, Any], send: Any) -> Any:
+    """``send`` with the security headers added to the response; pages and API answers are never
+    cached (they carry inventory, alerts, settings), static files may be."""
+    path: str = scope.get("path", "")
+    csp = DOCS_CSP if path in ("/docs", "/redoc") or path.startswith("/docs/") else CSP
+    extra = [*SECURITY_HEADERS, (b"content-security-policy", csp)]
+    if not path.startswith("/static/"):
+        extra.append((b"cache-control", b"no-store"))
+
+    async def wrapped(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            have = {k.lower() for k, _ in message.get("headers", [])}
+            headers = list(message.get("headers", []))
+            headers.extend((k, v) for k, v in extra if k not in have)
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return wrapped
+
+
 class ConsoleApp(FastAPI):
     """The FastAPI application, answering agents' and sensors' check-ins itself first
     (``fleet/fastpath.py``: nearly all requests at 10,000 nodes) and everything else as usual."""
@@ -78,9 +117,10 @@ class ConsoleApp(FastAPI):
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if self.checkin is not None and is_checkin(scope):
-            await self.checkin(scope, receive, send)
+            await self.checkin(scope, receive, send)  # bounded by itself (fastpath.MAX_BODY)
         else:
-            await super().__call__(scope, receive, send)
+            send = _secured(scope, send) if scope["type"] == "http" else send
+            await bounded(super().__call__, scope, receive, send)  # bodies bounded per route
 
 
 def create_app(ctx: ConsoleContext) -> FastAPI:
@@ -119,13 +159,14 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         ctx.notifier.close()  # the PostgreSQL wake-up listener, if any
 
     app = ConsoleApp(
-        docs_url=None,  # the API reference is served below, with Swagger UI from the package
-        redoc_url=None,
         title="OTWatch console",
         version=__version__,
         lifespan=lifespan,
         description="Inventory, alerts and the fleet of OT agents and sensors.",
         dependencies=[Depends(csrf_guard)],
+        docs_url=None,  # served below, to signed-in users only
+        redoc_url=None,
+        openapi_url=None,
     )
     app.state.ctx = ctx
     app.add_middleware(
@@ -137,7 +178,25 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         https_only=True,
     )
     errors.install(app)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def _password_first(_: Request, exc: PasswordChangeRequired) -> Response:
+        return RedirectResponse(PASSWORD_PAGE, status_code=303)
+
     app.checkin = CheckinFastPath(ctx)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi_document(request: Request, db: SessionDep) -> JSONResponse:
+        """The OpenAPI document, for signed-in users and API keys (it maps every route)."""
+        if principal_from_request(request, db) is None:
+            raise APIError(401, "unauthorized", "sign in or send an API key")
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False)
+    def api_reference(request: Request, db: SessionDep) -> Response:
+        if principal_from_request(request, db) is None:
+            return RedirectResponse("/login", status_code=303)
+        return apidocs.swagger_ui(request)  # Swagger UI from the package, no CDN
 
     @app.get("/api/v1/health", response_model=Health, tags=["system"])
     def health(c: CtxDep) -> Health:
@@ -192,7 +251,6 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
     ):
         app.include_router(pages.router)
     app.include_router(activation_router)
-    app.include_router(apidocs.router)
     app.mount(apidocs.STATIC_URL, StaticFiles(directory=apidocs.STATIC_DIR), name="apidocs")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -43,7 +42,7 @@ def run(
     """Migrate the database, create the first admin if needed, and serve HTTPS."""
     from otwatch.console.app import create_app
     from otwatch.console.bootstrap import prepare
-    from otwatch.console.server import PortBusy, check_port, uvicorn_config
+    from otwatch.console.server import ConsoleServer, PortBusy, check_port, uvicorn_config
 
     settings = _settings(data_dir, host=host, port=port)
     _run_installed_update(settings)
@@ -56,7 +55,7 @@ def run(
         raise typer.Exit(2) from None
     ctx, pw = prepare(settings)
     _banner(ctx.settings, ctx.pki.fingerprint, pw)
-    uvicorn.Server(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "info")).run()
+    ConsoleServer(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "info"), ctx).run()
 
 
 def _banner(settings: Settings, fingerprint: str, pw: str | None) -> None:
@@ -64,10 +63,11 @@ def _banner(settings: Settings, fingerprint: str, pw: str | None) -> None:
     out.print(f"[bold green]OTWatch console[/] at [link]https://{host}:{settings.port}/[/link]")
     out.print(f"  database: {settings.resolved_database_url.split('@')[-1]}")
     out.print(f"  certificate fingerprint (SHA-256): {fingerprint}")
-    if pw:
-        out.print(
-            f"  first sign-in: user [bold]admin[/], one-time password [bold]{pw}[/] (change it after signing in)"
-        )
+    if pw:  # on a terminal only; under a service manager it goes to a 0600 file, not the journal
+        from otwatch.ui.passwords import reveal_generated
+
+        shown = reveal_generated("admin", pw, settings.data_dir)
+        out.print(f"  first sign-in: {shown} (it must be changed at the first sign-in)", highlight=False)
 
 
 def _run_installed_update(settings: Settings) -> None:
@@ -175,9 +175,11 @@ app.add_typer(pairing, name="pairing-key")
 @pairing.command("create")
 def pairing_create(
     data_dir: DataDir = None,
-    expires_days: Annotated[int, typer.Option(min=1, max=3650, help="Expiration Period in days")] = 90,
+    expires_days: Annotated[int, typer.Option(min=1, max=365, help="Expiration Period in days")] = 90,
     description: Annotated[str, typer.Option(help="what the key is for")] = "",
     address: Annotated[str | None, typer.Option(help="ICP IP/Host[:port] agents will connect to")] = None,
+    max_uses: Annotated[int, typer.Option(min=1, max=100_000, help="how many nodes it may pair")] = 1,
+    kind: Annotated[str | None, typer.Option(help="agent or sensor (default: its first node's kind)")] = None,
 ) -> None:
     """Generate a pairing key and print it (shown once)."""
     from otwatch.console.bootstrap import prepare
@@ -185,7 +187,11 @@ def pairing_create(
 
     ctx, _ = prepare(_settings(data_dir))
     with ctx.db.session() as db:
-        row, text = create_pairing_key(db, ctx, "cli", address, expires_days, description)
+        if kind not in (None, "agent", "sensor"):
+            raise typer.BadParameter("--kind is agent or sensor")
+        row, text = create_pairing_key(
+            db, ctx, "cli", address, expires_days, description, max_uses=max_uses, kind=kind
+        )
     out.print(
         f"pairing key {row.id} for {row.address}, expires {row.expires_at:%Y-%m-%d %H:%M} UTC",
         highlight=False,
@@ -209,7 +215,7 @@ def pairing_list(data_dir: DataDir = None) -> None:
                 k.description,
                 f"{k.expires_at:%Y-%m-%d}",
                 "yes" if k.revoked_at else "",
-                str(k.uses),
+                f"{k.uses}/{k.max_uses} {k.kind or ''}".rstrip(),
             )
     out.print(t)
 
@@ -229,3 +235,21 @@ def pairing_revoke(key_id: str, data_dir: DataDir = None) -> None:
         out.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(1) from exc
     out.print(f"revoked {key_id}")
+
+
+@app.command("unlock-user")
+def unlock_user(username: str, data_dir: DataDir = None) -> None:
+    """End a user's sign-in lockout now (e.g. the only Admin, locked by someone guessing)."""
+    from otwatch.console.auth.models import User
+    from otwatch.console.auth.service import unlock_user as unlock
+    from otwatch.console.bootstrap import prepare
+
+    ctx, _ = prepare(_settings(data_dir))
+    with ctx.db.session() as db:
+        user = db.scalar(select(User).where(User.username == username))
+        if user is None:
+            out.print(f"[red]error:[/] no user {username!r}")
+            raise typer.Exit(1)
+        unlock(db, "cli", user)
+        db.commit()
+    out.print(f"unlocked {username}")

@@ -6,6 +6,8 @@ Everything secret that must not live in the database (CA key, vault key, session
 
 from __future__ import annotations
 
+import logging
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -51,5 +53,24 @@ class Settings(BaseSettings):
         return self.public_address or f"{self.host}:{self.port}"
 
     def ensure_dirs(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        (self.data_dir / "pki").mkdir(exist_ok=True)
+        """The data directory and its pki folder, 0700 (made so if they existed); the default SQLite
+        database created 0600 before SQLite opens it, so its WAL and shared-memory files (which SQLite
+        creates with the database's mode) are private from creation too."""
+        for d in (self.data_dir, self.data_dir / "pki"):
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            _private(d, 0o700)
+        if not self.database_url:
+            db = self.data_dir / "otwatch.db"
+            os.close(os.open(db, os.O_WRONLY | os.O_CREAT, 0o600))
+            for f in (db, db.with_name("otwatch.db-wal"), db.with_name("otwatch.db-shm")):
+                if f.exists():
+                    _private(f, 0o600)
+
+
+def _private(path: Path, mode: int) -> None:
+    """Tighten ``path`` to ``mode``; a path this account does not own (a mounted volume) is left as it
+    is, with a warning, rather than stopping the console."""
+    try:
+        os.chmod(path, mode)
+    except PermissionError as exc:
+        logging.getLogger(__name__).warning("cannot make %s private (%o): %s", path, mode, exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from collections.abc import Iterator
@@ -18,13 +19,17 @@ from otwatch.console.db import Database
 from otwatch.console.fleet.liveness import LivenessWriter
 from otwatch.console.fleet.notify import Notifier, notifier_for
 from otwatch.console.pki import ConsolePKI
+from otwatch.ui.signin import ADDRESS_FAILURES, LOCKOUT_SECONDS, MemoryThrottle
 from otwatch.wire.tls import split_address
 
 
 def _secret_file(path: Path) -> str:
+    """The secret in ``path``, created 0600 (never readable by others, not even for a moment)."""
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+    os.chmod(path, 0o600)
     return path.read_text().strip()
 
 
@@ -42,6 +47,11 @@ class ConsoleContext:
     # pool: more threads than the database can use only take turns at the GIL with the event loop,
     # and at 12,000 nodes those hand-offs were much of a saturated console's time.
     checkin_pool: ThreadPoolExecutor = field(init=False)
+    # failed sign-ins per client address (this process): past ADDRESS_FAILURES an address is refused
+    # without another audit row, so anonymous guessing cannot flood the audit log
+    sign_in_addresses: MemoryThrottle = field(
+        default_factory=lambda: MemoryThrottle(limit=ADDRESS_FAILURES, window=LOCKOUT_SECONDS)
+    )
 
     _loop_conn: Connection | None = field(init=False, default=None)
     _loop_lock: threading.Lock = field(init=False, default_factory=threading.Lock)

@@ -70,7 +70,7 @@ def _seed(ctx: ConsoleContext) -> str:
         if db.query(MonitoredNetwork).filter_by(cidr="127.0.0.0/8").first() is None:
             db.add(MonitoredNetwork(cidr="127.0.0.0/8", description="demo: loopback plant"))
         settings_service.put(db, "auto_approve", True)
-        _, key = pairing.create_pairing_key(db, ctx, "demo", None, 1, "demo fleet")
+        _, key = pairing.create_pairing_key(db, ctx, "demo", None, 1, "demo fleet", max_uses=2)
     return key
 
 
@@ -105,8 +105,10 @@ def _banner(ctx: ConsoleContext, settings: Settings, pw: str | None) -> None:
     out.print(f"[bold green]OTWatch console (demo)[/] at https://{host}:{settings.port}/")
     out.print(f"  API docs: https://{host}:{settings.port}/docs   database: SQLite in {settings.data_dir}")
     out.print(f"  certificate fingerprint (SHA-256): {ctx.pki.fingerprint}")
-    if pw:
-        out.print(f"  sign in as [bold]admin[/] with the one-time password [bold]{pw}[/]")
+    if pw:  # on a terminal only (otwatch.ui.passwords.reveal_generated)
+        from otwatch.ui.passwords import reveal_generated
+
+        out.print(f"  sign in: {reveal_generated('admin', pw, settings.data_dir)}", highlight=False)
     else:
         out.print("  sign in as admin (password from the first run, or set OTWATCH_ADMIN_PASSWORD)")
 

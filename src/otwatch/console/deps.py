@@ -8,9 +8,10 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from otwatch.console.auth.models import Role, User
+from otwatch.console.auth.models import EndedSession, Role, User
 from otwatch.console.auth.service import resolve_api_key
 from otwatch.console.context import ConsoleContext
 from otwatch.console.errors import APIError
@@ -42,6 +43,7 @@ class Principal:
     role: Role
     via: str  # "session" | "api_key"
     api_key_name: str | None = None
+    must_change: bool = False  # signed in with a password the user must change first
 
     def can(self, perm: Permission) -> bool:
         return perm in ROLE_PERMISSIONS[self.role]
@@ -86,17 +88,37 @@ def principal_from_request(request: Request, db: Session) -> Principal | None:
     uid = request.session.get("uid") if "session" in request.scope else None
     if not uid:
         return None
-    su = db.get(User, uid)
-    if su is None or not su.active or request.session.get("epoch") != su.session_epoch:
+    sid = request.session.get("sid")
+    # the user and whether this session was signed out (auth.service.end_session), in one statement
+    ended = select(EndedSession.sid).where(EndedSession.sid == str(sid)).exists()
+    found_user = db.execute(select(User, ended).where(User.id == uid)).first() if sid else None
+    su = found_user[0] if found_user is not None else None
+    if (
+        found_user is None
+        or found_user[1]
+        or su is None
+        or not su.active
+        or request.session.get("epoch") != su.session_epoch
+    ):
         request.session.clear()
         return None
-    return Principal(su.id, su.username, Role(su.role), "session")
+    return Principal(su.id, su.username, Role(su.role), "session", must_change=su.must_change_password)
+
+
+#: what a user who must change their password may still do through the API
+PASSWORD_CHANGE_ROUTES = frozenset({"/api/v1/auth/password", "/api/v1/auth/me", "/api/v1/auth/logout"})
 
 
 def current_principal(request: Request, db: SessionDep) -> Principal:
     p = principal_from_request(request, db)
     if p is None:
         raise APIError(401, "unauthorized", "sign in or send an API key")
+    if p.must_change and request.url.path not in PASSWORD_CHANGE_ROUTES:
+        raise APIError(
+            403,
+            "password_change_required",
+            "change your password first (POST /api/v1/auth/password, or the page /account/password)",
+        )
     return p
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, OperationalError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DataError)
     async def _data(_: Request, exc: DataError) -> JSONResponse:
         return data_error_response(exc)
+
+    @app.exception_handler(StatementError)
+    async def _statement(_: Request, exc: StatementError) -> JSONResponse:
+        # a value of the wrong type for its column, refused before it reached the database
+        if isinstance(exc.orig, TypeError | ValueError):
+            return JSONResponse(
+                body("invalid", f"a value in the request cannot be stored: {exc.orig}"), status_code=422
+            )
+        log.error("database error: %s", exc.orig)
+        return JSONResponse(body("error", "internal error"), status_code=500)
 
     @app.exception_handler(OperationalError)
     async def _database(_: Request, exc: OperationalError) -> JSONResponse:

@@ -110,7 +110,8 @@ class ConsoleVersions:
     # ------------------------------------------------------------ database backup
     def backup(self, label: str) -> Path:
         url = make_url(self.settings.resolved_database_url)
-        self.backups.mkdir(parents=True, exist_ok=True)
+        self.backups.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.backups, 0o700)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
         if url.get_backend_name() == "sqlite":
             target = self.backups / f"{stamp}-{label}.sqlite3"
@@ -124,7 +125,9 @@ class ConsoleVersions:
                     "again; nothing was changed"
                 )
             target = self.backups / f"{stamp}-{label}.pgdump"
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
             _run_pg(["pg_dump", "--format=custom", "--no-owner", "--file", str(target)], url)
+            os.chmod(target, 0o600)
             return target
         raise UpdateError(f"cannot back up a {url.get_backend_name()} database; nothing was changed")
 
@@ -206,6 +209,8 @@ class ConsoleVersions:
 
 def _sqlite_copy(source: str, target: str) -> None:
     """A consistent copy through the sqlite3 backup API (safe even while the file is in use)."""
+    if not os.path.exists(target):  # a backup holds every secret of the database: 0600 from creation
+        os.close(os.open(target, os.O_WRONLY | os.O_CREAT, 0o600))
     src = sqlite3.connect(source)
     dst = sqlite3.connect(target)
     try:

@@ -14,6 +14,7 @@ import errno
 import socket
 import ssl
 import threading
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -89,6 +90,20 @@ def uvicorn_config(
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
+
+
+class ConsoleServer(uvicorn.Server):
+    """uvicorn's server that, told to stop (SIGTERM, Ctrl-C), first ends the check-ins' long-polls
+    with 503 and Retry-After (``Notifier.drain``): nodes come back to the restarted console instead of
+    seeing 500s when the graceful-shutdown timeout cuts the long-polls off."""
+
+    def __init__(self, config: uvicorn.Config, ctx: ConsoleContext) -> None:
+        super().__init__(config)
+        self.ctx = ctx
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.ctx.notifier.drain()
+        super().handle_exit(sig, frame)
 
 
 class ServerThread:

@@ -14,6 +14,7 @@ Anything missing or malformed is skipped rather than failing the page: statistic
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,9 +35,11 @@ class Traffic:
 
 
 def _number(value: Any) -> float | None:
+    """A statistic as a finite number, or None (a node's Infinity or NaN is no number to draw)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    f = float(value)
+    return f if math.isfinite(f) else None
 
 
 def _hour(value: Any) -> datetime | None:
@@ -110,7 +113,10 @@ def traffic_by_port(stats: Mapping[str, Any], aliases: Mapping[Any, Any]) -> lis
 
 def summary(stats: Mapping[str, Any]) -> dict[str, Any]:
     raw = stats.get("summary")
-    return dict(raw) if isinstance(raw, Mapping) else {}
+    if not isinstance(raw, Mapping):
+        return {}
+    # non-finite numbers (stored by an older console) are left out rather than shown or formatted
+    return {str(k): v for k, v in raw.items() if not (isinstance(v, float) and not math.isfinite(v))}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """The one password policy of both consoles (the central console's users, the sensor's local users).
 
 Length is what matters against guessing; the rule also refuses a password made of one repeated
-character. Argon2 does the rest. Kept here, in the shared UI layer, so the two consoles cannot
+character, one of a single kind of characters (only letters, only digits), and the passwords (or
+their core) everyone tries first. Generated passwords reach a terminal only (`reveal_generated`). Argon2 does the rest. Kept here, in the shared UI layer, so the two consoles cannot
 drift apart again (the sensor's used to accept 8 characters, the console's 10).
 
 Both consoles hash and verify through :func:`hash_password` and :func:`verify_password`, the one
@@ -14,7 +15,10 @@ A hash records its own parameters, so a hash made under either profile verifies 
 from __future__ import annotations
 
 import os
+import string
+import sys
 from functools import cache
+from pathlib import Path
 from typing import Annotated, Final
 
 from argon2 import PasswordHasher, profiles
@@ -33,7 +37,49 @@ def password_problem(password: str) -> str | None:
         return f"a password has at most {MAX_LENGTH} characters"
     if len(set(password)) == 1:
         return "a password can't be one character repeated"
+    kinds = sum(
+        (
+            any(c.islower() for c in password),
+            any(c.isupper() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() for c in password),
+        )
+    )
+    if kinds < 2:
+        return "a password needs two kinds of characters at least (lower case, upper case, digits, others)"
+    core = password.strip(string.digits + string.punctuation + string.whitespace).casefold()
+    if core in COMMON or password.casefold() in COMMON:
+        return "this password is too common; choose another"
     return None
+
+
+#: passwords (or their core, without the digits and punctuation around it) everyone tries first
+COMMON: Final = frozenset(
+    {
+        "password", "passw0rd", "p@ssw0rd", "p@ssword", "qwerty", "qwertyuiop", "qwertz", "azerty",
+        "asdfghjkl", "letmein", "welcome", "admin", "administrator", "root", "toor", "changeme",
+        "iloveyou", "abc", "abcdef", "abcdefgh", "monkey", "dragon", "sunshine", "football", "master",
+        "default", "secret", "login", "support", "operator", "engineer", "siemens", "schneider",
+        "rockwell", "otwatch", "scada", "plc", "test", "guest", "user",
+    }
+)  # fmt: skip
+
+
+def reveal_generated(user: str, password: str, directory: Path, tty: bool | None = None) -> str:
+    """The line that tells an operator a generated password. On a terminal it is shown once; anywhere
+    else (a service's journal, a log file) it is written to a 0600 file in ``directory`` instead and
+    the line names that file, so no password lands in a log."""
+    if tty is None:
+        tty = sys.stdout.isatty()
+    if tty:
+        return f"user {user}: generated password (shown once): {password}"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"generated-password-{user}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+    os.chmod(path, 0o600)
+    return f"user {user}: generated password written to {path} (readable by this account only; delete it after use)"
 
 
 def check_password(password: str) -> str:

@@ -34,6 +34,10 @@ from otwatch.ui import csrf
 
 MAX_FAILURES: Final = 5  # failed sign-ins of one user ...
 LOCKOUT_SECONDS: Final = 15 * 60  # ... within this window lock that user for the rest of it
+ADDRESS_FAILURES: Final = 50  # failed sign-ins from one client address in the window (any name)
+# MAX_FAILURES count per (name, client address) where the address is known; this many failures of a
+# name from all addresses lock it everywhere (guessing spread over many addresses)
+USER_FAILURES_ANYWHERE: Final = 50
 WRONG: Final = "Wrong user name or password."
 EXPIRED: Final = "The sign-in form expired; please sign in again."
 
@@ -93,7 +97,34 @@ class MemoryThrottle:
             self._failures.pop(user, None)
 
     def unlock(self, user: str) -> None:
-        self.succeeded(normalise(user))
+        """Forget ``user``'s failures, from every address (`PerAddressThrottle`)."""
+        name = normalise(user)
+        with self._lock:
+            for key in [k for k in self._failures if k == name or k.startswith(name + "\0")]:
+                del self._failures[key]
+
+
+class PerAddressThrottle:
+    """A :class:`Throttle` for one request: MAX_FAILURES count per (name, client address) in ``near``,
+    and USER_FAILURES_ANYWHERE per name in ``anywhere``. Someone guessing a user's password from one
+    address locks that user out of that address only, not out of the console."""
+
+    def __init__(self, near: MemoryThrottle, anywhere: MemoryThrottle, address: str) -> None:
+        self.near, self.anywhere, self.address = near, anywhere, address or "(unknown)"
+
+    def _key(self, user: str) -> str:
+        return f"{user}\0{self.address}"
+
+    def retry_after(self, user: str) -> int | None:
+        wait = self.near.retry_after(self._key(user))
+        return wait if wait is not None else self.anywhere.retry_after(user)
+
+    def failed(self, user: str) -> None:
+        self.near.failed(self._key(user))
+        self.anywhere.failed(user)
+
+    def succeeded(self, user: str) -> None:
+        self.near.succeeded(self._key(user))
 
 
 _user_locks: dict[str, threading.Lock] = {}

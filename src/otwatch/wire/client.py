@@ -7,6 +7,7 @@ key is generated here and never leaves the machine; only a CSR is sent.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import socket
@@ -31,6 +32,8 @@ from otwatch.wire.messages import (
 )
 from otwatch.wire.pairing import PairingKey
 from otwatch.wire.tls import mtls_context, pinned_context, split_address
+
+log = logging.getLogger(__name__)
 
 JSON = {"content-type": "application/json"}
 
@@ -115,6 +118,20 @@ def _error_from(resp: httpx.Response) -> LinkError:
         return LinkError(f"console answered HTTP {resp.status_code}", "http_error", resp.status_code, wait)
 
 
+def write_private(path: Path, data: str | bytes) -> None:
+    """Write a node file readable by its owner only (0600 from creation, also when it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+
+
+def private_dir(path: Path) -> None:
+    """A node's state directory: created 0700 (and made so if it existed)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
 class NodeState:
     """The files of one paired installation."""
 
@@ -128,6 +145,12 @@ class NodeState:
     def exists(self) -> bool:
         return self.identity_file.exists()
 
+    def proxy(self) -> str | None:
+        """The HTTP(S) proxy to reach the console through (``http://[user:pass@]host:port``), or None
+        to go direct (and honour the process's proxy environment). A sensor takes it from its network
+        settings (:class:`otwatch.sensor.local.trust.SensorLinkState`)."""
+        return None
+
     def load(self) -> Identity:
         try:
             return Identity(**json.loads(self.identity_file.read_text()))
@@ -138,25 +161,25 @@ class NodeState:
         """Kept across Repair so the console keeps this installation's identity and history."""
         f = self.dir / "install_id"
         if not f.exists():
-            self.dir.mkdir(parents=True, exist_ok=True)
-            f.write_text(uuid.uuid4().hex)
+            private_dir(self.dir)
+            write_private(f, uuid.uuid4().hex)
         return f.read_text().strip()
 
     def save(self, ident: Identity, key: pki.PrivateKey, resp: EnrollResponse) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.dir / "key.pem", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(pki.key_pem(key))
-        (self.dir / "cert.pem").write_text(resp.certificate_pem)
-        (self.dir / "ca.pem").write_text(resp.ca_pem)
+        private_dir(self.dir)  # every file of a node is its owner's only (0700 / 0600)
+        write_private(self.dir / "key.pem", pki.key_pem(key))
+        write_private(self.dir / "cert.pem", resp.certificate_pem)
+        write_private(self.dir / "ca.pem", resp.ca_pem)
+        if (self.dir / "install_id").exists():
+            os.chmod(self.dir / "install_id", 0o600)
         keys = self.dir / "release-keys"
-        keys.mkdir(exist_ok=True)
+        private_dir(keys)
         for old in keys.glob("*.pub"):
             old.unlink()
         for i, pem in enumerate(resp.release_keys):  # pinned through the same verified channel
-            (keys / f"console-{i}.pub").write_text(pem)
+            write_private(keys / f"console-{i}.pub", pem)
         tmp = self.identity_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(ident), indent=2))
+        write_private(tmp, json.dumps(asdict(ident), indent=2))
         tmp.replace(self.identity_file)
 
     def remove(self) -> None:
@@ -199,15 +222,25 @@ def enroll(
         repair=repair,
         **method_fields,
     )
-    with httpx.Client(verify=ctx, timeout=timeout) as client:
+    url = f"https://{_netloc(host, port)}/api/v1/wire/enroll"
+    r = None
+    cert, old_key = state.dir / "cert.pem", state.dir / "key.pem"
+    if repair and cert.exists() and old_key.exists():
+        # prove the current certificate: the console then keeps the node's approval and configuration
+        proving = pinned_context(host, port, pin, timeout)
         try:
-            r = client.post(
-                f"https://{_netloc(host, port)}/api/v1/wire/enroll",
-                content=req.model_dump_json(),
-                headers=JSON,
-            )
-        except httpx.HTTPError as exc:
-            raise LinkError(f"enrolment failed: {exc}") from exc
+            proving.load_cert_chain(str(cert), str(old_key))
+            with httpx.Client(verify=proving, timeout=timeout) as client:
+                r = client.post(url, content=req.model_dump_json(), headers=JSON)
+        except (OSError, ValueError, httpx.HTTPError) as exc:  # e.g. an expired certificate
+            log.info("repair with the current certificate failed (%s); repairing without it", exc)
+            r = None
+    if r is None:
+        with httpx.Client(verify=ctx, timeout=timeout) as client:
+            try:
+                r = client.post(url, content=req.model_dump_json(), headers=JSON)
+            except httpx.HTTPError as exc:
+                raise LinkError(f"enrolment failed: {exc}") from exc
     if r.status_code != 200:
         raise _error_from(r)
     resp = EnrollResponse.model_validate_json(r.content)
@@ -229,7 +262,10 @@ class ConsoleLink:
         host, port = split_address(self.ident.address)
         self.base = f"https://{_netloc(host, port)}/api/v1/wire"
         self.timeout = timeout
-        self.client = httpx.Client(verify=state.ssl_context(), timeout=timeout)
+        proxy = state.proxy()
+        self.client = httpx.Client(
+            verify=state.ssl_context(), timeout=timeout, proxy=proxy, trust_env=proxy is None
+        )
 
     def close(self) -> None:
         self.client.close()

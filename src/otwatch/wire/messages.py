@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from otwatch.inventory.mac import normalise_mac
 from otwatch.inventory.vocabulary import EngineName, SeverityName
@@ -21,7 +30,42 @@ class EnrollMethod(StrEnum):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+_J = TypeVar("_J")
+
+
+def _finite(value: _J) -> _J:
+    """Free-form JSON (a command result, statistics, details) without Infinity or NaN anywhere: JSON
+    has no such numbers, Python's parser accepts them, and one stored broke every page showing it."""
+    stack: list[object] = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError("numbers must be finite (no Infinity, no NaN)")
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return value
+
+
+def finite_only(value: Any) -> Any:
+    """``value`` with every Infinity or NaN (anywhere inside) replaced by None: what a node applies to
+    the statistics and details it builds, so that one odd division does not stop its reports (the
+    console refuses non-finite numbers, `_finite`)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite_only(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_only(v) for v in value]
+    return value
+
+
+#: a free-form JSON object from a node: any content, but only finite numbers
+FiniteDict = Annotated[dict[str, Any], AfterValidator(_finite)]
 
 
 class EnrollRequest(Strict):
@@ -72,7 +116,7 @@ class CommandMessage(Strict):
 class CommandResult(Strict):
     id: str
     state: Literal["running", "done", "failed"]
-    result: dict[str, Any] = Field(default_factory=dict)
+    result: FiniteDict = Field(default_factory=dict)
     error: str | None = None
 
 
@@ -96,7 +140,7 @@ class AlertReport(Strict):
     first_seen: datetime
     last_seen: datetime
     count: int = Field(default=1, ge=1)
-    details: dict[str, Any] = Field(default_factory=dict)
+    details: FiniteDict = Field(default_factory=dict)
     pcap_b64: str | None = Field(default=None, max_length=16 * 1024 * 1024)
 
 
@@ -151,8 +195,8 @@ class AssetReport(BaseModel):
     banners: dict[Annotated[str, Field(max_length=50)], Annotated[str, Field(max_length=2000)]] = Field(
         default_factory=dict, max_length=100
     )
-    identities: list[dict[Annotated[str, Field(max_length=100)], Any]] = Field(
-        default_factory=list, max_length=50
+    identities: list[Annotated[dict[Annotated[str, Field(max_length=100)], Any], AfterValidator(_finite)]] = (
+        Field(default_factory=list, max_length=50)
     )
     sources: dict[Annotated[str, Field(max_length=50)], Annotated[str, Field(max_length=50)]] = Field(
         default_factory=dict, max_length=50
@@ -222,7 +266,7 @@ class Report(Strict):
     assets: list[AssetReport] = Field(default_factory=list, max_length=50_000)
     connections: list[ConnectionReport] = Field(default_factory=list, max_length=50_000)
     alerts: list[AlertReport] = Field(default_factory=list, max_length=10_000)
-    stats: dict[str, Any] = Field(default_factory=dict)
+    stats: FiniteDict = Field(default_factory=dict)
 
 
 class CheckinRequest(Strict):
@@ -233,7 +277,7 @@ class CheckinRequest(Strict):
     hostname: str = Field(default="", max_length=255)
     config_version: int = 0
     activity: Literal["scanning", "updating"] | None = None
-    progress: dict[str, Any] = Field(default_factory=dict)
+    progress: FiniteDict = Field(default_factory=dict)
     results: list[CommandResult] = Field(default_factory=list, max_length=1000)
     reports: list[Report] = Field(default_factory=list, max_length=100)
     wait: float = Field(default=0.0, ge=0.0, le=60.0)

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -44,6 +45,8 @@ FILE_NAMES = {
 }
 MAX_PACKAGE_BYTES = 2 * 1024**3
 MAX_MEMBERS = 10_000
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+CHUNK = 1024 * 1024
 _VERSION = re.compile(r"^\d+(\.\d+){0,3}$")
 
 
@@ -189,47 +192,117 @@ def _check_name(name: str) -> None:
 # ------------------------------------------------------------------ verify
 
 
-def verify(data: bytes, trusted: Iterable[Ed25519PublicKey]) -> Package:
-    """Check everything; return the verified package or raise PackageError."""
+def verify(
+    data: bytes | BinaryIO, trusted: Iterable[Ed25519PublicKey], *, keep_files: bool = True
+) -> Package:
+    """Check everything; return the verified package or raise PackageError.
+
+    ``data`` is the package's bytes or a seekable binary file (an upload spooled to disk: never read
+    into memory whole). ``keep_files=False`` hashes the payload in chunks and keeps none of it
+    (``Package.files`` is then empty): what a console that only stores and forwards a package needs.
+
+    The order bounds what an unsigned or hostile file can cost: first every member's header (plain
+    regular files only: no links, devices or sparse files, whose declared size is not in the
+    archive; each member's bytes inside the archive), then the manifest and its signature, then the
+    payload names against the manifest, and only then the payload bytes, each hashed once."""
     trusted = list(trusted)
     if not trusted:
         raise PackageError("no trusted release key is configured; refusing every package")
-    if len(data) > MAX_PACKAGE_BYTES:
+    src: BinaryIO = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    size = src.seek(0, io.SEEK_END)
+    if size > MAX_PACKAGE_BYTES:
         raise PackageError("package is larger than 2 GB")
-    members: dict[str, bytes] = {}
+    whole = hashlib.sha256()
+    src.seek(0)
+    for chunk in iter(lambda: src.read(CHUNK), b""):
+        whole.update(chunk)
+    src.seek(0)
+    entries: dict[str, tarfile.TarInfo] = {}
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+        with tarfile.open(fileobj=src, mode="r:") as tar:
             for i, m in enumerate(tar):
                 if i >= MAX_MEMBERS:
                     raise PackageError("package has too many files")
-                if not m.isfile():
-                    raise PackageError(f"package entry {m.name!r} is not a regular file (links are refused)")
+                if m.type not in (tarfile.REGTYPE, tarfile.AREGTYPE) or m.sparse is not None:
+                    raise PackageError(
+                        f"package entry {m.name!r} is not a regular file (links are refused, so are "
+                        "devices and sparse files)"
+                    )
                 _check_name(m.name)
+                if m.size < 0 or m.offset_data + m.size > size:
+                    raise PackageError(
+                        f"not a package (damaged or truncated): entry {m.name!r} claims more bytes "
+                        "than the package holds"
+                    )
+                if m.name in entries:
+                    raise PackageError(f"package lists {m.name!r} twice")
+                entries[m.name] = m
+
+            def read(m: tarfile.TarInfo) -> bytes:
                 f = tar.extractfile(m)
                 if f is None:
                     raise PackageError(f"package entry {m.name!r} cannot be read")
-                if m.name in members:
-                    raise PackageError(f"package lists {m.name!r} twice")
-                members[m.name] = f.read()
+                return f.read()
+
+            mentry, sentry = entries.pop("manifest.json", None), entries.pop("manifest.sig", None)
+            if mentry is None:
+                raise PackageError("package has no manifest.json")
+            if sentry is None:
+                raise PackageError("package is not signed (no manifest.sig)")
+            if mentry.size > MAX_MANIFEST_BYTES or sentry.size > 1024:
+                raise PackageError("manifest.json or manifest.sig is too large")
+            mbytes, sig = read(mentry), read(sentry)
+            signer = _signer(mbytes, sig, trusted)
+            manifest = _manifest(mbytes)
+            strays = sorted(n for n in entries if not n.startswith("payload/"))
+            if strays:
+                raise PackageError(f"package holds files outside payload/: {', '.join(strays)}")
+            names = {n.removeprefix("payload/"): m for n, m in entries.items()}
+            missing = sorted(set(manifest.files) - set(names))
+            extra = sorted(set(names) - set(manifest.files))
+            if missing or extra:
+                raise PackageError(
+                    f"package content differs from its manifest (missing {missing}, unlisted {extra})"
+                )
+            payload: dict[str, bytes] = {}
+            for name, m in names.items():
+                if keep_files:
+                    content = read(m)
+                    digest = hashlib.sha256(content).hexdigest()
+                else:
+                    digest = _stream_digest(tar, m)
+                if digest != manifest.files[name]:
+                    raise PackageError(f"file {name} does not match its SHA-256 in the manifest (tampered)")
+                if keep_files:
+                    payload[name] = content
     except (tarfile.TarError, EOFError) as exc:
         raise PackageError(f"not a package (damaged or not a tar file): {exc}") from exc
-    mbytes, sig = members.pop("manifest.json", None), members.pop("manifest.sig", None)
-    if mbytes is None:
-        raise PackageError("package has no manifest.json")
-    if sig is None:
-        raise PackageError("package is not signed (no manifest.sig)")
-    signer = None
+    return Package(manifest, payload, whole.hexdigest(), key_id(signer))
+
+
+def _stream_digest(tar: tarfile.TarFile, m: tarfile.TarInfo) -> str:
+    f = tar.extractfile(m)
+    if f is None:
+        raise PackageError(f"package entry {m.name!r} cannot be read")
+    h = hashlib.sha256()
+    for chunk in iter(lambda: f.read(CHUNK), b""):
+        h.update(chunk)
+    return h.hexdigest()
+
+
+def _signer(mbytes: bytes, sig: bytes, trusted: list[Ed25519PublicKey]) -> Ed25519PublicKey:
     for pub in trusted:
         try:
             pub.verify(sig if len(sig) == 64 else base64.b64decode(sig), mbytes)
-            signer = pub
-            break
+            return pub
         except (InvalidSignature, ValueError):
             continue
-    if signer is None:
-        raise PackageError(
-            "signature does not match any trusted release key (tampered, or signed by another key)"
-        )
+    raise PackageError(
+        "signature does not match any trusted release key (tampered, or signed by another key)"
+    )
+
+
+def _manifest(mbytes: bytes) -> Manifest:
     try:
         raw = json.loads(mbytes)
         manifest = Manifest(
@@ -242,18 +315,7 @@ def verify(data: bytes, trusted: Iterable[Ed25519PublicKey]) -> Package:
         raise PackageError(f"unknown package kind {manifest.kind!r}")
     parse_version(manifest.version)
     parse_version(manifest.min_version)
-    payload = {n.removeprefix("payload/"): c for n, c in members.items() if n.startswith("payload/")}
-    strays = sorted(n for n in members if not n.startswith("payload/"))
-    if strays:
-        raise PackageError(f"package holds files outside payload/: {', '.join(strays)}")
-    missing = sorted(set(manifest.files) - set(payload))
-    extra = sorted(set(payload) - set(manifest.files))
-    if missing or extra:
-        raise PackageError(f"package content differs from its manifest (missing {missing}, unlisted {extra})")
-    for name, content in payload.items():
-        if hashlib.sha256(content).hexdigest() != manifest.files[name]:
-            raise PackageError(f"file {name} does not match its SHA-256 in the manifest (tampered)")
-    return Package(manifest, payload, hashlib.sha256(data).hexdigest(), key_id(signer))
+    return manifest
 
 
 def check_upgrade(manifest: Manifest, kind: str, current: str | None) -> None:

@@ -27,10 +27,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from otwatch.wire.client import ConsoleLink, LinkError, NodeState, host_os
+from otwatch.wire.client import ConsoleLink, LinkError, NodeState, host_os, write_private
 from otwatch.wire.messages import CheckinRequest, CommandMessage, CommandResult, Report
 
 log = logging.getLogger("otwatch.node")
+
+#: the status the console answers before an operator approved the node (console/fleet/status.py)
+PENDING_APPROVAL = "Pending Approval"
 
 
 M = TypeVar("M", CommandResult, Report)
@@ -46,10 +49,12 @@ class Outbox(Generic[M]):
 
     def put(self, result: M) -> None:
         line = result.model_dump_json() + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
 
     def pending(self, limit: int | None = None) -> list[M]:
         with self._lock:
@@ -74,7 +79,7 @@ class Outbox(Generic[M]):
             lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
             keep = [ln for ln in lines if ln not in sent_lines]
             tmp = self.path.with_suffix(".tmp")
-            tmp.write_text("".join(f"{ln}\n" for ln in keep), encoding="utf-8")
+            write_private(tmp, "".join(f"{ln}\n" for ln in keep))
             tmp.replace(self.path)
 
 
@@ -166,7 +171,9 @@ class NodeRuntime:
 
     def _once(self, link: ConsoleLink) -> None:
         results = self.outbox.pending()
-        reports = self.report_box.pending(limit=self.reports_per_checkin)
+        # a node Pending Approval keeps its reports: the console takes none before approval
+        pending_approval = self.status == PENDING_APPROVAL
+        reports = [] if pending_approval else self.report_box.pending(limit=self.reports_per_checkin)
         # working: report progress about once a second; a backlog: send the rest at once
         busy = self.activity is not None or len(reports) >= self.reports_per_checkin
         self._kick.clear()
@@ -185,12 +192,13 @@ class NodeRuntime:
         )
         resp = link.checkin(req)
         self.outbox.ack(results)
-        self.report_box.ack(reports)
+        if resp.status != PENDING_APPROVAL:  # taken (nothing is stored before approval)
+            self.report_box.ack(reports)
         self.status = resp.status
         if resp.config is not None:
             self.config, self.config_version = resp.config, resp.config_version
-            tmp = self._config_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"version": self.config_version, "config": self.config}))
+            tmp = self._config_file.with_suffix(".tmp")  # credentials inside: 0600
+            write_private(tmp, json.dumps({"version": self.config_version, "config": self.config}))
             tmp.replace(self._config_file)
             if self.on_config:
                 self.on_config(self.config)
@@ -203,7 +211,7 @@ class NodeRuntime:
         if cmd.id in self._seen:
             return
         self._seen.add(cmd.id)
-        self._seen_file.write_text(json.dumps(sorted(self._seen)[-5000:]))
+        write_private(self._seen_file, json.dumps(sorted(self._seen)[-5000:]))
         handler = self.handlers.get(cmd.type)
         if handler is None:
             self.finish(cmd.id, False, error=f"this node does not know the command {cmd.type!r}")

@@ -31,7 +31,8 @@ def _enable(client: TestClient) -> None:
 def _upload(client: TestClient, files: list[tuple[str, bytes]]) -> object:
     token = csrf(client)
     return client.post(
-        f"/system/pcap/upload?csrf={token}",
+        "/system/pcap/upload",
+        data={"csrf": token},
         files=[("files", (name, data, "application/vnd.tcpdump.pcap")) for name, data in files],
         follow_redirects=False,
     )
@@ -145,13 +146,17 @@ def test_refused_uploads_leave_nothing(
         r = _upload(c, [("", b"")])
         assert r.status_code == 400 and "choose one or more capture files" in r.text
         r = c.post(
-            f"/system/pcap/upload?csrf={csrf(c)}",
+            "/system/pcap/upload",
             content=b"x",
-            headers={"content-type": "application/octet-stream"},
+            headers={"content-type": "application/octet-stream", "X-CSRF-Token": csrf(c)},
         )
         assert r.status_code == 415
         assert list(store.pcap_dir.iterdir()) == []  # no partial or temporary file left
-        r = c.post("/system/pcap/upload?csrf=wrong", files=[("files", ("a.pcap", small_capture[:100], "x"))])
+        r = c.post(
+            "/system/pcap/upload",
+            data={"csrf": "wrong"},
+            files=[("files", ("a.pcap", small_capture[:100], "x"))],
+        )
         assert r.status_code == 403
 
 

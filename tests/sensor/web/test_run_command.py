@@ -103,7 +103,10 @@ def test_run_serves_the_sensor_console(tmp_path: Path, plant_capture: Path) -> N
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
-    assert "sensor console user support, password (shown once):" in out  # generated, printed once
+    # generated: not a terminal here, so written to a 0600 file (named), never printed to a log
+    assert "sensor console user support: generated password written to" in out
+    written = base / "state/local/generated-password-support"
+    assert written.stat().st_mode & 0o777 == 0o600 and written.read_text().strip() not in out
     assert "sensor console user admin" not in out  # from the environment: not printed
     assert f"sensor console: https://127.0.0.1:{port}/" in out
 

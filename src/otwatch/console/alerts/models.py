@@ -39,6 +39,9 @@ class Alert(Base):
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime] = mapped_column(index=True)
     count: Mapped[int] = mapped_column(default=1)
+    # the sensor's cumulative count for this key before this alert (an alert for occurrences after a
+    # closed one counts only its own)
+    count_offset: Mapped[int] = mapped_column(default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     status_by: Mapped[str | None] = mapped_column(String(200), default=None)
     status_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -40,11 +40,16 @@ TRANSITIONS = {"acknowledge": ("open", "acknowledged"), "close": (None, "closed"
 def ingest(db: Session, node_id: str, reports: list[AlertReport]) -> list[Alert]:
     """Upsert by (sensor, sensor's alert key): counts and times are absolute, so a resend is harmless.
 
-    An alert the operator closed stays closed unless the sensor reports new occurrences after it.
+    An alert the operator closed stays closed. New occurrences after it (the sensor's count and
+    last time moved on for the same key) are a new alert, forwarded like any other: the SIEM hears
+    of every PLC stop, also the one after Close (`_recurrence`).
     """
     new: list[Alert] = []
     for r in reports:
         row = db.scalar(select(Alert).where(Alert.node_id == node_id, Alert.sensor_key == r.key))
+        if row is not None and row.status == "closed" and r.last_seen > row.last_seen:
+            row = _recurrence(db, row, r)
+            new.append(row)  # a new alert: forwarded like any other
         pcap = None
         if r.pcap_b64:
             try:
@@ -58,24 +63,44 @@ def ingest(db: Session, node_id: str, reports: list[AlertReport]) -> list[Alert]
                 first_seen=r.first_seen,
                 last_seen=r.last_seen,
                 count=r.count,
+                count_offset=0,
                 status="open",
             )
             db.add(row)
             new.append(row)
-        elif row.status == "closed" and r.last_seen > row.last_seen:
-            row.status, row.status_by, row.status_at = "open", "sensor", utcnow()
         row.code, row.engine, row.severity, row.title = r.code, r.engine, r.severity, r.title
         row.description, row.protocol, row.details = r.description, r.protocol, r.details
         row.technique, row.technique_name = r.technique, r.technique_name
         row.source_ip, row.source_mac = r.source_ip, r.source_mac
         row.destination_ip, row.destination_mac = r.destination_ip, r.destination_mac
-        row.first_seen = min(row.first_seen, r.first_seen)
+        if not row.count_offset:  # a recurrence starts after the closed alert it follows
+            row.first_seen = min(row.first_seen, r.first_seen)
         row.last_seen = max(row.last_seen, r.last_seen)
-        row.count = max(row.count, r.count)
+        row.count = max(row.count, r.count - row.count_offset)
         if pcap:
             row.pcap = pcap
     db.flush()
     return new
+
+
+def _recurrence(db: Session, closed: Alert, r: AlertReport) -> Alert:
+    """The alert for new occurrences of a closed alert's key: the closed alert keeps its history under
+    a key of its own, and the new one counts only what came after it (the sensor's count is
+    cumulative per key)."""
+    closed.sensor_key = f"closed:{closed.id}"
+    db.flush()  # frees (sensor, key) for the new row
+    offset = closed.count_offset + closed.count
+    row = Alert(
+        node_id=closed.node_id,
+        sensor_key=r.key,
+        first_seen=r.last_seen,
+        last_seen=r.last_seen,
+        count=max(1, r.count - offset),
+        count_offset=offset,
+        status="open",
+    )
+    db.add(row)
+    return row
 
 
 def query(

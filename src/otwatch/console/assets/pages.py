@@ -123,4 +123,5 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
         alerts=alerts_service.alert_outs(db, alert_rows[:ASSET_ALERTS]),
         more_alerts=len(alert_rows) > ASSET_ALERTS,
         events=assets.timeline(row, talks, alert_rows[:ASSET_ALERTS], names),
+        can_edit=p.can(Permission.MANAGE_SETTINGS),
     )

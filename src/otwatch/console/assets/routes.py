@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import load_only
 
@@ -16,7 +16,7 @@ from otwatch.console.alerts.schemas import AlertOut
 from otwatch.console.assets import service
 from otwatch.console.assets.models import Asset
 from otwatch.console.assets.schemas import ConversationOut, TimelineEventOut
-from otwatch.console.deps import SessionDep, Viewer
+from otwatch.console.deps import SessionDep, SettingsAdmin, Viewer
 from otwatch.console.errors import invalid, not_found
 from otwatch.console.fleet.models import Node
 from otwatch.console.pagination import Page, PageDep, paginate
@@ -63,8 +63,8 @@ class AssetOut(BaseModel):
 def asset_out(a: Asset, nodes: dict[str, Node]) -> AssetOut:
     return AssetOut(
         id=a.id, ip=a.ip, mac=a.mac, name=a.name, vendor=a.vendor, model=a.model, firmware=a.firmware,
-        serial=a.serial, device_type=a.device_type, type_reason=a.type_reason, ghost=a.ghost, state=a.state, os=a.os, open_ports=a.open_ports,
-        modules=a.modules, first_seen=a.first_seen, last_seen=a.last_seen,
+        serial=a.serial, device_type=a.device_type, type_reason=a.type_reason, ghost=a.ghost, state=a.state, os=a.os,
+        open_ports=service.clean_ports(a.open_ports), modules=service.clean_modules(a.modules), first_seen=a.first_seen, last_seen=a.last_seen,
         protocols=[ProtocolOut(protocol=p.protocol, role=p.role) for p in a.protocols],
         sources=[
             SourceOut(
@@ -220,3 +220,35 @@ def asset_timeline(asset_id: str, _: Viewer, db: SessionDep) -> list[TimelineEve
     names = {i: n.name or n.hostname for i, n in nodes.items()}
     alerts = list(db.scalars(alerts_service.for_asset(a.ip, a.mac).limit(100)))
     return service.timeline(a, service.conversations(db, a), alerts, names)
+
+
+class MergeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    from_id: str = Field(
+        min_length=1, max_length=32, description="the asset merged into this one, then deleted"
+    )
+
+
+@router.delete("/{asset_id}", status_code=204, response_class=Response)
+def delete_asset(asset_id: str, p: SettingsAdmin, db: SessionDep) -> Response:
+    """Remove an asset from the inventory (audited). A node that reports it again adds it back."""
+    a = db.get(Asset, asset_id)
+    if a is None:
+        raise not_found("asset")
+    service.delete(db, p.actor, a)
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{asset_id}/merge", response_model=AssetOut)
+def merge_assets(asset_id: str, body: MergeIn, p: SettingsAdmin, db: SessionDep) -> AssetOut:
+    """Merge another asset (one device seen as two) into this one; the other is deleted (audited)."""
+    keep, other = db.get(Asset, asset_id), db.get(Asset, body.from_id)
+    if keep is None:
+        raise not_found("asset")
+    if other is None:
+        raise invalid(f"no asset {body.from_id!r} to merge")
+    service.merge(db, p.actor, keep, other)
+    db.commit()
+    db.refresh(keep)
+    return asset_out(keep, _nodes(db, [keep]))

@@ -22,7 +22,9 @@ from sqlalchemy.orm import Session, aliased, lazyload, selectinload
 from otwatch.console.alerts.models import Alert
 from otwatch.console.assets.models import Asset, AssetConnection, AssetProtocol, AssetSource
 from otwatch.console.assets.schemas import ConversationOut, TimelineEventOut
+from otwatch.console.audit import service as audit
 from otwatch.console.db import utcnow
+from otwatch.console.errors import invalid
 from otwatch.console.fleet.models import Node
 from otwatch.console.networks.service import parse_cidr
 from otwatch.console.tables import Sorts, sort_by
@@ -50,6 +52,7 @@ SORTS: Sorts = {
 #: ?ghosts=: the Inventory hides addresses seen only as targets of unanswered probes unless asked
 GHOSTS = ("exclude", "include", "only")
 
+MAX_IPV6_FILTER = 256
 FIELDS = ("name", "vendor", "model", "firmware", "serial", "device_type", "state", "os")
 
 
@@ -97,6 +100,26 @@ class _Matcher:
             self.by_mac.setdefault(asset.mac, asset)
         elif asset.ip:
             self.by_ip.setdefault(asset.ip, asset)
+
+
+def clean_ports(value: object) -> list[int]:
+    """A stored ``open_ports`` as a sorted list of port numbers; anything else in it (a row stored
+    unchecked by an older console) is left out, never a 500 for the page that shows it."""
+    if not isinstance(value, list):
+        return []
+    return sorted({v for v in value if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 65535})
+
+
+def clean_modules(value: object) -> list[dict[str, Any]]:
+    """A stored ``modules`` as a list of dicts with text keys; other entries are left out."""
+    if not isinstance(value, list):
+        return []
+    return [{str(k): v for k, v in m.items()} for m in value if isinstance(m, dict)]
+
+
+def clean_dict(value: object) -> dict[str, Any]:
+    """A stored JSON object column as a dict (anything else: empty)."""
+    return {str(k): v for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def parse_reports(items: Iterable[object]) -> list[AssetReport]:
@@ -184,7 +207,7 @@ def ingest_connections(db: Session, node_id: str, reports: Iterable[ConnectionRe
 def _merge_identity(asset: Asset, rep: AssetReport) -> None:
     """The report's identity values onto the stored asset by the one merge rule: a value replaces the
     stored one only if its source ranks at least as high (otwatch.inventory.merge)."""
-    held = asset.field_sources or {}
+    held = clean_dict(asset.field_sources)
     ranks = {f: int(v[1]) for f, v in held.items() if isinstance(v, list) and len(v) == 2}
     sources = {f: str(v[0]) for f, v in held.items() if isinstance(v, list) and len(v) == 2}
     order_number = next(
@@ -233,7 +256,7 @@ def _upsert(db: Session, matcher: _Matcher, node_id: str, rep: AssetReport, now:
     elif rep.type_reason and rep.device_type == asset.device_type:
         asset.type_reason = rep.type_reason
     if rep.open_ports:
-        asset.open_ports = sorted({*asset.open_ports, *rep.open_ports})
+        asset.open_ports = sorted({*clean_ports(asset.open_ports), *rep.open_ports})
     if rep.modules:
         asset.modules = [dict(m) for m in rep.modules]
     extra: dict[str, Any] = {
@@ -247,7 +270,7 @@ def _upsert(db: Session, matcher: _Matcher, node_id: str, rep: AssetReport, now:
         if v
     }
     if extra:
-        asset.extra = {**asset.extra, **extra}
+        asset.extra = {**clean_dict(asset.extra), **extra}
     asset.last_seen = now
     have = {(p.protocol, p.role) for p in asset.protocols}
     for p in rep.protocols:
@@ -299,9 +322,12 @@ def query(
         if net.version == 4:
             lo, hi = int(net.network_address), int(net.broadcast_address)
             stmt = stmt.where(and_(Asset.ip_num >= lo, Asset.ip_num <= hi))
-        else:
-            ips = [str(h) for h in net.hosts()] if net.num_addresses <= 65536 else []
-            stmt = stmt.where(Asset.ip.in_(ips))
+        else:  # IPv6 has no numeric column: a bounded list of addresses (a /112 cost a second each)
+            if net.num_addresses > MAX_IPV6_FILTER:
+                raise ValueError(
+                    f"an IPv6 network filter covers at most {MAX_IPV6_FILTER} addresses (/120 or longer)"
+                )
+            stmt = stmt.where(Asset.ip.in_([str(a) for a in net]))
     if q:
         like = f"%{q}%"
         stmt = stmt.where(
@@ -396,3 +422,62 @@ def timeline(
         )
     events.sort(key=lambda e: e.time, reverse=True)
     return events[:limit]
+
+
+def delete(db: Session, actor: str, asset: Asset) -> None:
+    """Remove an asset from the inventory (audited); a node that reports it again adds it back."""
+    audit.record(db, actor, "asset.deleted", asset.id, ip=asset.ip, mac=asset.mac, name=asset.name)
+    db.delete(asset)
+
+
+def merge(db: Session, actor: str, keep: Asset, other: Asset) -> Asset:
+    """Merge ``other`` into ``keep`` (one device seen as two rows) and delete ``other`` (audited).
+
+    Identity values go through the one merge rule (the higher-ranked value wins, as if ``other``'s
+    values had been reported to ``keep``); ports, protocols and discovery sources are united; the
+    addresses ``keep`` lacks are taken from ``other``."""
+    if keep.id == other.id:
+        raise invalid("an asset cannot be merged into itself")
+    if keep.mac and other.mac and keep.mac != other.mac:
+        raise invalid(f"the assets have different MAC addresses ({keep.mac}, {other.mac}): not one device")
+    held = clean_dict(keep.field_sources)
+    ranks = {f: int(v[1]) for f, v in held.items() if isinstance(v, list) and len(v) == 2}
+    sources = {f: str(v[0]) for f, v in held.items() if isinstance(v, list) and len(v) == 2}
+    theirs = clean_dict(other.field_sources)
+    for f in FIELDS:
+        value = getattr(other, f)
+        got = theirs.get(f)
+        rank, source = (
+            (int(got[1]), str(got[0])) if isinstance(got, list) and len(got) == 2 else (-1, "merged")
+        )
+        if value not in (None, ""):
+            offer(keep, ranks, sources, f, value, rank, source)
+    keep.field_sources = {f: [sources[f], ranks[f]] for f in ranks}
+    other_ip, other_mac = other.ip, other.mac
+    keep.open_ports = sorted({*clean_ports(keep.open_ports), *clean_ports(other.open_ports)})
+    keep.modules = clean_modules(keep.modules) or clean_modules(other.modules)
+    keep.extra = {**clean_dict(other.extra), **clean_dict(keep.extra)}
+    keep.ghost = keep.ghost and other.ghost  # one of them answered: a device
+    keep.first_seen = min(keep.first_seen, other.first_seen)
+    keep.last_seen = max(keep.last_seen, other.last_seen)
+    have = {(p.protocol, p.role) for p in keep.protocols}
+    for p in other.protocols:
+        if (p.protocol, p.role) not in have:
+            keep.protocols.append(AssetProtocol(protocol=p.protocol, role=p.role))
+            have.add((p.protocol, p.role))
+    mine = {src.node_id: src for src in keep.sources}
+    for src in other.sources:
+        if src.node_id in mine:
+            mine[src.node_id].first_seen = min(mine[src.node_id].first_seen, src.first_seen)
+            mine[src.node_id].last_seen = max(mine[src.node_id].last_seen, src.last_seen)
+        else:
+            keep.sources.append(
+                AssetSource(node_id=src.node_id, first_seen=src.first_seen, last_seen=src.last_seen)
+            )
+    audit.record(db, actor, "asset.merged", keep.id, merged=other.id, ip=other_ip, mac=other_mac)
+    db.delete(other)
+    db.flush()  # the other row (and its unique MAC) is gone before ``keep`` takes its addresses
+    keep.ip = keep.ip or other_ip
+    keep.ip_num = _ip_num(keep.ip)
+    keep.mac = keep.mac or other_mac
+    return keep

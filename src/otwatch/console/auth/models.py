@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from otwatch.console.db import ID, Base, new_id, utcnow
@@ -47,3 +47,18 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_used: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)  # None: made before expiry existed
+    # False (new keys): revoked when its owner's password changes (a leaked password's keys die with it);
+    # keys made before this existed keep working (the column's server default)
+    keep_on_password_change: Mapped[bool] = mapped_column(default=False, server_default=true())
+
+
+class EndedSession(Base):
+    """A browser session signed out before its cookie expired: the signed cookie alone would still
+    be accepted until then, so the console remembers its id (``sid``) until it would have expired."""
+
+    __tablename__ = "ended_sessions"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ended_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

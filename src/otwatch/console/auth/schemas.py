@@ -48,6 +48,10 @@ class PasswordChange(BaseModel):
 class ApiKeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
+    expires_days: int = Field(default=365, ge=1, le=730, description="days until the key stops working")
+    keep_on_password_change: bool = Field(
+        default=False, description="keep working when its owner's password changes (revoked otherwise)"
+    )
 
     @field_validator("name")
     @classmethod
@@ -67,6 +71,9 @@ class ApiKeyOut(BaseModel):
     created_at: datetime
     last_used: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None = None
+    keep_on_password_change: bool = False
+    owner: str = ""  # the username whose rights the key carries
 
 
 class ApiKeyCreated(ApiKeyOut):

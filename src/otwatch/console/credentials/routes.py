@@ -81,6 +81,9 @@ def replace_credential(
     row = db.get(Credential, cred_id)
     if row is None:
         raise not_found("credential")
+    clash = db.scalar(select(Credential).where(Credential.name == body.name, Credential.id != row.id))
+    if clash is not None:
+        raise conflict(f"a credential named {body.name!r} already exists")
     row.name, row.description, row.kind = body.name, body.description, body.secret.kind
     row.secret, row.updated_at = ctx.vault.seal(body.secret.model_dump()), utcnow()
     audit.record(db, p.actor, "credential.updated", body.name)

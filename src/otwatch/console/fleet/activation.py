@@ -7,9 +7,11 @@ sensor uploads under System Settings > Subscription & Activation Mode to switch 
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from typing import Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
@@ -43,8 +45,9 @@ def activation_file(body: ActivationIn, p: FleetAdmin, ctx: CtxDep, db: SessionD
     }
     if body.mode == "console-connected":
         _, text = pairing.create_pairing_key(
-            db, ctx, p.actor, None, body.expires_days, f"activation file {payload['id']}"
-        )
+            db, ctx, p.actor, None, body.expires_days, f"activation file {payload['id']}",
+            max_uses=1, kind="sensor",
+        )  # fmt: skip
         payload["pairing_key"] = text
         name = "activation-console-connected.json"
     else:
@@ -52,12 +55,17 @@ def activation_file(body: ActivationIn, p: FleetAdmin, ctx: CtxDep, db: SessionD
             raise invalid("a locally-managed activation file names the sensor it releases (sensor_id)")
         node = nodes.get_node(db, body.sensor_id, "sensor")
         payload["sensor"] = {"node_id": node.id}
-        name = f"activation-locally-managed-{node.name or node.hostname or node.id}.json"
+        name = f"activation-locally-managed-{node.name or node.hostname or node.id}.json"  # node-chosen
     data = activation.sign(payload, ctx.pki.ca_key, ctx.pki.ca_cert)
     audit.record(
         db, p.actor, "sensor.activation_file", body.sensor_id, mode=body.mode, activation_id=payload["id"]
     )
     db.commit()
-    return Response(
-        data, media_type="application/json", headers={"Content-Disposition": f'attachment; filename="{name}"'}
-    )
+    return Response(data, media_type="application/json", headers={"Content-Disposition": attachment(name)})
+
+
+def attachment(name: str) -> str:
+    """A Content-Disposition for a download named after something a node chose (its hostname): a
+    plain ASCII file name, and the exact name percent-encoded (RFC 6266), never raw quotes or CR/LF."""
+    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:150] or "download"
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name[:200], safe='')}"

@@ -4,7 +4,8 @@ included), what it receives (`deliverables`), and the idle check-in answered fro
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam, or_, select
@@ -27,6 +28,25 @@ from otwatch.console.updates import service as updates
 from otwatch.wire.messages import CheckinRequest, CheckinResponse, CommandMessage
 
 __all__ = ["SKEW_SLACK", "deliverables", "idle_checkin", "last_seen_slack", "record_checkin"]
+
+
+def _seconds(value: object) -> float | None:
+    """A scan result's duration as a finite, non-negative number of seconds, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    f = float(value)
+    return f if math.isfinite(f) and 0 <= f < 1e9 else None
+
+
+def _time(value: object) -> datetime | None:
+    """A scan result's ISO time, or None (a node's odd value is not a 500)."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
@@ -53,13 +73,15 @@ def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
         )  # fmt: skip
     if cmd.type == "scan":
         node.last_scan_result = ScanResult.COMPLETED if res.state == "done" else ScanResult.FAILED
-        started = res.result.get("started_at")
-        node.last_scan_at = datetime.fromisoformat(started) if started else cmd.delivered_at or now
-        node.last_scan_duration = res.result.get("duration")
+        node.last_scan_at = _time(res.result.get("started_at")) or cmd.delivered_at or now
+        node.last_scan_duration = _seconds(res.result.get("duration"))
         if res.state == "done":
-            reports = parse_reports(res.result.get("assets") or [])
+            assets = res.result.get("assets")
+            reports = parse_reports(assets if isinstance(assets, list) else [])
             ingest_assets(db, node.id, reports, now)
-            node.reported_assets = int(res.result.get("asset_count", len(reports)))
+            count = res.result.get("asset_count")
+            valid = isinstance(count, int) and not isinstance(count, bool) and 0 <= count < 2**31
+            node.reported_assets = count if valid else len(reports)
 
 
 #: clock skew changes smaller than this are not written (the drift limit is minutes)
@@ -112,11 +134,20 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
     node.activity = req.activity
     node.progress = req.progress if req.activity else {}
     node.config_acked = min(req.config_version, node.config_version)
+    if node.approved_at is None:
+        # nothing a node sends is data before an operator approved it: no command of ours ran (none
+        # is delivered before approval), and its reports are neither stored nor forwarded. The node
+        # keeps its reports while it is told Pending Approval (wire/runtime.py) and sends them after.
+        return
     for res in req.results:
         _apply_result(db, node, res, now)
+    # every asset report of the check-in in one batch: one device, one row, however they were split
+    batch = [a for rep in req.reports if rep.kind == "assets" for a in rep.assets]
+    if batch:
+        ingest_assets(db, node.id, batch, now)
     for rep in req.reports:
         if rep.kind == "assets":
-            ingest_assets(db, node.id, rep.assets, now)
+            continue
         elif rep.kind == "alerts" and node.kind == "sensor":
             forwarding.enqueue_alerts(db, node, ingest_alerts(db, node.id, rep.alerts))
         elif rep.kind == "stats" and node.kind == "sensor":
@@ -185,6 +216,8 @@ def idle_checkin(
             row = _idle_row(own, node_id, check_commands)
     if row is None or row.cert_serial != serial or row.uninstalled_at is not None:
         return None  # revoked or gone (the full path answers 401), or a command to deliver
+    if stats is not None and row.approved_at is None:
+        stats = None  # not stored before approval (record_checkin)
     if row.kind == "agent":
         if stats is not None or settings.cached_on(ctx.db.engine, "auto_update"):  # usually no query
             return None

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from otwatch.console.db import ID, Base, new_id, utcnow
+
+#: the longest a pairing key is valid, whatever it was created with (keys made before this limit too)
+MAX_PAIRING_KEY_DAYS = 365
+MAX_PAIRING_KEY_LIFETIME = timedelta(days=MAX_PAIRING_KEY_DAYS)
+#: the most nodes one pairing key may pair
+MAX_PAIRING_KEY_USES = 100_000  # a fleet paired with one key
 
 
 class PairingKey(Base):
@@ -23,6 +29,10 @@ class PairingKey(Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     uses: Mapped[int] = mapped_column(default=0)
+    # how many enrolments the key allows (a node each; a repair is one too), and the node kind it pairs
+    # (None: either, bound to the kind of its first node)
+    max_uses: Mapped[int] = mapped_column(default=1, server_default="1")
+    kind: Mapped[str | None] = mapped_column(String(16), default=None)
 
 
 class Node(Base):

@@ -115,6 +115,18 @@ class Notifier:
             return
         loop.call_soon_threadsafe(self._set, node_id)
 
+    #: set when the console is told to stop: long-polls end at once and check-ins are answered 503
+    draining: bool = False
+
+    def drain(self) -> None:
+        """The console is stopping (SIGTERM): every waiting long-poll returns now, and the check-in
+        answers 503 with Retry-After (wire_routes.serve_checkin) rather than being cut off (a 500)."""
+        self.draining = True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(self._set_all)
+
     def _wake_all(self) -> None:
         """Every waiting long-poll re-reads its node (after wake-ups may have been missed)."""
         self._forget_idle()

@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
-from otwatch.console.errors import not_found
-from otwatch.console.fleet.models import PairingKey
+from otwatch.console.errors import invalid, not_found
+from otwatch.console.fleet.models import MAX_PAIRING_KEY_DAYS, MAX_PAIRING_KEY_USES, PairingKey
 from otwatch.wire.pairing import PairingKey as WireKey
 from otwatch.wire.pairing import hash_secret, new_secret
 
@@ -18,8 +18,22 @@ __all__ = ["create_pairing_key", "revoke_pairing_key"]
 
 
 def create_pairing_key(
-    db: Session, ctx: ConsoleContext, actor: str, address: str | None, expires_days: int, description: str
+    db: Session,
+    ctx: ConsoleContext,
+    actor: str,
+    address: str | None,
+    expires_days: int,
+    description: str,
+    *,
+    max_uses: int = 1,
+    kind: str | None = None,
 ) -> tuple[PairingKey, str]:
+    """A pairing key for ``max_uses`` enrolments of a ``kind`` node (None: bound at its first use),
+    valid ``expires_days`` (at most MAX_PAIRING_KEY_DAYS)."""
+    if not 1 <= expires_days <= MAX_PAIRING_KEY_DAYS:
+        raise invalid(f"a pairing key expires within 1 to {MAX_PAIRING_KEY_DAYS} days")
+    if not 1 <= max_uses <= MAX_PAIRING_KEY_USES:
+        raise invalid(f"a pairing key pairs 1 to {MAX_PAIRING_KEY_USES} nodes")
     secret = new_secret()
     row = PairingKey(
         address=address or ctx.settings.address,
@@ -27,13 +41,18 @@ def create_pairing_key(
         secret_hash=hash_secret(secret),
         created_by=actor,
         expires_at=utcnow() + timedelta(days=expires_days),
+        max_uses=max_uses,
+        kind=kind,
     )
     db.add(row)
     db.flush()
     text = WireKey(
         address=row.address, fingerprint=ctx.pki.fingerprint, key_id=row.id, secret=secret
     ).encode()
-    audit.record(db, actor, "pairing_key.created", row.id, description=description, expires_days=expires_days)
+    audit.record(
+        db, actor, "pairing_key.created", row.id,
+        description=description, expires_days=expires_days, max_uses=max_uses, kind=kind,
+    )  # fmt: skip
     return row, text
 
 

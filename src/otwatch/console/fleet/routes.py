@@ -49,8 +49,9 @@ def list_pairing_keys(_: FleetAdmin, db: SessionDep, page: PageDep) -> dict[str,
 @router.post("/pairing-keys", response_model=PairingKeyCreated, status_code=201)
 def create_pairing_key(body: PairingKeyIn, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> dict[str, object]:
     row, text = pairing.create_pairing_key(
-        db, ctx, p.actor, body.address, body.expires_days, body.description
-    )
+        db, ctx, p.actor, body.address, body.expires_days, body.description,
+        max_uses=body.max_uses, kind=body.kind,
+    )  # fmt: skip
     db.commit()
     return {**PairingKeyOut.model_validate(row).model_dump(), "pairing_key": text}
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Final, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from otwatch.console.fleet.models import MAX_PAIRING_KEY_DAYS, MAX_PAIRING_KEY_USES
 from otwatch.console.networks.service import parse_cidr
 from otwatch.inventory import vocabulary
 from otwatch.inventory.vocabulary import EngineName
@@ -18,8 +19,16 @@ from otwatch.inventory.vocabulary import EngineName
 class PairingKeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     address: str | None = Field(default=None, max_length=255, description="ICP IP/Host (and port)")
-    expires_days: int = Field(default=90, ge=1, le=3650, description="Expiration Period in days")
+    expires_days: int = Field(
+        default=90, ge=1, le=MAX_PAIRING_KEY_DAYS, description="Expiration Period in days"
+    )
     description: str = Field(default="", max_length=300)
+    max_uses: int = Field(
+        default=1, ge=1, le=MAX_PAIRING_KEY_USES, description="how many agents or sensors it may pair"
+    )
+    kind: Literal["agent", "sensor"] | None = Field(
+        default=None, description="the node kind it pairs (none: the kind of its first node)"
+    )
 
 
 class PairingKeyOut(BaseModel):
@@ -32,6 +41,8 @@ class PairingKeyOut(BaseModel):
     expires_at: datetime
     revoked_at: datetime | None
     uses: int
+    max_uses: int
+    kind: str | None
 
 
 class PairingKeyCreated(PairingKeyOut):

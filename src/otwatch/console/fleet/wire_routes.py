@@ -13,7 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy import Connection, select
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, StatementError
 from sqlalchemy.orm import Session
 
 from otwatch.console.audit import service as audit
@@ -39,7 +39,7 @@ from otwatch.wire.messages import (
 )
 
 # What a check-in can raise when the data a node sent cannot be stored (e.g. malformed asset reports).
-UNPROCESSABLE = (ValueError, TypeError, KeyError, AttributeError, DataError)
+UNPROCESSABLE = (ValueError, TypeError, KeyError, AttributeError, DataError, StatementError)
 
 
 def _mark_unprocessable(ctx: ConsoleContext, serial: str) -> None:
@@ -111,7 +111,9 @@ def enroll(body: EnrollRequest, request: Request, ctx: CtxDep, db: SessionDep) -
             {"retry_after": exc.retry_after},
         ) from exc
     try:
-        resp = enrolment.enroll(db, ctx, body, client_ip)
+        chain = request.scope.get("extensions", {}).get("tls", {})
+        proof = scope_cert_serial(request.scope) if chain.get("client_cert_chain") else None
+        resp = enrolment.enroll(db, ctx, body, client_ip, proof)
         db.commit()
         return resp
     except APIError as exc:
@@ -151,7 +153,11 @@ def _checkin_tx(
                     422, "unprocessable", f"the console can't process data received from this {kind}: {exc}"
                 ) from exc
             packages.auto_update(db, ctx, node)
-            if node.kind == "sensor" and any(r.kind == "stats" for r in body.reports):
+            if (
+                node.kind == "sensor"
+                and node.approved_at is not None
+                and any(r.kind == "stats" for r in body.reports)
+            ):
                 packages.offer_threat_intel(db, ctx, node)  # it just said which package it uses
         # a woken long-poll (first=False) always looks: it was woken for a reason
         skip = (
@@ -254,8 +260,20 @@ async def checkin(body: CheckinRequest, ctx: CtxDep, serial: CertSerial) -> Chec
     return await serve_checkin(ctx, serial, body)
 
 
+def _stopping() -> APIError:
+    retry = random.randint(5, 15)
+    return APIError(
+        503,
+        "shutting_down",
+        f"the console is restarting; check in again in {retry} s",
+        {"retry_after": retry},
+    )
+
+
 async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) -> CheckinResponse:
     """The check-in itself, for the route above and the fast path."""
+    if ctx.notifier.draining:
+        raise _stopping()
     cached_id = certificates.cached_node_id(serial)
     if cached_id:  # the read below sees every earlier wake-up: don't let one end the next long-poll
         ctx.notifier.forget_missed(cached_id)
@@ -277,6 +295,8 @@ async def serve_checkin(ctx: ConsoleContext, serial: str, body: CheckinRequest) 
     wait = min(body.wait, ctx.settings.longpoll_seconds)
     if wait > 0 and resp.config is None and not resp.commands:
         if await ctx.notifier.wait(node_id, wait):
+            if ctx.notifier.draining:  # woken because the console is stopping; what it sent is stored
+                raise _stopping()
             resp, _ = await _on_checkin_pool(ctx, _checkin_tx, ctx, serial, body, False)
         else:
             resp = resp.model_copy(update={"server_time": utcnow()})

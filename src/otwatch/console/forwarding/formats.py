@@ -26,6 +26,17 @@ LEEF_TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSSXXX"
 FACILITY_LOCAL0 = 16
 
 
+# Line breaks and control characters a sensor may put in a title or description (CR, LF, NUL, VT, FF,
+# ESC, NEL, U+2028, U+2029 and every other C0/C1 control): never raw in a syslog line or a header.
+_CONTROLS = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(value: Any) -> str:
+    """``value`` as text without line breaks or control characters (each becomes a space; TAB stays,
+    the formats that give it a meaning replace it themselves)."""
+    return _CONTROLS.sub(" ", str(value))
+
+
 def event_time(ev: Event) -> datetime:
     raw = ev.get("last_seen") or ev.get("created_at")
     if not raw:
@@ -65,12 +76,13 @@ def _fields(ev: Event) -> list[tuple[str, Any]]:
 
 
 def _cef_header(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return one_line(value).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def _cef_value(value: Any) -> str:
     text = str(value).replace("\\", "\\\\").replace("=", "\\=")
-    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    text = text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\n")
+    return one_line(text)
 
 
 def _technique(ev: Event) -> str | None:
@@ -137,11 +149,11 @@ def parse_cef(line: str) -> tuple[list[str], dict[str, str]]:
 
 
 def _leef_header(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return one_line(value).replace("\\", "\\\\").replace("|", "\\|")
 
 
 def _leef_value(value: Any) -> str:
-    return re.sub(r"[\t\r\n]+", " ", str(value))
+    return one_line(re.sub(r"[\t\r\n]+", " ", str(value)))
 
 
 def leef(ev: Event, version: str) -> str:
@@ -182,7 +194,7 @@ def _header_token(value: str, limit: int) -> str:
 
 
 def _sd_value(value: Any) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+    return one_line(value).replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
 def structured_data(ev: Event) -> str:
@@ -234,7 +246,7 @@ def rfc5424(
         _header_token(msgid, 32),
         sd,
     ]
-    return " ".join(fields) + " " + msg.replace("\r", " ").replace("\n", " ")
+    return " ".join(fields) + " " + one_line(msg)
 
 
 def syslog_line(ev: Event, fmt: str, *, hostname: str, version: str, facility: int = FACILITY_LOCAL0) -> str:
@@ -257,11 +269,12 @@ def octet_counted(message: bytes) -> bytes:
 
 
 def email_subject(ev: Event) -> str:
+    """One line, whatever the title holds (a CR/LF made the message unsendable)."""
     if ev.get("kind") == "notification":
-        return f"[OTWatch] System notification: {ev.get('title', '')}"
+        return one_line(f"[OTWatch] System notification: {ev.get('title', '')}")
     if ev.get("kind") == "test":
         return "[OTWatch] Test message"
-    return f"[OTWatch] {ev.get('severity', '')} alert: {ev.get('title', '')}"
+    return one_line(f"[OTWatch] {ev.get('severity', '')} alert: {ev.get('title', '')}")
 
 
 def email_body(ev: Event) -> str:

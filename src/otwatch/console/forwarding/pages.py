@@ -50,7 +50,7 @@ def forwarding_page(request: Request, db: SessionDep) -> Response:
         return to_login()
     ctx = request.app.state.ctx
     rules = [
-        forwarding.rule_out(db, ctx.vault, r)
+        forwarding.rule_out(db, ctx.vault, r, p.can(Permission.MANAGE_SETTINGS))
         for r in db.scalars(select(ForwardingRule).order_by(ForwardingRule.name).limit(500))
     ]
     state = request.query_params.get("state", "")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from otwatch.console.audit import service as audit
 from otwatch.console.db import utcnow
-from otwatch.console.deps import CtxDep, SessionDep, SettingsAdmin, Viewer
+from otwatch.console.deps import CtxDep, Permission, SessionDep, SettingsAdmin, Viewer
 from otwatch.console.errors import conflict, not_found
 from otwatch.console.forwarding import service
 from otwatch.console.forwarding.models import Delivery, ForwardingRule
@@ -24,9 +24,10 @@ deliveries_router = APIRouter(prefix="/api/v1/deliveries", tags=["forwarding"])
 
 
 @router.get("", response_model=Page[RuleOut])
-def list_rules(_: Viewer, ctx: CtxDep, db: SessionDep, page: PageDep) -> dict[str, object]:
+def list_rules(p: Viewer, ctx: CtxDep, db: SessionDep, page: PageDep) -> dict[str, object]:
     rows, total = paginate(db, select(ForwardingRule).order_by(ForwardingRule.name), page)
-    items = [service.rule_out(db, ctx.vault, r) for r in rows]
+    reveal = p.can(Permission.MANAGE_SETTINGS)  # webhook URLs carry tokens
+    items = [service.rule_out(db, ctx.vault, r, reveal) for r in rows]
     return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
 
@@ -38,8 +39,9 @@ def create_rule(body: RuleIn, p: SettingsAdmin, ctx: CtxDep, db: SessionDep) -> 
 
 
 @router.get("/{rule_id}", response_model=RuleOut)
-def get_rule(rule_id: str, _: Viewer, ctx: CtxDep, db: SessionDep) -> RuleOut:
-    return service.rule_out(db, ctx.vault, service.get_rule(db, rule_id))
+def get_rule(rule_id: str, p: Viewer, ctx: CtxDep, db: SessionDep) -> RuleOut:
+    reveal = p.can(Permission.MANAGE_SETTINGS)
+    return service.rule_out(db, ctx.vault, service.get_rule(db, rule_id), reveal)
 
 
 @router.put("/{rule_id}", response_model=RuleOut)
@@ -67,7 +69,7 @@ async def test_rule(rule_id: str, p: SettingsAdmin, ctx: CtxDep) -> TestResult:
         try:
             notes = send_event(ctx, rule, event, event["id"])
         except SendError as exc:
-            return TestResult(ok=False, detail=str(exc))
+            return TestResult(ok=False, detail=exc.public)  # never the target's response body
         return TestResult(ok=True, detail=f"test message sent by {rule.action_type}", notes=notes)
 
     return await run_in_threadpool(run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import httpx
 from cryptography import x509
@@ -16,6 +17,40 @@ EMAIL_PATTERN = r"^[^@\s<>,;]+@[^@\s<>,;]+$"
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
 RESERVED_HEADERS = {"content-type", "content-length", "host", "transfer-encoding", "connection"}
 MASK = "********"
+
+
+def redact_url(url: str) -> str:
+    """A URL as anyone may see it: scheme, host and port; user info, path and query (where webhook
+    receivers put their tokens) masked."""
+    try:
+        u = urlsplit(url)
+        host = u.hostname or ""
+        port = u.port
+    except ValueError:
+        return MASK
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = (f"{MASK}@" if u.username or u.password else "") + host + (f":{port}" if port else "")
+    path = f"/{MASK}" if u.path not in ("", "/") else u.path
+    query = f"?{MASK}" if u.query else ""
+    return f"{u.scheme}://{netloc}{path}{query}"
+
+
+def redact_text(text: str, url: str) -> str:
+    """``text`` (an error, a log line) with ``url`` and the secrets in it replaced by the redacted URL."""
+    if not url:
+        return text
+    safe = redact_url(url)
+    text = text.replace(url, safe)
+    try:
+        u = urlsplit(url)
+    except ValueError:
+        return text
+    for secret in (u.password, u.path if u.path not in ("", "/") else None, u.query):
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    return text
+
 
 Severity = SeverityName
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from otwatch.console.forwarding.formats import octet_counted
+from otwatch.console.forwarding.schemas import redact_text
 
 UDP_MAX = 65_000  # larger datagrams are truncated rather than refused
 
@@ -16,9 +17,12 @@ UDP_MAX = 65_000  # larger datagrams are truncated rather than refused
 class SendError(Exception):
     """A delivery attempt failed; ``permanent`` ones are not retried."""
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, public: str | None = None) -> None:
         super().__init__(message)
         self.permanent = permanent
+        # the message without anything the target answered (its response body): what the rule's
+        # Test button shows, so it cannot be used to read internal services
+        self.public = public if public is not None else message
 
 
 def tls_context(verify: bool, ca_pem: str | None) -> ssl.SSLContext:
@@ -79,11 +83,15 @@ def send_webhook(
         with httpx.Client(verify=verify, timeout=timeout, follow_redirects=False) as client:
             r = client.post(url, json=body, headers={"user-agent": "OTWatch", **headers})
     except httpx.ConnectError as exc:
-        raise SendError(f"webhook {url}: cannot connect: {exc}") from exc
+        raise SendError(redact_text(f"webhook {url}: cannot connect: {exc}", url)) from exc
     except httpx.HTTPError as exc:
-        raise SendError(f"webhook {url}: {type(exc).__name__}: {exc}") from exc
+        raise SendError(redact_text(f"webhook {url}: {type(exc).__name__}: {exc}", url)) from exc
     if 200 <= r.status_code < 300:
         return r.status_code
     permanent = 400 <= r.status_code < 500 and r.status_code not in (408, 425, 429)
     text = r.text.strip().replace("\n", " ")[:200]
-    raise SendError(f"webhook {url}: HTTP {r.status_code} {text}".rstrip(), permanent=permanent)
+    msg = f"webhook {url}: HTTP {r.status_code} {text}".rstrip()
+    public = f"webhook {url}: HTTP {r.status_code}"
+    raise SendError(  # errors and logs never carry the URL's secrets
+        redact_text(msg, url), permanent=permanent, public=redact_text(public, url)
+    )

@@ -20,7 +20,7 @@ from otwatch.console.db import new_id, utcnow
 from otwatch.console.errors import conflict, invalid, not_found
 from otwatch.console.fleet.models import Node
 from otwatch.console.forwarding.models import Delivery, ForwardingRule
-from otwatch.console.forwarding.schemas import MASK, RuleIn, RuleOut
+from otwatch.console.forwarding.schemas import MASK, RuleIn, RuleOut, redact_url
 from otwatch.console.notifications.models import SystemNotification
 
 Event = dict[str, Any]
@@ -231,10 +231,14 @@ def get_rule(db: Session, rule_id: str) -> ForwardingRule:
     return rule
 
 
-def rule_out(db: Session, vault: Vault, rule: ForwardingRule) -> RuleOut:
+def rule_out(db: Session, vault: Vault, rule: ForwardingRule, reveal: bool = True) -> RuleOut:
+    """A rule as the API and pages show it: header values always masked; the webhook URL (tokens in
+    its path, query or user info) in full only when ``reveal`` (those who may edit rules)."""
     action = dict(rule.action)
     if rule.action_type == "webhook":
         action["headers"] = dict.fromkeys(rule_headers(rule, vault), MASK)
+        if not reveal:
+            action["url"] = redact_url(str(action.get("url", "")))
     counts = dict(
         db.execute(
             select(Delivery.state, func.count()).where(Delivery.rule_id == rule.id).group_by(Delivery.state)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import smtplib
 import socket
 import ssl
+import unicodedata
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -143,11 +144,7 @@ def send_mail(
     if not to:
         raise MailError("no recipients", permanent=True)
     sender = cfg.from_address or f"otwatch@{socket.getfqdn()}"
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = sender, ", ".join(to), subject
-    msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = message_id or make_msgid(domain="otwatch")
-    msg.set_content(body)
+    msg = build_message(sender, to, subject, body, message_id)
     where = f"{cfg.host}:{cfg.port}"
     notes: list[str] = []
     ctx: ssl.SSLContext | None = None
@@ -191,3 +188,19 @@ def send_mail(
     except OSError as exc:
         raise MailError(f"cannot connect to the mail server {where}: {exc.strerror or exc}") from exc
     return notes
+
+
+def build_message(
+    sender: str, to: list[str], subject: str, body: str, message_id: str | None = None
+) -> EmailMessage:
+    """The plain-text message. The subject is one line: line breaks and other control characters
+    (from an alert title a sensor chose) become spaces, so the message is always sent."""
+    msg = EmailMessage()
+    clean = " ".join(
+        "".join(" " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in subject).split()
+    )
+    msg["From"], msg["To"], msg["Subject"] = sender, ", ".join(to), clean
+    msg["Date"] = formatdate(localtime=False, usegmt=True)
+    msg["Message-ID"] = message_id or make_msgid(domain="otwatch")
+    msg.set_content(body)
+    return msg

@@ -13,6 +13,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
@@ -82,13 +83,13 @@ async def upload(request: Request, ctx: CtxDep, db: SessionDep, file: UploadFile
     p = _allowed(request, db, Permission.MANAGE_SETTINGS)
     if not isinstance(p, Principal):
         return p
-    data = await file.read(MAX_PACKAGE_BYTES + 1)
-    if not data:
+    if not file.size:
         return _back(error="choose a package file to upload")
-    if len(data) > MAX_PACKAGE_BYTES:
+    if file.size > MAX_PACKAGE_BYTES:
         return _back(error="package is larger than 2 GB")
     try:
-        row = service.upload(db, ctx, p.actor, data)
+        # the spooled upload, verified and stored in chunks, off the event loop
+        row = await run_in_threadpool(service.upload, db, ctx, p.actor, file.file)
     except APIError as exc:
         db.rollback()
         audit.record(db, p.actor, "update.refused", file.filename or "", reason=exc.message)

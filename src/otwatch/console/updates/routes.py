@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -45,10 +46,10 @@ def list_packages(_: Viewer, db: SessionDep, page: PageDep) -> dict[str, object]
 async def upload_package(file: UploadFile, p: SettingsAdmin, ctx: CtxDep, db: SessionDep) -> PackageOut:
     """Upload a signed package; it is verified against the trusted release keys before it is kept.
     A sensor version starts updating the sensors selected for Automatic Version Updates (seed 002)."""
-    data = await file.read(MAX_PACKAGE_BYTES + 1)
-    if len(data) > MAX_PACKAGE_BYTES:
+    if (file.size or 0) > MAX_PACKAGE_BYTES:
         raise APIError(422, "invalid", "package is larger than 2 GB")
-    row = service.upload(db, ctx, p.actor, data)
+    # the spooled upload, verified and stored in chunks, off the event loop
+    row = await run_in_threadpool(service.upload, db, ctx, p.actor, file.file)
     db.commit()
     out = PackageOut.model_validate(row)
     if row.kind == "sensor" and sensors.selected_ids(db):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,14 +26,19 @@ def trusted_keys(ctx: ConsoleContext) -> list[package.Ed25519PublicKey]:
 
 def storage(ctx: ConsoleContext) -> Path:
     d = ctx.settings.data_dir / "packages"
-    d.mkdir(exist_ok=True)
+    d.mkdir(exist_ok=True, mode=0o700)
+    os.chmod(d, 0o700)
     return d
 
 
-def upload(db: Session, ctx: ConsoleContext, actor: str, data: bytes) -> UpdatePackage:
-    """Verify before storing anything; a refused package leaves no trace but the audit entry."""
+def upload(db: Session, ctx: ConsoleContext, actor: str, data: bytes | BinaryIO) -> UpdatePackage:
+    """Verify before storing anything; a refused package leaves no trace but the audit entry.
+
+    ``data``: the bytes, or the upload's spooled file (verified and copied in chunks, never read
+    into memory whole)."""
+    src: BinaryIO = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
-        pkg = package.verify(data, trusted_keys(ctx))
+        pkg = package.verify(src, trusted_keys(ctx), keep_files=False)
     except package.PackageError as exc:
         raise APIError(422, "package_refused", str(exc)) from exc
     m = pkg.manifest
@@ -39,11 +48,15 @@ def upload(db: Session, ctx: ConsoleContext, actor: str, data: bytes) -> UpdateP
         raise conflict(f"{m.kind} package version {m.version} is already uploaded")
     path = storage(ctx) / f"{pkg.sha256}.tar"
     tmp = path.with_suffix(".part")
-    tmp.write_bytes(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    src.seek(0)
+    with os.fdopen(fd, "wb") as f:
+        shutil.copyfileobj(src, f, 1024 * 1024)
+        size = f.tell()
     tmp.replace(path)
     row = UpdatePackage(
         kind=m.kind, version=m.version, min_version=m.min_version, file_name=m.file_name, sha256=pkg.sha256,
-        size=len(data), key_id=pkg.key_id, uploaded_by=actor,
+        size=size, key_id=pkg.key_id, uploaded_by=actor,
     )  # fmt: skip
     db.add(row)
     db.flush()

@@ -9,33 +9,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import fastapi_offline
-from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi import Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
-__all__ = ["STATIC_DIR", "STATIC_URL", "router"]
+__all__ = ["STATIC_DIR", "STATIC_URL", "swagger_ui"]
 
 STATIC_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
 STATIC_URL = "/static/apidocs"
 TITLE = "OTWatch console API"
 
-router = APIRouter(include_in_schema=False)
 
-
-@router.get("/docs", response_class=HTMLResponse)
 def swagger_ui(request: Request) -> HTMLResponse:
+    """The /docs page (the route, signed-in users only, is in ``app.py``)."""
     root = request.scope.get("root_path", "")
     return get_swagger_ui_html(
         openapi_url=f"{root}/openapi.json",
         title=f"{TITLE} · Swagger UI",
-        oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
         swagger_js_url=f"{root}{STATIC_URL}/swagger-ui-bundle.js",
         swagger_css_url=f"{root}{STATIC_URL}/swagger-ui.css",
         swagger_favicon_url=f"{root}{STATIC_URL}/favicon.png",
         swagger_ui_parameters={"validatorUrl": None},  # Swagger UI's default validator is a remote host
     )
-
-
-@router.get("/docs/oauth2-redirect", response_class=HTMLResponse)
-def swagger_ui_redirect() -> HTMLResponse:
-    return get_swagger_ui_oauth2_redirect_html()

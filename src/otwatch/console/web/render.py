@@ -10,6 +10,7 @@ each page, from ``Principal.can``: controls a role may not use are not rendered 
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -57,8 +58,8 @@ def format_time(value: datetime | None) -> str:
 
 def format_duration(seconds: float | None) -> str:
     """Same text as static/js/common.js ``fmtDuration``."""
-    if seconds is None:
-        return "—"
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds):
+        return "—"  # None, or a value stored unchecked by an older console
     s = round(seconds)
     if s < 60:
         return f"{s}s"
@@ -107,9 +108,21 @@ def export_link(request: Request, path: str, drop: tuple[str, ...] = ()) -> str:
 templates.env.globals["sort_link"] = sort_link
 
 
+PASSWORD_PAGE = "/account/password"
+
+
+class PasswordChangeRequired(Exception):
+    """A page asked for by a user who must change their password first (answered with a redirect to
+    the password page, ``app.py``)."""
+
+
 def current_principal(request: Request, db: SessionDep) -> Principal | None:
-    """Who is signed in (session cookie), or None."""
-    return principal_from_request(request, db)
+    """Who is signed in (session cookie), or None. A user who must change their password sees the
+    password page and nothing else (`PasswordChangeRequired`)."""
+    p = principal_from_request(request, db)
+    if p is not None and p.must_change and request.url.path not in (PASSWORD_PAGE, "/logout"):
+        raise PasswordChangeRequired()
+    return p
 
 
 def to_login() -> RedirectResponse:

@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from otwatch.console.audit import service as audit
 from otwatch.console.auth import service as auth_service
-from otwatch.console.deps import SessionDep
-from otwatch.console.web.render import current_principal, templates, to_login
+from otwatch.console.deps import CtxDep, SessionDep, principal_from_request
+from otwatch.console.web.render import PASSWORD_PAGE, current_principal, render, templates, to_login
 from otwatch.ui import csrf, signin
 
 router = APIRouter(include_in_schema=False)
@@ -32,6 +32,7 @@ def login_page(request: Request, db: SessionDep) -> Response:
 @router.post("/login", response_class=HTMLResponse)
 def login_submit(
     request: Request,
+    console: CtxDep,
     db: SessionDep,
     username: Annotated[str, Form(max_length=200)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
@@ -41,7 +42,9 @@ def login_submit(
         request,
         username,
         password,
-        auth_service.AuditThrottle(db),
+        auth_service.AuditThrottle(
+            db, console.sign_in_addresses, request.client.host if request.client else ""
+        ),
         partial(auth_service.authenticate, db),
         csrf_field=csrf_field,
     )
@@ -52,7 +55,7 @@ def login_submit(
         return templates.TemplateResponse(
             request, "login.html", ctx, status_code=outcome.status, headers=headers
         )
-    request.session.update({"uid": user.id, "epoch": user.session_epoch})
+    auth_service.start_session(request, user)
     token = csrf.token(request)  # rotated by sign_in
     audit.record(db, user.username, "auth.login")
     db.commit()
@@ -60,6 +63,16 @@ def login_submit(
 
 
 @router.api_route("/logout", methods=["GET", "POST"])
-def logout(request: Request) -> RedirectResponse:
-    request.session.clear()
+def logout(request: Request, ctx: CtxDep, db: SessionDep) -> RedirectResponse:
+    auth_service.end_session(db, request, ctx.settings.session_max_age)  # a copied cookie dies too
+    db.commit()
     return to_login()
+
+
+@router.get(PASSWORD_PAGE, response_class=HTMLResponse)
+def password_page(request: Request, db: SessionDep) -> Response:
+    """Change one's own password (required first after signing in with a one-time password)."""
+    p = principal_from_request(request, db)
+    if p is None or p.via != "session":
+        return to_login()
+    return render(request, "password.html", p, "", must_change=p.must_change)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -104,14 +105,32 @@ class AdConfig:
             timeout=float(settings.get("timeout", 5.0)),
         )
 
-    def role_for(self, groups: list[str]) -> str | None:
-        """The highest role mapped to any of the groups (matched by CN or DN), or None."""
-        names = set()
-        for dn in groups:
-            names.add(dn.casefold())
-            names.add(_cn(dn).casefold())
-        mapped = {role for group, role in self.group_roles if group in names}
+    def role_for(self, groups: list[str], named: Mapping[str, set[str]] | None = None) -> str | None:
+        """The highest role mapped to any of the groups, or None.
+
+        A mapping by full DN matches that DN exactly (normalised). A mapping by name matches a group
+        with that CN only when the name is unique in the directory (``named``: CN, casefolded -> the
+        normalised DNs of every group with that CN): a look-alike "OT Admins" in another OU makes
+        the bare name ambiguous, and it then maps nothing until the mapping names the full DN."""
+        dns = {_norm_dn(g) for g in groups}
+        mapped: set[str] = set()
+        for key, role in self.group_roles:
+            if "=" in key:
+                if _norm_dn(key) in dns:
+                    mapped.add(role)
+                continue
+            holders = {d for d in dns if _cn(d).casefold() == key}
+            if not holders:
+                continue
+            if named is not None and named.get(key, set()) != holders:
+                log.warning("Active Directory group name %r is not unique; map it by its full DN", key)
+                continue
+            mapped.add(role)
         return next((r for r in ROLE_ORDER if r in mapped), None)
+
+    def bare_names(self) -> list[str]:
+        """The group names (not DNs) the mapping uses."""
+        return [key for key, _ in self.group_roles if "=" not in key]
 
 
 def _server(cfg: AdConfig, host: str) -> ldap3.Server:
@@ -201,10 +220,11 @@ def _authenticate_on(cfg: AdConfig, server: ldap3.Server, username: str, passwor
             cfg.base_dn, f"(|(member={esc})(uniqueMember={esc}))", attributes=["cn"], size_limit=1000
         )
         groups += [str(e["dn"]) for e in looker.response or [] if e.get("type") == "searchResEntry"]
+        groups = list(dict.fromkeys(groups))
+        named = _groups_named(looker, cfg, groups)
     finally:
         looker.unbind()
-    groups = list(dict.fromkeys(groups))
-    role = cfg.role_for(groups)
+    role = cfg.role_for(groups, named)
     if role is None:
         names = ", ".join(_cn(g) for g in groups) or "none"
         raise AdRefused(
@@ -240,6 +260,35 @@ def sign_in(
             "only to groups mapped to Admin."
         )
     return role, user
+
+
+def _groups_named(looker: ldap3.Connection, cfg: AdConfig, groups: list[str]) -> dict[str, set[str]]:
+    """For each bare group name of the mapping that one of the user's groups carries: the DNs of every
+    group in the directory with that CN (to tell a unique name from a look-alike)."""
+    mine = {_cn(g).casefold() for g in groups}
+    out: dict[str, set[str]] = {}
+    for name in cfg.bare_names():
+        if name not in mine:
+            continue
+        looker.search(
+            cfg.base_dn,
+            f"(&(cn={escape_filter_chars(name)})"
+            "(|(objectClass=group)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)))",
+            attributes=["cn"],
+            size_limit=100,
+        )
+        out[name] = {
+            _norm_dn(str(e["dn"])) for e in looker.response or [] if e.get("type") == "searchResEntry"
+        }
+    return out
+
+
+def _norm_dn(dn: str) -> str:
+    """A DN compared case-insensitively and without the spaces around its separators."""
+    try:
+        return ",".join(f"{a.strip().casefold()}={v.strip().casefold()}" for a, v, _ in parse_dn(dn))
+    except ldap_errors.LDAPInvalidDnError:
+        return dn.strip().casefold()
 
 
 def _cn(dn: str) -> str:

@@ -12,7 +12,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -123,16 +123,23 @@ class PcapLibrary:
             warn = f" ({'; '.join(replay.warnings)})" if replay.warnings else ""
             self.set_status(name, f"Played: {count} packets{warn}")
 
-    async def receive(self, content_type: str, body: AsyncIterator[bytes]) -> list[str]:
+    async def receive(
+        self,
+        content_type: str,
+        body: AsyncIterator[bytes],
+        gate: Callable[[dict[str, str]], bool] | None = None,
+    ) -> list[str]:
         """Store every file part of a ``multipart/form-data`` body; returns the stored names.
 
         All or nothing per file: a refused file leaves no trace, and the files before it stay.
+        ``gate`` is asked once, before the first file is written, with the form's text fields that
+        came before it (e.g. the CSRF token): False refuses the upload (403) with nothing stored.
         """
         ctype, params = parse_options_header(content_type)
         if ctype != b"multipart/form-data" or b"boundary" not in params:
             raise UploadError("expected a multipart/form-data upload", 415)
         self.dir.mkdir(parents=True, exist_ok=True)
-        upload = _Upload(self)
+        upload = _Upload(self, gate)
         parser = MultipartParser(
             params[b"boundary"],
             {
@@ -165,8 +172,12 @@ class PcapLibrary:
 class _Upload:
     """The push parser's callbacks for one request: headers per part, file data to disk."""
 
-    def __init__(self, library: PcapLibrary) -> None:
+    def __init__(self, library: PcapLibrary, gate: Callable[[dict[str, str]], bool] | None = None) -> None:
         self.lib = library
+        self.gate = gate
+        self.fields: dict[str, str] = {}  # text fields before the first file (bounded)
+        self._field: str | None = None
+        self._field_value = b""
         self.stored: list[str] = []
         self.pending: list[tuple[str, bytes | None]] = []  # ("data", bytes) / ("end", None), in order
         self._header_name = b""
@@ -198,7 +209,15 @@ class _Upload:
         _, options = parse_options_header(self._disposition)
         filename = options.get(b"filename")
         if filename is None:
+            field = options.get(b"name", b"").decode("utf-8", "replace")[:100]
+            self._field, self._field_value = (field, b"") if len(self.fields) < 20 else (None, b"")
             return
+        if self.gate is not None:  # once, before any file is written
+            gate, self.gate = self.gate, None
+            if not gate(self.fields):
+                raise UploadError(
+                    "The form expired or did not come from this console; reload the page and try again.", 403
+                )
         text = filename.decode("utf-8", "replace")
         if not text:
             return  # an empty file input
@@ -208,11 +227,16 @@ class _Upload:
     def part_data(self, data: bytes, start: int, end: int) -> None:
         if self._name is not None:
             self.pending.append(("data", bytes(data[start:end])))
+        elif self._field is not None and len(self._field_value) < 4096:
+            self._field_value += bytes(data[start:end])[: 4096 - len(self._field_value)]
 
     def part_end(self) -> None:
         if self._name is not None:
             self.pending.append(("end", None))
             self._name = None
+        elif self._field is not None:
+            self.fields[self._field] = self._field_value.decode("utf-8", "replace")
+            self._field = None
 
     # -- disk work, in a worker thread ----------------------------------------------------------
     def flush(self) -> None:

@@ -50,6 +50,7 @@ from otwatch.wire.messages import (
     ConnectionReport,
     ProtocolReport,
     Report,
+    finite_only,
 )
 from otwatch.wire.runtime import NodeRuntime
 
@@ -335,9 +336,9 @@ class SensorNode:
                         first_seen=_dt(al.first_seen),
                         last_seen=_dt(al.last_seen),
                         count=al.count,
-                        details={
-                            k: v for k, v in al.details.items() if isinstance(v, str | int | float | bool)
-                        },
+                        details=finite_only(
+                            {k: v for k, v in al.details.items() if isinstance(v, str | int | float | bool)}
+                        ),
                         pcap_b64=base64.b64encode(al.pcap).decode() if al.pcap else None,
                     )
                 )
@@ -393,7 +394,11 @@ class SensorNode:
                 Report(id=uuid.uuid4().hex, kind="alerts", alerts=alerts[i : i + MAX_ALERTS_PER_REPORT])
             )
         reports.append(
-            Report(id=uuid.uuid4().hex, kind="stats", stats={**stats, "summary": summary, "system": system})
+            Report(
+                id=uuid.uuid4().hex,
+                kind="stats",
+                stats=finite_only({**stats, "summary": summary, "system": system}),
+            )
         )
         return reports
 

@@ -288,4 +288,4 @@ def to_csv(result: Result, fmt_time: Callable[[Any], str]) -> str:
 def _cell(value: Any) -> str:
     """Text for a CSV cell; a leading formula character is quoted so spreadsheets do not run it."""
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

@@ -15,6 +15,7 @@ Build it with :func:`create_sensor_app`; :mod:`otwatch.sensor.web.server` serves
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ from otwatch.sensor.local.uploads import PcapLibrary
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.timeline import EventType
-from otwatch.sensor.web import activation_page, mining, pages, system
+from otwatch.sensor.web import activation_page, backup_page, mining, pages, system
 from otwatch.sensor.web.deps import (
     WEB_DIR,
     ConsoleDep,
@@ -46,6 +47,8 @@ from otwatch.sensor.web.deps import (
 from otwatch.sensor.web.host import SensorHost
 from otwatch.ui import csrf, signin
 from otwatch.ui.charts import format_bytes, format_number
+
+SESSION_MAX_AGE = 8 * 3600  # seconds a sign-in lasts
 
 # ---------------------------------------------------------------- the application
 
@@ -91,11 +94,24 @@ def create_sensor_app(
 
     app = FastAPI(title="OTWatch sensor", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.console = console
+
+    @app.middleware("http")
+    async def _ended_sessions(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        """Inside the session middleware: a signed-in session without an id, or one signed out (a
+        copy of its cookie), is no session."""
+        session = request.scope.get("session")
+        if session and session.get("user"):
+            sid = session.get("sid")
+            if not isinstance(sid, str) or settings_store.session_ended(sid):
+                session.clear()
+        response: Response = await call_next(request)
+        return response
+
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings_store.session_secret(),
         session_cookie="otwatch_sensor_session",
-        max_age=8 * 3600,
+        max_age=SESSION_MAX_AGE,
         same_site="strict",
         https_only=https_only,
     )
@@ -127,6 +143,7 @@ def create_sensor_app(
     app.include_router(system.router)
     app.include_router(mining.router)
     app.include_router(activation_page.router)
+    app.include_router(backup_page.router)
     return app
 
 
@@ -166,7 +183,9 @@ def _auth_router() -> Any:
             return None if signed is None else (signed[0], signed[1].username)
 
         try:  # login CSRF, lockout per normalised name, one answer (otwatch.ui.signin)
-            outcome = signin.sign_in(request, username, password, c.throttle, verify, csrf_field=csrf_field)
+            address = request.client.host if request.client else ""
+            throttle = signin.PerAddressThrottle(c.throttle, c.throttle_anywhere, address)
+            outcome = signin.sign_in(request, username, password, throttle, verify, csrf_field=csrf_field)
         except adauth.AdRefused as exc:
             return c.render(request, "login.html", None, 403, error=str(exc), username=username)
         except adauth.AdUnavailable as exc:
@@ -178,12 +197,16 @@ def _auth_router() -> Any:
             )
         role, ad_user = outcome.principal
         request.session["user"] = role.value
+        request.session["sid"] = secrets.token_urlsafe(24)  # ended at sign-out (store.end_session)
         if ad_user is not None:
             request.session["ad_user"] = ad_user  # who signed in, for the record
         return redirect("/overview")
 
     @router.post("/logout")
     def logout(request: Request) -> RedirectResponse:
+        sid = request.session.get("sid")
+        if isinstance(sid, str) and sid:
+            request.app.state.console.store.end_session(sid, SESSION_MAX_AGE)
         request.session.clear()
         return redirect("/login")
 

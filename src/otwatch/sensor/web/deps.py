@@ -26,7 +26,7 @@ from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.timeline import EventType, LogBook, sensor_logs
 from otwatch.sensor.web.host import SensorHost
 from otwatch.ui import csrf
-from otwatch.ui.signin import MemoryThrottle
+from otwatch.ui.signin import USER_FAILURES_ANYWHERE, MemoryThrottle
 
 WEB_DIR = Path(__file__).resolve().parent
 HIGH_SEVERITY = (Severity.CRITICAL, Severity.MAJOR)  # "open alerts with high severity levels"
@@ -53,7 +53,10 @@ class SensorConsole:
     templates: Jinja2Templates
     logs: LogBook = field(default_factory=sensor_logs)
     players: list[threading.Thread] = field(default_factory=list)
-    throttle: MemoryThrottle = field(default_factory=MemoryThrottle)
+    throttle: MemoryThrottle = field(default_factory=MemoryThrottle)  # per (name, client address)
+    throttle_anywhere: MemoryThrottle = field(
+        default_factory=lambda: MemoryThrottle(limit=USER_FAILURES_ANYWHERE)
+    )  # per name, from every address
 
     def render(
         self, request: Request, name: str, user: Role | None, status_code: int = 200, **context: Any

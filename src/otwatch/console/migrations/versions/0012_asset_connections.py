@@ -2,12 +2,12 @@
 alert indexes an asset's page reads its alerts by, a sensor's site, and inventory quality (an asset's
 behaviour-typing reason, and whether it is a ghost)
 
-Revision ID: 0012
-Revises: 0009
+Revision ID: 0012_asset_connections
+Revises: 0010_trust_boundary
 Create Date: 2026-12-06 21:00:00.000000
 
-Two other branches add 0010 and 0011 revisions from the same head (0009): when they are merged,
-re-chain this one (down_revision) onto the newest of them.
+Written on the analyst-ux branch after 0010_trust_boundary; another branch adds its own 0010/0011
+revision from 0009: when it is merged, re-chain this one (down_revision) onto the newest of them.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from alembic import op
 import otwatch.console.db
 
 
-revision = '0012'
-down_revision = '0009'
+revision = '0012_asset_connections'
+down_revision = '0010_trust_boundary'
 branch_labels = None
 depends_on = None
 

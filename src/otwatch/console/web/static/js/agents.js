@@ -284,6 +284,8 @@ function initAgentsPage() {
       const data = new FormData(form);
       const payload = {
         expires_days: Number(data.get("expires_days") || 90),
+        max_uses: Number(data.get("max_uses") || 1),
+        kind: "agent",
         description: String(data.get("description") || ""),
       };
       const address = String(data.get("address") || "").trim();

@@ -93,6 +93,11 @@ function initApiControls() {
       btn.disabled = true;
       const r = await api(btn.dataset.method || "POST", btn.dataset.apiCall, payload);
       if (!r.ok) { btn.disabled = false; say(await errorOf(r), true); return; }
+      if (btn.dataset.next) {  // the page is gone (a deletion): go on, with the message shown there
+        try { window.sessionStorage.setItem(FLASH_KEY, btn.textContent.trim() + ": done"); } catch (err) { /* ignore */ }
+        window.location.assign(btn.dataset.next);
+        return;
+      }
       reloadWith(btn.textContent.trim() + ": done");
     });
   });
