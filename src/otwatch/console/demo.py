@@ -65,12 +65,13 @@ def _otwatch(*args: str) -> list[str]:
     return [sys.executable, "-m", "otwatch", *args]
 
 
-def _seed(ctx: ConsoleContext) -> str:
+def _seed(ctx: ConsoleContext, kind: str) -> str:
+    """A single-use pairing key for the demo's ``kind`` node (keys are bound to a kind)."""
     with ctx.db.session() as db:
         if db.query(MonitoredNetwork).filter_by(cidr="127.0.0.0/8").first() is None:
             db.add(MonitoredNetwork(cidr="127.0.0.0/8", description="demo: loopback plant"))
         settings_service.put(db, "auto_approve", True)
-        _, key = pairing.create_pairing_key(db, ctx, "demo", None, 1, "demo fleet", max_uses=2)
+        _, key = pairing.create_pairing_key(db, ctx, "demo", None, 1, f"demo {kind}", kind=kind)
     return key
 
 
@@ -137,11 +138,10 @@ def run_demo(settings: Settings) -> None:
                 subprocess.run(
                     _otwatch("sensor", "synth", "-o", str(capture), "--minutes", "10"), check=True, env=env
                 )
-            key: str | None = None
             for kind in ("agent", "sensor"):
                 base = data / kind
                 if not (base / "state" / "identity.json").exists():
-                    key = key or _seed(ctx)
+                    key = _seed(ctx, kind)
                     subprocess.run(
                         _otwatch(kind, "install", "--install-base", str(base), "--pairing-key", key),
                         check=True,
