@@ -1,0 +1,424 @@
+"""Which advisories concern a device, and whether it is affected or only possibly affected.
+
+A product of an advisory concerns a device of the same vendor (:func:`~otwatch.advisories.names.
+vendors_agree`) when one of these holds, tried in order:
+
+1. **Order numbers decide** when both sides have them: the device's order number (or product code)
+   equals one the product lists (its ``model_numbers`` / ``skus`` helper, or an order number written in
+   its name), or fits a wildcard the product writes (``6ES7 51x-...``, ``BMXP34*``). A product that
+   lists other order numbers is not the device, whatever its name says (``SIPLUS S7-300 CPU 315-2
+   PN/DP (6AG1315-...)`` is not a ``6ES7 315-...``).
+2. Otherwise by name: the device's order number appears in the product's name; or the device's model
+   ends the product's name (``CPU 315-2 PN/DP`` ends ``SIMATIC S7-300 CPU 315-2 PN/DP``, brand and
+   series words before it, a parenthesis or a ``V7`` after it); or every distinctive word of the
+   product name is one of the device's (``Modicon M340`` for a device that calls itself Modicon M340
+   with model BMX P34). A family name (``SIMATIC S7-300 CPU family``) therefore concerns only the
+   devices it lists: its words are not a device's model.
+
+Then the firmware (:mod:`otwatch.advisories.versions`): *affected* when it is in an affected
+product's range (or the range is all versions); not affected when it is outside every range, or at or
+above a version the advisory lists as fixed or not affected for the same product, or (for an
+all-versions range) at or above the version the vendor fix asks for. *Possibly affected* when the
+firmware is unknown, or the range or the version could not be read or compared.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Final
+
+from otwatch.advisories.csaf import Advisory, Product, fix_version
+from otwatch.advisories.names import (
+    Pattern,
+    compact,
+    looks_like_order_number,
+    patterns_in,
+    tokens,
+    vendor_key,
+    vendor_keys,
+    vendors_agree,
+)
+from otwatch.advisories.versions import Version, VersionRange
+
+
+class Exposure(StrEnum):
+    AFFECTED = "affected"
+    POSSIBLY_AFFECTED = "possibly_affected"
+
+
+#: words that say what kind of thing a product is, not which one
+GENERIC: Final = frozenset(
+    [
+        "cpu",
+        "cpus",
+        "plc",
+        "plcs",
+        "controller",
+        "controllers",
+        "family",
+        "families",
+        "series",
+        "firmware",
+        "software",
+        "with",
+        "and",
+        "or",
+        "the",
+        "of",
+        "for",
+        "all",
+        "versions",
+        "version",
+        "device",
+        "devices",
+        "product",
+        "products",
+        "incl",
+        "including",
+        "models",
+        "model",
+        "variants",
+        "variant",
+        "type",
+        "types",
+        "range",
+        "based",
+        "related",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    """What the inventory knows of one device."""
+
+    vendor: str | None
+    model: str | None = None
+    firmware: str | None = None
+    order_numbers: tuple[str, ...] = ()  # S7 order number, Modbus product code, ...
+    names: tuple[str, ...] = ()  # other product names the device gives (Modbus ProductName)
+
+    def key(self) -> tuple[object, ...]:
+        return (vendor_key(self.vendor), self.model, self.firmware, self.order_numbers, self.names)
+
+
+@dataclass(slots=True)
+class Finding:
+    """One advisory concerning one device."""
+
+    advisory_id: str
+    title: str
+    exposure: Exposure
+    product: str  # the advisory's product name that matched
+    product_id: str
+    range: str  # the affected versions as written ("" when none were given)
+    fixed: str  # fixed version, or the vendor's remediation text
+    reason: str
+    cves: list[str] = field(default_factory=list)
+    cvss: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "id": self.advisory_id,
+            "title": self.title,
+            "cves": self.cves,
+            "cvss": self.cvss,
+            "product": self.product,
+            "product_id": self.product_id,
+            "range": self.range,
+            "fixed": self.fixed,
+            "reason": self.reason,
+            "exposure": str(self.exposure),
+        }
+
+
+@dataclass(slots=True)
+class _Entry:
+    """A product prepared for matching."""
+
+    advisory: Advisory
+    product: Product
+    vendors: tuple[str, ...]
+    range: VersionRange
+    orders: frozenset[str]  # compact order numbers the product lists
+    patterns: tuple[Pattern, ...]
+    name_tokens: tuple[str, ...]  # the whole name, parentheses included
+    tail: tuple[str, ...]  # the name without parentheses and trailing generic / "V7" words
+    distinctive: frozenset[str]  # non-generic words outside parentheses
+    fixed_at: Version | None  # the fixed version the vendor_fix text names
+
+
+_PARENS: Final = re.compile(r"\(([^)]*)\)")
+
+
+def _prepare(adv: Advisory, p: Product) -> _Entry:
+    label = p.product or p.name
+    texts = [label, p.name, *p.model_numbers]
+    orders: set[str] = set()
+    for number in p.model_numbers:
+        if not patterns_in(number):
+            orders.add(compact(number))
+    for text in (label, p.name):
+        for inside in _PARENS.findall(text):
+            for chunk in re.split(r"[,;|]|\band\b|\bor\b", inside):
+                chunk = re.sub(
+                    r"^\s*(?:part\s+numbers?|order\s+(?:no|numbers?)|mlfb|p/?n)\s*[:.]?",
+                    "",
+                    chunk,
+                    flags=re.I,
+                )
+                if looks_like_order_number(chunk) and not patterns_in(chunk):
+                    orders.add(compact(chunk))
+    pats: dict[str, Pattern] = {}
+    for text in texts:
+        for pat in patterns_in(text):
+            pats.setdefault(pat.regex.pattern, pat)
+    bare = _PARENS.sub(" ", label)
+    tail = list(tokens(re.sub(r"\bseries\s+[a-z]\b", " ", bare, flags=re.I)))
+    while tail and (tail[-1] in GENERIC or re.fullmatch(r"v\d+", tail[-1])):
+        tail.pop()
+    rng = VersionRange.parse(p.version) if p.version else VersionRange("", all=True)
+    return _Entry(
+        advisory=adv,
+        product=p,
+        vendors=vendor_keys(p.vendor),
+        range=rng,
+        orders=frozenset(orders),
+        patterns=tuple(pats.values()),
+        name_tokens=tokens(" ".join((label, p.name))),
+        tail=tuple(tail),
+        distinctive=frozenset(t for t in tokens(bare) if t not in GENERIC),
+        fixed_at=fix_version(p.fix),
+    )
+
+
+def _run_in(needle: tuple[str, ...], hay: tuple[str, ...]) -> bool:
+    """Whether ``needle`` occurs in ``hay`` as consecutive tokens, compared without token boundaries
+    inside the needle (``6ES7 315-2EH14`` occurs in ``6ES7315 2EH14``)."""
+    target = "".join(needle)
+    if not target:
+        return False
+    for i in range(len(hay)):
+        acc = ""
+        for j in range(i, len(hay)):
+            acc += hay[j]
+            if acc == target:
+                return True
+            if not target.startswith(acc):
+                break
+    return False
+
+
+@dataclass(slots=True)
+class _Prepared:
+    device: Device
+    vendor: str
+    orders: tuple[str, ...]  # order numbers the device reports: decisive
+    weak: tuple[str, ...]  # models that look like order numbers: tried, not decisive
+    models: tuple[str, ...]  # model and product names as written
+    words: frozenset[str]
+    firmware: Version | None
+
+
+def _prepare_device(d: Device) -> _Prepared:
+    orders = tuple(o for o in dict.fromkeys(d.order_numbers) if o and compact(o))
+    models = tuple(m for m in dict.fromkeys((d.model, *d.names)) if m and m.strip())
+    weak = tuple(m for m in models if looks_like_order_number(m) and compact(m) not in map(compact, orders))
+    words: set[str] = set()
+    for text in (*orders, *models):
+        words.update(tokens(text))
+    return _Prepared(
+        d, vendor_key(d.vendor), orders, weak, models, frozenset(words), Version.parse(d.firmware)
+    )
+
+
+def _model_tokens(m: str) -> tuple[str, ...]:
+    """A model's words without a trailing series letter (``1756-ENBT/A`` -> ``1756 enbt``)."""
+    mt = tokens(m)
+    if len(mt) >= 3 and len(mt[-1]) == 1 and mt[-1].isalpha():
+        return mt[:-1]
+    return mt
+
+
+def _names_match(dev: _Prepared, e: _Entry) -> str | None:
+    """Why the product is the device (see the module docstring), or ``None``."""
+    label = e.product.product or e.product.name
+    if e.orders or e.patterns:
+        for o in (*dev.orders, *dev.weak):
+            if compact(o) in e.orders:
+                return f"order number {o} listed for {label!r}"
+            for p in e.patterns:
+                if p.matches(o):
+                    return f"order number {o} fits {p.text!r} of {label!r}"
+        if dev.orders:
+            return None  # the product lists its order numbers and the device's is not one of them
+    for o in (*dev.orders, *dev.weak):
+        if _run_in(tokens(o), e.name_tokens):
+            return f"order number {o} in {label!r}"
+    for m in dev.models:
+        mt = _model_tokens(m)
+        if not mt:
+            continue
+        if compact(m) == compact(label) or compact(m) == compact(e.product.name):
+            return f"model {m!r} is {label!r}"
+        if (
+            len(e.tail) >= len(mt)
+            and e.tail[len(e.tail) - len(mt) :] == mt
+            and (any(ch.isdigit() for ch in "".join(mt)) or len(mt) >= 2)
+        ):
+            return f"model {m!r} ends {label!r}"
+    if (
+        e.distinctive
+        and any(any(ch.isdigit() for ch in t) for t in e.distinctive)
+        and e.distinctive <= dev.words
+    ):
+        return f"{label!r} names the device ({', '.join(dev.models + dev.orders)})"
+    return None
+
+
+class Catalog:
+    """Advisories indexed by vendor, ready to match devices; results are cached per identity."""
+
+    def __init__(self, advisories: Iterable[Advisory] = ()) -> None:
+        self._by_word: dict[str, list[_Entry]] = defaultdict(list)
+        self.advisories: dict[str, Advisory] = {}
+        self._cache: dict[tuple[object, ...], list[Finding]] = {}
+        for adv in advisories:
+            self.add(adv)
+
+    def add(self, adv: Advisory) -> None:
+        self.advisories[adv.id] = adv
+        self._cache.clear()
+        for p in adv.products:
+            e = _prepare(adv, p)
+            firsts = {v.split()[0] for v in e.vendors if v} or {e.name_tokens[0] if e.name_tokens else ""}
+            for w in firsts:
+                self._by_word[w].append(e)
+
+    def __len__(self) -> int:
+        return len(self.advisories)
+
+    def _candidates(self, dev: _Prepared) -> list[_Entry]:
+        if not dev.vendor:
+            return []
+        out = []
+        for e in self._by_word.get(dev.vendor.split()[0], ()):
+            if any(vendors_agree(dev.vendor, v) for v in e.vendors) or (
+                not e.vendors and _run_in(tokens(dev.vendor), e.name_tokens[: len(tokens(dev.vendor)) + 2])
+            ):
+                out.append(e)
+        return out
+
+    def match(self, device: Device) -> list[Finding]:
+        """The advisories concerning ``device``: affected first, then possibly affected, each by
+        highest CVSS."""
+        key = device.key()
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        dev = _prepare_device(device)
+        per_adv: dict[str, list[tuple[_Entry, str]]] = defaultdict(list)
+        for e in self._candidates(dev):
+            why = _names_match(dev, e)
+            if why is not None:
+                per_adv[e.advisory.id].append((e, why))
+        found = [f for matched in per_adv.values() if (f := _judge(dev, matched)) is not None]
+        found.sort(key=lambda f: (f.exposure != Exposure.AFFECTED, -(f.cvss or 0), f.advisory_id))
+        if len(self._cache) > 100_000:
+            self._cache.clear()
+        self._cache[key] = found
+        return found
+
+
+def _at_or_above(v: Version, bound: Version) -> bool:
+    c = v.compare(bound)
+    return c is not None and c >= 0
+
+
+def _judge(dev: _Prepared, matched: list[tuple[_Entry, str]]) -> Finding | None:
+    """One advisory's verdict from the products of it that concern the device."""
+    fw = dev.firmware
+    affected = [(e, why) for e, why in matched if e.product.status in ("affected", "under_investigation")]
+    if not affected:
+        return None
+    # a version listed as fixed / not affected for the same product: at or above it, not affected
+    fixed_versions: list[Version] = []
+    for e, _ in matched:
+        if e.product.status in ("fixed", "not_affected"):
+            for c in e.range.constraints:
+                if c.op in ("=", ">=", ">"):
+                    fixed_versions.append(c.version)
+            if e.product.status == "not_affected" and e.range.contains(fw) is True:
+                return None
+    if fw is not None and any(_at_or_above(fw, v) for v in fixed_versions):
+        return None
+    verdicts: list[tuple[bool | None, _Entry, str]] = []
+    for e, why in affected:
+        inside = e.range.contains(fw)
+        if inside and fw is None and e.fixed_at is not None:
+            inside = None  # all versions until the fix: the device may run it
+        open_range = e.range.all or not e.range.readable
+        if (
+            inside
+            and open_range
+            and fw is not None
+            and e.fixed_at is not None
+            and _at_or_above(fw, e.fixed_at)
+        ):
+            inside = False  # the vendor fix names a version at or below the device's
+        verdicts.append((inside, e, why))
+    chosen = next((v for v in verdicts if v[0] is True), None)
+    exposure = Exposure.AFFECTED
+    if chosen is None:
+        chosen = next((v for v in verdicts if v[0] is None), None)
+        exposure = Exposure.POSSIBLY_AFFECTED
+    if chosen is None:
+        return None
+    _, e, why = chosen
+    adv = e.advisory
+    cves: list[str] = []
+    cvss: float | None = None
+    for _, ent, _ in verdicts:
+        for cve in ent.product.cves:
+            if cve not in cves:
+                cves.append(cve)
+        if ent.product.cvss is not None:
+            cvss = ent.product.cvss if cvss is None else max(cvss, ent.product.cvss)
+    range_text = e.range.text or "all versions (no version given)"
+    if fw is None:
+        detail = f"firmware unknown; affected: {range_text}"
+    elif exposure == Exposure.AFFECTED:
+        detail = f"firmware {fw.text} in {range_text}"
+    elif not e.range.readable:
+        detail = f"firmware {fw.text}; affected versions not understood: {range_text}"
+    else:
+        detail = f"firmware {fw.text} not comparable with {range_text}"
+    return Finding(
+        advisory_id=adv.id,
+        title=adv.title,
+        exposure=exposure,
+        product=e.product.name,
+        product_id=e.product.product_id,
+        range=e.range.text,
+        fixed=_fixed_text(e, fixed_versions),
+        reason=f"{why}; {detail}",
+        cves=cves or list(adv.cves),
+        cvss=cvss if cvss is not None else adv.cvss,
+    )
+
+
+def _fixed_text(e: _Entry, fixed_versions: list[Version]) -> str:
+    """The fixed version when the advisory says it (listed as fixed, named by the vendor fix, or the
+    range's exclusive upper bound), else the vendor's remediation text."""
+    if fixed_versions:
+        return ", ".join(v.text for v in fixed_versions)
+    if e.fixed_at is not None:
+        return e.fixed_at.text
+    upper = e.range.upper
+    if upper is not None:
+        return upper.text
+    return e.product.fix or e.product.advice
