@@ -44,6 +44,7 @@ from otwatch.console.notifications import pages as notifications_pages
 from otwatch.console.notifications.routes import router as notifications_router
 from otwatch.console.updates import pages as updates_pages
 from otwatch.console.updates.routes import router as updates_router
+from otwatch.console.vulnerabilities.routes import router as vulnerabilities_router
 from otwatch.console.web import certificates as certificate_pages
 from otwatch.console.web import signin
 from otwatch.console.web.render import STATIC_DIR
@@ -166,6 +167,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         deliveries_router,
         notifications_router,
         mail_router,
+        vulnerabilities_router,
     ):
         app.include_router(r)
     # the server-rendered pages: each domain's own, in the console's menu order

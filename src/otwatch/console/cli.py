@@ -213,3 +213,127 @@ def pairing_revoke(key_id: str, data_dir: DataDir = None) -> None:
         out.print(f"[red]error:[/] {exc.message}")
         raise typer.Exit(1) from exc
     out.print(f"revoked {key_id}")
+
+
+advisories = typer.Typer(
+    help="Published ICS advisories (CSAF 2.0) and the assets they concern.", no_args_is_help=True
+)
+app.add_typer(advisories, name="advisories")
+
+
+@advisories.command("import")
+def advisories_import(
+    paths: Annotated[list[Path], typer.Argument(help="CSAF JSON files, or folders walked recursively")],
+    data_dir: DataDir = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Import CSAF 2.0 advisories; a stored advisory is replaced only by a higher revision. Documents
+    that do not read are reported by name; the import goes on. Every asset is matched again after."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from otwatch.console.bootstrap import prepare
+    from otwatch.console.vulnerabilities.service import advisory_files, import_files
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        out.print(f"[red]error:[/] no such file or folder: {', '.join(map(str, missing))}", highlight=False)
+        raise typer.Exit(2)
+    files = advisory_files(paths)
+    ctx, _ = prepare(_settings(data_dir))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=out, transient=json_out, disable=json_out) as bar:
+        task = bar.add_task("importing advisories", total=len(files))
+
+        def step(path: Path, outcome: str) -> None:
+            bar.advance(task)
+            if outcome == "failed" and not json_out:
+                bar.console.print(f"[yellow]skipped[/] {path}", highlight=False)
+
+        with ctx.db.session() as db:
+            bar.update(task, description="importing advisories")
+            report = import_files(db, files, step)
+    if json_out:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        out.print(
+            f"[green]{report.added} added[/], {report.updated} updated, {report.unchanged} unchanged, "
+            f"[{'red' if report.failed else 'green'}]{len(report.failed)} failed[/]; "
+            f"{report.new_matches} new asset matches",
+            highlight=False,
+        )
+        for name, why in report.failed:
+            out.print(f"  [red]failed[/] {name}: {why}", highlight=False, soft_wrap=True)
+    if report.failed and not (report.added or report.updated or report.unchanged):
+        raise typer.Exit(1)
+
+
+@advisories.command("match")
+def advisories_match(
+    vendor: Annotated[str, typer.Option(help="vendor, e.g. Siemens")],
+    model: Annotated[str, typer.Option(help="model, product name or order number")],
+    firmware: Annotated[str | None, typer.Option(help="firmware version; unknown when left out")] = None,
+    order_number: Annotated[
+        list[str] | None, typer.Option("--order-number", help="order number / product code (repeatable)")
+    ] = None,
+    csaf_path: Annotated[
+        list[Path] | None,
+        typer.Option("--csaf", help="match against these CSAF files/folders instead of the console database"),
+    ] = None,
+    data_dir: DataDir = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Which advisories concern one device: {"affected": [...], "possibly_affected": [...]}."""
+    import json
+
+    from otwatch.advisories import csaf
+    from otwatch.advisories.match import Catalog, Device, Exposure
+
+    device = Device(vendor=vendor, model=model, firmware=firmware, order_numbers=tuple(order_number or ()))
+    if csaf_path:
+        from otwatch.console.vulnerabilities.service import advisory_files
+
+        docs = []
+        for path in advisory_files(csaf_path):
+            try:
+                docs.append(csaf.load(path))
+            except csaf.CsafError as exc:
+                typer.echo(f"skipped {path}: {exc}", err=True)
+        cat = Catalog(docs)
+    else:
+        from otwatch.console.db import Database
+        from otwatch.console.migrate import upgrade as migrate_db
+        from otwatch.console.vulnerabilities.service import catalog
+
+        settings = _settings(data_dir)
+        settings.ensure_dirs()
+        db = Database(settings.resolved_database_url)
+        try:
+            migrate_db(db.engine)
+            with db.session() as s:
+                cat = catalog(s)
+        finally:
+            db.dispose()
+    findings = cat.match(device)
+    findings_a = [f for f in findings if f.exposure == Exposure.AFFECTED]
+    findings_p = [f for f in findings if f.exposure == Exposure.POSSIBLY_AFFECTED]
+    result = {
+        "affected": [f.as_dict() for f in findings_a],
+        "possibly_affected": [f.as_dict() for f in findings_p],
+    }
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    for label, items in (("affected", findings_a), ("possibly affected", findings_p)):
+        t = Table("advisory", "CVSS", "CVEs", "product", "fixed", "reason", title=f"{label}: {len(items)}")
+        for finding in items:
+            t.add_row(
+                finding.advisory_id,
+                "" if finding.cvss is None else f"{finding.cvss:.1f}",
+                ", ".join(finding.cves[:3]) + ("..." if len(finding.cves) > 3 else ""),
+                finding.product,
+                finding.fixed[:60],
+                finding.reason,
+            )
+        out.print(t)

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from otwatch.console.alerts.service import ingest as ingest_alerts
+from otwatch.console.assets.models import Asset
 from otwatch.console.assets.service import ingest as ingest_assets
 from otwatch.console.assets.service import parse_reports
 from otwatch.console.audit import service as audit
@@ -24,6 +25,7 @@ from otwatch.console.fleet.status import ScanResult, derive_status
 from otwatch.console.forwarding import service as forwarding
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import service as updates
+from otwatch.console.vulnerabilities.service import rematch as rematch_vulnerabilities
 from otwatch.wire.messages import CheckinRequest, CheckinResponse, CommandMessage
 
 __all__ = ["SKEW_SLACK", "deliverables", "idle_checkin", "last_seen_slack", "record_checkin"]
@@ -58,7 +60,9 @@ def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
         node.last_scan_duration = res.result.get("duration")
         if res.state == "done":
             reports = parse_reports(res.result.get("assets") or [])
-            ingest_assets(db, node.id, reports, now)
+            changed: list[Asset] = []
+            ingest_assets(db, node.id, reports, now, changed)
+            rematch_vulnerabilities(db, changed)
             node.reported_assets = int(res.result.get("asset_count", len(reports)))
 
 
@@ -116,7 +120,9 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
         _apply_result(db, node, res, now)
     for rep in req.reports:
         if rep.kind == "assets":
-            ingest_assets(db, node.id, rep.assets, now)
+            changed: list[Asset] = []
+            ingest_assets(db, node.id, rep.assets, now, changed)
+            rematch_vulnerabilities(db, changed)
         elif rep.kind == "alerts" and node.kind == "sensor":
             forwarding.enqueue_alerts(db, node, ingest_alerts(db, node.id, rep.alerts))
         elif rep.kind == "stats" and node.kind == "sensor":

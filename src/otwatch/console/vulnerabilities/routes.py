@@ -1,0 +1,123 @@
+"""Vulnerabilities API: the advisories concerning one asset, and every advisory concerning any asset."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from otwatch.console.assets.models import Asset
+from otwatch.console.deps import SessionDep, Viewer
+from otwatch.console.errors import not_found
+from otwatch.console.pagination import Page, PageDep
+from otwatch.console.vulnerabilities import service
+from otwatch.console.vulnerabilities.models import AssetVulnerability
+
+router = APIRouter(tags=["vulnerabilities"])
+
+Exposure = Literal["affected", "possibly_affected"]
+
+
+class FindingOut(BaseModel):
+    """One advisory concerning one asset: the fields of ``otwatch console advisories match --json``."""
+
+    id: str
+    title: str
+    cves: list[str]
+    cvss: float | None
+    severity: str
+    product: str
+    product_id: str
+    range: str
+    fixed: str
+    reason: str
+    exposure: Exposure
+    url: str
+    first_seen: datetime
+
+
+class AssetVulnerabilitiesOut(BaseModel):
+    asset_id: str
+    affected: list[FindingOut]
+    possibly_affected: list[FindingOut]
+
+
+class AdvisoryOut(BaseModel):
+    id: str
+    title: str
+    cvss: float | None
+    severity: str
+    cves: list[str]
+    url: str
+    revision: str
+    current_release_date: str
+    affected_assets: int
+    possibly_affected_assets: int
+
+
+def finding_out(row: AssetVulnerability, title: str, url: str) -> FindingOut:
+    return FindingOut(
+        id=row.advisory_id,
+        title=title,
+        cves=list(row.cves or []),
+        cvss=row.cvss,
+        severity=service.severity(row.cvss),
+        product=row.product,
+        product_id=row.product_id,
+        range=row.range,
+        fixed=row.fixed,
+        reason=row.reason,
+        exposure="affected" if row.exposure == "affected" else "possibly_affected",
+        url=url,
+        first_seen=row.first_seen,
+    )
+
+
+@router.get("/api/v1/assets/{asset_id}/vulnerabilities", response_model=AssetVulnerabilitiesOut)
+def asset_vulnerabilities(asset_id: str, _: Viewer, db: SessionDep) -> AssetVulnerabilitiesOut:
+    """The advisories concerning one asset: affected (firmware in an affected range) and possibly
+    affected (firmware unknown or not comparable), each by highest CVSS."""
+    if db.get(Asset, asset_id) is None:
+        raise not_found("asset")
+    rows = service.for_asset(db, asset_id)
+    titles = service.advisory_titles(db, {r.advisory_id for r in rows})
+    items = [finding_out(r, *titles.get(r.advisory_id, ("", ""))) for r in rows]
+    return AssetVulnerabilitiesOut(
+        asset_id=asset_id,
+        affected=[f for f in items if f.exposure == "affected"],
+        possibly_affected=[f for f in items if f.exposure == "possibly_affected"],
+    )
+
+
+@router.get("/api/v1/vulnerabilities", response_model=Page[AdvisoryOut])
+def list_vulnerabilities(
+    _: Viewer,
+    db: SessionDep,
+    page: PageDep,
+    exposure: Annotated[Exposure | None, Query(description="only matches of this kind")] = None,
+    min_cvss: Annotated[float | None, Query(ge=0, le=10, description="highest CVSS at least")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="advisory id, title or CVE")] = None,
+) -> dict[str, object]:
+    """Advisories concerning at least one asset, by affected asset count, then CVSS."""
+    stmt = service.advisories_query(exposure=exposure, min_cvss=min_cvss, q=q)
+    total = service.count_rows(db, stmt)
+    rows = db.execute(stmt.limit(page.limit).offset(page.offset)).all()
+    cves = service.advisory_cves(db, [r[0].id for r in rows])
+    items = [
+        AdvisoryOut(
+            id=adv.id,
+            title=adv.title,
+            cvss=adv.cvss,
+            severity=service.severity(adv.cvss),
+            cves=cves.get(adv.id, []),
+            url=adv.url,
+            revision=adv.revision,
+            current_release_date=adv.current_release_date,
+            affected_assets=int(affected or 0),
+            possibly_affected_assets=int(possibly or 0),
+        )
+        for adv, affected, possibly in rows
+    ]
+    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
