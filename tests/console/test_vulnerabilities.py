@@ -249,3 +249,41 @@ def test_rows_follow_assets_and_advisories(ctx: ConsoleContext) -> None:
     with ctx.db.session() as db:
         assert service.rematch(db) == 0  # nothing imported, nothing to do
         assert db.query(AssetVulnerability).count() == 0
+
+
+def test_pages_show_which_assets_are_affected_and_why(
+    admin: TestClient, ctx: ConsoleContext, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path, M340_DOCS + S7_DOCS)
+    with ctx.db.session() as db:
+        service.import_files(db, service.advisory_files([folder]))
+    agent = _agent(admin, ctx)
+    unknown_fw = {**M340, "ip": "10.30.1.21", "mac": "00:80:f4:01:02:04", "firmware": None,
+                  "identities": [{**M340["identities"][0], "firmware": None}]}  # fmt: skip
+    _scan(admin, agent, [M340, S7, unknown_fw, {"ip": "10.30.2.5", "device_type": "IT Host"}])
+
+    inv = admin.get("/inventory").text
+    assert '<th scope="col">Vulnerabilities</th>' in inv and 'data-testid="vulnerabilities"' in inv
+    assert "Critical" in inv and "3 possible" in inv  # the M340 of unknown firmware
+    only = admin.get("/inventory", params={"vuln": "Critical"}).text
+    assert "10.30.1.20" in only and "10.30.1.10" not in only  # the S7 CPU's highest is 7.5 (High)
+    assert "10.30.2.5" in admin.get("/inventory", params={"vuln": "none"}).text
+    api = admin.get("/api/v1/assets", params={"vuln": "possibly_affected"}).json()
+    assert [a["ip"] for a in api["items"]] == ["10.30.1.21"]
+    assert admin.get("/api/v1/assets", params={"vuln": "ICSA-18-079-02"}).json()["total"] == 1
+
+    page = admin.get(f"/inventory/{_asset_id(admin, '10.30.1.10')}").text
+    assert 'data-testid="asset-vulnerabilities"' in page and "ICSA-18-079-02" in page
+    assert "6ES7315-2EH14-0AB0" in page and "vers:all/&lt;V3.2.16" in page
+
+    vulns = admin.get("/vulnerabilities").text
+    assert 'data-chart="advisories"' in vulns and 'data-chart="severity"' in vulns and "<svg" in vulns
+    assert 'data-label="ICSA-' in vulns and "ICSA-21-194-02" in vulns
+    critical = admin.get("/vulnerabilities", params={"severity": "Critical"}).text
+    assert 'data-id="ICSA-21-194-02"' in critical and 'data-id="ICSA-18-079-02"' not in critical
+
+    adv = admin.get("/vulnerabilities/ICSA-21-194-02").text
+    assert (
+        "Modicon M340 CPU (part numbers BMXP34*)" in adv and "10.30.1.20" in adv and "CVE-2021-22779" in adv
+    )
+    assert admin.get("/vulnerabilities/ICSA-99-999-99").status_code == 404

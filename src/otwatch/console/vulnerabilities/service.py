@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 from otwatch.advisories import csaf
 from otwatch.advisories.match import Catalog, Device, Exposure, Finding
 from otwatch.advisories.names import vendor_key
+from otwatch.advisories.severity import CvssSeverity
 from otwatch.console.assets.models import Asset
 from otwatch.console.db import new_id, utcnow
 from otwatch.console.forwarding.service import enqueue_notification
@@ -356,17 +357,26 @@ def _notify(db: Session, new: list[tuple[Asset, Finding]]) -> SystemNotification
 
 def severity(cvss: float | None) -> str:
     """CVSS v3 qualitative rating."""
-    if cvss is None:
-        return "Unknown"
-    if cvss >= 9.0:
-        return "Critical"
-    if cvss >= 7.0:
-        return "High"
-    if cvss >= 4.0:
-        return "Medium"
-    if cvss > 0:
-        return "Low"
-    return "None"
+    return str(CvssSeverity.of(cvss))
+
+
+def where_vulnerable(stmt: Select[Any], filter_: str) -> Select[Any]:
+    """Assets with advisories: ``any``, ``affected``, ``possibly_affected``, a CVSS rating (``Critical``
+    ... ``Low``: affected with at least that score), or an advisory id. ``none``: no advisory at all."""
+    av = AssetVulnerability
+    if filter_ == "none":
+        return stmt.where(~select(av.id).where(av.asset_id == Asset.id).exists())
+    cond = av.asset_id == Asset.id
+    if filter_ in (str(Exposure.AFFECTED), str(Exposure.POSSIBLY_AFFECTED)):
+        cond = cond & (av.exposure == filter_)
+    elif filter_ in {str(s) for s in CvssSeverity if s.floor is not None}:
+        cond = cond & (av.exposure == str(Exposure.AFFECTED)) & (av.cvss >= CvssSeverity(filter_).floor)
+    elif filter_ != "any":
+        cond = cond & (av.advisory_id == filter_)
+    return stmt.where(select(av.id).where(cond).exists())
+
+
+VULNERABILITY_FILTERS = ("any", "affected", "possibly_affected", "Critical", "High", "Medium", "Low", "none")
 
 
 def for_asset(db: Session, asset_id: str) -> list[AssetVulnerability]:
@@ -422,6 +432,22 @@ def advisories_query(
             | Advisory.cves.any(AdvisoryCve.cve.ilike(like))
         )
     return stmt
+
+
+def assets_by_severity(db: Session) -> dict[str, int]:
+    """How many assets have each highest rating among the advisories affecting them, and how many are
+    only possibly affected: one grouped query."""
+    out = {str(s): 0 for s in CvssSeverity if s is not CvssSeverity.NONE}
+    out["Possibly affected"] = 0
+    affected = func.max(AssetVulnerability.cvss).filter(AssetVulnerability.exposure == str(Exposure.AFFECTED))
+    any_affected = func.count(AssetVulnerability.id).filter(
+        AssetVulnerability.exposure == str(Exposure.AFFECTED)
+    )
+    stmt = select(affected, any_affected).group_by(AssetVulnerability.asset_id)
+    for top, n in db.execute(stmt):
+        key = str(CvssSeverity.of(top)) if n else "Possibly affected"
+        out[key if key in out else str(CvssSeverity.UNKNOWN)] += 1
+    return out
 
 
 def count_rows(db: Session, stmt: Select[*tuple[Any, ...]]) -> int:
