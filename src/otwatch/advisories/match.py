@@ -142,6 +142,7 @@ class _Entry:
 
     advisory: Advisory
     product: Product
+    position: int  # in the advisory's product list
     vendors: tuple[str, ...]
     range: VersionRange
     orders: frozenset[str]  # compact order numbers the product lists
@@ -149,13 +150,16 @@ class _Entry:
     name_tokens: tuple[str, ...]  # the whole name, parentheses included
     tail: tuple[str, ...]  # the name without parentheses and trailing generic / "V7" words
     distinctive: frozenset[str]  # non-generic words outside parentheses
+    subset_key: str  # a distinctive word with a digit ("" when none: the subset rule does not apply)
+    label_compact: str
+    name_compact: str
     fixed_at: Version | None  # the fixed version the vendor_fix text names
 
 
 _PARENS: Final = re.compile(r"\(([^)]*)\)")
 
 
-def _prepare(adv: Advisory, p: Product) -> _Entry:
+def _prepare(adv: Advisory, p: Product, position: int = 0) -> _Entry:
     label = p.product or p.name
     texts = [label, p.name, *p.model_numbers]
     orders: set[str] = set()
@@ -182,16 +186,21 @@ def _prepare(adv: Advisory, p: Product) -> _Entry:
     while tail and (tail[-1] in GENERIC or re.fullmatch(r"v\d+", tail[-1])):
         tail.pop()
     rng = VersionRange.parse(p.version) if p.version else VersionRange("", all=True)
+    distinctive = frozenset(t for t in tokens(bare) if t not in GENERIC)
     return _Entry(
         advisory=adv,
         product=p,
+        position=position,
         vendors=vendor_keys(p.vendor),
         range=rng,
         orders=frozenset(orders),
         patterns=tuple(pats.values()),
         name_tokens=tokens(" ".join((label, p.name))),
         tail=tuple(tail),
-        distinctive=frozenset(t for t in tokens(bare) if t not in GENERIC),
+        distinctive=distinctive,
+        subset_key=min((t for t in distinctive if any(ch.isdigit() for ch in t)), default=""),
+        label_compact=compact(label),
+        name_compact=compact(p.name),
         fixed_at=fix_version(p.fix),
     )
 
@@ -213,26 +222,50 @@ def _run_in(needle: tuple[str, ...], hay: tuple[str, ...]) -> bool:
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class _Ident:
+    """A device identifier prepared once: as written, compact, and compact from each word on."""
+
+    text: str
+    compact: str
+    words: tuple[str, ...]
+    suffixes: tuple[str, ...]
+
+    @staticmethod
+    def of(text: str) -> _Ident:
+        words = tokens(text)
+        return _Ident(text, "".join(words), words, tuple("".join(words[i:]) for i in range(len(words))))
+
+
 @dataclass(slots=True)
 class _Prepared:
     device: Device
     vendor: str
-    orders: tuple[str, ...]  # order numbers the device reports: decisive
-    weak: tuple[str, ...]  # models that look like order numbers: tried, not decisive
-    models: tuple[str, ...]  # model and product names as written
+    orders: tuple[_Ident, ...]  # order numbers the device reports: decisive
+    weak: tuple[_Ident, ...]  # models that look like order numbers: tried, not decisive
+    models: tuple[tuple[str, tuple[str, ...], str], ...]  # (as written, words without series, compact)
     words: frozenset[str]
     firmware: Version | None
 
 
 def _prepare_device(d: Device) -> _Prepared:
-    orders = tuple(o for o in dict.fromkeys(d.order_numbers) if o and compact(o))
+    orders = tuple(_Ident.of(o) for o in dict.fromkeys(d.order_numbers) if o and compact(o))
     models = tuple(m for m in dict.fromkeys((d.model, *d.names)) if m and m.strip())
-    weak = tuple(m for m in models if looks_like_order_number(m) and compact(m) not in map(compact, orders))
+    held = {o.compact for o in orders}
+    weak = tuple(_Ident.of(m) for m in models if looks_like_order_number(m) and compact(m) not in held)
     words: set[str] = set()
-    for text in (*orders, *models):
-        words.update(tokens(text))
+    for o in orders:
+        words.update(o.words)
+    for m in models:
+        words.update(tokens(m))
     return _Prepared(
-        d, vendor_key(d.vendor), orders, weak, models, frozenset(words), Version.parse(d.firmware)
+        d,
+        vendor_key(d.vendor),
+        orders,
+        weak,
+        tuple((m, _model_tokens(m), compact(m)) for m in models),
+        frozenset(words),
+        Version.parse(d.firmware),
     )
 
 
@@ -244,47 +277,79 @@ def _model_tokens(m: str) -> tuple[str, ...]:
     return mt
 
 
-def _names_match(dev: _Prepared, e: _Entry) -> str | None:
-    """Why the product is the device (see the module docstring), or ``None``."""
+#: an identifier shorter than this is not looked for inside product names
+RUN_MIN: Final = 6
+
+
+def _names_match(dev: _Prepared, e: _Entry) -> tuple[int, str] | None:
+    """Why the product is the device (see the module docstring) and how closely (0: its order number
+    is listed ... 5: the product's words are all the device's), or ``None``."""
     label = e.product.product or e.product.name
+    ids = (*dev.orders, *dev.weak)
     if e.orders or e.patterns:
-        for o in (*dev.orders, *dev.weak):
-            if compact(o) in e.orders:
-                return f"order number {o} listed for {label!r}"
+        for o in ids:
+            if o.compact in e.orders:
+                return 0, f"order number {o.text} listed for {label!r}"
             for p in e.patterns:
-                if p.matches(o):
-                    return f"order number {o} fits {p.text!r} of {label!r}"
+                if any(p.regex.fullmatch(s) for s in o.suffixes):
+                    return 1, f"order number {o.text} fits {p.text!r} of {label!r}"
         if dev.orders:
             return None  # the product lists its order numbers and the device's is not one of them
-    for o in (*dev.orders, *dev.weak):
-        if _run_in(tokens(o), e.name_tokens):
-            return f"order number {o} in {label!r}"
-    for m in dev.models:
-        mt = _model_tokens(m)
+    for o in ids:
+        if len(o.compact) >= RUN_MIN and _run_in(o.words, e.name_tokens):
+            return 2, f"order number {o.text} in {label!r}"
+    for m, mt, mc in dev.models:
         if not mt:
             continue
-        if compact(m) == compact(label) or compact(m) == compact(e.product.name):
-            return f"model {m!r} is {label!r}"
+        if mc == e.label_compact or mc == e.name_compact:
+            return 3, f"model {m!r} is {label!r}"
         if (
             len(e.tail) >= len(mt)
             and e.tail[len(e.tail) - len(mt) :] == mt
             and (any(ch.isdigit() for ch in "".join(mt)) or len(mt) >= 2)
         ):
-            return f"model {m!r} ends {label!r}"
-    if (
-        e.distinctive
-        and any(any(ch.isdigit() for ch in t) for t in e.distinctive)
-        and e.distinctive <= dev.words
-    ):
-        return f"{label!r} names the device ({', '.join(dev.models + dev.orders)})"
+            return 4, f"model {m!r} ends {label!r}"
+    if e.subset_key and e.distinctive <= dev.words:
+        named = ", ".join([m for m, _, _ in dev.models] + [o.text for o in dev.orders])
+        return 5, f"{label!r} names the device ({named})"
     return None
 
 
+def _keys(e: _Entry) -> set[str]:
+    """Index keys under which :meth:`Catalog._candidates` finds ``e``: one per way it can match."""
+    keys = {f"o:{o}" for o in e.orders}
+    keys.update(f"p:{p.fixed[:3]}" for p in e.patterns)
+    toks = e.name_tokens
+    keys.update(f"r:{''.join(toks[i:])[:RUN_MIN]}" for i in range(len(toks)))
+    keys.update((f"x:{e.label_compact}", f"x:{e.name_compact}"))
+    if e.tail:
+        keys.add(f"t:{e.tail[-1]}")
+    if e.subset_key:
+        keys.add(f"d:{e.subset_key}")
+    return keys
+
+
+def _device_keys(dev: _Prepared) -> set[str]:
+    keys: set[str] = set()
+    for o in (*dev.orders, *dev.weak):
+        keys.add(f"o:{o.compact}")
+        keys.update(f"p:{s[:3]}" for s in o.suffixes)
+        if len(o.compact) >= RUN_MIN:
+            keys.add(f"r:{o.compact[:RUN_MIN]}")
+    for _, mt, mc in dev.models:
+        keys.add(f"x:{mc}")
+        if mt:
+            keys.add(f"t:{mt[-1]}")
+    keys.update(f"d:{w}" for w in dev.words)
+    return keys
+
+
 class Catalog:
-    """Advisories indexed by vendor, ready to match devices; results are cached per identity."""
+    """Advisories indexed by the keys a device can match them by, ready to match devices; results are
+    cached per identity."""
 
     def __init__(self, advisories: Iterable[Advisory] = ()) -> None:
-        self._by_word: dict[str, list[_Entry]] = defaultdict(list)
+        self._index: dict[str, list[_Entry]] = defaultdict(list)
         self.advisories: dict[str, Advisory] = {}
         self._cache: dict[tuple[object, ...], list[Finding]] = {}
         for adv in advisories:
@@ -293,11 +358,10 @@ class Catalog:
     def add(self, adv: Advisory) -> None:
         self.advisories[adv.id] = adv
         self._cache.clear()
-        for p in adv.products:
-            e = _prepare(adv, p)
-            firsts = {v.split()[0] for v in e.vendors if v} or {e.name_tokens[0] if e.name_tokens else ""}
-            for w in firsts:
-                self._by_word[w].append(e)
+        for i, p in enumerate(adv.products):
+            e = _prepare(adv, p, i)
+            for k in _keys(e):
+                self._index[k].append(e)
 
     def __len__(self) -> int:
         return len(self.advisories)
@@ -305,27 +369,35 @@ class Catalog:
     def _candidates(self, dev: _Prepared) -> list[_Entry]:
         if not dev.vendor:
             return []
-        out = []
-        for e in self._by_word.get(dev.vendor.split()[0], ()):
-            if any(vendors_agree(dev.vendor, v) for v in e.vendors) or (
-                not e.vendors and _run_in(tokens(dev.vendor), e.name_tokens[: len(tokens(dev.vendor)) + 2])
-            ):
-                out.append(e)
-        return out
+        seen: dict[int, _Entry] = {}
+        for k in _device_keys(dev):
+            for e in self._index.get(k, ()):
+                seen.setdefault(id(e), e)
+        vendor_words = tokens(dev.vendor)
+        return [
+            e
+            for e in seen.values()
+            if any(vendors_agree(dev.vendor, v) for v in e.vendors)
+            or (not e.vendors and _run_in(vendor_words, e.name_tokens[: len(vendor_words) + 2]))
+        ]
 
     def match(self, device: Device) -> list[Finding]:
         """The advisories concerning ``device``: affected first, then possibly affected, each by
         highest CVSS."""
         key = device.key()
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
         dev = _prepare_device(device)
-        per_adv: dict[str, list[tuple[_Entry, str]]] = defaultdict(list)
+        ranked: dict[str, list[tuple[int, int, _Entry, str]]] = defaultdict(list)
         for e in self._candidates(dev):
-            why = _names_match(dev, e)
-            if why is not None:
-                per_adv[e.advisory.id].append((e, why))
+            hit = _names_match(dev, e)
+            if hit is not None:
+                ranked[e.advisory.id].append((hit[0], e.position, e, hit[1]))
+        # the closest product of each advisory first (an exact order number before a name's words)
+        per_adv = {
+            aid: [(e, why) for _, _, e, why in sorted(v, key=lambda x: x[:2])] for aid, v in ranked.items()
+        }
         found = [f for matched in per_adv.values() if (f := _judge(dev, matched)) is not None]
         found.sort(key=lambda f: (f.exposure != Exposure.AFFECTED, -(f.cvss or 0), f.advisory_id))
         if len(self._cache) > 100_000:
