@@ -269,6 +269,56 @@ def advisories_import(
         raise typer.Exit(1)
 
 
+@advisories.command("sync")
+def advisories_sync(
+    url: Annotated[
+        str | None, typer.Option(help="provider-metadata.json, ROLIE feed or directory URL (https); saved")
+    ] = None,
+    ca: Annotated[
+        Path | None, typer.Option(help="PEM CA bundle of a provider with a private CA; saved")
+    ] = None,
+    data_dir: DataDir = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Sync now from the configured CSAF provider (or from --url, which is saved for the schedule)."""
+    import json
+
+    from otwatch.console.bootstrap import prepare
+    from otwatch.console.settings import service as settings_service
+    from otwatch.console.vulnerabilities import provider
+
+    ctx, _ = prepare(_settings(data_dir))
+    with ctx.db.session() as db:
+        if url:
+            try:
+                provider.https_only(url)
+            except provider.ProviderError as exc:
+                out.print(f"[red]error:[/] {exc}", highlight=False)
+                raise typer.Exit(2) from exc
+            settings_service.put(db, provider.URL_KEY, url)
+        if ca is not None:
+            settings_service.put(db, provider.CA_KEY, ca.read_text())
+        db.commit()
+        result = provider.sync_configured(db, force=True)
+    if result is None:
+        out.print("[red]error:[/] no CSAF provider configured: give --url")
+        raise typer.Exit(2)
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+    elif result.get("ok"):
+        out.print(
+            f"[green]synced[/] {result['url']}: {result['added']} added, {result['updated']} updated, "
+            f"{result['unchanged']} unchanged, {len(result['failed'])} failed; {result['new_matches']} new asset matches",
+            highlight=False,
+        )
+        for f in result["failed"]:
+            out.print(f"  [red]failed[/] {f['file']}: {f['error']}", highlight=False, soft_wrap=True)
+    else:
+        out.print(f"[red]sync failed:[/] {result['error']}", highlight=False, soft_wrap=True)
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
 @advisories.command("match")
 def advisories_match(
     vendor: Annotated[str, typer.Option(help="vendor, e.g. Siemens")],

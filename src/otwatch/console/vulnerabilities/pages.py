@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from otwatch.advisories.severity import CvssSeverity
 from otwatch.console.assets.models import Asset
 from otwatch.console.deps import Permission, SessionDep
-from otwatch.console.vulnerabilities import service
+from otwatch.console.settings import service as settings
+from otwatch.console.vulnerabilities import provider, service
 from otwatch.console.vulnerabilities.models import Advisory, AssetVulnerability
 from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
 from otwatch.ui.charts import bar_chart, pie_chart
@@ -53,6 +54,8 @@ def vulnerabilities_page(request: Request, db: SessionDep) -> Response:
         paging=pager(request, page, total),
         stats=stats,
         by_rating=by_rating,
+        provider_url=settings.get(db, provider.URL_KEY),
+        last_sync=settings.get(db, provider.LAST_KEY),
         top_svg=bar_chart(
             [(adv.id, float(a or 0)) for adv, a, _ in top],
             title="Advisories by affected assets (top 10)",

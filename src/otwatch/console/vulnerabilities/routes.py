@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from otwatch.console.assets.models import Asset
-from otwatch.console.deps import SessionDep, Viewer
-from otwatch.console.errors import not_found
+from otwatch.console.audit import service as audit
+from otwatch.console.deps import SessionDep, SettingsAdmin, Viewer
+from otwatch.console.errors import invalid, not_found
 from otwatch.console.pagination import Page, PageDep
-from otwatch.console.vulnerabilities import service
+from otwatch.console.settings import service as settings
+from otwatch.console.vulnerabilities import provider, service
 from otwatch.console.vulnerabilities.models import AssetVulnerability
 
 router = APIRouter(tags=["vulnerabilities"])
@@ -121,3 +123,63 @@ def list_vulnerabilities(
         for adv, affected, possibly in rows
     ]
     return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+
+
+class ProviderIn(BaseModel):
+    url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="provider-metadata.json, a ROLIE feed or a directory URL (https)",
+    )
+    ca_pem: str | None = Field(default=None, max_length=100_000, description="PEM CA bundle for a private CA")
+    sync_hours: float = Field(default=24, ge=1, le=24 * 30)
+
+
+class ProviderOut(BaseModel):
+    url: str | None
+    has_ca: bool
+    sync_hours: float
+    last_sync: dict[str, Any] | None
+
+
+def _provider_out(db: SessionDep) -> ProviderOut:
+    return ProviderOut(
+        url=settings.get(db, provider.URL_KEY),
+        has_ca=bool(settings.get(db, provider.CA_KEY)),
+        sync_hours=float(settings.get(db, provider.HOURS_KEY)),
+        last_sync=settings.get(db, provider.LAST_KEY),
+    )
+
+
+@router.get("/api/v1/vulnerabilities/provider", response_model=ProviderOut)
+def get_provider(_: Viewer, db: SessionDep) -> ProviderOut:
+    """The CSAF provider the console syncs from (none unless configured) and the last sync's result."""
+    return _provider_out(db)
+
+
+@router.put("/api/v1/vulnerabilities/provider", response_model=ProviderOut)
+def put_provider(body: ProviderIn, p: SettingsAdmin, db: SessionDep) -> ProviderOut:
+    if body.url:
+        try:
+            provider.https_only(body.url)
+        except provider.ProviderError as exc:
+            raise invalid(str(exc)) from exc
+    settings.put(db, provider.URL_KEY, body.url or None)
+    settings.put(db, provider.CA_KEY, body.ca_pem or None)
+    settings.put(db, provider.HOURS_KEY, body.sync_hours)
+    audit.record(db, p.actor, "advisories.provider_set", body.url or "", sync_hours=body.sync_hours)
+    db.commit()
+    return _provider_out(db)
+
+
+@router.post("/api/v1/vulnerabilities/provider/sync", response_model=ProviderOut)
+def sync_provider(p: SettingsAdmin, db: SessionDep) -> ProviderOut:
+    """Sync now (the background worker syncs on its own every ``sync_hours``)."""
+    if not settings.get(db, provider.URL_KEY):
+        raise invalid("no CSAF provider URL is configured")
+    result = provider.sync_configured(db, force=True)
+    audit.record(
+        db, p.actor, "advisories.synced", str((result or {}).get("url", "")), ok=(result or {}).get("ok")
+    )
+    db.commit()
+    return _provider_out(db)
