@@ -210,3 +210,10 @@ def test_results_are_cached_per_identity() -> None:
     doc = copy.deepcopy(_doc([("EX PLC 7", "vers:all/<V3", "P1", None)]))
     cat = Catalog([doc])
     assert cat.match(Device("Siemens", "EX PLC 7", "2.0")) is cat.match(Device("Siemens", "EX PLC 7", "2.0"))
+
+
+def test_a_model_written_as_its_order_number_family() -> None:
+    # the Modbus ModelName alone ("BMX P34"), no product code nor product name: "M340 CPUs BMX P34x"
+    # (icsa-21-005-01) and "Modicon M340 CPU (part numbers BMXP34*)" (icsa-21-194-02) spell its family
+    bare = Device("Schneider Electric", "BMX P34", "v3.10")
+    assert ids(bare, Exposure.AFFECTED) == {"ICSA-21-194-02", "ICSA-21-005-01"}

@@ -243,6 +243,7 @@ class _Prepared:
     vendor: str
     orders: tuple[_Ident, ...]  # order numbers the device reports: decisive
     weak: tuple[_Ident, ...]  # models that look like order numbers: tried, not decisive
+    shapes: tuple[_Ident, ...]  # the other models, for order-number wildcards only
     models: tuple[tuple[str, tuple[str, ...], str], ...]  # (as written, words without series, compact)
     words: frozenset[str]
     firmware: Version | None
@@ -253,6 +254,7 @@ def _prepare_device(d: Device) -> _Prepared:
     models = tuple(m for m in dict.fromkeys((d.model, *d.names)) if m and m.strip())
     held = {o.compact for o in orders}
     weak = tuple(_Ident.of(m) for m in models if looks_like_order_number(m) and compact(m) not in held)
+    shapes = tuple(_Ident.of(m) for m in models if not looks_like_order_number(m) and compact(m) not in held)
     words: set[str] = set()
     for o in orders:
         words.update(o.words)
@@ -263,6 +265,7 @@ def _prepare_device(d: Device) -> _Prepared:
         vendor_key(d.vendor),
         orders,
         weak,
+        shapes,
         tuple((m, _model_tokens(m), compact(m)) for m in models),
         frozenset(words),
         Version.parse(d.firmware),
@@ -293,6 +296,10 @@ def _names_match(dev: _Prepared, e: _Entry) -> tuple[int, str] | None:
             for p in e.patterns:
                 if any(p.regex.fullmatch(s) for s in o.suffixes):
                     return 1, f"order number {o.text} fits {p.text!r} of {label!r}"
+        for shape in dev.shapes:  # a model written as an order-number family: "BMX P34" for "BMX P34x"
+            for p in e.patterns:
+                if any(p.regex.fullmatch(s) or (p.prefix_only and s == p.fixed) for s in shape.suffixes):
+                    return 1, f"model {shape.text!r} fits {p.text!r} of {label!r}"
         if dev.orders:
             return None  # the product lists its order numbers and the device's is not one of them
     for o in ids:
@@ -336,6 +343,8 @@ def _device_keys(dev: _Prepared) -> set[str]:
         keys.update(f"p:{s[:3]}" for s in o.suffixes)
         if len(o.compact) >= RUN_MIN:
             keys.add(f"r:{o.compact[:RUN_MIN]}")
+    for m in dev.shapes:
+        keys.update(f"p:{s[:3]}" for s in m.suffixes)
     for _, mt, mc in dev.models:
         keys.add(f"x:{mc}")
         if mt:

@@ -188,6 +188,7 @@ class Pattern:
     text: str
     regex: re.Pattern[str]
     fixed: str  # the literal characters before the first wildcard
+    prefix_only: bool = False  # nothing literal after ``fixed``: "P34x", "BMXP34*", "6ES7 51x-..."
 
     def matches(self, ident: str) -> bool:
         """Whether the identifier, from any of its word boundaries on, fits the pattern (``P34x``
@@ -226,7 +227,8 @@ def pattern(text: str) -> Pattern | None:
     body = "".join(out)
     if s.endswith(("*", "x", "X", "…", ".", "?")):
         body += "[0-9a-z]*"  # a trailing wildcard leaves the rest open (BMX P34x: P342020)
-    return Pattern(text, re.compile(body), fixed)
+    prefix_only = all(part == "[0-9a-z]" or part == "[0-9a-z]*" for part in out[len(fixed) :])
+    return Pattern(text, re.compile(body), fixed, prefix_only)
 
 
 def patterns_in(text: str) -> tuple[Pattern, ...]:

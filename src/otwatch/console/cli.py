@@ -376,14 +376,20 @@ def advisories_match(
         typer.echo(json.dumps(result, indent=2))
         return
     for label, items in (("affected", findings_a), ("possibly affected", findings_p)):
-        t = Table("advisory", "CVSS", "CVEs", "product", "fixed", "reason", title=f"{label}: {len(items)}")
+        out.print(f"[bold]{label}: {len(items)}[/]")
         for finding in items:
-            t.add_row(
-                finding.advisory_id,
-                "" if finding.cvss is None else f"{finding.cvss:.1f}",
-                ", ".join(finding.cves[:3]) + ("..." if len(finding.cves) > 3 else ""),
-                finding.product,
-                finding.fixed[:60],
-                finding.reason,
+            cvss = "  -" if finding.cvss is None else f"{finding.cvss:4.1f}"
+            cves = ", ".join(finding.cves[:4]) + (
+                f" +{len(finding.cves) - 4}" if len(finding.cves) > 4 else ""
             )
-        out.print(t)
+            out.print(
+                f"  [bold]{finding.advisory_id}[/] {cvss}  {finding.title}", highlight=False, soft_wrap=True
+            )
+            out.print(f"      product: {finding.product}", highlight=False, soft_wrap=True)
+            out.print(f"      CVEs: {cves or '-'}", highlight=False, soft_wrap=True)
+            out.print(
+                f"      fixed: {finding.fixed.splitlines()[0] if finding.fixed else '-'}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            out.print(f"      why: {finding.reason}", highlight=False, soft_wrap=True)
