@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from otwatch.cli import app
 from otwatch.console.context import ConsoleContext
+from otwatch.console.forwarding.models import Delivery, ForwardingRule
 from otwatch.console.notifications.models import SystemNotification
 from otwatch.console.vulnerabilities import service
 from otwatch.console.vulnerabilities.models import Advisory, AdvisoryProduct, AssetVulnerability
@@ -138,6 +139,33 @@ def test_import_reports_bad_documents_by_name_and_matches_existing_assets(
         app, ["console", "advisories", "import", str(folder / "nested"), "--json"], env=_env(ctx)
     )
     assert json.loads(again.output)["unchanged"] == 13 and json.loads(again.output)["new_matches"] == 0
+
+
+def test_new_matches_go_to_the_rules_that_report_vulnerabilities(
+    admin: TestClient, ctx: ConsoleContext, tmp_path: Path
+) -> None:
+    hook = {"type": "webhook", "url": "https://siem.example/hook"}
+    for name, over in (("vulns", {"report_vulnerabilities": True, "report_alerts": False}),
+                       ("fleet", {"report_system_notifications": True})):  # fmt: skip
+        r = admin.post("/api/v1/forwarding-rules", json={"name": name, "action": hook, **over})
+        assert r.status_code == 201, r.text
+    assert admin.get("/settings/forwarding").text.count("Vulnerabilities") >= 1
+    folder = _folder(tmp_path, M340_DOCS)
+    with ctx.db.session() as db:
+        service.import_files(db, service.advisory_files([folder]))  # no asset yet: no match
+    agent = _agent(admin, ctx)
+    _scan(admin, agent, [M340])  # a new asset identity: new matches
+    with ctx.db.session() as db:
+        rows = db.execute(
+            select(ForwardingRule.name, Delivery.subject_kind).join(
+                Delivery, Delivery.rule_id == ForwardingRule.id
+            )
+        ).all()
+        (note,) = db.scalars(
+            select(SystemNotification).where(SystemNotification.kind == service.NOTIFICATION_KIND)
+        )
+    assert rows == [("vulns", "notification")]  # once, to the rule of that type only
+    assert "4 new vulnerability matches on 1 assets" in note.title
 
 
 def test_matching_reruns_when_the_firmware_changes(

@@ -29,7 +29,7 @@ from otwatch.advisories.names import vendor_key
 from otwatch.advisories.severity import CvssSeverity
 from otwatch.console.assets.models import Asset
 from otwatch.console.db import new_id, utcnow
-from otwatch.console.forwarding.service import enqueue_notification
+from otwatch.console.forwarding.service import VULNERABILITIES_KIND, enqueue_notification
 from otwatch.console.notifications.models import SystemNotification
 from otwatch.console.vulnerabilities.models import (
     Advisory,
@@ -38,7 +38,7 @@ from otwatch.console.vulnerabilities.models import (
     AssetVulnerability,
 )
 
-NOTIFICATION_KIND = "vulnerabilities_matched"
+NOTIFICATION_KIND = VULNERABILITIES_KIND
 #: Modbus Read Device Identification's ProductName is a product name, not a host name
 PRODUCT_NAME_PROTOCOLS = frozenset({"modbus"})
 
