@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -22,8 +21,6 @@ from otwatch.console.vulnerabilities import service
 from otwatch.console.vulnerabilities.models import Advisory, AdvisoryProduct, AssetVulnerability
 from tests.advisories.shared import ADVISORIES, files
 from tests.console.helpers import FakeAgent, new_key
-
-pytestmark = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # PostgreSQL: test_query_counts
 
 runner = CliRunner()
 

@@ -26,10 +26,7 @@ from otwatch.console.vulnerabilities.models import Advisory
 from tests.advisories.shared import ADVISORIES, files
 from tests.listeners import TLSFiles, make_tls
 
-pytestmark = [
-    pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
-    pytest.mark.network,
-]
+pytestmark = pytest.mark.network
 
 DOCS = ["icsa-21-103-02", "icsa-21-194-02", "icsa-18-079-02"]
 

@@ -77,6 +77,8 @@ def advisory_files(paths: Iterable[Path]) -> list[Path]:
 
 def store(db: Session, adv: csaf.Advisory, source: str) -> str:
     """Store one parsed advisory: ``added``, ``updated`` (a higher revision) or ``unchanged``."""
+    if len(adv.id) > 100:
+        raise csaf.CsafError(f"document.tracking.id is longer than 100 characters: {adv.id[:40]}...")
     row = db.get(Advisory, adv.id)
     if row is not None and not adv.newer_than(row.revision, row.current_release_date):
         return "unchanged"
