@@ -19,6 +19,15 @@ router = APIRouter(include_in_schema=False)
 
 EXPOSURES = (("affected", "Affected"), ("possibly_affected", "Possibly affected"))
 RATINGS = tuple(str(s) for s in CvssSeverity if s.floor is not None)
+#: the badge colours of app.css, so the chart reads like the table
+SLICE_COLOURS = {
+    "Critical": "#b3261e",
+    "High": "#b35900",
+    "Medium": "#6b3fa0",
+    "Low": "#0b5cad",
+    "Unknown": "#5d6776",
+    "Possibly affected": "#9aa3ae",
+}
 
 
 @router.get("/vulnerabilities", response_class=HTMLResponse)
@@ -60,13 +69,14 @@ def vulnerabilities_page(request: Request, db: SessionDep) -> Response:
             [(adv.id, float(a or 0)) for adv, a, _ in top],
             title="Advisories by affected assets (top 10)",
             unit="assets",
-            width=720,
+            width=960,
             empty_text="No asset is affected",
         ),
         severity_svg=pie_chart(
             [(k, float(v)) for k, v in by_rating.items() if v],
             title="Assets by highest severity",
             empty_text="No advisory concerns an asset",
+            colours=SLICE_COLOURS,
         ),
     )
 
