@@ -29,6 +29,12 @@ S7_CAPTURE = Device("Siemens", "CPU 315-2 PN/DP", "V3.2.7", ("6ES7 315-2EH14-0AB
 ENBT = Device("Rockwell Automation/Allen-Bradley", "1756-ENBT/A", "4.3")
 
 
+# iti/s7__s7comm_reading_plc_status.pcap: an ET 200S CPU (SZL 0x0011 and 0x001C)
+ET200S = Device("Siemens", "IM151-8 PN/DP CPU", "V3.2.6", ("6ES7 151-8AB01-0AB0",))
+# icsnpp-bacnet: a Johnson Controls Metasys network engine (BACnet I-Am / ReadProperty)
+NAE = Device("JCI", "MS-NAE4510-2", "5.1.0.4400")
+
+
 def ids(device: Device, exposure: Exposure) -> set[str]:
     return {f.advisory_id for f in catalog().match(device) if f.exposure == exposure}
 
@@ -82,6 +88,27 @@ def test_controllogix_enbt_of_the_enip_capture() -> None:
     # "1756 ControlLogix EtherNet/IP Communications Modules 1756-ENBT": vers:all/* (icsa-18-310-02);
     # the device's "/A" is its series
     assert ids(ENBT, Exposure.AFFECTED) == {"ICSA-18-310-02"}
+
+
+def test_et200s_cpu_of_the_iti_capture() -> None:
+    # "SIMATIC ET 200S IM151-8 PN/DP CPU (6ES7151-8AB01-0AB0)", model_numbers 6ES7151-8AB01-0AB0:
+    # < V3.2.16 (icsa-18-079-02, icsa-19-099-06), < V3.2.17 (icsa-19-283-01/-02), "< V3.X.17"
+    # (icsa-20-042-05), all versions (icsa-20-105-08)
+    assert ids(ET200S, Exposure.AFFECTED) == {
+        "ICSA-18-079-02",
+        "ICSA-19-099-06",
+        "ICSA-19-283-01",
+        "ICSA-19-283-02",
+        "ICSA-20-042-05",
+        "ICSA-20-105-08",
+    }
+    assert ids(ET200S, Exposure.POSSIBLY_AFFECTED) == set()
+
+
+def test_metasys_engine_of_the_bacnet_capture_is_not_a_named_product() -> None:
+    # "JCI" is Johnson Controls; its advisories name "Metasys System" (a family the device's BACnet
+    # model does not spell), "NAE55", "NAE85": none is this NAE4510, so none is claimed
+    assert catalog().match(NAE) == []
 
 
 def test_order_number_written_with_spaces_matches_either_spelling() -> None:
