@@ -31,7 +31,7 @@ ENBT = Device("Rockwell Automation/Allen-Bradley", "1756-ENBT/A", "4.3")
 
 # iti/s7__s7comm_reading_plc_status.pcap: an ET 200S CPU (SZL 0x0011 and 0x001C)
 ET200S = Device("Siemens", "IM151-8 PN/DP CPU", "V3.2.6", ("6ES7 151-8AB01-0AB0",))
-# icsnpp-bacnet: a Johnson Controls Metasys network engine (BACnet I-Am / ReadProperty)
+# iti/BACnet__bacnet_test.pcap: a Johnson Controls Metasys network engine (BACnet)
 NAE = Device("JCI", "MS-NAE4510-2", "5.1.0.4400")
 
 
