@@ -312,3 +312,9 @@ def test_pages_show_which_assets_are_affected_and_why(
         "Modicon M340 CPU (part numbers BMXP34*)" in adv and "10.30.1.20" in adv and "CVE-2021-22779" in adv
     )
     assert admin.get("/vulnerabilities/ICSA-99-999-99").status_code == 404
+    detail = admin.get("/api/v1/vulnerabilities/ICSA-21-194-02").json()
+    assert (detail["affected_assets"], detail["possibly_affected_assets"]) == (2, 0)
+    assert {a["ip"] for a in detail["assets"]} == {"10.30.1.20", "10.30.1.21"}
+    assert any("BMXP34*" in p["name"] and p["status"] == "affected" for p in detail["products"])
+    assert admin.get("/api/v1/vulnerabilities/ICSA-99-999-99").status_code == 404
+    assert admin.get("/api/v1/vulnerabilities/provider").status_code == 200

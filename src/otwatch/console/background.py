@@ -17,6 +17,7 @@ from otwatch.console.context import ConsoleContext
 from otwatch.console.forwarding.worker import deliver_due
 from otwatch.console.notifications.service import scan_fleet
 from otwatch.console.vulnerabilities.provider import sync_configured
+from otwatch.console.vulnerabilities.service import catalog
 
 log = logging.getLogger("otwatch.console.background")
 
@@ -32,9 +33,11 @@ def deliver_once(ctx: ConsoleContext) -> None:
 
 
 def advisories_once(ctx: ConsoleContext) -> None:
-    """A CSAF provider sync when one is configured and due (see vulnerabilities/provider.py)."""
+    """A CSAF provider sync when one is configured and due (see vulnerabilities/provider.py); the
+    matcher is built here too, so the first check-in that changes an asset does not wait for it."""
     with ctx.db.session() as db:
         sync_configured(db)
+        catalog(db)
 
 
 class BackgroundWorkers:

@@ -7,11 +7,10 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
 
 from otwatch.advisories.severity import CvssSeverity
-from otwatch.console.assets.models import Asset
 from otwatch.console.deps import Permission, SessionDep
 from otwatch.console.settings import service as settings
 from otwatch.console.vulnerabilities import provider, service
-from otwatch.console.vulnerabilities.models import Advisory, AssetVulnerability
+from otwatch.console.vulnerabilities.models import Advisory
 from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
 from otwatch.ui.charts import bar_chart, pie_chart
 
@@ -89,20 +88,13 @@ def advisory_page(advisory_id: str, request: Request, db: SessionDep) -> Respons
     adv = service.advisory_with_products(db, advisory_id)
     if adv is None:
         return error_page(request, p, 404, "Advisory not found", "This advisory has not been imported.")
-    stmt = (
-        select(AssetVulnerability, Asset)
-        .join(Asset, Asset.id == AssetVulnerability.asset_id)
-        .where(AssetVulnerability.advisory_id == advisory_id)
-        .order_by(AssetVulnerability.exposure, Asset.ip_num, Asset.ip)
-        .limit(1000)
-    )
     return render(
         request,
         "advisory.html",
         p,
         "vulnerabilities",
         adv=adv,
-        matches=db.execute(stmt).all(),
+        matches=service.concerned_assets(db, advisory_id),
         affected_products=[x for x in adv.products if x.status in ("affected", "under_investigation")],
         other_products=[x for x in adv.products if x.status not in ("affected", "under_investigation")],
     )

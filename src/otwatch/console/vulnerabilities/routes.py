@@ -183,3 +183,78 @@ def sync_provider(p: SettingsAdmin, db: SessionDep) -> ProviderOut:
     )
     db.commit()
     return _provider_out(db)
+
+
+# after /provider: "provider" is no advisory id
+class ProductOut(BaseModel):
+    product_id: str
+    vendor: str
+    name: str
+    versions: str
+    status: str
+    model_numbers: list[str]
+    cves: list[str]
+    cvss: float | None
+    fix: str
+    fix_url: str
+    advice: str
+
+
+class ConcernedAssetOut(BaseModel):
+    asset_id: str
+    ip: str | None
+    name: str | None
+    model: str | None
+    firmware: str | None
+    exposure: Exposure
+    product: str
+    reason: str
+
+
+class AdvisoryDetailOut(AdvisoryOut):
+    publisher: str
+    initial_release_date: str
+    revision_history: list[dict[str, str]]
+    products: list[ProductOut]
+    assets: list[ConcernedAssetOut]
+
+
+@router.get("/api/v1/vulnerabilities/{advisory_id}", response_model=AdvisoryDetailOut)
+def get_vulnerability(advisory_id: str, _: Viewer, db: SessionDep) -> AdvisoryDetailOut:
+    """One imported advisory: its products with versions, status and remediation, and the assets it
+    concerns with why."""
+    adv = service.advisory_with_products(db, advisory_id)
+    if adv is None:
+        raise not_found("advisory")
+    concerned = service.concerned_assets(db, advisory_id)
+    return AdvisoryDetailOut(
+        id=adv.id,
+        title=adv.title,
+        cvss=adv.cvss,
+        severity=service.severity(adv.cvss),
+        cves=[c.cve for c in adv.cves],
+        url=adv.url,
+        revision=adv.revision,
+        current_release_date=adv.current_release_date,
+        initial_release_date=adv.initial_release_date,
+        publisher=adv.publisher,
+        revision_history=list(adv.revision_history or []),
+        affected_assets=sum(1 for m, _ in concerned if m.exposure == "affected"),
+        possibly_affected_assets=sum(1 for m, _ in concerned if m.exposure != "affected"),
+        products=[
+            ProductOut(
+                product_id=x.product_id, vendor=x.vendor, name=x.name, versions=x.version, status=x.status,
+                model_numbers=list(x.model_numbers or []), cves=list(x.cves or []), cvss=x.cvss, fix=x.fix,
+                fix_url=x.fix_url, advice=x.advice,
+            )
+            for x in adv.products
+        ],
+        assets=[
+            ConcernedAssetOut(
+                asset_id=a.id, ip=a.ip, name=a.name, model=a.model, firmware=a.firmware,
+                exposure="affected" if m.exposure == "affected" else "possibly_affected",
+                product=m.product, reason=m.reason,
+            )
+            for m, a in concerned
+        ],
+    )  # fmt: skip

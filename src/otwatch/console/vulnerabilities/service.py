@@ -476,6 +476,20 @@ def advisory_cves(db: Session, ids: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
+def concerned_assets(
+    db: Session, advisory_id: str, limit: int = 1000
+) -> list[tuple[AssetVulnerability, Asset]]:
+    """The assets an advisory concerns (affected first), with the match."""
+    stmt = (
+        select(AssetVulnerability, Asset)
+        .join(Asset, Asset.id == AssetVulnerability.asset_id)
+        .where(AssetVulnerability.advisory_id == advisory_id)
+        .order_by(AssetVulnerability.exposure, Asset.ip_num, Asset.ip)
+        .limit(limit)
+    )
+    return [(m, a) for m, a in db.execute(stmt).tuples()]
+
+
 def advisory_with_products(db: Session, advisory_id: str) -> Advisory | None:
     return db.scalars(
         select(Advisory)
