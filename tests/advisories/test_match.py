@@ -233,6 +233,19 @@ def test_unreadable_range_or_incomparable_firmware_is_possibly_affected() -> Non
     assert f.exposure == Exposure.POSSIBLY_AFFECTED and "not understood" in f.reason
 
 
+def test_under_investigation_is_possibly_affected() -> None:
+    doc = csaf.parse(
+        {
+            "document": {"title": "t", "tracking": {"id": "T-UI", "version": "1"}},
+            "product_tree": {"branches": [{"category": "vendor", "name": "Siemens", "branches": [
+                {"category": "product_name", "name": "EX PLC 7", "product": {"name": "EX PLC 7", "product_id": "P1"}}]}]},
+            "vulnerabilities": [{"cve": "CVE-2099-0002", "product_status": {"under_investigation": ["P1"]}}],
+        }
+    )  # fmt: skip
+    (f,) = Catalog([doc]).match(Device("Siemens", "EX PLC 7", "1.0"))
+    assert f.exposure == Exposure.POSSIBLY_AFFECTED
+
+
 def test_results_are_cached_per_identity() -> None:
     doc = copy.deepcopy(_doc([("EX PLC 7", "vers:all/<V3", "P1", None)]))
     cat = Catalog([doc])

@@ -162,7 +162,7 @@ def test_new_matches_go_to_the_rules_that_report_vulnerabilities(
             select(SystemNotification).where(SystemNotification.kind == service.NOTIFICATION_KIND)
         )
     assert rows == [("vulns", "notification")]  # once, to the rule of that type only
-    assert "4 new vulnerability matches on 1 assets" in note.title
+    assert "4 new vulnerability matches on 1 asset" in note.title
 
 
 def test_matching_reruns_when_the_firmware_changes(

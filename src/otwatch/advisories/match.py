@@ -442,6 +442,8 @@ def _judge(dev: _Prepared, matched: list[tuple[_Entry, str]]) -> Finding | None:
         inside = e.range.contains(fw)
         if inside and fw is None and e.fixed_at is not None:
             inside = None  # all versions until the fix: the device may run it
+        if inside and e.product.status == "under_investigation":
+            inside = None  # the vendor has not said yet: possibly
         open_range = e.range.all or not e.range.readable
         if (
             inside

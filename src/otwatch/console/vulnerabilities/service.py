@@ -331,7 +331,10 @@ def _notify(db: Session, new: list[tuple[Asset, Finding]]) -> SystemNotification
     advisories = sorted({f.advisory_id for _, f in new})
     top = max((f.cvss or 0.0 for _, f in new), default=0.0)
     shown = ", ".join(advisories[:5]) + (f" and {len(advisories) - 5} more" if len(advisories) > 5 else "")
-    title = f"{len(new)} new vulnerability matches on {len(assets)} assets"
+    title = (
+        f"{len(new)} new vulnerability match{'' if len(new) == 1 else 'es'} "
+        f"on {len(assets)} asset{'' if len(assets) == 1 else 's'}"
+    )
     message = (
         f"Published advisories now concern {len(assets)} assets: {len(affected)} affected, "
         f"{len(new) - len(affected)} possibly affected (firmware unknown). Advisories: {shown}. "
