@@ -288,23 +288,23 @@ def _names_match(dev: _Prepared, e: _Entry) -> tuple[int, str] | None:
     """Why the product is the device (see the module docstring) and how closely (0: its order number
     is listed ... 5: the product's words are all the device's), or ``None``."""
     label = e.product.product or e.product.name
-    ids = (*dev.orders, *dev.weak)
+    ids = [("order number", o) for o in dev.orders] + [("model", o) for o in dev.weak]
     if e.orders or e.patterns:
-        for o in ids:
+        for kind, o in ids:
             if o.compact in e.orders:
-                return 0, f"order number {o.text} listed for {label!r}"
+                return 0, f"{kind} {o.text} listed for {label!r}"
             for p in e.patterns:
                 if any(p.regex.fullmatch(s) for s in o.suffixes):
-                    return 1, f"order number {o.text} fits {p.text!r} of {label!r}"
+                    return 1, f"{kind} {o.text} fits {p.text!r} of {label!r}"
         for shape in dev.shapes:  # a model written as an order-number family: "BMX P34" for "BMX P34x"
             for p in e.patterns:
                 if any(p.regex.fullmatch(s) or (p.prefix_only and s == p.fixed) for s in shape.suffixes):
                     return 1, f"model {shape.text!r} fits {p.text!r} of {label!r}"
         if dev.orders:
             return None  # the product lists its order numbers and the device's is not one of them
-    for o in ids:
+    for kind, o in ids:
         if len(o.compact) >= RUN_MIN and _run_in(o.words, e.name_tokens):
-            return 2, f"order number {o.text} in {label!r}"
+            return 2, f"{kind} {o.text} in {label!r}"
     for m, mt, mc in dev.models:
         if not mt:
             continue
