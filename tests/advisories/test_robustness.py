@@ -21,6 +21,13 @@ PIECES = st.sampled_from(
      "vers:", "vers:intdot/", "all", "versions", "prior to", "and later", "SP", "Update", "HF", "(", ")",
      "including", "excluding", ",", "and", "6ES7", "BMX", "P34", "0", "1", "2", "9", "10", "315", "2EH14"]
 )  # fmt: skip
+#: the CSAF keys, so generated documents get deep enough to exercise the reader
+KEYS = ["document", "tracking", "id", "version", "title", "publisher", "name", "references", "category", "url",
+        "revision_history", "number", "date", "csaf_version", "product_tree", "branches", "product",
+        "product_id", "product_identification_helper", "model_numbers", "skus", "full_product_names",
+        "relationships", "product_reference", "relates_to_product_reference", "full_product_name",
+        "vulnerabilities", "cve", "product_status", "known_affected", "fixed", "known_not_affected",
+        "scores", "cvss_v3", "baseScore", "products", "remediations", "details", "product_ids"]  # fmt: skip
 TEXT = st.one_of(st.text(max_size=40), st.lists(PIECES, max_size=12).map("".join))
 
 
@@ -63,3 +70,20 @@ def test_matching_never_raises(
     ):
         for f in cat.match(device):
             assert f.advisory_id == "FUZZ-1" and f.reason
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=5),
+    max_leaves=30,
+)
+
+
+@FUZZ
+@given(JSON)
+def test_any_json_is_an_advisory_or_a_csaf_error(doc: Any) -> None:
+    try:
+        adv = csaf.parse(doc)
+    except csaf.CsafError:
+        return
+    Catalog([adv]).match(Device("v", "p", "1.0"))

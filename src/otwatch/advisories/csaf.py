@@ -93,7 +93,17 @@ def load(path: Path) -> Advisory:
 
 
 def parse(doc: Any) -> Advisory:
-    """One CSAF 2.0 document (already decoded JSON) as an :class:`Advisory`."""
+    """One CSAF 2.0 document (already decoded JSON) as an :class:`Advisory`; :class:`CsafError` for
+    anything that is not one, however it is malformed."""
+    try:
+        return _parse(doc)
+    except CsafError:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError, IndexError) as exc:
+        raise CsafError(f"malformed document: {exc}") from exc
+
+
+def _parse(doc: Any) -> Advisory:
     if not isinstance(doc, dict):
         raise CsafError("not a JSON object")
     document = _obj(doc, "document")
