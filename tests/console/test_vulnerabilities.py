@@ -14,6 +14,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from otwatch.cli import app
+from otwatch.console.audit.models import AuditEntry
 from otwatch.console.context import ConsoleContext
 from otwatch.console.forwarding.models import Delivery, ForwardingRule
 from otwatch.console.notifications.models import SystemNotification
@@ -114,6 +115,8 @@ def test_import_reports_bad_documents_by_name_and_matches_existing_assets(
     assert report["new_matches"] == 4 + 6  # M340 at v3.10: 4 advisories; the S7 CPU at V3.2.7: 6
     with ctx.db.session() as db:
         assert db.query(Advisory).count() == 13
+        (entry,) = db.scalars(select(AuditEntry).where(AuditEntry.action == "advisories.imported"))
+        assert entry.detail["added"] == 13 and entry.detail["failed"] == 2
         (note,) = db.scalars(
             select(SystemNotification).where(SystemNotification.kind == service.NOTIFICATION_KIND)
         )

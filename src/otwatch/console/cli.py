@@ -233,6 +233,7 @@ def advisories_import(
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from otwatch.console.audit import service as audit
     from otwatch.console.bootstrap import prepare
     from otwatch.console.vulnerabilities.service import advisory_files, import_files
 
@@ -252,8 +253,12 @@ def advisories_import(
                 bar.console.print(f"[yellow]skipped[/] {path}", highlight=False)
 
         with ctx.db.session() as db:
-            bar.update(task, description="importing advisories")
             report = import_files(db, files, step)
+            audit.record(
+                db, "cli", "advisories.imported", ", ".join(map(str, paths))[:200],
+                added=report.added, updated=report.updated, unchanged=report.unchanged,
+                failed=len(report.failed), new_matches=report.new_matches,
+            )  # fmt: skip
     if json_out:
         typer.echo(json.dumps(report.as_dict(), indent=2))
     else:
