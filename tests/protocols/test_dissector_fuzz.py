@@ -123,6 +123,9 @@ def _synthetic() -> synth.Net:
                                        status=0x0100, mseq=seq))  # fmt: skip
     srtp.close()
     _melsec(n, laptop, plc)
+    _roc_plus(n, laptop)
+    _bsap(n, laptop)
+    _genisys(n, laptop)
     n.emit(synth.dcp_identify_request(laptop.mac))
     for role in (1, 2, 4, 8):
         station = synth.mac(0x300 + role)
@@ -174,6 +177,107 @@ def _melsec(n: synth.Net, client: synth.Host, plc: synth.Host) -> None:
         n.udp(plc, client, 5006, 50011, response.encode())
 
 
+def _roc_plus(n: synth.Net, host: synth.Host) -> None:
+    """Emerson ROC Plus (no public capture has it): a ROCLINK session over TCP 4000 (identify, clock
+    read and set, parameter reads and writes, a login, a file write) and polls over UDP 4000."""
+    from otwatch.protocols.roc_plus.messages import (
+        Address,
+        Clock,
+        Frame,
+        PointRange,
+        SystemConfig,
+        encode_tlps,
+    )
+
+    roc = n.host("roc", "10.10.0.50", 0x004003)  # an Emerson OUI
+    station, me = Address(240, 240), Address(3, 1)
+    config = SystemConfig(1, 4000, 0, 2, 1, 1, 6, bytes(196)).encode()
+    pairs = [
+        (6, b"", config),
+        (7, b"", Clock(2026, 12, 6, 20, 15, 0, 1).encode()),
+        (8, Clock(2030, 1, 1, 0, 0, 0).encode(), b""),
+        (17, b"LOI" + bytes((0xE8, 0x03, 5)), b""),
+        (167, PointRange(91, 0, 2, 0).encode(), PointRange(91, 0, 2, 0, bytes(8)).encode()),
+        (180, encode_tlps([(91, 0, 10), (16, 1, 2)]), bytes((2, 91, 0, 10, 1, 16, 1, 2)) + bytes(4)),
+        (181, bytes((1, 16, 1, 2)) + bytes(4), b""),
+        (166, PointRange(16, 1, 1, 2, bytes(4)).encode(), b""),
+        (11, bytes((1, 0, 2, 9, 9)), b""),
+        (24, bytes((3, 1, 1, 2, 240, 240, 0, 0, 0, 0, 8, 7)) + Clock(2030, 1, 1, 0, 0, 0).encode(), b""),
+        (
+            203,
+            bytes((1, 2)) + b"/flash".ljust(100, b"\x00") + b"p.tar".ljust(25, b"\x00"),
+            bytes((1, 7, 0, 0, 0)),
+        ),
+        (
+            203,
+            bytes((3, 7, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 4)) + b"\x7fELF",
+            bytes((3, 7, 0, 0, 0, 4, 0, 0, 0)),
+        ),
+        (50, b"\x00", bytes(27)),
+        (119, bytes(3), bytes(40)),
+        (100, bytes(3), bytes((255, 1)) + bytes(6)),  # answered with an error indicator below
+    ]
+    tcp = n.session(host, roc, 4000, 50020).open()
+    for opcode, request, reply in pairs:
+        answer = Frame(255, me, station, reply[:2]) if opcode == 100 else Frame(opcode, me, station, reply)
+        tcp.exchange(Frame(opcode, station, me, request).encode(), answer.encode())
+    tcp.close()
+    for opcode, request, reply in pairs[:6]:
+        n.udp(host, roc, 50021, 4000, Frame(opcode, station, me, request).encode())
+        n.udp(roc, host, 4000, 50021, Frame(opcode, me, station, reply).encode())
+
+
+def _bsap(n: synth.Net, host: synth.Host) -> None:
+    """BSAP over UDP 1234 (no public capture has it): OpenBSI's RDB reads and writes by name and by
+    address, polls and responses, and BSAP serial frames carried over IP."""
+    from otwatch.protocols.bsap.messages import IpMessage, IpRequest, IpResponse, RdbRequest, SerialFrame
+    from otwatch.protocols.bsap.messages import names_request as names
+
+    rtu = n.host("bsap-rtu", "10.10.0.51", 0x004003)
+    rdbs = [
+        names(0x04, ["@GV.DS1", "@GV.SystemShutDown", "@GV.Tank1Bypass"]),
+        names(0x84, ["@GV.ManualSwitch"]),
+        RdbRequest(0x80, bytes(3) + bytes((2,)) + bytes.fromhex("11000a120001")),
+        RdbRequest(0x00, bytes(8)),
+        RdbRequest(0x0C, bytes(4)),
+    ]
+    for seq, rdb in enumerate(rdbs):
+        app = 0x68 if seq == 4 else 0xA0
+        request = IpMessage(0x0006, 1, 19331 + seq, 19316 + seq, IpRequest(app, seq, rdb.encode()).encode())
+        reply = IpMessage(
+            0x0005, 1, 19317 + seq, 19332 + seq, IpResponse(19331 + seq, 0, 1, bytes(6)).encode()
+        )
+        n.udp(host, rtu, 1234, 1234, request.encode())
+        n.udp(rtu, host, 1234, 1234, reply.encode())
+        n.udp(host, rtu, 1234, 1234, IpMessage(0x0000, 0, 19320 + seq, 19335 + seq).encode())
+    tap = n.host("bsap-tap", "10.10.0.52", 0x004003)
+    for xfun in (0x0101, 0x0201, 0x0281, 0x0400):
+        frame = SerialFrame(
+            0x05, 0x40, 0xA1, xfun, 0x03, 0x00, bytes(5) + xfun.to_bytes(2, "little") + b"\x10"
+        )
+        n.udp(host, tap, 50030, 1235, frame.encode())
+        n.udp(tap, host, 1235, 50030, SerialFrame(0x05, 0x40, 0x03, xfun, 0xA1, 0x00, b"\x00").encode())
+
+
+def _genisys(n: synth.Net, office: synth.Host) -> None:
+    """Genisys over TCP 10001 (no public capture has it): the poll / recall / indication cycle of
+    ICSNPP's baseline, controls with escaped bytes, checkbacks and executes."""
+    from otwatch.protocols.genisys.messages import Message
+
+    unit = n.host("code-unit", "10.10.0.53", 0x000B8E)
+    line = n.session(office, unit, 10001, 50040).open()
+    indications = [(i, 4 + i % 3) for i in range(56)]
+    for station in (1, 2, 0xF3):
+        line.exchange(Message(0xFB, station).encode(), Message(0xF1, station).encode())
+        line.exchange(Message(0xFD, station).encode(), Message(0xF2, station, indications).encode())
+        line.exchange(Message(0xFC, station, [(0, 0xF6), (1, 2)]).encode(),
+                      Message(0xF3, station, [(0, 0xF6), (1, 2)]).encode())  # fmt: skip
+        line.exchange(Message(0xFE, station).encode(), Message(0xF2, station, indications[:8]).encode())
+        line.exchange(Message(0xFA, station).encode() + Message(0xFB, station, checked=False).encode(),
+                      Message(0xF1, station).encode())  # fmt: skip
+    line.close()
+
+
 def _frames() -> Iterator[tuple[int, bytes]]:
     """(linktype, frame) of every packet of the public captures, then of :func:`_synthetic`."""
     for path in sorted(CAPTURES.rglob("*.pcap*")):
@@ -183,6 +287,11 @@ def _frames() -> Iterator[tuple[int, bytes]]:
             continue
         yield from ((p.linktype, p.data) for p in packets)
     yield from ((linktype, data) for _ts, linktype, data in _synthetic())
+
+
+def _need_captures() -> None:
+    if not CAPTURES.is_dir():
+        pytest.skip(f"public captures {CAPTURES} are absent: the mutation seeds come from them")
 
 
 @cache
@@ -247,6 +356,7 @@ def _mutate(data: bytes, ops: list[tuple[str, int, int]], cut: int) -> bytes:
 )
 def test_mutated_real_traffic(spec: ProtocolSpec, start: int, ops: list[tuple[str, int, int]], cut: int,
                               step: int, which: int) -> None:  # fmt: skip
+    _need_captures()
     seeds = _seeds()[_key(spec)]
     assert seeds, f"no {spec.name} seed traffic"
     window = seeds[start % len(seeds) : start % len(seeds) + 12]
@@ -268,11 +378,13 @@ def test_random_streams(spec: ProtocolSpec, chunks: list[tuple[bytes, bool]]) ->
 
 def test_every_dissector_has_seed_traffic() -> None:
     """The mutation test is only as good as its seeds; the ICS ones come from real captures."""
+    _need_captures()
     seeds = _seeds()
     assert [k for k, v in seeds.items() if not v] == []
     for k in ("modbus/tcp", "dnp3/tcp", "iec104/tcp", "s7comm/tcp", "enip/tcp", "enip/udp", "bacnet/udp",
               "opcua/tcp", "profinet_dcp/eth", "mms/tcp", "goose/eth", "sv/eth", "melsec/tcp", "melsec/udp",
-              "melsoft/tcp", "melsoft/udp"):  # fmt: skip
+              "melsoft/tcp", "melsoft/udp", "roc_plus/tcp", "roc_plus/udp",
+              "bsap/udp", "genisys/tcp"):  # fmt: skip
         assert len(seeds[k]) >= 10, k
 
 

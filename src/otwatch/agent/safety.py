@@ -26,7 +26,20 @@ IPv4Addr = ipaddress.IPv4Address
 #: Query implementations audited as read-only (PEERS.md allowlist). A protocol that lands in the
 #: registry with a query is *not* run until its name is added here after review.
 READ_ONLY_QUERIES: frozenset[str] = frozenset(
-    {"modbus", "s7comm", "enip", "bacnet", "iec104", "dnp3", "snmp", "ads", "hartip", "melsec", "fins"}
+    {
+        "modbus",
+        "s7comm",
+        "enip",
+        "bacnet",
+        "iec104",
+        "dnp3",
+        "snmp",
+        "ads",
+        "hartip",
+        "melsec",
+        "fins",
+        "roc_plus",
+    }
 )
 
 

@@ -43,10 +43,17 @@ def run(
     """Migrate the database, create the first admin if needed, and serve HTTPS."""
     from otwatch.console.app import create_app
     from otwatch.console.bootstrap import prepare
-    from otwatch.console.server import uvicorn_config
+    from otwatch.console.server import PortBusy, check_port, uvicorn_config
 
     settings = _settings(data_dir, host=host, port=port)
     _run_installed_update(settings)
+    try:
+        check_port(settings.host, settings.port)  # before a first password is created and lost
+    except PortBusy as exc:
+        typer.echo(
+            f"otwatch console run: {str(exc).split(': choose')[0]}: choose another with --port", err=True
+        )
+        raise typer.Exit(2) from None
     ctx, pw = prepare(settings)
     _banner(ctx.settings, ctx.pki.fingerprint, pw)
     uvicorn.Server(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "info")).run()
@@ -126,10 +133,19 @@ def demo(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="HTTPS port")] = None,
 ) -> None:
-    """Serve the console with a demo fleet: a real agent paired through the pairing-key flow."""
-    from otwatch.console.demo import run_demo
+    """Serve the console with a demo fleet: a real agent paired through the pairing-key flow.
 
-    run_demo(_settings(data_dir or Path("var/demo"), host=host, port=port))
+    A second demo runs beside the first on another port (``make run PORT=8444``): its data directory
+    (``var/demo-8444``) and its simulated devices' ports follow the console's port."""
+    from otwatch.console.demo import DEFAULT_PORT, run_demo
+    from otwatch.console.server import PortBusy
+
+    default_dir = Path("var/demo" if port in (None, DEFAULT_PORT) else f"var/demo-{port}")
+    try:
+        run_demo(_settings(data_dir or default_dir, host=host, port=port))
+    except PortBusy as exc:
+        typer.echo(f"otwatch console demo: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 from rich.console import Console
 
@@ -28,7 +30,7 @@ from otwatch.console.fleet import commands, configuration, nodes, pairing
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import AgentConfigIn
 from otwatch.console.networks.models import MonitoredNetwork
-from otwatch.console.server import ServerThread, uvicorn_config
+from otwatch.console.server import ServerThread, check_port, uvicorn_config
 from otwatch.console.settings import service as settings_service
 
 out = Console(soft_wrap=True)
@@ -43,6 +45,20 @@ MODBUS_IDENTITY = {
 }
 MODBUS = ("127.0.0.51", 15020)
 S7 = ("127.0.0.52", 11102)
+DEFAULT_PORT = 8443
+
+
+def _device_ports(console_port: int) -> tuple[int, int]:
+    """The simulators' ports: the usual ones for the default console port, shifted with it so a second
+    demo (``make run PORT=8444``) runs beside the first."""
+    shift = console_port - DEFAULT_PORT if 0 < console_port - DEFAULT_PORT < 1000 else 0
+    if console_port != DEFAULT_PORT and not shift:
+        shift = console_port % 1000
+    return MODBUS[1] + shift, S7[1] + shift
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # the same orderly stop as Ctrl-C
 
 
 def _otwatch(*args: str) -> list[str]:
@@ -96,6 +112,11 @@ def _banner(ctx: ConsoleContext, settings: Settings, pw: str | None) -> None:
 
 
 def run_demo(settings: Settings) -> None:
+    check_port(settings.host, settings.port)
+    devsim.die_with_parent()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
+    modbus_port, s7_port = _device_ports(settings.port)
     ctx, pw = prepare(settings)
     server = ServerThread(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "warning"))
     server.start()
@@ -106,9 +127,9 @@ def run_demo(settings: Settings) -> None:
     with contextlib.ExitStack() as stack:
         try:
             sim = data / "devices"
-            stack.enter_context(devsim.modbus_peer(MODBUS[0], MODBUS[1], MODBUS_IDENTITY, sim))
-            stack.enter_context(devsim.s7_peer(S7[0], S7[1], sim))
-            out.print(f"  simulated devices: Modbus PLC {MODBUS[0]}:{MODBUS[1]}, S7 CPU {S7[0]}:{S7[1]}")
+            stack.enter_context(devsim.modbus_peer(MODBUS[0], modbus_port, MODBUS_IDENTITY, sim))
+            stack.enter_context(devsim.s7_peer(S7[0], s7_port, sim))
+            out.print(f"  simulated devices: Modbus PLC {MODBUS[0]}:{modbus_port}, S7 CPU {S7[0]}:{s7_port}")
             capture = data / "plant.pcap"
             if not capture.exists():
                 subprocess.run(
@@ -126,15 +147,18 @@ def run_demo(settings: Settings) -> None:
                     )
             runs = {
                 "agent": _otwatch("agent", "run", "--install-base", str(data / "agent"), "--longpoll", "5",
-                                  "--port-map", f"modbus={MODBUS[1]},s7comm={S7[1]}"),
+                                  "--port-map", f"modbus={modbus_port},s7comm={s7_port}"),
                 "sensor": _otwatch("sensor", "run", "--install-base", str(data / "sensor"), "--pcap", str(capture),
                                    "--loop", "--speed", "20", "--report-every", "5", "--longpoll", "5"),
             }  # fmt: skip
             for kind, cmd in runs.items():
                 log = stack.enter_context(open(data / kind / f"{kind}.log", "ab"))
-                procs.append(subprocess.Popen(cmd, stdout=log, stderr=log, env=env))
+                procs.append(
+                    subprocess.Popen(cmd, stdout=log, stderr=log, env=env, preexec_fn=devsim.owned())
+                )
             out.print(
-                f"  agent and sensor running (logs: {data}/agent, {data}/sensor); Ctrl-C stops everything"
+                f"  agent and sensor running (logs: {data}/agent, {data}/sensor); Ctrl-C (or closing this "
+                "terminal, or kill) stops everything"
             )
             _configure_when_enrolled(ctx)
             _scan_when_connected(ctx)

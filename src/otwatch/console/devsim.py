@@ -16,15 +16,18 @@ then killed, on exit. Gotchas are from the team's PEERS.md.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import ipaddress
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +49,26 @@ def _loopback(host: str) -> str:
 def _proc_hex(host: str, port: int) -> str:
     """Local address as /proc/net/{tcp,udp} writes it on little-endian machines."""
     return f"{socket.inet_aton(host)[::-1].hex().upper()}:{port:04X}"
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Ask Linux to send this process SIGTERM when its parent dies (``kill`` of ``make run``, a closed
+    terminal): the demo then stops its children as on Ctrl-C. Used for the demo itself and, as
+    ``preexec_fn`` (with the spawning process's pid as ``parent``), for each child, so nothing outlives
+    a demo even if it is killed with SIGKILL."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:  # it died before the request took effect
+        os._exit(1)
+
+
+def owned() -> Callable[[], None]:
+    """A ``preexec_fn`` binding the child's life to this process."""
+    return functools.partial(die_with_parent, os.getpid())
 
 
 def is_bound(host: str, port: int, transport: str = "tcp") -> bool:
@@ -105,7 +128,8 @@ class Peer:
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
                 env={**os.environ, **self.env},
-                start_new_session=True,
+                start_new_session=True,  # Ctrl-C reaches the owner, which stops the peer in order
+                preexec_fn=owned(),  # and a killed owner takes its peers with it
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -10,6 +10,8 @@ console CA, verified by OpenSSL during the handshake.
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import ssl
 import threading
 from typing import Any
@@ -111,3 +113,22 @@ class ServerThread:
         self.server.should_exit = True
         self.server.force_exit = True  # do not wait for idle keep-alive or long-poll connections
         self.thread.join(timeout=30)
+
+
+class PortBusy(RuntimeError):
+    """The console's port is taken: the demo stops before it creates anything."""
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a busy port before any credential is created (a password nobody saw is a lost one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            reason = "is in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            raise PortBusy(
+                f"port {port} on {host} {reason} (another console or demo?): choose another with "
+                f"`make run PORT={port + 1}` or `otwatch console demo --port {port + 1}`"
+            ) from None

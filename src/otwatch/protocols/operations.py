@@ -25,6 +25,9 @@ OPERATION_DETAIL_FIELD: Final = "operation_detail"
 #: Optional: a more specific alert type of the same operation that the sensor raises instead (e.g. the
 #: long-standing S7_STOP for an S7 PLC Stop, a CONTROLLER_STOP); it carries the same technique.
 OPERATION_ALERT_FIELD: Final = "operation_alert"
+#: Set when the operation is carried by a server's answer (a BOOTP reply that sets a device's address):
+#: the sender is the server, and the sensor raises the alert for the answer rather than a request.
+OPERATION_BY_SERVER_FIELD: Final = "operation_by_server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +128,13 @@ OPERATIONS: Final[dict[Operation, OperationType]] = {
 }
 
 
-def tag(fields: dict[str, Any], operation: Operation, detail: str, alert: str | None = None) -> None:
+def tag(
+    fields: dict[str, Any],
+    operation: Operation,
+    detail: str,
+    alert: str | None = None,
+    by_server: bool = False,
+) -> None:
     """Mark a record's fields with the operation it carries and a short human description of it.
 
     The first operation a message carries wins (one alert per message); ``detail`` completes the
@@ -136,3 +145,5 @@ def tag(fields: dict[str, Any], operation: Operation, detail: str, alert: str | 
         fields[OPERATION_DETAIL_FIELD] = detail
         if alert is not None:
             fields[OPERATION_ALERT_FIELD] = alert
+        if by_server:
+            fields[OPERATION_BY_SERVER_FIELD] = True

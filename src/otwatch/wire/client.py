@@ -128,6 +128,12 @@ class NodeState:
     def exists(self) -> bool:
         return self.identity_file.exists()
 
+    def proxy(self) -> str | None:
+        """The HTTP(S) proxy to reach the console through (``http://[user:pass@]host:port``), or None
+        to go direct (and honour the process's proxy environment). A sensor takes it from its network
+        settings (:class:`otwatch.sensor.local.trust.SensorLinkState`)."""
+        return None
+
     def load(self) -> Identity:
         try:
             return Identity(**json.loads(self.identity_file.read_text()))
@@ -229,7 +235,10 @@ class ConsoleLink:
         host, port = split_address(self.ident.address)
         self.base = f"https://{_netloc(host, port)}/api/v1/wire"
         self.timeout = timeout
-        self.client = httpx.Client(verify=state.ssl_context(), timeout=timeout)
+        proxy = state.proxy()
+        self.client = httpx.Client(
+            verify=state.ssl_context(), timeout=timeout, proxy=proxy, trust_env=proxy is None
+        )
 
     def close(self) -> None:
         self.client.close()

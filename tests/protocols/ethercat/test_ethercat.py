@@ -94,3 +94,17 @@ def test_sensor_gives_the_master_its_role() -> None:
         a.as_dict() for a in sensor.inventory.assets if a.as_dict().get("extra", {}).get("ethercat_role")
     ]
     assert asset["extra"]["ethercat_role"] == "master" and asset["mac"] == master.hex(":")
+
+
+def test_a_state_change_reaches_the_operational_engine_with_its_technique() -> None:
+    """Layer-2 records tagged with an operation raise its alert like IP ones (a master sending slaves
+    to INIT from the cycle is a mode change, T0858)."""
+    master = synth.mac(0x78, 0x000105)
+    to_init = ethercat_frame(datagram(8, 0, 0x0120, bytes((1, 0))))  # BWR AL Control := INIT
+    sensor = Sensor()
+    sensor.process(0.0, 1, synth.ethernet(master, b"\xff" * 6, 0x88A4, CYCLE))
+    sensor.process(1.0, 1, synth.ethernet(master, b"\xff" * 6, 0x88A4, to_init))
+    sensor.finish()
+    (alert,) = [a for a in sensor.alerts.alerts.values() if a.type.code == Operation.MODE_CHANGE]
+    assert alert.type.technique is not None and alert.type.technique.id == "T0858"
+    assert alert.protocol == "ethercat" and "every slave" in alert.description

@@ -188,3 +188,25 @@ def test_bad_options_are_clear_errors(bad: list[str]) -> None:
     result = runner.invoke(root_app, ["sensor", "analyze", str(capture(MODBUS)), *bad])
     assert result.exit_code == 2
     assert "Invalid value" in result.output or "expected" in result.output
+
+
+def test_errors_come_last_after_a_summary_first(tmp_path: Path) -> None:
+    """A bad file's error does not scroll away behind the tables: the summary says it first, the error
+    is the last thing printed, and the exit code is not zero."""
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"this is not a capture at all")
+    result = runner.invoke(root_app, ["sensor", "analyze", str(junk), str(capture(MODBUS))])
+    assert result.exit_code == 1
+    first = result.stdout.strip().splitlines()[0]
+    assert first.startswith("1 of 2 file(s) analysed") and "could not be read" in first
+    assert result.stderr.strip().splitlines()[-1].startswith("error:")
+    assert "not a pcap or pcapng file" in result.stderr
+
+
+def test_nothing_readable_prints_no_empty_tables(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.pcap"
+    junk.write_bytes(b"this is not a capture at all")
+    result = runner.invoke(root_app, ["sensor", "analyze", str(junk), str(tmp_path / "gone.pcap")])
+    assert result.exit_code == 1
+    assert result.stdout.strip() == ""  # no Inventory — 0 assets, no empty tables
+    assert "nothing analysed" in result.stderr and "not a pcap or pcapng file" in result.stderr

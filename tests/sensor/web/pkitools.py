@@ -34,6 +34,7 @@ def certificate(
     start: datetime | None = None,
     days: int = 365,
     hosts: tuple[str, ...] = ("sensor.plant.local",),
+    crl_url: str | None = None,
 ) -> x509.Certificate:
     now = datetime.now(UTC)
     start = start or now - timedelta(days=1)
@@ -50,6 +51,9 @@ def certificate(
     if not ca:
         b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False)
         b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    if crl_url is not None:
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+        b = b.add_extension(x509.CRLDistributionPoints([point]), critical=False)
     return b.sign(issuer_key or key, hashes.SHA256())
 
 
@@ -102,11 +106,19 @@ def key_pem(key: Key, passphrase: str | None = None) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, enc)
 
 
-def chain(*, leaf_start: datetime | None = None, leaf_days: int = 365, rsa_leaf: bool = False) -> Chain:
+def chain(
+    *,
+    leaf_start: datetime | None = None,
+    leaf_days: int = 365,
+    rsa_leaf: bool = False,
+    crl_url: str | None = None,
+) -> Chain:
     root_key = ec.generate_private_key(ec.SECP256R1())
     root = certificate("Plant Root CA", root_key, ca=True, days=3650)
     inter_key = ec.generate_private_key(ec.SECP256R1())
     inter = certificate("Plant Issuing CA", inter_key, root, root_key, ca=True, days=1825)
     key: Key = rsa.generate_private_key(65537, 2048) if rsa_leaf else ec.generate_private_key(ec.SECP256R1())
-    leaf = certificate("sensor.plant.local", key, inter, inter_key, start=leaf_start, days=leaf_days)
+    leaf = certificate(
+        "sensor.plant.local", key, inter, inter_key, start=leaf_start, days=leaf_days, crl_url=crl_url
+    )
     return Chain(root_key, root, inter_key, inter, key, leaf)

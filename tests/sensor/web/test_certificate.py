@@ -204,9 +204,75 @@ def test_use_crl_without_a_file_is_refused(admin: TestClient, store: SensorStore
         admin,
         store,
         {"key_file": good.key_pem, "cert_file": good.leaf_pem, "chain_file": good.chain_pem},
-        "CRL: upload the CRL file",
+        "CRL: the certificate names no HTTP CRL distribution point; upload the CRL file instead",
         use_crl="1",
     )
+
+
+class _CrlServer:
+    """A CRL distribution point on 127.0.0.1 (http.server in a thread), serving what the test sets."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        self.body = b""
+        self.hits = 0
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.hits += 1
+                self.send_response(200 if owner.body else 404)
+                self.send_header("Content-Length", str(len(owner.body)))
+                self.end_headers()
+                self.wfile.write(owner.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/issuing.crl"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def crl_server() -> Any:
+    server = _CrlServer()
+    yield server
+    server.close()
+
+
+def test_use_crl_fetches_the_distribution_point_once_at_import(
+    admin: TestClient, store: SensorStore, crl_server: _CrlServer
+) -> None:
+    listed = chain(crl_url=crl_server.url)
+    files = {"key_file": listed.key_pem, "cert_file": listed.leaf_pem, "chain_file": listed.chain_pem}
+    crl_server.body = listed.crl([listed.leaf])
+    _refused(admin, store, files, "Certificate is revoked", use_crl="1")
+    assert crl_server.hits == 1
+    crl_server.body = listed.crl([listed.inter])  # the leaf is not listed: imported
+    r = _post(admin, files=files, use_crl="1")
+    assert r.status_code == 303 and store.certificate_mode is CertificateMode.IMPORTED
+    assert crl_server.hits == 2
+    crl_server.body = b""  # the server answers 404: a clear refusal that offers the upload
+    other = chain(crl_url=crl_server.url)
+    files = {"key_file": other.key_pem, "cert_file": other.leaf_pem, "chain_file": other.chain_pem}
+    _refused(admin, store, files, "could not fetch the certificate's CRL", use_crl="1")
+    r = _post(admin, files={**files, "crl_file": other.crl([])}, use_crl="1")  # the air-gapped way
+    assert r.status_code == 303 and crl_server.hits == 3
+
+
+def test_the_certificate_in_use_can_be_downloaded(admin: TestClient, store: SensorStore) -> None:
+    r = admin.get("/system/certificate/download")
+    assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+    cert = pki.load_cert(r.content)
+    assert pki.fingerprint(cert) == store.certificate_info()["fingerprint"]
+    assert 'href="/system/certificate/download"' in admin.get("/system/certificate").text
 
 
 def test_other_refusals(admin: TestClient, store: SensorStore, good: Chain) -> None:

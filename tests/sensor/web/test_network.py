@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -292,3 +293,18 @@ def test_host_that_refuses_the_change(admin: TestClient, store: SensorStore, fak
     r = admin.post("/system/network", data={"csrf": csrf(admin, "/system/network"), **GOOD})
     assert r.status_code == 500 and "could not be applied to the host" in r.text
     assert store.network is None
+
+
+def test_a_host_managed_elsewhere_is_said_plainly(make_app: Any, store: SensorStore) -> None:
+    """Without --network-root the settings are kept, not applied: the page and the message say so."""
+    from otwatch.sensor.local.hostnet import RecordOnly
+    from tests.sensor.web.conftest import client_for
+
+    with client_for(make_app(network=RecordOnly())) as admin:
+        assert 'data-testid="network-elsewhere"' in admin.get("/system/network").text
+        r = admin.post("/system/network", data={"csrf": csrf(admin, "/system/network"), **GOOD})
+        assert r.status_code == 200 and "managed elsewhere" in r.text
+        assert "take effect when the interface restarts" not in r.text
+    assert store.network is not None and store.proxy_url is None
+    with client_for(make_app()) as admin:  # a Debian appliance: no such notice
+        assert 'data-testid="network-elsewhere"' not in admin.get("/system/network").text

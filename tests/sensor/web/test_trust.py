@@ -6,6 +6,7 @@ uses (``SensorLinkState.ssl_context()``), driven through httpx as the link drive
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import threading
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -220,3 +222,83 @@ def test_trust_parse() -> None:
         ConsoleTrust.parse("required")
     with pytest.raises(ValueError, match="needs the console certificate"):
         ConsoleTrust.parse("None", "")
+
+
+class _ConnectProxy:
+    """An HTTP CONNECT proxy on 127.0.0.1 that tunnels and records where each tunnel went."""
+
+    def __init__(self) -> None:
+        import socket as socketlib
+
+        self.targets: list[str] = []
+        self.sock = socketlib.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import socket as socketlib
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 8192:
+                chunk = conn.recv(1024)
+                if not chunk:
+                    break
+                head += chunk
+            target = head.split(b" ")[1].decode() if head.startswith(b"CONNECT ") else ""
+            self.targets.append(target)
+            host, _, port = target.rpartition(":")
+            upstream = socketlib.create_connection((host, int(port)), timeout=5)
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_the_console_link_goes_through_the_sensors_proxy(
+    tmp_path: Path, state: Path, ca: Pki, consoles: list[FakeConsole]
+) -> None:
+    """The network settings' proxy carries every console connection (CONNECT to the console's address)."""
+    console, _ = _console(tmp_path, ca, consoles, other_ca=True)
+    (state / "identity.json").write_text(
+        json.dumps(
+            {
+                "node_id": "n",
+                "install_id": "i",
+                "kind": "sensor",
+                "address": f"127.0.0.1:{console.port}",
+                "enrolled_at": datetime.now(UTC).isoformat(),
+            }
+        )
+    )
+    proxy = _ConnectProxy()
+    req = CheckinRequest(
+        client_time=datetime.now(UTC), version="t", host_os="x", hostname="h", config_version=0
+    )
+    try:
+        for url in (proxy.url, None):
+            link = ConsoleLink(SensorLinkState(state, lambda: ConsoleTrust(), lambda u=url: u), timeout=5)  # type: ignore[misc]
+            with pytest.raises(LinkError) as info, link:
+                link.checkin(req)
+            assert is_validation_failure(str(info.value))  # TLS reached the console, through the tunnel
+        assert proxy.targets == [f"127.0.0.1:{console.port}"]  # the proxied link only
+    finally:
+        proxy.close()

@@ -18,6 +18,7 @@ from typing import Any, Final
 from otwatch.inventory.identity import Identity
 from otwatch.protocols.base import ProtocolSpec, Record
 from otwatch.protocols.framing import PerMessage
+from otwatch.protocols.operations import Operation, tag
 
 __all__ = ["SPEC", "detect", "dissect_packet", "identity_from"]
 
@@ -67,11 +68,23 @@ def dissect_packet(data: bytes) -> Record:
         fields["relay_addr"] = inet_ntoa(giaddr)
     fields["broadcast"] = bool(flags & 0x8000)
     record = Record(PROTOCOL, direction, fields)
-    if data[236:240] != MAGIC:
-        record.malformed = "no dhcp magic cookie (plain BOOTP)" if op in (1, 2) else "bad bootp op"
-        return record
     if op not in (1, 2):
         record.malformed = "bad bootp op"
+        return record
+    if data[236:240] == MAGIC:
+        _options(data, fields, record)
+    if "msg_type" not in fields:  # plain BOOTP (RFC 951), as PLC commissioning tools still use it
+        fields["msg_type"] = "BOOTREQUEST" if op == 1 else "BOOTREPLY"
+        if op == 2 and "assigned_addr" in fields:
+            name = f" ({fields['host_name']})" if fields.get("host_name") else ""
+            tag(fields, Operation.NETWORK_CONFIG,
+                f"a BOOTP reply that sets the IP address of {fields.get('mac', 'a device')}{name} to "
+                f"{fields['assigned_addr']}", by_server=True)  # fmt: skip
+    return record
+
+
+def _options(data: bytes, fields: dict[str, Any], record: Record) -> None:
+    """The options that identify a host (bounded walk; a cut option marks the record malformed)."""
     pos, n = OPTIONS_AT, len(data)
     while pos < n:
         code = data[pos]
@@ -106,9 +119,6 @@ def dissect_packet(data: bytes) -> Record:
             fields["domain"] = _text(value)
         elif code == 61 and length >= 2:
             fields["client_id"] = value.hex(":")
-    if "msg_type" not in fields and record.malformed is None:
-        record.malformed = "dhcp packet without message type"
-    return record
 
 
 def _fqdn(raw: bytes, flags: int) -> str:
@@ -125,7 +135,12 @@ def _fqdn(raw: bytes, flags: int) -> str:
 
 
 def detect(payload: bytes) -> bool:
-    return len(payload) >= OPTIONS_AT and payload[0] in (1, 2) and payload[236:240] == MAGIC
+    """DHCP's magic cookie, or a plain BOOTP message (300 bytes at least, Ethernet addresses)."""
+    if len(payload) < OPTIONS_AT or payload[0] not in (1, 2):
+        return False
+    return payload[236:240] == MAGIC or (
+        len(payload) >= 300 and payload[1:3] == b"\x01\x06" and payload[3] <= 16
+    )
 
 
 def identity_from(record: Record) -> Identity | None:

@@ -59,7 +59,9 @@ def _advancer(progress: Progress | None, task: TaskID | None) -> Callable[[int],
     return advance
 
 
-def _run_files(sensor: Sensor, files: list[Path], progress: Progress | None, err: Console) -> int:
+def _run_files(sensor: Sensor, files: list[Path], progress: Progress | None, problems: list[str]) -> int:
+    """Feed each file; a file that cannot be read is noted in ``problems`` (printed last, where it
+    does not scroll away behind the tables) and the others still run. Returns the failures."""
     failed = 0
     for path in files:
         task = None
@@ -69,14 +71,14 @@ def _run_files(sensor: Sensor, files: list[Path], progress: Progress | None, err
         try:
             warnings = sensor.process_capture(path, _advancer(progress, task))
         except PcapError as exc:
-            err.print(f"[red]error:[/red] {exc}")
+            problems.append(f"[red]error:[/red] {exc}")
             failed += 1
             continue
         finally:
             if progress is not None and task is not None:
                 progress.update(task, completed=progress.tasks[task].total or 0)
         for warning in warnings:
-            err.print(f"[yellow]warning:[/yellow] {warning}; analysed the packets before it")
+            problems.append(f"[yellow]warning:[/yellow] {warning}; analysed the packets before it")
     return failed
 
 
@@ -157,15 +159,16 @@ def analyze(
         else None
     )
     failed = 0
+    problems: list[str] = []
     if progress is not None:
         progress.start()
     try:
         if learn:
             sensor.learning = True
-            failed += _run_files(sensor, learn, progress, err)
+            failed += _run_files(sensor, learn, progress, problems)
             sensor.finish()
             sensor.learning = False
-        failed += _run_files(sensor, files, progress, err)
+        failed += _run_files(sensor, files, progress, problems)
         sensor.finish()
     finally:
         if progress is not None:
@@ -175,11 +178,28 @@ def analyze(
     if pcap_dir is not None:
         written = Forensics.save(sensor.alerts.alerts.values(), pcap_dir)
         err.print(f"wrote {len(written)} alert PCAP file(s) to {pcap_dir}")
+    total = len(files) + len(learn or [])
+    if failed == total:  # nothing could be read: no empty tables, the reasons and a failure
+        for line in problems:
+            err.print(line, highlight=False, soft_wrap=True)
+        err.print(f"[red]nothing analysed:[/red] none of the {total} file(s) could be read")
+        raise typer.Exit(1)
     report = sensor.report()
     if json_out:
         sys.stdout.write(json.dumps(report, indent=2, default=str) + "\n")
     else:
-        _print_tables(report, Console())
+        out = Console()
+        summary = report["summary"]
+        out.print(
+            f"[bold]{total - failed} of {total} file(s) analysed[/]: {summary['packets']} packets, "
+            f"{_fmt_bytes(summary['bytes'])}, {len(report['assets'])} assets, {len(report['alerts'])} alerts"
+            + (f" — [red]{failed} could not be read (see the end)[/]" if failed else ""),
+            highlight=False,
+            soft_wrap=True,
+        )
+        _print_tables(report, out)
+    for line in problems:  # last, where they do not scroll away
+        err.print(line, highlight=False, soft_wrap=True)
     if sensor.errors:
         err.print(f"[red]internal errors:[/red] {sensor.errors} (last: {sensor.last_error})")
     if failed:

@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
             )
             raise typer.Exit(1)
         store = SensorStore(state_dir)
-        link_state = SensorLinkState(state_dir, lambda: store.console_trust)
+        link_state = SensorLinkState(state_dir, lambda: store.console_trust, lambda: store.proxy_url)
         store.on_trust_changed = link_state.trust_changed
         try:
             node = SensorNode(link_state, sources, report_every=report_every, longpoll=longpoll)
@@ -116,6 +116,7 @@ def _start_console(
     """The sensor's own console on ``host:port`` (HTTPS); first start prints the local passwords once."""
     from otwatch.sensor.local.hostnet import DebianNetwork, HostNetwork, RecordOnly
     from otwatch.sensor.web.app import create_sensor_app
+    from otwatch.sensor.web.backup_page import BackupScheduler
     from otwatch.sensor.web.server import ConsoleServer
 
     for role, password in store.ensure_users().items():
@@ -124,7 +125,9 @@ def _start_console(
         )
     store.ensure_self_signed([host] if host not in ("0.0.0.0", "::") else [])
     network: HostNetwork = DebianNetwork(network_root) if network_root is not None else RecordOnly()
-    server = ConsoleServer(create_sensor_app(node, store, network=network), store, host, port).start()
+    app = create_sensor_app(node, store, network=network)
+    server = ConsoleServer(app, store, host, port).start()
+    BackupScheduler(app.state.console).start()  # scheduled backups (System Settings > Backup & restore)
     shown = f"[{host}]" if ":" in host else host
     install_cli.out.print(f"sensor console: https://{shown}:{server.port}/")
     return server

@@ -19,6 +19,7 @@ from otwatch.protocols.base import Record
 from otwatch.protocols.dnp3.codes import IIN
 from otwatch.protocols.operations import (
     OPERATION_ALERT_FIELD,
+    OPERATION_BY_SERVER_FIELD,
     OPERATION_DETAIL_FIELD,
     OPERATION_FIELD,
     Operation,
@@ -81,7 +82,7 @@ class OperationalEngine:
         if protocol in REQUEST_RESPONSE:
             self._responsiveness(ts, protocol, server_ip, request, fields, dst, src, flow)
         operation = fields.get(OPERATION_FIELD)
-        if operation is not None and request:
+        if operation is not None and request != bool(fields.get(OPERATION_BY_SERVER_FIELD)):
             # A dissector tagged an engineering operation (protocols.operations): one alert type per
             # operation, whatever the protocol.
             self._operation(ts, Operation(operation), fields, src, dst, protocol, flow)
@@ -131,7 +132,7 @@ class OperationalEngine:
         self.alerts.raise_alert(
             str(fields.get(OPERATION_ALERT_FIELD) or operation),
             ts,
-            f"{_l(src)} sent {detail} to {_l(dst)}.",
+            f"{_l(src)} sent {detail} to {_l(dst)}." if dst is not None else f"{_l(src)} sent {detail}.",
             src=src,
             dst=dst,
             protocol=protocol,
@@ -151,6 +152,8 @@ class OperationalEngine:
         client: Asset | None,
         flow: FlowKey,
     ) -> None:
+        if request and server is None:  # broadcast or multicast (a List Identity to all): no one answers
+            return
         key = (server_ip, protocol)
         if not request:
             entry = self._pending.get(key)

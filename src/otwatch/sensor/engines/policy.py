@@ -5,16 +5,24 @@ Silent while learning. Once the baseline is frozen, each check is a set lookup w
 that :func:`otwatch.sensor.tracking.baseline.activities` produced while learning. Activities of a conversation
 the baseline has never seen are covered by the one "Unauthorized Communication Behavior" alert, except
 program transfers, which are always named.
+
+New conversations from one source in one burst (each within :data:`BURST_GAP` seconds of the one
+before) are one "Unauthorized Communication Behavior" alert listing them: a laptop probing fifteen
+ports on two PLCs is one alert with thirty conversations (and, from the Anomaly engine, one scan
+alert), not thirty alerts. The packets of every conversation join that alert's PCAP. At most
+:data:`MAX_BURSTS` sources are followed at once; the least recently active is forgotten first.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Final
 
 from otwatch.inventory.asset import Asset
+from otwatch.inventory.vocabulary import AlertStatus
 from otwatch.protocols.base import Record
 from otwatch.sensor.config.settings import IT_NOISE_PORTS, SensorSettings
-from otwatch.sensor.tracking.alerts import AlertStore, protocol_label
+from otwatch.sensor.tracking.alerts import MAX_LISTED, Alert, AlertStore, listing, protocol_label
 from otwatch.sensor.tracking.baseline import Activity, Baseline, ConvKey, activities, register_range
 from otwatch.sensor.tracking.flows import FlowKey
 
@@ -22,6 +30,23 @@ FC_CODES: Final[dict[str, str]] = {
     "modbus": "UNPERMITTED_MODBUS_FUNCTION",
     "dnp3": "UNPERMITTED_DNP3_FUNCTION",
 }
+BURST_GAP: Final = 5.0  # seconds between two new conversations of one source that make them one burst
+MAX_BURSTS: Final = 4096
+
+
+class _Burst:
+    """The new conversations one source started in one burst, and the alert that lists them."""
+
+    __slots__ = ("alert", "first", "last", "listed", "servers", "text", "total")
+
+    def __init__(self, alert: Alert, ts: float, server: int, conversation: str) -> None:
+        self.alert = alert
+        self.first = ts
+        self.last = ts
+        self.listed = [conversation]  # the first MAX_LISTED
+        self.text = conversation  # listed, joined
+        self.servers = {server}  # asset ids, up to MAX_LISTED + 1 (enough to say "several")
+        self.total = 1
 
 
 class PolicyViolationEngine:
@@ -29,6 +54,7 @@ class PolicyViolationEngine:
         self.alerts = alerts
         self.baseline = baseline
         self.settings = settings
+        self._bursts: OrderedDict[int, _Burst] = OrderedDict()  # by the source's asset id
 
     def check_asset(self, ts: float, asset: Asset) -> None:
         if not asset.local or (asset.mac, asset.ip) in self.baseline.assets:
@@ -47,7 +73,16 @@ class PolicyViolationEngine:
             return
         if self.settings.smart_it_learning and port in IT_NOISE_PORTS:
             return
-        self.alerts.raise_alert(
+        where = f"{transport}/{port}"  # a conversation of no known protocol is labelled by its port
+        what = where if conv[2] == where else f"{protocol_label(conv[2])} ({where})"
+        conversation = f"{server.ip or server.label} {what}"
+        bursts = self._bursts
+        burst = bursts.get(client.id)
+        if burst is not None and ts - burst.last <= BURST_GAP and self._is_open(burst.alert):
+            bursts.move_to_end(client.id)
+            self._extend(burst, ts, server, conversation, flow)
+            return
+        alert = self.alerts.raise_alert(
             "NEW_CONVERSATION",
             ts,
             f"{client.label} started communicating with {server.label} over {protocol_label(conv[2])} "
@@ -57,6 +92,40 @@ class PolicyViolationEngine:
             protocol=conv[2],
             subject=conv[2],
             flow=flow,
+            details={"conversations": conversation, "conversation_count": 1},
+        )
+        if alert is None:
+            return
+        bursts[client.id] = _Burst(alert, ts, server.id, conversation)
+        bursts.move_to_end(client.id)
+        while len(bursts) > MAX_BURSTS:
+            bursts.popitem(last=False)
+
+    def _is_open(self, alert: Alert) -> bool:
+        return alert.status != AlertStatus.CLOSED and self.alerts.alerts.get(alert.id) is alert
+
+    def _extend(self, burst: _Burst, ts: float, server: Asset, conversation: str, flow: FlowKey) -> None:
+        """One more new conversation in a source's burst: listed on the burst's alert, packets added."""
+        burst.last = ts
+        burst.total += 1
+        if len(burst.listed) < MAX_LISTED:
+            burst.listed.append(conversation)
+            burst.text = listing(burst.listed)
+        if len(burst.servers) <= MAX_LISTED:
+            burst.servers.add(server.id)
+        alert = burst.alert
+        self.alerts.add_occurrence(alert, ts, (flow,))
+        servers = len(burst.servers)
+        if servers > 1:
+            alert.destination = None
+            alert.destination_label = f"{servers}{'+' if servers > MAX_LISTED else ''} devices"
+        more = burst.total - len(burst.listed)
+        listed = f"{burst.text} (+{more} more)" if more else burst.text
+        alert.details["conversations"] = listed
+        alert.details["conversation_count"] = burst.total
+        alert.description = (
+            f"{alert.source_label} started {burst.total} conversations that are not in the learned baseline "
+            f"within {ts - burst.first:.1f} s: {listed}."
         )
 
     def check_record(

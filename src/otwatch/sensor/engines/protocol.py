@@ -3,10 +3,16 @@
 Works on what the dissectors already report (``Record.malformed``, function and exception codes), so
 it costs a few dict lookups per record and nothing per packet. Link/network headers that
 :func:`~otwatch.sensor.capture.decode.decode` found out of spec are reported once per source.
+
+Repeats are one alert: a fuzzer sending a hundred illegal function codes, or a stream of malformed
+frames, is one alert per type between the same two devices over one protocol, whose count grows and
+whose details tally what varied (``function_codes``, ``reasons``; see
+:func:`~otwatch.sensor.tracking.alerts.tally`); each occurrence's packet joins the alert's PCAP.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from otwatch.inventory.asset import Asset
@@ -62,6 +68,7 @@ class ProtocolViolationEngine:
                         dst=dst,
                         protocol=protocol,
                         flow=flow.key,
+                        tally_as=("units", str(fields.get("unit"))),
                     )
                     return
                 if code not in MODBUS_CODES and code not in MODBUS_USER_CODES:
@@ -73,9 +80,9 @@ class ProtocolViolationEngine:
                         src=src,
                         dst=dst,
                         protocol=protocol,
-                        subject=code,
+                        subject=protocol,
                         flow=flow.key,
-                        details={"function_code": code},
+                        tally_as=("function_codes", str(code)),
                     )
                     return
             exc = fields.get("exception_code")
@@ -90,9 +97,9 @@ class ProtocolViolationEngine:
                     src=dst,
                     dst=src,
                     protocol=protocol,
-                    subject=(fields.get("func_code"), exc),
+                    subject=protocol,
                     flow=flow.key,
-                    details={"function_code": fields.get("func_code"), "exception_code": exc},
+                    tally_as=("function_codes", str(fields.get("func_code"))),
                 )
                 return
         elif protocol == "dnp3":
@@ -106,8 +113,9 @@ class ProtocolViolationEngine:
                     src=src,
                     dst=dst,
                     protocol=protocol,
-                    subject=fields.get("func_code"),
+                    subject=protocol,
                     flow=flow.key,
+                    tally_as=("function_codes", str(fields.get("func_code"))),
                 )
                 return
             iin = fields.get("iin")
@@ -120,7 +128,9 @@ class ProtocolViolationEngine:
                     src=dst,
                     dst=src,
                     protocol=protocol,
+                    subject=protocol,
                     flow=flow.key,
+                    tally_as=("function_codes", str(fields.get("func_code"))),
                 )
         elif (
             protocol == "s7comm"
@@ -135,8 +145,9 @@ class ProtocolViolationEngine:
                 src=src,
                 dst=dst,
                 protocol=protocol,
-                subject=fields.get("function_code"),
+                subject=protocol,
                 flow=flow.key,
+                tally_as=("function_codes", str(fields.get("function_code"))),
             )
             return
         if record.malformed is not None:
@@ -148,9 +159,10 @@ class ProtocolViolationEngine:
                 src=src,
                 dst=dst,
                 protocol=protocol,
-                subject=_reason_class(record.malformed),
+                subject=protocol,
                 flow=flow.key,
                 details={"reason": record.malformed},
+                tally_as=("reasons", _reason_class(record.malformed)),
             )
 
 
@@ -158,6 +170,9 @@ def _l(asset: Asset | None) -> str:
     return asset.label if asset is not None else "an unknown device"
 
 
+_DIGITS: Final = re.compile(r"\d+")
+
+
 def _reason_class(reason: str) -> str:
-    """Group reasons that differ only by numbers ("12 bytes before ...") into one alert."""
-    return "".join(ch for ch in reason if not ch.isdigit())
+    """Reasons that differ only by numbers ("12 bytes before ...") are counted as one ("N bytes ...")."""
+    return _DIGITS.sub("N", reason)

@@ -273,3 +273,59 @@ def validate_import(
         ordered.append(nxt)
         current = nxt
     return ServerCertificate(key, cert, tuple(ordered))
+
+
+MAX_CRL = 4 * 1024 * 1024  # a CRL of a few hundred thousand serials; refuse anything larger
+CRL_TIMEOUT = 10.0
+
+
+def crl_urls(cert_pem: bytes) -> list[str]:
+    """The HTTP(S) CRL distribution points named in a certificate (LDAP ones are left out)."""
+    cert = _load_certs(cert_pem, "Certificate")[0]
+    try:
+        points = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        return []
+    urls: list[str] = []
+    for point in points:
+        for name in point.full_name or ():
+            if isinstance(name, x509.UniformResourceIdentifier) and name.value.lower().startswith(
+                ("http://", "https://")
+            ):
+                urls.append(name.value)
+    return urls
+
+
+def fetch_crl(cert_pem: bytes, proxy: str | None = None) -> bytes:
+    """The certificate's CRL from its distribution point, fetched once at import (the seed's "Use CRL"),
+    through the sensor's proxy when one is set. CertificateError says what failed, and that the CRL
+    file can be uploaded instead (air-gapped sites)."""
+    import httpx  # only here: the sensor's import path stays free of an HTTP client
+
+    urls = crl_urls(cert_pem)
+    if not urls:
+        raise CertificateError(
+            "CRL: the certificate names no HTTP CRL distribution point; upload the CRL file instead"
+        )
+    errors: list[str] = []
+    for url in urls:
+        try:
+            with (
+                httpx.Client(
+                    proxy=proxy, timeout=CRL_TIMEOUT, follow_redirects=True, trust_env=False
+                ) as client,
+                client.stream("GET", url) as response,
+            ):
+                response.raise_for_status()
+                data = bytearray()
+                for chunk in response.iter_bytes():
+                    data += chunk
+                    if len(data) > MAX_CRL:
+                        raise CertificateError(f"CRL: {url} is larger than {MAX_CRL // 1024 // 1024} MB")
+            _load_crl(bytes(data))  # a clear error now rather than a confusing one in the check
+            return bytes(data)
+        except (httpx.HTTPError, CertificateError) as exc:
+            errors.append(f"{url}: {exc}")
+    raise CertificateError(
+        "CRL: could not fetch the certificate's CRL (" + "; ".join(errors) + "); upload the CRL file instead"
+    )

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from otwatch.sensor.config.netsettings import NetworkSettings
 from otwatch.sensor.config.timefmt import TimeRegion
@@ -32,6 +32,9 @@ from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
 from otwatch.sensor.tracking.retention import STORES, Retention, positive_count, positive_number
 from otwatch.ui.passwords import check_password, equalise_timing, hash_password, verify_password
 from otwatch.wire import pki
+
+if TYPE_CHECKING:
+    from otwatch.sensor.local.backup import BackupSettings
 
 
 def write_atomic(path: Path, data: str | bytes, mode: int = 0o600) -> None:
@@ -157,6 +160,11 @@ class SensorStore:
         self.on_changed: Callable[[str], object] | None = None
         self.on_cleared: Callable[[], object] | None = None
 
+    def reload(self) -> None:
+        """Read the settings file again (after a backup was restored over it)."""
+        with self._lock:
+            self._settings = self._read_json(self.dir / "settings.json")
+
     # -- files ------------------------------------------------------------------------------------
     @staticmethod
     def _read_json(path: Path) -> dict[str, Any]:
@@ -236,6 +244,21 @@ class SensorStore:
     def network(self) -> NetworkSettings | None:
         data = self._settings.get("network")
         return NetworkSettings.from_dict(data) if isinstance(data, dict) else None
+
+    @property
+    def backup_settings(self) -> BackupSettings:
+        from otwatch.sensor.local.backup import BackupSettings  # backup.py uses write_atomic from here
+
+        return BackupSettings.from_dict(self._settings.get("backup"))
+
+    def set_backup_settings(self, settings: BackupSettings) -> None:
+        self._update("backup", settings.as_dict())
+
+    @property
+    def proxy_url(self) -> str | None:
+        """The proxy every outbound connection of the sensor uses (console link, CRL), if one is set."""
+        net = self.network
+        return net.proxy.url() if net is not None and net.proxy is not None else None
 
     def set_network(self, settings: NetworkSettings) -> None:
         self._update("network", settings.as_dict())

@@ -145,10 +145,20 @@ class ConsoleLinkContext(ssl.SSLContext):
 class SensorLinkState(NodeState):
     """The sensor's paired state whose TLS context follows the console-validation setting."""
 
-    def __init__(self, directory: Path, trust: Callable[[], ConsoleTrust]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        trust: Callable[[], ConsoleTrust],
+        proxy: Callable[[], str | None] | None = None,
+    ) -> None:
         super().__init__(directory)
         self.trust = trust
+        self._proxy = proxy
         self.contexts: weakref.WeakSet[ConsoleLinkContext] = weakref.WeakSet()
+
+    def proxy(self) -> str | None:
+        """The proxy of the sensor's network settings: every link to the console goes through it."""
+        return self._proxy() if self._proxy is not None else None
 
     def ssl_context(self) -> ssl.SSLContext:
         ctx = ConsoleLinkContext(self.dir, self.trust)

@@ -104,9 +104,10 @@ class PcapLibrary:
         paths = [self.path(n) for n in names]  # FileNotFoundError before anything is queued
         for name in names:
             self.set_status(name, "Queued")
+        after: float | None = None  # the previous file's last frame: times never go back
         for name, path in zip(names, paths, strict=True):
             self.set_status(name, "Playing")
-            replay = PcapReplay([path], speed=speed)
+            replay = PcapReplay([path], speed=speed, after=after)
             count = 0
             try:
                 for frame in replay:
@@ -118,6 +119,7 @@ class PcapLibrary:
             except (PcapError, OSError) as exc:
                 self.set_status(name, f"Error: {exc}")
                 continue
+            after = replay.last_time
             warn = f" ({'; '.join(replay.warnings)})" if replay.warnings else ""
             self.set_status(name, f"Played: {count} packets{warn}")
 

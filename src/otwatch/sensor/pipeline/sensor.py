@@ -26,7 +26,7 @@ import gc
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from socket import AF_INET, AF_INET6, inet_ntoa, inet_pton
 from struct import Struct
@@ -44,10 +44,11 @@ from otwatch.sensor.capture.decode import (
     PROTO_TCP,
     PROTO_UDP,
     TCP_ACK,
+    TCP_RST,
     TCP_SYN,
     decode,
 )
-from otwatch.sensor.capture.pcapfile import CaptureReader
+from otwatch.sensor.capture.pcapfile import CaptureReader, Frame
 from otwatch.sensor.config.settings import SensorSettings
 from otwatch.sensor.engines.anomaly import AnomalyEngine
 from otwatch.sensor.engines.malware import DNS_PORT, MalwareEngine, ThreatIntel
@@ -170,6 +171,8 @@ class Sensor:
         self.substation_engine = SubstationEngine(self.alerts)
         self.inventory.on_new_asset = self._new_asset
         self.alerts.on_new = self._attach_pcap
+        self.alerts.on_more = self._add_evidence
+        self.alerts.on_frames = self.forensics.add_frames
         self._states: OrderedDict[FlowKey, _FlowState] = OrderedDict()
         # Known flow directions by raw source and destination address and port (the 12 bytes after
         # the IPv4 header's checksum), one dict per transport; see process(). ``fast_directions``
@@ -577,19 +580,23 @@ class Sensor:
         )
         states = self._states
         st = states.get(key)
-        if st is None:
-            st = self._new_state(ts, key, flow, records, proto, src_ip, sport, dst_ip, dport, flags, src, dst)
+        frame = (ts, linktype, data)
+        if st is None:  # its ring starts with this frame, so alerts about a new flow have their packet
+            st = self._new_state(
+                ts, key, flow, records, proto, src_ip, sport, dst_ip, dport, flags, src, dst, frame
+            )
         else:
+            st.ring.append(frame)
             states.move_to_end(key)
             if not st.answered and (sport != st.init_port or src_ip != st.init_ip):
                 st.answered = True
                 an = self._an
                 if an is not None and (st.transport == "udp" or flags & SYN_ONLY == SYN_ONLY):
-                    an.on_answer(dst_ip, src_ip, st.transport, sport)
+                    an.on_answer(dst_ip, src_ip, st.transport, sport, frame)
+            if flags & TCP_RST and self._an is not None:
+                self._reset(st, src_ip, sport, dst_ip, dport, frame)
         st.last = ts
         st.flow = flow
-        frame = (ts, linktype, data)
-        st.ring.append(frame)
         conn = st.conn
         if conn is not None:
             conn.packets += 1
@@ -607,6 +614,17 @@ class Sensor:
                 record_(ts, flow, record, src, dst, st, sender_is_client)
         return st
 
+    def _reset(self, st: _FlowState, src_ip: str, sport: int, dst_ip: str, dport: int, frame: Frame) -> None:
+        """A TCP reset: when no data was exchanged, the initiator's attempt was a probe (refused, or
+        answered and abandoned) for scan counting."""
+        flow = st.flow
+        if self._an is None or (flow is not None and (flow.bytes_client or flow.bytes_server)):
+            return
+        if src_ip == st.init_ip and sport == st.init_port:
+            self._an.on_reset(src_ip, dst_ip, "tcp", dport, frame)
+        else:
+            self._an.on_reset(dst_ip, src_ip, "tcp", sport, frame)
+
     def _new_state(
         self,
         ts: float,
@@ -621,9 +639,11 @@ class Sensor:
         flags: int,
         src: Asset | None,
         dst: Asset | None,
+        frame: Frame,
     ) -> _FlowState:
         transport = "tcp" if proto == PROTO_TCP else "udp"
         st = _FlowState(key, self.forensics.new_ring(), src_ip, sport, transport)
+        st.ring.append(frame)
         states = self._states
         while len(states) >= self.settings.max_flow_states:
             old_key, old = states.popitem(last=False)
@@ -642,20 +662,22 @@ class Sensor:
             label = self._port_specs.get((transport, server_port)) or self.inventory.port_label(
                 transport, server_port
             )
-        self._bind(ts, st, label, transport, server_port, key)
+        first_contact = self._bind(ts, st, label, transport, server_port, key)
         first_is_attempt = transport == "udp" or flags & SYN_ONLY == TCP_SYN
         if self._mw is not None:
             self._mw.on_new_flow(ts, src_ip, dst_ip, transport, dport, src, dst, key)
-        if self._an is not None and first_is_attempt and client_is_src:
-            self._an.on_attempt(ts, src_ip, dst_ip, transport, dport, src, dst)
+        if self._an is not None and first_is_attempt and client_is_src and first_contact:
+            self._an.on_attempt(ts, src_ip, dst_ip, transport, dport, src, dst, frame)
         return st
 
-    def _bind(self, ts: float, st: _FlowState, label: str, transport: str, port: int, key: FlowKey) -> None:
-        """Attach a flow state to its connection (client, server, protocol, port) and conversation."""
+    def _bind(self, ts: float, st: _FlowState, label: str, transport: str, port: int, key: FlowKey) -> bool:
+        """Attach a flow state to its connection (client, server, protocol, port) and conversation.
+        Returns whether this is a first contact: a connection the inventory did not have (or cannot
+        tell, an endpoint not being an asset)."""
         client, server = st.client, st.server
         st.label = label
         if client is None or server is None:
-            return
+            return True
         conn, new = self.inventory.connection(ts, client, server, label, transport, port)
         conn.flows += 1
         st.conn = conn
@@ -666,6 +688,7 @@ class Sensor:
                 self.baseline.protocols.add(label)
             elif self._po is not None:
                 self._po.check_conversation(ts, st.conv, client, server, transport, port, key)
+        return new
 
     def _record(
         self,
@@ -727,14 +750,25 @@ class Sensor:
         elif self._po is not None:
             self._po.check_asset(ts, asset)
 
-    def _attach_pcap(self, alert: Alert, flow: Hashable | None) -> None:
-        st = self._states.get(cast(FlowKey, flow)) if flow is not None else None
-        self.forensics.attach(alert, st.ring if st is not None else None, flow if st is not None else None)
+    def _attach_pcap(self, alert: Alert, flow: Hashable | None, frames: Sequence[Frame] = ()) -> None:
+        if frames:
+            self.forensics.attach(alert, sorted(frames, key=lambda f: f[0]), None)
+        else:
+            st = self._states.get(cast(FlowKey, flow)) if flow is not None else None
+            self.forensics.attach(
+                alert, st.ring if st is not None else None, flow if st is not None else None
+            )
         self.timeline.add(
             time.time(), EventType.ALERT, alert.title, alert=alert.id, severity=str(alert.severity),
             engine=str(alert.engine), protocol=alert.protocol, source=alert.source_label,
             destination=alert.destination_label, seen=alert.first_seen,
         )  # fmt: skip
+
+    def _add_evidence(self, alert: Alert, flows: Sequence[Hashable]) -> None:
+        states = self._states
+        rings = [(flow, st.ring) for flow in flows if (st := states.get(cast(FlowKey, flow))) is not None]
+        if rings:
+            self.forensics.add(alert, rings)
 
     # -- retention --------------------------------------------------------------------------------
     def set_retention(self, retention: Retention) -> dict[str, int]:
@@ -821,10 +855,11 @@ class Sensor:
         self._evict(now)
         self.enforce_retention()
 
-    def tick(self, now: float) -> None:
-        """Time-driven checks (scans, quiet channels); called each minute of capture time and at the end."""
+    def tick(self, now: float, final: bool = False) -> None:
+        """Time-driven checks (scans, quiet channels); called each minute of capture time and at the end
+        (``final``: no answer to an attempt is coming any more)."""
         if self._an is not None:
-            self._an.tick(now)
+            self._an.tick(now, final)
         if self._op is not None and not self.settings.learning:
             self._op.tick(now)
 
@@ -852,7 +887,7 @@ class Sensor:
                     self.baseline.max_minute_bytes = self._minute_bytes
                 self._minute_bytes = 0
                 self._minute_packets = 0
-            self.tick(self.last_ts)
+            self.tick(self.last_ts, final=True)
             self.inventory.classify()
             self.enforce_retention()
         except Exception as exc:

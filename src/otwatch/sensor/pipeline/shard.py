@@ -4,9 +4,10 @@ Each worker is a :class:`~otwatch.sensor.pipeline.sensor.Sensor` with ``shard=(i
 capture but keeps only the packets whose address pair hashes to ``i`` (a symmetric hash, so both
 directions of every flow land together; non-IP frames go to shard 0). Hashing the address pair rather
 than the full 5-tuple keeps every conversation between two hosts in one shard, so per-pair state
-(connections, port-scan counting, answer matching, alert de-duplication between two assets) is the
-same as in one process; only detections that span many address pairs (address/PLC sweeps, ARP scans,
-the IEC 104 sweep, unresponsive servers with several clients) see part of the traffic per shard.
+(connections, answer matching, alert de-duplication between two assets, a port scan of one host) is
+the same as in one process; only detections that span many address pairs (scans of several hosts and
+address/PLC sweeps, bursts of new conversations to several servers, ARP scans, the IEC 104 sweep,
+unresponsive servers with several clients) see part of the traffic per shard.
 
 :func:`merge_reports` folds the per-shard :meth:`Sensor.report` documents into one document of the
 same shape: assets are matched by (MAC, IP) and renumbered in order of first appearance, connections

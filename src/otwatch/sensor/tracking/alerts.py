@@ -7,18 +7,26 @@ engines refer to rows by code, so a title or a severity is changed in one place.
 OT analyst knows from commercial sensors; ``{protocol}`` in a title is replaced by the protocol's label.
 
 :class:`AlertStore` de-duplicates: the same alert type between the same assets about the same thing
-(e.g. the same function code) is one alert whose ``count`` and ``last_seen`` grow, until it is closed.
+(e.g. the same protocol) is one alert whose ``count`` and ``last_seen`` grow, until it is closed. Each
+occurrence can name what varied (``tally``: e.g. the function code), counted in the alert's details, and
+the flow it happened in, whose packet then joins the alert's PCAP (see
+:class:`~otwatch.sensor.tracking.forensics.Forensics`). Engines that fold many events into one alert
+themselves (a scan, a burst of new conversations) add occurrences with :meth:`AlertStore.add_occurrence`.
+
+Details are flat (text and numbers, as the console stores them): lists are rendered by :func:`listing`,
+bounded to :data:`MAX_LISTED` items and followed by how many more there are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from otwatch.inventory.vocabulary import AlertStatus, Engine, Severity
 from otwatch.protocols import operations as ops
 from otwatch.protocols.operations import OPERATIONS, Technique
+from otwatch.sensor.capture.pcapfile import Frame
 
 if TYPE_CHECKING:
     from otwatch.inventory.asset import Asset
@@ -151,13 +159,18 @@ PROTOCOL_LABELS: Final[dict[str, str]] = {
     "melsec": "MELSEC",
     "melsoft": "MELSOFT",
     "fins": "FINS",
+    "roc_plus": "ROC Plus",
+    "bsap": "BSAP",
+    "genisys": "Genisys",
 }
 
 
 def protocol_label(protocol: str | None) -> str:
+    """The protocol's name for people ("EtherNet/IP"); IT protocols without an entry are upper-cased
+    ("dhcp" -> "DHCP"), which is how they are written."""
     if protocol is None:
         return "Unknown"
-    return PROTOCOL_LABELS.get(protocol, protocol)
+    return PROTOCOL_LABELS.get(protocol) or protocol.upper()
 
 
 @dataclass(slots=True, eq=False)
@@ -177,6 +190,8 @@ class Alert:
     status: AlertStatus = AlertStatus.OPEN
     details: dict[str, Any] = field(default_factory=dict)
     pcap: bytes | None = None  # the packets around the alert (classic pcap)
+    # Occurrences per value of what varies between them (details name -> value -> count); see tally().
+    tallies: dict[str, dict[str, int]] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -214,6 +229,35 @@ class Alert:
 
 
 MAX_ALERTS: Final = 100_000
+MAX_LISTED: Final = 32  # items a details list shows; the rest are counted
+MAX_TALLIED: Final = 64  # distinct values one alert counts per details name; later values count as "other"
+
+
+def listing(items: Iterable[str], total: int | None = None) -> str:
+    """``items`` as one line of text, at most :data:`MAX_LISTED` of them, then how many more
+    (``total`` is the number of items there are when ``items`` holds only some of them)."""
+    shown: list[str] = []
+    n = 0
+    for item in items:
+        n += 1
+        if len(shown) < MAX_LISTED:
+            shown.append(item)
+    total = max(n, total or 0)
+    text = ", ".join(shown)
+    return f"{text} (+{total - len(shown)} more)" if total > len(shown) else text
+
+
+def tally(alert: Alert, name: str, value: str) -> None:
+    """Count one occurrence of ``value`` under ``details[name]``, e.g. ``"99 ×3, 100"``."""
+    tallies = alert.tallies
+    if tallies is None:
+        tallies = alert.tallies = {}
+    counts = tallies.setdefault(name, {})
+    if value not in counts and len(counts) >= MAX_TALLIED:
+        value = "other"
+    counts[value] = counts.get(value, 0) + 1
+    alert.details[name] = listing(f"{v} ×{n}" if n > 1 else v for v, n in counts.items())
+    alert.details["occurrences"] = alert.count
 
 
 class AlertStore:
@@ -226,8 +270,12 @@ class AlertStore:
         self._next_id = 1
         self.max_alerts = max_alerts
         self.dropped = 0
-        # Called with each new alert and the flow it is about (the pipeline attaches the PCAP).
-        self.on_new: Callable[[Alert, Hashable | None], None] | None = None
+        # Called with each new alert, the flow it is about and the packets that show it, if the engine
+        # kept them (the pipeline attaches the PCAP).
+        self.on_new: Callable[[Alert, Hashable | None, Sequence[Frame]], None] | None = None
+        # Called with an open alert and the flows, or the packets, of its new occurrences (for its PCAP).
+        self.on_more: Callable[[Alert, Sequence[Hashable]], None] | None = None
+        self.on_frames: Callable[[Alert, Sequence[Frame]], None] | None = None
 
     def raise_alert(
         self,
@@ -241,16 +289,24 @@ class AlertStore:
         subject: Hashable = None,
         flow: Hashable | None = None,
         details: dict[str, Any] | None = None,
+        tally_as: tuple[str, str] | None = None,
+        frames: Sequence[Frame] = (),
     ) -> Alert | None:
-        """Open a new alert, or count one more occurrence of the same open alert; returns the new one."""
+        """Open a new alert, or count one more occurrence of the same open alert; returns the new one.
+
+        ``tally_as`` (details name, value) counts what this occurrence is (see :func:`tally`); the
+        packet of ``flow`` that caused a repeated occurrence joins the open alert's PCAP. ``frames``:
+        the packets that show the alert, when the engine kept them (a new alert's PCAP is then those
+        rather than the flow's recent packets)."""
         atype = ALERT_TYPES[code]
         if atype.engine not in self.enabled:
             return None
         key = (code, src.id if src else None, dst.id if dst else None, subject)
         alert = self._open.get(key)
         if alert is not None and alert.status != AlertStatus.CLOSED:
-            alert.count += 1
-            alert.last_seen = max(alert.last_seen, ts)
+            self.add_occurrence(alert, ts, (flow,) if flow is not None else ())
+            if tally_as is not None:
+                tally(alert, *tally_as)
             return None
         if len(self.alerts) >= self.max_alerts:
             self.dropped += 1
@@ -272,9 +328,28 @@ class AlertStore:
         self._next_id += 1
         self.alerts[alert.id] = alert
         self._open[key] = alert
+        if tally_as is not None:
+            tally(alert, *tally_as)
         if self.on_new is not None:
-            self.on_new(alert, flow)
+            self.on_new(alert, flow, frames)
         return alert
+
+    def add_occurrence(
+        self,
+        alert: Alert,
+        ts: float,
+        flows: Sequence[Hashable] = (),
+        n: int = 1,
+        frames: Sequence[Frame] = (),
+    ) -> None:
+        """``n`` more occurrences of an open alert, in ``flows`` or shown by ``frames`` (for its PCAP)."""
+        alert.count += n
+        if ts > alert.last_seen:
+            alert.last_seen = ts
+        if flows and self.on_more is not None:
+            self.on_more(alert, flows)
+        if frames and self.on_frames is not None:
+            self.on_frames(alert, frames)
 
     def set_status(self, alert_id: int, status: AlertStatus) -> Alert:
         alert = self.alerts[alert_id]

@@ -13,7 +13,7 @@ checked; the same function serves learning and detection, so they cannot disagre
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Final
 
@@ -169,6 +169,11 @@ class Baseline:
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.as_dict(), indent=1))
+
+    def replace_with(self, other: Baseline) -> None:
+        """Take ``other``'s content in place: the engines hold this object (a restored backup)."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(other, f.name))
 
     @classmethod
     def load(cls, path: Path) -> Baseline:

@@ -34,7 +34,7 @@ from otwatch.sensor.local.uploads import PcapLibrary
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.timeline import EventType
-from otwatch.sensor.web import activation_page, mining, pages, system
+from otwatch.sensor.web import activation_page, backup_page, mining, pages, system
 from otwatch.sensor.web.deps import (
     WEB_DIR,
     ConsoleDep,
@@ -127,6 +127,7 @@ def create_sensor_app(
     app.include_router(system.router)
     app.include_router(mining.router)
     app.include_router(activation_page.router)
+    app.include_router(backup_page.router)
     return app
 
 

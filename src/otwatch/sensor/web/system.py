@@ -3,6 +3,7 @@ Configurations and Clear data. Every form is validated in full before anything i
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -19,7 +20,8 @@ from otwatch.sensor.config.timefmt import (
     validate_date_format,
     validate_timezone,
 )
-from otwatch.sensor.local.certs import CertificateError, validate_import
+from otwatch.sensor.local.certs import CertificateError, fetch_crl, validate_import
+from otwatch.sensor.local.hostnet import RecordOnly
 from otwatch.sensor.local.store import ADVANCED, CertificateMode, parse_advanced
 from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
 from otwatch.sensor.local.uploads import UploadError
@@ -84,6 +86,21 @@ async def _file_bytes(upload: Any, what: str) -> bytes | None:
     return data
 
 
+@router.get("/system/certificate/download")
+def certificate_download(c: ConsoleDep, user: CurrentUser) -> Response:
+    """The certificate in use (with its chain), PEM: to trust a self-signed one in a browser or to
+    have it signed by the organisation's certificate tools, as the seed describes."""
+    cert_file, _ = c.store.tls_files()
+    name = (
+        "sensor-self-signed.crt" if c.store.certificate_mode is CertificateMode.SELF_SIGNED else "sensor.crt"
+    )
+    return Response(
+        cert_file.read_bytes(),
+        media_type="application/x-pem-file",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 @router.post("/system/certificate", response_class=HTMLResponse)
 async def certificate_save(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
     form = await request.form(max_files=5, max_fields=20)
@@ -102,8 +119,9 @@ async def certificate_save(request: Request, c: ConsoleDep, user: CurrentUser) -
             cert = await _file_bytes(form.get("cert_file"), "Certificate")
             chain = await _file_bytes(form.get("chain_file"), "Certificate chain")
             crl = await _file_bytes(form.get("crl_file"), "CRL")
-            if fields.get("use_crl") and crl is None:
-                raise CertificateError("CRL: upload the CRL file to check the certificate against it")
+            if fields.get("use_crl") and crl is None and cert is not None:
+                # No file: fetch the certificate's own CRL once, through the proxy if one is set.
+                crl = await asyncio.to_thread(fetch_crl, cert, c.store.proxy_url)
             if key is None and cert is None and c.store.certificate_mode is CertificateMode.IMPORTED:
                 pass  # keep the certificate already imported; only the validation setting changes
             else:
@@ -169,6 +187,7 @@ def network_page(request: Request, c: ConsoleDep, user: CurrentUser) -> Response
         errors={},
         has_password=bool(net and net.proxy and net.proxy.password),
         target=c.network.name,
+        applies=not isinstance(c.network, RecordOnly),
     )
 
 
@@ -201,6 +220,7 @@ async def network_save(request: Request, c: ConsoleDep, user: CurrentUser) -> Re
             errors=exc.fields,
             has_password=has_password,
             target=c.network.name,
+            applies=not isinstance(c.network, RecordOnly),
         )
     try:
         written = c.network.apply(settings)
@@ -215,10 +235,22 @@ async def network_save(request: Request, c: ConsoleDep, user: CurrentUser) -> Re
             errors={"host": f"The settings could not be applied to the host ({c.network.name}): {exc}"},
             has_password=has_password,
             target=c.network.name,
+            applies=not isinstance(c.network, RecordOnly),
         )
     c.store.set_network(settings)
-    files = ", ".join(str(p) for p in written) or "none (kept in the sensor's settings only)"
-    flash(request, f"Network settings saved. Written: {files}. They take effect when the interface restarts.")
+    if written:
+        files = ", ".join(str(p) for p in written)
+        flash(
+            request,
+            f"Network settings saved. Written: {files}. They take effect when the interface restarts.",
+        )
+    else:
+        flash(
+            request,
+            "Network settings saved in the sensor's settings only: this host's network is managed elsewhere, "
+            "so its address, DNS and hostname did not change. The proxy is used by the sensor's own "
+            "connections (the console link, CRL fetches) from now on.",
+        )
     return redirect("/system/network")
 
 

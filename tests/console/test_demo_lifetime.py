@@ -1,0 +1,78 @@
+"""``make run``'s demo: a busy port is a one-line error that creates nothing, a second demo runs
+beside the first on other ports, and nothing the demo started outlives it, however it is stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from otwatch.console.cli import app
+from otwatch.console.demo import MODBUS, S7, _device_ports
+from otwatch.console.devsim import is_bound
+from tests.pg import free_port
+
+
+def test_busy_port_is_one_line_and_creates_no_credentials(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for command in (["demo"], ["run"]):
+            data = tmp_path / command[0]
+            result = CliRunner().invoke(app, [*command, "--host", "127.0.0.1", "--port", str(port),
+                                              "--data-dir", str(data)])  # fmt: skip
+            assert result.exit_code == 2, result.output
+            lines = [line for line in result.output.splitlines() if line.strip()]
+            assert len(lines) == 1 and f"port {port}" in lines[0] and "in use" in lines[0]
+            assert "PORT=" in lines[0] if command == ["demo"] else "--port" in lines[0]
+            assert not list(data.rglob("*.db")), "a database (and an admin password) was created"
+
+
+def test_a_second_demo_gets_its_own_device_ports() -> None:
+    assert _device_ports(8443) == (MODBUS[1], S7[1])
+    second = _device_ports(8444)
+    assert second != (MODBUS[1], S7[1]) and len(set(second) | {MODBUS[1], S7[1]}) == 4
+    assert _device_ports(9443) != _device_ports(8443)
+
+
+@pytest.mark.slow
+def test_killing_the_demos_parent_stops_every_process_it_started(tmp_path: Path) -> None:
+    """``kill`` of ``make run`` (the demo's parent): the demo, its agent, sensor and simulated PLCs go."""
+    port = free_port()
+    modbus_port, s7_port = _device_ports(port)
+    if is_bound(MODBUS[0], modbus_port) or is_bound(S7[0], s7_port):
+        pytest.skip("the simulators' ports are in use on this machine")
+    log = (tmp_path / "demo.log").open("wb")
+    argv = [sys.executable, "-m", "otwatch", "console", "demo", "--host", "127.0.0.1", "--port", str(port),
+            "--data-dir", str(tmp_path / "demo")]  # fmt: skip
+    # A parent that is not the test: a shell, like make, which we kill with SIGKILL.
+    parent = subprocess.Popen(["sh", "-c", " ".join(argv) + "; sleep 300"], stdout=log, stderr=log,
+                              start_new_session=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not (is_bound(MODBUS[0], modbus_port) and is_bound(S7[0], s7_port)):
+            assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()
+            assert parent.poll() is None
+            time.sleep(0.5)
+        while "agent and sensor running" not in (tmp_path / "demo.log").read_text():
+            assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()
+            time.sleep(0.5)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 30
+        while is_bound(MODBUS[0], modbus_port) or is_bound(S7[0], s7_port) or is_bound("127.0.0.1", port):
+            assert time.monotonic() < deadline, "the demo's processes outlived its parent"
+            time.sleep(0.5)
+        left = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True)
+        assert left.stdout.split() == [], "processes of this demo are still running"
+    finally:
+        subprocess.run(["pkill", "-f", str(tmp_path / "demo")], check=False)
+        log.close()
