@@ -132,6 +132,12 @@ def demo(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="HTTPS port")] = None,
+    advisories: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--advisories", help="CSAF files or folders to import at start (e.g. ../shared/advisories/csaf)"
+        ),
+    ] = None,
 ) -> None:
     """Serve the console with a demo fleet: a real agent paired through the pairing-key flow.
 
@@ -142,7 +148,7 @@ def demo(
 
     default_dir = Path("var/demo" if port in (None, DEFAULT_PORT) else f"var/demo-{port}")
     try:
-        run_demo(_settings(data_dir or default_dir, host=host, port=port))
+        run_demo(_settings(data_dir or default_dir, host=host, port=port), advisories)
     except PortBusy as exc:
         typer.echo(f"otwatch console demo: {exc}", err=True)
         raise typer.Exit(2) from None
