@@ -7,7 +7,8 @@ vendors_agree`) when one of these holds, tried in order:
    equals one the product lists (its ``model_numbers`` / ``skus`` helper, or an order number written in
    its name), or fits a wildcard the product writes (``6ES7 51x-...``, ``BMXP34*``). A product that
    lists other order numbers is not the device, whatever its name says (``SIPLUS S7-300 CPU 315-2
-   PN/DP (6AG1315-...)`` is not a ``6ES7 315-...``).
+   PN/DP (6AG1315-...)`` is not a ``6ES7 315-...``). A model written as its order-number family fits
+   the wildcard too (``BMX P34`` for ``BMX P34x``).
 2. Otherwise by name: the device's order number appears in the product's name; or the device's model
    ends the product's name (``CPU 315-2 PN/DP`` ends ``SIMATIC S7-300 CPU 315-2 PN/DP``, brand and
    series words before it, a parenthesis or a ``V7`` after it); or every distinctive word of the
@@ -15,11 +16,16 @@ vendors_agree`) when one of these holds, tried in order:
    with model BMX P34). A family name (``SIMATIC S7-300 CPU family``) therefore concerns only the
    devices it lists: its words are not a device's model.
 
+When several products of one advisory concern the device, the closest speaks for it (a listed order
+number before a wildcard, before a name). The catalog indexes every product under each key a device
+can match it by, so a device is compared with a handful of products, not with its vendor's thousand.
+
 Then the firmware (:mod:`otwatch.advisories.versions`): *affected* when it is in an affected
 product's range (or the range is all versions); not affected when it is outside every range, or at or
 above a version the advisory lists as fixed or not affected for the same product, or (for an
 all-versions range) at or above the version the vendor fix asks for. *Possibly affected* when the
-firmware is unknown, or the range or the version could not be read or compared.
+firmware is unknown (except for all-versions ranges with no known fix), or the range or the version
+could not be read or compared, or the vendor still investigates (``under_investigation``).
 """
 
 from __future__ import annotations
