@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -114,7 +115,21 @@ def _banner(ctx: ConsoleContext, settings: Settings, pw: str | None) -> None:
         out.print("  sign in as admin (password from the first run, or set OTWATCH_ADMIN_PASSWORD)")
 
 
-def run_demo(settings: Settings) -> None:
+def _import_advisories(ctx: ConsoleContext, paths: list[Path]) -> None:
+    """Import CSAF advisories beside the running demo; the assets the agent finds are matched as
+    they arrive, those already found once the import ends."""
+    from otwatch.console.vulnerabilities.service import advisory_files, import_files
+
+    with ctx.db.session() as db:
+        report = import_files(db, advisory_files(paths))
+    out.print(
+        f"  advisories: {report.added} imported, {len(report.failed)} failed; "
+        f"{report.new_matches} asset matches (Vulnerabilities page)",
+        highlight=False,
+    )
+
+
+def run_demo(settings: Settings, advisories: list[Path] | None = None) -> None:
     check_port(settings.host, settings.port)
     devsim.die_with_parent()
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -124,6 +139,8 @@ def run_demo(settings: Settings) -> None:
     server = ServerThread(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "warning"))
     server.start()
     _banner(ctx, settings, pw)
+    if advisories:
+        threading.Thread(target=_import_advisories, args=(ctx, advisories), daemon=True).start()
     data = Path(settings.data_dir)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs: list[subprocess.Popen[bytes]] = []

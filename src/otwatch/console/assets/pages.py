@@ -13,11 +13,21 @@ from otwatch.console.assets.routes import AssetOut, asset_out
 from otwatch.console.deps import Permission, SessionDep
 from otwatch.console.fleet.models import Node
 from otwatch.console.pagination import paginate
+from otwatch.console.vulnerabilities import service as vulnerabilities
 from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
 
 router = APIRouter(include_in_schema=False)
 
-INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q")
+INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "vuln", "q")
+VULN_FILTERS = (
+    ("any", "With advisories"),
+    ("affected", "Affected"),
+    ("possibly_affected", "Possibly affected"),
+    ("Critical", "Affected, Critical"),
+    ("High", "Affected, High or above"),
+    ("Medium", "Affected, Medium or above"),
+    ("none", "No advisories"),
+)
 
 
 @router.get("/inventory", response_class=HTMLResponse)
@@ -42,6 +52,8 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
     except ValueError as exc:
         error = str(exc)
     else:
+        if f["vuln"]:
+            stmt = vulnerabilities.where_vulnerable(stmt, f["vuln"])
         rows, total = paginate(db, stmt, page)
     # the source filter's options and the rows' source names: the name columns only (no configuration
     # or statistics JSON of every node)
@@ -69,6 +81,8 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
         sensors=[n for n in nodes.values() if n.kind == "sensor"],
         types=list(types),
         protocols=list(protocols),
+        vulns=vulnerabilities.summary_by_asset(db, [a.id for a in rows]),
+        vuln_filters=VULN_FILTERS,
     )
 
 
@@ -86,6 +100,8 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
     columns: list[str] = []
     for m in a.modules:
         columns.extend(k for k in m if k not in columns)
+    findings = vulnerabilities.for_asset(db, row.id)
+    titles = vulnerabilities.advisory_titles(db, {f.advisory_id for f in findings})
     return render(
         request,
         "asset.html",
@@ -94,4 +110,6 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
         asset=a,
         module_columns=columns,
         can_edit=p.can(Permission.MANAGE_SETTINGS),
+        findings=findings,
+        advisory_titles=titles,
     )

@@ -16,6 +16,7 @@ from otwatch.console.deps import SessionDep, SettingsAdmin, Viewer
 from otwatch.console.errors import invalid, not_found
 from otwatch.console.fleet.models import Node
 from otwatch.console.pagination import Page, PageDep, paginate
+from otwatch.console.vulnerabilities import service as vulnerabilities
 
 router = APIRouter(prefix="/api/v1/assets", tags=["inventory"])
 
@@ -91,6 +92,13 @@ def list_assets(
     protocol: Annotated[str | None, Query(max_length=50)] = None,
     network: Annotated[str | None, Query(max_length=64, description="CIDR")] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
+    vuln: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="any | affected | possibly_affected | Critical | High | Medium | Low | none | an advisory id",
+        ),
+    ] = None,
 ) -> dict[str, object]:
     try:
         stmt = service.query(
@@ -98,6 +106,8 @@ def list_assets(
         )
     except ValueError as exc:
         raise invalid(str(exc)) from exc
+    if vuln:
+        stmt = vulnerabilities.where_vulnerable(stmt, vuln)
     rows, total = paginate(db, stmt, page)
     nodes = _nodes(db, rows)
     return {
