@@ -32,10 +32,13 @@ PAGES = {
     "/api/v1/dashboard": 4,
     "/agents": 6,
     "/agents?limit=20&offset=20": 6,
-    "/inventory": 8,
-    "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 8,
-    "/inventory?source={sensor}": 8,
-    "/inventory/{asset}": 8,
+    # + the Vulnerabilities column: one grouped query for the page's assets
+    "/inventory": 9,
+    "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 9,
+    "/inventory?source={sensor}": 9,
+    "/inventory/{asset}": 10,  # + conversations, alerts (and their sensors, PCAPs), advisories
+    "/inventory?vuln=any": 9,
+    "/vulnerabilities": 9,
     "/alerts": 7,
     "/alerts?status=any&severity=Critical": 7,
     "/alerts/{alert}": 4,

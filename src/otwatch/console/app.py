@@ -49,6 +49,8 @@ from otwatch.console.notifications import pages as notifications_pages
 from otwatch.console.notifications.routes import router as notifications_router
 from otwatch.console.updates import pages as updates_pages
 from otwatch.console.updates.routes import router as updates_router
+from otwatch.console.vulnerabilities import pages as vulnerabilities_pages
+from otwatch.console.vulnerabilities.routes import router as vulnerabilities_router
 from otwatch.console.web import apidocs, signin
 from otwatch.console.web import certificates as certificate_pages
 from otwatch.console.web.render import PASSWORD_PAGE, STATIC_DIR, PasswordChangeRequired
@@ -230,6 +232,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         notifications_router,
         mail_router,
         dashboard_router,
+        vulnerabilities_router,
     ):
         app.include_router(r)
     # the server-rendered pages: each domain's own, in the console's menu order
@@ -244,6 +247,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         certificate_pages,
         audit_pages,
         alerts_pages,
+        vulnerabilities_pages,
         forwarding_pages,
         mail_pages,
         notifications_pages,

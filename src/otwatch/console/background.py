@@ -1,4 +1,5 @@
-"""Background work of one console process: the sensor monitor and the delivery worker.
+"""Background work of one console process: the sensor monitor, the delivery worker and the CSAF
+provider sync.
 
 Both are plain functions over the database (``scan_fleet``, ``deliver_due``) run in worker threads on
 a timer, so any number of console processes can run them side by side; tests call them directly
@@ -15,6 +16,8 @@ from collections.abc import Callable
 from otwatch.console.context import ConsoleContext
 from otwatch.console.forwarding.worker import deliver_due
 from otwatch.console.notifications.service import scan_fleet
+from otwatch.console.vulnerabilities.provider import sync_configured
+from otwatch.console.vulnerabilities.service import catalog
 
 log = logging.getLogger("otwatch.console.background")
 
@@ -27,6 +30,14 @@ def monitor_once(ctx: ConsoleContext) -> None:
 
 def deliver_once(ctx: ConsoleContext) -> None:
     deliver_due(ctx)
+
+
+def advisories_once(ctx: ConsoleContext) -> None:
+    """A CSAF provider sync when one is configured and due (see vulnerabilities/provider.py); the
+    matcher is built here too, so the first check-in that changes an asset does not wait for it."""
+    with ctx.db.session() as db:
+        sync_configured(db)
+        catalog(db)
 
 
 class BackgroundWorkers:
@@ -44,6 +55,9 @@ class BackgroundWorkers:
                 self._every("sensor monitor", s.monitor_interval, monitor_once, first_after=s.offline_after)
             ),
             asyncio.create_task(self._every("delivery worker", s.delivery_interval, deliver_once)),
+            asyncio.create_task(
+                self._every("advisories sync", s.advisories_check_interval, advisories_once, first_after=30.0)
+            ),
         ]
 
     async def _every(

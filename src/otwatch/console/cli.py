@@ -132,6 +132,12 @@ def demo(
     data_dir: DataDir = None,
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="HTTPS port")] = None,
+    advisories: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--advisories", help="CSAF files or folders to import at start (e.g. ../shared/advisories/csaf)"
+        ),
+    ] = None,
 ) -> None:
     """Serve the console with a demo fleet: a real agent paired through the pairing-key flow.
 
@@ -142,7 +148,7 @@ def demo(
 
     default_dir = Path("var/demo" if port in (None, DEFAULT_PORT) else f"var/demo-{port}")
     try:
-        run_demo(_settings(data_dir or default_dir, host=host, port=port))
+        run_demo(_settings(data_dir or default_dir, host=host, port=port), advisories)
     except PortBusy as exc:
         typer.echo(f"otwatch console demo: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -253,3 +259,188 @@ def unlock_user(username: str, data_dir: DataDir = None) -> None:
         unlock(db, "cli", user)
         db.commit()
     out.print(f"unlocked {username}")
+
+
+advisories = typer.Typer(
+    help="Published ICS advisories (CSAF 2.0) and the assets they concern.", no_args_is_help=True
+)
+app.add_typer(advisories, name="advisories")
+
+
+@advisories.command("import")
+def advisories_import(
+    paths: Annotated[list[Path], typer.Argument(help="CSAF JSON files, or folders walked recursively")],
+    data_dir: DataDir = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Import CSAF 2.0 advisories; a stored advisory is replaced only by a higher revision. Documents
+    that do not read are reported by name; the import goes on. Every asset is matched again after."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from otwatch.console.audit import service as audit
+    from otwatch.console.bootstrap import prepare
+    from otwatch.console.vulnerabilities.service import advisory_files, import_files
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        out.print(f"[red]error:[/] no such file or folder: {', '.join(map(str, missing))}", highlight=False)
+        raise typer.Exit(2)
+    files = advisory_files(paths)
+    ctx, _ = prepare(_settings(data_dir))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=out, transient=json_out, disable=json_out) as bar:
+        task = bar.add_task("importing advisories", total=len(files))
+
+        def step(path: Path, outcome: str) -> None:
+            bar.advance(task)
+            if outcome == "failed" and not json_out:
+                bar.console.print(f"[yellow]skipped[/] {path}", highlight=False)
+
+        with ctx.db.session() as db:
+            report = import_files(db, files, step)
+            audit.record(
+                db, "cli", "advisories.imported", ", ".join(map(str, paths))[:200],
+                added=report.added, updated=report.updated, unchanged=report.unchanged,
+                failed=len(report.failed), new_matches=report.new_matches,
+            )  # fmt: skip
+    if json_out:
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        out.print(
+            f"[green]{report.added} added[/], {report.updated} updated, {report.unchanged} unchanged, "
+            f"[{'red' if report.failed else 'green'}]{len(report.failed)} failed[/]; "
+            f"{report.new_matches} new asset matches",
+            highlight=False,
+        )
+        for name, why in report.failed:
+            out.print(f"  [red]failed[/] {name}: {why}", highlight=False, soft_wrap=True)
+    if report.failed and not (report.added or report.updated or report.unchanged):
+        raise typer.Exit(1)
+
+
+@advisories.command("sync")
+def advisories_sync(
+    url: Annotated[
+        str | None, typer.Option(help="provider-metadata.json, ROLIE feed or directory URL (https); saved")
+    ] = None,
+    ca: Annotated[
+        Path | None, typer.Option(help="PEM CA bundle of a provider with a private CA; saved")
+    ] = None,
+    data_dir: DataDir = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
+) -> None:
+    """Sync now from the configured CSAF provider (or from --url, which is saved for the schedule)."""
+    import json
+
+    from otwatch.console.bootstrap import prepare
+    from otwatch.console.settings import service as settings_service
+    from otwatch.console.vulnerabilities import provider
+
+    ctx, _ = prepare(_settings(data_dir))
+    with ctx.db.session() as db:
+        if url:
+            try:
+                provider.https_only(url)
+            except provider.ProviderError as exc:
+                out.print(f"[red]error:[/] {exc}", highlight=False)
+                raise typer.Exit(2) from exc
+            settings_service.put(db, provider.URL_KEY, url)
+        if ca is not None:
+            settings_service.put(db, provider.CA_KEY, ca.read_text())
+        db.commit()
+        result = provider.sync_configured(db, force=True)
+    if result is None:
+        out.print("[red]error:[/] no CSAF provider configured: give --url")
+        raise typer.Exit(2)
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+    elif result.get("ok"):
+        out.print(
+            f"[green]synced[/] {result['url']}: {result['added']} added, {result['updated']} updated, "
+            f"{result['unchanged']} unchanged, {len(result['failed'])} failed; {result['new_matches']} new asset matches",
+            highlight=False,
+        )
+        for f in result["failed"]:
+            out.print(f"  [red]failed[/] {f['file']}: {f['error']}", highlight=False, soft_wrap=True)
+    else:
+        out.print(f"[red]sync failed:[/] {result['error']}", highlight=False, soft_wrap=True)
+    if not result.get("ok"):
+        raise typer.Exit(1)
+
+
+@advisories.command("match")
+def advisories_match(
+    vendor: Annotated[str, typer.Option(help="vendor, e.g. Siemens")],
+    model: Annotated[str, typer.Option(help="model, product name or order number")],
+    firmware: Annotated[str | None, typer.Option(help="firmware version; unknown when left out")] = None,
+    order_number: Annotated[
+        list[str] | None, typer.Option("--order-number", help="order number / product code (repeatable)")
+    ] = None,
+    csaf_path: Annotated[
+        list[Path] | None,
+        typer.Option("--csaf", help="match against these CSAF files/folders instead of the console database"),
+    ] = None,
+    data_dir: DataDir = None,
+    json_out: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Which advisories concern one device: {"affected": [...], "possibly_affected": [...]}."""
+    import json
+
+    from otwatch.advisories import csaf
+    from otwatch.advisories.match import Catalog, Device, Exposure
+
+    device = Device(vendor=vendor, model=model, firmware=firmware, order_numbers=tuple(order_number or ()))
+    if csaf_path:
+        from otwatch.console.vulnerabilities.service import advisory_files
+
+        docs = []
+        for path in advisory_files(csaf_path):
+            try:
+                docs.append(csaf.load(path))
+            except csaf.CsafError as exc:
+                typer.echo(f"skipped {path}: {exc}", err=True)
+        cat = Catalog(docs)
+    else:
+        from otwatch.console.db import Database
+        from otwatch.console.migrate import upgrade as migrate_db
+        from otwatch.console.vulnerabilities.service import catalog
+
+        settings = _settings(data_dir)
+        settings.ensure_dirs()
+        db = Database(settings.resolved_database_url)
+        try:
+            migrate_db(db.engine)
+            with db.session() as s:
+                cat = catalog(s)
+        finally:
+            db.dispose()
+    findings = cat.match(device)
+    findings_a = [f for f in findings if f.exposure == Exposure.AFFECTED]
+    findings_p = [f for f in findings if f.exposure == Exposure.POSSIBLY_AFFECTED]
+    result = {
+        "affected": [f.as_dict() for f in findings_a],
+        "possibly_affected": [f.as_dict() for f in findings_p],
+    }
+    if json_out:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    for label, items in (("affected", findings_a), ("possibly affected", findings_p)):
+        out.print(f"[bold]{label}: {len(items)}[/]")
+        for finding in items:
+            cvss = "  -" if finding.cvss is None else f"{finding.cvss:4.1f}"
+            cves = ", ".join(finding.cves[:4]) + (
+                f" +{len(finding.cves) - 4}" if len(finding.cves) > 4 else ""
+            )
+            out.print(
+                f"  [bold]{finding.advisory_id}[/] {cvss}  {finding.title}", highlight=False, soft_wrap=True
+            )
+            out.print(f"      product: {finding.product}", highlight=False, soft_wrap=True)
+            out.print(f"      CVEs: {cves or '-'}", highlight=False, soft_wrap=True)
+            out.print(
+                f"      fixed: {finding.fixed.splitlines()[0] if finding.fixed else '-'}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            out.print(f"      why: {finding.reason}", highlight=False, soft_wrap=True)

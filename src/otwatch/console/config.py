@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     background_workers: bool = True
     monitor_interval: float = Field(default=5.0, gt=0, description="seconds between sensor-monitor scans")
     delivery_interval: float = Field(default=2.0, gt=0, description="seconds between delivery-queue polls")
+    advisories_check_interval: float = Field(
+        default=600.0, gt=0, description="seconds between checks whether a CSAF provider sync is due"
+    )
     delivery_retry_base: float = Field(default=10.0, gt=0, description="first retry delay (doubles)")
     delivery_retry_max: float = Field(default=900.0, gt=0, description="longest retry delay")
     delivery_max_attempts: int = Field(default=12, ge=1)

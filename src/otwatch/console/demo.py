@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import FrameType
@@ -65,12 +66,13 @@ def _otwatch(*args: str) -> list[str]:
     return [sys.executable, "-m", "otwatch", *args]
 
 
-def _seed(ctx: ConsoleContext) -> str:
+def _seed(ctx: ConsoleContext, kind: str) -> str:
+    """A single-use pairing key for the demo's ``kind`` node (keys are bound to a kind)."""
     with ctx.db.session() as db:
         if db.query(MonitoredNetwork).filter_by(cidr="127.0.0.0/8").first() is None:
             db.add(MonitoredNetwork(cidr="127.0.0.0/8", description="demo: loopback plant"))
         settings_service.put(db, "auto_approve", True)
-        _, key = pairing.create_pairing_key(db, ctx, "demo", None, 1, "demo fleet", max_uses=2)
+        _, key = pairing.create_pairing_key(db, ctx, "demo", None, 1, f"demo {kind}", kind=kind)
     return key
 
 
@@ -113,7 +115,21 @@ def _banner(ctx: ConsoleContext, settings: Settings, pw: str | None) -> None:
         out.print("  sign in as admin (password from the first run, or set OTWATCH_ADMIN_PASSWORD)")
 
 
-def run_demo(settings: Settings) -> None:
+def _import_advisories(ctx: ConsoleContext, paths: list[Path]) -> None:
+    """Import CSAF advisories beside the running demo; the assets the agent finds are matched as
+    they arrive, those already found once the import ends."""
+    from otwatch.console.vulnerabilities.service import advisory_files, import_files
+
+    with ctx.db.session() as db:
+        report = import_files(db, advisory_files(paths))
+    out.print(
+        f"  advisories: {report.added} imported, {len(report.failed)} failed; "
+        f"{report.new_matches} asset matches (Vulnerabilities page)",
+        highlight=False,
+    )
+
+
+def run_demo(settings: Settings, advisories: list[Path] | None = None) -> None:
     check_port(settings.host, settings.port)
     devsim.die_with_parent()
     for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -123,6 +139,8 @@ def run_demo(settings: Settings) -> None:
     server = ServerThread(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "warning"))
     server.start()
     _banner(ctx, settings, pw)
+    if advisories:
+        threading.Thread(target=_import_advisories, args=(ctx, advisories), daemon=True).start()
     data = Path(settings.data_dir)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     procs: list[subprocess.Popen[bytes]] = []
@@ -137,11 +155,10 @@ def run_demo(settings: Settings) -> None:
                 subprocess.run(
                     _otwatch("sensor", "synth", "-o", str(capture), "--minutes", "10"), check=True, env=env
                 )
-            key: str | None = None
             for kind in ("agent", "sensor"):
                 base = data / kind
                 if not (base / "state" / "identity.json").exists():
-                    key = key or _seed(ctx)
+                    key = _seed(ctx, kind)
                     subprocess.run(
                         _otwatch(kind, "install", "--install-base", str(base), "--pairing-key", key),
                         check=True,

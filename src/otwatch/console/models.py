@@ -13,13 +13,18 @@ from otwatch.console.networks.models import MonitoredNetwork
 from otwatch.console.notifications.models import NodeWatch, SystemNotification
 from otwatch.console.settings.models import SettingRow
 from otwatch.console.updates.models import SensorUpdateSelection, UpdatePackage
+from otwatch.console.vulnerabilities.models import Advisory, AdvisoryCve, AdvisoryProduct, AssetVulnerability
 
 __all__ = [
+    "Advisory",
+    "AdvisoryCve",
+    "AdvisoryProduct",
     "Alert",
     "ApiKey",
     "Asset",
     "AssetProtocol",
     "AssetSource",
+    "AssetVulnerability",
     "AuditEntry",
     "Base",
     "Command",

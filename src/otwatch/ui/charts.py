@@ -14,7 +14,7 @@ With no data (or only zeros where zero means "nothing to draw"), each chart rend
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Final
 
@@ -259,12 +259,15 @@ def pie_chart(
     empty_text: str = EMPTY_TEXT,
     max_slices: int = 6,
     other_label: str = "Other",
+    colours: Mapping[str, str] | None = None,
 ) -> str:
     """Slices clockwise from 12 o'clock, largest first, with a legend (label, share, value).
 
     Items beyond ``max_slices - 1`` are folded into one "Other" slice; zero or negative items are left
-    out. Used for Traffic By Port (bytes per port or port alias).
+    out. ``colours`` fixes a label's colour (a severity's), else the palette's in turn. Used for
+    Traffic By Port (bytes per port or port alias) and assets by highest CVSS severity.
     """
+    fixed = colours or {}
     clean = sorted(((label, float(v)) for label, v in items if v > 0), key=lambda kv: -kv[1])
     if not clean:
         return empty_chart(title, empty_text, width=width, height=height, kind="pie")
@@ -283,7 +286,7 @@ def pie_chart(
     for i, (label, v) in enumerate(clean):
         sweep = 360.0 * v / total
         end = start + sweep
-        colour = PALETTE[i % len(PALETTE)]
+        colour = fixed.get(label, PALETTE[i % len(PALETTE)])
         tip = f"<title>{escape(f'{label}: {value_format(v)} ({v / total * 100:.1f}%)')}</title>"
         common = _attrs(
             class_="slice", fill=colour, stroke="#fff", stroke_width=1, data_label=label, data_value=repr(v)
@@ -306,7 +309,7 @@ def pie_chart(
     for i, (label, v) in enumerate(clean):
         y = ly + i * row_h
         out.append(
-            f"<rect {_attrs(class_='swatch', x=lx, y=y, width=12, height=12, rx=2, fill=PALETTE[i % len(PALETTE)])}/>"
+            f"<rect {_attrs(class_='swatch', x=lx, y=y, width=12, height=12, rx=2, fill=fixed.get(label, PALETTE[i % len(PALETTE)]))}/>"
         )
         text = f"{label} — {v / total * 100:.1f}% ({value_format(v)})"
         out.append(

@@ -15,6 +15,7 @@ from otwatch.console.deps import Permission, SessionDep
 from otwatch.console.fleet.models import Node
 from otwatch.console.pagination import paginate
 from otwatch.console.tables import Sorts, parse_sort
+from otwatch.console.vulnerabilities import service as vulnerabilities
 from otwatch.console.web.render import (
     current_principal,
     error_page,
@@ -36,7 +37,16 @@ def _sortable(value: str, sorts: Sorts) -> bool:
 
 
 ASSET_ALERTS = 20  # the newest alerts on an asset's page; the Alerts list (?ip=) has them all
-INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "q", "new", "sort", "ghosts")
+INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "vuln", "q", "new", "sort", "ghosts")
+VULN_FILTERS = (
+    ("any", "With advisories"),
+    ("affected", "Affected"),
+    ("possibly_affected", "Possibly affected"),
+    ("Critical", "Affected, Critical"),
+    ("High", "Affected, High or above"),
+    ("Medium", "Affected, Medium or above"),
+    ("none", "No advisories"),
+)
 
 
 @router.get("/inventory", response_class=HTMLResponse)
@@ -64,6 +74,8 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
     except ValueError as exc:
         error = str(exc)
     else:
+        if f["vuln"]:
+            stmt = vulnerabilities.where_vulnerable(stmt, f["vuln"])
         rows, total = paginate(db, stmt, page)
     # the source filter's options and the rows' source names: the name columns only (no configuration
     # or statistics JSON of every node)
@@ -92,6 +104,8 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
         sensors=[n for n in nodes.values() if n.kind == "sensor"],
         types=list(types),
         protocols=list(protocols),
+        vulns=vulnerabilities.summary_by_asset(db, [a.id for a in rows]),
+        vuln_filters=VULN_FILTERS,
     )
 
 
@@ -112,6 +126,8 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
     names = {i: n.name or n.hostname for i, n in nodes.items()}
     talks = assets.conversations(db, row, names=names)
     alert_rows = list(db.scalars(alerts_service.for_asset(row.ip, row.mac).limit(ASSET_ALERTS + 1)))
+    findings = vulnerabilities.for_asset(db, row.id)
+    titles = vulnerabilities.advisory_titles(db, {f.advisory_id for f in findings})
     return render(
         request,
         "asset.html",
@@ -124,4 +140,6 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
         more_alerts=len(alert_rows) > ASSET_ALERTS,
         events=assets.timeline(row, talks, alert_rows[:ASSET_ALERTS], names),
         can_edit=p.can(Permission.MANAGE_SETTINGS),
+        findings=findings,
+        advisory_titles=titles,
     )

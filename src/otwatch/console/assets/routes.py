@@ -21,6 +21,7 @@ from otwatch.console.errors import invalid, not_found
 from otwatch.console.fleet.models import Node
 from otwatch.console.pagination import Page, PageDep, paginate
 from otwatch.console.tables import csv_response, joined
+from otwatch.console.vulnerabilities import service as vulnerabilities
 
 router = APIRouter(prefix="/api/v1/assets", tags=["inventory"])
 
@@ -106,10 +107,17 @@ def _filters(
         Literal["exclude", "include", "only"],
         Query(description="addresses seen only as targets of unanswered probes: hidden unless asked"),
     ] = "exclude",
+    vuln: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="any | affected | possibly_affected | Critical | High | Medium | Low | none | an advisory id",
+        ),
+    ] = None,
 ) -> Select[Any]:
     """The Inventory's filters and order as one query (the list and its CSV export share it)."""
     try:
-        return service.query(
+        stmt = service.query(
             source=source,
             device_type=device_type,
             vendor=vendor,
@@ -122,6 +130,7 @@ def _filters(
         )
     except ValueError as exc:
         raise invalid(str(exc)) from exc
+    return vulnerabilities.where_vulnerable(stmt, vuln) if vuln else stmt
 
 
 FiltersDep = Annotated[Select[Any], Depends(_filters)]

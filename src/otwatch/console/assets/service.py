@@ -134,15 +134,22 @@ def parse_reports(items: Iterable[object]) -> list[AssetReport]:
     return out
 
 
-def ingest(db: Session, node_id: str, reports: Iterable[AssetReport], seen: datetime | None = None) -> int:
-    """Upsert reported assets with ``node_id`` as a discovery source; return how many were touched."""
+def ingest(
+    db: Session,
+    node_id: str,
+    reports: Iterable[AssetReport],
+    seen: datetime | None = None,
+    changed: list[Asset] | None = None,
+) -> int:
+    """Upsert reported assets with ``node_id`` as a discovery source; return how many were touched.
+    ``changed`` collects the assets whose identity (what advisories are matched on) is new or changed."""
     now = seen or utcnow()
     count = 0
     keyed = [rep for rep in reports if rep.ip or rep.mac]
     with db.no_autoflush:  # the matcher knows this batch's own changes; nothing to flush per report
         matcher = _Matcher(db, [(rep.ip, rep.mac) for rep in keyed])
         for rep in keyed:
-            count += _upsert(db, matcher, node_id, rep, now)
+            count += _upsert(db, matcher, node_id, rep, now, changed)
     return count
 
 
@@ -204,6 +211,13 @@ def ingest_connections(db: Session, node_id: str, reports: Iterable[ConnectionRe
     return count
 
 
+def identity(asset: Asset) -> tuple[Any, ...]:
+    """What vulnerability matching reads of an asset: vendor, model, firmware and the identities
+    (order numbers, product codes, product names) its protocols reported."""
+    extra = asset.extra or {}
+    return (asset.vendor, asset.model, asset.firmware, extra.get("product_code"), extra.get("identities"))
+
+
 def _merge_identity(asset: Asset, rep: AssetReport) -> None:
     """The report's identity values onto the stored asset by the one merge rule: a value replaces the
     stored one only if its source ranks at least as high (otwatch.inventory.merge)."""
@@ -225,12 +239,20 @@ def _merge_identity(asset: Asset, rep: AssetReport) -> None:
         asset.field_sources = updated
 
 
-def _upsert(db: Session, matcher: _Matcher, node_id: str, rep: AssetReport, now: datetime) -> int:
+def _upsert(
+    db: Session,
+    matcher: _Matcher,
+    node_id: str,
+    rep: AssetReport,
+    now: datetime,
+    changed: list[Asset] | None = None,
+) -> int:
     """One reported asset: matched, created if new, updated with what the report knows."""
     ip, mac = rep.ip, rep.mac
     asset = matcher.find(ip, mac)
     old_ip = asset.ip if asset is not None else None
     is_new = asset is None
+    before = identity(asset) if asset is not None else None
     if asset is None:
         asset = Asset(
             ip=ip,
@@ -283,6 +305,8 @@ def _upsert(db: Session, matcher: _Matcher, node_id: str, rep: AssetReport, now:
     else:
         src.last_seen = now
     matcher.seen(asset, old_ip)
+    if changed is not None and identity(asset) != before and asset.vendor:
+        changed.append(asset)
     return 1
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from otwatch.console.alerts.service import ingest as ingest_alerts
+from otwatch.console.assets.models import Asset
 from otwatch.console.assets.service import ingest as ingest_assets
 from otwatch.console.assets.service import ingest_connections, parse_reports
 from otwatch.console.audit import service as audit
@@ -25,6 +26,7 @@ from otwatch.console.fleet.status import ScanResult, derive_status
 from otwatch.console.forwarding import service as forwarding
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import service as updates
+from otwatch.console.vulnerabilities.service import rematch as rematch_vulnerabilities
 from otwatch.wire.messages import CheckinRequest, CheckinResponse, CommandMessage
 
 __all__ = ["SKEW_SLACK", "deliverables", "idle_checkin", "last_seen_slack", "record_checkin"]
@@ -78,7 +80,9 @@ def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
         if res.state == "done":
             assets = res.result.get("assets")
             reports = parse_reports(assets if isinstance(assets, list) else [])
-            ingest_assets(db, node.id, reports, now)
+            changed: list[Asset] = []
+            ingest_assets(db, node.id, reports, now, changed)
+            rematch_vulnerabilities(db, changed)
             count = res.result.get("asset_count")
             valid = isinstance(count, int) and not isinstance(count, bool) and 0 <= count < 2**31
             node.reported_assets = count if valid else len(reports)
@@ -144,7 +148,9 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
     # every asset report of the check-in in one batch: one device, one row, however they were split
     batch = [a for rep in req.reports if rep.kind == "assets" for a in rep.assets]
     if batch:
-        ingest_assets(db, node.id, batch, now)
+        changed: list[Asset] = []
+        ingest_assets(db, node.id, batch, now, changed)
+        rematch_vulnerabilities(db, changed)
     for rep in req.reports:
         if rep.kind == "assets":
             continue

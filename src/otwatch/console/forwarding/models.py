@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from otwatch.console.db import ID, Base, new_id, utcnow
@@ -21,6 +21,8 @@ class ForwardingRule(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     report_alerts: Mapped[bool] = mapped_column(default=True)
     report_system_notifications: Mapped[bool] = mapped_column(default=False)
+    # new vulnerability matches (an advisory import or a new asset identity): their own rule type
+    report_vulnerabilities: Mapped[bool] = mapped_column(default=False, server_default=false())
     severities: Mapped[list[str]] = mapped_column(JSON, default=list)
     engines: Mapped[list[str]] = mapped_column(JSON, default=list)
     protocols: Mapped[list[str]] = mapped_column(JSON, default=list)

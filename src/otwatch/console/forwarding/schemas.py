@@ -134,6 +134,10 @@ class RuleIn(BaseModel):
     report_system_notifications: bool = Field(
         default=False, description="also forward system notifications (e.g. a sensor disconnected)"
     )
+    report_vulnerabilities: bool = Field(
+        default=False,
+        description="forward new vulnerability matches (an advisory import or a new asset identity)",
+    )
     severities: list[Severity] = Field(default_factory=list, description="empty: any severity")
     engines: list[EngineName] = Field(default_factory=list, description="empty: any engine")
     protocols: list[Annotated[str, Field(min_length=1, max_length=50)]] = Field(
@@ -151,6 +155,7 @@ class RuleOut(BaseModel):
     enabled: bool
     report_alerts: bool
     report_system_notifications: bool
+    report_vulnerabilities: bool
     severities: list[str]
     engines: list[str]
     protocols: list[str]

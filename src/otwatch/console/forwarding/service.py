@@ -100,9 +100,18 @@ def matches_alert(rule: ForwardingRule, a: Alert) -> bool:
     return not rule.sensor_ids or a.node_id in rule.sensor_ids
 
 
+#: the system notification of new vulnerability matches, forwarded by rules that Report Vulnerabilities
+VULNERABILITIES_KIND = "vulnerabilities_matched"
+
+
 def matches_notification(rule: ForwardingRule, n: SystemNotification) -> bool:
-    """Severity, engine and protocol describe alerts; only the sensor filter applies here."""
-    if not rule.enabled or not rule.report_system_notifications:
+    """Severity, engine and protocol describe alerts; only the sensor filter applies here. New
+    vulnerability matches go to the rules that report them (they concern no sensor)."""
+    if not rule.enabled:
+        return False
+    if n.kind == VULNERABILITIES_KIND:
+        return rule.report_vulnerabilities
+    if not rule.report_system_notifications:
         return False
     return not rule.sensor_ids or n.node_id in rule.sensor_ids
 
@@ -148,7 +157,7 @@ def enqueue_alerts(db: Session, node: Node, alerts: Iterable[Alert]) -> int:
 
 
 def enqueue_notification(db: Session, n: SystemNotification) -> int:
-    rules = [r for r in _enabled_rules(db) if r.report_system_notifications]
+    rules = [r for r in _enabled_rules(db) if r.report_system_notifications or r.report_vulnerabilities]
     return sum(
         _enqueue(db, r.id, "notification", n.id, notification_event(n))
         for r in rules
@@ -195,6 +204,7 @@ def _apply(db: Session, vault: Vault, rule: ForwardingRule, body: RuleIn) -> Non
     rule.name, rule.enabled = body.name, body.enabled
     rule.report_alerts = body.report_alerts
     rule.report_system_notifications = body.report_system_notifications
+    rule.report_vulnerabilities = body.report_vulnerabilities
     rule.severities, rule.engines = list(body.severities), list(body.engines)
     rule.protocols, rule.sensor_ids = list(body.protocols), list(dict.fromkeys(body.sensor_ids))
     rule.action_type, rule.action = body.action.type, action
@@ -250,6 +260,7 @@ def rule_out(db: Session, vault: Vault, rule: ForwardingRule, reveal: bool = Tru
         enabled=rule.enabled,
         report_alerts=rule.report_alerts,
         report_system_notifications=rule.report_system_notifications,
+        report_vulnerabilities=rule.report_vulnerabilities,
         severities=rule.severities,
         engines=rule.engines,
         protocols=rule.protocols,

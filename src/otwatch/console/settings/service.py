@@ -13,6 +13,11 @@ from otwatch.console.settings.models import SettingRow
 DEFAULTS: dict[str, Any] = {
     "auto_approve": False,  # "Auto-Approve Agent Pairing Requests"
     "auto_update": False,  # agents' "Auto-Updates": off by default (seed)
+    # CSAF provider sync (vulnerabilities/provider.py): nothing is fetched unless a URL is set
+    "advisories_provider_url": None,
+    "advisories_provider_ca": None,  # PEM CA bundle for a provider with a private CA
+    "advisories_sync_hours": 24,
+    "advisories_last_sync": None,  # the last sync's result
 }
 
 

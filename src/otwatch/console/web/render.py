@@ -20,6 +20,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from otwatch.advisories.severity import CvssSeverity
 from otwatch.console.deps import Permission, Principal, SessionDep, principal_from_request
 from otwatch.console.pagination import PageParams
 from otwatch.inventory.vocabulary import AlertStatus, Severity
@@ -83,6 +84,7 @@ templates.env.filters["fmt_number"] = format_number
 templates.env.globals["Permission"] = Permission
 templates.env.globals["csrf_token"] = csrf.token
 templates.env.globals["SEVERITY_COLOURS"] = SEVERITY_COLOURS  # _macros.html badges
+templates.env.globals["CVSS_COLOURS"] = {s.value: s.colour for s in CvssSeverity}
 templates.env.globals["ALERT_STATUS_COLOURS"] = ALERT_STATUS_COLOURS
 
 

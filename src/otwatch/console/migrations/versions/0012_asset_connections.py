@@ -2,12 +2,12 @@
 alert indexes an asset's page reads its alerts by, a sensor's site, and inventory quality (an asset's
 behaviour-typing reason, and whether it is a ghost)
 
-Revision ID: 0012_asset_connections
-Revises: 0010_trust_boundary
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06 21:00:00.000000
 
-Written on the analyst-ux branch after 0010_trust_boundary; another branch adds its own 0010/0011
-revision from 0009: when it is merged, re-chain this one (down_revision) onto the newest of them.
+Chained after 0011 (trust boundary, itself after 0010 advisories) when main was merged into the
+analyst-ux branch.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from alembic import op
 import otwatch.console.db
 
 
-revision = '0012_asset_connections'
-down_revision = '0010_trust_boundary'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -4,8 +4,8 @@ API keys an expiry and revocation on password change
 Keys made before this revision allowed any number of nodes; they now allow one enrolment each (a key
 already used is used up): generate a new key with the number of nodes it should pair.
 
-Revision ID: 0010_trust_boundary
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06 20:15:00.000000
 """
 from __future__ import annotations
@@ -16,8 +16,8 @@ import otwatch.console.db
 from alembic import op
 
 
-revision = '0010_trust_boundary'
-down_revision = '0009'
+revision = '0011'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
