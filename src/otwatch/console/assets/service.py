@@ -214,7 +214,7 @@ def ingest_connections(db: Session, node_id: str, reports: Iterable[ConnectionRe
 def identity(asset: Asset) -> tuple[Any, ...]:
     """What vulnerability matching reads of an asset: vendor, model, firmware and the identities
     (order numbers, product codes, product names) its protocols reported."""
-    extra = asset.extra or {}
+    extra = clean_dict(asset.extra)  # a row an older console stored unchecked may hold anything
     return (asset.vendor, asset.model, asset.firmware, extra.get("product_code"), extra.get("identities"))
 
 
@@ -272,8 +272,8 @@ def _upsert(
     asset.mac = mac or asset.mac
     _merge_identity(asset, rep)
     asset.ghost = rep.ghost if is_new else asset.ghost and rep.ghost  # one answer makes it real
-    held = (asset.field_sources or {}).get("device_type")
-    if not held or held[0] != "behaviour":
+    held = clean_dict(asset.field_sources).get("device_type")
+    if not isinstance(held, list) or not held or held[0] != "behaviour":
         asset.type_reason = None  # the device said what it is, or nobody typed it
     elif rep.type_reason and rep.device_type == asset.device_type:
         asset.type_reason = rep.type_reason
