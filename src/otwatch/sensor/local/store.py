@@ -3,7 +3,8 @@
 ::
 
     settings.json   time & region, network settings, console-certificate validation,
-                    advanced configurations, which TLS certificate is in use (atomic JSON writes)
+                    advanced configurations, which TLS certificate is in use, and the detection
+                    settings of a locally managed sensor (atomic JSON writes)
     users.json      the local users' argon2 hashes: ``admin`` and the privileged ``support`` user
     session.key     the secret that signs console sessions
     tls/            self-signed.{crt,key} (made at first start) and imported.{crt,key}
@@ -25,6 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
+from otwatch.inventory.vocabulary import Engine
 from otwatch.sensor.config.netsettings import NetworkSettings
 from otwatch.sensor.config.timefmt import TimeRegion
 from otwatch.sensor.local.certs import ServerCertificate, describe, self_signed
@@ -137,6 +139,39 @@ def parse_advanced(category: str, text: str) -> dict[str, str]:
             raise ValueError(f"line {n}: {key}={value!r} is not allowed ({option.help})")
         out[key] = value
     return out
+
+
+# ---------------------------------------------------------------- detection engines and network modeling
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """System settings > Network monitoring > Detection engines and network modeling of a locally
+    managed sensor: Learning, Smart IT Learning and the five analytics engines (a console-connected
+    sensor takes them from its console instead)."""
+
+    learning: bool = True
+    smart_it_learning: bool = True
+    engines: frozenset[Engine] = frozenset(Engine)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "learning": self.learning,
+            "smart_it_learning": self.smart_it_learning,
+            "engines": [e.value for e in Engine if e in self.engines],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Detection:
+        known = {e.value for e in Engine}
+        engines = data.get("engines")
+        return cls(
+            learning=bool(data.get("learning", True)),
+            smart_it_learning=bool(data.get("smart_it_learning", True)),
+            engines=frozenset(Engine(e) for e in engines if e in known)
+            if isinstance(engines, list)
+            else frozenset(Engine),
+        )
 
 
 # ---------------------------------------------------------------- the store
@@ -254,6 +289,16 @@ class SensorStore:
         self._update("console_trust", trust.as_dict())
         if changed and self.on_trust_changed is not None:
             self.on_trust_changed()
+
+    # -- detection engines and network modeling -------------------------------------------------
+    @property
+    def detection(self) -> Detection | None:
+        """The saved detection settings, or None when none were ever saved here."""
+        data = self._settings.get("detection")
+        return Detection.from_dict(data) if isinstance(data, dict) else None
+
+    def set_detection(self, detection: Detection) -> None:
+        self._update("detection", detection.as_dict())
 
     # -- advanced configurations ------------------------------------------------------------------
     def advanced(self, category: str) -> dict[str, str]:

@@ -76,6 +76,11 @@ class SensorHost:
         address = self.console_address()
         return f"Managed by the console at {address}" if address else "Locally managed"
 
+    def locally_managed(self) -> bool:
+        """No console link: the sensor's own console owns its settings (learning, engines)."""
+        runtime = self.runtime
+        return runtime is None or not runtime.state.exists()
+
     def link_status(self) -> LinkStatus:
         runtime = self.runtime
         if runtime is None or not runtime.state.exists():  # locally managed (sensor/node/activation.py)
