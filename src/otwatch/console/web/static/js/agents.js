@@ -217,7 +217,10 @@ function initAgentsPage() {
     if (first) first.focus();
   });
 
-  const ACTION_LABEL = { approve: "Approve", scan: "Scan Now", abort: "Abort Scan", update: "Update", delete: "Delete" };
+  const ACTION_LABEL = {
+    approve: "Approve", scan: "Scan Now", abort: "Abort Scan", pause: "Pause", resume: "Resume",
+    update: "Update", delete: "Delete",
+  };
   document.querySelectorAll("#actions-menu [data-action]").forEach((item) => {
     item.addEventListener("click", async () => {
       const action = item.dataset.action;
