@@ -268,7 +268,9 @@ def test_time_drift_is_a_disconnection_reason(admin: TestClient, ctx: ConsoleCon
     agent = _connected_agent(admin, ctx)
     agent.checkin(client_time=(datetime.now(UTC) + timedelta(minutes=10)).isoformat())
     node = admin.get(f"/api/v1/agents/{agent.node_id}").json()
-    assert node["status"] == "Disconnected" and node["disconnect_reason"] == "Time drift detected"
+    assert node["status"] == "Disconnected" and node["disconnect_reason"] == (
+        "Times drift detected. The on-premises management console has been disconnected from agent."
+    )  # seed 002's message, about the agent
     assert 590 < node["clock_skew"] < 610
     agent.checkin()
     assert admin.get(f"/api/v1/agents/{agent.node_id}").json()["status"] == "Connected"

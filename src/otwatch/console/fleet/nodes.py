@@ -18,7 +18,14 @@ from otwatch.console.db import after_commit, utcnow
 from otwatch.console.errors import not_found
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import SENSOR_DEFAULTS, NodeOut, Schedule
-from otwatch.console.fleet.status import REFUSED, NodeState, NodeStatus, derive_status, disconnect_reason
+from otwatch.console.fleet.status import (
+    REFUSED_STORED,
+    DisconnectReason,
+    NodeState,
+    NodeStatus,
+    derive_status,
+    disconnect_reason,
+)
 
 __all__ = [
     "STATUS_COLUMNS",
@@ -63,7 +70,7 @@ def node_state(n: Node, max_skew: float) -> NodeState:
         activity=n.activity,
         config_version=n.config_version,
         config_acked=n.config_acked,
-        unprocessable=n.disconnect_reason in REFUSED,
+        unprocessable=n.disconnect_reason in REFUSED_STORED,
     )
 
 
@@ -71,6 +78,14 @@ def status_of(ctx: ConsoleContext, n: Node, now: datetime | None = None) -> Node
     return derive_status(
         node_state(n, ctx.settings.max_clock_skew), now or utcnow(), ctx.settings.offline_after
     )
+
+
+def _reason_for(kind: str, reason: str | None) -> str | None:
+    """The seed's sensor messages, about the agent on an agent's row."""
+    try:
+        return DisconnectReason(reason).for_kind(kind) if reason is not None else None
+    except ValueError:
+        return reason
 
 
 def node_out(
@@ -88,7 +103,9 @@ def node_out(
         hostname=n.hostname,
         status=status.value,
         status_colour=status.colour,
-        disconnect_reason=disconnect_reason(st, n.disconnect_reason, now, ctx.settings.offline_after),
+        disconnect_reason=_reason_for(
+            n.kind, disconnect_reason(st, n.disconnect_reason, now, ctx.settings.offline_after)
+        ),
         last_scan_result=n.last_scan_result,
         active_query_networks=list(n.config.get("active_query_networks", [])),
         scan_schedule=schedule.label(),

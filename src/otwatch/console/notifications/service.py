@@ -23,7 +23,14 @@ from otwatch.console.context import ConsoleContext
 from otwatch.console.db import new_id, utcnow
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.nodes import STATUS_COLUMNS, node_state
-from otwatch.console.fleet.status import DisconnectReason, NodeStatus, derive_status, disconnect_reason
+from otwatch.console.fleet.status import (
+    LEGACY_REASONS,
+    DisconnectReason,
+    NodeStatus,
+    derive_status,
+    disconnect_reason,
+    short_reason,
+)
 from otwatch.console.forwarding.service import enqueue_notification
 from otwatch.console.notifications.models import NodeWatch, SystemNotification
 
@@ -53,18 +60,18 @@ def classify(ctx: ConsoleContext, node: Node, now: datetime) -> tuple[str, str |
 
 
 def disconnected_message(name: str, reason: str | None, skew: float, max_skew: float) -> str:
-    """The seed's disconnection messages, with what the console knows about this sensor."""
+    """The seed's disconnection messages (its words), naming the sensor and what the console knows."""
     if reason == DisconnectReason.TIME_DRIFT:
         side = "ahead of" if skew > 0 else "behind"
         return (
-            f"Times drift detected. The console has been disconnected from sensor {name}: its clock is "
-            f"{abs(skew):.0f} s {side} the console's (the limit is {max_skew:.0f} s)."
+            f"Times drift detected. The on-premises management console has been disconnected from sensor "
+            f"{name}: its clock is {abs(skew):.0f} s {side} the console's (the limit is {max_skew:.0f} s)."
         )
     if reason == DisconnectReason.CANT_PROCESS:
-        return f"The console can't process data received from sensor {name}."
+        return f"The on-premises management console can\u2019t process data received from the sensor {name}."
     if reason == DisconnectReason.NOT_COMMUNICATING:
         return (
-            f"Sensor {name} not communicating with the console. "
+            f"Sensor {name} not communicating with on-premises management console. "
             "Check network connectivity or certificate validation."
         )
     if reason == DisconnectReason.UNINSTALLED:
@@ -97,11 +104,13 @@ def _disconnected(
 ) -> SystemNotification:
     name = node.name or node.hostname
     msg = disconnected_message(name, reason, node.clock_skew, ctx.settings.max_clock_skew)
-    return _notify(db, DISCONNECTED_KIND, node, reason, f"Sensor {name} disconnected: {reason}", msg, now)
+    title = f"Sensor {name} disconnected: {short_reason(reason)}"
+    return _notify(db, DISCONNECTED_KIND, node, reason, title, msg, now)
 
 
 def _reconnected(db: Session, node: Node, was: str | None, now: datetime) -> SystemNotification:
     name = node.name or node.hostname
+    was = short_reason(was)
     msg = f"Sensor {name} is connected to the console again" + (f" (was: {was})." if was else ".")
     return _notify(db, RECONNECTED_KIND, node, None, f"Sensor {name} reconnected", msg, now)
 
@@ -127,6 +136,7 @@ def scan_fleet(db: Session, ctx: ConsoleContext, now: datetime | None = None) ->
         nid: (st, rs)
         for nid, st, rs in db.execute(select(NodeWatch.node_id, NodeWatch.state, NodeWatch.reason))
     }
+    legacy = {nid: LEGACY_REASONS[rs] for nid, (_, rs) in watched.items() if rs in LEGACY_REASONS}
     created: list[SystemNotification] = []
     rows = db.execute(select(*STATUS_COLUMNS).where(Node.kind.in_(MONITORED_KINDS)).order_by(Node.id))
     for row in rows:
@@ -137,7 +147,8 @@ def scan_fleet(db: Session, ctx: ConsoleContext, now: datetime | None = None) ->
         old = watched.get(row.id)
         if old is not None:
             old_state, old_reason = old
-            if old_state == state and (state == "connected" or old_reason == reason):
+            same = old_reason == reason or legacy.get(row.id) == reason  # an earlier version's words
+            if old_state == state and (state == "connected" or same):
                 continue
         node = db.get(Node, row.id)
         if node is None:  # deleted since
