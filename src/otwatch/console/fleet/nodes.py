@@ -6,12 +6,14 @@ Every other fleet module builds on this one; it imports none of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from otwatch.console.assets.models import Asset
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.models import Credential
 from otwatch.console.db import after_commit, utcnow
@@ -88,8 +90,24 @@ def _reason_for(kind: str, reason: str | None) -> str | None:
         return reason
 
 
+def host_asset_ids(db: Session, rows: Iterable[Node]) -> dict[str, str]:
+    """Agent id -> the inventory asset at the agent's own address (Host Asset links to its page);
+    when several assets share the address, the one seen last. One query for a whole page of agents."""
+    agents = [n for n in rows if n.kind == "agent" and n.ip]
+    if not agents:
+        return {}
+    ips = {n.ip for n in agents}
+    found = db.execute(select(Asset.ip, Asset.id).where(Asset.ip.in_(ips)).order_by(Asset.last_seen))
+    by_ip = {ip: asset_id for ip, asset_id in found}  # the last seen wins
+    return {n.id: by_ip[n.ip] for n in agents if n.ip in by_ip}
+
+
 def node_out(
-    ctx: ConsoleContext, n: Node, cred_names: dict[str, str], now: datetime | None = None
+    ctx: ConsoleContext,
+    n: Node,
+    cred_names: dict[str, str],
+    now: datetime | None = None,
+    host_asset_id: str | None = None,
 ) -> NodeOut:
     now = now or utcnow()
     st = node_state(n, ctx.settings.max_clock_skew)
@@ -125,6 +143,7 @@ def node_out(
         settings={**SENSOR_DEFAULTS, **n.config} if n.kind == "sensor" else {},
         stats=n.stats if n.kind == "sensor" else {},
         threat_intel_version=threat_intel_version(n) if n.kind == "sensor" else None,
+        host_asset_id=host_asset_id,
         config_version=n.config_version,
         config_acked=n.config_acked,
     )
