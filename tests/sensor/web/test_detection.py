@@ -128,3 +128,33 @@ def test_console_connected_sensor_shows_them_read_only(make_app: AppFactory, tmp
         assert r.status_code == 403
         assert "Sites and Sensors" in r.text
     assert node.sensor.settings.engines == set(Engine)
+
+
+def test_monitoring_port_limits_are_advanced_configurations(make_app: AppFactory, tmp_path: Path) -> None:
+    """Advanced Configurations > monitoring: how long without traffic and how many drops make a SPAN
+    monitoring-port failure; applied to the running node's port watch at once and at the next start."""
+    from otwatch.sensor.node.managed import SensorNode
+    from otwatch.wire.client import NodeState
+
+    node = SensorNode(NodeState(tmp_path / "node"), [])
+    with client_for(make_app(node)) as c:
+        page = c.get("/system/advanced").text
+        assert "no_traffic_seconds=300" in page and "drop_percent=1" in page
+        r = c.post(
+            "/system/advanced",
+            data={
+                "csrf": csrf(c),
+                "category": "monitoring",
+                "values": "no_traffic_seconds=60\ndrop_percent=2.5",
+            },
+            follow_redirects=False,
+        )
+        assert r.status_code == 303
+        assert (node.ports.no_traffic_after, node.ports.drop_percent) == (60, 2.5)
+        bad = c.post(
+            "/system/advanced", data={"csrf": csrf(c), "category": "monitoring", "values": "drop_percent=0"}
+        )
+        assert bad.status_code == 400 and "drop_percent" in bad.text
+    again = SensorNode(NodeState(tmp_path / "node2"), [])
+    make_app(again)
+    assert again.ports.no_traffic_after == 60  # the saved limits, applied when the console starts

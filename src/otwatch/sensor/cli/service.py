@@ -88,6 +88,7 @@ def register(app: typer.Typer) -> None:
         except LinkError as exc:
             install_cli.out.print(f"[red]error:[/] {exc} (run `otwatch sensor install` first)")
             raise typer.Exit(1) from exc
+        node.ports.configure(*store.monitoring)  # SPAN port limits (Advanced Configurations > monitoring)
         console = (
             _start_console(node, store, console_host, console_port, network_root)
             if console_port is not None

@@ -89,6 +89,13 @@ def _speed(v: str) -> bool:
         return False
 
 
+def _percent(v: str) -> bool:
+    try:
+        return 0 < float(v) <= 100
+    except ValueError:
+        return False
+
+
 def _retention_options() -> dict[str, Option]:
     """``<store>_days`` (retention period) and ``<store>_max`` (maximum records; megabytes for alert
     PCAPs) for each data-mining store, defaults from :class:`~otwatch.sensor.tracking.retention.Retention`."""
@@ -109,13 +116,26 @@ def _retention_options() -> dict[str, Option]:
 
 
 #: Category -> key -> option. ``pcaps enabled=1`` shows Play PCAP (off until enabled); ``retention``
-#: limits the data-mining stores (devices, alerts, alert PCAPs, event timeline, logs).
+#: limits the data-mining stores (devices, alerts, alert PCAPs, event timeline, logs); ``monitoring``
+#: sets when a SPAN monitoring port counts as failed (no traffic for so long, so many frames dropped).
 ADVANCED: Final[dict[str, dict[str, Option]]] = {
     "pcaps": {
         "enabled": Option("0", "1 shows System Settings > Play PCAP", _flag),
         "speed": Option("0", "replay pace: 0 = as fast as possible, 1 = the capture's own timing", _speed),
     },
     "retention": _retention_options(),
+    "monitoring": {
+        "no_traffic_seconds": Option(
+            "300",
+            "seconds a monitoring (SPAN) interface may stay without traffic before it is a failure; above 0",
+            positive_number,
+        ),
+        "drop_percent": Option(
+            "1",
+            "percent of frames dropped between two checks that counts as dropping packets; 0-100",
+            _percent,
+        ),
+    },
 }
 
 
@@ -318,6 +338,12 @@ class SensorStore:
     @property
     def pcap_speed(self) -> float:
         return float(self.advanced("pcaps")["speed"])
+
+    @property
+    def monitoring(self) -> tuple[float, float]:
+        """(seconds without traffic, percent of frames dropped) that make a monitoring-port failure."""
+        m = self.advanced("monitoring")
+        return float(m["no_traffic_seconds"]), float(m["drop_percent"])
 
     @property
     def retention(self) -> Retention:

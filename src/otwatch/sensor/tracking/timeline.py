@@ -33,6 +33,7 @@ class EventType(StrEnum):
     SETTINGS = "Settings changed"
     PCAP = "PCAP played"
     CLEAR = "Data cleared"
+    MONITORING = "Monitoring port"
 
 
 @dataclass(slots=True)

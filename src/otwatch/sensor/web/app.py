@@ -78,6 +78,7 @@ def create_sensor_app(
         console.event(EventType.SETTINGS, f"Settings changed: {key.replace('_', ' ')}", setting=key)
         if key == "advanced":
             console.apply_retention()
+            console.apply_monitoring()
 
     def data_cleared() -> None:
         console.apply_retention()
@@ -88,6 +89,7 @@ def create_sensor_app(
     settings_store.on_cleared = data_cleared
     console.apply_retention()
     console.apply_detection()
+    console.apply_monitoring()
     templates.env.filters["fmt_bytes"] = format_bytes
     templates.env.filters["fmt_number"] = format_number
 

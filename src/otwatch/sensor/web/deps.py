@@ -72,6 +72,7 @@ class SensorConsole:
             "flash": flash,
             "version": __version__,
             "admin_roles": ADMIN_ROLES,
+            "port_failures": self.host.port_failures(),
         }
         return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
 
@@ -103,6 +104,12 @@ class SensorConsole:
                 s.set_engine(e, e in detection.engines)
             if s.learning != detection.learning:
                 s.learning = detection.learning
+
+    def apply_monitoring(self) -> None:
+        """The saved monitoring-port limits onto the running node's port watch."""
+        node = self.host.node
+        if node is not None:
+            node.ports.configure(*self.store.monitoring)
 
     def apply_retention(self) -> None:
         """The saved retention limits onto the running sensor and the log book, enforced now."""

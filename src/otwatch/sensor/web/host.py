@@ -18,6 +18,7 @@ from otwatch.sensor.config.settings import SensorSettings
 from otwatch.sensor.local.trust import is_validation_failure
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.tracking.monitoring import PortNotice
 from otwatch.wire.client import LinkError
 from otwatch.wire.runtime import NodeRuntime
 
@@ -75,6 +76,10 @@ class SensorHost:
     def management_mode(self) -> str:
         address = self.console_address()
         return f"Managed by the console at {address}" if address else "Locally managed"
+
+    def port_failures(self) -> list[PortNotice]:
+        """SPAN monitoring-port failures in force (a bare pipeline watches no port)."""
+        return self.node.port_failures() if self.node is not None else []
 
     def locally_managed(self) -> bool:
         """No console link: the sensor's own console owns its settings (learning, engines)."""
