@@ -94,9 +94,7 @@ def host_asset_ids(db: Session, rows: Iterable[Node]) -> dict[str, str]:
     """Agent id -> the inventory asset at the agent's own address (Host Asset links to its page);
     when several assets share the address, the one seen last. One query for a whole page of agents."""
     agents = [n for n in rows if n.kind == "agent" and n.ip]
-    if not agents:
-        return {}
-    ips = {n.ip for n in agents}
+    ips = {n.ip for n in agents}  # one statement however many agents (or none) the page shows
     found = db.execute(select(Asset.ip, Asset.id).where(Asset.ip.in_(ips)).order_by(Asset.last_seen))
     by_ip = {ip: asset_id for ip, asset_id in found}  # the last seen wins
     return {n.id: by_ip[n.ip] for n in agents if n.ip in by_ip}

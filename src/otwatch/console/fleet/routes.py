@@ -101,7 +101,7 @@ def _node_routes(plural: str) -> APIRouter:
             stmt = stmt.where(status_sql(now, s.offline_after, s.max_clock_skew) == status.value)
         rows, total = paginate(db, stmt, page)
         names = nodes.credential_names(db)
-        hosts = nodes.host_asset_ids(db, rows)
+        hosts = nodes.host_asset_ids(db, rows) if kind == "agent" else {}
         items = [nodes.node_out(ctx, n, names, now, hosts.get(n.id)) for n in rows]
         return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
