@@ -158,3 +158,18 @@ def test_monitoring_port_limits_are_advanced_configurations(make_app: AppFactory
     again = SensorNode(NodeState(tmp_path / "node2"), [])
     make_app(again)
     assert again.ports.no_traffic_after == 60  # the saved limits, applied when the console starts
+
+
+def test_the_saved_choice_applies_without_the_console_too(tmp_path: Path) -> None:
+    """`sensor run` without --console-port applies it as well (SensorHost.apply_detection)."""
+    from otwatch.sensor.node.managed import SensorNode
+    from otwatch.sensor.web.host import SensorHost
+    from otwatch.wire.client import NodeState
+
+    node = SensorNode(NodeState(tmp_path / "local"), [])  # never paired: locally managed
+    SensorHost(node).apply_detection(Detection(False, False, frozenset({Engine.OPERATIONAL})))
+    s = node.sensor
+    assert not s.learning and not s.settings.smart_it_learning and s.settings.engines == {Engine.OPERATIONAL}
+    paired = _paired_node(tmp_path)
+    SensorHost(paired).apply_detection(Detection(False, False, frozenset()))
+    assert paired.sensor.learning and paired.sensor.settings.engines == set(Engine)  # its console decides

@@ -94,16 +94,7 @@ class SensorConsole:
     def apply_detection(self) -> None:
         """A locally managed sensor runs with the detection settings saved on its own console
         (at start, after a save); a console-connected one keeps what its console sends."""
-        detection = self.store.detection
-        if detection is None or not self.host.locally_managed():
-            return
-        with self.host.lock:
-            s = self.host.sensor
-            s.settings.smart_it_learning = detection.smart_it_learning
-            for e in Engine:
-                s.set_engine(e, e in detection.engines)
-            if s.learning != detection.learning:
-                s.learning = detection.learning
+        self.host.apply_detection(self.store.detection)
 
     def apply_monitoring(self) -> None:
         """The saved monitoring-port limits onto the running node's port watch."""
