@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -233,3 +234,46 @@ def test_an_earlier_versions_reason_raises_no_second_notification(
         db.execute(update(NodeWatch).values(reason="Time drift detected"))  # as 0.1 stored it
         db.commit()
     assert _scan(ctx) == []
+
+
+def _ports(s: FakeAgent, *ports: dict[str, Any]) -> None:
+    """A statistics report carrying the sensor's SPAN monitoring ports, as SensorNode.build_reports sends it."""
+    stats = {"summary": {"packets": 1}, "system": {"monitoring_ports": list(ports)}}
+    s.checkin(reports=[{"id": uuid4().hex, "kind": "stats", "stats": stats}])
+
+
+def test_span_port_failures_reported_by_a_sensor_become_notifications(
+    admin: TestClient, ctx: ConsoleContext, syslog_udp: SyslogUDP
+) -> None:
+    from otwatch.console.notifications.service import scan_ports
+
+    _system_rule(admin, syslog_udp.port)
+    s = _sensor(admin, ctx)
+    name = _view(admin, s.node_id)["name"]
+    _ports(s, {"interface": "eth1", "failure": None, "since": None, "message": ""})
+
+    def scan() -> list[dict[str, Any]]:
+        ctx.liveness.flush()
+        with ctx.db.session() as db:
+            return [{"kind": n.kind, "title": n.title, "message": n.message} for n in scan_ports(db)]
+
+    assert scan() == []  # never failed: nothing to say
+    down = "The monitoring interface eth1 is down: no SPAN traffic reaches the sensor. Check the cable."
+    _ports(s, {"interface": "eth1", "failure": "Interface down", "since": 1000.5, "message": down})
+    (n,) = scan()
+    assert n["kind"] == "span_port_failure"
+    assert n["title"] == f"Sensor {name}: SPAN monitoring port eth1: Interface down"
+    assert n["message"] == f"Sensor {name}: {down}"
+    assert scan() == []  # once, however often the sensor reports it and the monitor looks
+    _ports(s, {"interface": "eth1", "failure": "Interface down", "since": 1000.5, "message": down})
+    assert scan() == []
+    _ports(s, {"interface": "eth1", "failure": None, "since": 1060.0, "message": ""})
+    (back,) = scan()
+    assert back["kind"] == "span_port_restored" and back["title"].endswith("eth1: traffic returned")
+    listed = admin.get("/api/v1/notifications", params={"kind": "span_port_failure"}).json()
+    assert listed["total"] == 1 and listed["items"][0]["node_id"] == s.node_id
+
+    assert deliver_due(ctx).sent == 2  # forwarded like every system notification
+    wait_until(lambda: len(syslog_udp.messages) == 2)
+    codes = sorted(formats.parse_cef(m)[0][4] for m in syslog_udp.messages)
+    assert codes == ["SPAN_PORT_FAILURE", "SPAN_PORT_RESTORED"]

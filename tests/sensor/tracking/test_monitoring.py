@@ -28,7 +28,7 @@ def test_no_traffic_after_the_configured_time_then_traffic_returns() -> None:
     assert back.failure is None and back.title == "SPAN monitoring port eth1: traffic returned"
     assert "No traffic cleared" in back.message
     assert w.active() == []
-    assert w.status() == [{"interface": "eth1", "failure": None, "since": T0 + 3605}]
+    assert w.status() == [{"interface": "eth1", "failure": None, "since": T0 + 3605, "message": ""}]
 
 
 def test_interface_down_at_once_and_up_without_traffic_is_no_traffic() -> None:

@@ -12,6 +12,7 @@ repair) leave the watch as it is: the next connected status after a disconnectio
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, cast
 
@@ -171,6 +172,76 @@ def scan_fleet(db: Session, ctx: ConsoleContext, now: datetime | None = None) ->
             created.append(_disconnected(db, ctx, node, reason, now))
         else:
             created.append(_reconnected(db, node, old_reason, now))
+    return created
+
+
+# ---------------------------------------------------------------- SPAN monitoring-port failures
+
+PORT_FAILED_KIND, PORT_RESTORED_KIND = "span_port_failure", "span_port_restored"
+
+
+def _port_notification_id(node_id: str, interface: str, failure: str | None, since: float) -> str:
+    """The same id for the same state change, in every console process and after restarts: inserted
+    once (ON CONFLICT DO NOTHING), so each failure and each recovery is notified exactly once."""
+    key = f"{node_id}|{interface}|{failure or ''}|{since!r}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def scan_ports(db: Session, now: datetime | None = None) -> list[SystemNotification]:
+    """SPAN monitoring-port failures and recoveries the sensors report in their statistics
+    (``system.monitoring_ports``, see otwatch.sensor.tracking.monitoring): one system notification per
+    change, forwarded by rules with Report System Notifications (e-mail included). Reads only that piece
+    of each sensor's statistics."""
+    now = now or utcnow()
+    ports = Node.stats["system"]["monitoring_ports"]
+    wanted: dict[str, tuple[str, str, str, str | None, str]] = {}
+    for node_id, name, host, value in db.execute(
+        select(Node.id, Node.name, Node.hostname, ports).where(Node.kind == "sensor")
+    ):
+        if not isinstance(value, list):
+            continue
+        for p in value:
+            if (
+                not isinstance(p, dict)
+                or not p.get("interface")
+                or not isinstance(p.get("since"), int | float)
+            ):
+                continue  # never failed: nothing to say
+            failure = p.get("failure")
+            nid = _port_notification_id(node_id, str(p["interface"]), failure, float(p["since"]))
+            wanted[nid] = (
+                node_id,
+                name or host,
+                str(p["interface"])[:64],
+                failure,
+                str(p.get("message") or ""),
+            )
+    if not wanted:
+        return []
+    known = set(db.scalars(select(SystemNotification.id).where(SystemNotification.id.in_(list(wanted)))))
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    created: list[SystemNotification] = []
+    for nid, (node_id, name, interface, failure, message) in wanted.items():
+        if nid in known:
+            continue
+        if failure:
+            kind, severity = PORT_FAILED_KIND, "Major"
+            title = f"Sensor {name}: SPAN monitoring port {interface}: {failure}"
+        else:
+            kind, severity = PORT_RESTORED_KIND, "Warning"
+            title = f"Sensor {name}: SPAN monitoring port {interface}: traffic returned"
+        values = {
+            "id": nid, "kind": kind, "node_id": node_id, "node_name": name, "severity": severity,
+            "reason": str(failure)[:300] if failure else None, "title": title[:300],
+            "message": f"Sensor {name}: {message}" if message else title, "created_at": now,
+        }  # fmt: skip
+        stmt = insert(SystemNotification).values(**values).on_conflict_do_nothing(index_elements=["id"])
+        if not db.execute(stmt).rowcount:  # type: ignore[attr-defined]
+            continue  # another console process notified it
+        n = db.get(SystemNotification, nid)
+        assert n is not None
+        enqueue_notification(db, n)
+        created.append(n)
     return created
 
 

@@ -157,6 +157,11 @@ class PortWatch:
     def status(self) -> list[dict[str, object]]:
         """Every watched interface, for the sensor's status report."""
         return [
-            {"interface": name, "failure": p.failure.value if p.failure else None, "since": p.since or None}
+            {
+                "interface": name,
+                "failure": p.failure.value if p.failure else None,
+                "since": p.since or None,  # when the current state began (None: never failed)
+                "message": p.message,
+            }
             for name, p in sorted(self._ports.items())
         ]
