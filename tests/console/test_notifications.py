@@ -272,6 +272,9 @@ def test_span_port_failures_reported_by_a_sensor_become_notifications(
     assert back["kind"] == "span_port_restored" and back["title"].endswith("eth1: traffic returned")
     listed = admin.get("/api/v1/notifications", params={"kind": "span_port_failure"}).json()
     assert listed["total"] == 1 and listed["items"][0]["node_id"] == s.node_id
+    page = admin.get("/settings/notifications?kind=span_port_failure").text
+    assert "SPAN monitoring port failure" in page and "eth1: Interface down" in page
+    assert "eth1: traffic returned" not in page
 
     assert deliver_due(ctx).sent == 2  # forwarded like every system notification
     wait_until(lambda: len(syslog_udp.messages) == 2)
