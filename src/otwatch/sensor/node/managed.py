@@ -251,6 +251,10 @@ class SensorNode:
         with self._port_lock:
             return self.ports.active()
 
+    def port_status(self) -> list[dict[str, object]]:
+        with self._port_lock:  # the watcher thread adds interfaces
+            return self.ports.status()
+
     def _port_watcher(self) -> None:
         stop = threading.Event()
         while not self.runtime.stopping:
@@ -395,7 +399,7 @@ class SensorNode:
                 "subnets": [str(n) for n in s.settings.subnets],
                 "port_aliases": {str(k): v for k, v in sorted(s.settings.port_aliases.items())},
                 "threat_intel": self._intel_status(s),
-                "monitoring_ports": self.ports.status(),
+                "monitoring_ports": self.port_status(),
             }
         reports = []
         for i in range(0, len(assets), MAX_ASSETS_PER_REPORT):
