@@ -15,6 +15,7 @@ from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import ENGINES, SETTING_GROUPS, Unit
 from otwatch.console.pagination import paginate
 from otwatch.console.settings import service as settings
+from otwatch.console.updates import service as updates
 from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
 from otwatch.ui import overview
 
@@ -33,7 +34,9 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     page = window(request, default_limit=100)
     rows, total = paginate(db, select(Node).where(Node.kind == "agent").order_by(Node.enrolled_at), page)
     now = utcnow()
-    agents = [nodes.node_out(ctx, n, names, now) for n in rows]
+    hosts = nodes.host_asset_ids(db, rows)
+    agents = [nodes.node_out(ctx, n, names, now, hosts.get(n.id)) for n in rows]
+    newest_otd = updates.newest(db, "otd")
     return render(
         request,
         "agents.html",
@@ -49,6 +52,7 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         auto_update=bool(settings.get(db, "auto_update")),
         credentials=credentials,
         units=[u.value for u in Unit],
+        otd_version=newest_otd.version if newest_otd is not None else None,
     )
 
 
