@@ -69,7 +69,7 @@ def test_right_click_opens_the_actions_menu_for_that_row(
     menu = page.locator("#actions-menu")
     expect(menu).to_be_visible()
     expect(menu.get_by_role("menuitem")).to_have_text(
-        ["Approve", "Configure", "Scan Now", "Abort Scan", "Update", "Delete"]
+        ["Approve", "Configure", "Scan Now", "Abort Scan", "Pause", "Resume", "Update", "Delete"]
     )
     expect(first.get_by_role("checkbox")).not_to_be_checked()
     expect(second.get_by_role("checkbox")).to_be_checked()

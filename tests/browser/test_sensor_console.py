@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from otwatch.inventory.vocabulary import Engine
 from otwatch.sensor.capture.synth import demo_plant
 from otwatch.sensor.local.store import Role, SensorStore
 from otwatch.sensor.pipeline.sensor import Sensor
@@ -76,3 +77,50 @@ def test_sensor_overview_draws_its_charts(page: Page, sensor_console: str) -> No
     page.get_by_role("link", name="modbus: ").click()
     expect(page.get_by_role("heading", name="Device inventory")).to_be_visible()
     expect(page.locator("#devices tbody tr").first).to_be_visible()
+
+
+@pytest.fixture
+def local_sensor(tmp_path: Path) -> Iterator[tuple[str, Sensor]]:
+    sensor = Sensor()
+    store = SensorStore(tmp_path / "state")
+    store.ensure_users({Role.ADMIN.env: PASSWORD, Role.SUPPORT.env: "browser-support-1"})
+    server = ConsoleServer(create_sensor_app(sensor, store), store, "127.0.0.1", 0).start()
+    try:
+        yield f"https://127.0.0.1:{server.port}", sensor
+    finally:
+        server.stop()
+
+
+def test_detection_engines_page_of_a_locally_managed_sensor(
+    page: Page, local_sensor: tuple[str, Sensor]
+) -> None:
+    url, sensor = local_sensor
+    page.goto(f"{url}/login")
+    page.get_by_label("User name").fill("admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Detection engines and network modeling").click()
+    expect(
+        page.get_by_role("heading", name="Detection engines and network modeling", level=1)
+    ).to_be_visible()
+    malware = page.get_by_role("switch", name="Malware")
+    expect(malware).to_be_checked()
+    malware.uncheck()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "engines on: Protocol Violation, Policy Violation, Anomaly, Operational"
+    )
+    expect(page.get_by_role("switch", name="Malware")).not_to_be_checked()
+    assert sensor.settings.engines == set(Engine) - {Engine.MALWARE}
+
+    page.get_by_role("switch", name="Learning", exact=True).uncheck()
+    page.get_by_role("button", name="Save").click()
+    dialog = page.get_by_role("alertdialog", name="Confirm")
+    expect(dialog).to_contain_text("freezes the baseline")
+    assert sensor.learning  # nothing changes before OK
+    screenshot(page, "sensor-console-detection-confirm")
+    dialog.get_by_role("button", name="OK").click()
+    expect(page.get_by_role("status")).to_contain_text("Learning off, Smart IT Learning on")
+    expect(page.get_by_role("switch", name="Learning", exact=True)).not_to_be_checked()
+    assert not sensor.learning
+    assert sensor.settings.engines == set(Engine) - {Engine.MALWARE}  # kept through the confirmation

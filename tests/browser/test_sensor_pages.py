@@ -157,7 +157,9 @@ def test_sensor_overview_site_management_and_alerts(
             expect(row.locator(".badge")).to_have_text("Connected")
             expect(row).to_contain_text(__version__)
             expect(quiet_row.locator(".badge")).to_have_text("Disconnected")
-            expect(quiet_row.locator(".reason")).to_contain_text("Not communicating")
+            expect(quiet_row.locator(".reason")).to_contain_text(
+                "Sensor not communicating with on-premises management console."
+            )
 
             # ---- the sensor Overview: five widgets, three charts drawn from the reported data
             row.locator(f'a[href="/sensors/{sid}"]').click()

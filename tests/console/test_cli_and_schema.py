@@ -35,6 +35,8 @@ def test_pairing_key_create_list_revoke(tmp_path: Path) -> None:
     key = PairingKey.decode(r.output.strip().splitlines()[-1])
     fp = runner.invoke(app, ["console", "fingerprint"], env=env)
     assert fp.output.strip() == key.fingerprint
+    sha1 = runner.invoke(app, ["console", "fingerprint", "--sha1"], env=env).output.strip()
+    assert len(sha1.split(":")) == 20 and sha1 != key.fingerprint[: len(sha1)]
     listed = runner.invoke(app, ["console", "pairing-key", "list"], env=env)
     assert key.key_id[:8] in listed.output
     assert runner.invoke(app, ["console", "pairing-key", "revoke", key.key_id], env=env).exit_code == 0

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from otwatch.console.context import ConsoleContext
+from otwatch.console.db import utcnow
 from otwatch.console.fleet.models import DuplicatedNetwork, IssuedCertificate, Node, PairingKey
 from otwatch.wire.pairing import PairingKey as WireKey
 from tests.console.helpers import FakeAgent, new_key
@@ -271,7 +272,9 @@ def test_time_drift_is_a_disconnection_reason(admin: TestClient, ctx: ConsoleCon
     agent = _connected_agent(admin, ctx)
     agent.checkin(client_time=(datetime.now(UTC) + timedelta(minutes=10)).isoformat())
     node = admin.get(f"/api/v1/agents/{agent.node_id}").json()
-    assert node["status"] == "Disconnected" and node["disconnect_reason"] == "Time drift detected"
+    assert node["status"] == "Disconnected" and node["disconnect_reason"] == (
+        "Times drift detected. The on-premises management console has been disconnected from agent."
+    )  # seed 002's message, about the agent
     assert 590 < node["clock_skew"] < 610
     agent.checkin()
     assert admin.get(f"/api/v1/agents/{agent.node_id}").json()["status"] == "Connected"
@@ -284,7 +287,10 @@ def test_bulk_actions_report_per_node(admin: TestClient, ctx: ConsoleContext) ->
     ids = [a.node_id, b.node_id, pending.node_id, "nope"]
     r = admin.post("/api/v1/agents/bulk", json={"ids": ids, "action": "enable_schedule"}).json()
     assert r["results"][a.node_id] == "ok" and r["results"][b.node_id] == "ok"
-    assert "configure" in r["results"][pending.node_id] and r["results"]["nope"] == "not found"
+    assert r["results"][pending.node_id] == (
+        "the agent is Pending Approval; bulk schedules need a Connected agent"
+    )
+    assert r["results"]["nope"] == "not found"
     assert (r["succeeded"], r["failed"]) == (2, 2)
     assert admin.get(f"/api/v1/agents/{a.node_id}").json()["scan_schedule"] == "Every 1 minute"
     r = admin.post(
@@ -297,6 +303,49 @@ def test_bulk_actions_report_per_node(admin: TestClient, ctx: ConsoleContext) ->
     assert r["succeeded"] == 2
     admin.post("/api/v1/agents/bulk", json={"ids": ids[:2], "action": "disable_schedule"})
     assert admin.get(f"/api/v1/agents/{b.node_id}").json()["scan_schedule"] == "Disabled"
+
+
+def test_bulk_schedules_only_for_connected_agents(admin: TestClient, ctx: ConsoleContext) -> None:
+    """Seed 000: the agents must be online, their Status Connected; Paused, Disconnected, Waiting for
+    Connection are refused one by one, the others take the schedule."""
+    a, b, c = (_connected_agent(admin, ctx, n) for n in ("a", "b", "c"))
+    admin.post(f"/api/v1/agents/{b.node_id}/pause").raise_for_status()
+    with ctx.db.session() as db:
+        node = db.get(Node, c.node_id)
+        assert node is not None
+        node.last_seen = utcnow() - timedelta(minutes=10)  # silent: Disconnected
+        db.commit()
+    waiting = FakeAgent(ctx, admin.app)
+    waiting.enroll(admin, new_key(admin))
+    admin.post(f"/api/v1/agents/{waiting.node_id}/approve")
+    cfg = {"name": "w", "active_query_networks": ["10.20.1.0/24"]}
+    assert admin.put(f"/api/v1/agents/{waiting.node_id}/configuration", json=cfg).status_code == 200
+    ids = [a.node_id, b.node_id, c.node_id, waiting.node_id]
+    for action, extra in (
+        ("enable_schedule", {}),
+        ("set_schedule", {"schedule": {"every": 2, "unit": "hours"}}),
+        ("disable_schedule", {}),
+    ):
+        a.checkin()  # online (the tests' offline_after is 5 s)
+        b.checkin()  # paused, it still checks in
+        r = admin.post("/api/v1/agents/bulk", json={"ids": ids, "action": action, **extra}).json()
+        assert r["results"][a.node_id] == "ok", (action, r)
+        assert r["results"][b.node_id] == "the agent is Paused; bulk schedules need a Connected agent"
+        assert r["results"][c.node_id] == "the agent is Disconnected; bulk schedules need a Connected agent"
+        assert "Waiting for Connection" in r["results"][waiting.node_id]
+        assert (r["succeeded"], r["failed"]) == (1, 3)
+    for i in ids[1:]:
+        assert admin.get(f"/api/v1/agents/{i}").json()["scan_schedule"] == "Disabled"
+    # right after one bulk action the agent is Preparing Connection (taking it): a second one is taken
+    a.checkin()
+    r = admin.post("/api/v1/agents/bulk", json={"ids": [a.node_id], "action": "enable_schedule"}).json()
+    assert admin.get(f"/api/v1/agents/{a.node_id}").json()["status"] == "Preparing Connection"
+    r = admin.post(
+        "/api/v1/agents/bulk",
+        json={"ids": [a.node_id], "action": "set_schedule", "schedule": {"every": 5, "unit": "minutes"}},
+    ).json()
+    assert r["succeeded"] == 1
+    assert admin.get(f"/api/v1/agents/{a.node_id}").json()["scan_schedule"] == "Every 5 minutes"
 
 
 def test_delete_refused_while_duplicated_networks_reference_agent(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -71,12 +72,15 @@ def test_time_drift_raises_one_notification_that_is_forwarded(
 
     s.checkin(client_time=(datetime.now(UTC) + timedelta(minutes=10)).isoformat())
     view = _view(admin, s.node_id)
-    assert view["status"] == "Disconnected" and view["disconnect_reason"] == "Time drift detected"
+    assert view["status"] == "Disconnected" and view["disconnect_reason"] == (
+        "Times drift detected. The on-premises management console has been disconnected from sensor."
+    )  # seed 002's words
     (n,) = _scan(ctx)
     assert n["kind"] == "sensor_disconnected" and n["reason"] == DisconnectReason.TIME_DRIFT
     assert n["title"] == f"Sensor {name} disconnected: Time drift detected"
     assert n["message"].startswith(
-        f"Times drift detected. The console has been disconnected from sensor {name}: its clock is 6"
+        f"Times drift detected. The on-premises management console has been disconnected from sensor {name}: "
+        "its clock is 6"
     )
     assert "s ahead of the console's (the limit is 120 s)" in n["message"]
     assert _scan(ctx) == [] and _scan(ctx) == []  # one notification per transition, not per scan
@@ -87,7 +91,7 @@ def test_time_drift_raises_one_notification_that_is_forwarded(
     wait_until(lambda: len(syslog_udp.messages) == 1)
     header, ext = formats.parse_cef(syslog_udp.messages[0])
     assert header[4:7] == ["SENSOR_DISCONNECTED", f"Sensor {name} disconnected: Time drift detected", "8"]
-    assert ext["reason"] == "Time drift detected" and ext["cat"] == "System Notification"
+    assert ext["reason"] == DisconnectReason.TIME_DRIFT and ext["cat"] == "System Notification"
     assert ext["deviceExternalId"] == s.node_id and ext["msg"].startswith("Times drift detected.")
     assert admin.get(f"/api/v1/deliveries?rule_id={alerts_only['id']}").json()["total"] == 0
 
@@ -115,9 +119,14 @@ def test_silent_sensor_is_not_communicating_and_agents_are_not_monitored(
     later = utcnow() + timedelta(seconds=ctx.settings.offline_after + 5)
     (n,) = _scan(ctx, later)
     name = _view(admin, s.node_id)["name"]
-    assert n["reason"] == "Not communicating — check network connectivity or certificate validation"
+    assert n["reason"] == (
+        "Sensor not communicating with on-premises management console. "
+        "Check network connectivity or certificate validation."
+    )  # seed 002's words
+    assert n["title"] == f"Sensor {name} disconnected: Not communicating"
     assert n["message"] == (
-        f"Sensor {name} not communicating with the console. Check network connectivity or certificate validation."
+        f"Sensor {name} not communicating with on-premises management console. "
+        "Check network connectivity or certificate validation."
     )
     assert _scan(ctx, later + timedelta(minutes=5)) == []
     r = admin.get("/api/v1/notifications", params={"kind": "sensor_disconnected", "sensor": s.node_id})
@@ -137,10 +146,14 @@ def test_data_the_console_cannot_process(admin: TestClient, ctx: ConsoleContext)
         assert c.post("/api/v1/wire/checkin", json=body).status_code == 422
     view = _view(admin, s.node_id)
     assert view["status"] == "Disconnected"
-    assert view["disconnect_reason"] == "The console can't process data received from the sensor"
+    assert view["disconnect_reason"] == (
+        "The on-premises management console can\u2019t process data received from the sensor."
+    )  # seed 002's words
     (n,) = _scan(ctx)
     assert n["reason"] == DisconnectReason.CANT_PROCESS
-    assert n["message"] == f"The console can't process data received from sensor {view['name']}."
+    assert n["message"] == (
+        f"The on-premises management console can\u2019t process data received from the sensor {view['name']}."
+    )
 
     s.checkin()
     assert _view(admin, s.node_id)["status"] == "Connected"
@@ -202,3 +215,68 @@ def test_read_only_sees_notifications(admin: TestClient, ctx: ConsoleContext) ->
     admin.post("/api/v1/users", json={"username": "ro", "password": "readonly-pass-1", "role": "Read Only"})
     admin.post("/api/v1/auth/login", json={"username": "ro", "password": "readonly-pass-1"})
     assert admin.get("/api/v1/notifications").json()["total"] == 1
+
+
+def test_an_earlier_versions_reason_raises_no_second_notification(
+    admin: TestClient, ctx: ConsoleContext
+) -> None:
+    """After an upgrade the watch still holds the old wording of the same reason: no new notification."""
+    from sqlalchemy import update
+
+    from otwatch.console.notifications.models import NodeWatch
+
+    s = _sensor(admin, ctx)
+    s.checkin()
+    assert _scan(ctx) == []
+    s.checkin(client_time=(datetime.now(UTC) + timedelta(minutes=10)).isoformat())
+    assert [n["kind"] for n in _scan(ctx)] == ["sensor_disconnected"]
+    with ctx.db.session() as db:
+        db.execute(update(NodeWatch).values(reason="Time drift detected"))  # as 0.1 stored it
+        db.commit()
+    assert _scan(ctx) == []
+
+
+def _ports(s: FakeAgent, *ports: dict[str, Any]) -> None:
+    """A statistics report carrying the sensor's SPAN monitoring ports, as SensorNode.build_reports sends it."""
+    stats = {"summary": {"packets": 1}, "system": {"monitoring_ports": list(ports)}}
+    s.checkin(reports=[{"id": uuid4().hex, "kind": "stats", "stats": stats}])
+
+
+def test_span_port_failures_reported_by_a_sensor_become_notifications(
+    admin: TestClient, ctx: ConsoleContext, syslog_udp: SyslogUDP
+) -> None:
+    from otwatch.console.notifications.service import scan_ports
+
+    _system_rule(admin, syslog_udp.port)
+    s = _sensor(admin, ctx)
+    name = _view(admin, s.node_id)["name"]
+    _ports(s, {"interface": "eth1", "failure": None, "since": None, "message": ""})
+
+    def scan() -> list[dict[str, Any]]:
+        ctx.liveness.flush()
+        with ctx.db.session() as db:
+            return [{"kind": n.kind, "title": n.title, "message": n.message} for n in scan_ports(db)]
+
+    assert scan() == []  # never failed: nothing to say
+    down = "The monitoring interface eth1 is down: no SPAN traffic reaches the sensor. Check the cable."
+    _ports(s, {"interface": "eth1", "failure": "Interface down", "since": 1000.5, "message": down})
+    (n,) = scan()
+    assert n["kind"] == "span_port_failure"
+    assert n["title"] == f"Sensor {name}: SPAN monitoring port eth1: Interface down"
+    assert n["message"] == f"Sensor {name}: {down}"
+    assert scan() == []  # once, however often the sensor reports it and the monitor looks
+    _ports(s, {"interface": "eth1", "failure": "Interface down", "since": 1000.5, "message": down})
+    assert scan() == []
+    _ports(s, {"interface": "eth1", "failure": None, "since": 1060.0, "message": ""})
+    (back,) = scan()
+    assert back["kind"] == "span_port_restored" and back["title"].endswith("eth1: traffic returned")
+    listed = admin.get("/api/v1/notifications", params={"kind": "span_port_failure"}).json()
+    assert listed["total"] == 1 and listed["items"][0]["node_id"] == s.node_id
+    page = admin.get("/settings/notifications?kind=span_port_failure").text
+    assert "SPAN monitoring port failure" in page and "eth1: Interface down" in page
+    assert "eth1: traffic returned" not in page
+
+    assert deliver_due(ctx).sent == 2  # forwarded like every system notification
+    wait_until(lambda: len(syslog_udp.messages) == 2)
+    codes = sorted(formats.parse_cef(m)[0][4] for m in syslog_udp.messages)
+    assert codes == ["SPAN_PORT_FAILURE", "SPAN_PORT_RESTORED"]

@@ -147,3 +147,37 @@ def test_sql_status_agrees_with_derive_status(ctx: ConsoleContext) -> None:
     assert len(expected) == 2 * 2 * 2 * 2 * 4 * 4 * 3 * 2 * 3 * 2
     assert {s for s in expected.values()} == {s.value for s in NodeStatus}  # every status is covered
     assert got == expected
+
+
+def test_the_three_disconnection_messages_are_the_seeds_words() -> None:
+    """Seed 002, "View OT sensor connection statuses", character for character (its apostrophe too)."""
+    assert DisconnectReason.CANT_PROCESS == (
+        "The on-premises management console can\u2019t process data received from the sensor."
+    )
+    assert DisconnectReason.TIME_DRIFT == (
+        "Times drift detected. The on-premises management console has been disconnected from sensor."
+    )
+    assert DisconnectReason.NOT_COMMUNICATING == (
+        "Sensor not communicating with on-premises management console. "
+        "Check network connectivity or certificate validation."
+    )
+    assert DisconnectReason.TIME_DRIFT.short == "Time drift detected"
+    assert DisconnectReason.NOT_COMMUNICATING.for_kind("agent").startswith("Agent not communicating")
+
+
+def test_reasons_stored_in_an_earlier_wording_still_read_right() -> None:
+    from otwatch.console.fleet.status import LEGACY_REASONS, short_reason
+
+    silent = replace(HEALTHY, last_seen=NOW - timedelta(hours=1))
+    old = "Not communicating \u2014 check network connectivity or certificate validation"
+    assert disconnect_reason(silent, old, NOW, 90) == DisconnectReason.NOT_COMMUNICATING
+    refused = replace(HEALTHY, unprocessable=True)
+    old_refusal = "The console can't process data received from the sensor"
+    assert disconnect_reason(refused, old_refusal, NOW, 90) == DisconnectReason.CANT_PROCESS
+    assert set(LEGACY_REASONS.values()) == {
+        DisconnectReason.CANT_PROCESS,
+        DisconnectReason.TIME_DRIFT,
+        DisconnectReason.NOT_COMMUNICATING,
+    }
+    assert short_reason("Time drift detected") == "Time drift detected"
+    assert short_reason(None) is None and short_reason("anything else") == "anything else"

@@ -125,7 +125,7 @@ def test_notifications_page_lists_and_filters(admin: TestClient, ctx: ConsoleCon
         db.commit()
     page = admin.get("/settings/notifications")
     assert page.status_code == 200
-    assert "can&#39;t process data received from sensor" in page.text
+    assert "can\u2019t process data received from the sensor" in page.text  # seed 002's words
     assert f'href="/sensors/{s.node_id}"' in page.text
     empty = admin.get("/settings/notifications?kind=sensor_reconnected")
     assert "No system notifications match these filters" in empty.text

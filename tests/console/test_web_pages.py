@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from otwatch.console.context import ConsoleContext
+from otwatch.console.fleet.models import Node
 from tests.conftest import form_login
 from tests.console.helpers import FakeAgent, new_key
 from tests.console.test_assets import HOST, PLC, SWITCH, _agent, _scan
@@ -174,11 +175,30 @@ def test_agents_page_links_inventory_and_offers_configuration(admin: TestClient,
     a = _agent(admin, ctx, "gw-a")
     _scan(admin, a, _reports(PLC))
     node = admin.get(f"/api/v1/agents/{a.node_id}").json()
+    assert node["host_asset_id"] is None  # its own address is not in the inventory
     r = admin.get("/agents")
     assert r.status_code == 200
     assert f'id="agent-{a.node_id}"' in r.text
     assert f'<a href="/inventory?source={a.node_id}"' in r.text  # Reported Assets
-    assert f'<a href="/inventory?q={node["ip"]}"' in r.text  # Host Asset
+    assert (
+        f'<span title="No asset at this address in the inventory yet">{node["hostname"] or node["ip"]}</span>'
+        in r.text
+    )
+
+    # Host Asset: a direct link to the details page of the asset at the agent's own address
+    with ctx.db.session() as db:
+        row = db.get(Node, a.node_id)
+        assert row is not None
+        row.ip = HOST["ip"]
+        db.commit()
+    _scan(admin, a, _reports(PLC, HOST))
+    host_id = next(x["id"] for x in admin.get("/api/v1/assets").json()["items"] if x["ip"] == HOST["ip"])
+    assert admin.get(f"/api/v1/agents/{a.node_id}").json()["host_asset_id"] == host_id
+    listed = admin.get("/api/v1/agents").json()["items"]
+    assert [x["host_asset_id"] for x in listed if x["id"] == a.node_id] == [host_id]
+    r = admin.get("/agents")
+    assert f'<a href="/inventory/{host_id}" title="The host asset\'s details">' in r.text
+    assert admin.get(f"/inventory/{host_id}").status_code == 200
     assert 'data-action="configure">Configure</button>' in r.text
     assert 'data-bulk="set_schedule">Set Schedule Scan</button>' in r.text
     for control in ('id="configure-panel"', 'id="cfg-name"', 'id="cfg-networks"', 'id="cfg-schedule"'):

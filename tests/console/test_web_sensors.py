@@ -181,7 +181,10 @@ def test_disconnected_sensor_shows_the_disconnection_message(admin: TestClient, 
         assert node is not None
         node.last_seen = utcnow() - timedelta(minutes=10)
         db.commit()
-    reason = "Not communicating — check network connectivity or certificate validation"
+    reason = (
+        "Sensor not communicating with on-premises management console. "
+        "Check network connectivity or certificate validation."
+    )
     assert admin.get(f"/api/v1/sensors/{s.node_id}").json()["disconnect_reason"] == reason
     overview_page = admin.get(f"/sensors/{s.node_id}").text
     assert "Service connection error." in overview_page and reason in overview_page

@@ -28,6 +28,8 @@ from tests.pg import free_port
 pytestmark = pytest.mark.network
 T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
+TIME_DRIFT = "Times drift detected. The on-premises management console has been disconnected from sensor."  # seed 002's words
+
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
@@ -202,7 +204,7 @@ def test_sensor_with_a_drifting_clock_is_reported_and_forwarded(
 
     _checkin(state, client_time=datetime.now(UTC) + timedelta(minutes=10))  # its clock is 10 minutes off
     view = admin.get(f"/api/v1/sensors/{ident.node_id}").json()
-    assert view["status"] == "Disconnected" and view["disconnect_reason"] == "Time drift detected"
+    assert view["status"] == "Disconnected" and view["disconnect_reason"] == TIME_DRIFT
     wait_until(
         lambda: len(syslog_tcp.messages) == 1, 20
     )  # the monitor's first scan waits offline_after (5 s)
@@ -212,11 +214,11 @@ def test_sensor_with_a_drifting_clock_is_reported_and_forwarded(
         f"Sensor {view['name']} disconnected: Time drift detected",
         "8",
     ]
-    assert ext["reason"] == "Time drift detected" and ext["deviceExternalId"] == ident.node_id
+    assert ext["reason"] == TIME_DRIFT and ext["deviceExternalId"] == ident.node_id
     assert ext["msg"].startswith(
-        f"Times drift detected. The console has been disconnected from sensor {view['name']}"
+        f"Times drift detected. The on-premises management console has been disconnected from sensor {view['name']}"
     )
     time.sleep(1.0)  # more monitor rounds: still one notification, one message
     notes = admin.get("/api/v1/notifications").json()
-    assert notes["total"] == 1 and notes["items"][0]["reason"] == "Time drift detected"
+    assert notes["total"] == 1 and notes["items"][0]["reason"] == TIME_DRIFT
     assert len(syslog_tcp.messages) == 1 and not syslog_tcp.errors

@@ -68,3 +68,32 @@ def test_sensor_install_writes_a_unit_that_runs_under_the_supervisor(
     assert f"sensor supervise --install-base {base}" in unit
     help_text = runner.invoke(app, ["sensor", "supervise", "--help"]).output
     assert "--health-timeout" in help_text
+
+
+def test_install_with_a_sha1_fingerprint_warns_and_pairs(live_console: LiveConsole, tmp_path: Path) -> None:
+    """Seed 000's example pins the console with 20 octets: accepted, with a warning; SHA-256 stays the default."""
+    from otwatch.wire.pki import fingerprint_sha1
+
+    sha1 = fingerprint_sha1(live_console.ctx.pki.server_cert)
+    r = runner.invoke(
+        app,
+        ["agent", "install", "--install-base", str(tmp_path / "a"), "--icp-address", live_console.address,
+         "--icp-username", "admin", "--icp-password", "admin-password-1", "--icp-fingerprint", sha1],
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "SHA-1 certificate fingerprint" in r.output and "prefer the SHA-256 fingerprint" in r.output
+    assert "Pending Approval" in r.output
+    wrong = ":".join(["AB"] * 20)
+    bad = runner.invoke(
+        app,
+        ["agent", "install", "--install-base", str(tmp_path / "b"), "--icp-address", live_console.address,
+         "--icp-apikey", "otw_x_y", "--icp-fingerprint", wrong],
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "does not match" in bad.output
+    sha256 = live_console.ctx.pki.fingerprint
+    ok = runner.invoke(
+        app,
+        ["agent", "install", "--install-base", str(tmp_path / "c"), "--icp-address", live_console.address,
+         "--icp-username", "admin", "--icp-password", "admin-password-1", "--icp-fingerprint", sha256],
+    )  # fmt: skip
+    assert ok.exit_code == 0 and "SHA-1" not in ok.output

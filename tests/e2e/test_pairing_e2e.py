@@ -64,7 +64,9 @@ def test_pair_approve_connect_then_disconnect(live_console: LiveConsole, tmp_pat
     # offline_after is 5 s in the test settings
     wait_for(lambda: status(admin, ident.node_id) == "Disconnected", timeout=15)
     view = admin.get(f"/api/v1/agents/{ident.node_id}").json()
-    assert view["disconnect_reason"].startswith("Not communicating")
+    assert view["disconnect_reason"].startswith(
+        "Agent not communicating with on-premises management console."
+    )
 
 
 def test_wrong_pin_refused_before_any_secret_is_sent(live_console: LiveConsole, tmp_path: Path) -> None:

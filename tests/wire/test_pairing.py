@@ -44,6 +44,25 @@ def test_bad_fingerprints(text: str) -> None:
         pki.normalize_fingerprint(text)
 
 
+SHA1 = ":".join(["3F"] * 20)  # 20 octets, as in seed 000's ICP_FINGERPRINT example
+
+
+@pytest.mark.parametrize("text", [SHA1, SHA1.replace(":", ""), SHA1.lower(), SHA1.replace(":", "-")])
+def test_sha1_fingerprints_are_accepted_and_known_as_such(text: str) -> None:
+    assert pki.normalize_fingerprint(text) == SHA1
+    assert pki.is_sha1(text) and not pki.is_sha1(FP)
+
+
+def test_a_sha1_pin_is_compared_as_sha1() -> None:
+    import hashlib
+
+    der = b"certificate bytes"
+    sha1 = ":".join(f"{b:02X}" for b in hashlib.sha1(der).digest())
+    assert pki.fingerprint_der(der, like=SHA1) == sha1
+    assert pki.fingerprint_der(der) == pki.fingerprint_der(der, like=FP)  # SHA-256 by default
+    assert len(pki.fingerprint_der(der).split(":")) == 32
+
+
 def test_issued_client_certificate_chains_to_ca() -> None:
     ca_key, ca = pki.create_ca()
     key = pki.generate_key()

@@ -3,6 +3,9 @@
 The console's configuration (active query networks, schedule, credentials, safety overrides) is
 applied to the local scan engine; the networks are enforced again here by the engine's Scope, so
 a console (or anyone speaking for it) can never make this agent send outside them.
+
+Paused (from the console's Agents page) stops everything but the check-in: the console holds back
+commands, and the agent runs no scheduled scan and aborts one in progress (:meth:`AgentNode.schedule_tick`).
 """
 
 from __future__ import annotations
@@ -137,17 +140,40 @@ class AgentNode:
         return {"from": before, "to": engine.version, "ports": len(engine.ports)}
 
     # ------------------------------------------------------------ schedule
+    @property
+    def paused(self) -> bool:
+        """Paused from the console (its check-in answer says so): the agent does nothing but check in."""
+        return self.runtime.status == "Paused"
+
     def _scheduler(self) -> None:
         """Run the configured scheduled scan ("Repeats Every") while the agent runs."""
-        rt = self.runtime
-        while not rt.stopping:
-            sched = rt.config.get("schedule") or {}
-            if sched.get("enabled"):
-                every = int(sched.get("every", 1)) * UNIT_SECONDS.get(str(sched.get("unit", "minutes")), 60)
-                if time.monotonic() - self._last_scheduled >= every and not self._scan_lock.locked():
-                    self._last_scheduled = time.monotonic()
-                    threading.Thread(target=self._scheduled_scan, daemon=True).start()
+        while not self.runtime.stopping:
+            self.schedule_tick(time.monotonic())
             threading.Event().wait(1.0)
+
+    def schedule_tick(self, now: float) -> bool:
+        """One look at the schedule; True when a scheduled scan was started.
+
+        No scheduled scan before the console has answered a check-in (the agent does not know yet
+        whether it is paused), and none while Paused: a scan still running when the pause arrives is
+        aborted, and the period starts again at Resume (no scan fires the moment the agent resumes)."""
+        rt = self.runtime
+        if rt.status == "unknown" or self.paused:
+            self._last_scheduled = now
+            scanner = self._scanner
+            if self.paused and scanner is not None:
+                log.info("paused from the console: aborting the scan in progress")
+                scanner.abort()
+            return False
+        sched = rt.config.get("schedule") or {}
+        if not sched.get("enabled"):
+            return False
+        every = int(sched.get("every", 1)) * UNIT_SECONDS.get(str(sched.get("unit", "minutes")), 60)
+        if now - self._last_scheduled >= every and not self._scan_lock.locked():
+            self._last_scheduled = now
+            threading.Thread(target=self._scheduled_scan, daemon=True).start()
+            return True
+        return False
 
     def _scheduled_scan(self) -> None:
         """A scheduled scan reports like Scan Now, under an id of its own (console side: created on receipt)."""

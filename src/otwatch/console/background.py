@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from otwatch.console.context import ConsoleContext
 from otwatch.console.forwarding.worker import deliver_due
-from otwatch.console.notifications.service import scan_fleet
+from otwatch.console.notifications.service import scan_fleet, scan_ports
 from otwatch.console.vulnerabilities.provider import sync_configured
 from otwatch.console.vulnerabilities.service import catalog
 
@@ -26,6 +26,7 @@ def monitor_once(ctx: ConsoleContext) -> None:
     ctx.liveness.flush()  # before judging who is Disconnected (and in case check-ins stopped)
     with ctx.db.session() as db:
         scan_fleet(db, ctx)
+        scan_ports(db)  # SPAN monitoring-port failures the sensors report
 
 
 def deliver_once(ctx: ConsoleContext) -> None:

@@ -167,11 +167,18 @@ def migrate(data_dir: DataDir = None) -> None:
 
 
 @app.command()
-def fingerprint(data_dir: DataDir = None) -> None:
+def fingerprint(
+    data_dir: DataDir = None,
+    sha1: Annotated[
+        bool, typer.Option("--sha1", help="the 20-octet SHA-1 form, for installers that ask for it")
+    ] = False,
+) -> None:
     """Print the console certificate's SHA-256 fingerprint (the pin agents and sensors use)."""
     from otwatch.console.context import ConsoleContext
+    from otwatch.wire.pki import fingerprint_sha1
 
-    typer.echo(ConsoleContext.create(_settings(data_dir)).pki.fingerprint)
+    pki = ConsoleContext.create(_settings(data_dir)).pki
+    typer.echo(fingerprint_sha1(pki.server_cert) if sha1 else pki.fingerprint)
 
 
 pairing = typer.Typer(help="Pairing keys for agents and sensors.", no_args_is_help=True)

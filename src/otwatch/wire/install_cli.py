@@ -20,7 +20,7 @@ from otwatch import __version__
 from otwatch.wire.client import ConsoleLink, Credentials, LinkError, NodeState, enroll
 from otwatch.wire.messages import NodeKind
 from otwatch.wire.pairing import PairingKeyError
-from otwatch.wire.pki import PinError
+from otwatch.wire.pki import SHA1_WARNING, PinError, is_sha1
 
 out = Console(stderr=True, soft_wrap=True)  # no hard wraps: paths and ids stay copyable
 
@@ -43,7 +43,7 @@ Fingerprint = Annotated[
     str | None,
     typer.Option(
         "--icp-fingerprint",
-        help="ICP_FINGERPRINT: console certificate SHA-256",
+        help="ICP_FINGERPRINT: console certificate SHA-256 (SHA-1 accepted, with a warning)",
         envvar="OTWATCH_ICP_FINGERPRINT",
     ),
 ]
@@ -81,6 +81,8 @@ def pair(
     if state.exists() and not repair:
         out.print(f"[red]error:[/] already installed in {base}; use `otwatch {kind} repair` to pair it again")
         raise typer.Exit(1)
+    if creds.fingerprint and not creds.pairing_key and is_sha1(creds.fingerprint):
+        out.print(f"[yellow]{SHA1_WARNING}[/]", highlight=False)
     try:
         ident, resp = enroll(
             state, kind, creds, version=__version__, engine_version=engine_version, repair=repair

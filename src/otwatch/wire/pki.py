@@ -153,26 +153,49 @@ def public_key_sha256(public_key: object) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-def fingerprint_der(der: bytes) -> str:
-    """SHA-256 fingerprint in the usual colon form: ``AB:CD:...`` (32 bytes)."""
-    return ":".join(f"{b:02X}" for b in hashlib.sha256(der).digest())
+def fingerprint_der(der: bytes, like: str | None = None) -> str:
+    """SHA-256 fingerprint in the usual colon form: ``AB:CD:...`` (32 bytes); SHA-1 (20 bytes) when
+    ``like`` is a SHA-1 fingerprint, to compare with a pin given that way."""
+    algorithm = hashlib.sha1 if like is not None and is_sha1(like) else hashlib.sha256
+    return ":".join(f"{b:02X}" for b in algorithm(der).digest())
 
 
 def fingerprint(cert: x509.Certificate) -> str:
     return fingerprint_der(cert.public_bytes(serialization.Encoding.DER))
 
 
-_HEX = re.compile(r"^[0-9A-F]{64}$")
+def fingerprint_sha1(cert: x509.Certificate) -> str:
+    """The 20-octet form some installers ask for (seed 000's ICP_FINGERPRINT example)."""
+    return fingerprint_der(cert.public_bytes(serialization.Encoding.DER), like="0" * 40)
+
+
+_HEX = re.compile(r"^(?:[0-9A-F]{64}|[0-9A-F]{40})$")
+
+#: Shown wherever a SHA-1 pin is accepted. SHA-256 stays the default and what the console shows.
+SHA1_WARNING = (
+    "warning: a SHA-1 certificate fingerprint (20 octets) was given. It is accepted, but SHA-1 is "
+    "no longer collision-resistant: prefer the SHA-256 fingerprint (`otwatch console fingerprint`, "
+    "or Certificates in the console)."
+)
+
+
+def is_sha1(fp: str) -> bool:
+    """Whether a fingerprint (any accepted spelling) is a 20-octet SHA-1 one."""
+    return len(re.sub(r"[\s:\-]", "", fp)) == 40
 
 
 def normalize_fingerprint(text: str) -> str:
-    """Accept ``AB:CD:..``, ``ab cd ..`` or plain hex; return the colon form or raise PinError."""
+    """Accept ``AB:CD:..``, ``ab cd ..`` or plain hex; return the colon form or raise PinError.
+
+    SHA-256 (32 octets) is the fingerprint the console shows and pairing keys carry; SHA-1 (20 octets,
+    as in seed 000's msiexec example) is accepted too, with :data:`SHA1_WARNING` shown by the caller."""
     compact = re.sub(r"[\s:\-]", "", text).upper()
     if not _HEX.match(compact):
         raise PinError(
-            "certificate fingerprint must be a SHA-256 fingerprint: 64 hex digits, optionally separated by colons"
+            "certificate fingerprint must be a SHA-256 fingerprint: 64 hex digits, optionally separated "
+            "by colons (a SHA-1 fingerprint of 40 hex digits is accepted too, with a warning)"
         )
-    return ":".join(compact[i : i + 2] for i in range(0, 64, 2))
+    return ":".join(compact[i : i + 2] for i in range(0, len(compact), 2))
 
 
 def serial_hex(cert: x509.Certificate) -> str:

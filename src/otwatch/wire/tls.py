@@ -54,7 +54,7 @@ def pinned_context(host: str, port: int, pin: str, timeout: float = 5.0) -> ssl.
     """
     want = normalize_fingerprint(pin)
     der = fetch_certificate(host, port, timeout)
-    got = fingerprint_der(der)
+    got = fingerprint_der(der, like=want)  # SHA-1 when the pin was given as SHA-1
     if got != want:
         raise PinError(
             f"console certificate fingerprint {got} does not match the expected {want}; "

@@ -54,6 +54,11 @@ def _time(value: object) -> datetime | None:
 def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
     cmd = db.get(Command, res.id)
     if cmd is None and res.result.get("scheduled") and res.id.startswith("sched-") and len(res.id) <= 32:
+        if node.paused:
+            # a paused agent runs no scheduled scans (an older agent might): neither the scan nor its
+            # assets are recorded
+            audit.record(db, f"node:{node.id}", "scan.ignored_while_paused", node.id, scan_id=res.id)
+            return
         # a scheduled scan the agent ran by itself: recorded like a Scan Now
         cmd = Command(
             id=res.id, node_id=node.id, type="scan", created_by="schedule", expires_at=now, delivered_at=now

@@ -6,19 +6,28 @@ Every other fleet module builds on this one; it imports none of them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from otwatch.console.assets.models import Asset
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.models import Credential
 from otwatch.console.db import after_commit, utcnow
 from otwatch.console.errors import not_found
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import SENSOR_DEFAULTS, NodeOut, Schedule
-from otwatch.console.fleet.status import REFUSED, NodeState, NodeStatus, derive_status, disconnect_reason
+from otwatch.console.fleet.status import (
+    REFUSED_STORED,
+    DisconnectReason,
+    NodeState,
+    NodeStatus,
+    derive_status,
+    disconnect_reason,
+)
 
 __all__ = [
     "STATUS_COLUMNS",
@@ -63,7 +72,7 @@ def node_state(n: Node, max_skew: float) -> NodeState:
         activity=n.activity,
         config_version=n.config_version,
         config_acked=n.config_acked,
-        unprocessable=n.disconnect_reason in REFUSED,
+        unprocessable=n.disconnect_reason in REFUSED_STORED,
     )
 
 
@@ -73,8 +82,30 @@ def status_of(ctx: ConsoleContext, n: Node, now: datetime | None = None) -> Node
     )
 
 
+def _reason_for(kind: str, reason: str | None) -> str | None:
+    """The seed's sensor messages, about the agent on an agent's row."""
+    try:
+        return DisconnectReason(reason).for_kind(kind) if reason is not None else None
+    except ValueError:
+        return reason
+
+
+def host_asset_ids(db: Session, rows: Iterable[Node]) -> dict[str, str]:
+    """Agent id -> the inventory asset at the agent's own address (Host Asset links to its page);
+    when several assets share the address, the one seen last. One query for a whole page of agents."""
+    agents = [n for n in rows if n.kind == "agent" and n.ip]
+    ips = {n.ip for n in agents}  # one statement however many agents (or none) the page shows
+    found = db.execute(select(Asset.ip, Asset.id).where(Asset.ip.in_(ips)).order_by(Asset.last_seen))
+    by_ip = {ip: asset_id for ip, asset_id in found}  # the last seen wins
+    return {n.id: by_ip[n.ip] for n in agents if n.ip in by_ip}
+
+
 def node_out(
-    ctx: ConsoleContext, n: Node, cred_names: dict[str, str], now: datetime | None = None
+    ctx: ConsoleContext,
+    n: Node,
+    cred_names: dict[str, str],
+    now: datetime | None = None,
+    host_asset_id: str | None = None,
 ) -> NodeOut:
     now = now or utcnow()
     st = node_state(n, ctx.settings.max_clock_skew)
@@ -89,7 +120,9 @@ def node_out(
         hostname=n.hostname,
         status=status.value,
         status_colour=status.colour,
-        disconnect_reason=disconnect_reason(st, n.disconnect_reason, now, ctx.settings.offline_after),
+        disconnect_reason=_reason_for(
+            n.kind, disconnect_reason(st, n.disconnect_reason, now, ctx.settings.offline_after)
+        ),
         last_scan_result=n.last_scan_result,
         active_query_networks=list(n.config.get("active_query_networks", [])),
         scan_schedule=schedule.label(),
@@ -109,6 +142,7 @@ def node_out(
         settings={**SENSOR_DEFAULTS, **n.config} if n.kind == "sensor" else {},
         stats=n.stats if n.kind == "sensor" else {},
         threat_intel_version=threat_intel_version(n) if n.kind == "sensor" else None,
+        host_asset_id=host_asset_id,
         config_version=n.config_version,
         config_acked=n.config_acked,
     )

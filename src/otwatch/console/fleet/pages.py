@@ -16,6 +16,7 @@ from otwatch.console.fleet.schemas import ENGINES, SETTING_GROUPS, Unit
 from otwatch.console.fleet.status import NodeStatus, status_sql
 from otwatch.console.pagination import paginate
 from otwatch.console.settings import service as settings
+from otwatch.console.updates import service as updates
 from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
 from otwatch.ui import overview
 
@@ -44,7 +45,9 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     if status is not None:  # the dashboard's links: the same rule as GET /api/v1/agents?status=
         stmt = stmt.where(status_sql(now, ctx.settings.offline_after, ctx.settings.max_clock_skew) == status)
     rows, total = paginate(db, stmt, page)
-    agents = [nodes.node_out(ctx, n, names, now) for n in rows]
+    hosts = nodes.host_asset_ids(db, rows)
+    agents = [nodes.node_out(ctx, n, names, now, hosts.get(n.id)) for n in rows]
+    newest_otd = updates.newest(db, "otd")
     return render(
         request,
         "agents.html",
@@ -61,6 +64,7 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         auto_update=bool(settings.get(db, "auto_update")),
         credentials=credentials,
         units=[u.value for u in Unit],
+        otd_version=newest_otd.version if newest_otd is not None else None,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -12,7 +12,7 @@ from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, FleetAdmin, Operator, Permission, Principal, SessionDep, Viewer
-from otwatch.console.errors import APIError
+from otwatch.console.errors import APIError, conflict
 from otwatch.console.fleet import commands, configuration, lifecycle, nodes, packages, pairing, push
 from otwatch.console.fleet.models import Node, PairingKey
 from otwatch.console.fleet.schemas import (
@@ -103,7 +103,8 @@ def _node_routes(plural: str) -> APIRouter:
             stmt = stmt.where(status_sql(now, s.offline_after, s.max_clock_skew) == status.value)
         rows, total = paginate(db, stmt, page)
         names = nodes.credential_names(db)
-        items = [nodes.node_out(ctx, n, names, now) for n in rows]
+        hosts = nodes.host_asset_ids(db, rows) if kind == "agent" else {}
+        items = [nodes.node_out(ctx, n, names, now, hosts.get(n.id)) for n in rows]
         return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
     @r.post("/bulk", response_model=BulkOut, name=f"bulk_{plural}")
@@ -127,7 +128,9 @@ def _node_routes(plural: str) -> APIRouter:
 
     @r.get("/{node_id}", response_model=NodeOut, name=f"get_{kind}")
     def get_node(node_id: str, _: Viewer, ctx: CtxDep, db: SessionDep) -> NodeOut:
-        return nodes.node_out(ctx, nodes.get_node(db, node_id, kind), nodes.credential_names(db))
+        node = nodes.get_node(db, node_id, kind)
+        host = nodes.host_asset_ids(db, [node]).get(node.id)
+        return nodes.node_out(ctx, node, nodes.credential_names(db), host_asset_id=host)
 
     @r.post("/{node_id}/approve", response_model=NodeOut, name=f"approve_{kind}")
     def approve(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
@@ -223,10 +226,23 @@ def abort_scan(node_id: str, p: Operator, ctx: CtxDep, db: SessionDep) -> NodeOu
     return _done(ctx, db, node)
 
 
+#: Bulk schedules need an online agent. The seed asks for Connected; an agent that is online but busy
+#: (Scanning, Updating) or taking its latest settings (Preparing Connection, e.g. right after another
+#: bulk action) is accepted too: it was Connected a moment ago and takes the schedule at once.
+SCHEDULE_READY: Final = frozenset(
+    {NodeStatus.CONNECTED, NodeStatus.SCANNING, NodeStatus.UPDATING, NodeStatus.PREPARING_CONNECTION}
+)
+BULK_SCHEDULES: Final = frozenset({"enable_schedule", "disable_schedule", "set_schedule"})
+
+
 def _one(db: Session, ctx: ConsoleContext, p: Principal, node: Node, body: BulkIn) -> None:
     needed = Permission.OPERATE if body.action in ("scan_now", "abort_scan") else Permission.MANAGE_FLEET
     if not p.can(needed):
         raise APIError(403, "forbidden", f"the {p.role.value} role may not {body.action}")
+    if body.action in BULK_SCHEDULES and node.kind == "agent":
+        st = nodes.status_of(ctx, node)
+        if st not in SCHEDULE_READY:
+            raise conflict(f"the agent is {st.value}; bulk schedules need a Connected agent")
     match body.action:
         case "approve":
             lifecycle.approve(db, ctx, p.actor, node)

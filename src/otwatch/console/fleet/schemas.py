@@ -363,6 +363,7 @@ class NodeOut(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)  # sensors: learning mode, engines, ...
     stats: dict[str, Any] = Field(default_factory=dict)  # sensors: the latest traffic statistics
     threat_intel_version: str | None = None  # sensors: the threat-intelligence package in use
+    host_asset_id: str | None = None  # agents: the inventory asset at the agent's own address
     config_version: int = 0  # the newest configuration the console holds for the node
     config_acked: int = 0  # the newest configuration the node has acknowledged
 

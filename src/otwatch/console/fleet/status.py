@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Final
 
 from sqlalchemy import ColumnElement, and_, case, func, or_
 
@@ -68,17 +69,64 @@ class ScanResult(StrEnum):
 
 
 class DisconnectReason(StrEnum):
-    """The seeds' disconnection messages, word for word where they give them."""
+    """Why a node is Disconnected. The first three are the disconnection messages of seed 002 (Site
+    Management), in its words and punctuation; the others are ours (the seed has no such case)."""
 
-    CANT_PROCESS = "The console can't process data received from the sensor"
-    TIME_DRIFT = "Time drift detected"
-    NOT_COMMUNICATING = "Not communicating — check network connectivity or certificate validation"
+    CANT_PROCESS = "The on-premises management console can’t process data received from the sensor."
+    TIME_DRIFT = "Times drift detected. The on-premises management console has been disconnected from sensor."
+    NOT_COMMUNICATING = (
+        "Sensor not communicating with on-premises management console. "
+        "Check network connectivity or certificate validation."
+    )
     UNINSTALLED = "Uninstalled"
     VERSION_TOO_NEW = "The sensor runs a newer version than the console; update the console first"
+
+    @property
+    def short(self) -> str:
+        """A few words for titles ("Sensor plant-a disconnected: Time drift detected")."""
+        return _SHORT.get(self, self.value)
+
+    def for_kind(self, kind: str) -> str:
+        """The message for an agent speaks of the agent (the seed gives them for sensors only)."""
+        if kind == "sensor":
+            return self.value
+        return self.value.replace("Sensor ", "Agent ").replace("sensor", "agent")
+
+
+_SHORT: Final = {
+    DisconnectReason.CANT_PROCESS: "Can’t process data received",
+    DisconnectReason.TIME_DRIFT: "Time drift detected",
+    DisconnectReason.NOT_COMMUNICATING: "Not communicating",
+}
+
+#: The texts earlier versions stored (nodes.disconnect_reason, node_watch.reason) -> today's reason.
+LEGACY_REASONS: Final = {
+    "The console can't process data received from the sensor": DisconnectReason.CANT_PROCESS,
+    "Time drift detected": DisconnectReason.TIME_DRIFT,
+    "Not communicating — check network connectivity or certificate validation": (
+        DisconnectReason.NOT_COMMUNICATING
+    ),
+}
+
+
+def short_reason(reason: str | None) -> str | None:
+    """``DisconnectReason.short`` for a stored reason text (other texts as they are)."""
+    if reason is None:
+        return None
+    reason = LEGACY_REASONS.get(reason, reason)
+    try:
+        return DisconnectReason(reason).short
+    except ValueError:
+        return reason
 
 
 #: Reasons the console itself refused the node's last check-in: Disconnected until one is accepted.
 REFUSED = (DisconnectReason.CANT_PROCESS, DisconnectReason.VERSION_TOO_NEW)
+#: The stored texts that mean a refused check-in, an earlier version's wording included.
+REFUSED_STORED: Final = (
+    *(r.value for r in REFUSED),
+    "The console can't process data received from the sensor",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +181,7 @@ def status_sql(now: datetime, offline_after: float, max_skew: float) -> ColumnEl
                 Node.uninstalled_at.is_not(None),
                 Node.last_seen < now - timedelta(seconds=offline_after),  # silent > offline_after
                 func.abs(Node.clock_skew) > max_skew,  # time drift
-                Node.disconnect_reason.in_([r.value for r in REFUSED]),  # refused check-in
+                Node.disconnect_reason.in_(REFUSED_STORED),  # refused check-in
             ),
             NodeStatus.DISCONNECTED.value,
         ),
@@ -157,6 +205,7 @@ def disconnect_reason(
         return DisconnectReason.UNINSTALLED
     if s.time_drift:
         return DisconnectReason.TIME_DRIFT
+    stored_reason = LEGACY_REASONS.get(stored_reason or "", stored_reason)
     if s.unprocessable:
         return stored_reason if stored_reason in REFUSED else DisconnectReason.CANT_PROCESS
     return stored_reason or DisconnectReason.NOT_COMMUNICATING

@@ -16,7 +16,8 @@ class SystemNotification(Base):
     __tablename__ = "system_notifications"
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
-    kind: Mapped[str] = mapped_column(String(32), index=True)  # sensor_disconnected | sensor_reconnected
+    # sensor_disconnected | sensor_reconnected | span_port_failure | span_port_restored
+    kind: Mapped[str] = mapped_column(String(32), index=True)
     node_id: Mapped[str | None] = mapped_column(
         ID, ForeignKey("nodes.id", ondelete="SET NULL"), default=None, index=True
     )

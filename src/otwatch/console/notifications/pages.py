@@ -17,6 +17,8 @@ router = APIRouter(include_in_schema=False)
 NOTIFICATION_KINDS = {
     "sensor_disconnected": "Sensor disconnected",
     "sensor_reconnected": "Sensor reconnected",
+    "span_port_failure": "SPAN monitoring port failure",
+    "span_port_restored": "SPAN monitoring port traffic returned",
 }
 
 

@@ -33,7 +33,11 @@ def list_notifications(
     _: Viewer,
     db: SessionDep,
     page: PageDep,
-    kind: Annotated[Literal["sensor_disconnected", "sensor_reconnected"] | None, Query()] = None,
+    kind: Annotated[
+        Literal["sensor_disconnected", "sensor_reconnected", "span_port_failure", "span_port_restored"]
+        | None,
+        Query(),
+    ] = None,
     sensor: Annotated[str | None, Query(max_length=32)] = None,
 ) -> dict[str, object]:
     rows, total = paginate(db, service.query(kind, sensor), page)

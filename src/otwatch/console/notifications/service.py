@@ -12,6 +12,7 @@ repair) leave the watch as it is: the next connected status after a disconnectio
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, cast
 
@@ -23,7 +24,14 @@ from otwatch.console.context import ConsoleContext
 from otwatch.console.db import new_id, utcnow
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.nodes import STATUS_COLUMNS, node_state
-from otwatch.console.fleet.status import DisconnectReason, NodeStatus, derive_status, disconnect_reason
+from otwatch.console.fleet.status import (
+    LEGACY_REASONS,
+    DisconnectReason,
+    NodeStatus,
+    derive_status,
+    disconnect_reason,
+    short_reason,
+)
 from otwatch.console.forwarding.service import enqueue_notification
 from otwatch.console.notifications.models import NodeWatch, SystemNotification
 
@@ -53,18 +61,18 @@ def classify(ctx: ConsoleContext, node: Node, now: datetime) -> tuple[str, str |
 
 
 def disconnected_message(name: str, reason: str | None, skew: float, max_skew: float) -> str:
-    """The seed's disconnection messages, with what the console knows about this sensor."""
+    """The seed's disconnection messages (its words), naming the sensor and what the console knows."""
     if reason == DisconnectReason.TIME_DRIFT:
         side = "ahead of" if skew > 0 else "behind"
         return (
-            f"Times drift detected. The console has been disconnected from sensor {name}: its clock is "
-            f"{abs(skew):.0f} s {side} the console's (the limit is {max_skew:.0f} s)."
+            f"Times drift detected. The on-premises management console has been disconnected from sensor "
+            f"{name}: its clock is {abs(skew):.0f} s {side} the console's (the limit is {max_skew:.0f} s)."
         )
     if reason == DisconnectReason.CANT_PROCESS:
-        return f"The console can't process data received from sensor {name}."
+        return f"The on-premises management console can\u2019t process data received from the sensor {name}."
     if reason == DisconnectReason.NOT_COMMUNICATING:
         return (
-            f"Sensor {name} not communicating with the console. "
+            f"Sensor {name} not communicating with on-premises management console. "
             "Check network connectivity or certificate validation."
         )
     if reason == DisconnectReason.UNINSTALLED:
@@ -97,11 +105,13 @@ def _disconnected(
 ) -> SystemNotification:
     name = node.name or node.hostname
     msg = disconnected_message(name, reason, node.clock_skew, ctx.settings.max_clock_skew)
-    return _notify(db, DISCONNECTED_KIND, node, reason, f"Sensor {name} disconnected: {reason}", msg, now)
+    title = f"Sensor {name} disconnected: {short_reason(reason)}"
+    return _notify(db, DISCONNECTED_KIND, node, reason, title, msg, now)
 
 
 def _reconnected(db: Session, node: Node, was: str | None, now: datetime) -> SystemNotification:
     name = node.name or node.hostname
+    was = short_reason(was)
     msg = f"Sensor {name} is connected to the console again" + (f" (was: {was})." if was else ".")
     return _notify(db, RECONNECTED_KIND, node, None, f"Sensor {name} reconnected", msg, now)
 
@@ -127,6 +137,7 @@ def scan_fleet(db: Session, ctx: ConsoleContext, now: datetime | None = None) ->
         nid: (st, rs)
         for nid, st, rs in db.execute(select(NodeWatch.node_id, NodeWatch.state, NodeWatch.reason))
     }
+    legacy = {nid: LEGACY_REASONS[rs] for nid, (_, rs) in watched.items() if rs in LEGACY_REASONS}
     created: list[SystemNotification] = []
     rows = db.execute(select(*STATUS_COLUMNS).where(Node.kind.in_(MONITORED_KINDS)).order_by(Node.id))
     for row in rows:
@@ -137,7 +148,8 @@ def scan_fleet(db: Session, ctx: ConsoleContext, now: datetime | None = None) ->
         old = watched.get(row.id)
         if old is not None:
             old_state, old_reason = old
-            if old_state == state and (state == "connected" or old_reason == reason):
+            same = old_reason == reason or legacy.get(row.id) == reason  # an earlier version's words
+            if old_state == state and (state == "connected" or same):
                 continue
         node = db.get(Node, row.id)
         if node is None:  # deleted since
@@ -160,6 +172,76 @@ def scan_fleet(db: Session, ctx: ConsoleContext, now: datetime | None = None) ->
             created.append(_disconnected(db, ctx, node, reason, now))
         else:
             created.append(_reconnected(db, node, old_reason, now))
+    return created
+
+
+# ---------------------------------------------------------------- SPAN monitoring-port failures
+
+PORT_FAILED_KIND, PORT_RESTORED_KIND = "span_port_failure", "span_port_restored"
+
+
+def _port_notification_id(node_id: str, interface: str, failure: str | None, since: float) -> str:
+    """The same id for the same state change, in every console process and after restarts: inserted
+    once (ON CONFLICT DO NOTHING), so each failure and each recovery is notified exactly once."""
+    key = f"{node_id}|{interface}|{failure or ''}|{since!r}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def scan_ports(db: Session, now: datetime | None = None) -> list[SystemNotification]:
+    """SPAN monitoring-port failures and recoveries the sensors report in their statistics
+    (``system.monitoring_ports``, see otwatch.sensor.tracking.monitoring): one system notification per
+    change, forwarded by rules with Report System Notifications (e-mail included). Reads only that piece
+    of each sensor's statistics."""
+    now = now or utcnow()
+    ports = Node.stats["system"]["monitoring_ports"]
+    wanted: dict[str, tuple[str, str, str, str | None, str]] = {}
+    for node_id, name, host, value in db.execute(
+        select(Node.id, Node.name, Node.hostname, ports).where(Node.kind == "sensor")
+    ):
+        if not isinstance(value, list):
+            continue
+        for p in value:
+            if (
+                not isinstance(p, dict)
+                or not p.get("interface")
+                or not isinstance(p.get("since"), int | float)
+            ):
+                continue  # never failed: nothing to say
+            failure = p.get("failure")
+            nid = _port_notification_id(node_id, str(p["interface"]), failure, float(p["since"]))
+            wanted[nid] = (
+                node_id,
+                name or host,
+                str(p["interface"])[:64],
+                failure,
+                str(p.get("message") or ""),
+            )
+    if not wanted:
+        return []
+    known = set(db.scalars(select(SystemNotification.id).where(SystemNotification.id.in_(list(wanted)))))
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
+    created: list[SystemNotification] = []
+    for nid, (node_id, name, interface, failure, message) in wanted.items():
+        if nid in known:
+            continue
+        if failure:
+            kind, severity = PORT_FAILED_KIND, "Major"
+            title = f"Sensor {name}: SPAN monitoring port {interface}: {failure}"
+        else:
+            kind, severity = PORT_RESTORED_KIND, "Warning"
+            title = f"Sensor {name}: SPAN monitoring port {interface}: traffic returned"
+        values = {
+            "id": nid, "kind": kind, "node_id": node_id, "node_name": name, "severity": severity,
+            "reason": str(failure)[:300] if failure else None, "title": title[:300],
+            "message": f"Sensor {name}: {message}" if message else title, "created_at": now,
+        }  # fmt: skip
+        stmt = insert(SystemNotification).values(**values).on_conflict_do_nothing(index_elements=["id"])
+        if not db.execute(stmt).rowcount:  # type: ignore[attr-defined]
+            continue  # another console process notified it
+        n = db.get(SystemNotification, nid)
+        assert n is not None
+        enqueue_notification(db, n)
+        created.append(n)
     return created
 
 

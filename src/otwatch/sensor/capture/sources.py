@@ -6,6 +6,7 @@ sensor sees every frame of a SPAN/mirror port in promiscuous mode. It needs root
 
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 import time
@@ -128,9 +129,12 @@ class LiveInterface:
                 data = recv(self.snaplen)
             except TimeoutError:
                 continue
-            except OSError:
+            except OSError as exc:
                 if self.stopped:
                     return
+                if exc.errno == errno.ENETDOWN:  # the link went down: capture resumes when it is up
+                    time.sleep(0.5)
+                    continue
                 raise
             yield (time.time(), LINKTYPE_ETHERNET, data)
 

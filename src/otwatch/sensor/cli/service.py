@@ -89,6 +89,10 @@ def register(app: typer.Typer) -> None:
         except LinkError as exc:
             install_cli.out.print(f"[red]error:[/] {exc} (run `otwatch sensor install` first)")
             raise typer.Exit(1) from exc
+        node.ports.configure(*store.monitoring)  # SPAN port limits (Advanced Configurations > monitoring)
+        from otwatch.sensor.web.host import SensorHost
+
+        SensorHost(node).apply_detection(store.detection)  # a locally managed sensor's own choice
         console = (
             _start_console(node, store, console_host, console_port, network_root)
             if console_port is not None

@@ -3,7 +3,8 @@
 ::
 
     settings.json   time & region, network settings, console-certificate validation,
-                    advanced configurations, which TLS certificate is in use (atomic JSON writes)
+                    advanced configurations, which TLS certificate is in use, and the detection
+                    settings of a locally managed sensor (atomic JSON writes)
     users.json      the local users' argon2 hashes: ``admin`` and the privileged ``support`` user
     session.key     the secret that signs console sessions
     tls/            self-signed.{crt,key} (made at first start) and imported.{crt,key}
@@ -26,6 +27,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from otwatch.inventory.vocabulary import Engine
 from otwatch.sensor.config.netsettings import NetworkSettings
 from otwatch.sensor.config.timefmt import TimeRegion
 from otwatch.sensor.local.certs import ServerCertificate, describe, self_signed
@@ -91,6 +93,13 @@ def _speed(v: str) -> bool:
         return False
 
 
+def _percent(v: str) -> bool:
+    try:
+        return 0 < float(v) <= 100
+    except ValueError:
+        return False
+
+
 def _retention_options() -> dict[str, Option]:
     """``<store>_days`` (retention period) and ``<store>_max`` (maximum records; megabytes for alert
     PCAPs) for each data-mining store, defaults from :class:`~otwatch.sensor.tracking.retention.Retention`."""
@@ -111,13 +120,26 @@ def _retention_options() -> dict[str, Option]:
 
 
 #: Category -> key -> option. ``pcaps enabled=1`` shows Play PCAP (off until enabled); ``retention``
-#: limits the data-mining stores (devices, alerts, alert PCAPs, event timeline, logs).
+#: limits the data-mining stores (devices, alerts, alert PCAPs, event timeline, logs); ``monitoring``
+#: sets when a SPAN monitoring port counts as failed (no traffic for so long, so many frames dropped).
 ADVANCED: Final[dict[str, dict[str, Option]]] = {
     "pcaps": {
         "enabled": Option("0", "1 shows System Settings > Play PCAP", _flag),
         "speed": Option("0", "replay pace: 0 = as fast as possible, 1 = the capture's own timing", _speed),
     },
     "retention": _retention_options(),
+    "monitoring": {
+        "no_traffic_seconds": Option(
+            "300",
+            "seconds a monitoring (SPAN) interface may stay without traffic before it is a failure; above 0",
+            positive_number,
+        ),
+        "drop_percent": Option(
+            "1",
+            "percent of frames dropped between two checks that counts as dropping packets; 0-100",
+            _percent,
+        ),
+    },
 }
 
 
@@ -141,6 +163,39 @@ def parse_advanced(category: str, text: str) -> dict[str, str]:
             raise ValueError(f"line {n}: {key}={value!r} is not allowed ({option.help})")
         out[key] = value
     return out
+
+
+# ---------------------------------------------------------------- detection engines and network modeling
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    """System settings > Network monitoring > Detection engines and network modeling of a locally
+    managed sensor: Learning, Smart IT Learning and the five analytics engines (a console-connected
+    sensor takes them from its console instead)."""
+
+    learning: bool = True
+    smart_it_learning: bool = True
+    engines: frozenset[Engine] = frozenset(Engine)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "learning": self.learning,
+            "smart_it_learning": self.smart_it_learning,
+            "engines": [e.value for e in Engine if e in self.engines],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Detection:
+        known = {e.value for e in Engine}
+        engines = data.get("engines")
+        return cls(
+            learning=bool(data.get("learning", True)),
+            smart_it_learning=bool(data.get("smart_it_learning", True)),
+            engines=frozenset(Engine(e) for e in engines if e in known)
+            if isinstance(engines, list)
+            else frozenset(Engine),
+        )
 
 
 # ---------------------------------------------------------------- the store
@@ -302,6 +357,16 @@ class SensorStore:
         if changed and self.on_trust_changed is not None:
             self.on_trust_changed()
 
+    # -- detection engines and network modeling -------------------------------------------------
+    @property
+    def detection(self) -> Detection | None:
+        """The saved detection settings, or None when none were ever saved here."""
+        data = self._settings.get("detection")
+        return Detection.from_dict(data) if isinstance(data, dict) else None
+
+    def set_detection(self, detection: Detection) -> None:
+        self._update("detection", detection.as_dict())
+
     # -- advanced configurations ------------------------------------------------------------------
     def advanced(self, category: str) -> dict[str, str]:
         saved = (self._settings.get("advanced") or {}).get(category) or {}
@@ -320,6 +385,12 @@ class SensorStore:
     @property
     def pcap_speed(self) -> float:
         return float(self.advanced("pcaps")["speed"])
+
+    @property
+    def monitoring(self) -> tuple[float, float]:
+        """(seconds without traffic, percent of frames dropped) that make a monitoring-port failure."""
+        m = self.advanced("monitoring")
+        return float(m["no_traffic_seconds"]), float(m["drop_percent"])
 
     @property
     def retention(self) -> Retention:

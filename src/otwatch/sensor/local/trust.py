@@ -120,7 +120,7 @@ class ConsoleLinkContext(ssl.SSLContext):
         else:
             tls = self._pinned.wrap_socket(sock, *args, **kwargs)
             der = tls.getpeercert(binary_form=True)
-            got = fingerprint_der(der) if der else "(no certificate)"
+            got = fingerprint_der(der, like=trust.pin) if der else "(no certificate)"
             if got != trust.pin:
                 tls.close()
                 raise CertificateRefused(

@@ -30,6 +30,7 @@ from otwatch.sensor.config.settings import SensorSettings
 from otwatch.sensor.config.syssettings import LocalSecrets, SystemSettings
 from otwatch.sensor.local.adauth import AdConfig
 from otwatch.sensor.node.dnslookup import MISS_TTL, ReverseLookup
+from otwatch.sensor.node.portwatch import port_up, rx_packets
 from otwatch.sensor.node.snmpagent import (
     SensorHealth,
     SnmpService,
@@ -40,6 +41,7 @@ from otwatch.sensor.node.snmpagent import (
 )
 from otwatch.sensor.node.threatintel import IntelStore
 from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.tracking.monitoring import PortNotice, PortSample, PortWatch
 from otwatch.sensor.tracking.timeline import EventType
 from otwatch.wire import package
 from otwatch.wire.client import ConsoleLink, NodeState
@@ -109,6 +111,10 @@ class SensorNode:
         self.secrets = LocalSecrets(state.dir)
         self.snmp = SnmpService(self.snmp_health, self.secrets.get, host=snmp_host)
         self._drops = 0
+        self._drops_by_port: dict[str, int] = {}
+        self.ports = PortWatch()  # SPAN monitoring-port failures (tracking/monitoring.py)
+        self.port_check_every = 5.0
+        self._port_lock = threading.Lock()
         self.dns = dns or ReverseLookup()
         self._dns_due: dict[int, float] = {}  # asset id -> when to hand its address to the lookup again
         self.lock = threading.Lock()
@@ -211,14 +217,64 @@ class SensorNode:
             s = self.sensor
             packets, errors, assets = s.packets, s.errors, len(s.inventory.assets)
             alerts_open = sum(1 for a in s.alerts.alerts.values() if a.status != AlertStatus.CLOSED)
-        live = [src for src in self.sources if hasattr(src, "sock") and hasattr(src, "name")]
-        self._drops += sum(kernel_drops(src.sock) for src in live)
+        live = self._live()
+        self._collect_drops()
         cpu, memory, disk = host_usage(disk_path(self.runtime.state.dir))
         return SensorHealth(
             packets=packets, dropped=self._drops, errors=errors, alerts_open=alerts_open,
             cpu_percent=cpu, memory_percent=memory, disk_percent=disk,
             interface=interface_state([str(src.name) for src in live]), assets=assets,
         )  # fmt: skip
+
+    # ------------------------------------------------------------ SPAN monitoring ports
+    def _live(self) -> list[Any]:
+        """The live capture interfaces (a replayed capture has no port to watch)."""
+        return [src for src in self.sources if hasattr(src, "sock") and hasattr(src, "name")]
+
+    def _collect_drops(self) -> None:
+        """Add the kernel's drop counters (reset by every read) to the totals SNMP and the port watch use."""
+        with self._port_lock:
+            for src in self._live():
+                n = kernel_drops(src.sock)
+                self._drops += n
+                self._drops_by_port[str(src.name)] = self._drops_by_port.get(str(src.name), 0) + n
+
+    def check_ports(self, now: float | None = None) -> list[PortNotice]:
+        """Sample every live monitoring interface once; raise or clear SPAN monitoring-port failures as
+        system notifications (System Messages of the sensor console, the event timeline, the log)."""
+        now = time.time() if now is None else now
+        self._collect_drops()
+        notices: list[PortNotice] = []
+        for src in self._live():
+            name = str(src.name)
+            sample = PortSample(port_up(name), rx_packets(name), self._drops_by_port.get(name, 0))
+            with self._port_lock:
+                notices += self.ports.check(name, sample, now)
+        for n in notices:
+            (log.warning if n.failure else log.info)("%s: %s", n.title, n.message)
+            with self.lock:
+                self.sensor.timeline.add(
+                    now, EventType.MONITORING, n.title, interface=n.interface,
+                    failure=n.failure.value if n.failure else None, message=n.message,
+                )  # fmt: skip
+        return notices
+
+    def port_failures(self) -> list[PortNotice]:
+        with self._port_lock:
+            return self.ports.active()
+
+    def port_status(self) -> list[dict[str, object]]:
+        with self._port_lock:  # the watcher thread adds interfaces
+            return self.ports.status()
+
+    def _port_watcher(self) -> None:
+        stop = threading.Event()
+        while not self.runtime.stopping:
+            try:
+                self.check_ports()
+            except Exception:
+                log.exception("checking the monitoring ports failed")
+            stop.wait(self.port_check_every)
 
     # ------------------------------------------------------------ capture
     def _capture(self, source: Iterable[Frame]) -> None:
@@ -380,6 +436,7 @@ class SensorNode:
                 "subnets": [str(n) for n in s.settings.subnets],
                 "port_aliases": {str(k): v for k, v in sorted(s.settings.port_aliases.items())},
                 "threat_intel": self._intel_status(s),
+                "monitoring_ports": self.port_status(),
             }
         reports = []
         for i in range(0, len(assets), MAX_ASSETS_PER_REPORT):
@@ -421,6 +478,8 @@ class SensorNode:
             t = threading.Thread(target=self._capture, args=(src,), name="capture", daemon=True)
             t.start()
             self._threads.append(t)
+        if self._live():
+            threading.Thread(target=self._port_watcher, name="port-watch", daemon=True).start()
         if not connected:
             while not self.runtime.stopping:
                 time.sleep(0.5)

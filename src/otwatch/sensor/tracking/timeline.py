@@ -34,6 +34,7 @@ class EventType(StrEnum):
     PCAP = "PCAP played"
     CLEAR = "Data cleared"
     BACKUP = "Backup"
+    MONITORING = "Monitoring port"
 
 
 @dataclass(slots=True)

@@ -1,8 +1,8 @@
 """The sensor's own console: one sensor maintained from its own web pages (served by the sensor).
 
 Pages: Overview (the five widgets), Devices, Alerts, Event timeline, Data mining, System Settings
-(SSL/TLS certificate, sensor network settings, Time & Region, Play PCAP, Advanced Configurations) and
-Support > Clear data.
+(SSL/TLS certificate, sensor network settings, Time & Region, Play PCAP, Network monitoring >
+Detection engines and network modeling, Advanced Configurations) and Support > Clear data.
 
 Sign-in is local: ``admin`` and the privileged ``support`` user (the only one allowed to Clear
 data), argon2-hashed in the sensor's state directory; on a managed sensor with the pushed Active
@@ -35,7 +35,7 @@ from otwatch.sensor.local.uploads import PcapLibrary
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.timeline import EventType
-from otwatch.sensor.web import activation_page, backup_page, mining, pages, system
+from otwatch.sensor.web import activation_page, backup_page, detection, mining, pages, system
 from otwatch.sensor.web.deps import (
     WEB_DIR,
     ConsoleDep,
@@ -81,14 +81,18 @@ def create_sensor_app(
         console.event(EventType.SETTINGS, f"Settings changed: {key.replace('_', ' ')}", setting=key)
         if key == "advanced":
             console.apply_retention()
+            console.apply_monitoring()
 
     def data_cleared() -> None:
         console.apply_retention()
+        console.apply_detection()
         console.event(EventType.CLEAR, "Data cleared: learned data, alerts, devices and configuration")
 
     settings_store.on_changed = setting_saved
     settings_store.on_cleared = data_cleared
     console.apply_retention()
+    console.apply_detection()
+    console.apply_monitoring()
     templates.env.filters["fmt_bytes"] = format_bytes
     templates.env.filters["fmt_number"] = format_number
 
@@ -141,6 +145,7 @@ def create_sensor_app(
     app.include_router(_auth_router())
     app.include_router(pages.router)
     app.include_router(system.router)
+    app.include_router(detection.router)
     app.include_router(mining.router)
     app.include_router(activation_page.router)
     app.include_router(backup_page.router)

@@ -74,6 +74,8 @@ class SensorConsole:
             "csrf": csrf_token(request),  # the sign-in form carries one too (login CSRF)
             "flash": flash,
             "version": __version__,
+            "admin_roles": ADMIN_ROLES,
+            "port_failures": self.host.port_failures(),
         }
         return self.templates.TemplateResponse(request, name, {**base, **context}, status_code=status_code)
 
@@ -91,6 +93,17 @@ class SensorConsole:
         """Record a console action on the event timeline (wall-clock time)."""
         with self.host.lock:
             self.host.sensor.timeline.add(time.time(), type_, title, **details)
+
+    def apply_detection(self) -> None:
+        """A locally managed sensor runs with the detection settings saved on its own console
+        (at start, after a save); a console-connected one keeps what its console sends."""
+        self.host.apply_detection(self.store.detection)
+
+    def apply_monitoring(self) -> None:
+        """The saved monitoring-port limits onto the running node's port watch."""
+        node = self.host.node
+        if node is not None:
+            node.ports.configure(*self.store.monitoring)
 
     def apply_retention(self) -> None:
         """The saved retention limits onto the running sensor and the log book, enforced now."""
@@ -148,6 +161,16 @@ def _user(request: Request) -> Role:
         raise NotSignedIn() from None
 
 
+#: Roles with the seed's Admin rights on the sensor console (the privileged support user has them too).
+ADMIN_ROLES = frozenset({Role.ADMIN, Role.SUPPORT})
+
+
+def _admin(user: Annotated[Role, Depends(_user)]) -> Role:
+    if user not in ADMIN_ROLES:
+        raise Forbidden("Only an Admin user may change this setting.")
+    return user
+
+
 def _support(user: Annotated[Role, Depends(_user)]) -> Role:
     if user is not Role.SUPPORT:
         raise Forbidden("Only the privileged support user may clear the sensor's data.")
@@ -156,6 +179,7 @@ def _support(user: Annotated[Role, Depends(_user)]) -> Role:
 
 ConsoleDep = Annotated[SensorConsole, Depends(_console)]
 CurrentUser = Annotated[Role, Depends(_user)]
+AdminUser = Annotated[Role, Depends(_admin)]
 SupportUser = Annotated[Role, Depends(_support)]
 CsrfField = Annotated[str, Form(max_length=200)]
 

@@ -13,11 +13,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from otwatch.inventory.vocabulary import Engine
 from otwatch.sensor.capture.sources import Frame
 from otwatch.sensor.config.settings import SensorSettings
+from otwatch.sensor.local.store import Detection
 from otwatch.sensor.local.trust import is_validation_failure
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.sensor.pipeline.sensor import Sensor
+from otwatch.sensor.tracking.monitoring import PortNotice
 from otwatch.wire.client import LinkError
 from otwatch.wire.runtime import NodeRuntime
 
@@ -75,6 +78,28 @@ class SensorHost:
     def management_mode(self) -> str:
         address = self.console_address()
         return f"Managed by the console at {address}" if address else "Locally managed"
+
+    def apply_detection(self, detection: Detection | None) -> None:
+        """Learning, Smart IT Learning and the engines saved on a locally managed sensor's own console,
+        onto its pipeline (a console-connected sensor keeps what its console sends)."""
+        if detection is None or not self.locally_managed():
+            return
+        with self.lock:
+            s = self.sensor
+            s.settings.smart_it_learning = detection.smart_it_learning
+            for e in Engine:
+                s.set_engine(e, e in detection.engines)
+            if s.learning != detection.learning:
+                s.learning = detection.learning
+
+    def port_failures(self) -> list[PortNotice]:
+        """SPAN monitoring-port failures in force (a bare pipeline watches no port)."""
+        return self.node.port_failures() if self.node is not None else []
+
+    def locally_managed(self) -> bool:
+        """No console link: the sensor's own console owns its settings (learning, engines)."""
+        runtime = self.runtime
+        return runtime is None or not runtime.state.exists()
 
     def link_status(self) -> LinkStatus:
         runtime = self.runtime

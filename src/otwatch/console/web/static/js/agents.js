@@ -42,10 +42,15 @@ function initAgentsPage() {
     badge.className = "badge badge-" + a.status_colour;
     badge.textContent = a.status;
     if (a.disconnect_reason) badge.title = a.disconnect_reason;
-    let host = text(a.hostname);
-    if (a.ip) {
-      host = link("/inventory?q=" + encodeURIComponent(a.ip), a.hostname || a.ip);
-      host.title = "Host asset in the inventory";
+    // Host Asset: a direct link to the host asset's details page (keep in step with _agent_row.html)
+    let host;
+    if (a.host_asset_id) {
+      host = link("/inventory/" + encodeURIComponent(a.host_asset_id), a.hostname || a.ip);
+      host.title = "The host asset's details";
+    } else {
+      host = document.createElement("span");
+      host.textContent = text(a.hostname || a.ip);
+      host.title = "No asset at this address in the inventory yet";
     }
     const reported = link("/inventory?source=" + encodeURIComponent(a.id), String(a.reported_assets));
     reported.setAttribute("aria-label", a.reported_assets + " assets reported by " + (a.name || a.ip));
@@ -55,7 +60,7 @@ function initAgentsPage() {
       td(text(a.last_scan_result)),
       td(text(a.active_query_networks.join(", "))),
       td(text(a.name)),
-      td(host),
+      td(host, "host-asset"),
       td(a.scan_schedule),
       td(fmtTime(a.last_scan)),
       td(fmtDuration(a.last_scan_duration)),
@@ -139,7 +144,10 @@ function initAgentsPage() {
       checkAll.indeterminate = selected.size > 0 && selected.size < boxes.length;
     }
     if (actionsBtn) actionsBtn.disabled = selected.size === 0;
-    if (bulkBtn) bulkBtn.disabled = selected.size === 0;
+    if (bulkBtn) {  // seed 000: "select more than one OT Agent" enables Bulk Actions
+      bulkBtn.disabled = selected.size < 2;
+      bulkBtn.title = selected.size < 2 ? "Select more than one agent" : "";
+    }
   }
   body.addEventListener("change", (e) => {
     const t = e.target;
@@ -219,13 +227,17 @@ function initAgentsPage() {
     if (first) first.focus();
   });
 
-  const ACTION_LABEL = { approve: "Approve", scan: "Scan Now", abort: "Abort Scan", update: "Update", delete: "Delete" };
+  const ACTION_LABEL = {
+    approve: "Approve", scan: "Scan Now", abort: "Abort Scan", pause: "Pause", resume: "Resume",
+    update: "Update", delete: "Delete",
+  };
   document.querySelectorAll("#actions-menu [data-action]").forEach((item) => {
     item.addEventListener("click", async () => {
       const action = item.dataset.action;
       const ids = Array.from(selected);
       closeMenus();
       if (action === "configure") { openConfigure(ids); return; }
+      if (action === "update") { openUpdate(ids, false); return; }
       if (action === "delete" && !window.confirm("Delete " + ids.length + " agent(s)?")) return;
       const failures = [];
       for (const id of ids) {
@@ -245,6 +257,7 @@ function initAgentsPage() {
       const ids = Array.from(selected);
       closeMenus();
       if (action === "set_schedule") { openSchedule(ids); return; }
+      if (action === "update") { openUpdate(ids, true); return; }
       if (action === "delete" && !window.confirm("Delete " + ids.length + " agent(s)?")) return;
       const r = await api("POST", "/api/v1/agents/bulk", { ids: ids, action: action });
       if (!r.ok) { say(await errorOf(r), true); return; }
@@ -310,7 +323,7 @@ function initAgentsPage() {
   }
 
   // ---- side panels: one open at a time; Cancel / Escape close it and give focus back
-  const panels = ["pairing-panel", "configure-panel", "schedule-panel"]
+  const panels = ["pairing-panel", "configure-panel", "schedule-panel", "update-panel"]
     .map((id) => document.getElementById(id)).filter(Boolean);
   function openOnly(p) { panels.forEach((x) => { x.hidden = x !== p; }); }
   function closeSidePanel(p) {
@@ -431,6 +444,49 @@ function initAgentsPage() {
       say(summary);
     });
   }
+  // ---- Actions / Bulk Actions > Update: the Update OTD Version dialog asks first
+  const updPanel = document.getElementById("update-panel");
+  const updError = document.getElementById("update-error");
+  const updConfirm = document.getElementById("update-confirm");
+  function openUpdate(ids, isBulk) {
+    if (!updPanel) return;
+    const version = updPanel.dataset.otdVersion;
+    const who = ids.length === 1 ? "the selected agent" : "the " + ids.length + " selected agents";
+    document.getElementById("update-text").textContent = version
+      ? "Update the OT Discovery engine of " + who + " to OTD " + version + ", the newest uploaded version?"
+      : "No OT Discovery engine (OTD) package has been uploaded yet (System Configuration › Updates); updating " + who + " will fail.";
+    showError(updError, "");
+    updPanel.dataset.ids = JSON.stringify(ids);
+    updPanel.dataset.bulk = isBulk ? "true" : "false";
+    openOnly(updPanel);
+    updConfirm.focus();
+  }
+  if (updPanel) {
+    updPanel.querySelectorAll("[data-close-panel]").forEach((b) => b.addEventListener("click", () => closeSidePanel(updPanel)));
+    updPanel.addEventListener("keydown", (e) => { if (e.key === "Escape") closeSidePanel(updPanel); });
+    updConfirm.addEventListener("click", async () => {
+      const ids = JSON.parse(updPanel.dataset.ids || "[]");
+      const failures = [];
+      let ok = 0;
+      if (updPanel.dataset.bulk === "true") {
+        const r = await api("POST", "/api/v1/agents/bulk", { ids: ids, action: "update" });
+        if (!r.ok) { showError(updError, await errorOf(r)); return; }
+        const out = await r.json();
+        ok = out.succeeded;
+        Object.values(out.results).forEach((v) => { if (v !== "ok") failures.push(v); });
+      } else {
+        for (const id of ids) {
+          const r = await api("POST", "/api/v1/agents/" + encodeURIComponent(id) + "/update");
+          if (r.ok) ok += 1; else failures.push(await errorOf(r));
+        }
+      }
+      closeSidePanel(updPanel);
+      say("Update OTD Version: " + ok + " succeeded, " + failures.length + " failed" +
+        (failures.length ? " (" + Array.from(new Set(failures)).join("; ") + ")" : ""), failures.length > 0);
+      refresh();
+    });
+  }
+
   function openSchedule(ids) {
     if (!schedPanel) return;
     schedForm.reset();

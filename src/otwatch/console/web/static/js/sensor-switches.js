@@ -1,4 +1,4 @@
-// Learning Mode and the five engines of one sensor, on Site Management and the sensor's Overview:
+// Learning Mode, Smart IT Learning and the five engines of one sensor, on Site Management and the sensor's Overview:
 // PATCH /api/v1/sensors/{id}/configuration.
 import { api, errorOf, say } from "./common.js";
 
@@ -10,6 +10,7 @@ export function applySensorSettings(node) {
   for (const box of sensorInputs(node.id)) {
     if (pendingSwitches.has(box.id)) continue;
     if (box.dataset.sensorToggle === "learning") box.checked = !!node.settings.learning;
+    else if (box.dataset.sensorToggle === "smart_it_learning") box.checked = !!node.settings.smart_it_learning;
     else if (box.dataset.engine) box.checked = (node.settings.engines || []).includes(box.dataset.engine);
   }
 }
@@ -23,6 +24,13 @@ export function initSensorControls() {
     if (box.dataset.sensorToggle === "learning") {
       payload = { learning: box.checked };
       label = "Learning Mode";
+    } else if (box.dataset.sensorToggle === "smart_it_learning") {
+      if (!box.checked && !window.confirm("Turning Smart IT Learning off can trigger many false positive policy violation alerts. Turn it off?")) {
+        box.checked = true;
+        return;
+      }
+      payload = { smart_it_learning: box.checked };
+      label = "Smart IT Learning";
     } else {
       const engines = sensorInputs(id).filter((b) => b.dataset.engine && b.checked).map((b) => b.dataset.engine);
       payload = { engines: engines };

@@ -154,6 +154,11 @@ function initSensorsPage() {
       closeMenu(action !== "engines");
       if (action === "engines") { openEngines(ids); return; }
       if (action === "delete" && !window.confirm("Delete " + ids.length + " sensor(s)?")) return;
+      if (action === "smart_it_on" || action === "smart_it_off") {
+        if (action === "smart_it_off" && !window.confirm("Turning Smart IT Learning off can trigger many false positive policy violation alerts. Turn it off on " + ids.length + " sensor(s)?")) return;
+        await bulk(label, [{ ids: ids, action: "set_sensor_settings", sensor_settings: { smart_it_learning: action === "smart_it_on" } }]);
+        return;
+      }
       if (action === "learning_on" || action === "learning_off") {
         await bulk(label, [{ ids: ids, action: "set_sensor_settings", sensor_settings: { learning: action === "learning_on" } }]);
         return;
@@ -199,6 +204,92 @@ function initSensorsPage() {
         { ids: group, action: "set_sensor_settings", sensor_settings: { engines: JSON.parse(key) } }));
       const ok = await bulk("Sensor Engine Configuration", requests);
       if (ok) closePanel(); else showError(errBox, flash ? flash.textContent : "failed");
+    });
+  }
+
+  // ---- the row menu (⋯): Download activation file. Menus are delegated: rows are re-rendered.
+  function closeRowMenus(except) {
+    body.querySelectorAll(".row-menu-cell .menu-list").forEach((m) => {
+      if (m === except) return;
+      m.hidden = true;
+      const b = document.querySelector('[aria-controls="' + m.id + '"]');
+      if (b) b.setAttribute("aria-expanded", "false");
+    });
+  }
+  body.addEventListener("click", (e) => {
+    const t = e.target instanceof Element ? e.target : null;
+    const btn = t ? t.closest("[data-row-menu]") : null;
+    if (btn) {
+      e.stopPropagation();
+      const m = document.getElementById(btn.getAttribute("aria-controls"));
+      const open = m.hidden;
+      closeRowMenus(m);
+      m.hidden = !open;
+      btn.setAttribute("aria-expanded", String(open));
+      if (open) { const first = m.querySelector("button"); if (first) first.focus(); }
+      return;
+    }
+    const item = t ? t.closest("[data-row-action]") : null;
+    if (item) {
+      e.stopPropagation();
+      closeRowMenus(null);
+      if (item.dataset.rowAction === "activation") openActivation(item.dataset.sensorId, item.dataset.sensorName);
+    }
+  });
+  body.addEventListener("keydown", (e) => {
+    const m = e.target instanceof Element ? e.target.closest(".row-menu-cell .menu-list") : null;
+    if (!m) return;
+    if (e.key === "Escape") {
+      e.preventDefault();
+      closeRowMenus(null);
+      const b = document.querySelector('[aria-controls="' + m.id + '"]');
+      if (b) b.focus();
+    }
+  });
+  document.addEventListener("click", () => closeRowMenus(null));
+
+  const actPanel = document.getElementById("activation-panel");
+  const actForm = document.getElementById("activation-form");
+  const actError = document.getElementById("activation-error");
+  let actReturn = null;
+  function closeActivation() {
+    actPanel.hidden = true;
+    if (actReturn) actReturn.focus();
+  }
+  function openActivation(id, name) {
+    if (!actPanel) return;
+    actForm.reset();
+    actForm.dataset.sensorId = id;
+    showError(actError, "");
+    document.getElementById("activation-sensor").textContent = name;
+    actReturn = document.getElementById("row-menu-btn-" + id);
+    actPanel.hidden = false;
+    actForm.querySelector('input[name="activation-mode"]:checked').focus();
+  }
+  if (actPanel) {
+    actPanel.querySelectorAll("[data-close-activation]").forEach((b) => b.addEventListener("click", closeActivation));
+    actPanel.addEventListener("keydown", (e) => { if (e.key === "Escape") closeActivation(); });
+    actForm.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const days = Number(document.getElementById("activation-expires").value);
+      if (!(days >= 1 && days <= 90)) { showError(actError, "Valid for must be a number of days from 1 to 90"); return; }
+      const mode = actForm.querySelector('input[name="activation-mode"]:checked').value;
+      const payload = { mode: mode, expires_days: days };
+      if (mode === "locally-managed") payload.sensor_id = actForm.dataset.sensorId;
+      const r = await api("POST", "/api/v1/sensors/activation-file", payload);
+      if (!r.ok) { showError(actError, await errorOf(r)); return; }
+      const m = /filename="([^"]+)"/.exec(r.headers.get("Content-Disposition") || "");
+      const href = URL.createObjectURL(await r.blob());
+      const a = document.createElement("a");
+      a.href = href;
+      a.download = m ? m[1] : "activation.json";
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      window.setTimeout(() => URL.revokeObjectURL(href), 10000);
+      closeActivation();
+      say("Activation file downloaded for " + document.getElementById("activation-sensor").textContent +
+        " (" + (mode === "locally-managed" ? "locally managed" : "console-connected") + ")");
     });
   }
 
