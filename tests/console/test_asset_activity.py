@@ -104,3 +104,30 @@ def test_conversations_of_unknown_assets_are_left_out(admin: TestClient, ctx: Co
     (t,) = admin.get(f"/api/v1/assets/{server}/conversations").json()
     assert t["peer_ip"] == "10.1.1.1" and t["functions"] == {} and t["role"] == "server"
     assert admin.get("/api/v1/assets/nope/conversations").status_code == 404
+
+
+def test_merging_assets_keeps_their_conversations(admin: TestClient, ctx: ConsoleContext) -> None:
+    s = _sensor(admin, ctx)
+    addresses = [{"ip": "10.1.1.1"}, {"ip": "10.1.1.2"}, {"ip": "10.1.1.3"}]
+    s.checkin(reports=[{"id": "a", "kind": "assets", "assets": addresses}])
+
+    def conn(client: str, server: str, packets: int, functions: dict[str, int]) -> dict[str, Any]:
+        return {
+            "client_ip": client, "server_ip": server, "protocol": "modbus", "transport": "tcp", "port": 502,
+            "first_seen": "2026-12-01T10:00:00Z", "last_seen": "2026-12-01T10:05:00Z", "packets": packets,
+            "functions": functions,
+        }  # fmt: skip
+
+    conns = [
+        conn("10.1.1.1", "10.1.1.2", 10, {"READ_COILS": 2}),
+        conn("10.1.1.3", "10.1.1.2", 5, {"READ_COILS": 1, "WRITE_SINGLE_COIL": 1}),
+        conn("10.1.1.1", "10.1.1.3", 7, {}),
+    ]
+    s.checkin(reports=[{"id": "c", "kind": "connections", "connections": conns}])
+    keep, server, other = (_asset_id(admin, ip) for ip in ("10.1.1.1", "10.1.1.2", "10.1.1.3"))
+    r = admin.post(f"/api/v1/assets/{keep}/merge", json={"from_id": other})
+    assert r.status_code == 200, r.text
+    (t,) = admin.get(f"/api/v1/assets/{server}/conversations").json()  # the two clients are one now
+    assert t["peer_id"] == keep and t["packets"] == 15
+    assert t["functions"] == {"READ_COILS": 3, "WRITE_SINGLE_COIL": 1}
+    assert [c["peer_id"] for c in admin.get(f"/api/v1/assets/{keep}/conversations").json()] == [server]

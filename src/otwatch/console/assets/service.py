@@ -454,6 +454,46 @@ def delete(db: Session, actor: str, asset: Asset) -> None:
     db.delete(asset)
 
 
+def _move_conversations(db: Session, keep_id: str, other_id: str) -> None:
+    """The conversations of a merged asset become ``keep``'s (they would go with its row): one that
+    ``keep`` already has from the same sensor adds up into it, one between the two becomes none."""
+    involved = or_(
+        AssetConnection.client_id.in_((keep_id, other_id)), AssetConnection.server_id.in_((keep_id, other_id))
+    )
+    rows = list(db.scalars(select(AssetConnection).where(involved)))
+    held = {
+        (c.node_id, c.client_id, c.server_id, c.protocol, c.transport, c.port): c
+        for c in rows
+        if other_id not in (c.client_id, c.server_id)
+    }
+    for c in rows:
+        if other_id not in (c.client_id, c.server_id):
+            continue
+        client = keep_id if c.client_id == other_id else c.client_id
+        server = keep_id if c.server_id == other_id else c.server_id
+        into = held.get((c.node_id, client, server, c.protocol, c.transport, c.port))
+        if client == server:
+            db.delete(c)
+        elif into is not None:
+            into.first_seen, into.last_seen = (
+                min(into.first_seen, c.first_seen),
+                max(into.last_seen, c.last_seen),
+            )
+            into.packets, into.bytes, into.messages = (
+                into.packets + c.packets,
+                into.bytes + c.bytes,
+                into.messages + c.messages,
+            )
+            into.functions = {
+                k: into.functions.get(k, 0) + c.functions.get(k, 0) for k in {*into.functions, *c.functions}
+            }
+            db.delete(c)
+        else:
+            c.client_id, c.server_id = client, server
+            held[(c.node_id, client, server, c.protocol, c.transport, c.port)] = c
+    db.flush()
+
+
 def merge(db: Session, actor: str, keep: Asset, other: Asset) -> Asset:
     """Merge ``other`` into ``keep`` (one device seen as two rows) and delete ``other`` (audited).
 
@@ -498,6 +538,7 @@ def merge(db: Session, actor: str, keep: Asset, other: Asset) -> Asset:
             keep.sources.append(
                 AssetSource(node_id=src.node_id, first_seen=src.first_seen, last_seen=src.last_seen)
             )
+    _move_conversations(db, keep.id, other.id)
     audit.record(db, actor, "asset.merged", keep.id, merged=other.id, ip=other_ip, mac=other_mac)
     db.delete(other)
     db.flush()  # the other row (and its unique MAC) is gone before ``keep`` takes its addresses
