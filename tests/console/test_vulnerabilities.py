@@ -321,3 +321,27 @@ def test_pages_show_which_assets_are_affected_and_why(
     assert any("BMXP34*" in p["name"] and p["status"] == "affected" for p in detail["products"])
     assert admin.get("/api/v1/vulnerabilities/ICSA-99-999-99").status_code == 404
     assert admin.get("/api/v1/vulnerabilities/provider").status_code == 200
+
+
+def test_the_dashboard_lists_the_most_vulnerable_assets_worst_first(
+    admin: TestClient, ctx: ConsoleContext, tmp_path: Path
+) -> None:
+    assert admin.get("/api/v1/dashboard").json()["most_vulnerable_assets"] is None  # nothing imported yet
+    folder = _folder(tmp_path, M340_DOCS + S7_DOCS)
+    with ctx.db.session() as db:
+        service.import_files(db, service.advisory_files([folder]))
+        db.commit()
+    assert admin.get("/api/v1/dashboard").json()["most_vulnerable_assets"] == []  # no asset concerned
+    _scan(admin, _agent(admin, ctx), [M340, S7])
+    tile = admin.get("/api/v1/dashboard").json()["most_vulnerable_assets"]
+    expected = {}
+    for ip in (M340["ip"], S7["ip"]):
+        rows = admin.get(f"/api/v1/assets/{_asset_id(admin, ip)}/vulnerabilities").json()
+        expected[_asset_id(admin, ip)] = (len(rows["affected"]), len(rows["possibly_affected"]))
+    got = {t["asset_id"]: (t["vulnerabilities"], t["possibly"]) for t in tile}
+    assert got == expected
+    keys = [(t["vulnerabilities"], t["highest_score"] or 0.0) for t in tile]
+    assert keys == sorted(keys, reverse=True)  # worst first
+    assert all(t["href"] == f"/inventory/{t['asset_id']}" for t in tile)
+    page = admin.get("/dashboard").text
+    assert tile[0]["href"] in page

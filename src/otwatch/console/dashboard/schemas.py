@@ -24,12 +24,13 @@ class Series(BaseModel):
 
 
 class VulnerableAssetOut(BaseModel):
-    """A row of the "most vulnerable assets" tile (filled once advisories exist: see service.py)."""
+    """A row of the "most vulnerable assets" tile."""
 
     asset_id: str
     label: str
-    vulnerabilities: int
-    highest_score: float | None = None
+    vulnerabilities: int  # advisories confirmed (firmware in an affected range)
+    possibly: int = 0  # advisories that may concern it (firmware unknown)
+    highest_score: float | None = None  # highest CVSS base score of the confirmed ones
     href: str
 
 

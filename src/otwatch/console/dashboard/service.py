@@ -15,12 +15,14 @@ from urllib.parse import urlencode
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
+from otwatch.advisories.match import Exposure
 from otwatch.console.alerts.models import Alert
 from otwatch.console.assets.models import Asset
 from otwatch.console.config import Settings
 from otwatch.console.dashboard.schemas import Count, DashboardOut, Series, VulnerableAssetOut
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.status import NodeStatus, status_sql
+from otwatch.console.vulnerabilities.models import Advisory, AssetVulnerability
 from otwatch.inventory.vocabulary import ENGINES, Severity
 
 DAYS = 14  # the alert charts' span, today included
@@ -149,11 +151,38 @@ def _fleet(db: Session, settings: Settings, now: datetime) -> dict[str, object]:
 
 
 def most_vulnerable_assets(db: Session, limit: int = 5) -> list[VulnerableAssetOut] | None:
-    """HOOK for the vulnerabilities domain: the assets with the most (and most severe) known
-    vulnerabilities, worst first, each linking to its asset page. None means "not available yet" and
-    the dashboard shows the tile's placeholder; replace this body once advisories are matched to
-    assets (one grouped statement, like the other tiles)."""
-    return None
+    """The assets with the most advisories confirmed against them (then the highest CVSS, then the
+    possibly affected ones), worst first, each linking to its asset page: one grouped statement.
+    None while no advisory is imported (the tile then says how to get them); [] when none concerns
+    an asset."""
+    if db.scalar(select(Advisory.id).limit(1)) is None:
+        return None
+    affected_filter = AssetVulnerability.exposure == str(Exposure.AFFECTED)
+    affected = func.count(AssetVulnerability.id).filter(affected_filter)
+    top = func.max(AssetVulnerability.cvss).filter(affected_filter)
+    total = func.count(AssetVulnerability.id)
+    stmt = (
+        select(Asset.id, Asset.name, Asset.ip, Asset.mac, Asset.vendor, Asset.model, affected, top, total)
+        .join(AssetVulnerability, AssetVulnerability.asset_id == Asset.id)
+        .group_by(Asset.id, Asset.name, Asset.ip, Asset.mac, Asset.vendor, Asset.model)
+        .order_by(affected.desc(), top.desc().nulls_last(), total.desc(), Asset.id)
+        .limit(limit)
+    )
+    out: list[VulnerableAssetOut] = []
+    for aid, name, ip, mac, vendor, model, n_affected, highest, n_total in db.execute(stmt):
+        what = " ".join(p for p in (vendor, model) if p)
+        label = " — ".join(p for p in (name or ip or mac or aid, what) if p)
+        out.append(
+            VulnerableAssetOut(
+                asset_id=aid,
+                label=label,
+                vulnerabilities=int(n_affected or 0),
+                possibly=int(n_total or 0) - int(n_affected or 0),
+                highest_score=highest,
+                href=f"/inventory/{aid}",
+            )
+        )
+    return out
 
 
 def dashboard(db: Session, settings: Settings, now: datetime) -> DashboardOut:
