@@ -4,6 +4,7 @@ beside the first on other ports, and nothing the demo started outlives it, howev
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -62,13 +63,22 @@ def test_killing_the_demos_parent_stops_every_process_it_started(tmp_path: Path)
             assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()
             assert parent.poll() is None
             time.sleep(0.5)
-        while "agent and sensor running" not in (tmp_path / "demo.log").read_text():
+        while "the sensor's own console" not in (tmp_path / "demo.log").read_text():
             assert time.monotonic() < deadline, (tmp_path / "demo.log").read_text()
+            time.sleep(0.5)
+        found = re.search(
+            r"the sensor's own console: https://127\.0\.0\.1:(\d+)/", (tmp_path / "demo.log").read_text()
+        )
+        assert found, (tmp_path / "demo.log").read_text()
+        sensor_console = int(found.group(1))
+        while not is_bound("127.0.0.1", sensor_console):  # the demo starts the sensor's own console too
+            assert time.monotonic() < deadline, (tmp_path / "demo" / "sensor" / "sensor.log").read_text()
             time.sleep(0.5)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=10)
         deadline = time.monotonic() + 30
-        while is_bound(MODBUS[0], modbus_port) or is_bound(S7[0], s7_port) or is_bound("127.0.0.1", port):
+        while any(is_bound(h, p) for h, p in ((MODBUS[0], modbus_port), (S7[0], s7_port), ("127.0.0.1", port),
+                                              ("127.0.0.1", sensor_console))):  # fmt: skip
             assert time.monotonic() < deadline, "the demo's processes outlived its parent"
             time.sleep(0.5)
         left = subprocess.run(["pgrep", "-f", str(tmp_path / "demo")], capture_output=True, text=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -31,7 +32,7 @@ from otwatch.console.fleet import commands, configuration, nodes, pairing
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import AgentConfigIn
 from otwatch.console.networks.models import MonitoredNetwork
-from otwatch.console.server import ServerThread, check_port, uvicorn_config
+from otwatch.console.server import PortBusy, ServerThread, check_port, uvicorn_config
 from otwatch.console.settings import service as settings_service
 
 out = Console(soft_wrap=True)
@@ -56,6 +57,19 @@ def _device_ports(console_port: int) -> tuple[int, int]:
     if console_port != DEFAULT_PORT and not shift:
         shift = console_port % 1000
     return MODBUS[1] + shift, S7[1] + shift
+
+
+def _sensor_console_port(host: str, console_port: int) -> int:
+    """The demo sensor's own console: the console's port + 100 (8543 beside 8443), or any free port."""
+    wanted = console_port + 100
+    try:
+        check_port(host, wanted)
+        return wanted
+    except PortBusy:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            return int(sock.getsockname()[1])
 
 
 def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -135,6 +149,8 @@ def run_demo(settings: Settings, advisories: list[Path] | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _on_signal)
     modbus_port, s7_port = _device_ports(settings.port)
+    sensor_port = _sensor_console_port(settings.host, settings.port)
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
     ctx, pw = prepare(settings)
     server = ServerThread(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "warning"))
     server.start()
@@ -168,7 +184,8 @@ def run_demo(settings: Settings, advisories: list[Path] | None = None) -> None:
                 "agent": _otwatch("agent", "run", "--install-base", str(data / "agent"), "--longpoll", "5",
                                   "--port-map", f"modbus={modbus_port},s7comm={s7_port}"),
                 "sensor": _otwatch("sensor", "run", "--install-base", str(data / "sensor"), "--pcap", str(capture),
-                                   "--loop", "--speed", "20", "--report-every", "5", "--longpoll", "5"),
+                                   "--loop", "--speed", "20", "--report-every", "5", "--longpoll", "5",
+                                   "--console-host", settings.host, "--console-port", str(sensor_port)),
             }  # fmt: skip
             for kind, cmd in runs.items():
                 log = stack.enter_context(open(data / kind / f"{kind}.log", "ab"))
@@ -178,6 +195,14 @@ def run_demo(settings: Settings, advisories: list[Path] | None = None) -> None:
             out.print(
                 f"  agent and sensor running (logs: {data}/agent, {data}/sensor); Ctrl-C (or closing this "
                 "terminal, or kill) stops everything"
+            )
+            first = data / "sensor" / "state" / "local" / "generated-password-admin"
+            out.print(
+                f"  the sensor's own console: https://{host}:{sensor_port}/ (user admin; "
+                + (
+                    f"its first password is in {first})" if first.exists() else "password from the first run)"
+                ),
+                highlight=False,
             )
             _configure_when_enrolled(ctx)
             _scan_when_connected(ctx)
