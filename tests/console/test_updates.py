@@ -107,3 +107,25 @@ def test_auto_update_pushes_newest_to_connected_agents(
         ]
     )
     assert a.checkin()["commands"] == []  # a failed version is not retried automatically
+
+
+def test_a_failed_update_shows_its_reason_where_it_was_asked_for(
+    admin: TestClient, ctx: ConsoleContext, trusted: None
+) -> None:
+    """The agent refused the package: the Agents list (API and page) says so, with the reason, instead
+    of the update looking done (before, the reason was only in the Audit Log)."""
+    a = _connected_agent(admin, ctx, "a")
+    _upload(admin, otd("1.1.0"))
+    a.checkin()
+    assert admin.post(f"/api/v1/agents/{a.node_id}/update").status_code in (200, 202)
+    view = admin.get(f"/api/v1/agents/{a.node_id}").json()
+    assert view["last_update"]["state"] == "pending" and view["last_update"]["version"] == "1.1.0"
+    assert 'data-testid="update-pending"' in admin.get("/agents").text
+    cmd = a.checkin()["commands"][0]
+    reason = "package refused: no trusted release key on this agent"
+    a.checkin(results=[{"id": cmd["id"], "state": "failed", "error": reason}])
+    (row,) = [x for x in admin.get("/api/v1/agents").json()["items"] if x["id"] == a.node_id]
+    assert row["last_update"]["state"] == "failed" and row["last_update"]["error"] == reason
+    assert row["engine_version"] != "1.1.0"
+    page = admin.get("/agents").text
+    assert 'data-testid="update-failed"' in page and reason in page

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from otwatch.console.assets.models import Asset
@@ -18,8 +18,8 @@ from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.models import Credential
 from otwatch.console.db import after_commit, utcnow
 from otwatch.console.errors import not_found
-from otwatch.console.fleet.models import Node
-from otwatch.console.fleet.schemas import SENSOR_DEFAULTS, NodeOut, Schedule
+from otwatch.console.fleet.models import Command, Node
+from otwatch.console.fleet.schemas import SENSOR_DEFAULTS, NodeOut, Schedule, UpdateResultOut
 from otwatch.console.fleet.status import (
     REFUSED_STORED,
     DisconnectReason,
@@ -100,12 +100,42 @@ def host_asset_ids(db: Session, rows: Iterable[Node]) -> dict[str, str]:
     return {n.id: by_ip[n.ip] for n in agents if n.ip in by_ip}
 
 
+def last_updates(db: Session, rows: Iterable[Node]) -> dict[str, UpdateResultOut]:
+    """node id -> its latest update command, as a result: one statement for a whole page of nodes
+    (or none: the statement count does not depend on the rows)."""
+    ids = [n.id for n in rows]
+    newest = (
+        select(Command.node_id, func.max(Command.created_at).label("at"))
+        .where(Command.node_id.in_(ids), Command.type == "update")
+        .group_by(Command.node_id)
+        .subquery()
+    )
+    stmt = (
+        select(Command)
+        .join(newest, (Command.node_id == newest.c.node_id) & (Command.created_at == newest.c.at))
+        .where(Command.type == "update")
+    )
+    out: dict[str, UpdateResultOut] = {}
+    for cmd in db.scalars(stmt):
+        out[cmd.node_id] = UpdateResultOut(
+            version=str(cmd.args.get("version", "")),
+            kind=str(cmd.args.get("kind", "")),
+            state=cmd.state,
+            error=cmd.error,
+            rolled_back=bool((cmd.result or {}).get("rolled_back")),
+            requested_at=cmd.created_at,
+            finished_at=cmd.finished_at,
+        )
+    return out
+
+
 def node_out(
     ctx: ConsoleContext,
     n: Node,
     cred_names: dict[str, str],
     now: datetime | None = None,
     host_asset_id: str | None = None,
+    last_update: UpdateResultOut | None = None,
 ) -> NodeOut:
     now = now or utcnow()
     st = node_state(n, ctx.settings.max_clock_skew)
@@ -143,6 +173,7 @@ def node_out(
         stats=n.stats if n.kind == "sensor" else {},
         threat_intel_version=threat_intel_version(n) if n.kind == "sensor" else None,
         host_asset_id=host_asset_id,
+        last_update=last_update,
         config_version=n.config_version,
         config_acked=n.config_acked,
     )

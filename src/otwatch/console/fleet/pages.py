@@ -46,7 +46,8 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         stmt = stmt.where(status_sql(now, ctx.settings.offline_after, ctx.settings.max_clock_skew) == status)
     rows, total = paginate(db, stmt, page)
     hosts = nodes.host_asset_ids(db, rows)
-    agents = [nodes.node_out(ctx, n, names, now, hosts.get(n.id)) for n in rows]
+    updates_of = nodes.last_updates(db, rows)
+    agents = [nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id)) for n in rows]
     newest_otd = updates.newest(db, "otd")
     return render(
         request,

@@ -104,7 +104,8 @@ def _node_routes(plural: str) -> APIRouter:
         rows, total = paginate(db, stmt, page)
         names = nodes.credential_names(db)
         hosts = nodes.host_asset_ids(db, rows) if kind == "agent" else {}
-        items = [nodes.node_out(ctx, n, names, now, hosts.get(n.id)) for n in rows]
+        updates_of = nodes.last_updates(db, rows)
+        items = [nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id)) for n in rows]
         return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
     @r.post("/bulk", response_model=BulkOut, name=f"bulk_{plural}")
@@ -130,7 +131,8 @@ def _node_routes(plural: str) -> APIRouter:
     def get_node(node_id: str, _: Viewer, ctx: CtxDep, db: SessionDep) -> NodeOut:
         node = nodes.get_node(db, node_id, kind)
         host = nodes.host_asset_ids(db, [node]).get(node.id)
-        return nodes.node_out(ctx, node, nodes.credential_names(db), host_asset_id=host)
+        last = nodes.last_updates(db, [node]).get(node.id)
+        return nodes.node_out(ctx, node, nodes.credential_names(db), host_asset_id=host, last_update=last)
 
     @r.post("/{node_id}/approve", response_model=NodeOut, name=f"approve_{kind}")
     def approve(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:

@@ -334,6 +334,19 @@ class SensorNameIn(BaseModel):
         return None if v is None else v.strip()
 
 
+class UpdateResultOut(BaseModel):
+    """The node's latest update (OT Discovery engine or sensor version): where it stands and, when it
+    failed, why, so a refused package is seen where the Update was asked for, not only in the audit log."""
+
+    version: str
+    kind: str
+    state: str  # pending | delivered | running | done | failed | expired
+    error: str | None = None
+    rolled_back: bool = False
+    requested_at: datetime
+    finished_at: datetime | None = None
+
+
 class NodeOut(BaseModel):
     id: str
     kind: str
@@ -363,6 +376,7 @@ class NodeOut(BaseModel):
     settings: dict[str, Any] = Field(default_factory=dict)  # sensors: learning mode, engines, ...
     stats: dict[str, Any] = Field(default_factory=dict)  # sensors: the latest traffic statistics
     threat_intel_version: str | None = None  # sensors: the threat-intelligence package in use
+    last_update: UpdateResultOut | None = None
     host_asset_id: str | None = None  # agents: the inventory asset at the agent's own address
     config_version: int = 0  # the newest configuration the console holds for the node
     config_acked: int = 0  # the newest configuration the node has acknowledged

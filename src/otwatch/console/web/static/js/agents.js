@@ -24,6 +24,31 @@ function initAgentsPage() {
     el.textContent = label;
     return el;
   }
+  // The OTD version and, where the last update failed or is under way, its state and reason (keep in
+  // step with _agent_row.html): a refused package is seen here, not only in the Audit Log.
+  function otdVersion(a) {
+    const cell = document.createElement("span");
+    cell.textContent = text(a.engine_version);
+    const u = a.last_update;
+    if (u && u.state === "failed") {
+      const badge = document.createElement("span");
+      badge.className = "badge badge-red";
+      badge.dataset.testid = "update-failed";
+      badge.title = u.error || "no reason given";
+      badge.textContent = "update to " + u.version + " failed" + (u.rolled_back ? " (rolled back)" : "");
+      const why = document.createElement("span");
+      why.className = "hint update-reason";
+      why.textContent = u.error || "no reason given";
+      cell.append(" ", badge, " ", why);
+    } else if (u && ["pending", "delivered", "running"].includes(u.state)) {
+      const badge = document.createElement("span");
+      badge.className = "badge badge-blue";
+      badge.dataset.testid = "update-pending";
+      badge.textContent = "updating to " + u.version;
+      cell.append(" ", badge);
+    }
+    return cell;
+  }
   function row(a) {
     const tr = document.createElement("tr");
     tr.dataset.id = a.id;
@@ -67,7 +92,7 @@ function initAgentsPage() {
       td(text(a.credentials.join(", "))),
       td(reported, "num"),
       td(text(a.version)),
-      td(text(a.engine_version)),
+      td(otdVersion(a), "otd-version"),
       td(text(a.host_os)),
     );
     return tr;
