@@ -18,7 +18,7 @@ from otwatch.protocols.mms.messages import CotpConnect, PresentationPdu, Session
 from otwatch.protocols.mms.query import identify
 from otwatch.protocols.s7comm import codes as cotp_codes
 from otwatch.protocols.s7comm import s7_tsaps
-from otwatch.protocols.s7comm.messages import DECODE_ERRORS, tpkt_frames
+from otwatch.protocols.s7comm.messages import DECODE_ERRORS, judge_frames
 
 __all__ = ["SPEC", "MmsDissector", "detect", "identify", "identity_from"]
 
@@ -31,11 +31,7 @@ def detect(payload: bytes) -> bool:
     presentation data (or an MMS PDU sent straight in COTP), or a CR/CC whose called TSAP is an ISO
     transport selector (0x00nn, as IEC 61850 uses) rather than S7's connection type and rack/slot.
     A CR/CC that could be either (LOGO!'s 0x0200) is left to the next frame (the first DT)."""
-    for frame in tpkt_frames(payload):
-        verdict = _frame_is_mms(frame)
-        if verdict is not None:
-            return verdict
-    return False
+    return judge_frames(payload, _frame_is_mms)
 
 
 def _frame_is_mms(frame: bytes) -> bool | None:

@@ -6,7 +6,7 @@ from otwatch.inventory.identity import DeviceType, Identity
 from otwatch.protocols.base import ProtocolSpec, Record
 from otwatch.protocols.s7comm import codes
 from otwatch.protocols.s7comm.dissect import PROTOCOL_PLUS, S7commDissector, identity_from_fields
-from otwatch.protocols.s7comm.messages import DECODE_ERRORS, CotpConnect, tpkt_frames
+from otwatch.protocols.s7comm.messages import DECODE_ERRORS, CotpConnect, judge_frames
 from otwatch.protocols.s7comm.query import identify
 
 __all__ = ["SPEC", "S7commDissector", "detect", "identify", "identity_from"]
@@ -16,11 +16,7 @@ def detect(payload: bytes) -> bool:
     """Content detection on TCP/102 (shared with MMS) and any other port: a TPKT/COTP DT whose user
     data starts with S7comm's 0x32 or S7comm-plus's 0x72, or a CR/CC whose TSAPs are S7's (see
     :func:`s7_tsaps`). A CR/CC that could be MMS's too is left to the next frame (the first DT)."""
-    for frame in tpkt_frames(payload):
-        verdict = _frame_is_s7(frame)
-        if verdict is not None:
-            return verdict
-    return False
+    return judge_frames(payload, _frame_is_s7)
 
 
 def _frame_is_s7(frame: bytes) -> bool | None:

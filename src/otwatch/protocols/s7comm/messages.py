@@ -9,6 +9,7 @@ raises ``ValueError`` on out-of-spec bytes (``struct.error`` is a subclass); the
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -52,6 +53,16 @@ def tpkt_frames(payload: bytes, limit: int = 4) -> list[bytes]:
         frames.append(payload[at : at + length])
         at += length
     return frames
+
+
+def judge_frames(payload: bytes, judge: Callable[[bytes], bool | None]) -> bool:
+    """Content detection on TCP/102: the verdict of the first of :func:`tpkt_frames` that ``judge``
+    decides (True or False); a frame both protocols could send (None) passes to the next one."""
+    for frame in tpkt_frames(payload):
+        verdict = judge(frame)
+        if verdict is not None:
+            return verdict
+    return False
 
 
 def _text(raw: Buffer) -> str:
