@@ -17,9 +17,9 @@ from typing import Any, Final
 from otwatch.protocols import ber
 from otwatch.protocols.base import Record
 from otwatch.protocols.ber import CONTEXT, UNIVERSAL, Tlv
+from otwatch.protocols.framing import TpktStream
 from otwatch.protocols.mms import codes
 from otwatch.protocols.mms.messages import (
-    TPKT,
     AcseApdu,
     CotpConnect,
     IdentifyResponse,
@@ -41,10 +41,10 @@ RAW_MMS_FIRST: Final = frozenset((*range(0xA0, 0xAE), 0x8B, 0x8C, 0x85, 0x86))
 
 
 class _Side:
-    __slots__ = ("buf", "segment")
+    __slots__ = ("segment", "stream")
 
     def __init__(self) -> None:
-        self.buf = bytearray()
+        self.stream = TpktStream(MAX_BUFFER)
         self.segment = bytearray()
 
 
@@ -58,24 +58,12 @@ class MmsDissector:
 
     def feed(self, data: bytes, from_client: bool) -> list[Record]:
         side = self._sides[from_client]
-        side.buf += data
+        tpdus, _ = side.stream.feed(data)  # out of step: resynchronise silently (S7comm reports it)
         records: list[Record] = []
-        buf = side.buf
-        pos = 0
-        while len(buf) - pos >= TPKT.size:
-            version, _, length = TPKT.unpack_from(buf, pos)
-            if version != cotp_codes.TPKT_VERSION or length < TPKT.size + 3:
-                pos = len(buf)  # out of step: resynchronise on the next segment
-                break
-            if len(buf) - pos < length:
-                break
-            record = _cotp(side, bytes(buf[pos + TPKT.size : pos + length]), from_client)
+        for tpdu in tpdus:
+            record = _cotp(side, tpdu, from_client)
             if record is not None:
                 records.append(record)
-            pos += length
-        del buf[:pos]
-        if len(buf) > MAX_BUFFER:
-            buf.clear()
         return records
 
 

@@ -14,11 +14,11 @@ from typing import Any, Final
 
 from otwatch.inventory.identity import DeviceType, Identity
 from otwatch.protocols.base import Record
+from otwatch.protocols.framing import TpktStream
 from otwatch.protocols.operations import Operation, tag
 from otwatch.protocols.s7comm import codes
 from otwatch.protocols.s7comm.messages import (
     DECODE_ERRORS,
-    TPKT,
     CotpConnect,
     DataItem,
     S7Pdu,
@@ -41,10 +41,10 @@ def _direction(from_client: bool) -> Any:
 
 
 class _Side:
-    __slots__ = ("buf", "fragments", "segment")
+    __slots__ = ("fragments", "segment", "stream")
 
     def __init__(self) -> None:
-        self.buf = bytearray()
+        self.stream = TpktStream(MAX_BUFFER)
         self.segment = bytearray()
         self.fragments: dict[int, bytearray] = {}  # user-data data unit reference -> joined data
 
@@ -59,26 +59,14 @@ class S7commDissector:
 
     def feed(self, data: bytes, from_client: bool) -> list[Record]:
         side = self._sides[from_client]
-        side.buf += data
+        tpdus, error = side.stream.feed(data)
         records: list[Record] = []
-        buf = side.buf
-        pos = 0
-        while len(buf) - pos >= TPKT.size:
-            version, _, length = TPKT.unpack_from(buf, pos)
-            if version != codes.TPKT_VERSION or length < TPKT.size + 3:
-                records.append(Record(PROTOCOL, _direction(from_client), {}, malformed="not a TPKT frame"))
-                pos = len(buf)
-                break
-            if len(buf) - pos < length:
-                break
-            record = self._cotp(side, bytes(buf[pos + TPKT.size : pos + length]), from_client)
+        for tpdu in tpdus:
+            record = self._cotp(side, tpdu, from_client)
             if record is not None:
                 records.append(record)
-            pos += length
-        del buf[:pos]
-        if len(buf) > MAX_BUFFER:
-            buf.clear()
-            records.append(Record(PROTOCOL, _direction(from_client), {}, malformed="TPKT frame too long"))
+        if error is not None:
+            records.append(Record(PROTOCOL, _direction(from_client), {}, malformed=error))
         return records
 
     def _cotp(self, side: _Side, tpdu: bytes, from_client: bool) -> Record | None:
