@@ -131,7 +131,7 @@ class TpktStream:
         pos, hsize, unpack = 0, self._HEADER.size, self._HEADER.unpack_from
         while len(buf) - pos >= hsize:
             version, _, length = unpack(buf, pos)
-            if version != 3 or length < hsize + 3:
+            if version != 3 or length < hsize + 3:  # RFC 1006: version 3, then a 3-octet COTP minimum
                 error, pos = "not a TPKT frame", len(buf)
                 break
             if len(buf) - pos < length:

@@ -14,12 +14,12 @@ from typing import Any, Final
 
 from otwatch.inventory.identity import DeviceType, Identity
 from otwatch.protocols.base import Record
-from otwatch.protocols.framing import TpktStream
 from otwatch.protocols.operations import Operation, tag
 from otwatch.protocols.s7comm import codes
 from otwatch.protocols.s7comm.messages import (
     DECODE_ERRORS,
-    CotpConnect,
+    CotpStream,
+    CotpUnit,
     DataItem,
     S7Pdu,
     SetupCommunication,
@@ -41,11 +41,10 @@ def _direction(from_client: bool) -> Any:
 
 
 class _Side:
-    __slots__ = ("fragments", "segment", "stream")
+    __slots__ = ("cotp", "fragments")
 
     def __init__(self) -> None:
-        self.stream = TpktStream(MAX_BUFFER)
-        self.segment = bytearray()
+        self.cotp = CotpStream(MAX_BUFFER)
         self.fragments: dict[int, bytearray] = {}  # user-data data unit reference -> joined data
 
 
@@ -59,54 +58,24 @@ class S7commDissector:
 
     def feed(self, data: bytes, from_client: bool) -> list[Record]:
         side = self._sides[from_client]
-        tpdus, error = side.stream.feed(data)
-        records: list[Record] = []
-        for tpdu in tpdus:
-            record = self._cotp(side, tpdu, from_client)
-            if record is not None:
-                records.append(record)
+        direction = _direction(from_client)
+        units, error = side.cotp.feed(data)
+        records = [self._unit(side, unit, direction) for unit in units]
         if error is not None:
-            records.append(Record(PROTOCOL, _direction(from_client), {}, malformed=error))
+            records.append(Record(PROTOCOL, direction, {}, malformed=error))
         return records
 
-    def _cotp(self, side: _Side, tpdu: bytes, from_client: bool) -> Record | None:
-        li, type_byte = tpdu[0], tpdu[1]
-        pdu_type = type_byte >> 4
-        direction = _direction(from_client)
-        fields: dict[str, Any] = {
-            "pdu": "cotp",
-            "cotp_pdu_code": f"0x{pdu_type:02x}",
-            "cotp_pdu_name": codes.COTP_PDU_NAMES.get(pdu_type, f"Unknown COTP PDU-0x{pdu_type:02x}"),
-        }
-        if li + 1 > len(tpdu):
-            return Record(PROTOCOL, direction, fields, malformed="COTP header longer than the TPDU")
-        if pdu_type in (codes.COTP_CR, codes.COTP_CC):
-            try:
-                msg = CotpConnect.decode(tpdu)
-            except DECODE_ERRORS as exc:
-                return Record(PROTOCOL, direction, fields, malformed=str(exc))
-            fields["calling_tsap"] = msg.calling_tsap.hex()
-            fields["called_tsap"] = msg.called_tsap.hex()
-            if len(msg.called_tsap) == 2:
-                fields["rack"], fields["slot"] = msg.called_tsap[1] >> 5, msg.called_tsap[1] & 0x1F
-            return Record(PROTOCOL, direction, fields)
-        if pdu_type != codes.COTP_DT:
-            return Record(PROTOCOL, direction, fields)
-        if li < 2:
-            return Record(PROTOCOL, direction, fields, malformed="COTP DT header too short")
-        side.segment += tpdu[li + 1 :]
-        if not tpdu[2] & 0x80:  # more TPDUs of this S7 PDU follow
-            if len(side.segment) > MAX_BUFFER:
-                side.segment.clear()
-                return Record(PROTOCOL, direction, fields, malformed="COTP segments too long")
-            return None
-        payload = bytes(side.segment)
-        side.segment.clear()
-        if not payload:
-            return Record(PROTOCOL, direction, fields)
-        if payload[0] == codes.S7_PROTOCOL_ID:
+    def _unit(self, side: _Side, unit: CotpUnit, direction: Any) -> Record:
+        fields, payload, malformed = unit
+        if payload is None:
+            called = fields.get("called_tsap")
+            if malformed is None and called is not None and len(called) == 4:
+                tsap = int(called[2:], 16)  # PG/OP TSAP: rack (3 bits), slot (5 bits)
+                fields["rack"], fields["slot"] = tsap >> 5, tsap & 0x1F
+            return Record(PROTOCOL, direction, fields, malformed=malformed)
+        if payload and payload[0] == codes.S7_PROTOCOL_ID:
             return self._s7(side, payload, direction, fields)
-        if payload[0] == codes.S7PLUS_PROTOCOL_ID:
+        if payload and payload[0] == codes.S7PLUS_PROTOCOL_ID:
             return _s7plus(payload, direction, fields)
         return Record(PROTOCOL, direction, fields)
 
