@@ -133,7 +133,7 @@ def test_mail_test_connects_signs_in_and_sends(admin: TestClient, ctx: ConsoleCo
         }
         (env,) = sink.envelopes
         assert env.rcpt_tos == ["ops@plant.local"] and env.mail_from == "sensor@plant.local"
-        assert b"mail server settings of an OTWatch sensor" in env.content
+        assert isinstance(env.content, bytes) and b"mail server settings of an OTWatch sensor" in env.content
         port = ctl.port
     r = admin.post(url, json={"settings": {**MAIL, "port": port}})
     assert r.json()["ok"] is False and "cannot connect" in r.json()["detail"]  # the server is gone
@@ -172,3 +172,25 @@ def test_dns_test_asks_each_server(admin: TestClient, ctx: ConsoleContext) -> No
         assert "127.0.0.2" in out["notes"][1] and "no answer" in out["notes"][1]
     r = admin.post(f"/api/v1/sensors/{s.node_id}/settings/subnets/test", json={"settings": {}})
     assert r.status_code == 404
+
+
+def test_sensor_page_has_a_form_per_group_read_only_for_others(
+    admin: TestClient, ctx: ConsoleContext
+) -> None:
+    s = _sensor(admin, ctx)
+    _put(admin, s, "port_aliases", {"8080": "historian web", "502": "plc-modbus"})
+    _put(admin, s, "mail_server", {**MAIL, "address": "mail.plant.local", "username": "ot-sensor"})
+    html = admin.get(f"/sensors/{s.node_id}").text
+    for group in ("mail_server", "snmp_mib_monitoring", "active_directory", "dns_reverse_lookup", "subnets",
+                  "port_aliases"):  # fmt: skip
+        assert f'data-setting-group="{group}"' in html, group
+    assert html.count('data-test-group="') == 3  # mail, AD, DNS: the groups that name a server
+    assert 'value="mail.plant.local"' in html and 'value="ot-sensor"' in html
+    assert html.index('value="502"') < html.index('value="8080"')  # ports in numeric order
+    assert html.count("<fieldset disabled>") == 0
+    ro = _as(admin, "ro", "Read Only")
+    html = ro.get(f"/sensors/{s.node_id}").text
+    assert 'value="mail.plant.local"' in html  # the values, read-only
+    assert html.count("<fieldset disabled>") == 6 and "data-test-group" not in html
+    assert ">Save</button>" not in html.split('id="system-settings"')[1]
+    assert "Only an Admin can change these settings." in html
