@@ -1,6 +1,7 @@
 """A sensor's System settings forms in Chromium, against a real enrolled sensor (SensorNode) and a real
 SMTP server (aiosmtpd): subnets and port aliases filled in and seen arriving at the sensor, field errors
-shown inline, and the mail server's test button sending a test email."""
+shown inline, the mail server's test button sending a test email, and the Active Directory (slapd) and
+DNS (a local UDP responder) test buttons."""
 
 from __future__ import annotations
 
@@ -13,11 +14,14 @@ from playwright.sync_api import Page, expect
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.wire.client import Credentials, NodeState, enroll
 from tests.browser.conftest import screenshot, sign_in
+from tests.dnsserver import dns_server
 from tests.e2e.conftest import LiveConsole
 from tests.e2e.test_pairing_e2e import wait_for
+from tests.ldapserver import BIND_DN, BIND_PW, SUFFIX, Slapd, slapd
 from tests.listeners import smtp_server
 
 pytestmark = pytest.mark.browser
+__all__ = ["slapd"]
 
 
 def test_settings_forms_reach_the_sensor_and_test_the_mail_server(
@@ -109,3 +113,54 @@ def test_settings_forms_reach_the_sensor_and_test_the_mail_server(
         node.stop()
         t.join(timeout=10)
         api.close()
+
+
+def test_ad_and_dns_test_buttons(page: Page, live_console: LiveConsole, tmp_path: Path, slapd: Slapd) -> None:
+    _, ident = live_console.enrolled(tmp_path / "s", "sensor")
+    sign_in(page, live_console.url, then=f"/sensors/{ident.node_id}")
+    ad = page.locator('form[data-setting-group="active_directory"]')
+    ad.get_by_label("Domain", exact=True).fill("plant.local")
+    ad.get_by_label("Servers", exact=True).fill(slapd.host)
+    ad.get_by_label("Port", exact=True).fill(str(slapd.port))
+    ad.get_by_label("LDAPS", exact=True).uncheck()
+    ad.get_by_label("StartTLS (plain LDAP)").check()
+    ad.get_by_label("Base DN", exact=True).fill(SUFFIX)
+    ad.get_by_label("Bind DN", exact=True).fill(BIND_DN)
+    ad.get_by_label("Bind password (this test only)").fill("wrong")
+    ad.get_by_label("CA certificate of the servers (PEM, optional)").fill(slapd.ca_pem)
+    ad.get_by_role("button", name="Test connection").click()
+    result = ad.locator("[data-test-result]")
+    expect(result).to_contain_text("Test failed: 1 of 1 server(s) failed")
+    expect(result).to_contain_text("invalid credentials")
+    ad.get_by_label("Bind password (this test only)").fill(BIND_PW)
+    ad.get_by_role("button", name="Test connection").click()
+    expect(result).to_contain_text(f"Test passed: bound to all 1 server(s) as {BIND_DN}")
+    expect(result).to_contain_text(f"(StartTLS): bound as {BIND_DN}; base DN {SUFFIX} found")
+    ad.get_by_role("button", name="Add AD group").click()
+    ad.get_by_label("AD group", exact=True).fill("OT Admins")
+    ad.get_by_label("Role", exact=True).select_option("Admin")
+    ad.get_by_role("button", name="Save").click()
+    expect(page.locator("#flash")).to_have_text(
+        "Active Directory saved; the sensor takes it on its next check-in"
+    )
+    api = live_console.admin()
+    saved = api.get(f"/api/v1/sensors/{ident.node_id}/settings/active_directory").json()["value"]
+    assert saved["group_roles"] == {"OT Admins": "Admin"} and saved["starttls"] is True
+    assert BIND_PW not in str(api.get("/api/v1/audit?limit=50").json())  # the test's secret is not kept
+
+    with dns_server(ptr={"1.0.10.10.in-addr.arpa.": "plc-1.plant.local."}) as dns:
+        d = page.locator('form[data-setting-group="dns_reverse_lookup"]')
+        d.get_by_label("DNS servers").fill("127.0.0.1")
+        d.get_by_label("Port", exact=True).fill(str(dns.port))
+        d.get_by_label("Subnets to resolve").fill("10.10.0.0/24")
+        d.get_by_role("button", name="Test lookup").click()
+        dresult = d.locator("[data-test-result]")
+        expect(dresult).to_contain_text("Test passed: all 1 DNS server(s) answered for 10.10.0.1")
+        expect(dresult).to_contain_text("10.10.0.1 → plc-1.plant.local")
+        d.get_by_label("DNS servers").fill("127.0.0.1\ndns.plant.local")
+        d.get_by_role("button", name="Test lookup").click()
+        expect(d.locator('[data-error-for="servers"]')).to_have_text(
+            "line 2: 'dns.plant.local' is not an IP address"
+        )
+        assert dns.queries == [("1.0.10.10.in-addr.arpa.", "PTR")]
+    api.close()

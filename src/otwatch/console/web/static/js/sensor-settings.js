@@ -110,9 +110,16 @@ export function initSensorSettings() {
     });
     const auth = form.querySelector("[data-auth-toggle]");
     if (auth) auth.addEventListener("change", () => { form.querySelector("[data-auth-fields]").hidden = !auth.checked; });
+    // editing a field the last answer marked clears its mark and its message
     form.addEventListener("input", (e) => {
       const t = e.target;
-      if (t instanceof Element && t.hasAttribute("aria-invalid")) t.removeAttribute("aria-invalid");
+      if (!(t instanceof HTMLElement)) return;
+      const map = t.closest("[data-map]");
+      const name = t.dataset.field || (map ? map.dataset.map : null);
+      if (!name) return;
+      (map ? map.querySelectorAll("[aria-invalid]") : [t]).forEach((el) => el.removeAttribute("aria-invalid"));
+      const slot = form.querySelector('[data-error-for="' + CSS.escape(name) + '"]');
+      if (slot) { slot.textContent = ""; slot.hidden = true; }
     });
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
