@@ -180,7 +180,9 @@ def test_sensor_page_has_a_form_per_group_read_only_for_others(
     s = _sensor(admin, ctx)
     _put(admin, s, "port_aliases", {"8080": "historian web", "502": "plc-modbus"})
     _put(admin, s, "mail_server", {**MAIL, "address": "mail.plant.local", "username": "ot-sensor"})
+    _put(admin, s, "active_directory", {"group_roles": {'"><script>alert(1)</script>': "Admin"}})
     html = admin.get(f"/sensors/{s.node_id}").text
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html  # values are escaped
     for group in ("mail_server", "snmp_mib_monitoring", "active_directory", "dns_reverse_lookup", "subnets",
                   "port_aliases"):  # fmt: skip
         assert f'data-setting-group="{group}"' in html, group
