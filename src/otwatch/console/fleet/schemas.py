@@ -471,3 +471,47 @@ class FleetSettingsPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     auto_approve: bool | None = None
     auto_update: bool | None = None
+
+
+#: The setting groups whose form has a test button: each names a server the sensor will talk to.
+TESTABLE_GROUPS: Final[dict[str, str]] = {
+    "mail_server": "connects to the SMTP server (and, with a recipient, sends a test email)",
+    "active_directory": "binds to each LDAP server and looks the base DN up",
+    "dns_reverse_lookup": "asks each DNS server for a name",
+}
+
+
+class SettingTestIn(BaseModel):
+    """Test the values in a settings form (saved or not) from the console.
+
+    The secrets are used for this test only: the console never stores them (each sensor keeps its
+    own), and they are neither returned nor written to the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+    settings: dict[str, Any] = Field(description="the group's values, as PUT .../settings/{group} takes them")
+    password: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="mail account or AD bind password, for this test only (never stored)",
+    )
+    username: str = Field(
+        default="",
+        max_length=320,
+        description="Active Directory without a bind DN: the account that binds as user@domain",
+    )
+    to: str | None = Field(
+        default=None, max_length=320, pattern=_EMAIL, description="mail: also send a test email here"
+    )
+    lookup: str | None = Field(
+        default=None,
+        max_length=253,
+        description="DNS: an IP address (PTR) or host name (A/AAAA) to resolve; default: a PTR of the first subnet",
+    )
+    ca_pem: str | None = Field(
+        default=None, max_length=20_000, description="AD over TLS: the CA of the servers' certificates"
+    )
+
+    @field_validator("lookup")
+    @classmethod
+    def _lookup(cls, v: str | None) -> str | None:
+        return _host(v) if v is not None and v.strip() else None
