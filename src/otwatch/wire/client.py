@@ -120,8 +120,9 @@ def _error_from(resp: httpx.Response) -> LinkError:
 
 def write_private(path: Path, data: str | bytes) -> None:
     """Write a node file readable by its owner only (0600 from creation, also when it existed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    if hasattr(os, "fchmod"):  # not on Windows, where the folder's ACL keeps it private
+        os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data.encode() if isinstance(data, str) else data)
 
