@@ -10,6 +10,7 @@ with ``struct`` at those offsets, independently of the ctypes declarations, as W
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import socket
 import struct
@@ -20,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from otwatch.agent.platform import Neighbour, winservice
+from otwatch.agent import discovery, platform
+from otwatch.agent.platform import Link, Neighbour, winservice
 from otwatch.agent.platform import windows as w
 from otwatch.agent.platform.base import Interface
+from otwatch.agent.safety import ScanContext, ScanPolicy, Scope
 
 X64 = ctypes.sizeof(ctypes.c_void_p) == 8
 x64_only = pytest.mark.skipif(not X64, reason="the figures are the Windows x64 layout (8-byte pointers)")
@@ -331,3 +334,33 @@ def test_agent_imports_with_windows_platform_and_no_unix_modules() -> None:
         "True",
         "sc.exe stop OTWatchAgent|sc.exe delete OTWatchAgent",
     ]
+
+
+# --- discovery's Windows ARP path ---------------------------------------------------------------------
+
+
+def test_windows_arp_sweep_paces_and_scopes_each_sendarp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Windows each who-has is a SendARP call. SendARP (iphlpapi.dll) does not exist here, so a
+    stand-in answers for it; what is tested is discovery's side: every call passes the scope and
+    the rate limiter first, an address outside the scope is never asked, replies become MACs."""
+    asked: list[tuple[str, str]] = []
+    answers = {"10.9.0.7": "00:80:f4:00:00:07", "10.9.0.9": "00:1b:1b:00:00:09"}
+
+    def send_arp(target: str, source: str) -> str | None:
+        asked.append((target, source))
+        return answers.get(target)
+
+    monkeypatch.setattr(platform, "is_windows", lambda: True)
+    monkeypatch.setattr(w, "send_arp", send_arp)
+    monkeypatch.setattr(platform, "current", w)
+    policy = ScanPolicy(networks=("10.9.0.0/24",), rate_pps=1000, per_host_pps=100)
+    ctx = ScanContext(policy, Scope(policy.networks))
+    link = Link("{GUID}", "10.9.0.2", bytes.fromhex("000c29010203"))
+    notes: list[str] = []
+    found = asyncio.run(
+        discovery.arp_sweep(ctx, link, ["10.9.0.7", "10.9.0.8", "10.9.1.5", "10.9.0.9"], notes=notes)
+    )
+    assert found == answers
+    assert sorted(asked) == [("10.9.0.7", "10.9.0.2"), ("10.9.0.8", "10.9.0.2"), ("10.9.0.9", "10.9.0.2")]
+    assert len(notes) == 1 and "10.9.1.5" in notes[0]  # refused by the scope, never asked
+    assert set(ctx.hosts) == {"10.9.0.7", "10.9.0.8", "10.9.0.9"}  # each one charged to its host's rate

@@ -284,6 +284,8 @@ async def icmp_sweep(
     found: set[str] = set()
     all_found = asyncio.Event()
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+        if platform.is_windows():
+            sock.bind(("0.0.0.0", 0))  # Winsock delivers nothing to an unbound raw socket
         sock.setblocking(False)
 
         async def collect() -> None:
@@ -379,6 +381,9 @@ async def discover(
         use_arp = arp_permitted()
         if not use_arp and on_link_groups(hosts, routes):
             note("ARP discovery skipped: packet sockets need root or CAP_NET_RAW; using ICMP/TCP on-link")
+    if use_arp and platform.is_windows():
+        for text in platform.current.raw_access(False).notes:
+            note(text)  # how ARP is done there
     if use_arp:
         groups = on_link_groups(hosts, routes)
         if groups:

@@ -432,7 +432,9 @@ def arp_permitted() -> bool:
 def raw_access(icmp: bool) -> RawAccess:
     arp = arp_permitted()
     npcap = npcap_installed()
-    notes = () if npcap else ("Npcap is not installed: ARP goes through SendARP, one host at a time",)
+    notes = (
+        f"ARP discovery through SendARP (IP Helper); Npcap {'installed, not used' if npcap else 'not installed'}",
+    )
     return RawAccess(arp, icmp, "sendarp" if arp else "none", npcap, notes)
 
 
