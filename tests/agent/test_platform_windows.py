@@ -10,6 +10,7 @@ with ``struct`` at those offsets, independently of the ctypes declarations, as W
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import ctypes
 import socket
@@ -286,9 +287,10 @@ def test_sc_exe_command_lines() -> None:
 
 
 def test_agent_imports_with_windows_platform_and_no_unix_modules() -> None:
-    """Every agent module imports with ``sys.platform == "win32"`` and ``fcntl``, ``termios``, ``pwd``,
-    ``grp`` and ``resource`` unimportable; the Windows layer is selected, the Linux one never loaded,
-    and the agent's own CLI (``python -m otwatch.agent``) answers."""
+    """Every agent module imports with ``sys.platform == "win32"``, ``fcntl``, ``termios``, ``pwd``,
+    ``grp`` and ``resource`` unimportable and ``os`` without its Unix-only functions (``uname``,
+    ``fchmod`` ...); the Windows layer is selected, the Linux one never loaded, the agent's own CLI
+    (``python -m otwatch.agent``) answers, and the node's key files and check-in host name work."""
     script = textwrap.dedent(
         """
         import importlib, pkgutil, sys
@@ -297,6 +299,10 @@ def test_agent_imports_with_windows_platform_and_no_unix_modules() -> None:
             del sys.modules[name]
         for banned in ("fcntl", "termios", "pwd", "grp", "resource"):
             sys.modules[banned] = None
+        import os, socket, tempfile
+        for attr in ("uname", "fchmod", "fchown", "getuid", "geteuid", "killpg", "setsid"):
+            if hasattr(os, attr):
+                delattr(os, attr)  # what Windows' os module does not have
         sys.platform = "win32"
         import otwatch.agent
         failed = []
@@ -316,6 +322,10 @@ def test_agent_imports_with_windows_platform_and_no_unix_modules() -> None:
         print("failed:", failed)
         print("msi-configure" in help_text and "service" in help_text)
         print(printed.strip().replace(chr(10), "|"))
+        from otwatch.wire.client import hostname, write_private
+        with tempfile.TemporaryDirectory() as tmp:
+            write_private(os.path.join(tmp, "key.pem"), "secret")
+            print(hostname() == socket.gethostname(), open(os.path.join(tmp, "key.pem")).read())
         """
     )
     proc = subprocess.run(
@@ -333,6 +343,7 @@ def test_agent_imports_with_windows_platform_and_no_unix_modules() -> None:
         "failed: []",
         "True",
         "sc.exe stop OTWatchAgent|sc.exe delete OTWatchAgent",
+        "True secret",
     ]
 
 
@@ -364,3 +375,70 @@ def test_windows_arp_sweep_paces_and_scopes_each_sendarp(monkeypatch: pytest.Mon
     assert sorted(asked) == [("10.9.0.7", "10.9.0.2"), ("10.9.0.8", "10.9.0.2"), ("10.9.0.9", "10.9.0.2")]
     assert len(notes) == 1 and "10.9.1.5" in notes[0]  # refused by the scope, never asked
     assert set(ctx.hosts) == {"10.9.0.7", "10.9.0.8", "10.9.0.9"}  # each one charged to its host's rate
+
+
+#: Functions and constants Windows' ``os``, ``socket`` and ``signal`` do not have.
+UNIX_ONLY = {
+    "os": {
+        "uname",
+        "fchmod",
+        "fchown",
+        "chown",
+        "lchown",
+        "getuid",
+        "geteuid",
+        "getgid",
+        "getegid",
+        "setuid",
+        "setgid",
+        "setsid",
+        "killpg",
+        "getpgid",
+        "fork",
+        "forkpty",
+        "sched_getaffinity",
+        "getloadavg",
+        "statvfs",
+        "mkfifo",
+        "pipe2",
+        "O_NONBLOCK",
+        "WNOHANG",
+        "sync",
+    },
+    "socket": {"AF_PACKET", "AF_UNIX", "SO_BINDTODEVICE", "SO_REUSEPORT", "IP_RECVERR", "MSG_DONTWAIT"},
+    "signal": {"SIGHUP", "SIGKILL", "SIGUSR1", "SIGUSR2", "SIGALRM", "SIGCHLD", "SIGQUIT", "alarm", "pause"},
+}
+#: Where a Unix-only name is used on purpose: the Linux layer, and uses behind a platform check.
+ALLOWED = {
+    ("otwatch/agent/platform/linux.py", "*"),
+    ("otwatch/agent/discovery.py", "AF_PACKET"),  # arp_sweep's Linux branch (Windows returns before it)
+    ("otwatch/wire/client.py", "fchmod"),  # behind hasattr(os, "fchmod")
+}
+
+
+def test_agent_code_uses_no_unix_only_os_names_outside_the_linux_layer() -> None:
+    """The import test above cannot see a call that fails only when it runs (``os.uname()`` in the
+    check-in loop did): every module the agent loads is read for Unix-only names of ``os``,
+    ``socket`` and ``signal``."""
+    script = "import sys, otwatch.agent.__main__, otwatch.agent.node, otwatch.agent.scan; print('\\n'.join(m.__file__ for n, m in list(sys.modules.items()) if n.startswith('otwatch') and getattr(m, '__file__', None)))"
+    files = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"},
+    ).stdout.split()
+    assert any(f.endswith("wire/runtime.py") for f in files)
+    found = []
+    for file in files:
+        rel = Path(file).resolve().relative_to(REPO / "src").as_posix()
+        for node in ast.walk(ast.parse(Path(file).read_text())):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.attr in UNIX_ONLY.get(node.value.id, ())
+                and (rel, "*") not in ALLOWED
+                and (rel, node.attr) not in ALLOWED
+            ):
+                found.append(f"{rel}:{node.lineno}: {node.value.id}.{node.attr}")
+    assert found == []

@@ -100,6 +100,11 @@ def host_os() -> str:
     return f"{platform.system()} {platform.release()}".strip()
 
 
+def hostname() -> str:
+    """This machine's name (``os.uname`` does not exist on Windows; on Linux both are uname's)."""
+    return socket.gethostname()
+
+
 def _retry_after(resp: httpx.Response) -> float | None:
     """Retry-After in seconds (the console sends delta-seconds); junk or absurd values are ignored."""
     try:
