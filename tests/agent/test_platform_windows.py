@@ -38,21 +38,23 @@ REPO = Path(__file__).resolve().parents[2]
 
 @x64_only
 @pytest.mark.parametrize(
-    ("struct_", "size"),
+    ("struct_", "size", "header"),
     [
-        (w.SOCKADDR_IN, 16),
-        (w.SOCKADDR_IN6, 28),
-        (w.SOCKADDR_INET, 28),
-        (w.SOCKET_ADDRESS, 16),
-        (w.GUID, 16),
-        (w.IP_ADAPTER_UNICAST_ADDRESS_LH, 64),
-        (w.IP_ADAPTER_ADDRESSES_LH, 448),
-        (w.MIB_IPNET_ROW2, 88),
-        (w.MIB_IPNETROW, 24),
+        (w.SOCKADDR_IN, 16, "ws2def.h"),
+        (w.SOCKADDR_IN6, 28, "ws2ipdef.h"),
+        (w.SOCKADDR_INET, 28, "ws2ipdef.h"),
+        (w.SOCKET_ADDRESS, 16, "ws2def.h"),
+        (w.GUID, 16, "guiddef.h"),
+        (w.IP_ADAPTER_UNICAST_ADDRESS_LH, 64, "iptypes.h"),
+        (w.IP_ADAPTER_ADDRESSES_LH, 448, "iptypes.h"),
+        (w.MIB_IPNET_ROW2, 88, "netioapi.h"),
+        (w.MIB_IPNETROW, 24, "ipmib.h"),
     ],
 )
-def test_structure_sizes_are_the_windows_x64_ones(struct_: type[ctypes.Structure], size: int) -> None:
-    assert ctypes.sizeof(struct_) == size
+def test_structure_sizes_are_the_windows_x64_ones(
+    struct_: type[ctypes.Structure], size: int, header: str
+) -> None:
+    assert ctypes.sizeof(struct_) == size, f"{struct_.__name__} ({header})"
 
 
 @x64_only
