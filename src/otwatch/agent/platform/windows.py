@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import importlib
 import os
 import socket
@@ -342,9 +343,22 @@ def ipaddr(ip: str) -> int:
 # --- the API calls (Windows only) -------------------------------------------------------------------
 
 
+@functools.cache
 def _iphlpapi() -> Any:
+    """``iphlpapi.dll`` with the signatures of the calls used here (pointers stay 64-bit, return
+    codes unsigned)."""
     windll: Any = getattr(ctypes, "WinDLL")  # noqa: B009 - absent off Windows
-    return windll("iphlpapi", use_last_error=True)
+    api = windll("iphlpapi", use_last_error=True)
+    ulong_p = ctypes.POINTER(u32)
+    api.GetAdaptersAddresses.argtypes = (u32, u32, ctypes.c_void_p, ctypes.c_void_p, ulong_p)
+    api.GetAdaptersAddresses.restype = u32
+    api.GetIpNetTable2.argtypes = (u16, ctypes.POINTER(ctypes.c_void_p))
+    api.GetIpNetTable2.restype = u32
+    api.FreeMibTable.argtypes = (ctypes.c_void_p,)
+    api.FreeMibTable.restype = None
+    api.SendARP.argtypes = (u32, u32, ctypes.c_void_p, ulong_p)
+    api.SendARP.restype = u32
+    return api
 
 
 def get_adapters() -> list[Interface]:
@@ -386,7 +400,7 @@ def send_arp(target: str, source: str) -> str | None:
     api = _iphlpapi()
     mac = (u8 * 8)()
     length = u32(8)
-    rc = api.SendARP(u32(ipaddr(target)), u32(ipaddr(source)), mac, ctypes.byref(length))
+    rc = api.SendARP(ipaddr(target), ipaddr(source), mac, ctypes.byref(length))
     if rc != NO_ERROR:
         return None
     return _mac(mac, length.value)
