@@ -130,8 +130,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         install_base: install_cli.InstallBase = DEFAULT_BASE,
     ) -> None:
-        """Pair from the Windows installer's properties: install, or repair when already paired
-        (the seed's Repair). Empty properties are ignored; with none and a paired agent it does nothing."""
+        """Pair from the Windows installer's properties: install, or Repair when already paired.
+
+        Empty properties are ignored; with none, a paired agent is left as it is."""
         creds = credentials_from_properties(list(properties or []))
         state = NodeState(install_base / "state")
         given = any((creds.pairing_key, creds.address, creds.username, creds.api_key, creds.fingerprint))
