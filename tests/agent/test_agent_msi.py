@@ -179,3 +179,10 @@ def test_launch_condition_asks_for_python(msi: Path) -> None:
     assert python.startswith("Installed OR PYTHON")
     locators = {row[0]: row[2] for row in table(msi, "RegLocator")}
     assert locators["Python312"] == r"SOFTWARE\Python\PythonCore\3.12\InstallPath"
+
+
+def test_package_is_a_per_machine_x64_installer(msi: Path) -> None:
+    info = subprocess.run(["msiinfo", "suminfo", str(msi)], capture_output=True, text=True, check=True).stdout
+    assert "Template: x64;1033" in info  # 64-bit: ProgramFiles64Folder, the 64-bit registry and System32
+    components = {row[0]: int(row[3]) for row in table(msi, "Component")}
+    assert components and all(attrs & 0x100 for attrs in components.values())  # msidbComponentAttributes64bit
