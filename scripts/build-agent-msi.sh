@@ -25,7 +25,11 @@ done
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 if [ -z "$wheel" ]; then
-  "$python" -m pip wheel -q --disable-pip-version-check --no-deps -w "$stage/wheel" "$here"
+  # from a copy of the sources: pip builds in the tree and would leave build/ and *.egg-info behind
+  mkdir "$stage/source"
+  cp "$here/pyproject.toml" "$here/README.md" "$stage/source/"
+  (cd "$here" && tar --exclude=__pycache__ --exclude='*.egg-info' -cf - src) | tar -xf - -C "$stage/source"
+  "$python" -m pip wheel -q --disable-pip-version-check --no-deps -w "$stage/wheel" "$stage/source"
   wheel="$(ls "$stage"/wheel/otwatch-*.whl)"
 fi
 version="$(basename "$wheel" | cut -d- -f2)"
