@@ -6,8 +6,11 @@ configuration (learning mode, analytics engines, Smart IT Learning, subnets, por
 applied to the running pipeline as it arrives, and so are the system settings pushed from another
 sensor: DNS reverse lookup names assets (on its own worker thread), SNMP MIB monitoring serves the
 sensor's health (:mod:`otwatch.sensor.node.snmpagent`), Active Directory signs users in to the sensor's
-console (:mod:`otwatch.sensor.local.adauth`); the mail server is kept and reported back
-(see :mod:`otwatch.sensor.config.syssettings`).
+console (:mod:`otwatch.sensor.local.adauth`), and the mail server carries the sensor's own e-mail
+(:mod:`otwatch.sensor.node.mailer`): SPAN monitoring-port failures raised and cleared, backup results.
+
+A locally managed sensor (no console) takes the same setting groups from its own console's pages
+(:meth:`SensorNode.attach_store`, saved in :class:`~otwatch.sensor.local.store.SensorStore`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from otwatch.sensor.capture.sources import Frame
 from otwatch.sensor.config.settings import SensorSettings
 from otwatch.sensor.config.syssettings import LocalSecrets, SystemSettings
 from otwatch.sensor.local.adauth import AdConfig
+from otwatch.sensor.local.store import SensorStore
 from otwatch.sensor.node.dnslookup import MISS_TTL, ReverseLookup
+from otwatch.sensor.node.mailer import Mailer, MailResult, MailSetup, mail_setup
 from otwatch.sensor.node.portwatch import port_up, rx_packets
 from otwatch.sensor.node.snmpagent import (
     SensorHealth,
@@ -60,6 +65,29 @@ log = logging.getLogger("otwatch.sensor")
 MAX_ASSETS_PER_REPORT = 5000
 MAX_ALERTS_PER_REPORT = 500
 MAX_CONNECTIONS_PER_REPORT = 5000
+#: The six pushable setting groups with the value that means "not set" (a locally managed sensor's
+#: Clear data puts these back).
+LOCAL_GROUP_DEFAULTS: dict[str, Any] = {
+    "mail_server": None,
+    "snmp_mib_monitoring": None,
+    "active_directory": None,
+    "dns_reverse_lookup": None,
+    "subnets": [],
+    "port_aliases": {},
+}
+
+
+def apply_reading_settings(s: Sensor, config: dict[str, Any]) -> None:
+    """Subnets and port aliases onto a pipeline (the caller holds its lock)."""
+    if "subnets" in config:
+        subnets = SensorSettings.parse_subnets(list(config["subnets"] or []))
+        if subnets != s.settings.subnets:
+            s.settings.subnets = subnets
+            # which addresses are local is cached per address: decide again from now on
+            # (assets already keyed keep their key; new addresses follow the new subnets)
+            s.inventory._local_cache.clear()
+    if "port_aliases" in config:
+        s.settings.port_aliases = {int(k): str(v) for k, v in dict(config["port_aliases"] or {}).items()}
 
 
 def asset_report(a: Asset) -> AssetReport:
@@ -116,6 +144,9 @@ class SensorNode:
         self.port_check_every = 5.0
         self._port_lock = threading.Lock()
         self.dns = dns or ReverseLookup()
+        self.store: SensorStore | None = None  # the sensor console's settings (attach_store)
+        self.mailer = Mailer(self._mail_setup)
+        self.mailer.on_result = self._mail_result
         self._dns_due: dict[int, float] = {}  # asset id -> when to hand its address to the lookup again
         self.lock = threading.Lock()
         self.sources = list(sources)
@@ -172,7 +203,9 @@ class SensorNode:
         }
 
     # ------------------------------------------------------------ settings from the console
-    def apply_config(self, config: dict[str, Any]) -> None:
+    def apply_config(self, config: dict[str, Any], *, local: bool = False) -> None:
+        """Settings from the console (or, ``local``, saved on a locally managed sensor's own console,
+        which records its own timeline event)."""
         with self.lock:
             s = self.sensor
             if "engines" in config:
@@ -181,28 +214,61 @@ class SensorNode:
                     s.set_engine(e, e in wanted)
             if "smart_it_learning" in config:
                 s.settings.smart_it_learning = bool(config["smart_it_learning"])
-            if "subnets" in config:
-                subnets = SensorSettings.parse_subnets(list(config["subnets"]))
-                if subnets != s.settings.subnets:
-                    s.settings.subnets = subnets
-                    # which addresses are local is cached per address: decide again from now on
-                    # (assets already keyed keep their key; new addresses follow the new subnets)
-                    s.inventory._local_cache.clear()
-            if "port_aliases" in config:
-                s.settings.port_aliases = {int(k): str(v) for k, v in dict(config["port_aliases"]).items()}
+            apply_reading_settings(s, config)
             if "learning" in config and bool(config["learning"]) != s.learning:
                 s.learning = bool(config["learning"])
             self.system.update(config)
             if "dns_reverse_lookup" in config and self.dns.configure(config["dns_reverse_lookup"]):
                 self._dns_due.clear()  # other servers or subnets: every asset is considered again
-            if config:
+            if config and not local:
                 s.timeline.add(
                     time.time(), EventType.SETTINGS, "Settings received from the management console",
                     settings=sorted(config),
                 )  # fmt: skip
         if "snmp_mib_monitoring" in config:  # outside the lock: the agent reads health under it
             self.snmp.apply(self.system.snmp_mib_monitoring)
-        log.info("applied console settings: %s", sorted(config))
+        log.info("applied %s settings: %s", "local" if local else "console", sorted(config))
+
+    # ------------------------------------------------------------ a locally managed sensor's own settings
+    def locally_managed(self) -> bool:
+        return not self.runtime.state.exists()
+
+    def attach_store(self, store: SensorStore) -> None:
+        """The sensor console's settings: the mail recipients, and for a locally managed sensor the
+        setting groups saved on its pages (applied now; a managed sensor keeps its console's)."""
+        self.store = store
+        self.mailer.sensor_name = self._name
+        self.apply_local_settings()
+
+    def apply_local_settings(self, reset: bool = False) -> None:
+        """Apply the setting groups saved on this sensor's console (``reset``: every group to "not
+        set" first, after Clear data). Does nothing on a console-managed sensor."""
+        if self.store is None or not self.locally_managed():
+            return
+        saved = self.store.system_groups()
+        values = {k: saved.get(k, d) for k, d in LOCAL_GROUP_DEFAULTS.items()} if reset else saved
+        values = {k: v for k, v in values.items() if k in LOCAL_GROUP_DEFAULTS}
+        if values:
+            self.apply_config(values, local=True)
+
+    def _name(self) -> str:
+        import socket
+
+        net = self.store.network if self.store is not None else None
+        return (net.hostname if net and net.hostname else "") or socket.gethostname()
+
+    def _mail_setup(self) -> MailSetup | None:
+        """The mail server in force (pushed, or saved here) with this sensor's secrets and recipients."""
+        recipients = self.store.mail_recipients if self.store is not None else []
+        return mail_setup(self.system.mail_server, recipients, self.secrets.get())
+
+    def _mail_result(self, result: MailResult) -> None:
+        title = f"E-mail {'sent' if result.sent else 'not sent'}: {result.subject}"
+        with self.lock:
+            self.sensor.timeline.add(
+                result.at, EventType.MAIL, title, sent=result.sent, detail=result.detail,
+                attempts=result.attempts,
+            )  # fmt: skip
 
     def _ad_in_use(self) -> bool:
         """Whether the sensor console would ask Active Directory at sign-in (settings usable)."""
@@ -210,6 +276,10 @@ class SensorNode:
             return AdConfig.from_settings(self.system.active_directory, {}) is not None
         except ValueError:
             return False
+
+    def _mail_in_use(self) -> bool:
+        setup = self._mail_setup()
+        return setup is not None and bool(setup.recipients)
 
     def snmp_health(self) -> SensorHealth:
         """The figures SNMP MIB monitoring serves (see :mod:`otwatch.sensor.node.snmpagent`)."""
@@ -252,6 +322,7 @@ class SensorNode:
                 notices += self.ports.check(name, sample, now)
         for n in notices:
             (log.warning if n.failure else log.info)("%s: %s", n.title, n.message)
+            self.mailer.notify(n.title, n.message)  # queued: the watcher never waits on the mail server
             with self.lock:
                 self.sensor.timeline.add(
                     now, EventType.MONITORING, n.title, interface=n.interface,
@@ -431,7 +502,9 @@ class SensorNode:
                 "learning": s.learning,
             }
             system = {
-                **self.system.status(self.snmp.status(), ad_in_use=self._ad_in_use()),
+                **self.system.status(
+                    self.snmp.status(), ad_in_use=self._ad_in_use(), mail_in_use=self._mail_in_use()
+                ),
                 "dns_reverse_lookup": self.dns.status(),
                 "subnets": [str(n) for n in s.settings.subnets],
                 "port_aliases": {str(k): v for k, v in sorted(s.settings.port_aliases.items())},
@@ -493,4 +566,5 @@ class SensorNode:
                 src.stopped = True
         self.dns.stop()
         self.snmp.stop()
+        self.mailer.stop()
         self.runtime.stop()
