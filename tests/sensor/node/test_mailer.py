@@ -199,3 +199,37 @@ def test_the_queue_is_bounded_and_nothing_is_queued_without_settings() -> None:
         mailer.notify(f"m{i}", "x")  # the first is being retried; the queue holds two
     wait_until(lambda: sum("queue was full" in r.detail for r in mailer.results()) >= 2)
     mailer.stop()
+
+
+def test_a_sensor_cut_off_from_its_console_mails_once_and_again_when_back(tmp_path: Path) -> None:
+    from otwatch.sensor.local.store import SensorStore
+    from tests.sensor.web.test_pages import _paired_node
+
+    node = _paired_node(tmp_path)  # managed by console.plant:8443
+    store = SensorStore(tmp_path / "paired")
+    store.set_mail_recipients(["ot@plant.example"])
+    with smtp_server() as (ctl, sink):
+        node.apply_config(
+            {"mail_server": {"address": "127.0.0.1", "port": ctl.port, "sender": "s@plant.example"}}
+        )
+        node.attach_store(store)
+        try:
+            node.check_link(1000.0)  # connected
+            node.runtime.last_error = "console unreachable: [Errno 111] Connection refused"
+            node.check_link(1010.0)
+            node.check_link(1010.0 + node.link_mail_after - 1)  # not yet: a short outage is no news
+            assert node.mailer.flush(5) and sink.envelopes == []
+            node.check_link(1010.0 + node.link_mail_after)
+            node.check_link(1010.0 + node.link_mail_after + 60)  # once per outage
+            node.runtime.last_error = None
+            node.check_link(2000.0)
+            node.check_link(2010.0)
+            assert node.mailer.flush(15)
+        finally:
+            node.stop()
+    subjects = [str(_parsed(sink, i)["Subject"]) for i in range(len(sink.envelopes))]
+    assert len(subjects) == 2, subjects
+    assert subjects[0].endswith("Sensor not communicating with the management console")
+    assert subjects[1].endswith("Connection to the management console restored")
+    body = _body(_parsed(sink, 0))
+    assert "console.plant:8443 for 5 min" in body and "Connection refused" in body

@@ -130,7 +130,7 @@ def test_mail_server_page_checks_saves_and_sends_the_test_email(
             and b"The on demand backup of the sensor succeeded: sensor-backup-" in body
         )
         sent_events = [e.title for e in node.sensor.timeline if e.type is EventType.MAIL]
-        assert sent_events == ["E-mail sent: Sensor backup made (on demand)"]
+        assert sent_events == ["E-mail sent: Test e-mail", "E-mail sent: Sensor backup made (on demand)"]
         assert "sent — Sensor backup made (on demand)" in admin.get("/system/mail").text
 
     # the settings survive a restart: a new node on the same sensor console settings

@@ -271,9 +271,12 @@ class Mailer:
             self._cond.notify_all()
         return True
 
-    def test(self, to: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
-        """Send a test message now (the page's button): (recipients, notes); MailError otherwise."""
-        setup = self._setup()
+    def test(
+        self, to: Sequence[str] | None = None, setup: MailSetup | None = None
+    ) -> tuple[list[str], list[str]]:
+        """Send a test message now (the page's button), with ``setup`` (the form's values, unsaved) or
+        the settings in force: (recipients, notes); MailError otherwise. The result is kept either way."""
+        setup = setup or self._setup()
         if setup is None:
             raise MailError("no mail server is set", permanent=True)
         recipients = list(to) if to else list(setup.recipients)
@@ -284,8 +287,12 @@ class Mailer:
             f"Mail server: {setup.config.host}:{setup.config.port} ({setup.config.security})\n"
             f"Sent at: {formatdate(localtime=False, usegmt=True)}\n"
         )
-        notes = send_mail(setup.config, recipients, subject, body, timeout=self.timeout)
-        self._record(MailResult(time.time(), subject, True, ", ".join(recipients), 1))
+        try:
+            notes = send_mail(setup.config, recipients, subject, body, timeout=self.timeout)
+        except MailError as exc:
+            self._record(MailResult(time.time(), "Test e-mail", False, str(exc), 1))
+            raise
+        self._record(MailResult(time.time(), "Test e-mail", True, ", ".join(recipients), 1))
         return recipients, notes
 
     def results(self) -> list[MailResult]:

@@ -49,7 +49,7 @@ from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.monitoring import PortNotice, PortSample, PortWatch
 from otwatch.sensor.tracking.timeline import EventType
 from otwatch.wire import package
-from otwatch.wire.client import ConsoleLink, NodeState
+from otwatch.wire.client import ConsoleLink, LinkError, NodeState
 from otwatch.wire.messages import (
     AlertReport,
     AssetReport,
@@ -65,6 +65,7 @@ log = logging.getLogger("otwatch.sensor")
 MAX_ASSETS_PER_REPORT = 5000
 MAX_ALERTS_PER_REPORT = 500
 MAX_CONNECTIONS_PER_REPORT = 5000
+LINK_MAIL_AFTER = 300.0  # seconds without the console before the sensor e-mails about it
 #: The six pushable setting groups with the value that means "not set" (a locally managed sensor's
 #: Clear data puts these back).
 LOCAL_GROUP_DEFAULTS: dict[str, Any] = {
@@ -147,6 +148,9 @@ class SensorNode:
         self.store: SensorStore | None = None  # the sensor console's settings (attach_store)
         self.mailer = Mailer(self._mail_setup)
         self.mailer.on_result = self._mail_result
+        self.link_mail_after = LINK_MAIL_AFTER
+        self._link_down_since: float | None = None
+        self._link_mailed = False
         self._dns_due: dict[int, float] = {}  # asset id -> when to hand its address to the lookup again
         self.lock = threading.Lock()
         self.sources = list(sources)
@@ -276,6 +280,36 @@ class SensorNode:
             return AdConfig.from_settings(self.system.active_directory, {}) is not None
         except ValueError:
             return False
+
+    def check_link(self, now: float | None = None) -> None:
+        """E-mail when the sensor has not reached its console for ``link_mail_after`` seconds (the
+        seed's disconnected-sensor e-mail, from the sensor's side: its own mail server may still be
+        reachable when the console is not), and once more when the connection is back."""
+        now = time.time() if now is None else now
+        error = self.runtime.last_error
+        if error is None:
+            if self._link_mailed:
+                self.mailer.notify(
+                    "Connection to the management console restored",
+                    f"The sensor reaches its management console again at {self._console_address()}.",
+                )
+            self._link_down_since, self._link_mailed = None, False
+            return
+        if self._link_down_since is None:
+            self._link_down_since = now
+        if not self._link_mailed and now - self._link_down_since >= self.link_mail_after:
+            minutes = max(1, round((now - self._link_down_since) / 60))
+            self._link_mailed = self.mailer.notify(
+                "Sensor not communicating with the management console",
+                f"The sensor has not reached its management console at {self._console_address()} for "
+                f"{minutes} min. Check network connectivity or certificate validation.\n\nLast error: {error}",
+            )
+
+    def _console_address(self) -> str:
+        try:
+            return self.runtime.state.load().address
+        except (LinkError, OSError, ValueError, TypeError):
+            return "(unknown)"
 
     def _mail_in_use(self) -> bool:
         setup = self._mail_setup()
@@ -542,6 +576,7 @@ class SensorNode:
             except Exception:
                 log.exception("building a report failed")
             self.snmp.apply(self.system.snmp_mib_monitoring)  # new secrets, a port that became free
+            self.check_link()
 
     # ------------------------------------------------------------ lifecycle
     def run(self, connected: bool = True) -> None:

@@ -39,7 +39,7 @@ from otwatch.sensor.config.sysgroups import (
 from otwatch.sensor.config.syssettings import SECRETS
 from otwatch.sensor.local import adauth
 from otwatch.sensor.node.dnslookup import LookupConfig, ptr_query
-from otwatch.sensor.node.mailer import Mailer, MailError, mail_setup
+from otwatch.sensor.node.mailer import MailError, mail_setup
 from otwatch.sensor.web.deps import AdminUser, ConsoleDep, SensorConsole, check_csrf, flash, redirect
 
 router = APIRouter(prefix="")
@@ -556,9 +556,8 @@ def _run_test(
         setup = mail_setup(group, recipients or [], secrets)
         if setup is None:
             return TestResult(False, "Enter the SMTP server address first.")
-        tester = Mailer(lambda: setup, sensor_name=c.sensor_name, timeout=c.mailer.timeout)
         try:
-            sent_to, notes = tester.test(to or None)
+            sent_to, notes = c.mailer.test(to or None, setup)
         except MailError as exc:
             return TestResult(False, f"The test e-mail was not sent: {exc}.")
         return TestResult(
