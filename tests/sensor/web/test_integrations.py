@@ -31,7 +31,7 @@ pytestmark = pytest.mark.network
 
 @pytest.fixture
 def node(tmp_path: Path) -> Iterator[SensorNode]:
-    n = SensorNode(NodeState(tmp_path / "local"), [])  # never paired: locally managed
+    n = SensorNode(NodeState(tmp_path / "local"), [], snmp_host="127.0.0.1")  # never paired: locally managed
     try:
         yield n
     finally:
@@ -279,6 +279,11 @@ def test_subnets_and_port_aliases_take_effect(
 
 
 def test_snmp_page_validates_and_serves(admin: TestClient, node: SensorNode) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     token = csrf(admin, "/system/snmp")
     r = admin.post(
         "/system/snmp",
@@ -290,13 +295,15 @@ def test_snmp_page_validates_and_serves(admin: TestClient, node: SensorNode) -> 
     assert "entry 2: 'nope' is not an IP address" in errors["allowed_managers"]
     r = admin.post(
         "/system/snmp",
-        data={"csrf": token, "version": "v2c", "port": "16161", "allowed_managers": "127.0.0.1",
+        data={"csrf": token, "enabled": "on", "version": "v2c", "port": str(port), "allowed_managers": "127.0.0.1",
               "snmp_community": "plant-ro", "v3_auth_protocol": "SHA-256", "v3_priv_protocol": "AES-128"},
         follow_redirects=True,
     )  # fmt: skip
     assert "SNMP MIB monitoring saved." in r.text
     assert node.secrets.get()["snmp_community"] == "plant-ro"
-    assert node.system.snmp_mib_monitoring is not None and node.system.snmp_mib_monitoring["port"] == 16161
+    assert node.system.snmp_mib_monitoring is not None and node.system.snmp_mib_monitoring["port"] == port
+    assert node.snmp.status() == {"serving": True, "port": port, "error": None}
+    assert f"Serving on UDP port {port}." in r.text
     assert (
         'data-testid="snmp_community-set"' in r.text and "plant-ro" not in r.text
     )  # a secret is never shown

@@ -412,19 +412,22 @@ def _status(c: SensorConsole, page: GroupPage) -> list[str]:
             lines.append("No e-mail sent since the sensor started.")
     elif page.group == "snmp_mib_monitoring":
         if node is None:
-            lines.append(
-                "This console runs without a sensor service: SNMP is served by `otwatch sensor run`."
-            )
+            lines.append("Served by the sensor service (otwatch sensor run), not by this console alone.")
         else:
             st = node.snmp.status()
-            lines.append(
-                f"Serving on UDP port {st.get('port')}"
-                if st.get("serving")
-                else f"Not serving: {st.get('error') or 'disabled'}"
-            )
+            if st.get("serving"):
+                lines.append(f"Serving on UDP port {st.get('port')}.")
+            else:
+                lines.append(f"Not serving: {st.get('error')}." if st.get("error") else "Off.")
     elif page.group == "dns_reverse_lookup" and node is not None:
         st = node.dns.status()
-        lines.append(f"Lookups: {st.get('stats') or st}")
+        if st.get("active"):
+            lines.append(
+                f"On: {st['queries']} queries, {st['names']} names found, {st['misses']} addresses without a "
+                f"name, {st['failures']} unanswered; {st['cached']} addresses cached."
+            )
+        else:
+            lines.append(f"Off{': ' + st['error'] if st.get('error') else ''}.")
     return lines
 
 
