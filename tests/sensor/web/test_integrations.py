@@ -229,6 +229,8 @@ def test_managed_sensor_shows_the_consoles_values_read_only(
                 and node.system.mail_server["address"] == "smtp.plant.example"
             )
             assert store.mail_recipients == ["ot@plant.example"] and store.system_group("mail_server") is None
+            r = c.post("/system/dns", data={"csrf": token, "action": "test", "test_ip": "10.0.0.1"})
+            assert _result(r.text) == (False, "There are no DNS reverse lookup settings to test yet.")
             subnets = c.get("/system/subnets").text
             assert "10.1.0.0/16" in subnets and 'data-testid="managed-note"' in subnets
     finally:
@@ -370,3 +372,31 @@ def test_active_directory_page_tests_the_bind_and_a_user(
 
     signed = form_login(admin, "alice", "alice-pass", follow_redirects=False)
     assert signed.status_code == 303 and signed.headers["location"] == "/overview"
+
+
+def test_a_console_over_a_bare_pipeline_keeps_and_uses_the_settings(
+    make_app: AppFactory, store: SensorStore
+) -> None:
+    from otwatch.sensor.pipeline.sensor import Sensor
+    from tests.sensor.web.conftest import console_of
+
+    sensor = Sensor()
+    app = make_app(sensor)
+    with client_for(app) as c, smtp_server() as (ctl, sink):
+        token = csrf(c, "/system/mail")
+        assert (
+            "Mail server saved."
+            in c.post("/system/mail", data=_mail_form(token, ctl.port), follow_redirects=True).text
+        )
+        assert store.system_group("mail_server")["port"] == ctl.port  # type: ignore[index]
+        c.post("/system/subnets", data={"csrf": token, "subnets": "10.9.0.0/16"})
+        assert [str(n) for n in sensor.settings.subnets] == ["10.9.0.0/16"]
+        assert c.post("/system/backup/now", data={"csrf": token}, follow_redirects=False).status_code == 303
+        assert console_of(app).mailer.flush(15)
+        assert len(sink.envelopes) == 1
+        events = [e.title for e in sensor.timeline if e.type is EventType.MAIL]
+        assert events == ["E-mail sent: Sensor backup made (on demand)"]
+    # a restart over the same settings: the subnets apply again
+    again = Sensor()
+    make_app(again)
+    assert [str(n) for n in again.settings.subnets] == ["10.9.0.0/16"]

@@ -550,6 +550,8 @@ def _run_test(
     recipients: list[str] | None,
 ) -> TestResult:
     secrets = _secrets_with(c, typed)
+    if group is None and page.group != "mail_server":
+        return TestResult(False, f"There are no {page.title} settings to test yet.")
     if page.group == "mail_server":
         to = [t.strip() for t in str(values.get("test_to") or "").replace(",", " ").split() if t.strip()]
         try:
