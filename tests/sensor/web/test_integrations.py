@@ -392,10 +392,28 @@ def test_a_console_over_a_bare_pipeline_keeps_and_uses_the_settings(
         c.post("/system/subnets", data={"csrf": token, "subnets": "10.9.0.0/16"})
         assert [str(n) for n in sensor.settings.subnets] == ["10.9.0.0/16"]
         assert c.post("/system/backup/now", data={"csrf": token}, follow_redirects=False).status_code == 303
+        # a scheduled backup, and a restore that is refused, are mailed too
+        from datetime import UTC, datetime, timedelta
+
+        from otwatch.sensor.web.backup_page import BackupScheduler
+
+        made = BackupScheduler(console_of(app)).tick(datetime.now(UTC) + timedelta(days=1))
+        assert made is not None
+        bad = c.post(
+            "/system/backup/restore",
+            data={"csrf": token},
+            files={"file": ("sensor-backup-x.tar.gz", b"not an archive", "application/gzip")},
+        )
+        assert bad.status_code == 400
         assert console_of(app).mailer.flush(15)
-        assert len(sink.envelopes) == 1
+        subjects = [str(message_from_bytes(e.content)["Subject"]) for e in sink.envelopes]  # type: ignore[arg-type]
+        assert [x.split("] ", 1)[1] for x in subjects] == [
+            "Sensor backup made (on demand)",
+            "Sensor backup made (scheduled)",
+            "Sensor backup restore refused",
+        ]
         events = [e.title for e in sensor.timeline if e.type is EventType.MAIL]
-        assert events == ["E-mail sent: Sensor backup made (on demand)"]
+        assert events[0] == "E-mail sent: Sensor backup made (on demand)" and len(events) == 3
     # a restart over the same settings: the subnets apply again
     again = Sensor()
     make_app(again)
