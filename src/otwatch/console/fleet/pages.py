@@ -16,12 +16,6 @@ from otwatch.console.fleet import nodes, push
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import (
     ENGINES,
-    SETTING_GROUPS,
-    ActiveDirectorySettings,
-    DnsReverseLookupSettings,
-    MailServerSettings,
-    SettingGroup,
-    SnmpMibMonitoringSettings,
     Unit,
 )
 from otwatch.console.fleet.status import NodeStatus, status_sql
@@ -30,6 +24,14 @@ from otwatch.console.settings import service as settings
 from otwatch.console.updates import service as updates
 from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
 from otwatch.ui import overview
+from otwatch.wire.settings import (
+    SETTING_GROUPS,
+    ActiveDirectorySettings,
+    DnsReverseLookupSettings,
+    MailServerSettings,
+    SettingGroup,
+    SnmpMibMonitoringSettings,
+)
 
 router = APIRouter(include_in_schema=False)
 

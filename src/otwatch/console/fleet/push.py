@@ -16,17 +16,19 @@ from otwatch.console.fleet.configuration import configure_sensor
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.nodes import get_node, status_of
 from otwatch.console.fleet.schemas import (
-    NOT_PUSHED,
     SENSOR_DEFAULTS,
-    SETTING_GROUPS,
     PushResult,
     PushSettingsIn,
     PushSettingsOut,
     SensorConfigIn,
-    SettingGroup,
     SettingGroupOut,
 )
 from otwatch.console.fleet.status import NodeStatus
+from otwatch.wire.settings import (
+    NOT_PUSHED,
+    SETTING_GROUPS,
+    SettingGroup,
+)
 
 __all__ = ["group_value", "push_settings", "save_setting_group", "setting_group"]
 

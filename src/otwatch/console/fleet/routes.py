@@ -41,7 +41,6 @@ from otwatch.console.fleet.schemas import (
     Schedule,
     SensorConfigIn,
     SensorNameIn,
-    SettingGroup,
     SettingGroupOut,
     SettingTestIn,
 )
@@ -49,6 +48,7 @@ from otwatch.console.fleet.status import NodeStatus, status_sql
 from otwatch.console.forwarding.schemas import TestResult
 from otwatch.console.pagination import Page, PageDep, paginate
 from otwatch.console.settings import service as settings
+from otwatch.wire.settings import SettingGroup
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 

@@ -27,14 +27,16 @@ import ldap3
 from ldap3.core import exceptions as ldap_errors
 
 from otwatch.console.fleet.schemas import (
-    ActiveDirectorySettings,
-    DnsReverseLookupSettings,
-    MailServerSettings,
     SensorConfigIn,
     SettingTestIn,
 )
 from otwatch.console.forwarding.schemas import TestResult
 from otwatch.console.mail import service as mail
+from otwatch.wire.settings import (
+    ActiveDirectorySettings,
+    DnsReverseLookupSettings,
+    MailServerSettings,
+)
 
 __all__ = ["WHERE", "check_ad", "check_dns", "check_mail", "run_check"]
 

@@ -1,9 +1,8 @@
 """The six setting groups a console pushes (seed 002, "Push system settings to OT sensors"), as the
 sensor's own console validates them when a locally managed sensor is set up from its pages.
 
-Field names and rules are the console's (``otwatch.console.fleet.schemas``: the three parts never
-import each other, so the rules are written here again and a test checks both agree on the same
-inputs). :func:`validate` returns the group as the sensor stores and applies it — the very dict a
+The groups themselves are defined once, in :mod:`otwatch.wire.settings`, for the console and the sensor
+alike; this module turns a form's values into the group as stored and applied — the very value a
 console would push — or raises :class:`GroupErrors` naming every field that is wrong.
 
 Secrets (the mail account's password, SNMP community and v3 keys, the AD bind password) are never
@@ -12,75 +11,25 @@ part of a group: they stay in :class:`~otwatch.sensor.config.syssettings.LocalSe
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Any, Final
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import ValidationError
+
+from otwatch.wire.settings import (
+    EMAIL,
+    SETTING_GROUPS,
+    ActiveDirectorySettings,
+    DnsReverseLookupSettings,
+    Group,
+    MailServerSettings,
+    SnmpMibMonitoringSettings,
+    parse_cidr,
+    unique,
 )
 
-GROUP_LABELS: Final[dict[str, str]] = {
-    "mail_server": "Mail server",
-    "snmp_mib_monitoring": "SNMP MIB monitoring",
-    "active_directory": "Active Directory",
-    "dns_reverse_lookup": "DNS reverse lookup",
-    "subnets": "Subnets",
-    "port_aliases": "Port aliases",
-}
-
-_HOST = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$"
-)
-EMAIL: Final = r"^[^@\s<>,;]+@[^@\s<>,;]+$"
+GROUP_LABELS: Final = SETTING_GROUPS
 _EMAIL_RE: Final = re.compile(EMAIL)
-
-
-def parse_cidr(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """One network in CIDR notation, saying exactly what is wrong (host bits: the network meant)."""
-    t = text.strip()
-    if not t:
-        raise ValueError("network is empty")
-    try:
-        return ipaddress.ip_network(t, strict=True)
-    except ValueError as exc:
-        try:
-            loose = ipaddress.ip_network(t, strict=False)
-        except ValueError:
-            raise ValueError(f"{t!r} is not a network in CIDR notation (for example 192.168.1.0/24)") from exc
-        raise ValueError(f"{t!r} has host bits set; did you mean {loose}?") from exc
-
-
-def _host(v: str) -> str:
-    v = v.strip()
-    try:
-        return str(ipaddress.ip_address(v))
-    except ValueError:
-        pass
-    if not _HOST.match(v):
-        raise ValueError(f"{v!r} is not a host name or IP address")
-    return v.lower()
-
-
-def _ip(v: str) -> str:
-    try:
-        return str(ipaddress.ip_address(v.strip()))
-    except ValueError:
-        raise ValueError(f"{v!r} is not an IP address") from None
-
-
-def _cidr(v: str) -> str:
-    return str(parse_cidr(v))
-
-
-def _unique(v: list[str]) -> list[str]:
-    return list(dict.fromkeys(v))
 
 
 def email_address(v: str) -> str:
@@ -91,114 +40,7 @@ def email_address(v: str) -> str:
     return v
 
 
-Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host)]
-IPText = Annotated[str, Field(min_length=1, max_length=45), AfterValidator(_ip)]
-CIDRText = Annotated[str, Field(min_length=1, max_length=49), AfterValidator(_cidr)]
-ConsoleRole = Literal["Admin", "Security Analyst", "Read Only"]
-
-
-class _Group(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MailServerSettings(_Group):
-    address: Host
-    port: int = Field(default=25, ge=1, le=65535)
-    sender: str = Field(max_length=320, pattern=EMAIL)
-    ssl: Literal["none", "starttls", "ssl"] = "none"
-    username: str = Field(default="", max_length=320)
-
-
-class SnmpMibMonitoringSettings(_Group):
-    enabled: bool = False
-    version: Literal["v2c", "v3"] = "v2c"
-    port: int = Field(default=161, ge=1, le=65535)
-    v3_user: str = Field(default="", max_length=64)
-    v3_auth_protocol: Literal["none", "SHA", "SHA-256", "SHA-512"] = "SHA-256"
-    v3_priv_protocol: Literal["none", "AES-128", "AES-256"] = "AES-128"
-    allowed_managers: Annotated[list[IPText], AfterValidator(_unique)] = Field(
-        default_factory=list, max_length=32
-    )
-
-    @field_validator("v3_user")
-    @classmethod
-    def _user(cls, v: str) -> str:
-        if v and not re.fullmatch(r"[A-Za-z0-9._@-]+", v):
-            raise ValueError("the SNMPv3 user name may hold letters, digits and . _ @ - only")
-        return v
-
-    @model_validator(mode="after")
-    def _complete(self) -> Self:
-        if self.enabled and self.version == "v3" and not self.v3_user:
-            raise ValueError("SNMPv3 needs a user name")
-        return self
-
-
-class ActiveDirectorySettings(_Group):
-    enabled: bool = False
-    domain: str = Field(default="", max_length=253)
-    servers: Annotated[list[Host], AfterValidator(_unique)] = Field(default_factory=list, max_length=8)
-    port: int = Field(default=636, ge=1, le=65535)
-    ldaps: bool = True
-    starttls: bool = False
-    base_dn: str = Field(default="", max_length=500)
-    bind_dn: str = Field(default="", max_length=500)
-    user_filter: str = Field(default="", max_length=500)
-    group_roles: dict[str, ConsoleRole] = Field(default_factory=dict, max_length=100)
-
-    @field_validator("user_filter")
-    @classmethod
-    def _filter(cls, v: str) -> str:
-        v = v.strip()
-        if v and (not v.startswith("(") or not v.endswith(")") or "{username}" not in v):
-            raise ValueError("the user filter must be an LDAP filter in parentheses holding {username}")
-        return v
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, v: str) -> str:
-        return _host(v) if v.strip() else ""
-
-    @field_validator("base_dn", "bind_dn")
-    @classmethod
-    def _dn(cls, v: str) -> str:
-        v = v.strip()
-        if v and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*=[^,=]+(,\s*[A-Za-z][A-Za-z0-9-]*=[^,=]+)*", v):
-            raise ValueError(f"{v!r} is not a distinguished name (for example DC=plant,DC=local)")
-        return v
-
-    @field_validator("group_roles")
-    @classmethod
-    def _groups(cls, v: dict[str, str]) -> dict[str, str]:
-        for group in v:
-            if not group.strip() or len(group) > 256:
-                raise ValueError("AD group names must be 1-256 characters")
-        return v
-
-    @model_validator(mode="after")
-    def _complete(self) -> Self:
-        if self.enabled and (not self.domain or not self.servers):
-            raise ValueError("Active Directory needs a domain and at least one server when enabled")
-        if self.ldaps and self.starttls:
-            raise ValueError("choose LDAPS or StartTLS, not both")
-        return self
-
-
-class DnsReverseLookupSettings(_Group):
-    enabled: bool = False
-    servers: Annotated[list[IPText], AfterValidator(_unique)] = Field(default_factory=list, max_length=3)
-    port: int = Field(default=53, ge=1, le=65535)
-    subnets: Annotated[list[CIDRText], AfterValidator(_unique)] = Field(default_factory=list, max_length=256)
-    timeout: float = Field(default=2.0, ge=0.1, le=30.0)
-
-    @model_validator(mode="after")
-    def _complete(self) -> Self:
-        if self.enabled and (not self.servers or not self.subnets):
-            raise ValueError("DNS reverse lookup needs at least one server and one subnet when enabled")
-        return self
-
-
-MODELS: Final[dict[str, type[_Group]]] = {
+MODELS: Final[dict[str, type[Group]]] = {
     "mail_server": MailServerSettings,
     "snmp_mib_monitoring": SnmpMibMonitoringSettings,
     "active_directory": ActiveDirectorySettings,
@@ -260,7 +102,7 @@ def validate_subnets(texts: list[str]) -> list[str]:
         problems.append(f"at most {MAX_SUBNETS} subnets")
     if problems:
         raise GroupErrors({"subnets": "; ".join(problems)})
-    return _unique(out)
+    return unique(out)
 
 
 def validate_port_aliases(data: dict[Any, Any]) -> dict[int, str]:
