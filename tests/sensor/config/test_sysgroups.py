@@ -1,6 +1,6 @@
-"""The sensor console checks the six setting groups with the console's rules (written twice: the
-console and the sensor never import each other). Every input here is judged the same way by both, and
-what the sensor stores is what the console would push."""
+"""The sensor console checks the six setting groups with the console's rules (one definition in
+otwatch/wire/settings.py, wrapped differently by the console's API and the sensor's forms). Every input
+here is judged the same way by both, and what the sensor stores is what the console would push."""
 
 from __future__ import annotations
 
