@@ -1,0 +1,182 @@
+"""Console version update from the Updates page, with real processes: a console started with
+``python -m otwatch console run`` hands over to the update supervisor, which stops it, backs up,
+migrates, starts the new version and checks its health; a version that fails its health check
+before or after the restart is rolled back and the previous version answers again, data intact."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import closing, suppress
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from otwatch.console.handover import alive
+from tests.console.test_updates_selfupdate import BROKEN_APP, console_pkg
+from tests.faults.procs import ConsoleProc
+from tests.sensor.node.test_versions import PUB
+
+pytestmark = [pytest.mark.network, pytest.mark.timeout(600)]
+
+#: a version whose web app works in the offline check but whose server exits at start: the failure
+#: is only seen after the restart, by the health check of the started console
+EXITS_AT_START = """
+
+def _exit_at_start(self, sockets=None):
+    raise SystemExit("broken build: the server does not start")
+
+
+ConsoleServer.run = _exit_at_start  # type: ignore[method-assign]
+"""
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[ConsoleProc]:
+    data = tmp_path / "console"
+    (data / "release-keys").mkdir(parents=True)
+    (data / "release-keys" / "release.pub").write_bytes(PUB)
+    proc = ConsoleProc(data, background_workers="false")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        status = data / "console-update" / "status.json"
+        if status.exists():  # the consoles the supervisor started: stopped by their pid
+            import json
+
+            found = json.loads(status.read_text())
+            for key in ("supervisor_pid", "new_console_pid"):
+                pid = found.get(key)
+                if isinstance(pid, int) and alive(pid):
+                    with suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGTERM)
+                    end = time.monotonic() + 15
+                    while alive(pid) and time.monotonic() < end:
+                        time.sleep(0.1)
+
+
+def _upload(console: ConsoleProc, data: bytes, name: str) -> str:
+    with closing(console.admin()) as admin:
+        r = admin.post("/api/v1/updates", files={"file": (name, data, "application/x-tar")})
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+
+def _follow(console: ConsoleProc, update_id: str, timeout: float = 300) -> tuple[dict[str, Any], int]:
+    """Poll as the page does until the update is over; also counts the polls the console missed."""
+    end = time.monotonic() + timeout
+    missed = 0
+    while time.monotonic() < end:
+        try:
+            with closing(console.admin()) as admin:
+                r = admin.get("/api/v1/updates/console")
+            if r.status_code == 200:
+                body: dict[str, Any] = r.json()
+                u = body["update"]
+                if u is not None and u["id"] == update_id and u["state"] != "running":
+                    return body, missed
+        except (httpx.HTTPError, OSError):
+            missed += 1  # stopped or starting: the page says "reconnecting"
+        time.sleep(0.5)
+    raise AssertionError(f"update not finished in {timeout} s:\n{console.tail()}")
+
+
+def _apply(console: ConsoleProc, package_id: str) -> dict[str, Any]:
+    with closing(console.admin()) as admin:
+        r = admin.post("/api/v1/updates/console/apply", json={"package_id": package_id})
+    assert r.status_code == 202, r.text
+    update: dict[str, Any] = r.json()["update"]
+    assert update["state"] == "running" and update["steps"][0]["key"] == "verify"
+    return update
+
+
+def _health(console: ConsoleProc) -> str:
+    r = httpx.get(f"{console.url}/api/v1/health", verify=console.verify(), timeout=10)
+    return str(r.json()["version"])
+
+
+def _db(console: ConsoleProc) -> tuple[list[str], set[str], list[tuple[str, str]]]:
+    with closing(sqlite3.connect(console.data_dir / "otwatch.db", timeout=30)) as c:
+        nets = [r[0] for r in c.execute("SELECT cidr FROM monitored_networks")]
+        probes = {
+            r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE name LIKE 'selfupdate_probe%'")
+        }
+        audit = [
+            (r[0], r[1])
+            for r in c.execute(
+                "SELECT actor, action FROM audit_log WHERE action LIKE 'console.update%' ORDER BY at"
+            )
+        ]
+    return nets, probes, audit
+
+
+def test_apply_from_the_page_then_two_rollbacks(console: ConsoleProc) -> None:
+    with closing(console.admin()) as admin:
+        assert admin.post("/api/v1/networks", json={"cidr": "10.1.0.0/16"}).status_code == 201
+        assert admin.get("/api/v1/updates/console").json() == {"running_version": "0.1.0", "update": None}
+    first_pid = console.pid
+
+    good = _upload(console, console_pkg("0.2.0", "0.1.0", ["0901"]), "management-secured-patcher-0.2.0.tar")
+    started = time.monotonic()
+    update = _apply(console, good)
+    body, missed = _follow(console, update["id"])
+    took = time.monotonic() - started
+    u = body["update"]
+    assert u["state"] == "succeeded", u
+    assert body["running_version"] == "0.2.0" and _health(console) == "0.2.0"
+    assert [s["state"] for s in u["steps"]] == ["done"] * 8 and u["percent"] == 100
+    assert missed > 0  # the console really was down in between
+    assert not alive(first_pid)
+    nets, probes, audit = _db(console)
+    assert nets == ["10.1.0.0/16"] and probes == {"selfupdate_probe_0901"}
+    assert ("admin", "console.update_started") in audit
+    print(f"\nconsole update 0.1.0 -> 0.2.0 applied in {took:.1f} s ({missed} polls missed)")
+
+    with closing(console.admin()) as admin:  # a busy supervisor refuses a second Apply
+        assert admin.post("/api/v1/updates/console/apply", json={"package_id": good}).status_code == 409
+
+    # a version whose web app fails: seen by the check before the restart, rolled back
+    broken = _upload(
+        console,
+        console_pkg("0.3.0", "0.2.0", ["0901", "0902"], BROKEN_APP),
+        "management-secured-patcher-0.3.0.tar",
+    )
+    update = _apply(console, broken)
+    body, _ = _follow(console, update["id"])
+    u = body["update"]
+    assert u["state"] == "rolled_back", u
+    steps = {s["key"]: s for s in u["steps"]}
+    assert steps["migrate"]["state"] == "done" and steps["check"]["state"] == "failed"
+    assert "broken build: the web app does not start" in u["reason"]
+    assert steps["start"]["state"] == "skipped" and steps["rollback"]["state"] == "done"
+    assert body["running_version"] == "0.2.0" and _health(console) == "0.2.0"
+    nets, probes, _ = _db(console)
+    assert nets == ["10.1.0.0/16"] and probes == {"selfupdate_probe_0901"}  # 0902 went with the restore
+    assert not (console.data_dir / "console-versions" / "0.3.0").exists()
+
+    # a version that passes the offline check but does not start: seen after the restart
+    late = _upload(
+        console,
+        console_pkg("0.3.1", "0.2.0", ["0901", "0903"], server_extra=EXITS_AT_START),
+        "management-secured-patcher-0.3.1.tar",
+    )
+    update = _apply(console, late)
+    body, _ = _follow(console, update["id"])
+    u = body["update"]
+    assert u["state"] == "rolled_back", u
+    steps = {s["key"]: s for s in u["steps"]}
+    assert steps["start"]["state"] == "done" and steps["health"]["state"] == "failed"
+    assert "broken build: the server does not start" in u["reason"]
+    assert body["running_version"] == "0.2.0" and _health(console) == "0.2.0"
+    nets, probes, audit = _db(console)
+    assert nets == ["10.1.0.0/16"] and probes == {"selfupdate_probe_0901"}
+    assert [a for a in audit if a[1] == "console.update_failed"] == [("admin", "console.update_failed")] * 2
+    versions = console.data_dir / "console-current"
+    assert os.readlink(versions).endswith("0.2.0")
