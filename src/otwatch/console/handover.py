@@ -151,6 +151,18 @@ def current(settings: Settings) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- the console's side: Apply
 
 
+def unsupported() -> str | None:
+    """Why this console cannot hand over, or None. Under systemd the unit's cgroup is stopped with
+    the console's main process, which would take the supervisor with it."""
+    if os.environ.get("INVOCATION_ID"):
+        return (
+            "this console runs as a systemd service, whose stop would also end the update supervisor: "
+            "stop the service, run `otwatch console update` with the package, start the service "
+            "(docs/deployment.md, Console updates)"
+        )
+    return None
+
+
 def start(
     settings: Settings,
     package_file: Path,

@@ -68,6 +68,9 @@ def apply(
             "this console was not started with `otwatch console run` (a demo or an embedded console), so "
             "it cannot start itself again: stop it and run `otwatch console update` with the package"
         )
+    problem = handover.unsupported()
+    if problem is not None:
+        raise conflict(problem)
     try:
         manifest = package.Manifest(row.kind, row.version, row.min_version, "", {})
         package.check_upgrade(manifest, "console", service.console_version())
