@@ -4,9 +4,13 @@ The handover itself, with real processes, is tests/e2e/test_console_update_e2e.p
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,7 +49,7 @@ def test_version_at_the_bottom_left_of_every_page(admin: TestClient) -> None:
 
 
 def test_apply_refusals(
-    admin: TestClient, ctx: ConsoleContext, keys: None, monkeypatch: pytest.MonkeyPatch
+    admin: TestClient, ctx: ConsoleContext, keys: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert admin.get("/api/v1/updates/console").json() == {
         "running_version": otwatch.__version__,
@@ -65,12 +69,25 @@ def test_apply_refusals(
     try:
         assert apply(far)[0] == 409 and "upgrades from 0.4.0 or later" in apply(far)[1]
         assert apply("nope")[0] == 404
-        monkeypatch.setenv("INVOCATION_ID", "0123")  # under systemd: refused, says what to do instead
+        assert handover.current(ctx.settings) is None  # nothing was started
+        monkeypatch.setenv("INVOCATION_ID", "0123")  # under systemd without a supervisor unit: refused
         code, message = apply(good)
         assert code == 409 and "systemd service" in message and "otwatch console update" in message
+        # with one, but the service manager refuses to start it (no polkit rule): said, nothing runs
+        denied = tmp_path / "bin"
+        denied.mkdir()
+        (denied / "systemctl").write_text('#!/bin/sh\necho "Access denied" >&2\nexit 4\n')
+        (denied / "systemctl").chmod(0o755)
+        monkeypatch.setenv("PATH", f"{denied}:{os.environ['PATH']}")
+        monkeypatch.setenv("OTWATCH_CONSOLE_UNIT", "otwatch-console@8443.service")
+        monkeypatch.setenv("OTWATCH_UPDATE_UNIT", "otwatch-console-update@8443.service")
+        code, message = apply(good)
+        assert code == 409
+        assert message == "systemctl could not start otwatch-console-update@8443.service: Access denied"
+        u = admin.get("/api/v1/updates/console").json()["update"]
+        assert u["state"] == "failed" and u["reason"] == message
     finally:
         del admin.app.state.restart_command  # type: ignore[attr-defined]
-    assert handover.current(ctx.settings) is None  # nothing was started
 
     ro = _as(admin, "vera", "Read Only")
     assert ro.post("/api/v1/updates/console/apply", json={"package_id": good}).status_code == 403
@@ -122,3 +139,41 @@ def test_status_kept_on_disk_and_a_dead_supervisor_is_reported(
         st.data["supervisor_pid"] = None
         st.save()
         handover.start(ctx.settings, d / "x.tar", "x.tar", "0.2.0", "admin", ["true"])
+
+
+POLKIT_HARNESS = """
+const fs = require("fs");
+let rule = null;
+const polkit = { Result: { YES: "yes", NOT_HANDLED: "not_handled" }, addRule: (f) => { rule = f; } };
+eval(fs.readFileSync(process.argv[2], "utf8"));
+const cases = JSON.parse(process.argv[3]);
+console.log(JSON.stringify(cases.map(([id, user, unit, verb]) =>
+  rule({ id: id, lookup: (k) => ({ unit: unit, verb: verb })[k] }, { user: user }))));
+"""
+
+
+def test_polkit_rule_allows_only_the_consoles_own_units(tmp_path: Path) -> None:
+    """The rule shipped for systemd deployments, evaluated by a JavaScript engine (polkit's rules
+    are JavaScript): the console's user may start its supervisor and stop/start its own units only."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    rule = Path(__file__).resolve().parents[2] / "docs/deploy/polkit/50-otwatch-console-update.rules"
+    harness = tmp_path / "harness.js"
+    harness.write_text(POLKIT_HARNESS)
+    manage = "org.freedesktop.systemd1.manage-units"
+    cases = [
+        (manage, "otwatch", "otwatch-console-update@8441.service", "start"),
+        (manage, "otwatch", "otwatch-console@8441.service", "stop"),
+        (manage, "otwatch", "otwatch-console@8441.service", "start"),
+        (manage, "otwatch", "otwatch-console@8441.service", "reset-failed"),
+        (manage, "otwatch", "otwatch-console-update@8441.service", "stop"),
+        (manage, "otwatch", "ssh.service", "stop"),
+        (manage, "otwatch", "", ""),  # StartTransientUnit carries no unit: never allowed
+        (manage, "nobody", "otwatch-console@8441.service", "stop"),
+        ("org.freedesktop.systemd1.manage-unit-files", "otwatch", "otwatch-console@8441.service", "enable"),
+    ]
+    r = subprocess.run(
+        [node, str(harness), str(rule), json.dumps(cases)], capture_output=True, text=True, check=True
+    )
+    assert json.loads(r.stdout) == ["yes"] * 4 + ["not_handled"] * 5

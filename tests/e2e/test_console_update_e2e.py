@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing, suppress
@@ -180,3 +181,81 @@ def test_apply_from_the_page_then_two_rollbacks(console: ConsoleProc) -> None:
     assert [a for a in audit if a[1] == "console.update_failed"] == [("admin", "console.update_failed")] * 2
     versions = console.data_dir / "console-current"
     assert os.readlink(versions).endswith("0.2.0")
+
+
+#: A stand-in for systemctl (there is no systemd in the test machine): each unit is a process with a
+#: pid file, started detached the way systemd would, so the supervisor's service path runs for real
+#: against real console processes; only the service manager is simulated.
+FAKE_SYSTEMCTL = r"""#!/bin/sh
+echo "$*" >> "$FAKE/calls.log"
+gone() { [ ! -e "/proc/$1" ] || [ "$(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null)" = Z ]; }
+case "$1" in
+  start)
+    if [ "$2" = "--no-block" ]; then
+      setsid "$FAKE_PY" -m otwatch console supervise-update --data-dir "$FAKE_DATA" \
+        >>"$FAKE/supervisor.log" 2>&1 </dev/null &
+      echo $! > "$FAKE/supervisor.pid"
+    else
+      setsid "$FAKE_PY" -m otwatch console run --data-dir "$FAKE_DATA" --host 127.0.0.1 --port "$FAKE_PORT" \
+        >>"$FAKE/console.log" 2>&1 </dev/null &
+      echo $! > "$FAKE/console.pid"
+    fi ;;
+  stop)
+    pid=$(cat "$FAKE/console.pid")
+    kill -INT "$pid" 2>/dev/null
+    while ! gone "$pid"; do sleep 0.1; done ;;
+  show) echo active ;;
+  is-active) echo active ;;
+esac
+"""
+
+
+def test_apply_under_a_service_manager(tmp_path: Path) -> None:
+    """Under systemd the supervisor runs in a unit of its own (started with systemctl, so stopping
+    the console's unit does not end it) and stops and starts the console's unit with systemctl."""
+    fake = tmp_path / "fake-systemd"
+    fake.mkdir()
+    (fake / "systemctl").write_text(FAKE_SYSTEMCTL)
+    (fake / "systemctl").chmod(0o755)
+    data = tmp_path / "console"
+    (data / "release-keys").mkdir(parents=True)
+    (data / "release-keys" / "release.pub").write_bytes(PUB)
+    console = ConsoleProc(data, background_workers="false")
+    unit, update_unit = (
+        f"otwatch-console@{console.port}.service",
+        f"otwatch-console-update@{console.port}.service",
+    )
+    console.env.update(
+        PATH=f"{fake}:{os.environ['PATH']}", INVOCATION_ID="0f" * 16, FAKE=str(fake), FAKE_PY=sys.executable,
+        FAKE_DATA=str(data), FAKE_PORT=str(console.port), OTWATCH_CONSOLE_UNIT=unit,
+        OTWATCH_UPDATE_UNIT=update_unit,
+    )  # fmt: skip
+    console.start()
+    (fake / "console.pid").write_text(str(console.pid))
+    try:
+        good = _upload(
+            console, console_pkg("0.2.0", "0.1.0", ["0901"]), "management-secured-patcher-0.2.0.tar"
+        )
+        update = _apply(console, good)
+        body, missed = _follow(console, update["id"])
+        u = body["update"]
+        assert u["state"] == "succeeded", (u, (fake / "supervisor.log").read_text()[-2000:])
+        assert body["running_version"] == "0.2.0" and _health(console) == "0.2.0" and missed > 0
+        assert (fake / "calls.log").read_text().splitlines()[:3] == [
+            f"start --no-block {update_unit}",
+            f"stop {unit}",
+            f"start {unit}",
+        ]
+        steps = {s["key"]: s["detail"] for s in u["steps"]}
+        assert steps["stop"] == f"{unit} stopped" and steps["start"] == f"{unit} started with 0.2.0"
+        assert not alive(console.pid)
+    finally:
+        console.stop()
+        for name in ("supervisor.pid", "console.pid"):
+            with suppress(OSError, ValueError, ProcessLookupError):
+                pid = int((fake / name).read_text())
+                if alive(pid):
+                    os.kill(pid, signal.SIGTERM)
+                    end = time.monotonic() + 15
+                    while alive(pid) and time.monotonic() < end:
+                        time.sleep(0.1)

@@ -112,6 +112,13 @@ class Status:
         self.data.update(state=state, reason=reason, finished_at=_now())
         self.save()
 
+    def _quiet(self, seconds: float = 15.0) -> bool:
+        """Nothing written for a while (only then is systemd asked whether the supervisor lives)."""
+        try:
+            return time.time() - self.file.stat().st_mtime > seconds
+        except OSError:
+            return False
+
     def view(self) -> dict[str, Any]:
         """What the page shows: the steps, a percentage, and whether the supervisor still lives."""
         data = dict(self.data)
@@ -119,11 +126,15 @@ class Status:
         done = sum(1 for s in steps if s["state"] in ("done", "skipped"))
         data["percent"] = 100 if data.get("state") in FINAL else int(100 * done / max(1, len(steps)))
         pid = data.get("supervisor_pid")
-        if data.get("state") == "running" and isinstance(pid, int) and not alive(pid):
+        unit = data.get("supervisor_unit")
+        gone = isinstance(pid, int) and pid > 0 and not alive(pid)
+        if isinstance(unit, str) and unit and data.get("state") == "running" and self._quiet():
+            gone = systemctl("is-active", unit).stdout.strip() not in ("active", "activating")
+        if data.get("state") == "running" and gone:
             data["state"] = "failed"
             data["reason"] = (
                 "the update supervisor stopped without finishing (see console-update/supervisor.log "
-                "in the data directory)"
+                f"in the data directory{f', or journalctl -u {unit}' if unit else ''})"
             )
         return data
 
@@ -151,16 +162,45 @@ def current(settings: Settings) -> dict[str, Any] | None:
 # ---------------------------------------------------------------- the console's side: Apply
 
 
+def service_units() -> tuple[str, str] | None:
+    """Under systemd: (this console's unit, the update supervisor's unit), else None.
+
+    The console's unit is read from /proc/self/cgroup (``OTWATCH_CONSOLE_UNIT`` overrides it); the
+    supervisor's is ``OTWATCH_UPDATE_UNIT``, set in the console's unit file
+    (docs/deploy/systemd/otwatch-console@.service)."""
+    if not os.environ.get("INVOCATION_ID"):
+        return None
+    unit = os.environ.get("OTWATCH_CONSOLE_UNIT", "")
+    if not unit:
+        try:
+            lines = Path("/proc/self/cgroup").read_text().splitlines()
+        except OSError:
+            lines = []
+        for line in lines:
+            last = line.rsplit("/", 1)[-1]
+            if last.endswith(".service"):
+                unit = last
+    return (unit, os.environ.get("OTWATCH_UPDATE_UNIT", ""))
+
+
 def unsupported() -> str | None:
-    """Why this console cannot hand over, or None. Under systemd the unit's cgroup is stopped with
-    the console's main process, which would take the supervisor with it."""
-    if os.environ.get("INVOCATION_ID"):
+    """Why this console cannot hand over, or None. Under systemd, stopping the console's unit ends
+    every process in it, so the supervisor must run in a unit of its own, started by systemctl."""
+    units = service_units()
+    if units is not None and not (units[0] and units[1]):
         return (
-            "this console runs as a systemd service, whose stop would also end the update supervisor: "
-            "stop the service, run `otwatch console update` with the package, start the service "
-            "(docs/deployment.md, Console updates)"
+            "this console runs as a systemd service without an update supervisor unit "
+            "(OTWATCH_UPDATE_UNIT, docs/deployment.md, Console updates): stop the service, run "
+            "`otwatch console update` with the package, start the service"
         )
     return None
+
+
+def systemctl(*args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=180, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return subprocess.CompletedProcess(["systemctl", *args], 127, "", str(exc))
 
 
 def start(
@@ -206,10 +246,21 @@ def start(
         "host": settings.host,
         "port": settings.port,
     }
+    units = service_units()
+    if units is not None:
+        request["service"] = units[0]
+        status.data["supervisor_unit"] = units[1]
     fd = os.open(d / "request.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(request, f)
     status.save()
+    if units is not None:  # the supervisor's own unit: stopping the console's does not end it
+        r = systemctl("start", "--no-block", units[1])
+        if r.returncode != 0:
+            reason = f"systemctl could not start {units[1]}: {(r.stderr or r.stdout).strip()[-300:]}"
+            status.finish("failed", reason)
+            raise HandoverError(reason)
+        return status.view()
     argv = supervisor or [sys.executable, "-m", "otwatch", "console", "supervise-update"]
     with open(d / "supervisor.log", "ab") as log:
         proc = subprocess.Popen(
@@ -255,10 +306,31 @@ class Supervisor:
         self.versions = ConsoleVersions(settings)
         self.say = say
         self.started: subprocess.Popen[bytes] | None = None
+        self.running_pid: int | None = int(self.request["console_pid"])  # process mode: what to stop
 
     # ---- process control
+    @property
+    def service(self) -> str | None:
+        """The console's systemd unit, when it runs as one (then systemctl stops and starts it)."""
+        unit = self.request.get("service")
+        return str(unit) if unit else None
+
+    def _stop_console(self) -> None:
+        """Stop whichever console runs now: the one that asked, else the one started here."""
+        if self.service is not None:
+            r = systemctl("stop", self.service)
+            if r.returncode != 0:
+                raise UpdateError(
+                    f"systemctl stop {self.service} failed: {(r.stderr or r.stdout).strip()[-300:]}"
+                )
+        elif self.running_pid is not None:  # never signalled twice: the number may be reused
+            self._stop(self.running_pid)
+            self.running_pid = None
+        if not _wait(lambda: _port_free(self.request["host"], self.request["port"]), 15.0):
+            raise UpdateError(f"port {self.request['port']} is still in use after the console stopped")
+
     def _stop(self, pid: int) -> None:
-        """SIGTERM (a graceful stop), SIGKILL past STOP_GRACE; then wait for the port to be free."""
+        """SIGTERM (a graceful stop), SIGKILL past STOP_GRACE."""
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
@@ -268,13 +340,17 @@ class Supervisor:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             _wait(lambda: not alive(pid), 10.0)
-        if not _wait(lambda: _port_free(self.request["host"], self.request["port"]), 15.0):
-            raise UpdateError(f"port {self.request['port']} is still in use after the console stopped")
 
-    def _start(self) -> int:
-        """The console's own command line again; console-current says which code it runs."""
-        if self.started is not None and self.started.poll() is None:
-            self._stop(self.started.pid)
+    def _start(self) -> str:
+        """The console's own command line (or its unit) again; console-current says which code runs."""
+        if self.service is not None:
+            systemctl("reset-failed", self.service)  # a crash-looping new version hit the start limit
+            r = systemctl("start", self.service)
+            if r.returncode != 0:
+                raise UpdateError(
+                    f"systemctl start {self.service} failed: {(r.stderr or r.stdout).strip()[-300:]}"
+                )
+            return f"{self.service} started"
         with open(self.dir / "console.log", "ab") as log:
             self.started = subprocess.Popen(
                 self.request["restart"],
@@ -285,9 +361,24 @@ class Supervisor:
                 start_new_session=True,
                 env=_clean_env(self.versions),
             )
+        self.running_pid = self.started.pid
         self.status.data["new_console_pid"] = self.started.pid
         self.status.save()
-        return self.started.pid
+        return f"console process {self.started.pid} started"
+
+    def _exited(self) -> str | None:
+        """Why the started console is no longer running, while the health check waits for it."""
+        if self.service is not None:
+            state = systemctl("show", "--property=ActiveState", "--value", self.service).stdout.strip()
+            return (
+                f"the service {self.service} is {state} (journalctl -u {self.service})"
+                if state == "failed"
+                else None
+            )
+        if self.started is not None and self.started.poll() is not None:
+            tail = _tail(self.dir / "console.log")
+            return f"the console exited with code {self.started.returncode}: {tail}"
+        return None
 
     def _health(self, version: str) -> str | None:
         """None once the started console answers with ``version``; else why not."""
@@ -299,9 +390,9 @@ class Supervisor:
         last = "no answer"
         end = time.monotonic() + HEALTH_TIMEOUT
         while time.monotonic() < end:
-            if self.started is not None and self.started.poll() is not None:
-                tail = _tail(self.dir / "console.log")
-                return f"the console exited with code {self.started.returncode}: {tail}"
+            exited = self._exited()
+            if exited is not None:
+                return exited
             try:
                 r = httpx.get(url, verify=tls, timeout=5)
                 got = r.json().get("version") if r.status_code == 200 else None
@@ -338,10 +429,12 @@ class Supervisor:
         st.step("install", "done", f"unpacked to {target}")
         st.step("stop", "running")
         try:
-            self._stop(int(self.request["console_pid"]))
+            self._stop_console()
         except UpdateError as exc:
             return self._abort("stop", str(exc), target)
-        st.step("stop", "done", f"console process {self.request['console_pid']} stopped")
+        st.step(
+            "stop", "done", f"{self.service or 'console process ' + str(self.request['console_pid'])} stopped"
+        )
         st.step("backup", "running")
         try:
             backup = self.versions.backup_or_discard(from_version, target)
@@ -358,8 +451,11 @@ class Supervisor:
             st.step(key, "done")
         st.step("start", "running")
         self.versions.switch(version)
-        pid = self._start()
-        st.step("start", "done", f"console process {pid} running {version}")
+        try:
+            started = self._start()
+        except UpdateError as exc:
+            return self._rollback("start", str(exc), version, backup, pointers)
+        st.step("start", "done", f"{started} with {version}")
         st.step("health", "running")
         failure = self._health(version)
         if failure is not None:
@@ -388,12 +484,11 @@ class Supervisor:
             {"key": ROLLBACK[0], "label": ROLLBACK[1], "state": "running", "detail": None}
         )
         st.save()
-        if self.started is not None and self.started.poll() is None:
-            self._stop(self.started.pid)
         try:
+            self._stop_console()
             self.versions.undo(version, backup, pointers)
         except (OSError, UpdateError) as exc:
-            reason = f"{failure}; restoring the backup {backup} failed ({exc}): the console is stopped"
+            reason = f"{failure}; rolling back failed ({exc}): the console is stopped, the backup is {backup}"
             st.step(ROLLBACK[0], "failed", reason)
             st.finish("failed", reason)
             return "failed"
@@ -408,7 +503,10 @@ class Supervisor:
         return "rolled_back"
 
     def _restart_previous(self, version: str) -> str | None:
-        self._start()
+        try:
+            self._start()
+        except UpdateError as exc:
+            return f"the previous version {version} did not start again: {exc}"
         problem = self._health(version)
         return None if problem is None else f"the previous version {version} did not start again: {problem}"
 
