@@ -241,11 +241,11 @@ def test_apply_under_a_service_manager(tmp_path: Path) -> None:
         u = body["update"]
         assert u["state"] == "succeeded", (u, (fake / "supervisor.log").read_text()[-2000:])
         assert body["running_version"] == "0.2.0" and _health(console) == "0.2.0" and missed > 0
-        assert (fake / "calls.log").read_text().splitlines()[:3] == [
-            f"start --no-block {update_unit}",
-            f"stop {unit}",
-            f"start {unit}",
-        ]
+        calls = (fake / "calls.log").read_text().splitlines()
+        assert calls[:4] == [
+            f"start --no-block {update_unit}", f"stop {unit}", f"reset-failed {unit}", f"start {unit}"
+        ]  # fmt: skip
+        assert set(calls[4:]) <= {f"show --property=ActiveState --value {unit}"}  # watched while it starts
         steps = {s["key"]: s["detail"] for s in u["steps"]}
         assert steps["stop"] == f"{unit} stopped" and steps["start"] == f"{unit} started with 0.2.0"
         assert not alive(console.pid)
