@@ -5,9 +5,9 @@ before or after the restart is rolled back and the previous version answers agai
 
 from __future__ import annotations
 
+import json
 import os
 import signal
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator
@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, inspect, text
 
 from otwatch.console.handover import alive
 from tests.console.test_updates_selfupdate import BROKEN_APP, console_pkg
@@ -48,19 +49,23 @@ def console(tmp_path: Path) -> Iterator[ConsoleProc]:
         yield proc
     finally:
         proc.stop()
-        status = data / "console-update" / "status.json"
-        if status.exists():  # the consoles the supervisor started: stopped by their pid
-            import json
+        _stop_started(data)
 
-            found = json.loads(status.read_text())
-            for key in ("supervisor_pid", "new_console_pid"):
-                pid = found.get(key)
-                if isinstance(pid, int) and alive(pid):
-                    with suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGTERM)
-                    end = time.monotonic() + 15
-                    while alive(pid) and time.monotonic() < end:
-                        time.sleep(0.1)
+
+def _stop_started(data: Path) -> None:
+    """The supervisor and the console it started, if still running: stopped by their pid."""
+    status = data / "console-update" / "status.json"
+    if not status.exists():
+        return
+    found = json.loads(status.read_text())
+    for key in ("supervisor_pid", "new_console_pid"):
+        pid = found.get(key)
+        if isinstance(pid, int) and alive(pid):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            end = time.monotonic() + 15
+            while alive(pid) and time.monotonic() < end:
+                time.sleep(0.1)
 
 
 def _upload(console: ConsoleProc, data: bytes, name: str) -> str:
@@ -103,18 +108,22 @@ def _health(console: ConsoleProc) -> str:
     return str(r.json()["version"])
 
 
-def _db(console: ConsoleProc) -> tuple[list[str], set[str], list[tuple[str, str]]]:
-    with closing(sqlite3.connect(console.data_dir / "otwatch.db", timeout=30)) as c:
-        nets = [r[0] for r in c.execute("SELECT cidr FROM monitored_networks")]
-        probes = {
-            r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE name LIKE 'selfupdate_probe%'")
-        }
-        audit = [
-            (r[0], r[1])
-            for r in c.execute(
-                "SELECT actor, action FROM audit_log WHERE action LIKE 'console.update%' ORDER BY at"
-            )
-        ]
+def _db(console: ConsoleProc, url: str | None = None) -> tuple[list[str], set[str], list[tuple[str, str]]]:
+    engine = create_engine(url or f"sqlite:///{console.data_dir / 'otwatch.db'}")
+    try:
+        with engine.connect() as c:
+            nets = [r[0] for r in c.execute(text("SELECT cidr FROM monitored_networks"))]
+            probes = {t for t in inspect(c).get_table_names() if t.startswith("selfupdate_probe")}
+            audit = [
+                (r[0], r[1])
+                for r in c.execute(
+                    text(
+                        "SELECT actor, action FROM audit_log WHERE action LIKE 'console.update%' ORDER BY at"
+                    )
+                )
+            ]
+    finally:
+        engine.dispose()
     return nets, probes, audit
 
 
@@ -259,3 +268,35 @@ def test_apply_under_a_service_manager(tmp_path: Path) -> None:
                     end = time.monotonic() + 15
                     while alive(pid) and time.monotonic() < end:
                         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_postgresql_update_then_rollback_after_the_restart(db_url: str, tmp_path: Path) -> None:
+    """PostgreSQL: pg_dump before the migrations, pg_restore when the started version fails."""
+    data = tmp_path / "console"
+    (data / "release-keys").mkdir(parents=True)
+    (data / "release-keys" / "release.pub").write_bytes(PUB)
+    console = ConsoleProc(data, db_url=db_url, background_workers="false").start()
+    try:
+        with closing(console.admin()) as admin:
+            assert admin.post("/api/v1/networks", json={"cidr": "10.1.0.0/16"}).status_code == 201
+        good = _upload(
+            console, console_pkg("0.2.0", "0.1.0", ["0901"]), "management-secured-patcher-0.2.0.tar"
+        )
+        body, _ = _follow(console, _apply(console, good)["id"])
+        assert body["update"]["state"] == "succeeded", body
+        assert body["update"]["steps"][3]["detail"].endswith("-0.1.0.pgdump")
+        late = _upload(
+            console,
+            console_pkg("0.3.1", "0.2.0", ["0901", "0903"], server_extra=EXITS_AT_START),
+            "management-secured-patcher-0.3.1.tar",
+        )
+        body, _ = _follow(console, _apply(console, late)["id"])
+        u = body["update"]
+        assert u["state"] == "rolled_back" and "the server does not start" in u["reason"], u
+        assert _health(console) == "0.2.0"
+        nets, probes, _ = _db(console, db_url)
+        assert nets == ["10.1.0.0/16"] and probes == {"selfupdate_probe_0901"}  # 0903 went with the restore
+    finally:
+        console.stop()
+        _stop_started(data)
