@@ -187,7 +187,8 @@ def test_apply_from_the_page_then_two_rollbacks(console: ConsoleProc) -> None:
     assert body["running_version"] == "0.2.0" and _health(console) == "0.2.0"
     nets, probes, audit = _db(console)
     assert nets == ["10.1.0.0/16"] and probes == {"selfupdate_probe_0901"}
-    assert [a for a in audit if a[1] == "console.update_failed"] == [("admin", "console.update_failed")] * 2
+    started, updated, failed = "console.update_started", "console.updated", "console.update_failed"
+    assert audit == [("admin", a) for a in (started, updated, started, failed, started, failed)]
     versions = console.data_dir / "console-current"
     assert os.readlink(versions).endswith("0.2.0")
 

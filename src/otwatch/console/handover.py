@@ -25,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -466,8 +468,6 @@ class Supervisor:
 
     def _abort(self, key: str, reason: str, target: Path | None) -> str:
         """Nothing was changed: the unpacked version goes, the same console starts again."""
-        import shutil
-
         if target is not None:
             shutil.rmtree(target, ignore_errors=True)
         self.status.step(key, "failed", reason)
@@ -487,7 +487,7 @@ class Supervisor:
         try:
             self._stop_console()
             self.versions.undo(version, backup, pointers)
-        except (OSError, UpdateError) as exc:
+        except (OSError, UpdateError, sqlite3.Error) as exc:
             reason = f"{failure}; rolling back failed ({exc}): the console is stopped, the backup is {backup}"
             st.step(ROLLBACK[0], "failed", reason)
             st.finish("failed", reason)
@@ -548,8 +548,11 @@ def supervise(settings: Settings) -> str:
     sup = Supervisor(settings)
     try:
         state = sup.run()
-    except Exception as exc:
-        sup.status.finish("failed", f"the update supervisor failed: {exc.__class__.__name__}: {exc}")
+    except Exception as exc:  # the page must learn it; the console may be stopped, nothing guessed
+        reason = (
+            f"the update supervisor failed: {exc.__class__.__name__}: {exc} (console-update/supervisor.log)"
+        )
+        sup.status.finish("failed", reason)
         raise
     data = sup.status.data
     action = "console.updated" if state == "succeeded" else "console.update_failed"

@@ -85,9 +85,11 @@ def apply(
     path = service.storage(ctx) / f"{row.sha256}.tar"
     if not path.is_file():
         raise conflict(f"the file of {row.file_name} is missing; upload it again")
-    audit.record(db, actor, "console.update_started", row.file_name, version=row.version)
-    db.commit()  # before the supervisor stops this console
     try:
-        return handover.start(ctx.settings, path, row.file_name, row.version, actor, restart)
+        started = handover.start(ctx.settings, path, row.file_name, row.version, actor, restart)
     except handover.HandoverError as exc:
         raise conflict(str(exc)) from exc
+    # committed long before the supervisor, which verifies and unpacks first, stops this console
+    audit.record(db, actor, "console.update_started", row.file_name, version=row.version)
+    db.commit()
+    return started
