@@ -23,6 +23,7 @@ can hand over: its command line is what the supervisor starts again.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -212,12 +213,28 @@ def start(
     to_version: str,
     actor: str,
     restart: list[str],
-    supervisor: list[str] | None = None,
 ) -> dict[str, Any]:
     """Write the request and start the supervisor in a session of its own; the first status."""
     d = folder(settings)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(d, 0o700)
+    with open(d / "apply.lock", "a") as lock:  # two Apply at once: one starts, the other is refused
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise HandoverError("a console update is being started") from None
+        return _start_locked(settings, d, package_file, file_name, to_version, actor, restart)
+
+
+def _start_locked(
+    settings: Settings,
+    d: Path,
+    package_file: Path,
+    file_name: str,
+    to_version: str,
+    actor: str,
+    restart: list[str],
+) -> dict[str, Any]:
     running = current(settings)
     if running is not None and running.get("state") == "running":
         raise HandoverError(f"a console update to {running.get('to_version')} is already in progress")
@@ -263,7 +280,7 @@ def start(
             status.finish("failed", reason)
             raise HandoverError(reason)
         return status.view()
-    argv = supervisor or [sys.executable, "-m", "otwatch", "console", "supervise-update"]
+    argv = [sys.executable, "-m", "otwatch", "console", "supervise-update"]
     with open(d / "supervisor.log", "ab") as log:
         proc = subprocess.Popen(
             [*argv, "--data-dir", str(settings.data_dir)],
