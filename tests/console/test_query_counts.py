@@ -35,10 +35,11 @@ PAGES = {
     # the Update OTD Version dialog names
     "/agents": 9,  # + each agent's last update (one statement for the page)
     "/agents?limit=20&offset=20": 9,
-    # + the Vulnerabilities column: one grouped query for the page's assets
-    "/inventory": 9,
-    "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 9,
-    "/inventory?source={sensor}": 9,
+    # + the Vulnerabilities column: one grouped query for the page's assets, + the duplicated
+    # networks' copies (the Site filter and column)
+    "/inventory": 10,
+    "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 10,
+    "/inventory?source={sensor}": 10,
     "/inventory/{asset}": 10,  # + conversations, alerts (and their sensors, PCAPs), advisories
     "/inventory?vuln=any": 9,
     "/vulnerabilities": 9,
