@@ -186,3 +186,19 @@ def test_agent_delete_guard_until_the_copy_is_gone(admin: TestClient, ctx: Conso
     audit = admin.get("/api/v1/audit", params={"limit": 200}).json()["items"]
     actions = {e["action"] for e in audit}
     assert {"duplicated_network.added", "duplicated_network.changed", "duplicated_network.deleted"} <= actions
+
+
+def test_a_new_copy_adopts_what_only_its_agent_found(admin: TestClient, ctx: ConsoleContext) -> None:
+    a, b = _agent(admin, ctx, "gw-a", ["10.40.0.0/16"]), _agent(admin, ctx, "gw-b", ["10.40.0.0/16"])
+    _scan(admin, a, [{"ip": "10.40.5.10", "vendor": "Siemens"}, {"ip": "10.40.5.11", "vendor": "Moxa"}])
+    _scan(admin, b, [{"ip": "10.40.5.11", "vendor": "Moxa"}, {"ip": "10.40.6.1", "vendor": "Acme"}])
+    copy_a = _copy(admin, a, "Plant A")
+    by_ip = {x["ip"]: x for x in admin.get("/api/v1/assets").json()["items"]}
+    assert by_ip["10.40.5.10"]["network_copy"]["id"] == copy_a["id"]  # only gw-a ever saw it
+    assert by_ip["10.40.5.11"]["network_copy"] is None  # both did: whose site it is cannot be told
+    assert by_ip["10.40.6.1"]["network_copy"] is None  # outside the range
+    assert admin.get("/api/v1/duplicated-networks").json()["items"][0]["assets"] == 1
+    a.checkin()
+    _scan(admin, a, [{"ip": "10.40.5.10", "vendor": "Siemens", "firmware": "V3"}])
+    again = [x for x in admin.get("/api/v1/assets").json()["items"] if x["ip"] == "10.40.5.10"]
+    assert len(again) == 1 and again[0]["firmware"] == "V3"  # updated in its copy, not added again

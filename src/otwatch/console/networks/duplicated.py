@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from otwatch.console.assets.models import Asset
+from otwatch.console.assets.models import Asset, AssetSource
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.errors import conflict, invalid
@@ -197,9 +197,41 @@ def add_copy(db: Session, ctx: ConsoleContext, actor: str, body: Any) -> Duplica
     row = DuplicatedNetwork(cidr=cidr, site=body.site, node_id=node.id, description=body.description)
     db.add(row)
     db.flush()
-    audit.record(db, actor, "duplicated_network.added", row.id, cidr=cidr, site=body.site, agent=node.id)
+    adopted = _adopt(db, row, net)
+    audit.record(
+        db,
+        actor,
+        "duplicated_network.added",
+        row.id,
+        cidr=cidr,
+        site=body.site,
+        agent=node.id,
+        adopted=adopted,
+    )
     _rescope(db, ctx, cidr, {node.id})
     return row
+
+
+def _adopt(db: Session, row: DuplicatedNetwork, net: ipaddress.IPv4Network) -> int:
+    """The ordinary assets in the range that only this copy's agent ever discovered are this copy's
+    devices: they join it, so the agent's next scan updates them instead of adding them again. An
+    asset other nodes discovered too stays as it is (whose site it is cannot be told)."""
+    lo, hi = int(net.network_address), int(net.broadcast_address)
+    mine = list(
+        db.scalars(
+            select(Asset.id).where(
+                Asset.network_copy_id.is_(None),
+                Asset.ip_num >= lo,
+                Asset.ip_num <= hi,
+                Asset.sources.any(AssetSource.node_id == row.node_id),
+                ~Asset.sources.any(AssetSource.node_id != row.node_id),
+            )
+        )
+    )
+    for i in range(0, len(mine), 500):  # bound parameters per IN list
+        db.execute(update(Asset).where(Asset.id.in_(mine[i : i + 500])).values(network_copy_id=row.id))
+    count = len(mine)
+    return count
 
 
 def update_copy(db: Session, ctx: ConsoleContext, actor: str, row: DuplicatedNetwork, body: Any) -> None:

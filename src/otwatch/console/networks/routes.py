@@ -104,6 +104,13 @@ class DuplicatedNetworkPatch(BaseModel):
     agent_id: str | None = Field(default=None, max_length=64)
     description: str | None = Field(default=None, max_length=300)
 
+    @field_validator("site")
+    @classmethod
+    def _site(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
+            raise ValueError("site is empty")
+        return v.strip() if v is not None else None
+
 
 class DuplicatedNetworkOut(BaseModel):
     id: str
