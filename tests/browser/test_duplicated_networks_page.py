@@ -61,6 +61,7 @@ def test_define_copies_and_the_agent_delete_guard(
     # Agents > Delete on gw-a: refused with the seed's message, shown on the page
     page.goto(live_console.url + "/agents")
     row = page.locator(f'tr[data-id="{ids["gw-a"]}"]')
+    expect(row).to_contain_text(f"10.50.9.0/24, {RANGE} (duplicated, Plant A)")  # what it scans
     row.locator("td").nth(2).click(button="right")
     page.get_by_role("menuitem", name="Delete").click()
     flash = page.locator("#flash")

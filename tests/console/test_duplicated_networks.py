@@ -97,6 +97,14 @@ def test_each_agent_scans_its_copy_and_never_another_sites(admin: TestClient, ct
     scope = Scope(policy_from(cfg_a).networks, policy_from(cfg_a).exclusions)
     hosts, refused = scope.expand([RANGE], 1024)
     assert len(hosts) == 254 and refused == []
+    # the Agents page's Active Query Networks show the copy it scans too
+    assert admin.get(f"/api/v1/agents/{a.node_id}").json()["duplicated_networks"] == [
+        f"{RANGE} (duplicated, Plant A)"
+    ]
+    listed = {x["name"]: x for x in admin.get("/api/v1/agents").json()["items"]}
+    assert listed["gw-b"]["duplicated_networks"] == [f"{RANGE} (duplicated, Plant B)"]
+    assert listed["gw-c"]["duplicated_networks"] == []
+    assert f"10.40.9.0/24, {RANGE} (duplicated, Plant A)" in admin.get("/agents").text
     cfg_c = c.checkin()["config"]  # its scope changed too: the range is another site's now
     assert cfg_c is not None and cfg_c["policy"]["exclusions"] == [RANGE]
     scope_c = Scope(policy_from(cfg_c).networks, policy_from(cfg_c).exclusions)
