@@ -210,3 +210,28 @@ def test_a_new_copy_adopts_what_only_its_agent_found(admin: TestClient, ctx: Con
     _scan(admin, a, [{"ip": "10.40.5.10", "vendor": "Siemens", "firmware": "V3"}])
     again = [x for x in admin.get("/api/v1/assets").json()["items"] if x["ip"] == "10.40.5.10"]
     assert len(again) == 1 and again[0]["firmware"] == "V3"  # updated in its copy, not added again
+
+
+def test_host_asset_is_the_one_in_the_agents_own_copy(admin: TestClient, ctx: ConsoleContext) -> None:
+    """Two cloned sites: both gateways are 10.40.5.10; each agent's Host Asset is its own site's."""
+    from otwatch.console.fleet.models import Node
+
+    a, b = _agent(admin, ctx, "gw-a"), _agent(admin, ctx, "gw-b")
+    with ctx.db.session() as db:
+        for agent in (a, b):
+            node = db.get(Node, agent.node_id)
+            assert node is not None
+            node.ip = "10.40.5.10"
+        db.commit()
+    _copy(admin, a, "Plant A")
+    _copy(admin, b, "Plant B")
+    a.checkin()
+    b.checkin()
+    _scan(admin, a, [{"ip": "10.40.5.10", "name": "gw-a-host"}])
+    _scan(admin, b, [{"ip": "10.40.5.10", "name": "gw-b-host"}])
+    names = {x["id"]: x["name"] for x in admin.get("/api/v1/assets").json()["items"]}
+    assert sorted(names.values()) == ["gw-a-host", "gw-b-host"]
+    for agent, host in ((a, "gw-a-host"), (b, "gw-b-host")):
+        assert names[admin.get(f"/api/v1/agents/{agent.node_id}").json()["host_asset_id"]] == host
+    listed = {x["name"]: x["host_asset_id"] for x in admin.get("/api/v1/agents").json()["items"]}
+    assert names[listed["gw-a"]] == "gw-a-host" and names[listed["gw-b"]] == "gw-b-host"

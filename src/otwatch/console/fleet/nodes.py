@@ -95,9 +95,23 @@ def host_asset_ids(db: Session, rows: Iterable[Node]) -> dict[str, str]:
     when several assets share the address, the one seen last. One query for a whole page of agents."""
     agents = [n for n in rows if n.kind == "agent" and n.ip]
     ips = {n.ip for n in agents}  # one statement however many agents (or none) the page shows
-    found = db.execute(select(Asset.ip, Asset.id).where(Asset.ip.in_(ips)).order_by(Asset.last_seen))
-    by_ip = {ip: asset_id for ip, asset_id in found}  # the last seen wins
-    return {n.id: by_ip[n.ip] for n in agents if n.ip in by_ip}
+    found = db.execute(
+        select(Asset.ip, Asset.id, DuplicatedNetwork.node_id)
+        .outerjoin(DuplicatedNetwork, DuplicatedNetwork.id == Asset.network_copy_id)
+        .where(Asset.ip.in_(ips))
+        .order_by(Asset.last_seen)
+    )
+    # in a duplicated network, the address is the agent's own only in the copy it sees: another
+    # site's asset at the same address is not its host
+    by_ip: dict[tuple[str | None, str | None], str] = {}
+    for ip, asset_id, seen_by in found:
+        by_ip[(ip, seen_by)] = asset_id  # the last seen wins
+    out: dict[str, str] = {}
+    for n in agents:
+        found_id = by_ip.get((n.ip, n.id)) or by_ip.get((n.ip, None))
+        if found_id is not None:
+            out[n.id] = found_id
+    return out
 
 
 def duplicated_networks(db: Session, rows: Iterable[Node]) -> dict[str, list[str]]:
