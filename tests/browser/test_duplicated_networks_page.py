@@ -33,7 +33,7 @@ def test_define_copies_and_the_agent_delete_guard(
 
     sign_in(page, live_console.url, then="/settings/networks")
     form = page.locator("#duplicated-form")
-    form.get_by_label("Network (CIDR)").fill(RANGE)
+    form.get_by_label("Duplicated range (CIDR)").fill(RANGE)
     form.get_by_label("Site").fill("Plant A")
     form.get_by_label("Agent that sees this copy").select_option(label="gw-a")
     form.get_by_role("button", name="Add copy").click()
@@ -44,7 +44,7 @@ def test_define_copies_and_the_agent_delete_guard(
 
     # the same site twice is refused at the form, with the reason
     form = page.locator("#duplicated-form")
-    form.get_by_label("Network (CIDR)").fill(RANGE)
+    form.get_by_label("Duplicated range (CIDR)").fill(RANGE)
     form.get_by_label("Site").fill("Plant A")
     form.get_by_label("Agent that sees this copy").select_option(label="gw-b")
     form.get_by_role("button", name="Add copy").click()
