@@ -17,7 +17,6 @@ another site's copy is another asset. The rules that keep that unambiguous:
 from __future__ import annotations
 
 import ipaddress
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +41,6 @@ __all__ = [
     "guard_message",
     "update_copy",
 ]
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
