@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -29,6 +28,7 @@ from otwatch.console.context import ConsoleContext
 from otwatch.console.errors import conflict, invalid
 from otwatch.console.fleet.models import DuplicatedNetwork, Node
 from otwatch.console.fleet.nodes import wake_after_commit
+from otwatch.console.networks.schemas import DuplicatedNetworkIn, DuplicatedNetworkPatch
 from otwatch.console.networks.service import outside_monitored, parse_cidr
 
 __all__ = [
@@ -185,7 +185,7 @@ def _rescope(db: Session, ctx: ConsoleContext, cidr: str, node_ids: set[str]) ->
             wake_after_commit(db, ctx, node.id)
 
 
-def add_copy(db: Session, ctx: ConsoleContext, actor: str, body: Any) -> DuplicatedNetwork:
+def add_copy(db: Session, ctx: ConsoleContext, actor: str, body: DuplicatedNetworkIn) -> DuplicatedNetwork:
     """One more site's copy of a range (the first copy defines the duplicated network)."""
     net = _check_range(db, body.cidr)
     node = _agent(db, body.agent_id)
@@ -231,7 +231,9 @@ def _adopt(db: Session, row: DuplicatedNetwork, net: ipaddress.IPv4Network) -> i
     return count
 
 
-def update_copy(db: Session, ctx: ConsoleContext, actor: str, row: DuplicatedNetwork, body: Any) -> None:
+def update_copy(
+    db: Session, ctx: ConsoleContext, actor: str, row: DuplicatedNetwork, body: DuplicatedNetworkPatch
+) -> None:
     """Another agent or site for a copy: its assets stay the copy's (a replaced gateway scans on)."""
     changes = body.model_dump(exclude_none=True)
     if not changes:
