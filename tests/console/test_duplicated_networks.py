@@ -235,3 +235,29 @@ def test_host_asset_is_the_one_in_the_agents_own_copy(admin: TestClient, ctx: Co
         assert names[admin.get(f"/api/v1/agents/{agent.node_id}").json()["host_asset_id"]] == host
     listed = {x["name"]: x["host_asset_id"] for x in admin.get("/api/v1/agents").json()["items"]}
     assert names[listed["gw-a"]] == "gw-a-host" and names[listed["gw-b"]] == "gw-b-host"
+
+
+def test_copy_map_attributes_by_the_reporting_agents_copy() -> None:
+    """The prefix-indexed look-up gives what "the range holding the address" says, for any prefix."""
+    import ipaddress
+
+    from otwatch.console.networks.duplicated import CopyMap
+
+    rows = [(f"c{i}", f"10.{i // 2}.5.0/24", f"n{i % 2}") for i in range(40)]
+    rows += [("h0", "10.99.0.7/32", "n0"), ("w1", "172.16.0.0/12", "n1"), ("w2", "172.16.0.0/12", "n2")]
+    m = CopyMap(rows)
+
+    def by_definition(node: str, ip: str) -> tuple[str | None, bool]:
+        inside = [(i, n) for i, c, n in rows if ipaddress.ip_address(ip) in ipaddress.ip_network(c)]
+        mine = [i for i, n in inside if n == node]
+        return (mine[0], True) if mine else (None, not inside)
+
+    ips = [f"10.{i % 25}.{(i // 25) % 7}.{i % 250 + 1}" for i in range(3000)]
+    ips += ["10.99.0.7", "10.99.0.8", "172.20.1.1", "172.32.0.1"]
+    for ip in ips:
+        for node in ("n0", "n1", "n2", "n9"):
+            assert m.attribute(node, ip) == by_definition(node, ip), (node, ip)
+    for odd in ("::1", "not an ip", ""):  # not an IPv4 address: in no copy, kept
+        assert m.attribute("n0", odd) == (None, True)
+    assert m.attribute("n0", "10.3.5.9") == ("c6", True) and m.attribute("n1", "10.3.5.9") == ("c7", True)
+    assert m.attribute("n0", "172.20.1.1") == (None, False)  # another site's range: left out

@@ -51,10 +51,15 @@ class _Copy:
 
 
 class CopyMap:
-    """Which copy an address reported by an agent belongs to: read once per ingest (one query)."""
+    """Which copy an address reported by an agent belongs to: read once per ingest (one query), and
+    looked up per report by the range's prefix (one dict look-up per distinct prefix length)."""
 
     def __init__(self, rows: list[tuple[str, str, str]]) -> None:
         self.copies = [_Copy(i, ipaddress.IPv4Network(c), n) for i, c, n in rows]
+        self._by_prefix: dict[int, dict[int, list[_Copy]]] = {}
+        for c in self.copies:
+            key = int(c.net.network_address) >> (32 - c.net.prefixlen)
+            self._by_prefix.setdefault(c.net.prefixlen, {}).setdefault(key, []).append(c)
 
     def __bool__(self) -> bool:
         return bool(self.copies)
@@ -71,7 +76,8 @@ class CopyMap:
             return None, True
         if addr.version != 4:
             return None, True
-        inside = [c for c in self.copies if addr in c.net]
+        n = int(addr)
+        inside = [c for plen, nets in self._by_prefix.items() for c in nets.get(n >> (32 - plen), ())]
         if not inside:
             return None, True
         mine = next((c for c in inside if c.node_id == node_id), None)
