@@ -1,7 +1,7 @@
 """duplicated networks: each copy's site, one copy per site and per agent of a range, and the copy an
 asset lives in (part of its identity)
 
-Revision ID: 0013_dupnets
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-12-06 23:20:00.000000
 """
@@ -12,8 +12,8 @@ from alembic import op
 
 
 
-revision = '0013_dupnets'
-down_revision = '0012'
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
