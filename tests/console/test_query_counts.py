@@ -21,6 +21,7 @@ from sqlalchemy import event
 from otwatch.console.alerts.models import Alert
 from otwatch.console.assets.models import Asset, AssetProtocol, AssetSource
 from otwatch.console.audit.models import AuditEntry
+from otwatch.console.config import Settings
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.models import Credential
 from otwatch.console.db import utcnow
@@ -144,6 +145,13 @@ class Seed:
 
     def url(self, page: str) -> str:
         return page.format(sensor=self.sensor_id, asset=self.first_asset, alert=self.first_alert)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """No background workers: the engine-wide listener would count the delivery worker's poll (every
+    2 s) into whichever page happened to be loading, a flaky off-by-one."""
+    return settings.model_copy(update={"background_workers": False})
 
 
 @contextmanager
