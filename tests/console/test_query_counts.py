@@ -45,7 +45,7 @@ PAGES = {
     "/alerts": 7,
     "/alerts?status=any&severity=Critical": 7,
     "/alerts/{alert}": 4,
-    "/sensors": 3,
+    "/sensors": 4,  # + the last updates of the sensors shown (the Version cell)
     "/sensors/{sensor}": 6,
     "/settings/credentials": 3,
     "/settings/audit": 3,
