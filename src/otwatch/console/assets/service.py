@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, and_, case, or_, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, aliased, lazyload, selectinload
 
 from otwatch.console.alerts.models import Alert
@@ -452,6 +453,26 @@ def delete(db: Session, actor: str, asset: Asset) -> None:
     """Remove an asset from the inventory (audited); a node that reports it again adds it back."""
     audit.record(db, actor, "asset.deleted", asset.id, ip=asset.ip, mac=asset.mac, name=asset.name)
     db.delete(asset)
+
+
+def forget_source(db: Session, node_id: str) -> tuple[int, int]:
+    """The inventory without what ``node_id`` reported (a sensor's Clear data, console data too): an
+    asset only it saw is removed, an asset others saw too loses it as a source (their values stay: the
+    console keeps no per-source copy of them), and its conversations go. Returns (removed, kept);
+    bulk statements, whatever the inventory's size (the rows' children go by ON DELETE CASCADE)."""
+    db.flush()  # nothing pending is lost to the expiry below
+    other = aliased(AssetSource)
+    mine = select(AssetSource.asset_id).where(AssetSource.node_id == node_id)
+    only_mine = mine.where(~exists().where(other.asset_id == AssetSource.asset_id, other.node_id != node_id))
+    removed_ids = list(db.scalars(only_mine))
+    kept = int(db.scalar(select(func.count()).select_from(mine.subquery())) or 0) - len(removed_ids)
+    db.execute(sql_delete(AssetConnection).where(AssetConnection.node_id == node_id))
+    for i in range(0, len(removed_ids), _Matcher.CHUNK):
+        chunk = removed_ids[i : i + _Matcher.CHUNK]
+        db.execute(sql_delete(Asset).where(Asset.id.in_(chunk)))
+    db.execute(sql_delete(AssetSource).where(AssetSource.node_id == node_id))
+    db.expire_all()  # rows loaded before the bulk statements must not be written back
+    return len(removed_ids), kept
 
 
 def _move_conversations(db: Session, keep_id: str, other_id: str) -> None:
