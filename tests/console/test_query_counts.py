@@ -33,8 +33,8 @@ PAGES = {
     "/api/v1/dashboard": 5,
     # the Agents page: + one for Host Asset links (all rows at once), + one for the newest OTD package
     # the Update OTD Version dialog names
-    "/agents": 9,  # + each agent's last update (one statement for the page)
-    "/agents?limit=20&offset=20": 9,
+    "/agents": 10,  # + each agent's last update (one statement for the page), + its own host's assets
+    "/agents?limit=20&offset=20": 10,
     # + the Vulnerabilities column: one grouped query for the page's assets
     "/inventory": 9,
     "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 9,
@@ -49,9 +49,9 @@ PAGES = {
     "/sensors/{sensor}": 6,
     "/settings/credentials": 3,
     "/settings/audit": 3,
-    "/api/v1/agents": 6,  # + the Host Asset ids and the last updates of the whole page
-    "/api/v1/agents?status=Connected": 6,
-    "/api/v1/agents?status=Scanning": 6,
+    "/api/v1/agents": 7,  # + the Host Asset ids (own host, then address) and the last updates of the page
+    "/api/v1/agents?status=Connected": 7,
+    "/api/v1/agents?status=Scanning": 7,
     "/api/v1/sensors": 5,  # + the last updates of the whole page
     "/api/v1/assets": 6,
     "/api/v1/assets?protocol=modbus": 6,

@@ -53,6 +53,11 @@ SORTS: Sorts = {
 #: ?ghosts=: the Inventory hides addresses seen only as targets of unanswered probes unless asked
 GHOSTS = ("exclude", "include", "only")
 
+#: the source an agent names for the values of its own host (otwatch.agent.hostinfo.SOURCE), and the
+#: ``extra`` key that then lists the node ids of the agents running there
+SELF_SOURCE = "agent host"
+AGENT_HOSTS = "agent_hosts"
+
 MAX_IPV6_FILTER = 256
 FIELDS = ("name", "vendor", "model", "firmware", "serial", "device_type", "state", "os")
 
@@ -212,6 +217,25 @@ def ingest_connections(db: Session, node_id: str, reports: Iterable[ConnectionRe
     return count
 
 
+def host_assets(db: Session, agent_ids: Iterable[str]) -> dict[str, list[tuple[str, str | None]]]:
+    """Agent id -> the assets its own host report made (id, IP), the last seen first: one statement,
+    through the agents' discovery sources (indexed) and assets marked as some agent's host in ``extra``
+    (the mark's list of agents is then read for those few rows only)."""
+    ids = list(dict.fromkeys(agent_ids))  # one statement even for none: the count never depends on rows
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    stmt = (
+        select(AssetSource.node_id, Asset.id, Asset.ip, Asset.extra)
+        .join(Asset, Asset.id == AssetSource.asset_id)
+        .where(AssetSource.node_id.in_(ids), Asset.extra[AGENT_HOSTS].as_string().is_not(None))
+        .order_by(Asset.last_seen.desc(), Asset.id)
+    )
+    for node_id, asset_id, ip, extra in db.execute(stmt):
+        hosts = clean_dict(extra).get(AGENT_HOSTS)
+        if isinstance(hosts, list) and node_id in hosts:
+            out.setdefault(node_id, []).append((asset_id, ip))
+    return out
+
+
 def identity(asset: Asset) -> tuple[Any, ...]:
     """What vulnerability matching reads of an asset: vendor, model, firmware and the identities
     (order numbers, product codes, product names) its protocols reported."""
@@ -292,6 +316,11 @@ def _upsert(
         )
         if v
     }
+    if SELF_SOURCE in rep.sources.values():  # an agent's own host: Host Asset on the Agents page
+        held_hosts = clean_dict(asset.extra).get(AGENT_HOSTS)
+        agents = [str(i) for i in held_hosts if isinstance(i, str)] if isinstance(held_hosts, list) else []
+        if node_id not in agents:  # several agents may share one host (kept small: the newest 16)
+            extra[AGENT_HOSTS] = [*agents, node_id][-16:]
     if extra:
         asset.extra = {**clean_dict(asset.extra), **extra}
     asset.last_seen = now
