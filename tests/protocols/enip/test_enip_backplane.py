@@ -204,3 +204,32 @@ def test_empty_slots_are_skipped_and_the_chassis_end_stops_the_walk() -> None:
     identity, requests = asyncio.run(run())
     assert seen == [0] and identity.modules == []  # type: ignore[attr-defined]
     assert MAX_SLOTS == 17  # the largest ControlLogix chassis: the walk's bound
+
+
+def test_tshark_reads_the_routes_and_the_cards(chassis: int, tmp_path: Path) -> None:
+    """The walk as it crossed the wire (recorded from the real exchange with the cpppo chassis), decoded
+    by tshark's CIP dissector: Unconnected Sends to port 1, slots 0 to 3, and the three cards' names."""
+    from otwatch.sensor.capture.pcapfile import write_pcap
+    from otwatch.sensor.capture.synth import Net
+    from tests.peers import recording_relay
+    from tests.sensor.replay import tshark_fields
+
+    async def run() -> list[tuple[bool, bytes]]:
+        port = free_port(SCRIPTED)
+        async with recording_relay(SCRIPTED, port, (CHASSIS, chassis)) as chunks:
+            identity = await identify(QueryTarget(SCRIPTED, port))
+        assert identity is not None and len(identity.modules) == 3
+        return chunks
+
+    net = Net()
+    session = net.session(net.host("ews", "10.0.0.5"), net.host("plc", "10.0.0.10", 0x00000BC), 44818).open()
+    for from_client, data in asyncio.run(run()):
+        session.send(data, from_client)
+    pcap = tmp_path / "chassis.pcap"
+    pcap.write_bytes(write_pcap(net))
+    routes = tshark_fields(pcap, "cip.port && tcp.dstport == 44818", ["cip.port", "cip.linkaddress.byte"])
+    assert [(r[1], r[2]) for r in routes] == [("1", str(slot)) for slot in range(4)]
+    names = tshark_fields(pcap, "cip.id.product_name", ["cip.id.product_name", "cip.id.serial_number"])
+    assert [r[1] for r in names] == [
+        "1756-L71/B LOGIX5571", "1756-L71/B LOGIX5571", "1756-EN2T/D", "1756-IB16/A DCIN"
+    ]  # the controller's own Get_Attributes_All, then slots 0, 1 and 2  # fmt: skip

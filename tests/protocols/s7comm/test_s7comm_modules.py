@@ -14,7 +14,7 @@ import pytest
 from otwatch.protocols.base import QueryTarget
 from otwatch.protocols.s7comm.messages import SzlResponse
 from otwatch.protocols.s7comm.query import identify, modules
-from tests.peers import Peer, free_port, s7_peer
+from tests.peers import Peer, free_port, recording_relay, s7_peer
 
 pytestmark = pytest.mark.network
 
@@ -78,3 +78,49 @@ def test_identify_reads_the_rack(rack_cpu: Peer) -> None:
     assert identity is not None
     assert identity.modules == EXPECTED
     assert identity.firmware == "V3.2.6"  # the firmware record (index 7) a real CPU answers
+
+
+async def _recorded(peer: Peer) -> tuple[list[dict[str, object]], list[tuple[bool, bytes]]]:
+    """identify() through a loopback relay that records every segment each way; returns the modules
+    it read and the segments."""
+    port = free_port(HOST)
+    async with recording_relay(HOST, port, (peer.host, peer.port)) as chunks:
+        identity = await identify(QueryTarget(HOST, port))
+    assert identity is not None and len(identity.modules) == len(EXPECTED)
+    return identity.modules, chunks
+
+
+def test_tshark_reads_the_same_module_list(tmp_path: Path) -> None:
+    """The module status list as it crossed the wire (recorded from the real exchange with the snap7
+    peer), decoded by tshark's S7comm dissector: the same slots, addresses and states as ours."""
+    from otwatch.sensor.capture.pcapfile import write_pcap
+    from otwatch.sensor.capture.synth import Net
+    from tests.sensor.replay import tshark_fields
+
+    rack = {"order_number": "6ES7 315-2EH14-0AB0", "hardware": [1, 0, 0], "firmware": [3, 2, 6],
+            "szl": 0x0D91, "modules": RACK}  # fmt: skip
+    with s7_peer("127.0.0.50", free_port("127.0.0.50"), tmp_path / "peer", rack=rack) as peer:
+        ours, chunks = asyncio.run(_recorded(peer))
+    net = Net()
+    session = net.session(net.host("ews", "10.0.0.5"), net.host("plc", "10.0.0.10"), 102).open()
+    for from_client, data in chunks:
+        session.send(data, from_client)
+    pcap = tmp_path / "rack.pcap"
+    pcap.write_bytes(write_pcap(net))
+    rows = tshark_fields(
+        pcap,
+        "s7comm.szl.0091.0000.adr2",
+        ["s7comm.szl.0091.0000.adr1", "s7comm.szl.0091.0000.adr2", "s7comm.szl.0091.0000.logadr",
+         "s7comm.szl.0091.0000.eastat"],
+    )  # fmt: skip
+    assert len(rows) == 1, rows
+    _, adr1, adr2, logadr, eastat = rows[0]
+    theirs = list(zip(adr1.split(","), adr2.split(","), logadr.split(","), eastat.split(","), strict=True))
+    assert [(int(a1, 16), int(a2, 16), int(log), int(st, 16)) for a1, a2, log, st in theirs] == RACK
+    # ours, read by identify() from the same bytes: slot and address per record, in the wire's order
+    # (the CPU's row merges its record's address with what 0x0011/0x001C told)
+    wire = [(int(a2, 16) >> 8, int(log), int(st, 16) >> 8) for _, a2, log, st in theirs]
+    prefix = {0xB4: "I", 0xB5: "Q", 0xFF: ""}
+    assert sorted((m["slot"], m["address"]) for m in ours) == sorted(
+        (slot, f"{prefix[kind]}{log}") for slot, log, kind in wire
+    )
