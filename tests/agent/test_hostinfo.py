@@ -75,6 +75,16 @@ def test_interfaces_and_their_assets() -> None:
     }  # fmt: skip
 
 
+def test_a_windows_interface_list() -> None:
+    """psutil on Windows: link addresses spelt with dashes, interface names with spaces."""
+    addrs = {"Ethernet 2": [_addr(AF_LINK, "00-0C-29-3E-51-07"), _addr(socket.AF_INET, "10.30.2.7")]}
+    [asset] = hostinfo.host_assets(
+        "HMI-7", "Windows 10", hostinfo.interfaces(addrs, {"Ethernet 2": _stat(True, "")})
+    )
+    assert (asset["mac"], asset["ip"], asset["vendor"]) == ("00:0c:29:3e:51:07", "10.30.2.7", "VMware")
+    assert asset["identities"][0]["extra"]["interface"] == "Ethernet 2"
+
+
 def test_this_hosts_interfaces_as_the_kernel_lists_them() -> None:
     """On this machine: every reported interface is up, not loopback, and its MAC is the kernel's."""
     assets = hostinfo.host_assets()
