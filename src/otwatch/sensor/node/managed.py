@@ -465,13 +465,24 @@ class SensorNode:
         )
         return reports
 
+    def report_once(self) -> int:
+        """Build the reports and queue them, unless Clear data came in between: the old pipeline's
+        data must never follow its "cleared" report to the console. Returns how many were queued."""
+        run = self.run_id
+        reports = self.build_reports()
+        with self.lock:
+            if self.run_id != run:
+                return 0
+            for r in reports:
+                self.runtime.send_report(r)
+        return len(reports)
+
     def _reporter(self) -> None:
         stop = threading.Event()
         while not self.runtime.stopping:
             stop.wait(self.report_every)
             try:
-                for r in self.build_reports():
-                    self.runtime.send_report(r)
+                self.report_once()
             except Exception:
                 log.exception("building a report failed")
             self.snmp.apply(self.system.snmp_mib_monitoring)  # new secrets, a port that became free
