@@ -20,7 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-import psutil
+# A runtime dependency; an agent whose code was updated without its dependencies still scans and
+# checks in, it only does not report its host.
+try:
+    import psutil
+except ImportError:  # pragma: no cover
+    psutil = None  # type: ignore[assignment]
 
 from otwatch.inventory.mac import normalise_mac
 from otwatch.inventory.oui import vendor_of
@@ -56,6 +61,8 @@ def interfaces(
 ) -> list[Interface]:
     """The host's interfaces (``addrs``/``stats``: psutil's ``net_if_addrs()``/``net_if_stats()``, read
     when not given)."""
+    if psutil is None and (addrs is None or stats is None):
+        return []
     addrs = psutil.net_if_addrs() if addrs is None else addrs
     stats = psutil.net_if_stats() if stats is None else stats
     link_family = getattr(psutil, "AF_LINK", None)
