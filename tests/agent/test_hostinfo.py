@@ -6,55 +6,25 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-import psutil
 import pytest
 
 from otwatch.agent import hostinfo
-from otwatch.agent.hostinfo import Interface
 from otwatch.agent.node import AgentNode
+from otwatch.agent.platform import Interface
 from otwatch.wire.client import NodeState
 from otwatch.wire.messages import AssetReport
 
-AF_LINK = psutil.AF_LINK
-
-
-def _addr(family: int, address: str) -> object:
-    return psutil._ntuples.snicaddr(family, address, None, None, None)  # type: ignore[attr-defined]
-
-
-def _stat(up: bool, flags: str) -> object:
-    return psutil._ntuples.snicstats(up, 0, 0, 1500, flags)  # type: ignore[attr-defined]
-
-
-ADDRS = {
-    "lo": [
-        _addr(socket.AF_INET, "127.0.0.1"),
-        _addr(socket.AF_INET6, "::1"),
-        _addr(AF_LINK, "00:00:00:00:00:00"),
-    ],
-    "eth0": [
-        _addr(socket.AF_INET, "10.0.0.5"),
-        _addr(socket.AF_INET6, "fe80::21b:1bff:fe00:5%eth0"),  # link-local: never an asset's address
-        _addr(socket.AF_INET6, "fd00::5"),
-        _addr(AF_LINK, "00:1B:1B:00:00:05"),  # Siemens OUI
-    ],
-    "eth1": [_addr(socket.AF_INET, "192.168.7.2"), _addr(AF_LINK, "02:00:00:00:07:02")],
-    "ifb0": [_addr(AF_LINK, "b6:c9:fa:b3:83:c0")],  # down
-}
-STATS = {
-    "lo": _stat(True, "up,loopback,running"),
-    "eth0": _stat(True, "up,broadcast,running,multicast"),
-    "eth1": _stat(True, "up,broadcast,running"),
-    "ifb0": _stat(False, "broadcast,noarp"),
-}
+FOUND = [
+    Interface("lo", 1, None, True, False, True, (("127.0.0.1", 8),)),
+    Interface("eth0", 2, "00:1B:1B:00:00:05", True, True, False, (("10.0.0.5", 24),)),  # Siemens OUI
+    Interface("eth1", 3, "02:00:00:00:07:02", True, True, False, (("192.168.7.2", 24),)),
+    Interface("ifb0", 4, "b6:c9:fa:b3:83:c0", False, False),  # down
+    Interface("wlan0", 5, "00:00:00:00:00:00", True, True, False, (("169.254.3.4", 16),)),  # nothing usable
+]
 
 
 def test_interfaces_and_their_assets() -> None:
-    found = hostinfo.interfaces(ADDRS, STATS)
-    by_name = {i.name: i for i in found}
-    assert by_name["lo"].loopback and not by_name["eth0"].loopback
-    assert by_name["eth0"] == Interface("eth0", True, False, "00:1b:1b:00:00:05", ("10.0.0.5", "fd00::5"))
-    assets = hostinfo.host_assets("hmi-7", "Windows 10", found)
+    assets = hostinfo.host_assets("hmi-7", "Windows 10", FOUND)
     assert [(a["ip"], a["mac"]) for a in assets] == [
         ("10.0.0.5", "00:1b:1b:00:00:05"),
         ("192.168.7.2", "02:00:00:00:07:02"),
@@ -64,23 +34,22 @@ def test_interfaces_and_their_assets() -> None:
     assert eth0["sources"] == {"name": "agent host", "os": "agent host", "vendor": "oui"}
     assert eth0["identities"][0]["extra"] == {
         "interface": "eth0",
-        "addresses": ["10.0.0.5", "fd00::5"],
+        "addresses": ["10.0.0.5"],
         "os": "Windows 10",
     }
     assert "vendor" not in assets[1]  # a locally administered MAC has no maker
     for a in assets:
         AssetReport.model_validate(a)  # what the console takes
-    assert hostinfo.own_macs(found) == {
-        "10.0.0.5": "00:1b:1b:00:00:05", "fd00::5": "00:1b:1b:00:00:05", "192.168.7.2": "02:00:00:00:07:02"
-    }  # fmt: skip
+    assert hostinfo.own_macs(FOUND) == {"10.0.0.5": "00:1b:1b:00:00:05", "192.168.7.2": "02:00:00:00:07:02"}
 
 
-def test_a_windows_interface_list() -> None:
-    """psutil on Windows: link addresses spelt with dashes, interface names with spaces."""
-    addrs = {"Ethernet 2": [_addr(AF_LINK, "00-0C-29-3E-51-07"), _addr(socket.AF_INET, "10.30.2.7")]}
-    [asset] = hostinfo.host_assets(
-        "HMI-7", "Windows 10", hostinfo.interfaces(addrs, {"Ethernet 2": _stat(True, "")})
-    )
+def test_a_windows_adapter() -> None:
+    """The Windows platform layer names an adapter by its GUID and gives its friendly name."""
+    nic = Interface(
+        "{4D36E972-E325-11CE-BFC1-08002BE10318}", 12, "00-0C-29-3E-51-07", True, True, False,
+        (("10.30.2.7", 24),), "Ethernet 2",
+    )  # fmt: skip
+    [asset] = hostinfo.host_assets("HMI-7", "Windows 10", [nic])
     assert (asset["mac"], asset["ip"], asset["vendor"]) == ("00:0c:29:3e:51:07", "10.30.2.7", "VMware")
     assert asset["identities"][0]["extra"]["interface"] == "Ethernet 2"
 
@@ -107,7 +76,7 @@ def test_the_node_reports_its_host_when_it_changed(tmp_path: Path) -> None:
     node = AgentNode(NodeState(tmp_path))
     node.runtime.status = "Connected"
     box = node.runtime.report_box
-    first = hostinfo.host_assets("gw-1", "Linux 6.1", hostinfo.interfaces(ADDRS, STATS))
+    first = hostinfo.host_assets("gw-1", "Linux 6.1", FOUND)
     assert node.host_tick(100.0, first)
     sent = box.pending()
     assert [r.kind for r in sent] == ["assets"] and [a.ip for a in sent[0].assets] == [
@@ -116,7 +85,7 @@ def test_the_node_reports_its_host_when_it_changed(tmp_path: Path) -> None:
     ]
     box.ack(sent)
     assert not node.host_tick(200.0, first)  # unchanged: not again within the hour
-    changed = hostinfo.host_assets("gw-1", "Linux 6.2", hostinfo.interfaces(ADDRS, STATS))
+    changed = hostinfo.host_assets("gw-1", "Linux 6.2", FOUND)
     assert node.host_tick(300.0, changed)  # an OS update
     assert not node.host_tick(301.0, changed)
     assert node.host_tick(300.0 + hostinfo.REPORT_EVERY_S, changed)  # hourly: "last seen" moves

@@ -1,4 +1,4 @@
-"""The agent's own host as inventory assets: hostname, OS and each interface's MAC and addresses.
+"""The agent's own host as inventory assets: hostname, OS and each interface's MAC and address.
 
 The seed's agents run on gateways, HMIs and workstations that are devices of the plant too, so the
 agent reports its host like any asset (source ``agent host``), one asset per interface (an asset is
@@ -6,27 +6,21 @@ one interface: a MAC and an IP). The console merges them by the one rule (MAC, e
 sensor or a scan saw of the same interfaces, so the host is not listed twice, and Host Asset on the
 Agents page links to it.
 
-Interfaces come from psutil (Linux, Windows, macOS alike). Loopback, down interfaces, and interfaces
-with neither a MAC nor a usable address are left out; link-local IPv6 addresses are never an
-asset's address.
+Interfaces come from the agent's platform layer (:mod:`otwatch.agent.platform`: ioctls on Linux,
+the IP Helper API on Windows). Loopback, down interfaces, and interfaces with neither a MAC nor an
+address are left out.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import platform
+import platform as _os
 import socket
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, Final
 
-# A runtime dependency; an agent whose code was updated without its dependencies still scans and
-# checks in, it only does not report its host.
-try:
-    import psutil
-except ImportError:  # pragma: no cover
-    psutil = None  # type: ignore[assignment]
-
+from otwatch.agent import platform
+from otwatch.agent.platform import Interface
 from otwatch.inventory.mac import normalise_mac
 from otwatch.inventory.oui import vendor_of
 
@@ -35,20 +29,9 @@ SOURCE: Final = "agent host"  # the source of the values, ranked by otwatch.inve
 REPORT_EVERY_S: Final = 3600.0
 
 
-@dataclass(frozen=True, slots=True)
-class Interface:
-    """One interface as the operating system lists it."""
-
-    name: str
-    up: bool
-    loopback: bool
-    mac: str | None
-    addresses: tuple[str, ...]  # IPv4 first, then global IPv6
-
-
 def _usable(address: str) -> str | None:
     try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return None
     if ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast:
@@ -56,40 +39,18 @@ def _usable(address: str) -> str | None:
     return str(ip)
 
 
-def interfaces(
-    addrs: Mapping[str, Sequence[Any]] | None = None, stats: Mapping[str, Any] | None = None
-) -> list[Interface]:
-    """The host's interfaces (``addrs``/``stats``: psutil's ``net_if_addrs()``/``net_if_stats()``, read
-    when not given)."""
-    if psutil is None and (addrs is None or stats is None):
+def interfaces() -> list[Interface]:
+    """This host's interfaces as the platform layer lists them (none when it cannot tell)."""
+    try:
+        found: list[Interface] = platform.current.interfaces()
+    except OSError:
         return []
-    addrs = psutil.net_if_addrs() if addrs is None else addrs
-    stats = psutil.net_if_stats() if stats is None else stats
-    link_family = getattr(psutil, "AF_LINK", None)
-    out: list[Interface] = []
-    for name, entries in addrs.items():
-        st = stats.get(name)
-        flags = str(getattr(st, "flags", ""))
-        mac: str | None = None
-        v4: list[str] = []
-        v6: list[str] = []
-        for e in entries:
-            if e.family == link_family or e.family == getattr(socket, "AF_PACKET", object()):
-                mac = normalise_mac(e.address)
-            elif e.family == socket.AF_INET and (a := _usable(e.address)):
-                v4.append(a)
-            elif e.family == socket.AF_INET6 and (a := _usable(e.address)):
-                v6.append(a)
-        if mac == "00:00:00:00:00:00":
-            mac = None
-        loopback = "loopback" in flags or name == "lo" or (not mac and any(a == "127.0.0.1" for a in v4))
-        out.append(Interface(name, bool(getattr(st, "isup", False)), loopback, mac, tuple(v4 + v6)))
-    return out
+    return found
 
 
 def host_os() -> str:
     """The OS as the Agents page shows it ("Linux 6.1.0-18-amd64", "Windows 10")."""
-    return f"{platform.system()} {platform.release()}".strip()
+    return f"{_os.system()} {_os.release()}".strip()
 
 
 def host_assets(
@@ -102,11 +63,14 @@ def host_assets(
     found = interfaces() if found is None else found
     out: list[dict[str, Any]] = []
     for i in sorted(found, key=lambda i: i.name):
-        if not i.up or i.loopback or not (i.mac or i.addresses):
+        mac = normalise_mac(i.mac)
+        mac = None if mac == "00:00:00:00:00:00" else mac
+        addresses = [a for a in (_usable(addr) for addr, _ in i.addresses) if a]
+        if not i.up or i.loopback or not (mac or addresses):
             continue
         report: dict[str, Any] = {
-            "ip": i.addresses[0] if i.addresses else None,
-            "mac": i.mac,
+            "ip": addresses[0] if addresses else None,
+            "mac": mac,
             "name": hostname or None,
             "os": os_name or None,
             "sources": {"name": SOURCE, "os": SOURCE},
@@ -114,11 +78,11 @@ def host_assets(
                 {
                     "protocol": SOURCE,
                     "name": hostname,
-                    "extra": {"interface": i.name, "addresses": list(i.addresses), "os": os_name},
+                    "extra": {"interface": i.description or i.name, "addresses": addresses, "os": os_name},
                 }
             ],
         }
-        vendor = vendor_of(i.mac)
+        vendor = vendor_of(mac)
         if vendor:  # the NIC maker, by the MAC's OUI (the lowest rank: any answer replaces it)
             report["vendor"] = vendor
             report["sources"]["vendor"] = "oui"
@@ -130,4 +94,9 @@ def own_macs(found: Sequence[Interface] | None = None) -> dict[str, str]:
     """address -> MAC of this host's interfaces: a scan that reaches the host itself learns no MAC for
     it (no ARP answer from ourselves), so the scan's asset would not match the host's own report."""
     found = interfaces() if found is None else found
-    return {a: i.mac for i in found if i.mac and not i.loopback for a in i.addresses}
+    out: dict[str, str] = {}
+    for i in found:
+        mac = normalise_mac(i.mac)
+        if mac and mac != "00:00:00:00:00:00" and not i.loopback:
+            out.update({addr: mac for addr, _ in i.addresses})
+    return out
