@@ -92,6 +92,8 @@ def test_clear_data_on_a_managed_sensor(
     assert node.sensor.inventory.assets
     assert node.build_reports()
     with client_for(app, role=Role.SUPPORT) as c:
+        # no console link (not paired): nothing to offer about a console's copy
+        assert 'data-testid="console-data"' not in c.get("/support").text
         assert (
             c.post(
                 "/support/clear-data", data={"csrf": csrf(c), "confirm": "yes"}, follow_redirects=False
