@@ -33,12 +33,15 @@ PAGES = {
     "/api/v1/dashboard": 5,
     # the Agents page: + one for Host Asset links (all rows at once), + one for the newest OTD package
     # the Update OTD Version dialog names
-    "/agents": 10,  # + each agent's last update (one statement for the page), + its own host's assets
-    "/agents?limit=20&offset=20": 10,
-    # + the Vulnerabilities column: one grouped query for the page's assets
-    "/inventory": 9,
-    "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 9,
-    "/inventory?source={sensor}": 9,
+    # + each agent's last update (one statement for the page), + their duplicated networks (one),
+    # + the assets of their own hosts (one)
+    "/agents": 11,
+    "/agents?limit=20&offset=20": 11,
+    # + the Vulnerabilities column: one grouped query for the page's assets, + the duplicated
+    # networks' copies (the Site filter and column)
+    "/inventory": 10,
+    "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 10,
+    "/inventory?source={sensor}": 10,
     "/inventory/{asset}": 10,  # + conversations, alerts (and their sensors, PCAPs), advisories
     "/inventory?vuln=any": 9,
     "/vulnerabilities": 9,
@@ -49,9 +52,11 @@ PAGES = {
     "/sensors/{sensor}": 6,
     "/settings/credentials": 3,
     "/settings/audit": 3,
-    "/api/v1/agents": 7,  # + the Host Asset ids (own host, then address) and the last updates of the page
-    "/api/v1/agents?status=Connected": 7,
-    "/api/v1/agents?status=Scanning": 7,
+    # + the Host Asset ids (own host, then address), the last updates and the duplicated networks of
+    # the whole page
+    "/api/v1/agents": 8,
+    "/api/v1/agents?status=Connected": 8,
+    "/api/v1/agents?status=Scanning": 8,
     "/api/v1/sensors": 5,  # + the last updates of the whole page
     "/api/v1/assets": 6,
     "/api/v1/assets?protocol=modbus": 6,

@@ -60,7 +60,11 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     rows, total = paginate(db, stmt, page)
     hosts = nodes.host_asset_ids(db, rows)
     updates_of = nodes.last_updates(db, rows)
-    agents = [nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id)) for n in rows]
+    dups = nodes.duplicated_networks(db, rows)
+    agents = [
+        nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id), dups.get(n.id))
+        for n in rows
+    ]
     newest_otd = updates.newest(db, "otd")
     return render(
         request,
