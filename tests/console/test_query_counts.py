@@ -34,9 +34,10 @@ PAGES = {
     "/api/v1/dashboard": 5,
     # the Agents page: + one for Host Asset links (all rows at once), + one for the newest OTD package
     # the Update OTD Version dialog names
-    # + each agent's last update (one statement for the page), + their duplicated networks (one)
-    "/agents": 10,
-    "/agents?limit=20&offset=20": 10,
+    # + each agent's last update (one statement for the page), + their duplicated networks (one),
+    # + the assets of their own hosts (one)
+    "/agents": 11,
+    "/agents?limit=20&offset=20": 11,
     # + the Vulnerabilities column: one grouped query for the page's assets, + the duplicated
     # networks' copies (the Site filter and column)
     "/inventory": 10,
@@ -48,14 +49,15 @@ PAGES = {
     "/alerts": 7,
     "/alerts?status=any&severity=Critical": 7,
     "/alerts/{alert}": 4,
-    "/sensors": 3,
+    "/sensors": 4,  # + the last updates of the sensors shown (the Version cell)
     "/sensors/{sensor}": 6,
     "/settings/credentials": 3,
     "/settings/audit": 3,
-    # + the Host Asset ids, the last updates and the duplicated networks of the whole page
-    "/api/v1/agents": 7,
-    "/api/v1/agents?status=Connected": 7,
-    "/api/v1/agents?status=Scanning": 7,
+    # + the Host Asset ids (own host, then address), the last updates and the duplicated networks of
+    # the whole page
+    "/api/v1/agents": 8,
+    "/api/v1/agents?status=Connected": 8,
+    "/api/v1/agents?status=Scanning": 8,
     "/api/v1/sensors": 5,  # + the last updates of the whole page
     "/api/v1/assets": 6,
     "/api/v1/assets?protocol=modbus": 6,

@@ -36,6 +36,24 @@ def _sortable(value: str, sorts: Sorts) -> bool:
         return False
 
 
+#: the Modules table's columns first in this order (the backplane as an engineer reads it), then any
+#: other key a module carries, in the order they appear
+MODULE_COLUMNS = (
+    "rack", "station", "slot", "submodule", "type", "name", "order_number", "firmware", "hardware", "serial",
+    "address", "status",
+)  # fmt: skip
+MODULE_TITLES = {"order_number": "Order number", "address": "Address", "name": "Name / model"}
+
+
+def module_columns(modules: list[dict[str, object]]) -> list[str]:
+    """The columns of the asset page's Modules table: only those some module fills."""
+    present = {k for m in modules for k in m}
+    columns = [c for c in MODULE_COLUMNS if c in present]
+    for m in modules:
+        columns.extend(k for k in m if k not in columns)
+    return columns
+
+
 ASSET_ALERTS = 20  # the newest alerts on an asset's page; the Alerts list (?ip=) has them all
 INVENTORY_FILTERS = (
     "source", "type", "vendor", "protocol", "network", "network_copy", "vuln", "q", "new", "sort", "ghosts",
@@ -128,9 +146,7 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
     ids = {s.node_id for s in row.sources}
     nodes = {n.id: n for n in db.scalars(select(Node).where(Node.id.in_(ids)))} if ids else {}
     a: AssetOut = asset_out(row, nodes, copies_of(db, [row]))
-    columns: list[str] = []
-    for m in a.modules:
-        columns.extend(k for k in m if k not in columns)
+    columns = module_columns(a.modules)
     names = {i: n.name or n.hostname for i, n in nodes.items()}
     talks = assets.conversations(db, row, names=names)
     alert_rows = list(db.scalars(alerts_service.for_asset(row.ip, row.mac).limit(ASSET_ALERTS + 1)))
@@ -143,6 +159,7 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
         "inventory",
         asset=a,
         module_columns=columns,
+        module_titles=MODULE_TITLES,
         conversations=talks,
         alerts=alerts_service.alert_outs(db, alert_rows[:ASSET_ALERTS]),
         more_alerts=len(alert_rows) > ASSET_ALERTS,

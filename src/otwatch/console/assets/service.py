@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, and_, case, or_, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, aliased, lazyload, selectinload
 
 from otwatch.console.alerts.models import Alert
@@ -52,6 +53,11 @@ SORTS: Sorts = {
 
 #: ?ghosts=: the Inventory hides addresses seen only as targets of unanswered probes unless asked
 GHOSTS = ("exclude", "include", "only")
+
+#: the source an agent names for the values of its own host (otwatch.agent.hostinfo.SOURCE), and the
+#: ``extra`` key that then lists the node ids of the agents running there
+SELF_SOURCE = "agent host"
+AGENT_HOSTS = "agent_hosts"
 
 MAX_IPV6_FILTER = 256
 FIELDS = ("name", "vendor", "model", "firmware", "serial", "device_type", "state", "os")
@@ -238,6 +244,25 @@ def ingest_connections(db: Session, node_id: str, reports: Iterable[ConnectionRe
     return count
 
 
+def host_assets(db: Session, agent_ids: Iterable[str]) -> dict[str, list[tuple[str, str | None]]]:
+    """Agent id -> the assets its own host report made (id, IP), the last seen first: one statement,
+    through the agents' discovery sources (indexed) and assets marked as some agent's host in ``extra``
+    (the mark's list of agents is then read for those few rows only)."""
+    ids = list(dict.fromkeys(agent_ids))  # one statement even for none: the count never depends on rows
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    stmt = (
+        select(AssetSource.node_id, Asset.id, Asset.ip, Asset.extra)
+        .join(Asset, Asset.id == AssetSource.asset_id)
+        .where(AssetSource.node_id.in_(ids), Asset.extra[AGENT_HOSTS].as_string().is_not(None))
+        .order_by(Asset.last_seen.desc(), Asset.id)
+    )
+    for node_id, asset_id, ip, extra in db.execute(stmt):
+        hosts = clean_dict(extra).get(AGENT_HOSTS)
+        if isinstance(hosts, list) and node_id in hosts:
+            out.setdefault(node_id, []).append((asset_id, ip))
+    return out
+
+
 def identity(asset: Asset) -> tuple[Any, ...]:
     """What vulnerability matching reads of an asset: vendor, model, firmware and the identities
     (order numbers, product codes, product names) its protocols reported."""
@@ -321,6 +346,11 @@ def _upsert(
         )
         if v
     }
+    if SELF_SOURCE in rep.sources.values():  # an agent's own host: Host Asset on the Agents page
+        held_hosts = clean_dict(asset.extra).get(AGENT_HOSTS)
+        agents = [str(i) for i in held_hosts if isinstance(i, str)] if isinstance(held_hosts, list) else []
+        if node_id not in agents:  # several agents may share one host (kept small: the newest 16)
+            extra[AGENT_HOSTS] = [*agents, node_id][-16:]
     if extra:
         asset.extra = {**clean_dict(asset.extra), **extra}
     asset.last_seen = now
@@ -485,6 +515,26 @@ def delete(db: Session, actor: str, asset: Asset) -> None:
     """Remove an asset from the inventory (audited); a node that reports it again adds it back."""
     audit.record(db, actor, "asset.deleted", asset.id, ip=asset.ip, mac=asset.mac, name=asset.name)
     db.delete(asset)
+
+
+def forget_source(db: Session, node_id: str) -> tuple[int, int]:
+    """The inventory without what ``node_id`` reported (a sensor's Clear data, console data too): an
+    asset only it saw is removed, an asset others saw too loses it as a source (their values stay: the
+    console keeps no per-source copy of them), and its conversations go. Returns (removed, kept);
+    bulk statements, whatever the inventory's size (the rows' children go by ON DELETE CASCADE)."""
+    db.flush()  # nothing pending is lost to the expiry below
+    other = aliased(AssetSource)
+    mine = select(AssetSource.asset_id).where(AssetSource.node_id == node_id)
+    only_mine = mine.where(~exists().where(other.asset_id == AssetSource.asset_id, other.node_id != node_id))
+    removed_ids = list(db.scalars(only_mine))
+    kept = int(db.scalar(select(func.count()).select_from(mine.subquery())) or 0) - len(removed_ids)
+    db.execute(sql_delete(AssetConnection).where(AssetConnection.node_id == node_id))
+    for i in range(0, len(removed_ids), _Matcher.CHUNK):
+        chunk = removed_ids[i : i + _Matcher.CHUNK]
+        db.execute(sql_delete(Asset).where(Asset.id.in_(chunk)))
+    db.execute(sql_delete(AssetSource).where(AssetSource.node_id == node_id))
+    db.expire_all()  # rows loaded before the bulk statements must not be written back
+    return len(removed_ids), kept
 
 
 def _move_conversations(db: Session, keep_id: str, other_id: str) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from otwatch.console.assets import service as assets_service
 from otwatch.console.assets.models import Asset
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.models import Credential
@@ -91,10 +92,18 @@ def _reason_for(kind: str, reason: str | None) -> str | None:
 
 
 def host_asset_ids(db: Session, rows: Iterable[Node]) -> dict[str, str]:
-    """Agent id -> the inventory asset at the agent's own address (Host Asset links to its page);
-    when several assets share the address, the one seen last. One query for a whole page of agents."""
-    agents = [n for n in rows if n.kind == "agent" and n.ip]
-    ips = {n.ip for n in agents}  # one statement however many agents (or none) the page shows
+    """Agent id -> its host's asset (Host Asset links to its page): the asset the agent reported as its
+    own host (hostinfo), the interface at the address it checks in from first; an agent that has not
+    reported its host (an older agent) gets the asset at its address, the one seen last. Two
+    statements for a whole page of agents, however many it shows."""
+    agents = [n for n in rows if n.kind == "agent"]
+    own = assets_service.host_assets(db, [n.id for n in agents])
+    out: dict[str, str] = {}
+    for n in agents:
+        mine = own.get(n.id)
+        if mine:
+            out[n.id] = next((i for i, ip in mine if ip == n.ip), mine[0][0])
+    ips = {n.ip for n in agents if n.id not in out and n.ip}  # run even when empty (a fixed count)
     found = db.execute(
         select(Asset.ip, Asset.id, DuplicatedNetwork.node_id)
         .outerjoin(DuplicatedNetwork, DuplicatedNetwork.id == Asset.network_copy_id)
@@ -106,11 +115,11 @@ def host_asset_ids(db: Session, rows: Iterable[Node]) -> dict[str, str]:
     by_ip: dict[tuple[str | None, str | None], str] = {}
     for ip, asset_id, seen_by in found:
         by_ip[(ip, seen_by)] = asset_id  # the last seen wins
-    out: dict[str, str] = {}
     for n in agents:
-        found_id = by_ip.get((n.ip, n.id)) or by_ip.get((n.ip, None))
-        if found_id is not None:
-            out[n.id] = found_id
+        if n.id not in out:
+            found_id = by_ip.get((n.ip, n.id)) or by_ip.get((n.ip, None))
+            if found_id is not None:
+                out[n.id] = found_id
     return out
 
 
