@@ -53,9 +53,9 @@ def plant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, int]]:
         yield ports
 
 
-def _scan(ports: dict[str, int]) -> dict[str, dict[str, object]]:
+def _scan(ports: dict[str, int], backplane: bool = True) -> dict[str, dict[str, object]]:
     scanner = Scanner(
-        ScanPolicy(networks=("127.0.3.16/28",), response_timeout=1.0),
+        ScanPolicy(networks=("127.0.3.16/28",), response_timeout=1.0, backplane_modules=backplane),
         ports=list(ports.values()),
         port_map=ports,
     )
@@ -104,3 +104,14 @@ def test_the_scan_reports_the_backplanes_and_the_console_shows_them(
         r"<th scope=\"col\">Rack</th><th scope=\"col\">Station</th><th scope=\"col\">Slot</th>", page
     )
     assert "Not available" in page and "6ES7 315-2EH14-0AB0" in page
+
+
+def test_the_backplane_walk_can_be_switched_off_per_agent(plant: dict[str, int]) -> None:
+    """``backplane_modules=False`` (the agent's policy, set from the console): no module status reads
+    and no routed requests, so only the CPU's and adapter's own identity is reported."""
+    assets = _scan(plant, backplane=False)
+    s7 = assets[S7_HOST]["modules"]
+    assert isinstance(s7, list) and [m.get("type") for m in s7] == ["CPU"]
+    assert s7[0]["order_number"] == "6ES7 315-2EH14-0AB0"  # the CPU's own SZL 0x0011 still read
+    assert not assets[ENIP_HOST].get("modules")
+    assert assets[ENIP_HOST]["model"]  # List Identity still answered

@@ -12,7 +12,7 @@ Identity object of each slot, through the Connection Manager's Unconnected Send 
 backplane), slot 0 upwards; at most ``MAX_SLOTS`` (a ControlLogix chassis has at most 17) requests, at
 the host's pace, so a full chassis costs under 2 s at PEERS.md's 10 requests/s. The enumeration stops at
 the first answer that says the device routes nowhere (no such service or path: an adapter with no
-backplane), when the device ends the session, and is off with ``target.extra["enip_backplane"]=False``.
+backplane), when the device ends the session, and is off with ``target.extra["backplane"]=False`` (the agent's ``backplane_modules`` policy).
 A device that ignores the route and answers for itself in every slot has no backplane either.
 """
 
@@ -137,7 +137,7 @@ async def _identity_object(
         response = _cip_answer(answer)
         if response is not None and response.status == 0 and response.data:
             fields.update(IdentityInfo.decode_attributes(response.data).as_fields())
-        if target.extra.get("enip_backplane", True):
+        if target.extra.get("backplane", True):
             with contextlib.suppress(*DECODE_ERRORS):  # a module's odd answer: its own identity stands
                 fields["modules"] = await backplane(reader, writer, target, session)
         return fields

@@ -4,12 +4,14 @@ Safety (PEERS.md): one TCP connection for all reads, at most two TSAP tries (rac
 then rack 0 slot 1 for S7-1200/1500 and S7-400 variants), one request in flight and every request paced
 by ``QueryTarget.wait_turn`` (the scan's per-host limiter), SZL reads only (0x0011 / 0x001C / 0x0424,
 then the rack's modules: 0x0D91 for rack 0, or 0x0091 where that is refused; at most two more
-requests) and never a control job.
+requests, skipped when ``target.extra["backplane"]`` is False: the agent's ``backplane_modules``
+policy) and never a control job.
 
 The modules (``Identity.modules``, the asset's backplane) are the CPU itself (its slot from the TSAP
 that answered, order number and firmware from 0x0011, serial and type from 0x001C) and the modules the
-module status list names (slot, first address, kind and state; the list carries no order numbers). The first try runs on the scan's port-check connection when one is handed over. Messages are hand-built from ``messages.py`` rather than snap7's
-client so exactly these bytes go out (and because snap7's ``get_cpu_state`` does not read 0x0424).
+module status list names (slot, first address, kind and state; the list carries no order numbers).
+The first try runs on the scan's port-check connection when one is handed over. Messages are
+hand-built from ``messages.py`` rather than snap7's client so exactly these bytes go out (and because snap7's ``get_cpu_state`` does not read 0x0424).
 """
 
 from __future__ import annotations
@@ -138,7 +140,7 @@ async def _session(target: QueryTarget, rack: int, slot: int) -> dict[str, Any] 
                 elif (mode := szl.cpu_mode()) is not None:
                     fields["cpu_state"] = mode
             rack_modules: list[dict[str, object]] = []
-            for szl_id, index in RACK_READS:
+            for szl_id, index in RACK_READS if target.extra.get("backplane", True) else ():
                 szl = await _read_szl(link, szl_id, index)
                 if szl is not None:
                     rack_modules = szl.module_status()
