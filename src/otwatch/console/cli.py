@@ -58,8 +58,14 @@ def run(
     _banner(ctx.settings, ctx.pki.fingerprint, pw)
     web = create_app(ctx)
     # what the update supervisor starts again after it stopped this console (Updates > Apply)
-    web.state.restart_command = [sys.executable, "-m", "otwatch", *sys.argv[1:]]
+    web.state.restart_command = restart_argv()
     ConsoleServer(uvicorn_config(web, ctx, settings.host, settings.port, "info"), ctx).run()
+
+
+def restart_argv() -> list[str]:
+    """This command line, as the update supervisor starts it again; ``-P``: nothing imported from
+    the working directory it is started in."""
+    return [sys.executable, "-P", "-m", "otwatch", *sys.argv[1:]]
 
 
 def _banner(settings: Settings, fingerprint: str, pw: str | None) -> None:

@@ -319,10 +319,9 @@ def _start_locked(
             status.finish("failed", reason)
             raise HandoverError(reason)
         return status.view()
-    argv = [sys.executable, "-m", "otwatch", "console", "supervise-update"]
     with open(d / "supervisor.log", "ab") as log:
         proc = subprocess.Popen(
-            [*argv, "--data-dir", str(settings.data_dir)],
+            supervisor_argv(settings),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -332,6 +331,21 @@ def _start_locked(
     status.data["supervisor_pid"] = proc.pid
     status.save()
     return status.view()
+
+
+def supervisor_argv(settings: Settings) -> list[str]:
+    """``otwatch console supervise-update``; ``-P``: nothing is imported from the working directory
+    (the console's, which may be anyone's: /tmp, a shared folder)."""
+    return [
+        sys.executable,
+        "-P",
+        "-m",
+        "otwatch",
+        "console",
+        "supervise-update",
+        "--data-dir",
+        str(settings.data_dir),
+    ]
 
 
 def _clean_env(versions: ConsoleVersions) -> dict[str, str]:
