@@ -1,5 +1,5 @@
-"""Review of the Windows agent's MSI (finding 26): the installation folder is locked down before any
-of its code runs as LocalSystem.
+"""Review of the Windows agent's MSI (findings 26 and 29): the installation folder is locked down
+before any of its code runs as LocalSystem, and the pairing secrets stay out of the installer's log.
 
 INSTALLBASE may be any folder (the seed: INSTALLBASE='"C:\\Program Files\\AAA"'). Outside Program Files a
 new folder inherits its parent's ACL — on C:\\, Authenticated Users may modify what is created there —
@@ -45,3 +45,17 @@ def test_install_base_is_locked_before_python_runs_in_it(msi: Path) -> None:
     lock_at = sequence[next(n for n, a in argvs.items() if a is lock)]
     owner_at = sequence[next(n for n, a in argvs.items() if a is owner[0])]
     assert owner_at < lock_at < sequence["PipInstall"] < sequence["Configure"] < sequence["RegisterService"]
+
+
+def test_the_pairing_secrets_stay_out_of_the_installer_log(msi: Path) -> None:
+    """Finding 29: MsiHiddenProperties keeps PAIRING_KEY, ICP_PASSWORD and ICP_APIKEY out of the log's
+    property dumps, but a verbose log (``msiexec /l*v``, or the Logging policy, which deployment tools
+    set and keep in folders users can read) also records each deferred custom action's formatted
+    target: msi-configure's command line, with the secrets in it. Its target is hidden now
+    (msidbCustomActionTypeHideTarget)."""
+    actions = {row[0]: (int(row[1]), row[3]) for row in table(msi, "CustomAction")}
+    secret = ("[PAIRING_KEY]", "[ICP_PASSWORD]", "[ICP_APIKEY]")
+    carrying = [name for name, (_kind, target) in actions.items() if any(s in target for s in secret)]
+    assert carrying == ["Configure"]
+    for name in carrying:
+        assert actions[name][0] & 0x2000, f"{name}'s target (with the secrets) is written to the log"
