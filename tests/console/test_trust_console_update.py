@@ -85,3 +85,26 @@ def run_argv() -> list[str]:
     from otwatch.console import cli
 
     return cli.restart_argv()
+
+
+def test_command_line_update_refused_while_a_console_serves(
+    ctx: ConsoleContext, keys: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding 23, the command line's side: ``otwatch console update`` says "stop the console service
+    first"; run while a console serves from the data directory, it migrated the database under it."""
+    from typer.testing import CliRunner
+
+    from otwatch.console.cli import app
+
+    monkeypatch.setenv("OTWATCH_DATABASE_URL", ctx.settings.resolved_database_url)
+    pkg = tmp_path / "management-secured-patcher-0.2.0.tar"
+    pkg.write_bytes(console_pkg("0.2.0", "0.1.0", []))
+    serving = handover.Presence(ctx.settings)
+    serving.hold()
+    try:
+        result = CliRunner().invoke(app, ["update", str(pkg), "--data-dir", str(ctx.settings.data_dir)])
+    finally:
+        serving.release()
+    assert result.exit_code != 0, result.output
+    assert "a console serves from" in result.output and "stop it first" in result.output, result.output
+    assert ConsoleVersions(ctx.settings).current_version() is None  # nothing was installed

@@ -99,12 +99,25 @@ def update(
 ) -> None:
     """Update this console from a signed package: verify, back up the database, migrate, health-check;
     the backup is restored if the migrations or the health check fail. Stop the console service first."""
+    from otwatch.console import handover
     from otwatch.console.audit import service as audit
     from otwatch.console.db import Database
     from otwatch.console.selfupdate import ConsoleVersions, UpdateError
 
     settings = _settings(data_dir)
     settings.ensure_dirs()
+    presence = handover.Presence(settings)
+    try:
+        if presence.others_present():
+            out.print(
+                f"[red]error:[/] a console serves from {settings.data_dir}: stop it first "
+                "(every console process on this data directory), then run the update",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(2)
+    finally:
+        presence.release()
     try:
         data = file.read_bytes()
     except OSError as exc:
