@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.wire.client import NodeState
-from tests.listeners import smtp_server
+from tests.listeners import make_tls, smtp_server
 from tests.sensor.web.conftest import AppFactory, client_for, csrf
 from tests.sensor.web.test_integrations import _errors, _result
 
@@ -71,7 +71,9 @@ def _mail(token: str, port: int, **over: str) -> dict[str, str]:
     }  # fmt: skip
 
 
-def test_stored_mail_password_is_not_sent_to_another_server(admin: TestClient, node: SensorNode) -> None:
+def test_stored_mail_password_is_not_sent_to_another_server(
+    admin: TestClient, node: SensorNode, tmp_path: Path
+) -> None:
     token = csrf(admin, "/system/mail")
     good = Recorder(accept=SECRET)
     with smtp_server(authenticator=good, auth_require_tls=False) as (ctl, _):
@@ -102,6 +104,17 @@ def test_stored_mail_password_is_not_sent_to_another_server(admin: TestClient, n
             "/system/mail", data={**_mail(token, other.port), "action": "test", "mail_password": "typed"}
         )
         assert rogue.passwords and set(rogue.passwords) == {"typed"}  # smtplib tries PLAIN, then LOGIN
+
+    # the same server, trusted through another CA (one the reader holds, to intercept TLS): typed again too
+    form = _mail(token, ctl.port, ssl="starttls")
+    saved = admin.post("/system/mail", data={**form, "mail_password": SECRET}, follow_redirects=False)
+    assert saved.status_code == 303, saved.text
+    ca = make_tls(tmp_path / "other-ca").ca_pem
+    r = admin.post("/system/mail", data={**form, "action": "test", "mail_ca_certificate": ca})
+    ok, message = _result(r.text)
+    assert not ok and "enter the password" in message.lower(), message
+    r = admin.post("/system/mail", data={**form, "mail_ca_certificate": ca})
+    assert r.status_code == 400 and "password" in _errors(r.text)["mail_password"]
 
 
 @contextmanager

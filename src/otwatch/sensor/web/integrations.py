@@ -402,13 +402,17 @@ def _local_values(
 #: The stored password of a group, and what names the server it was entered for. Change one of these
 #: and the password must be typed again: the test buttons and Save would otherwise hand the stored
 #: one (never shown again) to whatever server the form names — one of the reader's own.
-SECRET_SERVERS: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
-    "mail_server": ("mail_password", ("address", "port", "ssl", "username")),
-    "active_directory": ("ad_bind_password", ("servers", "port", "ldaps", "starttls", "bind_dn", "domain")),
+SECRET_SERVERS: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
+    "mail_server": ("mail_password", "mail_ca_certificate", ("address", "port", "ssl", "username")),
+    "active_directory": (
+        "ad_bind_password",
+        "ad_ca_certificate",
+        ("servers", "port", "ldaps", "starttls", "bind_dn", "domain"),
+    ),
 }
 SECRET_MOVED: Final = (
-    "enter the password again: the stored one was set for another server (address, port, TLS or "
-    "account) and is sent only to that one"
+    "enter the password again: the stored one was set for another server (address, port, TLS, CA "
+    "certificate or account) and is sent only to that one"
 )
 
 
@@ -418,9 +422,11 @@ def _secret_moved(c: SensorConsole, page: GroupPage, group: Any, typed: dict[str
     spec = SECRET_SERVERS.get(page.group)
     if spec is None or not isinstance(group, dict):
         return None
-    secret, keys = spec
+    secret, ca, keys = spec
     if secret in typed or not c.secrets.get().get(secret):
         return None
+    if ca in typed:  # another CA trusts another server under the same name (one that intercepts TLS)
+        return secret
     if page.group == "mail_server" and not group.get("username"):
         return None  # no authentication: the password is not sent
     saved = c.group_in_force(page.group)
