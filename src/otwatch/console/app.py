@@ -16,7 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from otwatch import __version__
-from otwatch.console import errors
+from otwatch.console import errors, handover
 from otwatch.console.alerts import pages as alerts_pages
 from otwatch.console.alerts.routes import router as alerts_router
 from otwatch.console.assets import pages as assets_pages
@@ -127,8 +127,9 @@ class ConsoleApp(FastAPI):
 
 def create_app(ctx: ConsoleContext) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(this: FastAPI) -> AsyncIterator[None]:
         ctx.notifier.bind(asyncio.get_running_loop())
+        this.state.presence.hold()  # Apply refuses while another console serves this data directory
         workers = BackgroundWorkers(ctx)
         if ctx.settings.background_workers:
             workers.start()
@@ -159,6 +160,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         ctx.liveness.flush()  # the last second's idle check-ins
         ctx.close_loop_reader()
         ctx.notifier.close()  # the PostgreSQL wake-up listener, if any
+        this.state.presence.release()
 
     app = ConsoleApp(
         title="OTWatch console",
@@ -171,6 +173,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         openapi_url=None,
     )
     app.state.ctx = ctx
+    app.state.presence = handover.Presence(ctx.settings)
     app.add_middleware(
         SessionMiddleware,
         secret_key=ctx.session_secret,

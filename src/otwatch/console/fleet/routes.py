@@ -267,6 +267,7 @@ async def test_setting_group(
                 "sensor.settings_tested",
                 node.id,
                 group=group,
+                servers=settingtests.targets(values),
                 to=body.to,
                 lookup=body.lookup,
             )
