@@ -61,7 +61,7 @@ def test_network_map_draws_filters_and_opens_assets(page: Page, live_console: Li
     expect(page).to_have_url(url + "/network-map")
     _ready(page, "network-map", 10)
     expect(page.get_by_test_id("map-status")).to_have_text(
-        re.compile(r"^Showing all 10 assets and 10 conversations")
+        re.compile(r"^Showing all 10 assets and 12 conversations, drawn as 10 links")
     )
     assert _cy(page, "network-map", "cy.edges().length") == 10
     boxes = _cy(page, "network-map", "cy.nodes('[?isGroup]').map((n) => n.data('label')).sort()")
@@ -101,7 +101,7 @@ def test_network_map_draws_filters_and_opens_assets(page: Page, live_console: Li
     page.goto(url + "/network-map?limit=1")
     _ready(page, "network-map", 1)
     expect(page.get_by_test_id("map-status")).to_contain_text(
-        "Showing 1 of 10 assets and 0 of 10 conversations"
+        "Showing 1 of 10 assets and 0 of 12 conversations"
     )
 
     # hover: the asset's details; click: its page
@@ -128,7 +128,9 @@ def test_asset_neighbourhood_graph(page: Page, live_console: LiveConsole) -> Non
     _ready(page, "neighbourhood-graph", 3)
     assert _cy(page, "neighbourhood-graph", "cy.$('node.center').id()") == ids["plc-1"]
     assert _cy(page, "neighbourhood-graph", "cy.edges().length") == 2
-    expect(page.locator("#neighbourhood-status")).to_contain_text("Showing all 3 assets and 2 conversations")
+    expect(page.locator("#neighbourhood-status")).to_contain_text(
+        "Showing all 3 assets and 4 conversations around this asset, drawn as 2 links"
+    )
     page.get_by_label("Show").select_option("2")
     _ready(page, "neighbourhood-graph", 6)
     hops = _cy(

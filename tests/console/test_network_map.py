@@ -42,13 +42,14 @@ def test_map_draws_conversations_added_up_per_protocol(admin: TestClient, ctx: C
         "hmi-south",
         "scanner",
     }
-    assert (g["total_nodes"], g["shown_nodes"], g["total_edges"], g["shown_edges"]) == (10, 10, 10, 10)
+    assert (g["total_nodes"], g["shown_nodes"], g["shown_edges"]) == (10, 10, 10)
+    assert (g["total_conversations"], g["shown_conversations"]) == (12, 12)  # per port and sensor, no ghost
     assert g["capped"] is False
     assert ("ews", "ghost", "s7comm") not in _edges(g, ids)  # ghosts hidden, and their conversations
     assert ("hmi-1", "plc-1", "modbus") in _edges(g, ids) and ("ews", "plc-1", "s7comm") in _edges(g, ids)
     edge = next(e for e in g["edges"] if e["source"] == ids["hmi-1"] and e["target"] == ids["plc-1"])
     assert edge["ports"] == ["tcp/502", "tcp/5020"]  # two ports, and two sensors of one conversation
-    assert edge["packets"] == 1110 and edge["bytes"] == 1110 * 64
+    assert edge["packets"] == 1110 and edge["bytes"] == 1110 * 64 and edge["conversations"] == 3
     hmi = next(n for n in g["nodes"] if n["name"] == "hmi-1")
     assert hmi["degree"] == 4 and hmi["href"] == f"/inventory/{ids['hmi-1']}" and hmi["device_type"] == "HMI"
     assert g["nodes"][0]["name"] == "hmi-1"  # the most connected first
@@ -75,10 +76,11 @@ def test_map_filters(admin: TestClient, ctx: ConsoleContext) -> None:
     ids = seed(ctx)
     modbus = _graph(admin, protocol="modbus")
     assert _names(modbus) == {"hmi-1", "plc-1", "plc-2", "plc-3", "plc-4", "scanner", "rtu"}
-    assert {e["protocol"] for e in modbus["edges"]} == {"modbus"} and modbus["total_edges"] == 5
+    assert {e["protocol"] for e in modbus["edges"]} == {"modbus"} and len(modbus["edges"]) == 5
+    assert modbus["total_conversations"] == 7
 
     south = _graph(admin, site="South")
-    assert _names(south) == {"rtu", "hmi-south", "scanner"} and south["total_edges"] == 3
+    assert _names(south) == {"rtu", "hmi-south", "scanner"} and south["total_conversations"] == 3
 
     one = _graph(admin, sensor=ids["north-2"])
     assert _edges(one, ids) == {("hmi-1", "plc-1", "modbus")}
@@ -104,11 +106,17 @@ def test_map_is_capped_to_the_most_connected(admin: TestClient, ctx: ConsoleCont
     seed(ctx)
     g = _graph(admin, limit=1)
     assert _names(g) == {"hmi-1"} and g["edges"] == []
-    assert (g["shown_nodes"], g["total_nodes"], g["shown_edges"], g["total_edges"], g["capped"]) == (
+    assert (
+        g["shown_nodes"],
+        g["total_nodes"],
+        g["shown_conversations"],
+        g["total_conversations"],
+        g["capped"],
+    ) == (
         1,
         10,
         0,
-        10,
+        12,
         True,
     )
     five = _graph(admin, limit=5)
@@ -124,6 +132,7 @@ def test_neighbourhood_one_and_two_hops(admin: TestClient, ctx: ConsoleContext) 
     assert one["center"] == ids["plc-1"]
     assert {n["name"]: n["hop"] for n in one["nodes"]} == {"plc-1": 0, "hmi-1": 1, "ews": 1}
     assert _edges(one, ids) == {("hmi-1", "plc-1", "modbus"), ("ews", "plc-1", "s7comm")}
+    assert (one["total_conversations"], one["shown_conversations"], one["capped"]) == (4, 4, False)
 
     two = _graph(admin, path, hops=2)
     hops = {n["name"]: n["hop"] for n in two["nodes"]}

@@ -33,6 +33,7 @@ def network_map_page(request: Request, db: SessionDep) -> Response:
         "network-map",
         filters=f,
         limits=sorted({100, service.DEFAULT_LIMIT, 500, service.MAX_LIMIT, int(f["limit"])}),
+        default_limit=service.DEFAULT_LIMIT,
         protocols=choices["protocols"],
         sites=choices["sites"],
         sensors=choices["sensors"],

@@ -25,7 +25,7 @@ class MapNodeOut(BaseModel):
     model: str | None
     ghost: bool
     group: str
-    degree: int  # peers it talks to, under the filters (drawn or not)
+    degree: int  # peers it talks to under the filters (the map: drawn or not; a neighbourhood: among its own)
     hop: int = 0
     href: str
 
@@ -39,6 +39,7 @@ class MapEdgeOut(BaseModel):
     target: str
     protocol: str
     ports: list[str]  # transport/port, e.g. tcp/502
+    conversations: int  # stored conversations added up: one per port and reporting sensor
     packets: int
     bytes: int
     first_seen: datetime
@@ -56,15 +57,17 @@ class MapGroupOut(BaseModel):
 
 class GraphOut(BaseModel):
     """What one map or neighbourhood request draws, and how much of what matched was left out:
-    ``capped`` when ``shown_nodes < total_nodes`` or ``shown_edges < total_edges``."""
+    conversations as stored (one per client, server, protocol, port and sensor), of which the
+    ``shown_edges`` drawn add up ``shown_conversations``; ``capped`` when not all is drawn."""
 
     group_by: Literal["subnet", "purdue"]
     nodes: list[MapNodeOut]
     edges: list[MapEdgeOut]
     groups: list[MapGroupOut]
     total_nodes: int
-    total_edges: int
     shown_nodes: int
+    total_conversations: int
+    shown_conversations: int
     shown_edges: int
     capped: bool
     center: str | None = None  # the neighbourhood's asset

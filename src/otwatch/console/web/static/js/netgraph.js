@@ -149,6 +149,7 @@ function tipLines(target) {
     return [
       [s.label + " → " + t.label, true],
       ["Protocol: " + d.protocol + " (" + d.ports.join(", ") + ")"],
+      ["Conversations: " + d.conversations + " (per port and sensor)"],
       ["Packets: " + fmtCount(d.packets) + ", traffic: " + fmtBytes(d.bytes)],
       ["Last seen: " + fmtTime(d.last_seen)],
     ];
@@ -300,10 +301,11 @@ export function statusText(data, noun) {
   if (!data.total_nodes) return "No conversations match these filters.";
   const all = !data.capped;
   const assets = all ? "all " + fmtCount(data.shown_nodes) + " assets" : fmtCount(data.shown_nodes) + " of " + fmtCount(data.total_nodes) + " assets";
-  const conv = data.shown_edges === data.total_edges
-    ? fmtCount(data.shown_edges) + " conversations"
-    : fmtCount(data.shown_edges) + " of " + fmtCount(data.total_edges) + " conversations";
-  let text = "Showing " + assets + " and " + conv + (noun ? " " + noun : "") + ".";
+  const conv = data.shown_conversations === data.total_conversations
+    ? fmtCount(data.total_conversations) + " conversations"
+    : fmtCount(data.shown_conversations) + " of " + fmtCount(data.total_conversations) + " conversations";
+  const links = data.shown_edges === 1 ? "1 link" : fmtCount(data.shown_edges) + " links";
+  let text = "Showing " + assets + " and " + conv + (noun ? " " + noun : "") + ", drawn as " + links + ".";
   if (!all) text += " The most connected are drawn: narrow the filters or raise the limit to see the rest.";
   return text;
 }

@@ -13,7 +13,11 @@ function initMap() {
 
   function params() {
     const q = new URLSearchParams();
-    for (const [k, v] of new FormData(form)) if (v !== "") q.set(k, String(v));
+    for (const [k, v] of new FormData(form)) {
+      const el = form.elements.namedItem(k);
+      const dflt = el instanceof HTMLElement ? el.dataset.default : undefined;
+      if (v !== "" && v !== dflt) q.set(k, String(v)); // the defaults stay out of the address bar
+    }
     return q;
   }
   async function load() {
