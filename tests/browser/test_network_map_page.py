@@ -36,7 +36,7 @@ def _errors(page: Page) -> list[str]:
 
 def _ready(page: Page, graph: str, nodes: int) -> None:
     box = page.locator(f"#{graph}")
-    expect(box).to_have_attribute("data-state", "ready")
+    expect(box).to_have_attribute("data-state", "ready", timeout=20_000)  # 750 kB of script, a layout
     expect(box).to_have_attribute("data-nodes", str(nodes))
 
 
@@ -61,9 +61,9 @@ def test_network_map_draws_filters_and_opens_assets(page: Page, live_console: Li
     expect(page).to_have_url(url + "/network-map")
     _ready(page, "network-map", 10)
     expect(page.get_by_test_id("map-status")).to_have_text(
-        re.compile(r"^Showing all 10 assets and 12 conversations, drawn as 10 links")
+        re.compile(r"^Showing all 10 assets and 15 conversations, drawn as 11 links")
     )
-    assert _cy(page, "network-map", "cy.edges().length") == 10
+    assert _cy(page, "network-map", "cy.edges().length") == 11
     boxes = _cy(page, "network-map", "cy.nodes('[?isGroup]').map((n) => n.data('label')).sort()")
     assert boxes == ["10.1.0.0/16 (Monitored Network) (7)", "192.168.5.0/24 (3)"]
     assert (
@@ -71,7 +71,7 @@ def test_network_map_draws_filters_and_opens_assets(page: Page, live_console: Li
         == "group:net-10.1.0.0/16"
     )
     legend = page.locator("#map-legend")
-    for label in ("PLC", "HMI", "Scanner", "modbus", "s7comm", "dnp3"):
+    for label in ("PLC", "HMI", "Scanner", "modbus", "s7comm", "dnp3", "other (port only)"):
         expect(legend.locator(f'li[data-label="{label}"]')).to_have_count(1)
     # colour by type, by protocol: the legend's and the graph's agree
     assert _cy(page, "network-map", f"cy.getElementById({ids['plc-1']!r}).data('shape')") == "round-rectangle"
@@ -101,7 +101,7 @@ def test_network_map_draws_filters_and_opens_assets(page: Page, live_console: Li
     page.goto(url + "/network-map?limit=1")
     _ready(page, "network-map", 1)
     expect(page.get_by_test_id("map-status")).to_contain_text(
-        "Showing 1 of 10 assets and 0 of 12 conversations"
+        "Showing 1 of 10 assets and 0 of 15 conversations"
     )
 
     # hover: the asset's details; click: its page

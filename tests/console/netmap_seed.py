@@ -44,6 +44,10 @@ CONVERSATIONS = [
     ("south-1", "hmi-south", "rtu", "dnp3", 20000, 300),
     ("south-1", "scanner", "rtu", "modbus", 502, 5),
     ("south-1", "scanner", "hmi-south", "http", 80, 5),
+    # a sweep: traffic no dissector named, labelled by its port
+    ("south-1", "scanner", "rtu", "tcp/1", 1, 1),
+    ("south-1", "scanner", "rtu", "tcp/2", 2, 1),
+    ("south-1", "scanner", "rtu", "tcp/3", 3, 1),
 ]
 
 

@@ -42,14 +42,17 @@ def test_map_draws_conversations_added_up_per_protocol(admin: TestClient, ctx: C
         "hmi-south",
         "scanner",
     }
-    assert (g["total_nodes"], g["shown_nodes"], g["shown_edges"]) == (10, 10, 10)
-    assert (g["total_conversations"], g["shown_conversations"]) == (12, 12)  # per port and sensor, no ghost
+    assert (g["total_nodes"], g["shown_nodes"], g["shown_edges"]) == (10, 10, 11)
+    assert (g["total_conversations"], g["shown_conversations"]) == (15, 15)  # per port and sensor, no ghost
     assert g["capped"] is False
     assert ("ews", "ghost", "s7comm") not in _edges(g, ids)  # ghosts hidden, and their conversations
     assert ("hmi-1", "plc-1", "modbus") in _edges(g, ids) and ("ews", "plc-1", "s7comm") in _edges(g, ids)
     edge = next(e for e in g["edges"] if e["source"] == ids["hmi-1"] and e["target"] == ids["plc-1"])
     assert edge["ports"] == ["tcp/502", "tcp/5020"]  # two ports, and two sensors of one conversation
     assert edge["packets"] == 1110 and edge["bytes"] == 1110 * 64 and edge["conversations"] == 3
+    sweep = next(e for e in g["edges"] if e["protocol"] == "other")  # the ports no dissector named: one edge
+    assert (sweep["source"], sweep["target"]) == (ids["scanner"], ids["rtu"])
+    assert sweep["ports"] == ["tcp/1", "tcp/2", "tcp/3"] and sweep["conversations"] == 3
     hmi = next(n for n in g["nodes"] if n["name"] == "hmi-1")
     assert hmi["degree"] == 4 and hmi["href"] == f"/inventory/{ids['hmi-1']}" and hmi["device_type"] == "HMI"
     assert g["nodes"][0]["name"] == "hmi-1"  # the most connected first
@@ -80,7 +83,7 @@ def test_map_filters(admin: TestClient, ctx: ConsoleContext) -> None:
     assert modbus["total_conversations"] == 7
 
     south = _graph(admin, site="South")
-    assert _names(south) == {"rtu", "hmi-south", "scanner"} and south["total_conversations"] == 3
+    assert _names(south) == {"rtu", "hmi-south", "scanner"} and south["total_conversations"] == 6
 
     one = _graph(admin, sensor=ids["north-2"])
     assert _edges(one, ids) == {("hmi-1", "plc-1", "modbus")}
@@ -116,7 +119,7 @@ def test_map_is_capped_to_the_most_connected(admin: TestClient, ctx: ConsoleCont
         1,
         10,
         0,
-        12,
+        15,
         True,
     )
     five = _graph(admin, limit=5)
@@ -174,6 +177,7 @@ def test_map_for_viewers_not_for_strangers(
     for protocol in ("dnp3", "enip", "http", "modbus", "s7comm"):
         assert f'<option value="{protocol}"' in html
     assert f'<option value="{ids["north-2"]}"' in html  # the sensors
+    assert '<option value="tcp/1"' not in html  # not one choice per port a scanner swept
     assert "/static/vendor/cytoscape/cytoscape.min.js" in html and "/static/js/network-map.js" in html
     assert 'href="/network-map" aria-current="page"' in html  # the menu entry
 

@@ -12,6 +12,7 @@ on the Inventory.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ DEFAULT_LIMIT = 300  # assets drawn: readable with group boxes; the Chromium lay
 MAX_LIMIT = 1000
 MAX_EDGES = 3000  # edges drawn at most (the busiest first)
 CHUNK = 500  # bound parameters per IN list
+#: the sensor's label of traffic no dissector named ("tcp/8080"); drawn as one edge per pair
+PORT_LABEL = re.compile(r"^(tcp|udp)/\d+$")
+OTHER = "other"
 
 #: Purdue levels by device type (the type a device told, else the one its behaviour gave), top to
 #: bottom as the model draws them; network gear and untyped assets get boxes of their own.
@@ -110,7 +114,8 @@ def _where(f: Filters, ghosts_in_sql: bool = True) -> list[ColumnElement[bool]]:
 
 def _edges(db: Session, where: Iterable[ColumnElement[bool]]) -> dict[tuple[str, str, str], _Edge]:
     """The conversations matching ``where``, one per client, server and protocol (ports and sensors
-    added up in SQL per port, then per protocol here)."""
+    added up in SQL per port, then per protocol here); traffic no dissector named (a sensor labels
+    it ``tcp/8080``) is one ``OTHER`` edge per pair, else a port sweep drew one edge per port."""
     c = AssetConnection
     stmt = (
         select(
@@ -129,7 +134,8 @@ def _edges(db: Session, where: Iterable[ColumnElement[bool]]) -> dict[tuple[str,
         .group_by(c.client_id, c.server_id, c.protocol, c.transport, c.port)
     )
     out: dict[tuple[str, str, str], _Edge] = {}
-    for client, server, protocol, transport, port, packets, nbytes, first, last, n in db.execute(stmt):
+    for client, server, raw, transport, port, packets, nbytes, first, last, n in db.execute(stmt):
+        protocol = OTHER if PORT_LABEL.match(raw) else raw
         e = out.get((client, server, protocol))
         if e is None:
             e = out[(client, server, protocol)] = _Edge(client, server, protocol)
@@ -394,9 +400,8 @@ def neighbourhood(
 
 def options(db: Session) -> dict[str, list[Any]]:
     """The filters' choices: protocols conversations use, sites of sensors, sensors (id, name)."""
-    protocols = list(
-        db.scalars(select(AssetConnection.protocol).distinct().order_by(AssetConnection.protocol))
-    )
+    named = select(AssetConnection.protocol).distinct().order_by(AssetConnection.protocol)
+    protocols = [p for p in db.scalars(named) if not PORT_LABEL.match(p)]  # not one per port of a sweep
     sites = list(
         db.scalars(
             select(Node.site)

@@ -33,7 +33,7 @@ const UNKNOWN_STYLE = ["#9e9e9e", "ellipse"];
 const PROTOCOL_COLOURS = {
   modbus: "#d35400", s7comm: "#1565c0", s7comm_plus: "#0d47a1", enip: "#6a1b9a", dnp3: "#00897b",
   iec104: "#c2185b", bacnet: "#558b2f", mms: "#00838f", profinet: "#283593", opcua: "#ef6c00",
-  http: "#757575", https: "#616161", snmp: "#8d6e63", goose: "#ad1457",
+  http: "#757575", https: "#616161", snmp: "#8d6e63", goose: "#ad1457", other: "#a0a7b1",
 };
 const SPARE = ["#e65100", "#2e7d32", "#4527a0", "#00695c", "#9e9d24", "#4e342e", "#37474f", "#ad1457"];
 
@@ -90,7 +90,6 @@ const STYLE = [
     "shape": "round-rectangle", "label": "data(label)", "text-valign": "top", "text-halign": "center",
     "font-size": 12, "font-weight": "bold", "color": "#33475b", "padding": 14, "min-zoomed-font-size": 4,
     "text-wrap": "none", "text-max-width": 600,
-    "width": "label", "height": "label",
   } },
   { selector: "edge", style: {
     "width": 1.5, "line-color": "data(colour)", "target-arrow-color": "data(colour)", "target-arrow-shape": "triangle",
@@ -98,6 +97,7 @@ const STYLE = [
     "color": "#33475b", "min-zoomed-font-size": 9, "text-rotation": "autorotate",
     "text-background-color": "#ffffff", "text-background-opacity": 0.8, "text-background-padding": 1,
   } },
+  { selector: 'edge[protocol = "other"]', style: { "line-style": "dashed", "width": 1 } },
   { selector: ".faded", style: { "opacity": 0.12 } },
   { selector: "node.hit", style: { "border-width": 3, "border-color": "#f2a900" } },
 ];
@@ -148,7 +148,8 @@ function tipLines(target) {
     const s = target.source().data(), t = target.target().data();
     return [
       [s.label + " → " + t.label, true],
-      ["Protocol: " + d.protocol + " (" + d.ports.join(", ") + ")"],
+      ["Protocol: " + (d.protocol === "other" ? "no dissector, by port" : d.protocol) + " (" +
+        d.ports.slice(0, 10).join(", ") + (d.ports.length > 10 ? ", … " + d.ports.length + " ports" : "") + ")"],
       ["Conversations: " + d.conversations + " (per port and sensor)"],
       ["Packets: " + fmtCount(d.packets) + ", traffic: " + fmtBytes(d.bytes)],
       ["Last seen: " + fmtTime(d.last_seen)],
@@ -221,10 +222,10 @@ function legend(box, data) {
     box.append(h, ul);
   };
   section("Asset types", types.map((t) => [t, ...typeStyle(t === "Unknown" ? null : t)]));
-  section("Protocols", protocols.map((p) => [p, protocolColour(p), "line"]));
+  section("Protocols", protocols.map((p) => [p === "other" ? "other (port only)" : p, protocolColour(p), "line"]));
   const note = document.createElement("p");
   note.className = "help";
-  note.textContent = "Arrows point from the asset that asks to the one that answers. Dashed: ghost. Zoom in for protocol labels.";
+  note.textContent = "Arrows point from the asset that asks to the one that answers. A dashed outline is a ghost, a dashed line traffic no dissector named. Zoom in for protocol labels.";
   box.append(note);
 }
 
@@ -261,6 +262,7 @@ export function drawGraph(container, data, opts) {
   });
   cy.on("tap", "node[!isGroup]", (evt) => { window.location.assign(evt.target.data("href")); });
   const done = () => {
+    if (cy.zoom() > 1.6) { cy.zoom(1.6); cy.center(); } // a few assets are not drawn huge
     container.dataset.nodes = String(cy.nodes("[!isGroup]").length);
     container.dataset.edges = String(cy.edges().length);
     container.dataset.state = "ready";
