@@ -152,3 +152,22 @@ def test_no_graph_without_conversations(page: Page, live_console: LiveConsole) -
     sign_in(page, live_console.url, then=f"/inventory/{ids['laptop']}")
     expect(page.locator("#neighbourhood")).to_contain_text("No conversations to draw.")
     expect(page.locator("#neighbourhood-graph")).to_have_count(0)
+
+
+@pytest.mark.parametrize("group", ["subnet", "purdue"])
+def test_a_few_hundred_assets_stay_readable(page: Page, live_console: LiveConsole, group: str) -> None:
+    """The benchmark's plant at 1,500 assets: the 300 most connected are drawn, in boxes that do not
+    overlap (whatever crosses between them), and the page says what was left out."""
+    from bench.pages import fill
+
+    fill(live_console.ctx, 1500, 2, 20, 5, 5, seed=3)
+    sign_in(page, live_console.url, then=None)
+    page.goto(f"{live_console.url}/network-map?group={group}")
+    _ready(page, "network-map", 300)
+    expect(page.get_by_test_id("map-status")).to_contain_text(re.compile(r"Showing 300 of 1,\d{3} assets"))
+    boxes = _cy(page, "network-map", "cy.nodes('[?isGroup]').map((n) => n.boundingBox())")
+    assert len(boxes) >= 3
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart = a["x2"] <= b["x1"] or b["x2"] <= a["x1"] or a["y2"] <= b["y1"] or b["y2"] <= a["y1"]
+            assert apart, (a, b)

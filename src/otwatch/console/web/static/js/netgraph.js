@@ -81,7 +81,7 @@ const STYLE = [
   { selector: "node", style: {
     "background-color": "data(colour)", "shape": "data(shape)", "width": "data(size)", "height": "data(size)",
     "label": "data(label)", "font-size": 9, "color": "#1d2733", "text-valign": "bottom", "text-margin-y": 3,
-    "text-max-width": 110, "text-wrap": "ellipsis", "min-zoomed-font-size": 7, "border-width": 1, "border-color": "#ffffff",
+    "text-max-width": 62, "text-wrap": "ellipsis", "min-zoomed-font-size": 9, "border-width": 1, "border-color": "#ffffff",
   } },
   { selector: "node.ghost", style: { "border-style": "dashed", "border-color": "#5d6776", "border-width": 2, "opacity": 0.7 } },
   { selector: "node.center", style: { "border-width": 4, "border-color": "#f2a900", "font-weight": "bold", "font-size": 11 } },
@@ -102,30 +102,39 @@ const STYLE = [
   { selector: "node.hit", style: { "border-width": 3, "border-color": "#f2a900" } },
 ];
 
-// Purdue levels read top to bottom: each box a band of rows, the boxes stacked in their order.
-function bandPositions(data) {
+// Boxes of nodes in rows (never overlapping, whatever the conversations): Purdue levels stacked top
+// to bottom ("bands", one box per row), subnets tiled left to right in rows ("tiles").
+function boxPositions(data, stacked) {
   const byGroup = new Map(data.groups.map((g) => [g.id, []]));
   for (const n of data.nodes) (byGroup.get(n.group) || []).push(n);
-  const pos = {};
-  const gap = 70;
-  let y = 0;
-  for (const g of data.groups) {
+  const gap = 64, boxGap = 190; // room for the labels under the nodes and the boxes' padding
+  const boxes = data.groups.map((g) => {
     const members = (byGroup.get(g.id) || []).slice().sort((a, b) =>
       (a.device_type || "~").localeCompare(b.device_type || "~") || b.degree - a.degree || a.label.localeCompare(b.label));
-    const cols = Math.max(1, Math.min(24, Math.ceil(Math.sqrt(members.length * 6))));
-    members.forEach((n, i) => {
-      const row = Math.floor(i / cols), col = i % cols;
-      const width = Math.min(cols, members.length - row * cols);
-      pos[n.id] = { x: (col - (width - 1) / 2) * gap, y: y + row * gap };
+    const cols = Math.max(1, Math.min(stacked ? 24 : 12, Math.ceil(Math.sqrt(members.length * (stacked ? 6 : 1.5)))));
+    const rows = Math.ceil(members.length / cols);
+    return { members, cols, w: Math.max(cols - 1, 2) * gap, h: Math.max(rows - 1, 0) * gap };
+  });
+  const total = boxes.reduce((sum, b) => sum + (b.w + boxGap) * (b.h + boxGap), 0);
+  const rowWidth = stacked ? 0 : Math.max(Math.sqrt(total * 1.8), ...boxes.map((b) => b.w));
+  const pos = {};
+  let x = 0, y = 0, rowHeight = 0;
+  for (const b of boxes) {
+    if (!stacked && x > 0 && x + b.w > rowWidth) { x = 0; y += rowHeight + boxGap; rowHeight = 0; }
+    b.members.forEach((n, i) => {
+      const row = Math.floor(i / b.cols), col = i % b.cols;
+      const width = Math.min(b.cols, b.members.length - row * b.cols);
+      const left = stacked ? -((width - 1) * gap) / 2 : x;
+      pos[n.id] = { x: left + col * gap, y: y + row * gap };
     });
-    y += Math.ceil(members.length / cols) * gap + 110;
+    if (stacked) { y += b.h + boxGap; } else { x += b.w + boxGap; rowHeight = Math.max(rowHeight, b.h); }
   }
   return pos;
 }
 
 function layoutOptions(kind, data) {
-  if (kind === "bands") {
-    const pos = bandPositions(data);
+  if (kind === "bands" || kind === "tiles") {
+    const pos = boxPositions(data, kind === "bands");
     return { name: "preset", positions: (node) => pos[node.id()] || { x: 0, y: 0 }, fit: true, padding: 20, animate: false };
   }
   if (kind === "concentric") {
@@ -229,7 +238,8 @@ function legend(box, data) {
   box.append(note);
 }
 
-// Draw `data` (a GraphOut of the API) into `container`; `layout`: "organic", "bands" or "concentric".
+// Draw `data` (a GraphOut of the API) into `container`; `layout`: "organic", "bands", "tiles" or
+// "concentric".
 export function drawGraph(container, data, opts) {
   const o = Object.assign({ grouped: true, layout: "organic", legendBox: null, tip: null }, opts || {});
   window.otwatchGraphs = window.otwatchGraphs || {};

@@ -3,6 +3,8 @@
 import { api, errorOf } from "./common.js";
 import { drawGraph, statusText, wireControls } from "./netgraph.js";
 
+const ORGANIC_MAX = 80;
+
 function initMap() {
   const form = document.getElementById("map-filters");
   const box = document.getElementById("network-map");
@@ -33,7 +35,10 @@ function initMap() {
     if (!r.ok) { status.textContent = "The map could not be loaded: " + (await errorOf(r)); box.dataset.state = "error"; return; }
     const data = await r.json();
     const chosen = layoutSelect ? layoutSelect.value : "auto";
-    const layout = chosen === "auto" ? (data.group_by === "purdue" ? "bands" : "organic") : chosen;
+    // automatic: Purdue levels as rows; subnets force-directed while few, tiled boxes beyond (with
+    // conversations across many subnets the force-directed boxes end up on top of each other)
+    const auto = data.group_by === "purdue" ? "bands" : data.nodes.length <= ORGANIC_MAX ? "organic" : "tiles";
+    const layout = chosen === "auto" ? auto : chosen === "rows" ? (data.group_by === "purdue" ? "bands" : "tiles") : chosen;
     status.textContent = statusText(data) + (data.total_nodes ? "" : " Sensors report who talks to whom; an agent's scan does not (tick \u201cAssets without conversations\u201d to see those).");
     drawGraph(box, data, {
       layout: layout,
