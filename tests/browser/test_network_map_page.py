@@ -114,7 +114,7 @@ def test_network_map_draws_filters_and_opens_assets(page: Page, live_console: Li
     expect(tip).to_be_visible()
     expect(tip).to_contain_text("hmi-1")
     expect(tip).to_contain_text("IP: 10.1.1.10")
-    expect(tip).to_contain_text("Peers: 4")
+    expect(tip).to_contain_text("Conversations: 6")
     page.mouse.click(x, y)
     expect(page).to_have_url(f"{url}/inventory/{ids['hmi-1']}")
     assert errors == [], errors

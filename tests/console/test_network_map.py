@@ -54,7 +54,11 @@ def test_map_draws_conversations_added_up_per_protocol(admin: TestClient, ctx: C
     assert (sweep["source"], sweep["target"]) == (ids["scanner"], ids["rtu"])
     assert sweep["ports"] == ["tcp/1", "tcp/2", "tcp/3"] and sweep["conversations"] == 3
     hmi = next(n for n in g["nodes"] if n["name"] == "hmi-1")
-    assert hmi["degree"] == 4 and hmi["href"] == f"/inventory/{ids['hmi-1']}" and hmi["device_type"] == "HMI"
+    assert (
+        hmi["conversations"] == 6
+        and hmi["href"] == f"/inventory/{ids['hmi-1']}"
+        and hmi["device_type"] == "HMI"
+    )
     assert g["nodes"][0]["name"] == "hmi-1"  # the most connected first
 
 
@@ -95,7 +99,7 @@ def test_map_filters(admin: TestClient, ctx: ConsoleContext) -> None:
 
     lonely = _graph(admin, isolated="true")
     assert _names(lonely) == _names(_graph(admin)) | {"laptop"} and lonely["total_nodes"] == 11
-    assert next(n for n in lonely["nodes"] if n["name"] == "laptop")["degree"] == 0
+    assert next(n for n in lonely["nodes"] if n["name"] == "laptop")["conversations"] == 0
     assert _names(_graph(admin, isolated="true", site="South")) == {"rtu", "hmi-south", "scanner"}
     assert "laptop" not in _names(_graph(admin, isolated="true", protocol="modbus"))
 

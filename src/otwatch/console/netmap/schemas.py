@@ -25,7 +25,7 @@ class MapNodeOut(BaseModel):
     model: str | None
     ghost: bool
     group: str
-    degree: int  # peers it talks to under the filters (the map: drawn or not; a neighbourhood: among its own)
+    conversations: int  # it takes part in under the filters (the map: drawn or not; a neighbourhood: its own)
     hop: int = 0
     href: str
 

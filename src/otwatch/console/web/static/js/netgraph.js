@@ -67,7 +67,7 @@ function elements(data, grouped) {
       classes: [n.ghost ? "ghost" : "", data.center === n.id ? "center" : ""].join(" ").trim(),
       data: Object.assign({}, n, {
         parent: grouped ? "group:" + n.group : undefined, colour: colour, shape: shape,
-        typeLabel: n.device_type || "Unknown", size: Math.min(16 + 3 * Math.sqrt(n.degree), 40),
+        typeLabel: n.device_type || "Unknown", size: Math.min(16 + 3 * Math.sqrt(n.conversations), 40),
       }),
     });
   }
@@ -110,7 +110,7 @@ function boxPositions(data, stacked) {
   const gap = 64, boxGap = 190; // room for the labels under the nodes and the boxes' padding
   const boxes = data.groups.map((g) => {
     const members = (byGroup.get(g.id) || []).slice().sort((a, b) =>
-      (a.device_type || "~").localeCompare(b.device_type || "~") || b.degree - a.degree || a.label.localeCompare(b.label));
+      (a.device_type || "~").localeCompare(b.device_type || "~") || b.conversations - a.conversations || a.label.localeCompare(b.label));
     const cols = Math.max(1, Math.min(stacked ? 24 : 12, Math.ceil(Math.sqrt(members.length * (stacked ? 6 : 1.5)))));
     const rows = Math.ceil(members.length / cols);
     return { members, cols, w: Math.max(cols - 1, 2) * gap, h: Math.max(rows - 1, 0) * gap };
@@ -170,7 +170,7 @@ function tipLines(target) {
   lines.push(["Type: " + d.typeLabel + (d.type_reason ? " (by behaviour: " + d.type_reason + ")" : "")]);
   if (d.vendor || d.model) lines.push([[d.vendor, d.model].filter(Boolean).join(" ")]);
   if (d.ghost) lines.push(["Ghost: only ever probed, never answered"]);
-  lines.push(["Peers: " + d.degree + (d.hop ? " · " + (d.hop === 1 ? "1 hop" : d.hop + " hops") + " away" : "")]);
+  lines.push(["Conversations: " + d.conversations + (d.hop ? " · " + (d.hop === 1 ? "1 hop" : d.hop + " hops") + " away" : "")]);
   lines.push(["Click to open the asset page"]);
   return lines;
 }
