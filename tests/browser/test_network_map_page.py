@@ -76,6 +76,12 @@ def test_network_map_draws_filters_and_opens_assets(page: Page, live_console: Li
     # colour by type, by protocol: the legend's and the graph's agree
     assert _cy(page, "network-map", f"cy.getElementById({ids['plc-1']!r}).data('shape')") == "round-rectangle"
     screenshot(page, "network-map")
+    listed = page.locator("#map-list")  # the keyboard's and screen reader's way in: the same assets
+    listed.locator("summary").click()
+    expect(listed.get_by_role("link")).to_have_count(10)
+    expect(listed.get_by_role("link", name="plc-1", exact=True)).to_have_attribute(
+        "href", f"/inventory/{ids['plc-1']}"
+    )
 
     # filters redraw the graph and stay in the address bar
     page.get_by_label("Protocol").select_option("modbus")

@@ -288,6 +288,34 @@ export function drawGraph(container, data, opts) {
   return cy;
 }
 
+// The assets drawn as a list of links, by box: the graph's keyboard and screen-reader way in.
+export function assetList(box, data) {
+  if (!box) return;
+  const summary = document.createElement("summary");
+  summary.textContent = "The " + data.nodes.length + " assets drawn, as a list";
+  const groups = new Map(data.groups.map((g) => [g.id, []]));
+  for (const n of data.nodes) (groups.get(n.group) || []).push(n);
+  const parts = [summary];
+  for (const g of data.groups) {
+    const members = groups.get(g.id) || [];
+    if (!members.length) continue;
+    const h = document.createElement("h3");
+    h.textContent = g.label;
+    const ul = document.createElement("ul");
+    for (const n of members) {
+      const li = document.createElement("li");
+      const a = document.createElement("a");
+      a.href = n.href;
+      a.textContent = n.label;
+      li.append(a, document.createTextNode(" " + (n.device_type || "Unknown") + ", " + n.conversations + " conversations"));
+      ul.append(li);
+    }
+    parts.push(h, ul);
+  }
+  box.replaceChildren(...parts);
+  box.hidden = !data.nodes.length;
+}
+
 // Fit / zoom buttons and the PNG export of a drawn graph: buttons carry data-graph-action.
 export function wireControls(root, containerId) {
   root.addEventListener("click", (e) => {

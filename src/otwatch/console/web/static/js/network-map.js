@@ -1,7 +1,7 @@
 // Network Map page: the filters (applied as they change, kept in the address bar) fetch
 // GET /api/v1/map and the graph is redrawn (netgraph.js).
 import { api, errorOf } from "./common.js";
-import { drawGraph, statusText, wireControls } from "./netgraph.js";
+import { assetList, drawGraph, statusText, wireControls } from "./netgraph.js";
 
 const ORGANIC_MAX = 80;
 
@@ -40,6 +40,7 @@ function initMap() {
     const auto = data.group_by === "purdue" ? "bands" : data.nodes.length <= ORGANIC_MAX ? "organic" : "tiles";
     const layout = chosen === "auto" ? auto : chosen === "rows" ? (data.group_by === "purdue" ? "bands" : "tiles") : chosen;
     status.textContent = statusText(data) + (data.total_nodes ? "" : " Sensors report who talks to whom; an agent's scan does not (tick \u201cAssets without conversations\u201d to see those).");
+    assetList(document.getElementById("map-list"), data);
     drawGraph(box, data, {
       layout: layout,
       legendBox: document.getElementById("map-legend"),
