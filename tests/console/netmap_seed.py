@@ -7,6 +7,7 @@ import ipaddress
 import uuid
 from datetime import timedelta
 
+from otwatch.console.alerts.models import Alert
 from otwatch.console.assets.models import Asset, AssetConnection, AssetSource
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
@@ -100,6 +101,23 @@ def seed(ctx: ConsoleContext) -> dict[str, str]:
                     bytes=packets * 64,
                     messages=packets // 2,
                     functions={},
+                )
+            )
+        # an open alert from the engineering station to plc-1, a closed one on the RTU
+        for key, (src, dst, status) in enumerate((("ews", "plc-1", "open"), ("scanner", "rtu", "closed"))):
+            db.add(
+                Alert(
+                    node_id=ids["north-1"] if status == "open" else ids["south-1"],
+                    sensor_key=f"k{key}",
+                    code="C",
+                    engine="Operational",
+                    severity="Major",
+                    title=f"{src} -> {dst}",
+                    status=status,
+                    source_ip=ASSETS[src][0],
+                    destination_ip=ASSETS[dst][0],
+                    first_seen=now,
+                    last_seen=now,
                 )
             )
         db.commit()

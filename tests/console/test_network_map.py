@@ -60,6 +60,8 @@ def test_map_draws_conversations_added_up_per_protocol(admin: TestClient, ctx: C
         and hmi["device_type"] == "HMI"
     )
     assert g["nodes"][0]["name"] == "hmi-1"  # the most connected first
+    alerts = {n["name"]: n["open_alerts"] for n in g["nodes"]}
+    assert (alerts["plc-1"], alerts["ews"], alerts["rtu"], alerts["hmi-1"]) == (1, 1, 0, 0)  # open ones only
 
 
 def test_map_groups_by_subnet_or_purdue_level(admin: TestClient, ctx: ConsoleContext) -> None:

@@ -26,6 +26,7 @@ class MapNodeOut(BaseModel):
     ghost: bool
     group: str
     conversations: int  # it takes part in under the filters (the map: drawn or not; a neighbourhood: its own)
+    open_alerts: int = 0  # open alerts it is the source or the destination of (by its address)
     hop: int = 0
     href: str
 

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from otwatch.console.alerts.models import Alert
 from otwatch.console.assets.models import Asset, AssetConnection, AssetSource
 from otwatch.console.fleet.models import Node
 from otwatch.console.netmap.schemas import GraphOut, MapEdgeOut, MapGroupOut, MapNodeOut
@@ -188,6 +189,19 @@ _COLUMNS = (
 )
 
 
+def _open_alerts(db: Session, ips: list[str]) -> dict[str, int]:
+    """address -> the open alerts it is the source or the destination of (two grouped statements
+    per 500 addresses, on the alerts' address indexes)."""
+    counts: Counter[str] = Counter()
+    for i in range(0, len(ips), CHUNK):
+        chunk = ips[i : i + CHUNK]
+        for end in (Alert.source_ip, Alert.destination_ip):
+            stmt = select(end, func.count()).where(Alert.status == "open", end.in_(chunk)).group_by(end)
+            for ip, n in db.execute(stmt):
+                counts[str(ip)] += int(n)
+    return dict(counts)
+
+
 def _assets(db: Session, ids: list[str]) -> dict[str, Any]:
     rows: dict[str, Any] = {}
     for i in range(0, len(ids), CHUNK):
@@ -247,6 +261,7 @@ def _graph(
         key=lambda e: (-e.packets, e.client, e.server, e.protocol),
     )
     rows = _assets(db, shown)
+    alerts = _open_alerts(db, sorted({r.ip for r in rows.values() if r.ip}))
     subnets = _Subnets(monitored(db)) if group_by == "subnet" else None
     groups: dict[str, MapGroupOut] = {}
     nodes: list[MapNodeOut] = []
@@ -273,6 +288,7 @@ def _graph(
                 ghost=bool(r.ghost),
                 group=gid,
                 conversations=degree.get(r.id, 0),
+                open_alerts=alerts.get(r.ip, 0) if r.ip else 0,
                 hop=(hops or {}).get(r.id, 0),
                 href=f"/inventory/{r.id}",
             )

@@ -83,6 +83,7 @@ const STYLE = [
     "label": "data(label)", "font-size": 9, "color": "#1d2733", "text-valign": "bottom", "text-margin-y": 3,
     "text-max-width": 62, "text-wrap": "ellipsis", "min-zoomed-font-size": 9, "border-width": 1, "border-color": "#ffffff",
   } },
+  { selector: "node[open_alerts > 0]", style: { "border-width": 3, "border-color": "#b3261e" } },
   { selector: "node.ghost", style: { "border-style": "dashed", "border-color": "#5d6776", "border-width": 2, "opacity": 0.7 } },
   { selector: "node.center", style: { "border-width": 4, "border-color": "#f2a900", "font-weight": "bold", "font-size": 11 } },
   { selector: ":parent", style: {
@@ -170,6 +171,7 @@ function tipLines(target) {
   lines.push(["Type: " + d.typeLabel + (d.type_reason ? " (by behaviour: " + d.type_reason + ")" : "")]);
   if (d.vendor || d.model) lines.push([[d.vendor, d.model].filter(Boolean).join(" ")]);
   if (d.ghost) lines.push(["Ghost: only ever probed, never answered"]);
+  if (d.open_alerts) lines.push(["Open alerts: " + d.open_alerts]);
   lines.push(["Conversations: " + d.conversations + (d.hop ? " · " + (d.hop === 1 ? "1 hop" : d.hop + " hops") + " away" : "")]);
   lines.push(["Click to open the asset page"]);
   return lines;
@@ -234,7 +236,7 @@ function legend(box, data) {
   section("Protocols", protocols.map((p) => [p === "other" ? "other (port only)" : p, protocolColour(p), "line"]));
   const note = document.createElement("p");
   note.className = "help";
-  note.textContent = "Arrows point from the asset that asks to the one that answers. A dashed outline is a ghost, a dashed line traffic no dissector named. Zoom in for protocol labels.";
+  note.textContent = "Arrows point from the asset that asks to the one that answers. A red outline: open alerts; a dashed outline: a ghost; a dashed line: traffic no dissector named. Zoom in for protocol labels.";
   box.append(note);
 }
 
