@@ -344,9 +344,8 @@ def network_map(
     most conversations, probes of ghosts included; ties: by id); with ``f.isolated``, assets without
     a conversation fill what is left.
 
-    The ranking counts each asset's conversations as client and as server, two statements that read
-    only the client and server indexes, and only the conversations between the assets drawn are read
-    whole. At 10,000 assets and 30,000 conversations (bench/pages.py), reading them all into Python
+    The ranking counts each asset's conversations as client and as server, two grouped statements,
+    and only the conversations between the assets drawn are read whole. At 10,000 assets and 30,000 conversations (bench/pages.py), reading them all into Python
     took most of a second, ranking by distinct peers in SQL (a sort of both ends of every row) 200
     to 400 ms, leaving ghosts out row by row in SQL doubled that: the few ghosts are taken out of
     the ranking and the totals here instead."""
@@ -355,7 +354,11 @@ def network_map(
     ghosts = set() if f.ghosts else set(db.scalars(select(Asset.id).where(Asset.ghost.is_(True))))
     counts: Counter[str] = Counter()
     for end in (c.client_id, c.server_id):
-        for asset_id, n in db.execute(select(end, func.count()).where(*where).group_by(end)):
+        # grouped by an expression, not the column: SQLite then scans the rows the filters select
+        # and groups them in a temporary tree, instead of walking the whole index and looking up
+        # every row for the filter (S7 only: 25 -> 5 ms; Modbus, its server side: 220 -> 28 ms)
+        key = func.coalesce(end, "")
+        for asset_id, n in db.execute(select(key, func.count()).where(*where).group_by(key)):
             counts[asset_id] += int(n)
     conversations = int(db.scalar(select(func.count()).select_from(c).where(*where)) or 0) if counts else 0
     if ghosts and counts:  # the ghosts (probed) and their conversations are not counted
