@@ -2,8 +2,9 @@
 grouped by subnet or by Purdue level, and one asset's neighbourhood (its peers, and theirs).
 
 A few hundred assets stay readable, a few thousand do not: the graph is capped on the server. The
-assets kept are the most connected ones (most distinct peers under the filters), so what is left
-out is the periphery; the answer says how many of how many are shown. Conversations are added up per
+assets kept are the most connected ones (the most conversations under the filters), so what is left
+out is the periphery; the answer says how many of how many are shown. Each asset drawn carries its
+open alerts (as source or destination). Conversations are added up per
 client, server and protocol (every port and every reporting sensor): one edge per protocol spoken.
 Ghost assets (only ever the target of probes nobody answered) are left out unless asked for, as
 on the Inventory.
@@ -379,7 +380,8 @@ def neighbourhood(
     db: Session, asset: Asset, f: Filters, hops: int = 1, group_by: GroupBy = "subnet", limit: int = 150
 ) -> GraphOut:
     """The asset, its peers (``hops`` 1) and their peers (``hops`` 2), the nearest first; within a
-    hop, the most connected first. Edges between any two assets drawn are included."""
+    hop, the most connected first. Drawn: the asset's conversations and its peers' (with each other,
+    and with the second hop when asked for); not those between two assets of the second hop."""
     where = _where(f)
     c = AssetConnection
     edges = _edges(db, [*where, or_(c.client_id == asset.id, c.server_id == asset.id)])
