@@ -194,3 +194,21 @@ def test_vendored_graph_library_is_served_with_its_licence(client: TestClient) -
         assert r.status_code == 200 and "javascript" in r.headers["content-type"], name
     assert "Permission is hereby granted" in client.get("/static/vendor/cytoscape/LICENSE.cytoscape").text
     assert "3.35.0" in client.get("/static/vendor/cytoscape/README.md").text
+
+
+def test_subnet_boxes_take_the_narrowest_monitored_network() -> None:
+    import ipaddress
+
+    from otwatch.console.netmap.service import _Subnets
+
+    boxes = _Subnets([ipaddress.ip_network("10.1.0.0/16"), ipaddress.ip_network("10.1.2.0/28")])
+    assert boxes.of("10.1.2.200")[0] == "net-10.1.0.0/16"  # first seen in its /24, outside the /28
+    assert boxes.of("10.1.2.3")[0] == "net-10.1.2.0/28"
+    assert boxes.of("10.9.9.9")[:2] == ("net-10.9.9.0/24", "10.9.9.0/24")
+    assert boxes.of("fd00::1")[0] == "net-fd00::/64" and boxes.of(None)[0] == boxes.of("junk")[0] == "no-ip"
+    plain = _Subnets([ipaddress.ip_network("10.1.0.0/16")])
+    assert [plain.of(ip)[0] for ip in ("10.1.2.3", "10.1.2.4", "10.2.0.1")] == [
+        "net-10.1.0.0/16",
+        "net-10.1.0.0/16",
+        "net-10.2.0.0/24",
+    ]
