@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite and the benchmarks drive as real peers:
 # PostgreSQL (the second database leg), Chromium (browser tests), tshark and nmap (cross-checks),
-# slapd and ldap-utils (Active Directory sign-in against a real LDAP server).
+# slapd and ldap-utils (Active Directory sign-in against a real LDAP server), wixl and msitools
+# (the Windows agent's MSI is built and inspected on Linux).
 # Only what is missing is installed; without root or apt-get it says what is missing and goes on.
 set -euo pipefail
 
@@ -15,6 +16,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 { command -v slapd >/dev/null 2>&1 || [ -x /usr/sbin/slapd ]; } || need+=(slapd)
 command -v ldapadd >/dev/null 2>&1 || need+=(ldap-utils)
+command -v wixl >/dev/null 2>&1 || need+=(wixl)
+command -v msiinfo >/dev/null 2>&1 || need+=(msitools)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

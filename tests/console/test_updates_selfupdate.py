@@ -48,7 +48,9 @@ def create_app(ctx):  # noqa: F811
 """
 
 
-def console_pkg(version: str, min_version: str, revs: list[str], app_extra: str = "") -> bytes:
+def console_pkg(
+    version: str, min_version: str, revs: list[str], app_extra: str = "", server_extra: str = ""
+) -> bytes:
     """The console code of ``version``: this checkout plus migrations ``revs``, one after the other."""
     files = code_tree(version)
     for down, rev in zip([HEAD, *revs], revs, strict=False):
@@ -56,6 +58,8 @@ def console_pkg(version: str, min_version: str, revs: list[str], app_extra: str 
         files[f"lib/otwatch/console/migrations/versions/{rev}_probe.py"] = mig.encode()
     if app_extra:
         files["lib/otwatch/console/app.py"] += app_extra.encode()
+    if server_extra:
+        files["lib/otwatch/console/server.py"] += server_extra.encode()
     return package.build("console", version, min_version, files, KEY)
 
 

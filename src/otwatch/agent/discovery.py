@@ -2,12 +2,14 @@
 
 PEERS.md: discover first (ARP on-link, ICMP off-link), then connect only to live hosts.
 
-1. On-link targets (a subnet of a local Ethernet interface, from the kernel's main routing table
-   ``/proc/net/route``): one ARP who-has per address through an ``AF_PACKET`` socket, sent at the
-   scan's rates, and the replies collected until a second after the last request. An on-link host
-   that does not answer ARP cannot receive IP either, so it costs one frame and no timeout. The
+1. On-link targets (a subnet of a local Ethernet interface: the kernel's main routing table
+   ``/proc/net/route`` on Linux, the adapters' on-link prefixes on Windows; see
+   :mod:`otwatch.agent.platform`): one ARP who-has per address through an ``AF_PACKET`` socket, sent
+   at the scan's rates, and the replies collected until a second after the last request. An on-link
+   host that does not answer ARP cannot receive IP either, so it costs one frame and no timeout. The
    replies give the MAC addresses. Needs root or CAP_NET_RAW; without it on-link targets take the
-   off-link path.
+   off-link path. On Windows (no packet sockets) each who-has is a ``SendARP`` call instead, at most
+   ``max_hosts_in_flight`` at once, each paced and checked the same way.
 2. Off-link targets: one ICMP echo per address through one raw socket (root / CAP_NET_RAW), the
    replies collected until ``connect_timeout`` after the last request.
 3. Hosts that answered neither, when ICMP could not be used or ``ScanPolicy.discovery_tcp_probes``
@@ -18,14 +20,13 @@ PEERS.md: discover first (ARP on-link, ICMP off-link), then connect only to live
 Every frame passes :meth:`ScanContext.before_send` (abort, scope, per-host and whole-scan rate). ARP
 frames leave through ``send`` on a bound packet socket, which the process send guard cannot see, so
 :func:`arp_sweep` calls :meth:`ScanContext.check_send` itself right before each one. MAC addresses of
-hosts found by ICMP or TCP come from the kernel's neighbour (ARP) table.
+hosts found by ICMP or TCP come from the system's neighbour (ARP) table.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import ipaddress
 import os
 import random
@@ -33,10 +34,10 @@ import socket
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
+from otwatch.agent import platform
+from otwatch.agent.platform import Link, Route
 from otwatch.agent.safety import HostGaveUp, ScanAborted, ScanContext, ScopeError
-from otwatch.inventory.mac import normalise_mac
 
 #: Ports probed when ICMP is unavailable or unanswered: the OT ports most devices listen on, then the
 #: usual IT ones.
@@ -47,8 +48,6 @@ ARP_WAIT_S = 1.0
 
 _ICMP_ECHO = 8
 _ICMP_ECHO_REPLY = 0
-_ARP_TABLE = Path("/proc/net/arp")
-_ROUTE_TABLE = Path("/proc/net/route")
 
 _ETH_P_ARP = 0x0806
 _ETH_P_IP = 0x0800
@@ -56,9 +55,6 @@ _ARPHRD_ETHER = 1
 _ARP_REQUEST, _ARP_REPLY = 1, 2
 _PACKET_OUTGOING = 4
 _BROADCAST_MAC = b"\xff" * 6
-_SIOCGIFFLAGS, _SIOCGIFADDR, _SIOCGIFHWADDR = 0x8913, 0x8915, 0x8927
-_IFF_UP, _IFF_LOOPBACK, _IFF_NOARP = 0x1, 0x8, 0x80
-_RTF_UP, _RTF_GATEWAY, _RTF_REJECT = 0x1, 0x2, 0x200
 
 
 @dataclass(slots=True)
@@ -69,44 +65,13 @@ class LiveHost:
     open_port: int | None = None  # a port the probe found open, saves work in the ports phase
 
 
-# --- where a target is: routes and interfaces ---------------------------------------------------
+# --- where a target is: routes and interfaces (the platform layer answers) ---------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    network: ipaddress.IPv4Network
-    interface: str
-    on_link: bool  # no gateway: the destination is reached directly, so it answers ARP
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """An Ethernet interface that can ARP, with our address and MAC on it."""
-
-    interface: str
-    address: str
-    mac: bytes
-
-
-def read_routes(table: Path = _ROUTE_TABLE) -> list[Route]:
-    """The kernel's main IPv4 routing table (usable routes only); empty where there is none."""
-    routes: list[Route] = []
-    with contextlib.suppress(OSError):
-        for line in table.read_text().splitlines()[1:]:
-            cols = line.split()
-            if len(cols) < 8:
-                continue
-            try:
-                dest, gateway, flags, mask = (int(cols[i], 16) for i in (1, 2, 3, 7))
-            except ValueError:
-                continue
-            if not flags & _RTF_UP or flags & _RTF_REJECT:
-                continue
-            net = ipaddress.IPv4Network(
-                (socket.inet_ntoa(struct.pack("<I", dest)), socket.inet_ntoa(struct.pack("<I", mask))),
-                strict=False,
-            )
-            routes.append(Route(net, cols[0], not flags & _RTF_GATEWAY and gateway == 0))
+def read_routes() -> list[Route]:
+    """The IPv4 routes that tell on-link from off-link: the kernel's main table on Linux, the
+    adapters' on-link subnets on Windows; empty where there is none."""
+    routes: list[Route] = platform.current.read_routes()
     return routes
 
 
@@ -120,24 +85,10 @@ def route_for(address: str, routes: Iterable[Route]) -> Route | None:
     return best
 
 
-def _ifreq(sock: socket.socket, request: int, name: str) -> bytes:
-    return fcntl.ioctl(sock.fileno(), request, struct.pack("256s", name.encode()[:15]))
-
-
 def link_of(interface: str) -> Link | None:
     """Address and MAC of an up Ethernet interface that does ARP; None for anything else."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            flags = struct.unpack_from("H", _ifreq(sock, _SIOCGIFFLAGS, interface), 16)[0]
-            if not flags & _IFF_UP or flags & (_IFF_LOOPBACK | _IFF_NOARP):
-                return None
-            hw = _ifreq(sock, _SIOCGIFHWADDR, interface)
-            if struct.unpack_from("H", hw, 16)[0] != _ARPHRD_ETHER:
-                return None
-            addr = socket.inet_ntoa(_ifreq(sock, _SIOCGIFADDR, interface)[20:24])
-        except OSError:
-            return None
-    return Link(interface, addr, hw[18:24])
+    link: Link | None = platform.current.link_of(interface)
+    return link
 
 
 @dataclass(slots=True)
@@ -171,13 +122,10 @@ def on_link_groups(hosts: Iterable[str], routes: Sequence[Route] | None = None) 
 
 
 def arp_permitted() -> bool:
-    """True when an ``AF_PACKET`` socket can be opened (root or CAP_NET_RAW)."""
-    try:
-        s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(_ETH_P_ARP))
-    except (OSError, AttributeError):
-        return False
-    s.close()
-    return True
+    """True when this process can ARP: an ``AF_PACKET`` socket opens (Linux: root or CAP_NET_RAW),
+    or ``SendARP`` is there (Windows)."""
+    allowed: bool = platform.current.arp_permitted()
+    return allowed
 
 
 def arp_request(link: Link, target: str) -> bytes:
@@ -211,6 +159,8 @@ async def arp_sweep(
     hosts that answered, with their MAC. Replies are collected until ``wait`` after the last request
     (or until every host answered). An address outside the scope raises no frame: it is noted and
     skipped (``before_send`` and ``check_send`` both refuse it)."""
+    if platform.is_windows():
+        return await _sendarp_sweep(ctx, link, hosts, notes=notes)
     loop = asyncio.get_running_loop()
     pending = set(hosts)
     found: dict[str, str] = {}
@@ -249,6 +199,36 @@ async def arp_sweep(
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError, OSError):
                 await receiver
+    return found
+
+
+async def _sendarp_sweep(
+    ctx: ScanContext, link: Link, hosts: Sequence[str], *, notes: list[str] | None = None
+) -> dict[str, str]:
+    """Windows: one ``SendARP`` per host (a blocking call in a worker thread, at most
+    ``max_hosts_in_flight`` at once), each paced by ``before_send`` and checked by ``check_send``."""
+    found: dict[str, str] = {}
+    sem = asyncio.Semaphore(ctx.policy.max_hosts_in_flight)
+
+    async def one(host: str) -> None:
+        async with sem:
+            try:
+                await ctx.before_send(host)
+                ctx.check_send(host)
+            except ScopeError as exc:
+                if notes is not None:
+                    notes.append(str(exc))
+                return
+            mac = await asyncio.to_thread(platform.current.send_arp, host, link.address)
+            if mac is not None:
+                found[host] = mac
+
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for host in hosts:
+                tg.create_task(one(host))
+    except* ScanAborted:
+        raise ScanAborted("scan aborted during ARP discovery") from None
     return found
 
 
@@ -304,6 +284,8 @@ async def icmp_sweep(
     found: set[str] = set()
     all_found = asyncio.Event()
     with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as sock:
+        if platform.is_windows():
+            sock.bind(("0.0.0.0", 0))  # Winsock delivers nothing to an unbound raw socket
         sock.setblocking(False)
 
         async def collect() -> None:
@@ -360,16 +342,9 @@ async def tcp_probe(ctx: ScanContext, host: str, ports: Sequence[int]) -> LiveHo
     return None
 
 
-def neighbour_macs(table: Path = _ARP_TABLE) -> dict[str, str]:
-    """IPv4 -> MAC from the kernel's ARP table (complete entries only); empty where there is none."""
-    macs: dict[str, str] = {}
-    with contextlib.suppress(OSError):
-        for line in table.read_text().splitlines()[1:]:
-            cols = line.split()
-            mac = normalise_mac(cols[3]) if len(cols) >= 4 and cols[2] == "0x2" else None
-            if mac is not None and mac != "00:00:00:00:00:00":
-                macs[cols[0]] = mac
-    return macs
+def neighbour_macs() -> dict[str, str]:
+    """IPv4 -> MAC from the system's neighbour (ARP) table; empty where there is none."""
+    return {n.ip: n.mac for n in platform.current.neighbours()}
 
 
 async def discover(
@@ -406,6 +381,9 @@ async def discover(
         use_arp = arp_permitted()
         if not use_arp and on_link_groups(hosts, routes):
             note("ARP discovery skipped: packet sockets need root or CAP_NET_RAW; using ICMP/TCP on-link")
+    if use_arp and platform.is_windows():
+        for text in platform.current.raw_access(False).notes:
+            note(text)  # how ARP is done there
     if use_arp:
         groups = on_link_groups(hosts, routes)
         if groups:

@@ -33,12 +33,23 @@ UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
 _POLICY_FIELDS = {f.name for f in fields(ScanPolicy)} - {"networks", "read_only_queries"}
 
 
+def scan_networks(config: dict[str, Any]) -> list[str]:
+    """What the agent scans: its active query networks and its copies of duplicated networks (the
+    console excludes the other sites' copies in ``policy.exclusions``)."""
+    nets = [str(n) for n in config.get("active_query_networks") or []]
+    for copy in config.get("duplicated_networks") or []:
+        cidr = str(copy.get("cidr", "")) if isinstance(copy, dict) else ""
+        if cidr and cidr not in nets:
+            nets.append(cidr)
+    return nets
+
+
 def policy_from(config: dict[str, Any]) -> ScanPolicy:
     overrides = {k: v for k, v in (config.get("policy") or {}).items() if k in _POLICY_FIELDS}
     for k in ("exclusions", "disabled_queries"):
         if k in overrides:
             overrides[k] = (frozenset if k == "disabled_queries" else tuple)(overrides[k])
-    return ScanPolicy(networks=tuple(config.get("active_query_networks", [])), **overrides)
+    return ScanPolicy(networks=tuple(scan_networks(config)), **overrides)
 
 
 def credentials_from(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -80,7 +91,7 @@ class AgentNode:
         """Scan ``targets`` (default: the active query networks). The scope is always the configured
         networks, so targets outside them are refused here even when the console asks for them."""
         config = rt.config
-        networks = list(config.get("active_query_networks", []))
+        networks = scan_networks(config)
         if not networks:
             raise RuntimeError("no active query networks configured")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -55,7 +56,10 @@ def run(
         raise typer.Exit(2) from None
     ctx, pw = prepare(settings)
     _banner(ctx.settings, ctx.pki.fingerprint, pw)
-    ConsoleServer(uvicorn_config(create_app(ctx), ctx, settings.host, settings.port, "info"), ctx).run()
+    web = create_app(ctx)
+    # what the update supervisor starts again after it stopped this console (Updates > Apply)
+    web.state.restart_command = [sys.executable, "-m", "otwatch", *sys.argv[1:]]
+    ConsoleServer(uvicorn_config(web, ctx, settings.host, settings.port, "info"), ctx).run()
 
 
 def _banner(settings: Settings, fingerprint: str, pw: str | None) -> None:
@@ -125,6 +129,18 @@ def update(
         "start the console service again",
         highlight=False,
     )
+
+
+@app.command("supervise-update", hidden=True)
+def supervise_update(data_dir: DataDir = None) -> None:
+    """Started by the console when an Admin applies a console version on the Updates page: stops
+    the console, backs up, migrates, starts the new version, rolls back on failure
+    (otwatch/console/handover.py). Not for use by hand."""
+    from otwatch.console.handover import supervise
+
+    state = supervise(_settings(data_dir))
+    out.print(f"console update: {state}", highlight=False)
+    raise typer.Exit(0 if state == "succeeded" else 1)
 
 
 @app.command()

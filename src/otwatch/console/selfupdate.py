@@ -146,6 +146,59 @@ class ConsoleVersions:
         _run_pg(["pg_restore", "--no-owner", "--single-transaction", "--exit-on-error"], url, str(backup))
 
     # ------------------------------------------------------------ update
+    def verify(self, data: bytes, from_version: str) -> package.Package:
+        """The package, verified against the pinned release keys as an upgrade of ``from_version``."""
+        try:
+            pkg = package.verify(data, package.load_trusted(self.settings.data_dir / "release-keys"))
+            package.check_upgrade(pkg.manifest, "console", from_version)
+            package.check_version_payload(pkg)
+        except package.PackageError as exc:
+            raise UpdateError(f"package refused: {exc}; nothing was changed") from exc
+        return pkg
+
+    def unpack(self, pkg: package.Package) -> Path:
+        """Unpack and import-check the new code (nothing stays when the check fails)."""
+        try:
+            return package.install_version(pkg, self.root, "otwatch.console.app")
+        except package.PackageError as exc:
+            raise UpdateError(f"{exc}; nothing was changed") from exc
+
+    def backup_or_discard(self, label: str, target: Path) -> Path:
+        """Back the database up; when that fails, remove the unpacked version and say nothing changed."""
+        try:
+            return self.backup(label)
+        except (UpdateError, OSError, sqlite3.Error, subprocess.CalledProcessError) as exc:
+            shutil.rmtree(target, ignore_errors=True)
+            if isinstance(exc, UpdateError):
+                raise
+            raise UpdateError(f"database backup failed ({exc}); nothing was changed") from exc
+
+    def migrate(self, version: str) -> str | None:
+        """Run the new version's migrations with its own code; None when they succeeded."""
+        return self._run(version, [sys.executable, "-m", "otwatch", "console", "migrate"], "migrations")
+
+    def check(self, version: str) -> str | None:
+        """The new code opens the database at its head revision and answers /api/v1/health."""
+        return self._run(version, [sys.executable, "-c", HEALTH_CHECK], "health check")
+
+    def switch(self, version: str) -> str | None:
+        """Point ``console-current`` at ``version``; returns the version it pointed at before."""
+        previous = self.current_version()
+        self._point(self.previous, previous)
+        self._point(self.current, version)
+        return previous
+
+    def pointers(self) -> tuple[str | None, str | None]:
+        """(current, previous): what to put back if the switched-to version fails."""
+        return self.current_version(), package.pointed_version(self.previous)
+
+    def undo(self, version: str, backup: Path, pointers: tuple[str | None, str | None]) -> None:
+        """Put the database and the pointers back as they were before ``version`` was installed."""
+        self.restore(backup)
+        self._point(self.current, pointers[0])
+        self._point(self.previous, pointers[1])
+        shutil.rmtree(self.root / version, ignore_errors=True)
+
     def update(self, data: bytes, say: Callable[[str], None] = lambda _: None) -> Report:
         report = Report(from_version=self.installed_version())
 
@@ -153,42 +206,26 @@ class ConsoleVersions:
             report.add(line)
             say(line)
 
-        try:
-            pkg = package.verify(data, package.load_trusted(self.settings.data_dir / "release-keys"))
-            package.check_upgrade(pkg.manifest, "console", report.from_version)
-            package.check_version_payload(pkg)
-        except package.PackageError as exc:
-            raise UpdateError(f"package refused: {exc}; nothing was changed") from exc
+        pkg = self.verify(data, report.from_version)
         version = report.to_version = pkg.manifest.version
         step(
             f"verified {pkg.manifest.file_name} (signed by key {pkg.key_id}): {report.from_version} -> {version}"
         )
-        try:
-            target = package.install_version(pkg, self.root, "otwatch.console.app")
-        except package.PackageError as exc:
-            raise UpdateError(f"{exc}; nothing was changed") from exc
+        target = self.unpack(pkg)
         step(f"unpacked to {target}")
-        try:
-            report.backup = self.backup(report.from_version)
-        except (UpdateError, OSError, sqlite3.Error, subprocess.CalledProcessError) as exc:
-            shutil.rmtree(target, ignore_errors=True)
-            if isinstance(exc, UpdateError):
-                raise
-            raise UpdateError(f"database backup failed ({exc}); nothing was changed") from exc
+        report.backup = self.backup_or_discard(report.from_version, target)
         step(f"database backed up to {report.backup}")
-        failure = self._run(version, [sys.executable, "-m", "otwatch", "console", "migrate"], "migrations")
+        failure = self.migrate(version)
         if failure is None:
             step(f"migrations of {version} applied")
-            failure = self._run(version, [sys.executable, "-c", HEALTH_CHECK], "health check")
+            failure = self.check(version)
         if failure is not None:
             self.restore(report.backup)
             shutil.rmtree(target, ignore_errors=True)
             step(f"{failure}; database restored from {report.backup}, still running {report.from_version}")
             raise UpdateError(f"update to {version} rolled back: {failure}")
         step(f"health check of {version} passed")
-        previous = self.current_version()
-        self._point(self.previous, previous)
-        self._point(self.current, version)
+        previous = self.switch(version)
         step(f"console-current now points to {version} (previous: {previous or 'the installed version'})")
         report.ok = True
         return report

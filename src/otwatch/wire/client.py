@@ -100,6 +100,11 @@ def host_os() -> str:
     return f"{platform.system()} {platform.release()}".strip()
 
 
+def hostname() -> str:
+    """This machine's name (``os.uname`` does not exist on Windows; on Linux both are uname's)."""
+    return socket.gethostname()
+
+
 def _retry_after(resp: httpx.Response) -> float | None:
     """Retry-After in seconds (the console sends delta-seconds); junk or absurd values are ignored."""
     try:
@@ -120,8 +125,9 @@ def _error_from(resp: httpx.Response) -> LinkError:
 
 def write_private(path: Path, data: str | bytes) -> None:
     """Write a node file readable by its owner only (0600 from creation, also when it existed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
+    if hasattr(os, "fchmod"):  # not on Windows, where the folder's ACL keeps it private
+        os.fchmod(fd, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(data.encode() if isinstance(data, str) else data)
 

@@ -90,10 +90,12 @@ def pair(
     except (ValueError, PairingKeyError, PinError, LinkError) as exc:
         out.print(f"[red]pairing failed:[/] {exc}")
         raise typer.Exit(2) from exc
+    out.print(f"paired with {ident.address} as {kind} {ident.node_id}: [bold]{resp.status}[/]")
+    if sys.platform == "win32":  # a Windows service instead (`otwatch agent service install`, or the MSI)
+        return
     unit = base / f"otwatch-{kind}.service"
     exe = shutil.which("otwatch") or f"{sys.executable} -m otwatch"
     unit.write_text(UNIT.format(kind=kind, exe=exe, command=command, base=base, extra=unit_extra))
-    out.print(f"paired with {ident.address} as {kind} {ident.node_id}: [bold]{resp.status}[/]")
     out.print(
         f"systemd unit written to {unit} (copy to /etc/systemd/system and `systemctl enable --now otwatch-{kind}`)"
     )

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from otwatch.wire.client import ConsoleLink, LinkError, NodeState, host_os, write_private
+from otwatch.wire.client import ConsoleLink, LinkError, NodeState, host_os, hostname, write_private
 from otwatch.wire.messages import CheckinRequest, CommandMessage, CommandResult, Report
 
 log = logging.getLogger("otwatch.node")
@@ -182,7 +182,7 @@ class NodeRuntime:
             version=self.version,
             engine_version=self.engine_version,
             host_os=host_os(),
-            hostname=os.uname().nodename,
+            hostname=hostname(),
             config_version=self.config_version,
             activity=self.activity,
             progress=self.progress,

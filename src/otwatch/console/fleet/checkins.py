@@ -154,7 +154,7 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
     batch = [a for rep in req.reports if rep.kind == "assets" for a in rep.assets]
     if batch:
         changed: list[Asset] = []
-        ingest_assets(db, node.id, batch, now, changed)
+        ingest_assets(db, node.id, batch, now, changed, copies=node.kind == "agent")
         rematch_vulnerabilities(db, changed)
     for rep in req.reports:
         if rep.kind == "assets":

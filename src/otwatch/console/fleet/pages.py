@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
@@ -10,15 +12,26 @@ from otwatch.console.alerts import service as alerts
 from otwatch.console.credentials.models import Credential
 from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, Permission, SessionDep
-from otwatch.console.fleet import nodes
+from otwatch.console.fleet import nodes, push
 from otwatch.console.fleet.models import Node
-from otwatch.console.fleet.schemas import ENGINES, SETTING_GROUPS, Unit
+from otwatch.console.fleet.schemas import (
+    ENGINES,
+    Unit,
+)
 from otwatch.console.fleet.status import NodeStatus, status_sql
 from otwatch.console.pagination import paginate
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import service as updates
 from otwatch.console.web.render import current_principal, error_page, pager, render, to_login, window
 from otwatch.ui import overview
+from otwatch.wire.settings import (
+    SETTING_GROUPS,
+    ActiveDirectorySettings,
+    DnsReverseLookupSettings,
+    MailServerSettings,
+    SettingGroup,
+    SnmpMibMonitoringSettings,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -47,7 +60,11 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     rows, total = paginate(db, stmt, page)
     hosts = nodes.host_asset_ids(db, rows)
     updates_of = nodes.last_updates(db, rows)
-    agents = [nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id)) for n in rows]
+    dups = nodes.duplicated_networks(db, rows)
+    agents = [
+        nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id), dups.get(n.id))
+        for n in rows
+    ]
     newest_otd = updates.newest(db, "otd")
     return render(
         request,
@@ -95,6 +112,40 @@ def sensors_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     )
 
 
+#: The models of the setting groups with fields: their defaults fill a form never saved before.
+_GROUP_MODELS: dict[str, Any] = {
+    "mail_server": MailServerSettings,
+    "snmp_mib_monitoring": SnmpMibMonitoringSettings,
+    "active_directory": ActiveDirectorySettings,
+    "dns_reverse_lookup": DnsReverseLookupSettings,
+}
+
+
+def _form_values(node: Node) -> tuple[dict[str, Any], dict[str, bool]]:
+    """Each setting group's values as its form shows them, and whether the group was ever set."""
+    values: dict[str, Any] = {}
+    configured: dict[str, bool] = {}
+    group: SettingGroup
+    for group in ("mail_server", "snmp_mib_monitoring", "active_directory", "dns_reverse_lookup",
+                  "subnets", "port_aliases"):  # fmt: skip
+        out = push.setting_group(node, group)
+        configured[group] = out.configured
+        value = out.value
+        if group in _GROUP_MODELS:
+            fields = _GROUP_MODELS[group].model_fields
+            blank = {
+                k: None if f.is_required() else f.get_default(call_default_factory=True)
+                for k, f in fields.items()
+            }
+            value = {**{k: "" if v is None else v for k, v in blank.items()}, **(value or {})}
+            if group == "active_directory":
+                value["group_roles"] = sorted(value["group_roles"].items())
+        elif group == "port_aliases":
+            value = sorted(((int(k), v) for k, v in (value or {}).items()))
+        values[group] = value
+    return values, configured
+
+
 @router.get("/sensors/{sensor_id}", response_class=HTMLResponse)
 def sensor_page(sensor_id: str, request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     p = current_principal(request, db)
@@ -104,6 +155,7 @@ def sensor_page(sensor_id: str, request: Request, ctx: CtxDep, db: SessionDep) -
     if node is None or node.kind != "sensor":
         return error_page(request, p, 404, "Sensor not found", "This sensor does not exist or was removed.")
     s = nodes.node_out(ctx, node, {})
+    values, configured = _form_values(node)
     return render(
         request,
         "sensor.html",
@@ -116,4 +168,6 @@ def sensor_page(sensor_id: str, request: Request, ctx: CtxDep, db: SessionDep) -
         top_alerts=alerts.alert_outs(db, alerts.top_open(db, node.id)),
         open_alerts=alerts.open_counts(db).get(node.id, 0),
         can_manage=p.can(Permission.MANAGE_FLEET),
+        setting_values=values,
+        configured=configured,
     )

@@ -4,30 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
-from otwatch.console.errors import APIError, conflict
+from otwatch.console.errors import APIError, conflict, invalid
 from otwatch.console.fleet.configuration import configure_sensor
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.nodes import get_node, status_of
 from otwatch.console.fleet.schemas import (
-    NOT_PUSHED,
     SENSOR_DEFAULTS,
-    SETTING_GROUPS,
     PushResult,
     PushSettingsIn,
     PushSettingsOut,
     SensorConfigIn,
-    SettingGroup,
     SettingGroupOut,
 )
 from otwatch.console.fleet.status import NodeStatus
+from otwatch.wire.settings import (
+    NOT_PUSHED,
+    SETTING_GROUPS,
+    SettingGroup,
+)
 
-__all__ = ["push_settings", "setting_group"]
+__all__ = ["group_value", "push_settings", "save_setting_group", "setting_group"]
 
 #: Statuses of a sensor that is checking in now: pushed settings reach it within one long-poll.
 _LIVE = (
@@ -50,6 +53,34 @@ def setting_group(node: Node, group: SettingGroup) -> SettingGroupOut:
         value=node.config[group] if configured else SENSOR_DEFAULTS[group],
         not_pushed=NOT_PUSHED.get(group),
     )
+
+
+def group_value(group: SettingGroup, value: Any) -> SensorConfigIn:
+    """``value`` checked as the ``group`` part of a sensor configuration.
+
+    A 422 names each field inside the group (``port``, ``servers.1``; the group's own name for a list or
+    a rule over several fields), so a settings form can show each problem next to its field."""
+    try:
+        return SensorConfigIn.model_validate({group: value})
+    except ValidationError as exc:
+        details = []
+        for e in exc.errors():
+            loc = [str(p) for p in e.get("loc", ())][1:]
+            field = ".".join(loc) if loc else group
+            details.append({"field": field, "problem": str(e.get("msg", "")).removeprefix("Value error, ")})
+        label = SETTING_GROUPS[group]
+        message = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
+        raise invalid(f"{label}: {message}", details) from None
+
+
+def save_setting_group(
+    db: Session, ctx: ConsoleContext, actor: str, node: Node, group: SettingGroup, value: Any
+) -> None:
+    """Save one setting group of one sensor from its settings form.
+
+    Goes through :func:`configure_sensor`, the same write as PATCH .../configuration and Push settings:
+    one audit record, a new configuration version, the sensor woken to take it."""
+    configure_sensor(db, ctx, actor, node, group_value(group, value))
 
 
 def push_settings(db: Session, ctx: ConsoleContext, actor: str, body: PushSettingsIn) -> PushSettingsOut:

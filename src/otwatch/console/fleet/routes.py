@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,10 +13,20 @@ from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, FleetAdmin, Operator, Permission, Principal, SessionDep, Viewer
-from otwatch.console.errors import APIError, conflict
-from otwatch.console.fleet import commands, configuration, lifecycle, nodes, packages, pairing, push
+from otwatch.console.errors import APIError, conflict, not_found
+from otwatch.console.fleet import (
+    commands,
+    configuration,
+    lifecycle,
+    nodes,
+    packages,
+    pairing,
+    push,
+    settingtests,
+)
 from otwatch.console.fleet.models import Node, PairingKey
 from otwatch.console.fleet.schemas import (
+    TESTABLE_GROUPS,
     AgentConfigIn,
     BulkIn,
     BulkOut,
@@ -30,12 +41,14 @@ from otwatch.console.fleet.schemas import (
     Schedule,
     SensorConfigIn,
     SensorNameIn,
-    SettingGroup,
     SettingGroupOut,
+    SettingTestIn,
 )
 from otwatch.console.fleet.status import NodeStatus, status_sql
+from otwatch.console.forwarding.schemas import TestResult
 from otwatch.console.pagination import Page, PageDep, paginate
 from otwatch.console.settings import service as settings
+from otwatch.wire.settings import SettingGroup
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
 
@@ -105,7 +118,11 @@ def _node_routes(plural: str) -> APIRouter:
         names = nodes.credential_names(db)
         hosts = nodes.host_asset_ids(db, rows) if kind == "agent" else {}
         updates_of = nodes.last_updates(db, rows)
-        items = [nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id)) for n in rows]
+        dups = nodes.duplicated_networks(db, rows) if kind == "agent" else {}
+        items = [
+            nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id), dups.get(n.id))
+            for n in rows
+        ]
         return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
     @r.post("/bulk", response_model=BulkOut, name=f"bulk_{plural}")
@@ -132,7 +149,10 @@ def _node_routes(plural: str) -> APIRouter:
         node = nodes.get_node(db, node_id, kind)
         host = nodes.host_asset_ids(db, [node]).get(node.id)
         last = nodes.last_updates(db, [node]).get(node.id)
-        return nodes.node_out(ctx, node, nodes.credential_names(db), host_asset_id=host, last_update=last)
+        dups = nodes.duplicated_networks(db, [node]).get(node.id) if kind == "agent" else None
+        return nodes.node_out(
+            ctx, node, nodes.credential_names(db), host_asset_id=host, last_update=last, duplicated=dups
+        )
 
     @r.post("/{node_id}/approve", response_model=NodeOut, name=f"approve_{kind}")
     def approve(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
@@ -205,6 +225,54 @@ def push_settings(body: PushSettingsIn, p: FleetAdmin, ctx: CtxDep, db: SessionD
 def get_setting_group(node_id: str, group: SettingGroup, _: FleetAdmin, db: SessionDep) -> SettingGroupOut:
     """One sensor's current settings of one group, as the Push settings dialog shows them."""
     return push.setting_group(nodes.get_node(db, node_id, "sensor"), group)
+
+
+@router.put("/sensors/{node_id}/settings/{group}", response_model=SettingGroupOut)
+def put_setting_group(
+    node_id: str,
+    group: SettingGroup,
+    value: Annotated[dict[str, Any] | list[Any], Body(description="the group's value, as GET returns it")],
+    p: FleetAdmin,
+    ctx: CtxDep,
+    db: SessionDep,
+) -> SettingGroupOut:
+    """Save one setting group of one sensor (the sensor's settings forms in Sites and Sensors).
+
+    The same write as PATCH .../configuration: audited, delivered on the sensor's next long-poll. A 422
+    names each field inside the group. Secrets are not part of any group: each sensor keeps its own."""
+    node = nodes.get_node(db, node_id, "sensor")
+    push.save_setting_group(db, ctx, p.actor, node, group, value)
+    out = push.setting_group(node, group)
+    db.commit()
+    return out
+
+
+@router.post("/sensors/{node_id}/settings/{group}/test", response_model=TestResult)
+async def test_setting_group(
+    node_id: str, group: SettingGroup, body: SettingTestIn, p: FleetAdmin, ctx: CtxDep
+) -> TestResult:
+    """Test a settings form's values (saved or not) against the server they name: Mail server
+    (connect, sign in, optionally send a test email), Active Directory (bind, find the base DN),
+    DNS reverse lookup (ask each server). It runs from the console, which the answer says."""
+    if group not in TESTABLE_GROUPS:
+        raise not_found(f"a test for {group}")
+
+    def run() -> TestResult:
+        with ctx.db.session() as db:
+            node = nodes.get_node(db, node_id, "sensor")
+            values = push.group_value(group, body.settings)
+            audit.record(
+                db,
+                p.actor,
+                "sensor.settings_tested",
+                node.id,
+                group=group,
+                to=body.to,
+                lookup=body.lookup,
+            )
+        return settingtests.run_check(group, values, body, ctx.settings.delivery_timeout)
+
+    return await run_in_threadpool(run)
 
 
 @router.post("/agents/{node_id}/scan", response_model=NodeOut, status_code=202)

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Any, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from otwatch.console.fleet.models import MAX_PAIRING_KEY_DAYS, MAX_PAIRING_KEY_USES
-from otwatch.console.networks.service import parse_cidr
 from otwatch.inventory import vocabulary
 from otwatch.inventory.vocabulary import EngineName
+from otwatch.wire.settings import (
+    EMAIL,
+    SETTING_GROUPS,
+    ActiveDirectorySettings,
+    DnsReverseLookupSettings,
+    MailServerSettings,
+    SettingGroup,
+    SnmpMibMonitoringSettings,
+    host_name,
+    parse_cidr,
+)
 
 
 class PairingKeyIn(BaseModel):
@@ -105,187 +113,6 @@ SENSOR_DEFAULTS: dict[str, Any] = {
     "dns_reverse_lookup": None,
 }
 
-# ---------------------------------------------------------------- system settings a sensor can share
-# Secrets (the mail account's password, SNMP community and v3 keys, the AD bind password) are never part
-# of these settings: they would be shown to every viewer of the sensor and copied into the audit log.
-# They are entered on each sensor; pushing settings says so.
-
-_HOST = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$"
-)
-_EMAIL = r"^[^@\s<>,;]+@[^@\s<>,;]+$"
-
-
-def _host(v: str) -> str:
-    """A host name or an IP address (IPv6 without brackets)."""
-    v = v.strip()
-    try:
-        return str(ipaddress.ip_address(v))
-    except ValueError:
-        pass
-    if not _HOST.match(v):
-        raise ValueError(f"{v!r} is not a host name or IP address")
-    return v.lower()
-
-
-def _ip(v: str) -> str:
-    try:
-        return str(ipaddress.ip_address(v.strip()))
-    except ValueError:
-        raise ValueError(f"{v!r} is not an IP address") from None
-
-
-def _cidr(v: str) -> str:
-    return str(parse_cidr(v))
-
-
-def _unique(v: list[str]) -> list[str]:
-    return list(dict.fromkeys(v))
-
-
-Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host)]
-IPText = Annotated[str, Field(min_length=1, max_length=45), AfterValidator(_ip)]
-CIDRText = Annotated[str, Field(min_length=1, max_length=49), AfterValidator(_cidr)]
-
-
-class _Group(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MailServerSettings(_Group):
-    """The mail server the sensor sends its own email through. The account's password is not pushed."""
-
-    address: Host = Field(description="mail server host name or IP")
-    port: int = Field(default=25, ge=1, le=65535)
-    sender: str = Field(max_length=320, pattern=_EMAIL, description="the outgoing account (From address)")
-    ssl: Literal["none", "starttls", "ssl"] = "none"
-    username: str = Field(default="", max_length=320, description="empty: no authentication")
-
-
-class SnmpMibMonitoringSettings(_Group):
-    """SNMP MIB monitoring of the sensor's health by the listed managers. Community strings and v3 keys
-    are secrets and are not pushed."""
-
-    enabled: bool = False
-    version: Literal["v2c", "v3"] = "v2c"
-    port: int = Field(default=161, ge=1, le=65535)
-    v3_user: str = Field(default="", max_length=64)
-    v3_auth_protocol: Literal["none", "SHA", "SHA-256", "SHA-512"] = "SHA-256"
-    v3_priv_protocol: Literal["none", "AES-128", "AES-256"] = "AES-128"
-    allowed_managers: Annotated[list[IPText], AfterValidator(_unique)] = Field(
-        default_factory=list, max_length=32
-    )
-
-    @field_validator("v3_user")
-    @classmethod
-    def _user(cls, v: str) -> str:
-        if v and not re.fullmatch(r"[A-Za-z0-9._@-]+", v):
-            raise ValueError("the SNMPv3 user name may hold letters, digits and . _ @ - only")
-        return v
-
-    @model_validator(mode="after")
-    def _complete(self) -> Self:
-        if self.enabled and self.version == "v3" and not self.v3_user:
-            raise ValueError("SNMPv3 needs a user name")
-        return self
-
-
-ConsoleRole = Literal["Admin", "Security Analyst", "Read Only"]
-
-
-class ActiveDirectorySettings(_Group):
-    """Sign-in to the sensor with Active Directory accounts. The bind password is not pushed."""
-
-    enabled: bool = False
-    domain: str = Field(default="", max_length=253)
-    servers: Annotated[list[Host], AfterValidator(_unique)] = Field(default_factory=list, max_length=8)
-    port: int = Field(default=636, ge=1, le=65535)
-    ldaps: bool = True
-    starttls: bool = Field(default=False, description="StartTLS on plain LDAP (when LDAPS is off)")
-    base_dn: str = Field(default="", max_length=500)
-    bind_dn: str = Field(
-        default="", max_length=500, description="account that looks users up; empty: user@domain binds"
-    )
-    user_filter: str = Field(
-        default="", max_length=500, description="LDAP filter with {username}; empty: sAMAccountName"
-    )
-    group_roles: dict[str, ConsoleRole] = Field(
-        default_factory=dict, max_length=100, description="AD group name -> sensor role"
-    )
-
-    @field_validator("user_filter")
-    @classmethod
-    def _filter(cls, v: str) -> str:
-        v = v.strip()
-        if v and (not v.startswith("(") or not v.endswith(")") or "{username}" not in v):
-            raise ValueError("the user filter must be an LDAP filter in parentheses holding {username}")
-        return v
-
-    @field_validator("domain")
-    @classmethod
-    def _domain(cls, v: str) -> str:
-        return _host(v) if v.strip() else ""
-
-    @field_validator("base_dn", "bind_dn")
-    @classmethod
-    def _dn(cls, v: str) -> str:
-        v = v.strip()
-        if v and not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*=[^,=]+(,\s*[A-Za-z][A-Za-z0-9-]*=[^,=]+)*", v):
-            raise ValueError(f"{v!r} is not a distinguished name (for example DC=plant,DC=local)")
-        return v
-
-    @field_validator("group_roles")
-    @classmethod
-    def _groups(cls, v: dict[str, str]) -> dict[str, str]:
-        for group in v:
-            if not group.strip() or len(group) > 256:
-                raise ValueError("AD group names must be 1-256 characters")
-        return v
-
-    @model_validator(mode="after")
-    def _complete(self) -> Self:
-        if self.enabled and (not self.domain or not self.servers):
-            raise ValueError("Active Directory needs a domain and at least one server when enabled")
-        if self.ldaps and self.starttls:
-            raise ValueError("choose LDAPS or StartTLS, not both")
-        return self
-
-
-class DnsReverseLookupSettings(_Group):
-    """Name assets by reverse DNS (PTR) through these servers, for addresses inside these subnets."""
-
-    enabled: bool = False
-    servers: Annotated[list[IPText], AfterValidator(_unique)] = Field(default_factory=list, max_length=3)
-    port: int = Field(default=53, ge=1, le=65535)
-    subnets: Annotated[list[CIDRText], AfterValidator(_unique)] = Field(default_factory=list, max_length=256)
-    timeout: float = Field(default=2.0, ge=0.1, le=30.0, description="seconds per query")
-
-    @model_validator(mode="after")
-    def _complete(self) -> Self:
-        if self.enabled and (not self.servers or not self.subnets):
-            raise ValueError("DNS reverse lookup needs at least one server and one subnet when enabled")
-        return self
-
-
-#: The setting groups that "Push settings" copies from one sensor to others, with their labels.
-SETTING_GROUPS: Final[dict[str, str]] = {
-    "mail_server": "Mail server",
-    "snmp_mib_monitoring": "SNMP MIB monitoring",
-    "active_directory": "Active Directory",
-    "dns_reverse_lookup": "DNS reverse lookup",
-    "subnets": "Subnets",
-    "port_aliases": "Port aliases",
-}
-SettingGroup = Literal[
-    "mail_server", "snmp_mib_monitoring", "active_directory", "dns_reverse_lookup", "subnets", "port_aliases"
-]
-#: What is never pushed, per group (told in the dialog and in the push result).
-NOT_PUSHED: Final[dict[str, str]] = {
-    "mail_server": "the mail account's password",
-    "snmp_mib_monitoring": "the SNMP community string and SNMPv3 keys",
-    "active_directory": "the bind password",
-}
-
 
 class SensorConfigIn(BaseModel):
     """Sensor Engine Configuration: Learning Mode, analytics engines, the settings that shape reading,
@@ -359,6 +186,8 @@ class NodeOut(BaseModel):
     disconnect_reason: str | None
     last_scan_result: str | None
     active_query_networks: list[str]
+    # the agent's copies of duplicated networks, scanned too: "10.0.5.0/24 (duplicated, Plant A)"
+    duplicated_networks: list[str] = Field(default_factory=list)
     scan_schedule: str
     last_scan: datetime | None
     last_scan_duration: float | None
@@ -471,3 +300,47 @@ class FleetSettingsPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     auto_approve: bool | None = None
     auto_update: bool | None = None
+
+
+#: The setting groups whose form has a test button: each names a server the sensor will talk to.
+TESTABLE_GROUPS: Final[dict[str, str]] = {
+    "mail_server": "connects to the SMTP server (and, with a recipient, sends a test email)",
+    "active_directory": "binds to each LDAP server and looks the base DN up",
+    "dns_reverse_lookup": "asks each DNS server for a name",
+}
+
+
+class SettingTestIn(BaseModel):
+    """Test the values in a settings form (saved or not) from the console.
+
+    The secrets are used for this test only: the console never stores them (each sensor keeps its
+    own), and they are neither returned nor written to the audit log."""
+
+    model_config = ConfigDict(extra="forbid")
+    settings: dict[str, Any] = Field(description="the group's values, as PUT .../settings/{group} takes them")
+    password: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="mail account or AD bind password, for this test only (never stored)",
+    )
+    username: str = Field(
+        default="",
+        max_length=320,
+        description="Active Directory without a bind DN: the account that binds as user@domain",
+    )
+    to: str | None = Field(
+        default=None, max_length=320, pattern=EMAIL, description="mail: also send a test email here"
+    )
+    lookup: str | None = Field(
+        default=None,
+        max_length=253,
+        description="DNS: an IP address (PTR) or host name (A/AAAA) to resolve; default: a PTR of the first subnet",
+    )
+    ca_pem: str | None = Field(
+        default=None, max_length=20_000, description="AD over TLS: the CA of the servers' certificates"
+    )
+
+    @field_validator("lookup")
+    @classmethod
+    def _lookup(cls, v: str | None) -> str | None:
+        return host_name(v) if v is not None and v.strip() else None

@@ -11,6 +11,7 @@ import smtplib
 import socket
 import ssl
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -145,6 +146,35 @@ def send_mail(
         raise MailError("no recipients", permanent=True)
     sender = cfg.from_address or f"otwatch@{socket.getfqdn()}"
     msg = build_message(sender, to, subject, body, message_id)
+
+    def deliver(server: smtplib.SMTP) -> list[str]:
+        refused = server.send_message(msg, from_addr=sender, to_addrs=to)
+        if refused:
+            return ["refused recipients: " + ", ".join(f"{k} ({v[0]})" for k, v in refused.items())]
+        return []
+
+    return _converse(cfg, timeout, sender, deliver)
+
+
+def check_server(cfg: MailConfig, *, timeout: float) -> list[str]:
+    """Connect, greet, start TLS and sign in as a delivery would, then quit without sending.
+
+    Why: a settings form's "Test connection" must fail for the same reasons a real delivery would."""
+    sender = cfg.from_address or f"otwatch@{socket.getfqdn()}"
+
+    def noop(server: smtplib.SMTP) -> list[str]:
+        code, text = server.noop()
+        if code != 250:
+            raise smtplib.SMTPResponseException(code, text)
+        return []
+
+    return _converse(cfg, timeout, sender, noop)
+
+
+def _converse(
+    cfg: MailConfig, timeout: float, sender: str, action: Callable[[smtplib.SMTP], list[str]]
+) -> list[str]:
+    """One SMTP session (TLS and AUTH as configured) running ``action``; errors become MailError."""
     where = f"{cfg.host}:{cfg.port}"
     notes: list[str] = []
     ctx: ssl.SSLContext | None = None
@@ -165,9 +195,7 @@ def send_mail(
                 server.ehlo()
             if cfg.authentication:
                 notes += _login(server, cfg)
-            refused = server.send_message(msg, from_addr=sender, to_addrs=to)
-            if refused:
-                notes.append("refused recipients: " + ", ".join(f"{k} ({v[0]})" for k, v in refused.items()))
+            notes += action(server)
     except MailError:
         raise
     except smtplib.SMTPRecipientsRefused as exc:

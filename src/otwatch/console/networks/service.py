@@ -8,23 +8,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from otwatch.console.networks.models import MonitoredNetwork
+from otwatch.wire.settings import Network, parse_cidr
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-def parse_cidr(text: str) -> Network:
-    """Parse one network; explain exactly what is wrong when it cannot be used."""
-    t = text.strip()
-    if not t:
-        raise ValueError("network is empty")
-    try:
-        return ipaddress.ip_network(t, strict=True)
-    except ValueError as exc:
-        try:
-            loose = ipaddress.ip_network(t, strict=False)
-        except ValueError:
-            raise ValueError(f"{t!r} is not a network in CIDR notation (for example 192.168.1.0/24)") from exc
-        raise ValueError(f"{t!r} has host bits set; did you mean {loose}?") from exc
+__all__ = ["Network", "monitored", "outside_monitored", "parse_cidr"]
 
 
 def monitored(db: Session) -> list[Network]:

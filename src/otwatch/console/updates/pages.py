@@ -22,9 +22,10 @@ from otwatch.console.deps import CtxDep, Permission, Principal, SessionDep
 from otwatch.console.errors import APIError
 from otwatch.console.fleet import nodes
 from otwatch.console.settings import service as settings
-from otwatch.console.updates import sensors, service
+from otwatch.console.updates import consoleversion, sensors, service
 from otwatch.console.updates.models import UpdatePackage
 from otwatch.console.web.render import current_principal, forbidden, render, to_login
+from otwatch.wire import package
 from otwatch.wire.package import KINDS, MAX_PACKAGE_BYTES
 
 router = APIRouter(include_in_schema=False)
@@ -32,7 +33,7 @@ PAGE = "/settings/updates"
 KIND_TITLES = {
     "otd": "OT Discovery Engine (OTD) Update",
     "sensor": "Sensor version update",
-    "console": "Console version (installed with `otwatch console update`)",
+    "console": "Console version (management-secured-patcher)",
     "threat-intel": "Threat intelligence",
 }
 
@@ -51,6 +52,19 @@ def _allowed(request: Request, db: SessionDep, perm: Permission) -> Principal | 
     return p
 
 
+def _upgrades_console(row: UpdatePackage) -> bool:
+    """The package can be applied to this console: newer, and from a version at or below it."""
+    try:
+        package.check_upgrade(
+            package.Manifest(row.kind, row.version, row.min_version, "", {}),
+            "console",
+            service.console_version(),
+        )
+    except package.PackageError:
+        return False
+    return True
+
+
 @router.get(PAGE, response_class=HTMLResponse)
 def updates_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     p = _allowed(request, db, Permission.VIEW)
@@ -67,6 +81,8 @@ def updates_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         kind_titles=KIND_TITLES,
         newest_sensor=service.newest(db, "sensor"),
         console_version=service.console_version(),
+        console_update=consoleversion.status(ctx).update,
+        applicable={r.id for r in rows if r.kind == "console" and _upgrades_console(r)},
         auto_update=bool(settings.get(db, "auto_update")),
         sensors=sensors.sensor_views(db, ctx),
         conflict=clash.message() if clash.exists else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Response, UploadFile
+from fastapi import APIRouter, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -13,7 +13,7 @@ from otwatch.console.deps import CtxDep, FleetAdmin, SessionDep, SettingsAdmin, 
 from otwatch.console.errors import APIError, conflict
 from otwatch.console.fleet import nodes, packages
 from otwatch.console.pagination import Page, PageDep, paginate
-from otwatch.console.updates import sensors, service
+from otwatch.console.updates import consoleversion, sensors, service
 from otwatch.console.updates.models import UpdatePackage
 from otwatch.wire.package import MAX_PACKAGE_BYTES
 
@@ -147,3 +147,26 @@ def failure_log(node_id: str, _: Viewer, db: SessionDep) -> Response:
         media_type="text/plain; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="sensor-update-{node_id}.log"'},
     )
+
+
+class ApplyIn(BaseModel):
+    package_id: str = Field(min_length=1, max_length=64)
+
+
+@router.get("/console", response_model=consoleversion.ConsoleUpdateOut)
+def console_update(_: Viewer, ctx: CtxDep) -> consoleversion.ConsoleUpdateOut:
+    """The running console version and the last update applied from the page (kept on disk, so the
+    restarted console answers with it): steps, percentage, result and the reason of a failure."""
+    return consoleversion.status(ctx)
+
+
+@router.post("/console/apply", response_model=consoleversion.ConsoleUpdateOut, status_code=202)
+def apply_console(
+    body: ApplyIn, p: SettingsAdmin, request: Request, ctx: CtxDep, db: SessionDep
+) -> consoleversion.ConsoleUpdateOut:
+    """Admin only: install an uploaded console version. The console hands over to a supervisor that
+    stops it, backs the database up, migrates, starts the new version and checks its health, and
+    restores the backup and the previous version when any step fails; follow it with GET /console."""
+    restart = getattr(request.app.state, "restart_command", None)
+    consoleversion.apply(db, ctx, p.actor, body.package_id, restart)
+    return consoleversion.status(ctx)

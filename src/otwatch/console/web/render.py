@@ -20,6 +20,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+import otwatch
 from otwatch.advisories.severity import CvssSeverity
 from otwatch.console.deps import Permission, Principal, SessionDep, principal_from_request
 from otwatch.console.pagination import PageParams
@@ -82,6 +83,7 @@ templates.env.filters["fmt_detail"] = format_detail
 templates.env.filters["fmt_bytes"] = format_bytes
 templates.env.filters["fmt_number"] = format_number
 templates.env.globals["Permission"] = Permission
+templates.env.globals["otwatch_version"] = otwatch.__version__  # bottom-left of every page (seed 002)
 templates.env.globals["csrf_token"] = csrf.token
 templates.env.globals["SEVERITY_COLOURS"] = SEVERITY_COLOURS  # _macros.html badges
 templates.env.globals["CVSS_COLOURS"] = {s.value: s.colour for s in CvssSeverity}

@@ -17,54 +17,34 @@ from otwatch.inventory.identity import Identity
 from otwatch.protocols.base import Record
 from otwatch.protocols.c37118.codes import CFG1, CFG2, COMMAND, COMMANDS, DATA, FRAME_TYPES, HEADER, SYNC
 from otwatch.protocols.c37118.messages import COMMON, COMMON_SIZE, C37DecodeError, Config, crc_ccitt
+from otwatch.protocols.framing import LengthFramed
 
 PROTOCOL: Final = "c37118"
 MAX_FRAME: Final = 65535
 _unpack = COMMON.unpack_from
 
 
-class C37118Dissector:
-    """Per-direction framing; ``datagrams`` (UDP) drops a partial frame at a datagram's end."""
+class C37118Dissector(LengthFramed):
+    """Per-direction framing by FRAMESIZE; ``datagrams`` (UDP) drops a partial frame at a datagram's end."""
 
-    __slots__ = ("_buf", "_datagrams")
+    __slots__ = ()
+    protocol = PROTOCOL
+    header_size = 4
+    cut_short = "C37.118 frame cut short"
 
-    def __init__(self, datagrams: bool = False) -> None:
-        self._buf = {True: bytearray(), False: bytearray()}
-        self._datagrams = datagrams
+    def frame_size(self, data: bytes, pos: int, from_client: bool) -> int | Record:
+        size = data[pos + 2] << 8 | data[pos + 3]
+        if data[pos] != SYNC or (data[pos + 1] >> 4) & 0x7 not in FRAME_TYPES or size < COMMON_SIZE + 2:
+            return Record(
+                PROTOCOL,
+                "request" if from_client else "response",
+                {"sync": data[pos] << 8 | data[pos + 1], "framesize": size},
+                malformed=f"bad C37.118 SYNC or FRAMESIZE (0x{data[pos]:02x}{data[pos + 1]:02x}, {size})",
+            )
+        return size
 
-    def gap(self, from_client: bool) -> None:
-        self._buf[from_client].clear()
-
-    def feed(self, data: bytes, from_client: bool) -> list[Record]:
-        buf = self._buf[from_client]
-        if buf:
-            buf += data
-            data = bytes(buf)
-            buf.clear()
-        records: list[Record] = []
-        pos, n = 0, len(data)
-        while n - pos >= 4:
-            size = data[pos + 2] << 8 | data[pos + 3]
-            if data[pos] != SYNC or (data[pos + 1] >> 4) & 0x7 not in FRAME_TYPES or size < COMMON_SIZE + 2:
-                records.append(
-                    Record(
-                        PROTOCOL,
-                        "request" if from_client else "response",
-                        {"sync": data[pos] << 8 | data[pos + 1], "framesize": size},
-                        malformed=f"bad C37.118 SYNC or FRAMESIZE (0x{data[pos]:02x}{data[pos + 1]:02x}, {size})",
-                    )
-                )
-                return records
-            if n - pos < size:
-                break
-            records.append(dissect_frame(data[pos : pos + size]))
-            pos += size
-        if pos < n:
-            if self._datagrams:
-                records.append(Record(PROTOCOL, "unknown", {}, malformed="C37.118 frame cut short"))
-            else:
-                buf += data[pos:]
-        return records
+    def message(self, data: bytes, pos: int, size: int, from_client: bool) -> Record:
+        return dissect_frame(data[pos : pos + size])
 
 
 def dissect_frame(data: bytes) -> Record:

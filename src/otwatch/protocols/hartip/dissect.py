@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from otwatch.inventory.identity import Identity
 from otwatch.protocols.base import Record
+from otwatch.protocols.framing import LengthFramed
 from otwatch.protocols.hartip.codes import (
     EXTENDED_COMMAND,
     FRAME_TYPES,
@@ -45,51 +46,29 @@ PROTOCOL: Final = "hartip"
 _unpack = HEADER.unpack_from
 
 
-class HartIpDissector:
+class HartIpDissector(LengthFramed):
     """Per-direction framing by byte count; ``datagrams`` drops a partial message at the end of each
     datagram (UDP), a stream keeps it for the next segment (TCP)."""
 
-    __slots__ = ("_buf", "_datagrams")
+    __slots__ = ()
+    protocol = PROTOCOL
+    header_size = HEADER_SIZE
+    cut_short = "HART-IP message cut short"
 
-    def __init__(self, datagrams: bool = False) -> None:
-        self._buf = {True: bytearray(), False: bytearray()}
-        self._datagrams = datagrams
-
-    def gap(self, from_client: bool) -> None:
-        self._buf[from_client].clear()
-
-    def feed(self, data: bytes, from_client: bool) -> list[Record]:
-        buf = self._buf[from_client]
-        if buf:
-            buf += data
-            data = bytes(buf)
-            buf.clear()
-        records: list[Record] = []
-        pos, n = 0, len(data)
-        while n - pos >= HEADER_SIZE:
-            version, mtype, mid, status, seq, count = _unpack(data, pos)
-            if version not in (1, 2) or mtype not in MESSAGE_TYPES or not HEADER_SIZE <= count <= MAX_MESSAGE:
-                records.append(
-                    Record(
-                        PROTOCOL,
-                        "request" if from_client else "response",
-                        {"version": version, "message_type_code": mtype, "byte_count": count},
-                        malformed=f"bad HART-IP header (version {version}, type {mtype}, byte count {count})",
-                    )
-                )
-                return records
-            if n - pos < count:
-                break
-            records.append(
-                _message(data[pos + HEADER_SIZE : pos + count], version, mtype, mid, status, seq, count)
+    def frame_size(self, data: bytes, pos: int, from_client: bool) -> int | Record:
+        version, mtype, _, _, _, count = _unpack(data, pos)
+        if version not in (1, 2) or mtype not in MESSAGE_TYPES or not HEADER_SIZE <= count <= MAX_MESSAGE:
+            return Record(
+                PROTOCOL,
+                "request" if from_client else "response",
+                {"version": version, "message_type_code": mtype, "byte_count": count},
+                malformed=f"bad HART-IP header (version {version}, type {mtype}, byte count {count})",
             )
-            pos += count
-        if pos < n:
-            if self._datagrams:
-                records.append(Record(PROTOCOL, "unknown", {}, malformed="HART-IP message cut short"))
-            else:
-                buf += data[pos:]
-        return records
+        return int(count)
+
+    def message(self, data: bytes, pos: int, size: int, from_client: bool) -> Record:
+        version, mtype, mid, status, seq, count = _unpack(data, pos)
+        return _message(data[pos + HEADER_SIZE : pos + size], version, mtype, mid, status, seq, count)
 
 
 def _message(body: bytes, version: int, mtype: int, mid: int, status: int, seq: int, count: int) -> Record:

@@ -19,9 +19,7 @@ from otwatch.protocols.base import Record
 from otwatch.protocols.ber import CONTEXT, UNIVERSAL, Tlv
 from otwatch.protocols.mms import codes
 from otwatch.protocols.mms.messages import (
-    TPKT,
     AcseApdu,
-    CotpConnect,
     IdentifyResponse,
     InitiatePdu,
     MmsPdu,
@@ -29,8 +27,7 @@ from otwatch.protocols.mms.messages import (
     SessionSpdu,
 )
 from otwatch.protocols.operations import tag
-from otwatch.protocols.s7comm import codes as cotp_codes
-from otwatch.protocols.s7comm.messages import DECODE_ERRORS
+from otwatch.protocols.s7comm.messages import DECODE_ERRORS, CotpStream, CotpUnit
 
 PROTOCOL: Final = "mms"
 MAX_BUFFER: Final = 1 << 17
@@ -40,85 +37,29 @@ VISIBLE_STRING: Final = (UNIVERSAL, 26)
 RAW_MMS_FIRST: Final = frozenset((*range(0xA0, 0xAE), 0x8B, 0x8C, 0x85, 0x86))
 
 
-class _Side:
-    __slots__ = ("buf", "segment")
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-        self.segment = bytearray()
-
-
 class MmsDissector:
     """Stateful per-flow dissector (one instance per TCP connection)."""
 
     __slots__ = ("_sides",)
 
     def __init__(self) -> None:
-        self._sides = {True: _Side(), False: _Side()}
+        self._sides = {True: CotpStream(MAX_BUFFER), False: CotpStream(MAX_BUFFER)}
 
     def feed(self, data: bytes, from_client: bool) -> list[Record]:
-        side = self._sides[from_client]
-        side.buf += data
-        records: list[Record] = []
-        buf = side.buf
-        pos = 0
-        while len(buf) - pos >= TPKT.size:
-            version, _, length = TPKT.unpack_from(buf, pos)
-            if version != cotp_codes.TPKT_VERSION or length < TPKT.size + 3:
-                pos = len(buf)  # out of step: resynchronise on the next segment
-                break
-            if len(buf) - pos < length:
-                break
-            record = _cotp(side, bytes(buf[pos + TPKT.size : pos + length]), from_client)
-            if record is not None:
-                records.append(record)
-            pos += length
-        del buf[:pos]
-        if len(buf) > MAX_BUFFER:
-            buf.clear()
-        return records
+        # A stream out of step resynchronises silently on the next segment (S7comm reports it).
+        units, _ = self._sides[from_client].feed(data)
+        direction = "request" if from_client else "response"
+        return [_unit(unit, direction) for unit in units]
 
 
-def _direction(from_client: bool) -> Any:
-    return "request" if from_client else "response"
-
-
-def _cotp(side: _Side, tpdu: bytes, from_client: bool) -> Record | None:
-    li, pdu_type = tpdu[0], tpdu[1] >> 4
-    direction = _direction(from_client)
-    fields: dict[str, Any] = {
-        "pdu": "cotp",
-        "cotp_pdu_name": cotp_codes.COTP_PDU_NAMES.get(pdu_type, f"Unknown COTP PDU-0x{pdu_type:02x}"),
-    }
-    if li + 1 > len(tpdu):
-        return Record(PROTOCOL, direction, fields, malformed="COTP header longer than the TPDU")
-    if pdu_type in (cotp_codes.COTP_CR, cotp_codes.COTP_CC):
+def _unit(unit: CotpUnit, direction: Any) -> Record:
+    fields, payload, malformed = unit
+    if payload:
         try:
-            msg = CotpConnect.decode(tpdu)
+            upper(payload, fields)
         except DECODE_ERRORS as exc:
-            return Record(PROTOCOL, direction, fields, malformed=str(exc))
-        fields["calling_tsap"] = msg.calling_tsap.hex()
-        fields["called_tsap"] = msg.called_tsap.hex()
-        return Record(PROTOCOL, direction, fields)
-    if pdu_type != cotp_codes.COTP_DT:
-        return Record(PROTOCOL, direction, fields)
-    if li < 2:
-        return Record(PROTOCOL, direction, fields, malformed="COTP DT header too short")
-    side.segment += tpdu[li + 1 :]
-    if not tpdu[2] & 0x80:  # more TPDUs of this SPDU follow
-        if len(side.segment) > MAX_BUFFER:
-            side.segment.clear()
-            return Record(PROTOCOL, direction, fields, malformed="COTP segments too long")
-        return None
-    payload = bytes(side.segment)
-    side.segment.clear()
-    if not payload:
-        return Record(PROTOCOL, direction, fields)
-    try:
-        upper(payload, fields)
-    except DECODE_ERRORS as exc:
-        return Record(PROTOCOL, direction, fields, malformed=str(exc))
-    return Record(PROTOCOL, direction, fields)
+            malformed = str(exc)
+    return Record(PROTOCOL, direction, fields, malformed=malformed)
 
 
 def upper(payload: bytes, fields: dict[str, Any]) -> None:

@@ -18,8 +18,8 @@ from otwatch.protocols.operations import Operation, tag
 from otwatch.protocols.s7comm import codes
 from otwatch.protocols.s7comm.messages import (
     DECODE_ERRORS,
-    TPKT,
-    CotpConnect,
+    CotpStream,
+    CotpUnit,
     DataItem,
     S7Pdu,
     SetupCommunication,
@@ -41,11 +41,10 @@ def _direction(from_client: bool) -> Any:
 
 
 class _Side:
-    __slots__ = ("buf", "fragments", "segment")
+    __slots__ = ("cotp", "fragments")
 
     def __init__(self) -> None:
-        self.buf = bytearray()
-        self.segment = bytearray()
+        self.cotp = CotpStream(MAX_BUFFER)
         self.fragments: dict[int, bytearray] = {}  # user-data data unit reference -> joined data
 
 
@@ -59,66 +58,24 @@ class S7commDissector:
 
     def feed(self, data: bytes, from_client: bool) -> list[Record]:
         side = self._sides[from_client]
-        side.buf += data
-        records: list[Record] = []
-        buf = side.buf
-        pos = 0
-        while len(buf) - pos >= TPKT.size:
-            version, _, length = TPKT.unpack_from(buf, pos)
-            if version != codes.TPKT_VERSION or length < TPKT.size + 3:
-                records.append(Record(PROTOCOL, _direction(from_client), {}, malformed="not a TPKT frame"))
-                pos = len(buf)
-                break
-            if len(buf) - pos < length:
-                break
-            record = self._cotp(side, bytes(buf[pos + TPKT.size : pos + length]), from_client)
-            if record is not None:
-                records.append(record)
-            pos += length
-        del buf[:pos]
-        if len(buf) > MAX_BUFFER:
-            buf.clear()
-            records.append(Record(PROTOCOL, _direction(from_client), {}, malformed="TPKT frame too long"))
+        direction = _direction(from_client)
+        units, error = side.cotp.feed(data)
+        records = [self._unit(side, unit, direction) for unit in units]
+        if error is not None:
+            records.append(Record(PROTOCOL, direction, {}, malformed=error))
         return records
 
-    def _cotp(self, side: _Side, tpdu: bytes, from_client: bool) -> Record | None:
-        li, type_byte = tpdu[0], tpdu[1]
-        pdu_type = type_byte >> 4
-        direction = _direction(from_client)
-        fields: dict[str, Any] = {
-            "pdu": "cotp",
-            "cotp_pdu_code": f"0x{pdu_type:02x}",
-            "cotp_pdu_name": codes.COTP_PDU_NAMES.get(pdu_type, f"Unknown COTP PDU-0x{pdu_type:02x}"),
-        }
-        if li + 1 > len(tpdu):
-            return Record(PROTOCOL, direction, fields, malformed="COTP header longer than the TPDU")
-        if pdu_type in (codes.COTP_CR, codes.COTP_CC):
-            try:
-                msg = CotpConnect.decode(tpdu)
-            except DECODE_ERRORS as exc:
-                return Record(PROTOCOL, direction, fields, malformed=str(exc))
-            fields["calling_tsap"] = msg.calling_tsap.hex()
-            fields["called_tsap"] = msg.called_tsap.hex()
-            if len(msg.called_tsap) == 2:
-                fields["rack"], fields["slot"] = msg.called_tsap[1] >> 5, msg.called_tsap[1] & 0x1F
-            return Record(PROTOCOL, direction, fields)
-        if pdu_type != codes.COTP_DT:
-            return Record(PROTOCOL, direction, fields)
-        if li < 2:
-            return Record(PROTOCOL, direction, fields, malformed="COTP DT header too short")
-        side.segment += tpdu[li + 1 :]
-        if not tpdu[2] & 0x80:  # more TPDUs of this S7 PDU follow
-            if len(side.segment) > MAX_BUFFER:
-                side.segment.clear()
-                return Record(PROTOCOL, direction, fields, malformed="COTP segments too long")
-            return None
-        payload = bytes(side.segment)
-        side.segment.clear()
-        if not payload:
-            return Record(PROTOCOL, direction, fields)
-        if payload[0] == codes.S7_PROTOCOL_ID:
+    def _unit(self, side: _Side, unit: CotpUnit, direction: Any) -> Record:
+        fields, payload, malformed = unit
+        if payload is None:
+            called = fields.get("called_tsap")
+            if malformed is None and called is not None and len(called) == 4:
+                tsap = int(called[2:], 16)  # PG/OP TSAP: rack (3 bits), slot (5 bits)
+                fields["rack"], fields["slot"] = tsap >> 5, tsap & 0x1F
+            return Record(PROTOCOL, direction, fields, malformed=malformed)
+        if payload and payload[0] == codes.S7_PROTOCOL_ID:
             return self._s7(side, payload, direction, fields)
-        if payload[0] == codes.S7PLUS_PROTOCOL_ID:
+        if payload and payload[0] == codes.S7PLUS_PROTOCOL_ID:
             return _s7plus(payload, direction, fields)
         return Record(PROTOCOL, direction, fields)
 

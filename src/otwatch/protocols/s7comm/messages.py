@@ -11,8 +11,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
+from otwatch.protocols.framing import TpktStream
 from otwatch.protocols.s7comm import codes
 
 Buffer = bytes | bytearray | memoryview
@@ -446,3 +447,57 @@ class SzlResponse:
         if not self.records or len(self.records[0]) < 4:
             return None
         return codes.CPU_MODE_NAMES.get(self.records[0][3] & 0x0F, "Unknown")
+
+
+#: One COTP TPDU as the dissectors see it: its fields, the user data of a DT unit once its last TPDU
+#: is in (else None), and the reason it is out of spec (else None).
+CotpUnit = tuple[dict[str, Any], bytes | None, str | None]
+
+
+class CotpStream:
+    """One direction of COTP over TPKT (RFC 1006, TCP/102), shared by the S7comm and MMS dissectors:
+    whole TPDUs, connection TSAPs, and DT user data joined across segmentation (the EOT bit)."""
+
+    __slots__ = ("_max", "_segment", "_tpkt")
+
+    def __init__(self, max_buffer: int) -> None:
+        self._tpkt = TpktStream(max_buffer)
+        self._segment = bytearray()
+        self._max = max_buffer
+
+    def feed(self, data: bytes) -> tuple[list[CotpUnit], str | None]:
+        """The units of ``data``, and the reason when the TPKT stream fell out of step."""
+        tpdus, error = self._tpkt.feed(data)
+        units = [unit for unit in map(self._tpdu, tpdus) if unit is not None]
+        return units, error
+
+    def _tpdu(self, tpdu: bytes) -> CotpUnit | None:
+        li, pdu_type = tpdu[0], tpdu[1] >> 4
+        fields: dict[str, Any] = {
+            "pdu": "cotp",
+            "cotp_pdu_code": f"0x{pdu_type:02x}",
+            "cotp_pdu_name": codes.COTP_PDU_NAMES.get(pdu_type, f"Unknown COTP PDU-0x{pdu_type:02x}"),
+        }
+        if li + 1 > len(tpdu):
+            return fields, None, "COTP header longer than the TPDU"
+        if pdu_type in (codes.COTP_CR, codes.COTP_CC):
+            try:
+                msg = CotpConnect.decode(tpdu)
+            except DECODE_ERRORS as exc:
+                return fields, None, str(exc)
+            fields["calling_tsap"] = msg.calling_tsap.hex()
+            fields["called_tsap"] = msg.called_tsap.hex()
+            return fields, None, None
+        if pdu_type != codes.COTP_DT:
+            return fields, None, None
+        if li < 2:
+            return fields, None, "COTP DT header too short"
+        self._segment += tpdu[li + 1 :]
+        if not tpdu[2] & 0x80:  # more TPDUs of this unit follow
+            if len(self._segment) > self._max:
+                self._segment.clear()
+                return fields, None, "COTP segments too long"
+            return None
+        payload = bytes(self._segment)
+        self._segment.clear()
+        return fields, payload, None

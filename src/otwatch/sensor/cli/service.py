@@ -90,6 +90,7 @@ def register(app: typer.Typer) -> None:
             install_cli.out.print(f"[red]error:[/] {exc} (run `otwatch sensor install` first)")
             raise typer.Exit(1) from exc
         node.ports.configure(*store.monitoring)  # SPAN port limits (Advanced Configurations > monitoring)
+        node.attach_store(store)  # mail recipients; a locally managed sensor's own setting groups
         from otwatch.sensor.web.host import SensorHost
 
         SensorHost(node).apply_detection(store.detection)  # a locally managed sensor's own choice

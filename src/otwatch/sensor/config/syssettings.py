@@ -1,7 +1,7 @@
 """System settings the console pushes to a sensor besides its engine configuration.
 
-* ``mail_server`` — where the sensor would send its own email. Stored; this sensor version sends no
-  email itself (alerts are forwarded by the console).
+* ``mail_server`` — applied: the sensor sends its own e-mail through it (SPAN monitoring-port
+  failures, backup results; see :mod:`otwatch.sensor.node.mailer`) to the recipients kept on the sensor.
 * ``snmp_mib_monitoring`` — applied: the sensor's health is served over SNMP to the listed managers
   (see :mod:`otwatch.sensor.node.snmpagent`); ``serving`` is reported back, or the reason it is not.
 * ``active_directory`` — applied: AD accounts sign in to the sensor's own console
@@ -29,6 +29,8 @@ SECRETS: Final = {
     "snmp_v3_priv_key": "SNMPv3 privacy pass phrase (8 characters or more)",
     "ad_bind_password": "password of the Active Directory bind account (bind DN)",
     "mail_password": "password of the mail server account",
+    "mail_ca_certificate": "PEM CA certificate the mail server's certificate is checked against "
+    "(default: the system's trust store)",
     "ad_ca_certificate": "PEM CA certificate the AD servers' certificates are checked against "
     "(default: the system's trust store)",
 }
@@ -88,13 +90,15 @@ class SystemSettings:
                 changed.append(name)
         return changed
 
-    def status(self, snmp_status: dict[str, Any] | None = None, ad_in_use: bool = False) -> dict[str, Any]:
+    def status(
+        self, snmp_status: dict[str, Any] | None = None, ad_in_use: bool = False, mail_in_use: bool = False
+    ) -> dict[str, Any]:
         """What the sensor does with each group, for the statistics report (honest about what it can't)."""
         snmp = self.snmp_mib_monitoring or {}
         ad = self.active_directory or {}
         mail = self.mail_server or {}
         return {
-            "mail_server": {"configured": bool(mail), "address": mail.get("address"), "in_use": False},
+            "mail_server": {"configured": bool(mail), "address": mail.get("address"), "in_use": mail_in_use},
             "snmp_mib_monitoring": {
                 "enabled": bool(snmp.get("enabled")),
                 "version": snmp.get("version"),

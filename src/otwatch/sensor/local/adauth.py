@@ -234,6 +234,46 @@ def _authenticate_on(cfg: AdConfig, server: ldap3.Server, username: str, passwor
     return AdUser(username, dn, tuple(groups), role)
 
 
+def check_connection(cfg: AdConfig) -> str:
+    """The Active Directory page's Test connection: reach every server (TLS as configured) and, with
+    a bind DN, bind with it and read the base DN. Returns what worked; AdUnavailable says what did not."""
+    problems: list[str] = []
+    done: list[str] = []
+    for host in cfg.servers:
+        where = f"{host}:{cfg.port} ({cfg.transport.upper() if cfg.transport != 'plain' else 'LDAP'})"
+        try:
+            server = _server(cfg, host)
+            if cfg.bind_dn:
+                conn = _connect(cfg, server, cfg.bind_dn, cfg.bind_password)
+                if conn is None:
+                    raise ldap_errors.LDAPBindError("the bind account (bind DN and its password) was refused")
+                try:
+                    if cfg.base_dn and not conn.search(
+                        cfg.base_dn, "(objectClass=*)", search_scope=ldap3.BASE
+                    ):
+                        raise ldap_errors.LDAPException(f"base DN {cfg.base_dn!r} not found")
+                finally:
+                    conn.unbind()
+                done.append(
+                    f"{where}: bind as {cfg.bind_dn} accepted" + (", base DN found" if cfg.base_dn else "")
+                )
+            else:
+                conn = ldap3.Connection(
+                    server, receive_timeout=max(1, round(cfg.timeout)), raise_exceptions=False
+                )
+                conn.open()
+                if cfg.transport == "starttls" and not conn.start_tls():
+                    conn.unbind()
+                    raise ldap_errors.LDAPStartTLSError(f"StartTLS refused: {conn.result.get('description')}")
+                conn.unbind()
+                done.append(f"{where}: reachable (no bind DN: give a test user to check a sign-in)")
+        except ldap_errors.LDAPException as exc:
+            problems.append(f"{where}: {exc}")
+    if problems:
+        raise AdUnavailable("; ".join(problems + done))
+    return "; ".join(done) + "."
+
+
 #: The sensor console's users: an AD group mapped to Admin signs in as ``admin``. The sensor console
 #: has no read-only user, so the other console roles do not open it.
 SENSOR_ROLES: Final = {"Admin": Role.ADMIN}

@@ -4,7 +4,8 @@
 
     settings.json   time & region, network settings, console-certificate validation,
                     advanced configurations, which TLS certificate is in use, and the detection
-                    settings of a locally managed sensor (atomic JSON writes)
+                    settings of a locally managed sensor, the system setting groups of a locally
+                    managed sensor (``system``) and the mail recipients (atomic JSON writes)
     users.json      the local users' argon2 hashes: ``admin`` and the privileged ``support`` user
     session.key     the secret that signs console sessions
     tls/            self-signed.{crt,key} (made at first start) and imported.{crt,key}
@@ -366,6 +367,37 @@ class SensorStore:
 
     def set_detection(self, detection: Detection) -> None:
         self._update("detection", detection.as_dict())
+
+    # -- system settings of a locally managed sensor ----------------------------------------------
+    def system_group(self, name: str) -> Any:
+        """One of the six setting groups a console would push (mail server, SNMP MIB monitoring,
+        Active Directory, DNS reverse lookup, subnets, port aliases) as saved on this console; None
+        when never saved. Validated before saving (:mod:`otwatch.sensor.config.sysgroups`)."""
+        return (self._settings.get("system") or {}).get(name)
+
+    def system_groups(self) -> dict[str, Any]:
+        return dict(self._settings.get("system") or {})
+
+    def set_system_group(self, name: str, value: Any) -> None:
+        with self._lock:
+            groups = dict(self._settings.get("system") or {})
+            if value is None:
+                groups.pop(name, None)
+            else:
+                groups[name] = json.loads(json.dumps(value))  # as read back after a restart (str keys)
+            self._settings["system"] = groups
+            self._save()
+        if self.on_changed is not None:
+            self.on_changed(name)
+
+    @property
+    def mail_recipients(self) -> list[str]:
+        """Who receives the sensor's own e-mail (kept on the sensor, managed or not)."""
+        value = self._settings.get("mail_recipients")
+        return [str(v) for v in value] if isinstance(value, list) else []
+
+    def set_mail_recipients(self, recipients: list[str]) -> None:
+        self._update("mail_recipients", list(recipients) or None)
 
     # -- advanced configurations ------------------------------------------------------------------
     def advanced(self, category: str) -> dict[str, str]:

@@ -6,8 +6,11 @@ configuration (learning mode, analytics engines, Smart IT Learning, subnets, por
 applied to the running pipeline as it arrives, and so are the system settings pushed from another
 sensor: DNS reverse lookup names assets (on its own worker thread), SNMP MIB monitoring serves the
 sensor's health (:mod:`otwatch.sensor.node.snmpagent`), Active Directory signs users in to the sensor's
-console (:mod:`otwatch.sensor.local.adauth`); the mail server is kept and reported back
-(see :mod:`otwatch.sensor.config.syssettings`).
+console (:mod:`otwatch.sensor.local.adauth`), and the mail server carries the sensor's own e-mail
+(:mod:`otwatch.sensor.node.mailer`): SPAN monitoring-port failures raised and cleared, backup results.
+
+A locally managed sensor (no console) takes the same setting groups from its own console's pages
+(:meth:`SensorNode.attach_store`, saved in :class:`~otwatch.sensor.local.store.SensorStore`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from otwatch.sensor.capture.sources import Frame
 from otwatch.sensor.config.settings import SensorSettings
 from otwatch.sensor.config.syssettings import LocalSecrets, SystemSettings
 from otwatch.sensor.local.adauth import AdConfig
+from otwatch.sensor.local.store import SensorStore
 from otwatch.sensor.node.dnslookup import MISS_TTL, ReverseLookup
+from otwatch.sensor.node.mailer import Mailer, MailResult, MailSetup, mail_setup
 from otwatch.sensor.node.portwatch import port_up, rx_packets
 from otwatch.sensor.node.snmpagent import (
     SensorHealth,
@@ -44,7 +49,7 @@ from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.monitoring import PortNotice, PortSample, PortWatch
 from otwatch.sensor.tracking.timeline import EventType
 from otwatch.wire import package
-from otwatch.wire.client import ConsoleLink, NodeState
+from otwatch.wire.client import ConsoleLink, LinkError, NodeState
 from otwatch.wire.messages import (
     AlertReport,
     AssetReport,
@@ -60,6 +65,30 @@ log = logging.getLogger("otwatch.sensor")
 MAX_ASSETS_PER_REPORT = 5000
 MAX_ALERTS_PER_REPORT = 500
 MAX_CONNECTIONS_PER_REPORT = 5000
+LINK_MAIL_AFTER = 300.0  # seconds without the console before the sensor e-mails about it
+#: The six pushable setting groups with the value that means "not set" (a locally managed sensor's
+#: Clear data puts these back).
+LOCAL_GROUP_DEFAULTS: dict[str, Any] = {
+    "mail_server": None,
+    "snmp_mib_monitoring": None,
+    "active_directory": None,
+    "dns_reverse_lookup": None,
+    "subnets": [],
+    "port_aliases": {},
+}
+
+
+def apply_reading_settings(s: Sensor, config: dict[str, Any]) -> None:
+    """Subnets and port aliases onto a pipeline (the caller holds its lock)."""
+    if "subnets" in config:
+        subnets = SensorSettings.parse_subnets(list(config["subnets"] or []))
+        if subnets != s.settings.subnets:
+            s.settings.subnets = subnets
+            # which addresses are local is cached per address: decide again from now on
+            # (assets already keyed keep their key; new addresses follow the new subnets)
+            s.inventory._local_cache.clear()
+    if "port_aliases" in config:
+        s.settings.port_aliases = {int(k): str(v) for k, v in dict(config["port_aliases"] or {}).items()}
 
 
 def asset_report(a: Asset) -> AssetReport:
@@ -116,6 +145,12 @@ class SensorNode:
         self.port_check_every = 5.0
         self._port_lock = threading.Lock()
         self.dns = dns or ReverseLookup()
+        self.store: SensorStore | None = None  # the sensor console's settings (attach_store)
+        self.mailer = Mailer(self._mail_setup)
+        self.mailer.on_result = self._mail_result
+        self.link_mail_after = LINK_MAIL_AFTER
+        self._link_down_since: float | None = None
+        self._link_mailed = False
         self._dns_due: dict[int, float] = {}  # asset id -> when to hand its address to the lookup again
         self.lock = threading.Lock()
         self.sources = list(sources)
@@ -172,7 +207,9 @@ class SensorNode:
         }
 
     # ------------------------------------------------------------ settings from the console
-    def apply_config(self, config: dict[str, Any]) -> None:
+    def apply_config(self, config: dict[str, Any], *, local: bool = False) -> None:
+        """Settings from the console (or, ``local``, saved on a locally managed sensor's own console,
+        which records its own timeline event)."""
         with self.lock:
             s = self.sensor
             if "engines" in config:
@@ -181,28 +218,61 @@ class SensorNode:
                     s.set_engine(e, e in wanted)
             if "smart_it_learning" in config:
                 s.settings.smart_it_learning = bool(config["smart_it_learning"])
-            if "subnets" in config:
-                subnets = SensorSettings.parse_subnets(list(config["subnets"]))
-                if subnets != s.settings.subnets:
-                    s.settings.subnets = subnets
-                    # which addresses are local is cached per address: decide again from now on
-                    # (assets already keyed keep their key; new addresses follow the new subnets)
-                    s.inventory._local_cache.clear()
-            if "port_aliases" in config:
-                s.settings.port_aliases = {int(k): str(v) for k, v in dict(config["port_aliases"]).items()}
+            apply_reading_settings(s, config)
             if "learning" in config and bool(config["learning"]) != s.learning:
                 s.learning = bool(config["learning"])
             self.system.update(config)
             if "dns_reverse_lookup" in config and self.dns.configure(config["dns_reverse_lookup"]):
                 self._dns_due.clear()  # other servers or subnets: every asset is considered again
-            if config:
+            if config and not local:
                 s.timeline.add(
                     time.time(), EventType.SETTINGS, "Settings received from the management console",
                     settings=sorted(config),
                 )  # fmt: skip
         if "snmp_mib_monitoring" in config:  # outside the lock: the agent reads health under it
             self.snmp.apply(self.system.snmp_mib_monitoring)
-        log.info("applied console settings: %s", sorted(config))
+        log.info("applied %s settings: %s", "local" if local else "console", sorted(config))
+
+    # ------------------------------------------------------------ a locally managed sensor's own settings
+    def locally_managed(self) -> bool:
+        return not self.runtime.state.exists()
+
+    def attach_store(self, store: SensorStore) -> None:
+        """The sensor console's settings: the mail recipients, and for a locally managed sensor the
+        setting groups saved on its pages (applied now; a managed sensor keeps its console's)."""
+        self.store = store
+        self.mailer.sensor_name = self._name
+        self.apply_local_settings()
+
+    def apply_local_settings(self, reset: bool = False) -> None:
+        """Apply the setting groups saved on this sensor's console (``reset``: every group to "not
+        set" first, after Clear data). Does nothing on a console-managed sensor."""
+        if self.store is None or not self.locally_managed():
+            return
+        saved = self.store.system_groups()
+        values = {k: saved.get(k, d) for k, d in LOCAL_GROUP_DEFAULTS.items()} if reset else saved
+        values = {k: v for k, v in values.items() if k in LOCAL_GROUP_DEFAULTS}
+        if values:
+            self.apply_config(values, local=True)
+
+    def _name(self) -> str:
+        import socket
+
+        net = self.store.network if self.store is not None else None
+        return (net.hostname if net and net.hostname else "") or socket.gethostname()
+
+    def _mail_setup(self) -> MailSetup | None:
+        """The mail server in force (pushed, or saved here) with this sensor's secrets and recipients."""
+        recipients = self.store.mail_recipients if self.store is not None else []
+        return mail_setup(self.system.mail_server, recipients, self.secrets.get())
+
+    def _mail_result(self, result: MailResult) -> None:
+        title = f"E-mail {'sent' if result.sent else 'not sent'}: {result.subject}"
+        with self.lock:
+            self.sensor.timeline.add(
+                result.at, EventType.MAIL, title, sent=result.sent, detail=result.detail,
+                attempts=result.attempts,
+            )  # fmt: skip
 
     def _ad_in_use(self) -> bool:
         """Whether the sensor console would ask Active Directory at sign-in (settings usable)."""
@@ -210,6 +280,40 @@ class SensorNode:
             return AdConfig.from_settings(self.system.active_directory, {}) is not None
         except ValueError:
             return False
+
+    def check_link(self, now: float | None = None) -> None:
+        """E-mail when the sensor has not reached its console for ``link_mail_after`` seconds (the
+        seed's disconnected-sensor e-mail, from the sensor's side: its own mail server may still be
+        reachable when the console is not), and once more when the connection is back."""
+        now = time.time() if now is None else now
+        error = self.runtime.last_error
+        if error is None:
+            if self._link_mailed:
+                self.mailer.notify(
+                    "Connection to the management console restored",
+                    f"The sensor reaches its management console again at {self._console_address()}.",
+                )
+            self._link_down_since, self._link_mailed = None, False
+            return
+        if self._link_down_since is None:
+            self._link_down_since = now
+        if not self._link_mailed and now - self._link_down_since >= self.link_mail_after:
+            minutes = max(1, round((now - self._link_down_since) / 60))
+            self._link_mailed = self.mailer.notify(
+                "Sensor not communicating with the management console",
+                f"The sensor has not reached its management console at {self._console_address()} for "
+                f"{minutes} min. Check network connectivity or certificate validation.\n\nLast error: {error}",
+            )
+
+    def _console_address(self) -> str:
+        try:
+            return self.runtime.state.load().address
+        except (LinkError, OSError, ValueError, TypeError):
+            return "(unknown)"
+
+    def _mail_in_use(self) -> bool:
+        setup = self._mail_setup()
+        return setup is not None and bool(setup.recipients)
 
     def snmp_health(self) -> SensorHealth:
         """The figures SNMP MIB monitoring serves (see :mod:`otwatch.sensor.node.snmpagent`)."""
@@ -252,6 +356,7 @@ class SensorNode:
                 notices += self.ports.check(name, sample, now)
         for n in notices:
             (log.warning if n.failure else log.info)("%s: %s", n.title, n.message)
+            self.mailer.notify(n.title, n.message)  # queued: the watcher never waits on the mail server
             with self.lock:
                 self.sensor.timeline.add(
                     now, EventType.MONITORING, n.title, interface=n.interface,
@@ -431,7 +536,9 @@ class SensorNode:
                 "learning": s.learning,
             }
             system = {
-                **self.system.status(self.snmp.status(), ad_in_use=self._ad_in_use()),
+                **self.system.status(
+                    self.snmp.status(), ad_in_use=self._ad_in_use(), mail_in_use=self._mail_in_use()
+                ),
                 "dns_reverse_lookup": self.dns.status(),
                 "subnets": [str(n) for n in s.settings.subnets],
                 "port_aliases": {str(k): v for k, v in sorted(s.settings.port_aliases.items())},
@@ -469,6 +576,7 @@ class SensorNode:
             except Exception:
                 log.exception("building a report failed")
             self.snmp.apply(self.system.snmp_mib_monitoring)  # new secrets, a port that became free
+            self.check_link()
 
     # ------------------------------------------------------------ lifecycle
     def run(self, connected: bool = True) -> None:
@@ -493,4 +601,5 @@ class SensorNode:
                 src.stopped = True
         self.dns.stop()
         self.snmp.stop()
+        self.mailer.stop()
         self.runtime.stop()

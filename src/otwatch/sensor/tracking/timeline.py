@@ -35,6 +35,7 @@ class EventType(StrEnum):
     CLEAR = "Data cleared"
     BACKUP = "Backup"
     MONITORING = "Monitoring port"
+    MAIL = "E-mail"
 
 
 @dataclass(slots=True)

@@ -27,15 +27,25 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 from starlette.middleware.sessions import SessionMiddleware
 
+from otwatch.sensor.config.syssettings import LocalSecrets
 from otwatch.sensor.config.timefmt import format_time
 from otwatch.sensor.local import adauth
 from otwatch.sensor.local.hostnet import HostNetwork, RecordOnly
 from otwatch.sensor.local.store import Role, SensorStore
 from otwatch.sensor.local.uploads import PcapLibrary
+from otwatch.sensor.node.mailer import Mailer, mail_setup
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.timeline import EventType
-from otwatch.sensor.web import activation_page, backup_page, detection, mining, pages, system
+from otwatch.sensor.web import (
+    activation_page,
+    backup_page,
+    detection,
+    integrations,
+    mining,
+    pages,
+    system,
+)
 from otwatch.sensor.web.deps import (
     WEB_DIR,
     ConsoleDep,
@@ -67,9 +77,26 @@ def create_sensor_app(
     library = PcapLibrary(settings_store.pcap_dir)
     if pcap_max_bytes is not None:
         library.max_bytes = pcap_max_bytes
+    host = SensorHost(node_or_sensor)
+    if host.node is not None:
+        host.node.attach_store(settings_store)  # recipients; a locally managed sensor's own groups
+        mailer, secrets = host.node.mailer, host.node.secrets
+    else:  # a bare pipeline (tests, analysis): the console sends the e-mail itself
+        secrets = LocalSecrets(settings_store.dir.parent)
+        mailer = Mailer(
+            lambda: mail_setup(
+                settings_store.system_group("mail_server"), settings_store.mail_recipients, secrets.get()
+            )
+        )
     console = SensorConsole(
-        SensorHost(node_or_sensor), settings_store, library, network or RecordOnly(), templates
+        host, settings_store, library, network or RecordOnly(), templates, mailer, secrets
     )
+    mailer.sensor_name = console.sensor_name
+    if host.node is None:
+        mailer.on_result = lambda r: console.event(
+            EventType.MAIL, f"E-mail {'sent' if r.sent else 'not sent'}: {r.subject}", sent=r.sent,
+            detail=r.detail, attempts=r.attempts,
+        )  # fmt: skip
 
     @pass_context
     def fmt_time(ctx: Context, value: Any) -> str:
@@ -86,6 +113,7 @@ def create_sensor_app(
     def data_cleared() -> None:
         console.apply_retention()
         console.apply_detection()
+        console.apply_system(reset=True)
         console.event(EventType.CLEAR, "Data cleared: learned data, alerts, devices and configuration")
 
     settings_store.on_changed = setting_saved
@@ -93,6 +121,7 @@ def create_sensor_app(
     console.apply_retention()
     console.apply_detection()
     console.apply_monitoring()
+    console.apply_system()
     templates.env.filters["fmt_bytes"] = format_bytes
     templates.env.filters["fmt_number"] = format_number
 
@@ -149,6 +178,7 @@ def create_sensor_app(
     app.include_router(mining.router)
     app.include_router(activation_page.router)
     app.include_router(backup_page.router)
+    app.include_router(integrations.router)
     return app
 
 

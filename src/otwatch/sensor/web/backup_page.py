@@ -41,7 +41,8 @@ def state_dir(c: SensorConsole) -> Path:
 
 def back_up(c: SensorConsole, why: str) -> Backup:
     """A backup now (``why``: "on demand" or "scheduled"), pruned to the kept count; the result is an
-    event on the timeline either way, so a failed scheduled backup is seen."""
+    event on the timeline and an e-mail to the sensor's recipients either way (seed 003: e-mail about
+    failed sensor backups), so a failed scheduled backup is seen."""
     settings = c.store.backup_settings
     folder = settings.folder(state_dir(c))
     with c.host.lock:
@@ -53,9 +54,19 @@ def back_up(c: SensorConsole, why: str) -> Backup:
         removed = prune(folder, settings.keep)
     except OSError as exc:
         c.event(EventType.BACKUP, f"Backup failed ({why}): {exc}", result="failed", folder=str(folder))
+        c.mailer.notify(
+            f"Sensor backup failed ({why})",
+            f"The {why} backup of the sensor could not be written to {folder}: {exc}.\n"
+            "Check the backup folder (System settings > Sensor management > Backup & restore).",
+        )
         raise
     c.event(EventType.BACKUP, f"Backup made ({why}): {made.name}", result="ok", folder=str(folder),
             size=made.size, removed=[p.name for p in removed])  # fmt: skip
+    c.mailer.notify(
+        f"Sensor backup made ({why})",
+        f"The {why} backup of the sensor succeeded: {made.name} ({made.size:,} bytes) in {folder}."
+        + (f"\nOlder backups removed: {', '.join(p.name for p in removed)}." if removed else ""),
+    )
     return made
 
 
@@ -166,6 +177,10 @@ async def backup_restore(request: Request, c: ConsoleDep, user: CurrentUser) -> 
     try:
         baseline = await asyncio.to_thread(restore_backup, data, state_dir(c))
     except BackupError as exc:
+        c.mailer.notify(
+            "Sensor backup restore refused",
+            f"Restoring {upload.filename} on the sensor was refused; nothing was restored: {exc}.",
+        )
         return _page(request, c, user, 400, error=f"Nothing was restored: {exc}")
     if baseline is not None:
         import json
@@ -175,6 +190,11 @@ async def backup_restore(request: Request, c: ConsoleDep, user: CurrentUser) -> 
             c.host.sensor.baseline.replace_with(learned)
     c.store.reload()
     c.event(EventType.BACKUP, f"Backup restored: {upload.filename}", result="restored")
+    c.mailer.notify(
+        "Sensor backup restored",
+        f"The backup {upload.filename} was restored on the sensor: its settings and learned baseline are in "
+        "use; the pairing with the console and the certificates take effect when the sensor restarts.",
+    )
     flash(
         request,
         f"Restored {upload.filename}: the settings and the learned baseline are in use; the pairing with "

@@ -18,10 +18,13 @@ from fastapi.templating import Jinja2Templates
 
 from otwatch import __version__
 from otwatch.inventory.vocabulary import AlertStatus, Engine, Severity
+from otwatch.sensor.config.syssettings import LocalSecrets
 from otwatch.sensor.config.timefmt import format_time, zone_label
 from otwatch.sensor.local.hostnet import HostNetwork
 from otwatch.sensor.local.store import Role, SensorStore
 from otwatch.sensor.local.uploads import PcapLibrary
+from otwatch.sensor.node.mailer import Mailer
+from otwatch.sensor.node.managed import LOCAL_GROUP_DEFAULTS, apply_reading_settings
 from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.sensor.tracking.timeline import EventType, LogBook, sensor_logs
 from otwatch.sensor.web.host import SensorHost
@@ -51,6 +54,8 @@ class SensorConsole:
     library: PcapLibrary
     network: HostNetwork
     templates: Jinja2Templates
+    mailer: Mailer  # the sensor's own e-mail (the node's, or the console's for a bare pipeline)
+    secrets: LocalSecrets  # the sensor's own secrets (mail password, SNMP community, AD bind password)
     logs: LogBook = field(default_factory=sensor_logs)
     players: list[threading.Thread] = field(default_factory=list)
     throttle: MemoryThrottle = field(default_factory=MemoryThrottle)  # per (name, client address)
@@ -104,6 +109,32 @@ class SensorConsole:
         node = self.host.node
         if node is not None:
             node.ports.configure(*self.store.monitoring)
+
+    def apply_system(self, reset: bool = False) -> None:
+        """The setting groups saved on a locally managed sensor's pages (mail server, SNMP, AD, DNS,
+        subnets, port aliases) onto what uses them; ``reset`` after Clear data."""
+        node = self.host.node
+        if node is not None:
+            node.apply_local_settings(reset)
+            return
+        saved = self.store.system_groups()  # a bare pipeline: subnets and port aliases are all it has
+        values = {k: saved.get(k, LOCAL_GROUP_DEFAULTS[k]) for k in ("subnets", "port_aliases")}
+        if reset or any(k in saved for k in values):
+            with self.host.lock:
+                apply_reading_settings(self.host.sensor, values)
+
+    def group_in_force(self, name: str) -> Any:
+        """What a setting group is now (the console's on a managed sensor, the saved one otherwise)."""
+        if name in ("subnets", "port_aliases"):
+            with self.host.lock:
+                st = self.host.sensor.settings
+                if name == "subnets":
+                    return [str(n) for n in st.subnets]
+                return dict(sorted(st.port_aliases.items()))
+        node = self.host.node
+        if node is not None:
+            return getattr(node.system, name)
+        return self.store.system_group(name)
 
     def apply_retention(self) -> None:
         """The saved retention limits onto the running sensor and the log book, enforced now."""

@@ -83,7 +83,7 @@ function initAgentsPage() {
       td(a.ip || a.hostname),
       td(badge),
       td(text(a.last_scan_result)),
-      td(text(a.active_query_networks.join(", "))),
+      td(text(a.active_query_networks.concat(a.duplicated_networks || []).join(", "))),
       td(text(a.name)),
       td(host, "host-asset"),
       td(a.scan_schedule),

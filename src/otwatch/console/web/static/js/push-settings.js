@@ -51,6 +51,12 @@ export function initPushSettings() {
       p.textContent = out.value === null ? "This sensor has no " + out.label + " settings to share." : "Not set on this sensor (defaults shown).";
       parts.push(p);
     }
+    const edit = document.createElement("a");
+    edit.href = "/sensors/" + encodeURIComponent(out.sensor_id) + "#system-settings";
+    edit.textContent = "Edit on this sensor's page";
+    const p = document.createElement("p");
+    p.appendChild(edit);
+    parts.push(p);
     current.replaceChildren(...parts);
     secretNote.hidden = !out.not_pushed;
     secretNote.textContent = out.not_pushed ? "Not pushed: " + out.not_pushed + ". Enter it on each sensor." : "";

@@ -1,5 +1,6 @@
-// A sensor's Overview: its name and site, its Learning Mode and engine switches.
+// A sensor's Overview: its name and site, its Learning Mode and engine switches, its System settings.
 import { api, errorOf, reloadWith, showError } from "./common.js";
+import { initSensorSettings } from "./sensor-settings.js";
 import { initSensorControls } from "./sensor-switches.js";
 
 function initSensorName() {
@@ -17,3 +18,4 @@ function initSensorName() {
 
 initSensorName();
 initSensorControls();
+initSensorSettings();
