@@ -65,6 +65,12 @@ PAGES = {
     "/api/v1/assets/{asset}/conversations": 5,
     "/api/v1/assets/{asset}/alerts": 7,
     "/api/v1/assets/{asset}/timeline": 7,
+    # the Network Map: the options of its filters; its graph (every asset drawn, here without a
+    # conversation, read in one statement per 500)
+    "/network-map": 5,
+    "/api/v1/map": 9,  # + 2 counting the ghosts out, when there are ghosts; + 2 the open alerts
+    "/api/v1/map?isolated=true&group=purdue": 10,
+    "/api/v1/assets/{asset}/neighbourhood?hops=2": 9,
     "/api/v1/alerts": 5,
     "/api/v1/alerts/{alert}": 4,
 }

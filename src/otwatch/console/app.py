@@ -43,6 +43,8 @@ from otwatch.console.forwarding.routes import deliveries_router
 from otwatch.console.forwarding.routes import router as forwarding_router
 from otwatch.console.mail import pages as mail_pages
 from otwatch.console.mail.routes import router as mail_router
+from otwatch.console.netmap import pages as netmap_pages
+from otwatch.console.netmap.routes import router as netmap_router
 from otwatch.console.networks import pages as networks_pages
 from otwatch.console.networks.routes import router as networks_router
 from otwatch.console.notifications import pages as notifications_pages
@@ -236,6 +238,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         mail_router,
         dashboard_router,
         vulnerabilities_router,
+        netmap_router,
     ):
         app.include_router(r)
     # the server-rendered pages: each domain's own, in the console's menu order
@@ -244,6 +247,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         dashboard_pages,  # the page after signing in
         fleet_pages,  # Agents, Sites and Sensors
         assets_pages,
+        netmap_pages,  # Network Map
         networks_pages,
         credentials_pages,
         auth_pages,

@@ -96,7 +96,7 @@ def asset_report(a: Asset) -> AssetReport:
     console merges by source rank; a class the sensor inferred from behaviour says so)."""
     d = a.as_dict()
     sources = dict(a.identity.sources)
-    if a.device_type is not None and a.device_type != a.identity.identity.device_type:
+    if a.typed_by_behaviour:
         sources["device_type"] = "behaviour"
     return AssetReport(
         ip=a.ip,
@@ -109,8 +109,8 @@ def asset_report(a: Asset) -> AssetReport:
         firmware=d["firmware"],
         serial=d["serial"],
         device_type=d["device_type"],
-        type_reason=a.type_reason if sources.get("device_type") == "behaviour" else None,
-        ghost=not a.heard and a.mac is None,  # an address and nothing else: a MAC on the wire is a NIC
+        type_reason=d["type_reason"],
+        ghost=d["ghost"],
         state=d["state"],
         protocols=[ProtocolReport(name=p.protocol, role=p.role.value) for p in a.protocols.values()],
         modules=d.get("modules", []),
