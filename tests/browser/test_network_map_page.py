@@ -37,7 +37,8 @@ def _errors(page: Page) -> list[str]:
 def _ready(page: Page, graph: str, nodes: int) -> None:
     box = page.locator(f"#{graph}")
     expect(box).to_have_attribute("data-state", "ready", timeout=20_000)  # 750 kB of script, a layout
-    expect(box).to_have_attribute("data-nodes", str(nodes))
+    # a redraw (a filter, 2 hops) may still show the previous graph as ready: wait as long for its count
+    expect(box).to_have_attribute("data-nodes", str(nodes), timeout=20_000)
 
 
 def _cy(page: Page, graph: str, expr: str) -> Any:
