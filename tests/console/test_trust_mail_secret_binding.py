@@ -57,6 +57,17 @@ def test_stored_smtp_password_is_not_sent_to_another_server(
         assert t["ok"], t
         assert good.passwords == [SECRET]
 
+        # a cross-site write riding on the session cookie (no CSRF token) changes nothing either
+        forged = admin.put(
+            "/api/v1/mail", json={**_body(other.port), "password": "x"}, headers={"X-CSRF-Token": ""}
+        )
+        assert forged.status_code == 403 and forged.json()["error"]["code"] == "csrf_failed", forged.text
+        forged = admin.post(
+            "/api/v1/mail/test", json={"to": "ot@plant.example"}, headers={"X-CSRF-Token": ""}
+        )
+        assert forged.status_code == 403, forged.text
+        assert good.passwords == [SECRET]
+
         # another port (a server of the reader's own): refused, nothing changes, nothing is sent there
         _refused(admin.put("/api/v1/mail", json=_body(other.port)))
         admin.post("/api/v1/mail/test", json={"to": "ot@plant.example"})
