@@ -3,18 +3,20 @@ password kept is refused at the password field, in words; typed again, it saves.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import LiveConsole
-from tests.listeners import smtp_server
+from tests.listeners import make_tls, smtp_server
 
 pytestmark = pytest.mark.browser
 
 
 def test_another_mail_server_needs_the_password_typed_again(
-    browser: Browser, page: Page, live_console: LiveConsole
+    browser: Browser, page: Page, live_console: LiveConsole, tmp_path: Path
 ) -> None:
     with smtp_server() as (ctl, _sink):
         sign_in(page, live_console.url)
@@ -25,8 +27,15 @@ def test_another_mail_server_needs_the_password_typed_again(
         page.get_by_label("Authentication").check()
         page.get_by_label("Username").fill("relay")
         page.get_by_label("Password").fill("stored-Smtp-Secret-42")
+        page.get_by_label("SSL").select_option("starttls")
+        page.get_by_label("CA certificate (PEM, optional)").fill(make_tls(tmp_path / "ca").ca_pem)
         page.get_by_role("button", name="Save").click()
         expect(page.locator("#flash")).to_have_text("Mail server saved")
+
+        page.reload()  # saved again as the page shows it (CA and all): the same server keeps the password
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator("#flash")).to_have_text("Mail server saved")
+        expect(page.locator("#mail-form .form-error")).to_be_hidden()
 
         page.reload()
         expect(page.get_by_label("Password")).to_have_attribute("placeholder", "unchanged (stored)")
@@ -47,7 +56,7 @@ def test_another_mail_server_needs_the_password_typed_again(
 
 
 def test_another_webhook_receiver_needs_the_header_values_typed_again(
-    browser: Browser, page: Page, live_console: LiveConsole
+    browser: Browser, page: Page, live_console: LiveConsole, tmp_path: Path
 ) -> None:
     """Finding 33 on the rule's edit form: the masked header is refused for another receiver."""
     sign_in(page, live_console.url)
@@ -57,8 +66,16 @@ def test_another_webhook_receiver_needs_the_header_values_typed_again(
     page.get_by_label("Send by").select_option("webhook")
     page.get_by_label("URL").fill("https://127.0.0.1:9443/hook")
     page.get_by_label("Extra headers").fill("Authorization: Bearer stored-Hook-Token-42")
+    page.locator("#rule-webhook-ca").fill(make_tls(tmp_path / "ca").ca_pem)
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#flash")).to_have_text("Rule created")
+    # saved again as the form shows it (masked value, CA and all): the same receiver keeps the value
+    edit = page.locator("#rules-table tbody tr", has_text="SIEM hook").get_by_role(
+        "link", name="Edit SIEM hook"
+    )
+    edit.click()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#flash")).to_have_text("Rule saved")
 
     page.locator("#rules-table tbody tr", has_text="SIEM hook").get_by_role(
         "link", name="Edit SIEM hook"
