@@ -106,3 +106,23 @@ def test_pushed_ad_server_does_not_get_the_stored_bind_password(
             assert "set for another server" in r.text and "ad_bind_password" in r.text, r.text
             assert not any(SECRET.encode() in chunk for chunk in got)
             assert not any(b"users-own-Password-1" in chunk for chunk in got)
+
+
+def test_binding_follows_the_ca_and_a_password_set_again(tmp_path: Path) -> None:
+    """Another CA certificate (set on its own, `otwatch sensor secret mail_ca_certificate`) is another
+    server as far as the password goes; the password set again is bound anew; the file stays 0600."""
+    from otwatch.sensor.config.syssettings import LocalSecrets
+
+    secrets = LocalSecrets(tmp_path)
+    groups = {"mail_server": _pushed(2525)}
+    secrets.set("mail_password", SECRET)
+    assert secrets.for_use(groups)["mail_password"] == SECRET  # first use: bound to 127.0.0.1:2525
+    assert secrets.for_use({"mail_server": {**_pushed(2525), "port": "2525"}})["mail_password"] == SECRET
+    secrets.set("mail_ca_certificate", "-----BEGIN CERTIFICATE-----\nreader's\n-----END CERTIFICATE-----\n")
+    held = secrets.for_use(groups)
+    assert "mail_password" not in held and "set for another server" in held["mail_password@moved"]
+    assert secrets.get()["mail_password"] == SECRET  # kept for the sensor's own forms, not sent
+    secrets.set("mail_password", "typed-again")
+    assert secrets.for_use(groups)["mail_password"] == "typed-again"
+    assert not any("@" in k for k in secrets.get())
+    assert (tmp_path / "system-secrets.json").stat().st_mode & 0o777 == 0o600
