@@ -77,7 +77,7 @@ def _on_signal(signum: int, frame: FrameType | None) -> None:
 
 
 def _otwatch(*args: str) -> list[str]:
-    return [sys.executable, "-m", "otwatch", *args]
+    return [sys.executable, "-P", "-m", "otwatch", *args]  # -P: nothing from the working directory
 
 
 def _seed(ctx: ConsoleContext, kind: str) -> str:

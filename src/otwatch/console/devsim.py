@@ -280,7 +280,7 @@ def modbus_peer(
     import json
 
     with _workdir(workdir) as wd:
-        argv = [PYTHON, "-c", _MODBUS_SCRIPT, _loopback(host), str(port), json.dumps(dict(identity))]
+        argv = [PYTHON, "-P", "-c", _MODBUS_SCRIPT, _loopback(host), str(port), json.dumps(dict(identity))]
         with _running(Peer("modbus", host, port, "tcp", argv, wd)) as peer:
             yield peer
 
@@ -338,7 +338,7 @@ def s7_peer(
     import json
 
     with _workdir(workdir) as wd:
-        argv = [PYTHON, "-c", _S7_SCRIPT, _loopback(host), str(port)]
+        argv = [PYTHON, "-P", "-c", _S7_SCRIPT, _loopback(host), str(port)]
         if rack is not None:
             argv.append(json.dumps(dict(rack)))
         with _running(Peer("s7", host, port, "tcp", argv, wd)) as peer:

@@ -100,7 +100,7 @@ def pair(
     if sys.platform == "win32":  # a Windows service instead (`otwatch agent service install`, or the MSI)
         return
     unit = base / f"otwatch-{kind}.service"
-    exe = shutil.which("otwatch") or f"{sys.executable} -m otwatch"
+    exe = shutil.which("otwatch") or f"{sys.executable} -P -m otwatch"  # -P: not from the cwd
     unit.write_text(UNIT.format(kind=kind, exe=exe, command=command, base=base, extra=unit_extra))
     out.print(
         f"systemd unit written to {unit} (copy to /etc/systemd/system and `systemctl enable --now otwatch-{kind}`)"

@@ -365,12 +365,18 @@ def check_version_payload(pkg: Package) -> None:
 
 def precheck_code(lib: Path, version: str, module: str) -> None:
     """The code in ``lib`` imports ``module`` and says it is ``version`` — in a child interpreter,
-    before anything is switched to it."""
+    before anything is switched to it. ``-P``: the working directory is not put before ``lib`` on
+    ``sys.path``, so nothing left there is checked (or run) in its place."""
     code = f"import {module}, otwatch; print(otwatch.__version__)"
     env = dict(os.environ, PYTHONPATH=str(lib))
     try:
         r = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, check=False
+            [sys.executable, "-P", "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise PackageError(f"version {version} does not start (import timed out)") from exc

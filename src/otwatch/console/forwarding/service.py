@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -168,14 +169,46 @@ def enqueue_notification(db: Session, n: SystemNotification) -> int:
 # ---------------------------------------------------------------- rules
 
 
-def _split_action(body: RuleIn, old_headers: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def _receiver(action: dict[str, Any]) -> tuple[object, ...]:
+    """What names the webhook receiver its header values go to: scheme, host and port of the URL
+    (another path on it is the same receiver), the certificate check and the CA trusted for it."""
+    try:
+        url = httpx.URL(str(action.get("url", "")))
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return (str(action.get("url", "")),)
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    return (
+        url.scheme,
+        url.host.lower(),
+        port,
+        bool(action.get("verify_tls", True)),
+        action.get("ca_pem") or None,
+    )
+
+
+def _split_action(
+    body: RuleIn, old_headers: dict[str, str], old_action: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The action without its header values, and the values (masked ones kept from ``old_headers``).
+
+    A masked value is kept only for the receiver it was entered for (finding 33, as 24 and 31 for
+    passwords): another one, or another certificate check or CA, would be handed the stored value
+    (never shown again) by the rule's Test or its next delivery."""
     action = body.action.model_dump(mode="json")
     headers: dict[str, str] = action.pop("headers", None) or {}
+    kept: list[str] = []
     for name, value in list(headers.items()):
         if value == MASK:
             if name not in old_headers:
                 raise invalid(f"header {name!r}: give its value (the masked value is only for kept headers)")
             headers[name] = old_headers[name]
+            kept.append(name)
+    if kept and _receiver(action) != _receiver(old_action):
+        raise invalid(
+            f"type the header values again ({', '.join(kept)}): the stored ones were set for another "
+            "receiver (scheme, host, port, certificate check or CA certificate) and are sent only to that one",
+            [{"field": "action.headers"}],
+        )
     return action, headers
 
 
@@ -200,7 +233,7 @@ def _apply(db: Session, vault: Vault, rule: ForwardingRule, body: RuleIn) -> Non
     if clash is not None and clash.id != rule.id:
         raise conflict(f"a forwarding rule named {body.name!r} already exists")
     old = rule_headers(rule, vault) if rule.action_type == "webhook" else {}
-    action, headers = _split_action(body, old)
+    action, headers = _split_action(body, old, dict(rule.action or {}))
     rule.name, rule.enabled = body.name, body.enabled
     rule.report_alerts = body.report_alerts
     rule.report_system_notifications = body.report_system_notifications

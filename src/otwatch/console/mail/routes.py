@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from otwatch.console.audit import service as audit
 from otwatch.console.deps import CtxDep, SessionDep, SettingsAdmin, Viewer
-from otwatch.console.errors import conflict
+from otwatch.console.errors import conflict, invalid
 from otwatch.console.forwarding.schemas import EMAIL_PATTERN, TestResult, check_ca_pem
 from otwatch.console.mail import service
 from otwatch.console.mail.models import MailServer
@@ -34,7 +34,10 @@ class MailSettingsIn(BaseModel):
     authentication: bool = False
     username: str = Field(default="", max_length=320)
     password: str | None = Field(
-        default=None, max_length=1000, description="omit to keep the stored password; empty clears it"
+        default=None,
+        max_length=1000,
+        description="omit to keep the stored password (only while the server, port, SSL, certificate "
+        "checks, CA and account stay the same: another server needs it typed again); empty clears it",
     )
     ntlm: bool = Field(
         default=False,
@@ -95,7 +98,10 @@ def get_settings(_: Viewer, db: SessionDep) -> MailSettingsOut:
 @router.put("", response_model=MailSettingsOut)
 def put_settings(body: MailSettingsIn, p: SettingsAdmin, ctx: CtxDep, db: SessionDep) -> MailSettingsOut:
     values = body.model_dump(exclude={"password"})
-    row = service.save(db, ctx.vault, p.actor, values, body.password)
+    try:
+        row = service.save(db, ctx.vault, p.actor, values, body.password)
+    except service.MailError as exc:  # the stored password is bound to its server (finding 31)
+        raise invalid(str(exc), [{"field": "password"}]) from exc
     audit.record(
         db,
         p.actor,

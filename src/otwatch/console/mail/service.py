@@ -74,11 +74,45 @@ def load_config(db: Session, vault: Vault) -> MailConfig | None:
     )
 
 
+#: What names the server the stored password was entered for (finding 31, as finding 24 on the
+#: sensor): change one and the password must be typed again, or Save and Send test email would hand
+#: the stored one (never shown again) to whatever server the form names. Verification off or another
+#: CA lets a reader's certificate stand in for the same name; ``authentication`` is here so that a
+#: save with it off (the password not sent) cannot carry the password to a new server for later.
+SERVER_IDENTITY: tuple[str, ...] = (
+    "host",
+    "port",
+    "security",
+    "verify_tls",
+    "ca_pem",
+    "username",
+    "authentication",
+)
+PASSWORD_AGAIN = (
+    "enter the password again: the stored one was set for another server (address, port, SSL, "
+    "certificate checks, CA certificate or account) and is sent only to that one"
+)
+
+
+def password_moved(row: MailServer | None, values: dict[str, object], password: str | None) -> bool:
+    """True when ``values`` name another server than ``row`` and the stored password would go with it
+    (nothing typed). With authentication off the password is not sent, so it may stay."""
+    if password is not None or row is None or row.password is None:
+        return False
+    if not values.get("authentication", row.authentication):
+        return False
+    return any(k in values and values[k] != getattr(row, k) for k in SERVER_IDENTITY)
+
+
 def save(
     db: Session, vault: Vault, actor: str, values: dict[str, object], password: str | None
 ) -> MailServer:
-    """Store the settings; ``password=None`` keeps the stored one, ``""`` clears it."""
+    """Store the settings; ``password=None`` keeps the stored one, ``""`` clears it.
+
+    Raises MailError (nothing stored) when the stored password would move to another server."""
     row = get_row(db)
+    if password_moved(row, values, password):
+        raise MailError(PASSWORD_AGAIN, permanent=True)
     if row is None:
         row = MailServer(id=1)
         db.add(row)

@@ -207,7 +207,9 @@ def register_tools(app: typer.Typer) -> None:
     ) -> None:
         """Set one of this sensor's own secrets (snmp_community, snmp_v3_auth_key, snmp_v3_priv_key,
         ad_bind_password, ad_ca_certificate, mail_password): never pushed between sensors, never
-        reported to the console. SNMP uses a new value within one report period, AD at the next sign-in."""
+        reported to the console. SNMP uses a new value within one report period, AD at the next sign-in.
+        A mail or bind password is bound to the server in force at its first use: one the console
+        pushes later gets nothing until it is set again (finding 34)."""
         from otwatch.sensor.config.syssettings import SECRETS, LocalSecrets
 
         if name not in SECRETS:

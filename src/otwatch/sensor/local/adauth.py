@@ -290,6 +290,8 @@ def sign_in(
         raise AdUnavailable(f"the Active Directory settings cannot be used: {exc}") from exc
     if cfg is None:
         return None
+    if cfg.bind_dn and secrets.get("ad_bind_password@moved"):  # neither password goes to this server
+        raise AdUnavailable(secrets["ad_bind_password@moved"])
     user = authenticate(cfg, username, password)
     if user is None:
         return None

@@ -63,6 +63,7 @@ class MailConfig:
     password: str = field(default="", repr=False)
     ntlm: bool = False
     ca_pem: str = ""
+    held_back: str = ""  # why the stored password is not sent to this server (it was set for another)
 
     @classmethod
     def from_group(cls, group: Mapping[str, Any] | None, secrets: Mapping[str, str]) -> MailConfig | None:
@@ -78,6 +79,7 @@ class MailConfig:
             password=secrets.get("mail_password", ""),
             ntlm=bool(group.get("ntlm")),
             ca_pem=secrets.get("mail_ca_certificate", ""),
+            held_back=secrets.get("mail_password@moved", ""),
         )
 
 
@@ -157,6 +159,8 @@ def send_mail(
     """Send one message now; returns notes for the operator. MailError says what went wrong."""
     if not to:
         raise MailError("no recipients are set (Mail server > Recipients)", permanent=True)
+    if cfg.username and cfg.held_back:  # neither the password nor an empty one goes to this server
+        raise MailError(cfg.held_back, permanent=True)
     sender = cfg.sender or f"otwatch-sensor@{socket.getfqdn()}"
     msg = build_message(sender, to, subject, body)
     where = f"{cfg.host}:{cfg.port}"

@@ -264,7 +264,7 @@ class SensorNode:
     def _mail_setup(self) -> MailSetup | None:
         """The mail server in force (pushed, or saved here) with this sensor's secrets and recipients."""
         recipients = self.store.mail_recipients if self.store is not None else []
-        return mail_setup(self.system.mail_server, recipients, self.secrets.get())
+        return mail_setup(self.system.mail_server, recipients, self.secrets.for_use(self.system.groups()))
 
     def _mail_result(self, result: MailResult) -> None:
         title = f"E-mail {'sent' if result.sent else 'not sent'}: {result.subject}"

@@ -47,7 +47,9 @@ log = logging.getLogger("otwatch.sensor.node.versions")
 
 RESTART_EXIT = 75  # the sensor asks its supervisor to start the (new) current version
 LOG_TAIL_BYTES = 64 * 1024  # of the failed version's output, sent up as the failure log
-RUN_COMMAND = (sys.executable, "-m", "otwatch", "sensor", "run")
+#: ``-P``: nothing is imported from the supervisor's working directory, which would come before the
+#: installed code and the version's lib/ (finding 32, as finding 28 for the console's update).
+RUN_COMMAND = (sys.executable, "-P", "-m", "otwatch", "sensor", "run")
 STOP_GRACE = 15.0  # seconds a stopped sensor (and what it started) has after SIGTERM, before SIGKILL
 
 

@@ -85,7 +85,9 @@ def create_sensor_app(
         secrets = LocalSecrets(settings_store.dir.parent)
         mailer = Mailer(
             lambda: mail_setup(
-                settings_store.system_group("mail_server"), settings_store.mail_recipients, secrets.get()
+                settings_store.system_group("mail_server"),
+                settings_store.mail_recipients,
+                secrets.for_use({"mail_server": settings_store.system_group("mail_server")}),
             )
         )
     console = SensorConsole(
@@ -214,7 +216,8 @@ def _auth_router() -> Any:
                 return local, None
             if node is None:
                 return None
-            signed = adauth.sign_in(node.system.active_directory, node.secrets.get(), name, secret)
+            held = node.secrets.for_use(node.system.groups())  # a bind password for its server only
+            signed = adauth.sign_in(node.system.active_directory, held, name, secret)
             return None if signed is None else (signed[0], signed[1].username)
 
         try:  # login CSRF, lockout per normalised name, one answer (otwatch.ui.signin)

@@ -36,7 +36,7 @@ from otwatch.sensor.config.sysgroups import (
     parse_role_lines,
     validate,
 )
-from otwatch.sensor.config.syssettings import SECRETS
+from otwatch.sensor.config.syssettings import BOUND_SECRETS, MOVED, SECRETS
 from otwatch.sensor.local import adauth
 from otwatch.sensor.node.dnslookup import LookupConfig, ptr_query
 from otwatch.sensor.node.mailer import MailError, mail_setup
@@ -557,6 +557,9 @@ def _make_routes(page: GroupPage) -> None:
             c.apply_system()
         elif page.group == "snmp_mib_monitoring" and c.host.node is not None:
             c.host.node.snmp.apply(c.host.node.system.snmp_mib_monitoring)  # a new community, at once
+        for name, (group_name, _, _) in BOUND_SECRETS.items():
+            if group_name == page.group and secrets.get(name):  # typed now: for the server in force
+                c.secrets.bind(name, c.group_in_force(page.group))
         flash(
             request, f"{page.title} saved." if editable else f"{page.title}: this sensor's own values saved."
         )
@@ -576,10 +579,14 @@ class TestResult:
     message: str
 
 
-def _secrets_with(c: SensorConsole, typed: dict[str, str | None]) -> dict[str, str]:
-    """The stored secrets, with what was typed in the form (unsaved) taking their place."""
-    out = dict(c.secrets.get())
+def _secrets_with(
+    c: SensorConsole, group_name: str, group: Any, typed: dict[str, str | None]
+) -> dict[str, str]:
+    """The stored secrets (a password only for the server it is bound to, finding 34), with what was
+    typed in the form (unsaved) taking their place."""
+    out = dict(c.secrets.for_use({group_name: group}))
     for k, v in typed.items():
+        out.pop(k + MOVED, None)
         if v is None:
             out.pop(k, None)
         else:
@@ -595,7 +602,7 @@ def _run_test(
     typed: dict[str, str | None],
     recipients: list[str] | None,
 ) -> TestResult:
-    secrets = _secrets_with(c, typed)
+    secrets = _secrets_with(c, page.group, group, typed)
     if group is None and page.group != "mail_server":
         return TestResult(False, f"There are no {page.title} settings to test yet.")
     if page.group == "mail_server":
@@ -629,6 +636,8 @@ def _test_ad(group: dict[str, Any], secrets: dict[str, str], user: str, password
     except ValueError as exc:
         return TestResult(False, f"The settings cannot be used: {exc}.")
     assert cfg is not None
+    if cfg.bind_dn and secrets.get("ad_bind_password" + MOVED):
+        return TestResult(False, f"Active Directory cannot be used: {secrets['ad_bind_password' + MOVED]}.")
     if user:
         try:
             found = adauth.authenticate(cfg, user, password)
