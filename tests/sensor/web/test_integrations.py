@@ -401,7 +401,7 @@ def test_a_console_over_a_bare_pipeline_keeps_and_uses_the_settings(
         assert made is not None
         bad = c.post(
             "/system/backup/restore",
-            data={"csrf": token},
+            data={"csrf": token, "confirm": "yes"},
             files={"file": ("sensor-backup-x.tar.gz", b"not an archive", "application/gzip")},
         )
         assert bad.status_code == 400
