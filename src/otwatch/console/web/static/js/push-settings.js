@@ -36,7 +36,7 @@ export function initPushSettings() {
   // the seed's words for the mail server), so the preview reads like the form it was set in.
   const LABELS = {
     mail_server: { address: "SMTP Server Address", port: "SMTP Server Port", sender: "Outgoing Mail Account",
-      ssl: "SSL", username: "Username", use_ntlm: "Use NTLM" },
+      ssl: "SSL", username: "Username", ntlm: "Use NTLM" },
     snmp_mib_monitoring: { enabled: "Serve the sensor's health over SNMP", version: "SNMP version",
       allowed_managers: "Allowed hosts (SNMP managers)" },
     active_directory: { enabled: "Sign in to the sensor with Active Directory accounts",
