@@ -104,3 +104,28 @@ def test_row_menu_downloads_an_activation_file(page: Page, live_console: LiveCon
         panel.get_by_role("button", name="Download").click()
     act = activation.verify(Path(info.value.path()).read_bytes(), ca)
     assert act.mode is ManagementMode.CONSOLE_CONNECTED and act.pairing_key
+
+
+def test_the_last_rows_menu_is_not_clipped_by_the_table(
+    page: Page, live_console: LiveConsole, tmp_path: Path
+) -> None:
+    """The table scrolls sideways, and its box cut off the bottom of the last row's menu."""
+    _two_sensors(live_console, tmp_path)
+    sign_in(page, live_console.url)
+    page.goto(live_console.url + "/sensors")
+    last = page.locator("#sensors-body tr[data-id]").last
+    last.get_by_role("button", name="More actions for").click()
+    item = last.get_by_role("menuitem", name="Download activation file")
+    expect(item).to_be_focused()
+    whole = page.evaluate(
+        """(el) => {
+            const menu = el.closest('[role=menu]').getBoundingClientRect();
+            const points = [[menu.left + 3, menu.top + 3], [menu.right - 3, menu.bottom - 3],
+                            [menu.left + menu.width / 2, menu.bottom - 2]];
+            return points.every(([x, y]) => el.closest('[role=menu]').contains(document.elementFromPoint(x, y)));
+        }""",
+        item.element_handle(),
+    )
+    assert whole, "part of the row menu is hidden"
+    item.click()
+    expect(page.locator("#activation-panel")).to_be_visible()

@@ -216,6 +216,22 @@ function initSensorsPage() {
       if (b) b.setAttribute("aria-expanded", "false");
     });
   }
+  // The table scrolls sideways, so its box clips what overflows it: the menu is placed over the page
+  // (fixed, below the button or above it near the window's bottom) and follows the button on a scroll.
+  function place(m, btn) {
+    const r = btn.getBoundingClientRect();
+    m.classList.add("context-menu");
+    const w = m.offsetWidth, h = m.offsetHeight;
+    m.style.left = Math.max(4, Math.min(r.right - w, window.innerWidth - w - 4)) + "px";
+    const below = r.bottom + 4;
+    m.style.top = (below + h > window.innerHeight - 4 ? Math.max(4, r.top - h - 4) : below) + "px";
+  }
+  window.addEventListener("scroll", () => {
+    body.querySelectorAll(".row-menu-cell .menu-list:not([hidden])").forEach((m) => {
+      const b = document.querySelector('[aria-controls="' + m.id + '"]');
+      if (b) place(m, b);
+    });
+  }, true);
   body.addEventListener("click", (e) => {
     const t = e.target instanceof Element ? e.target : null;
     const btn = t ? t.closest("[data-row-menu]") : null;
@@ -226,7 +242,11 @@ function initSensorsPage() {
       closeRowMenus(m);
       m.hidden = !open;
       btn.setAttribute("aria-expanded", String(open));
-      if (open) { const first = m.querySelector("button"); if (first) first.focus(); }
+      if (open) {
+        place(m, btn);
+        const first = m.querySelector("button");
+        if (first) first.focus({ preventScroll: true });
+      }
       return;
     }
     const item = t ? t.closest("[data-row-action]") : null;
