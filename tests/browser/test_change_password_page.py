@@ -39,3 +39,15 @@ def test_a_user_changes_their_password_from_the_top_bar(page: Page, live_console
     page.context.clear_cookies()
     sign_in(page, live_console.url, "analyst", "Pl4nt-floor-2026", then=None)
     expect(page.get_by_test_id("whoami")).to_contain_text("analyst")
+
+
+def test_pages_ask_for_nothing_that_fails(page: Page, live_console: LiveConsole) -> None:
+    """Every page asked for /favicon.ico, a 404 in the browser's console on each page load."""
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)
+    sign_in(page, live_console.url, then=None)
+    for path in ("/dashboard", "/agents", "/sensors", "/inventory", "/settings/updates"):
+        page.goto(live_console.url + path)
+        page.wait_for_load_state("networkidle")
+    assert failed == []

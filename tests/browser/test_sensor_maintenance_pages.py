@@ -120,3 +120,16 @@ def test_network_settings_keep_what_was_typed_and_say_where_they_apply(
                          ("Hostname (optional)", "sensor-a"), ("Proxy host", "proxy.plant"),
                          ("Proxy port", "3128")):  # fmt: skip
         expect(page.get_by_label(label)).to_have_value(value)
+
+
+def test_sensor_pages_ask_for_nothing_that_fails(page: Page, console: tuple[str, SensorNode]) -> None:
+    """The sensor console's pages asked for /favicon.ico too, a 404 on each page load."""
+    base, _ = console
+    failed: list[str] = []
+    page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)  # the favicon's 404
+    _sign_in(page, base)
+    for path in ("/overview", "/system/backup", "/system/network", "/system/certificate"):
+        page.goto(base + path)
+        page.wait_for_load_state("networkidle")
+    assert failed == []
