@@ -168,8 +168,9 @@ function initSensorsPage() {
     });
   });
 
-  // ---- Sensor Engine Configuration panel: turn engines on or off on many sensors at once.
-  // Each sensor keeps the engines not chosen here, so sensors are grouped by their resulting list.
+  // ---- Sensor Engine Configuration panel: Learning Mode, Smart IT Learning and the engines on or off on
+  // many sensors at once (the seed's section). Each sensor keeps the engines not chosen here, so
+  // sensors are grouped by their resulting list.
   const panel = document.getElementById("engines-panel");
   const form = document.getElementById("engines-form");
   const errBox = document.getElementById("engines-error");
@@ -190,8 +191,16 @@ function initSensorsPage() {
       e.preventDefault();
       const choice = {};
       form.querySelectorAll("select[data-bulk-engine]").forEach((sel) => { if (sel.value) choice[sel.dataset.bulkEngine] = sel.value; });
-      if (!Object.keys(choice).length) { showError(errBox, "Choose On or Off for at least one engine"); return; }
+      const settings = {};
+      form.querySelectorAll("select[data-bulk-setting]").forEach((sel) => { if (sel.value) settings[sel.dataset.bulkSetting] = sel.value === "on"; });
+      if (!Object.keys(choice).length && !Object.keys(settings).length) { showError(errBox, "Choose On or Off for at least one setting"); return; }
       const ids = JSON.parse(form.dataset.ids || "[]");
+      if (settings.smart_it_learning === false && !window.confirm("Turning Smart IT Learning off can trigger many false positive policy violation alerts. Turn it off on " + ids.length + " sensor(s)?")) return;
+      if (!Object.keys(choice).length) {
+        const ok = await bulk("Sensor Engine Configuration", [{ ids: ids, action: "set_sensor_settings", sensor_settings: settings }]);
+        if (ok) closePanel(); else showError(errBox, flash ? flash.textContent : "failed");
+        return;
+      }
       const groups = new Map();
       for (const id of ids) {
         const current = (latest.get(id) || { settings: { engines: ENGINES } }).settings.engines || [];
@@ -201,7 +210,7 @@ function initSensorsPage() {
         groups.get(key).push(id);
       }
       const requests = Array.from(groups.entries()).map(([key, group]) => (
-        { ids: group, action: "set_sensor_settings", sensor_settings: { engines: JSON.parse(key) } }));
+        { ids: group, action: "set_sensor_settings", sensor_settings: { ...settings, engines: JSON.parse(key) } }));
       const ok = await bulk("Sensor Engine Configuration", requests);
       if (ok) closePanel(); else showError(errBox, flash ? flash.textContent : "failed");
     });
