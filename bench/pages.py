@@ -63,6 +63,7 @@ from otwatch.console.fleet.schemas import ENGINES, SENSOR_DEFAULTS  # noqa: E402
 from otwatch.console.networks.models import MonitoredNetwork  # noqa: E402
 
 ADMIN_PASSWORD = "bench-admin-password-1"
+CONVERSATION_PROTOCOLS = [("modbus", 502)] * 5 + [("s7comm", 102), ("enip", 44818), ("dnp3", 20000)]
 BUDGET_MS = 300.0
 
 TYPES = {  # device type: (weight, vendors, models, protocols it serves)
@@ -249,6 +250,7 @@ def fill(
                 kind="sensor",
                 install_id=uuid.uuid4().hex,
                 name=f"sensor-site-{i + 1:02d}",
+                site=f"site-{i % SITES + 1:02d}",  # the Network Map's site filter
                 hostname=f"sensor-{i + 1:02d}.plant.example",
                 ip=f"10.{i % SITES + 1}.251.1",
                 host_os="OTWatch Sensor OS",
@@ -338,7 +340,8 @@ def fill(
         db.add_all(children)
         db.flush()
 
-        # conversations a sensor saw: each asset with an IP polls a few others, ghosts a few percent
+        # conversations a sensor saw: each asset with an IP polls a few others, ghosts a few percent;
+        # mostly Modbus, some S7, EtherNet/IP and DNP3 (the Network Map's protocol filter)
         conns: list[AssetConnection] = []
         with_ip = [a for a in asset_rows if a.ip]
         for i, a in enumerate(with_ip):
@@ -353,9 +356,9 @@ def fill(
                         node_id=sensors[i % len(sensors)].id,
                         client_id=a.id,
                         server_id=peer.id,
-                        protocol="modbus",
+                        protocol=(proto := rng.choice(CONVERSATION_PROTOCOLS))[0],
                         transport="tcp",
-                        port=502,
+                        port=proto[1],
                         first_seen=a.first_seen,
                         last_seen=a.last_seen,
                         packets=rng.randrange(10, 10**6),
@@ -445,6 +448,8 @@ def pages(ids: dict[str, str]) -> list[tuple[str, str]]:
         f"/inventory?network={ids['net']}&type=PLC&protocol=s7comm&vendor=siem",
         "/inventory?offset=9950",
         f"/inventory/{ids['asset']}",
+        "/network-map",
+        "/network-map?group=purdue&protocol=s7comm",
         "/alerts",
         "/alerts?sort=severity",
         "/alerts?status=any&sort=-count",
@@ -488,6 +493,14 @@ def pages(ids: dict[str, str]) -> list[tuple[str, str]]:
         f"/api/v1/assets/{ids['asset']}/alerts",
         f"/api/v1/assets/{ids['asset']}/timeline",
         "/api/v1/assets?sort=-vendor",
+        "/api/v1/map",
+        "/api/v1/map?group=purdue&limit=500",
+        "/api/v1/map?protocol=s7comm",
+        "/api/v1/map?site=site-03",
+        f"/api/v1/map?sensor={s}&isolated=true",
+        "/api/v1/map?isolated=true&limit=500",
+        f"/api/v1/assets/{ids['asset']}/neighbourhood",
+        f"/api/v1/assets/{ids['asset']}/neighbourhood?hops=2",
         "/api/v1/dashboard",
         "/api/v1/alerts",
         "/api/v1/alerts?status=open&severity=Critical",

@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--wheel WHEEL] [--out DIR]" >&2; exit 2 ;;
   esac
 done
-for tool in wixl msibuild; do
+for tool in wixl msibuild msiinfo; do
   command -v "$tool" >/dev/null || { echo "build-agent-msi: $tool is missing (apt-get install wixl msitools)" >&2; exit 3; }
 done
 
@@ -43,4 +43,9 @@ msi="$out/OTWatch-OT-Agent-$version.msi"
 # secure too, or msiexec drops them on the way to the elevated (server-side) install.
 secure="PAIRING_KEY;ICP_ADDRESS;ICP_USERNAME;ICP_PASSWORD;ICP_APIKEY;ICP_FINGERPRINT;INSTALLBASE;PYTHON;PIP_OPTIONS;OLDERAGENTFOUND;NEWERAGENTFOUND"
 msibuild "$msi" -q "UPDATE \`Property\` SET \`Value\` = '$secure' WHERE \`Property\` = 'SecureCustomProperties'"
+# wixl ignores HideTarget: msi-configure's command line holds PAIRING_KEY, ICP_PASSWORD and ICP_APIKEY,
+# and a verbose log records each deferred action's target unless msidbCustomActionTypeHideTarget is set.
+type="$(msiinfo export "$msi" CustomAction | awk -F'\t' '$1 == "Configure" { print $2 }')"
+[ -n "$type" ] || { echo "build-agent-msi: no Configure custom action" >&2; exit 4; }
+msibuild "$msi" -q "UPDATE \`CustomAction\` SET \`Type\` = $((type | 0x2000)) WHERE \`Action\` = 'Configure'"
 echo "$msi"

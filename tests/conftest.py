@@ -212,6 +212,7 @@ SLOW_TESTS: tuple[str, ...] = (
     "tests/sensor/node/test_versions.py",  # sensor processes under the version supervisor
     "tests/sensor/node/test_snmp_agent.py",  # an SNMP agent, queried by pysnmp, seconds per test
     "tests/agent/test_agent_msi.py",  # builds the wheel (pip wheel) and the MSI (wixl)
+    "tests/agent/test_trust_msi.py",  # the same
 )
 
 

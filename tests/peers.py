@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 
 from otwatch.console.devsim import (
     _MODBUS_SCRIPT,
@@ -29,6 +30,7 @@ __all__ = [
     "free_port",
     "is_bound",
     "modbus_peer",
+    "recording_relay",
     "s7_peer",
     "snmprec",
     "snmpsim_peer",
@@ -99,3 +101,33 @@ class CountingServer:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+# --- a relay that records what crossed the wire (for tshark cross-checks of a real exchange) --------
+
+
+@asynccontextmanager
+async def recording_relay(
+    host: str, port: int, upstream: tuple[str, int]
+) -> AsyncIterator[list[tuple[bool, bytes]]]:
+    """Listen on ``host:port`` and relay each connection to ``upstream``, recording every segment as
+    (from the client?, bytes), in the order they passed."""
+    chunks: list[tuple[bool, bytes]] = []
+
+    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, from_client: bool) -> None:
+        try:
+            while data := await src.read(65536):
+                chunks.append((from_client, data))
+                dst.write(data)
+                await dst.drain()
+        except OSError:
+            pass
+        finally:
+            dst.close()
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*upstream)
+        await asyncio.gather(pipe(reader, up_writer, True), pipe(up_reader, writer, False))
+
+    async with await asyncio.start_server(relay, host, port):
+        yield chunks

@@ -1,11 +1,13 @@
 """Agents in Chromium, with running agents: Pause and Resume from the row's Actions menu (right-click)
 and from Bulk Actions; Bulk Actions only with more than one agent selected; the Update OTD Version
-dialog; bulk schedules refused for an agent that is not Connected; Host Asset opens the asset page."""
+dialog; bulk schedules refused for an agent that is not Connected; Host Asset opens the page of the
+asset the agent reported as its own host."""
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,9 +16,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from otwatch.agent import hostinfo
 from otwatch.agent.node import AgentNode
-from otwatch.console.assets.service import ingest, parse_reports
-from otwatch.console.fleet.models import Node
 from otwatch.wire import package
 from tests.browser.conftest import screenshot, sign_in
 from tests.e2e.conftest import LiveConsole
@@ -154,18 +155,15 @@ def test_update_dialog_bulk_rules_and_host_asset(
         expect(rows[b]).to_contain_text("Every 2 hours")
         expect(rows[c].locator("td").nth(7)).to_have_text("Disabled")
 
-        # Host Asset: a direct link to the asset at the agent's own address
-        with live_console.ctx.db.session() as db:
-            node = db.get(Node, b)
-            assert node is not None and node.ip
-            ingest(db, b, parse_reports([{"ip": node.ip, "device_type": "Engineering Workstation"}]))
-            db.commit()
-            host_ip = node.ip
+        # Host Asset: a direct link to the asset of the agent's own host (the running agent reported
+        # this machine's interfaces: hostinfo)
         link = rows[b].locator("td.host-asset a")
         expect(link).to_have_attribute("href", re.compile(r"^/inventory/[0-9a-f]+$"))
         link.click()
         expect(page).to_have_url(re.compile(r"/inventory/[0-9a-f]+$"))
-        expect(page.get_by_role("heading", name=host_ip, exact=True)).to_be_visible()
+        expect(page.get_by_role("heading", name=socket.gethostname(), exact=True)).to_be_visible()
+        own = [a["mac"] for a in hostinfo.host_assets()]
+        expect(page.locator("body")).to_contain_text(re.compile("|".join(map(re.escape, own))))
 
 
 def _engine(live: LiveConsole, agent_id: str) -> str:

@@ -87,3 +87,51 @@ def test_right_click_opens_the_actions_menu_for_that_row(
     page.keyboard.press("Escape")
     expect(menu).to_be_hidden()
     expect(first.get_by_role("checkbox")).to_be_checked()
+
+
+def test_a_failed_update_is_rendered_by_the_poll_with_its_reason(
+    page: Page, live_console: LiveConsole, tmp_path: Path
+) -> None:
+    """The agent refuses the package while the Agents page is open: the poll (agents.js, not a reload)
+    turns "updating to" into "update to ... failed" with the agent's reason, as the server renders it."""
+    from fastapi.testclient import TestClient
+
+    from otwatch.console.app import create_app
+    from tests.conftest import keep_csrf
+    from tests.console.test_fleet import _connected_agent
+    from tests.console.test_updates import PUB, _upload, otd
+
+    ctx = live_console.ctx
+    (ctx.settings.data_dir / "release-keys").mkdir(exist_ok=True)
+    (ctx.settings.data_dir / "release-keys" / "release.pub").write_bytes(PUB)
+    admin = keep_csrf(TestClient(create_app(ctx), base_url="https://testserver"))  # no lifespan: no workers
+    assert (
+        admin.post("/api/v1/auth/login", json={"username": "admin", "password": ADMIN_PASSWORD}).status_code
+        == 200
+    )
+    agent = _connected_agent(admin, ctx, "gw-refuses")
+    _upload(admin, otd("1.1.0"))
+    agent.checkin()
+    assert admin.post(f"/api/v1/agents/{agent.node_id}/update").status_code in (200, 202)
+
+    sign_in(page, live_console.url)
+    cell = page.locator(f'tr[data-id="{agent.node_id}"] td.otd-version')
+    expect(cell.get_by_test_id("update-pending")).to_have_text("updating to 1.1.0")
+    page.evaluate("window.__notReloaded = true")
+
+    reason = "package refused: no trusted release key on this agent"
+    cmd = agent.checkin()["commands"][0]
+    agent.checkin(results=[{"id": cmd["id"], "state": "failed", "error": reason}])
+
+    failed = cell.get_by_test_id("update-failed")
+    expect(failed).to_have_text("update to 1.1.0 failed")  # within a poll or two
+    expect(failed).to_have_attribute("title", reason)
+    expect(cell.locator(".update-reason")).to_have_text(reason)
+    expect(cell.get_by_test_id("update-pending")).to_have_count(0)
+    assert page.evaluate("window.__notReloaded") is True  # drawn by the poll, not a new page
+
+    # and the server renders the same cell on a reload
+    polled = cell.inner_text()
+    page.reload()
+    expect(cell.get_by_test_id("update-failed")).to_have_text("update to 1.1.0 failed")
+    assert " ".join(cell.inner_text().split()) == " ".join(polled.split())

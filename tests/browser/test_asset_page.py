@@ -48,6 +48,9 @@ def test_asset_page_conversations_alerts_timeline(
     expect(row).to_have_count(1)
     expect(row.locator(".functions")).to_contain_text(function)
     expect(row).to_contain_text("← from peer")
+    graph = page.locator("#neighbourhood-graph")  # its neighbourhood, drawn from what the sensor saw
+    expect(graph).to_have_attribute("data-state", "ready", timeout=20_000)
+    assert int(graph.get_attribute("data-nodes") or 0) >= 2
     screenshot(page, "asset")
 
     # the peer is one click away, and sees the same conversation from its side

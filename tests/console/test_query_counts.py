@@ -21,6 +21,7 @@ from sqlalchemy import event
 from otwatch.console.alerts.models import Alert
 from otwatch.console.assets.models import Asset, AssetProtocol, AssetSource
 from otwatch.console.audit.models import AuditEntry
+from otwatch.console.config import Settings
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.models import Credential
 from otwatch.console.db import utcnow
@@ -33,25 +34,30 @@ PAGES = {
     "/api/v1/dashboard": 5,
     # the Agents page: + one for Host Asset links (all rows at once), + one for the newest OTD package
     # the Update OTD Version dialog names
-    "/agents": 9,  # + each agent's last update (one statement for the page)
-    "/agents?limit=20&offset=20": 9,
-    # + the Vulnerabilities column: one grouped query for the page's assets
-    "/inventory": 9,
-    "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 9,
-    "/inventory?source={sensor}": 9,
+    # + each agent's last update (one statement for the page), + their duplicated networks (one),
+    # + the assets of their own hosts (one)
+    "/agents": 11,
+    "/agents?limit=20&offset=20": 11,
+    # + the Vulnerabilities column: one grouped query for the page's assets, + the duplicated
+    # networks' copies (the Site filter and column)
+    "/inventory": 10,
+    "/inventory?protocol=modbus&type=PLC&network=10.0.0.0/8": 10,
+    "/inventory?source={sensor}": 10,
     "/inventory/{asset}": 10,  # + conversations, alerts (and their sensors, PCAPs), advisories
     "/inventory?vuln=any": 9,
     "/vulnerabilities": 9,
     "/alerts": 7,
     "/alerts?status=any&severity=Critical": 7,
     "/alerts/{alert}": 4,
-    "/sensors": 3,
+    "/sensors": 4,  # + the last updates of the sensors shown (the Version cell)
     "/sensors/{sensor}": 6,
     "/settings/credentials": 3,
     "/settings/audit": 3,
-    "/api/v1/agents": 6,  # + the Host Asset ids and the last updates of the whole page
-    "/api/v1/agents?status=Connected": 6,
-    "/api/v1/agents?status=Scanning": 6,
+    # + the Host Asset ids (own host, then address), the last updates and the duplicated networks of
+    # the whole page
+    "/api/v1/agents": 8,
+    "/api/v1/agents?status=Connected": 8,
+    "/api/v1/agents?status=Scanning": 8,
     "/api/v1/sensors": 5,  # + the last updates of the whole page
     "/api/v1/assets": 6,
     "/api/v1/assets?protocol=modbus": 6,
@@ -59,6 +65,12 @@ PAGES = {
     "/api/v1/assets/{asset}/conversations": 5,
     "/api/v1/assets/{asset}/alerts": 7,
     "/api/v1/assets/{asset}/timeline": 7,
+    # the Network Map: the options of its filters; its graph (every asset drawn, here without a
+    # conversation, read in one statement per 500)
+    "/network-map": 5,
+    "/api/v1/map": 9,  # + 2 counting the ghosts out, when there are ghosts; + 2 the open alerts
+    "/api/v1/map?isolated=true&group=purdue": 10,
+    "/api/v1/assets/{asset}/neighbourhood?hops=2": 9,
     "/api/v1/alerts": 5,
     "/api/v1/alerts/{alert}": 4,
 }
@@ -141,6 +153,13 @@ class Seed:
 
     def url(self, page: str) -> str:
         return page.format(sensor=self.sensor_id, asset=self.first_asset, alert=self.first_alert)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """No background workers: the engine-wide listener would count the delivery worker's poll (every
+    2 s) into whichever page happened to be loading, a flaky off-by-one."""
+    return settings.model_copy(update={"background_workers": False})
 
 
 @contextmanager

@@ -181,7 +181,7 @@ def test_agents_page_links_inventory_and_offers_configuration(admin: TestClient,
     assert f'id="agent-{a.node_id}"' in r.text
     assert f'<a href="/inventory?source={a.node_id}"' in r.text  # Reported Assets
     assert (
-        f'<span title="No asset at this address in the inventory yet">{node["hostname"] or node["ip"]}</span>'
+        f'<span title="Not in the inventory yet: the agent reports its own host once approved">{node["hostname"] or node["ip"]}</span>'
         in r.text
     )
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from otwatch.agent import hostinfo
 from otwatch.agent.node import AgentNode
 from otwatch.console.fleet.models import Command
 from otwatch.wire.client import Credentials, NodeState, enroll
@@ -89,6 +90,9 @@ def test_scan_now_completed_then_abort_failed(live_console: LiveConsole, tmp_pat
             assert asset["ip"] == host and asset["vendor"] == "Acme Automation"
             assert asset["firmware"] == "3.2.1" and port in asset["open_ports"]
             inv = admin.get(f"/api/v1/assets?source={ident.node_id}").json()["items"]
+            own = {a["mac"] for a in hostinfo.host_assets()}  # the agent's own host, reported too
+            assert {a["mac"] for a in inv if a["ip"] != host} == own
+            inv = [a for a in inv if a["ip"] == host]
             assert [(a["ip"], a["vendor"], a["firmware"]) for a in inv] == [
                 (host, "Acme Automation", "3.2.1")
             ]

@@ -63,6 +63,15 @@ def launcher_path() -> Path:
     return Path(sys.argv[0]).resolve()
 
 
+def secure_state(state_dir: Path) -> None:
+    """On Windows, close the state folder (the agent's private key) to SYSTEM and Administrators before
+    pairing writes to it: there file modes are not used, and Program Files lets every user read."""
+    if platform.is_windows():
+        from otwatch.agent.platform import windows
+
+        windows.secure_dir(state_dir)
+
+
 class LockedNode:
     """An :class:`~otwatch.agent.node.AgentNode` that holds the installation's lock while it runs:
     one agent per installation, since a second one would scan and report twice."""
@@ -101,7 +110,9 @@ def register(app: typer.Typer) -> None:
     if getattr(app, "_lifecycle_registered", False):
         return
     app._lifecycle_registered = True  # type: ignore[attr-defined]
-    install_cli.register(app, "agent", DEFAULT_BASE, engine_version=BUILTIN_VERSION)
+    install_cli.register(
+        app, "agent", DEFAULT_BASE, engine_version=BUILTIN_VERSION, prepare_state=secure_state
+    )
     app.add_typer(service_app, name="service")
 
     @app.command()
@@ -144,11 +155,9 @@ def register(app: typer.Typer) -> None:
                 "[red]error:[/] give PAIRING_KEY, or ICP_ADDRESS and ICP_FINGERPRINT with ICP_APIKEY or ICP_USERNAME/ICP_PASSWORD"
             )
             raise typer.Exit(2)
-        if platform.is_windows():
-            from otwatch.agent.platform import windows
-
-            windows.secure_dir(install_base / "state")
-        install_cli.pair("agent", install_base, creds, state.exists(), BUILTIN_VERSION)
+        install_cli.pair(
+            "agent", install_base, creds, state.exists(), BUILTIN_VERSION, prepare_state=secure_state
+        )
 
     @service_app.command("install")
     def service_install(

@@ -19,13 +19,14 @@ from dataclasses import fields
 from typing import Any
 
 from otwatch import __version__
+from otwatch.agent import hostinfo
 from otwatch.agent.engine import EngineStore
 from otwatch.agent.result import ScanProgress, ScanStatus
 from otwatch.agent.safety import ScanPolicy
 from otwatch.agent.scan import Scanner
 from otwatch.wire import package
 from otwatch.wire.client import ConsoleLink, NodeState
-from otwatch.wire.messages import CommandMessage
+from otwatch.wire.messages import AssetReport, CommandMessage, Report
 from otwatch.wire.runtime import NodeRuntime
 
 log = logging.getLogger("otwatch.agent")
@@ -33,12 +34,23 @@ UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
 _POLICY_FIELDS = {f.name for f in fields(ScanPolicy)} - {"networks", "read_only_queries"}
 
 
+def scan_networks(config: dict[str, Any]) -> list[str]:
+    """What the agent scans: its active query networks and its copies of duplicated networks (the
+    console excludes the other sites' copies in ``policy.exclusions``)."""
+    nets = [str(n) for n in config.get("active_query_networks") or []]
+    for copy in config.get("duplicated_networks") or []:
+        cidr = str(copy.get("cidr", "")) if isinstance(copy, dict) else ""
+        if cidr and cidr not in nets:
+            nets.append(cidr)
+    return nets
+
+
 def policy_from(config: dict[str, Any]) -> ScanPolicy:
     overrides = {k: v for k, v in (config.get("policy") or {}).items() if k in _POLICY_FIELDS}
     for k in ("exclusions", "disabled_queries"):
         if k in overrides:
             overrides[k] = (frozenset if k == "disabled_queries" else tuple)(overrides[k])
-    return ScanPolicy(networks=tuple(config.get("active_query_networks", [])), **overrides)
+    return ScanPolicy(networks=tuple(scan_networks(config)), **overrides)
 
 
 def credentials_from(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -66,6 +78,7 @@ class AgentNode:
         self._scanner: Scanner | None = None
         self._scan_lock = threading.Lock()
         self._last_scheduled = time.monotonic()
+        self._host_sent: tuple[list[dict[str, Any]], float] | None = None  # what, and when (monotonic)
 
     # ------------------------------------------------------------ commands
     def _scan(self, cmd: CommandMessage, rt: NodeRuntime) -> dict[str, Any]:
@@ -80,7 +93,7 @@ class AgentNode:
         """Scan ``targets`` (default: the active query networks). The scope is always the configured
         networks, so targets outside them are refused here even when the console asks for them."""
         config = rt.config
-        networks = list(config.get("active_query_networks", []))
+        networks = scan_networks(config)
         if not networks:
             raise RuntimeError("no active query networks configured")
 
@@ -103,6 +116,10 @@ class AgentNode:
             self._scanner = None
             rt.report(None)
         data = result.as_dict()
+        own = hostinfo.own_macs()
+        for asset in data["assets"]:  # this host, reached by the scan: its MAC, so it matches its report
+            if not asset.get("mac") and asset.get("ip") in own:
+                asset["mac"] = own[asset["ip"]]
         if result.status is not ScanStatus.COMPLETED:
             reason = result.error or ("aborted" if result.aborted else "scan failed")
             if result.refused:
@@ -146,10 +163,32 @@ class AgentNode:
         return self.runtime.status == "Paused"
 
     def _scheduler(self) -> None:
-        """Run the configured scheduled scan ("Repeats Every") while the agent runs."""
+        """Run the configured scheduled scan ("Repeats Every") while the agent runs, and report the
+        agent's own host."""
         while not self.runtime.stopping:
-            self.schedule_tick(time.monotonic())
+            now = time.monotonic()
+            self.schedule_tick(now)
+            try:
+                self.host_tick(now)
+            except Exception:  # an odd interface must not stop the schedule
+                log.exception("reporting the agent's own host failed")
             threading.Event().wait(1.0)
+
+    def host_tick(self, now: float, assets: list[dict[str, Any]] | None = None) -> bool:
+        """Report the agent's own host (``hostinfo.host_assets``) as inventory assets when it changed,
+        and every ``hostinfo.REPORT_EVERY_S`` otherwise; True when a report was queued. Not while
+        Paused (the agent then does nothing but check in); the console takes nothing before approval
+        and the runtime holds the report until then."""
+        if self.paused:
+            return False
+        assets = hostinfo.host_assets() if assets is None else assets
+        sent = self._host_sent
+        if not assets or (sent is not None and sent[0] == assets and now - sent[1] < hostinfo.REPORT_EVERY_S):
+            return False
+        reports = [AssetReport.model_validate(a) for a in assets]
+        self.runtime.send_report(Report(id=uuid.uuid4().hex, kind="assets", assets=reports))
+        self._host_sent = (assets, now)
+        return True
 
     def schedule_tick(self, now: float) -> bool:
         """One look at the schedule; True when a scheduled scan was started.

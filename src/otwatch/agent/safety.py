@@ -74,6 +74,10 @@ class ScanPolicy:
     max_hosts: int = 65536  # refuse to expand absurdly large targets (a /8 by mistake)
     read_only_queries: frozenset[str] = READ_ONLY_QUERIES
     disabled_queries: frozenset[str] = frozenset({"dnp3"})  # DNP3 off by default
+    # The backplane walk goes past PEERS.md's allowlist with reads of the same kind: S7 SZL 0x0D91 /
+    # 0x0091 (module status, at most 2 more requests) and CIP Get_Attributes_All on each slot's
+    # Identity object routed through port 1 (at most 17). Off: the CPU / adapter itself only.
+    backplane_modules: bool = True
 
     def query_allowed(self, protocol: str) -> bool:
         return protocol in self.read_only_queries and protocol not in self.disabled_queries

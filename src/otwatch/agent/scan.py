@@ -390,7 +390,11 @@ class Scanner:
             port,
             connect_timeout=self.policy.connect_timeout,
             response_timeout=self.policy.response_timeout,
-            extra={**self.credentials.get(spec.name, {}), **h.hints.get(spec.name, {})},
+            extra={
+                "backplane": self.policy.backplane_modules,
+                **self.credentials.get(spec.name, {}),
+                **h.hints.get(spec.name, {}),
+            },
             pace=functools.partial(ctx.before_send, ip),
             connection=connection,
         )

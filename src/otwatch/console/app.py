@@ -16,7 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.staticfiles import StaticFiles
 
 from otwatch import __version__
-from otwatch.console import errors
+from otwatch.console import errors, handover
 from otwatch.console.alerts import pages as alerts_pages
 from otwatch.console.alerts.routes import router as alerts_router
 from otwatch.console.assets import pages as assets_pages
@@ -43,6 +43,8 @@ from otwatch.console.forwarding.routes import deliveries_router
 from otwatch.console.forwarding.routes import router as forwarding_router
 from otwatch.console.mail import pages as mail_pages
 from otwatch.console.mail.routes import router as mail_router
+from otwatch.console.netmap import pages as netmap_pages
+from otwatch.console.netmap.routes import router as netmap_router
 from otwatch.console.networks import pages as networks_pages
 from otwatch.console.networks.routes import router as networks_router
 from otwatch.console.notifications import pages as notifications_pages
@@ -127,8 +129,9 @@ class ConsoleApp(FastAPI):
 
 def create_app(ctx: ConsoleContext) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(this: FastAPI) -> AsyncIterator[None]:
         ctx.notifier.bind(asyncio.get_running_loop())
+        this.state.presence.hold()  # Apply refuses while another console serves this data directory
         workers = BackgroundWorkers(ctx)
         if ctx.settings.background_workers:
             workers.start()
@@ -159,6 +162,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         ctx.liveness.flush()  # the last second's idle check-ins
         ctx.close_loop_reader()
         ctx.notifier.close()  # the PostgreSQL wake-up listener, if any
+        this.state.presence.release()
 
     app = ConsoleApp(
         title="OTWatch console",
@@ -171,6 +175,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         openapi_url=None,
     )
     app.state.ctx = ctx
+    app.state.presence = handover.Presence(ctx.settings)
     app.add_middleware(
         SessionMiddleware,
         secret_key=ctx.session_secret,
@@ -233,6 +238,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         mail_router,
         dashboard_router,
         vulnerabilities_router,
+        netmap_router,
     ):
         app.include_router(r)
     # the server-rendered pages: each domain's own, in the console's menu order
@@ -241,6 +247,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         dashboard_pages,  # the page after signing in
         fleet_pages,  # Agents, Sites and Sensors
         assets_pages,
+        netmap_pages,  # Network Map
         networks_pages,
         credentials_pages,
         auth_pages,

@@ -58,8 +58,14 @@ def run(
     _banner(ctx.settings, ctx.pki.fingerprint, pw)
     web = create_app(ctx)
     # what the update supervisor starts again after it stopped this console (Updates > Apply)
-    web.state.restart_command = [sys.executable, "-m", "otwatch", *sys.argv[1:]]
+    web.state.restart_command = restart_argv()
     ConsoleServer(uvicorn_config(web, ctx, settings.host, settings.port, "info"), ctx).run()
+
+
+def restart_argv() -> list[str]:
+    """This command line, as the update supervisor starts it again; ``-P``: nothing imported from
+    the working directory it is started in."""
+    return [sys.executable, "-P", "-m", "otwatch", *sys.argv[1:]]
 
 
 def _banner(settings: Settings, fingerprint: str, pw: str | None) -> None:
@@ -93,12 +99,25 @@ def update(
 ) -> None:
     """Update this console from a signed package: verify, back up the database, migrate, health-check;
     the backup is restored if the migrations or the health check fail. Stop the console service first."""
+    from otwatch.console import handover
     from otwatch.console.audit import service as audit
     from otwatch.console.db import Database
     from otwatch.console.selfupdate import ConsoleVersions, UpdateError
 
     settings = _settings(data_dir)
     settings.ensure_dirs()
+    presence = handover.Presence(settings)
+    try:
+        if presence.others_present():
+            out.print(
+                f"[red]error:[/] a console serves from {settings.data_dir}: stop it first "
+                "(every console process on this data directory), then run the update",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(2)
+    finally:
+        presence.release()
     try:
         data = file.read_bytes()
     except OSError as exc:

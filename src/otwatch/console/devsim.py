@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PYTHON = sys.executable
 BIN = Path(sys.executable).parent
@@ -288,12 +289,32 @@ def modbus_peer(
 
 _S7_SCRIPT = textwrap.dedent(
     """
-    import signal, sys, threading
+    import json, signal, struct, sys, threading
     from snap7.server import Server
     from snap7.type import SrvArea
 
     host, port = sys.argv[1], int(sys.argv[2])
-    server = Server()
+    rack = json.loads(sys.argv[3]) if len(sys.argv) > 3 else None
+
+
+    class RackServer(Server):
+        # A CPU in a rack: SZL 0x0011 with the order number, hardware and firmware records of a real
+        # CPU, and a module status list (W#16#xy91, 16-byte records) under the configured SZL id.
+        def _get_szl_data(self, szl_id, szl_index):
+            if szl_id == 0x0011:
+                # 28-byte records: index, MLFB (20), module type (2), then "V" and the version's digits
+                mlfb = rack["order_number"].encode().ljust(20, b" ")
+                records = [struct.pack(">H", 1) + mlfb + bytes((0, 0, 0, 0, 0, 3))]
+                for index, version in ((6, rack["hardware"]), (7, rack["firmware"])):
+                    records.append(struct.pack(">H", index) + bytes(20) + bytes((0, 0, 0x56, *version)))
+                return struct.pack(">HH", 28, len(records)) + b"".join(records)
+            if szl_id == rack["szl"] and szl_index == 0:
+                records = [struct.pack(">8H", a1, a2, log, 0, 0, 0, st, 0x10) for a1, a2, log, st in rack["modules"]]
+                return struct.pack(">HH", 16, len(records)) + b"".join(records)
+            return super()._get_szl_data(szl_id, szl_index)
+
+
+    server = RackServer() if rack else Server()
     server.register_area(SrvArea.DB, 1, bytearray(100))
     server.start_to(host, port)
     stop = threading.Event()
@@ -306,9 +327,19 @@ _S7_SCRIPT = textwrap.dedent(
 
 
 @contextlib.contextmanager
-def s7_peer(host: str, port: int, workdir: Path | None = None) -> Iterator[Peer]:
-    """python-snap7's pure-Python S7 server (answers SZL 0x0011, 0x001C, 0x0131, 0x0232)."""
+def s7_peer(
+    host: str, port: int, workdir: Path | None = None, rack: Mapping[str, Any] | None = None
+) -> Iterator[Peer]:
+    """python-snap7's pure-Python S7 server (answers SZL 0x0011, 0x001C, 0x0131, 0x0232).
+
+    ``rack`` makes it a CPU in a rack (snap7 itself answers no module list): SZL 0x0011 gives
+    ``order_number`` with the ``hardware`` and ``firmware`` versions (3-tuples) as a real CPU does,
+    and SZL ``szl`` (0x0D91 or 0x0091) lists ``modules``, each ``(adr1, adr2, logadr, eastat)``."""
+    import json
+
     with _workdir(workdir) as wd:
         argv = [PYTHON, "-c", _S7_SCRIPT, _loopback(host), str(port)]
+        if rack is not None:
+            argv.append(json.dumps(dict(rack)))
         with _running(Peer("s7", host, port, "tcp", argv, wd)) as peer:
             yield peer

@@ -162,6 +162,45 @@ def current(settings: Settings) -> dict[str, Any] | None:
     return s.view() if s else None
 
 
+# ---------------------------------------------------------------- consoles sharing the data directory
+
+
+class Presence:
+    """A shared lock on ``consoles.lock`` in the data directory that every serving console holds.
+
+    Why: Apply stops and restarts only the process that received it; another console on the same
+    data directory (the systemd layout runs several) would serve the old code on a migrated database
+    and see a rollback restore the backup under it. Apply asks :meth:`others_present` and refuses."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.path = settings.data_dir / "consoles.lock"
+        self.fd: int | None = None
+
+    def hold(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # ends the lock
+            self.fd = None
+
+    def others_present(self) -> bool:
+        """Another process holds the lock: try to make ours exclusive, then share it again."""
+        if self.fd is None:
+            self.hold()
+        assert self.fd is not None
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            fcntl.flock(self.fd, fcntl.LOCK_SH)  # a failed conversion may have dropped ours
+        return False
+
+
 # ---------------------------------------------------------------- the console's side: Apply
 
 
@@ -280,10 +319,9 @@ def _start_locked(
             status.finish("failed", reason)
             raise HandoverError(reason)
         return status.view()
-    argv = [sys.executable, "-m", "otwatch", "console", "supervise-update"]
     with open(d / "supervisor.log", "ab") as log:
         proc = subprocess.Popen(
-            [*argv, "--data-dir", str(settings.data_dir)],
+            supervisor_argv(settings),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -293,6 +331,21 @@ def _start_locked(
     status.data["supervisor_pid"] = proc.pid
     status.save()
     return status.view()
+
+
+def supervisor_argv(settings: Settings) -> list[str]:
+    """``otwatch console supervise-update``; ``-P``: nothing is imported from the working directory
+    (the console's, which may be anyone's: /tmp, a shared folder)."""
+    return [
+        sys.executable,
+        "-P",
+        "-m",
+        "otwatch",
+        "console",
+        "supervise-update",
+        "--data-dir",
+        str(settings.data_dir),
+    ]
 
 
 def _clean_env(versions: ConsoleVersions) -> dict[str, str]:

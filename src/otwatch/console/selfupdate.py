@@ -175,11 +175,11 @@ class ConsoleVersions:
 
     def migrate(self, version: str) -> str | None:
         """Run the new version's migrations with its own code; None when they succeeded."""
-        return self._run(version, [sys.executable, "-m", "otwatch", "console", "migrate"], "migrations")
+        return self._run(version, [sys.executable, "-P", "-m", "otwatch", "console", "migrate"], "migrations")
 
     def check(self, version: str) -> str | None:
         """The new code opens the database at its head revision and answers /api/v1/health."""
-        return self._run(version, [sys.executable, "-c", HEALTH_CHECK], "health check")
+        return self._run(version, [sys.executable, "-P", "-c", HEALTH_CHECK], "health check")
 
     def switch(self, version: str) -> str | None:
         """Point ``console-current`` at ``version``; returns the version it pointed at before."""
@@ -231,7 +231,8 @@ class ConsoleVersions:
         return report
 
     def _run(self, version: str, argv: list[str], what: str) -> str | None:
-        """Run the new version's code; None when it succeeded, else what failed with its last line."""
+        """Run the new version's code; None when it succeeded, else what failed with its last line.
+        ``-P`` in ``argv``: the working directory (whoever's it is) is not on sys.path."""
         try:
             r = subprocess.run(
                 argv, env=self.env_for(version), capture_output=True, text=True, timeout=1800, check=False
@@ -278,7 +279,7 @@ def reexec_argv(settings: Settings) -> tuple[list[str], dict[str, str]] | None:
     lib = (versions.root / current / "lib").resolve()
     if Path(otwatch.__file__).resolve().is_relative_to(lib):
         return None
-    return [sys.executable, "-m", "otwatch", *sys.argv[1:]], versions.env_for(current)
+    return [sys.executable, "-P", "-m", "otwatch", *sys.argv[1:]], versions.env_for(current)
 
 
 def describe(report: Report) -> str:

@@ -77,6 +77,18 @@ class Asset:
         return AssetKey(self.mac, self.ip)
 
     @property
+    def typed_by_behaviour(self) -> bool:
+        """Its type is what its behaviour says, not what the device told (then ``type_reason`` says
+        why): the one rule for the console's report and ``otwatch sensor analyze``."""
+        return self.device_type is not None and self.device_type != self.identity.identity.device_type
+
+    @property
+    def ghost(self) -> bool:
+        """Only ever the target of probes nobody answered: an address and nothing else (a MAC on
+        the wire is a network card, so never a ghost)."""
+        return not self.heard and self.mac is None
+
+    @property
     def label(self) -> str:
         return str(self.key)
 
@@ -104,6 +116,8 @@ class Asset:
             "serial": ident.serial,
             "name": ident.name,
             "device_type": str(device_type) if device_type else None,
+            "type_reason": self.type_reason if self.typed_by_behaviour else None,
+            "ghost": self.ghost,
             "state": ident.state,
             "protocols": [p.as_dict() for p in self.protocols.values()],
             "first_seen": self.first_seen,

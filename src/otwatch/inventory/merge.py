@@ -7,7 +7,9 @@ guess. The rules, shared by sensor, agent and console:
 
 1. Each value carries a rank: protocol answers (OT protocols) outrank IT protocols (SNMP), which
    outrank banner fingerprints, which outrank the OUI. A value is replaced only by one of higher or
-   equal rank, so a guess never overwrites an answer and a fresh answer replaces a stale one.
+   equal rank, so a guess never overwrites an answer and a fresh answer replaces a stale one. An
+   agent's report of its own host (``agent host``: the hostname and OS as that OS gives them) ranks
+   between the OT answers and SNMP.
 2. A model that is only an order number (SZL 0x0011) ranks just below a module name (SZL 0x001C):
    "CPU 315-2 PN/DP" is shown, "6ES7 315-2EH14-0AB0" is kept as ``extra["order_number"]``.
 3. A generic device type (``Unknown``) never replaces a specific one.
@@ -48,6 +50,8 @@ SOURCE_RANKS: Final[dict[str, int]] = {
     "iec104": 90,
     "profinet_dcp": 90,  # the device's own configured name, vendor/device id and role
     "opcua": 80,
+    # the agent's own host (otwatch.agent.hostinfo): its hostname and OS as the OS itself gives them
+    "agent host": 75,
     "snmp": 70,
     "lldp": 60,  # what a device advertises about itself, but coarse (capabilities, not a model)
     "cdp": 60,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -76,11 +77,16 @@ def pair(
     engine_version: str,
     unit_extra: str = "",
     command: str = "run",
+    prepare_state: Callable[[Path], None] | None = None,
 ) -> None:
+    """Enrol (or re-enrol) with the console. ``prepare_state`` runs on the state folder before any key
+    is written there (Windows: its ACL, which keeps the key private where file modes do not)."""
     state = NodeState(base / "state")
     if state.exists() and not repair:
         out.print(f"[red]error:[/] already installed in {base}; use `otwatch {kind} repair` to pair it again")
         raise typer.Exit(1)
+    if prepare_state is not None:
+        prepare_state(base / "state")
     if creds.fingerprint and not creds.pairing_key and is_sha1(creds.fingerprint):
         out.print(f"[yellow]{SHA1_WARNING}[/]", highlight=False)
     try:
@@ -117,10 +123,16 @@ def uninstall(kind: NodeKind, base: Path) -> None:
 
 
 def register(
-    app: typer.Typer, kind: NodeKind, default_base: Path, engine_version: str = "", command: str = "run"
+    app: typer.Typer,
+    kind: NodeKind,
+    default_base: Path,
+    engine_version: str = "",
+    command: str = "run",
+    prepare_state: Callable[[Path], None] | None = None,
 ) -> None:
     """Add install / repair / uninstall to a part's CLI. ``command`` is what the systemd unit runs
-    (the sensor runs under ``supervise``, which is what takes version updates and rolls them back)."""
+    (the sensor runs under ``supervise``, which is what takes version updates and rolls them back);
+    ``prepare_state`` secures the state folder before pairing (:func:`pair`)."""
 
     @app.command()
     def install(
@@ -134,7 +146,7 @@ def register(
     ) -> None:
         """Pair this machine with a console (it appears there as Pending Approval, or approved if Auto-Approve is on)."""
         creds = Credentials(pairing_key, icp_address, icp_fingerprint, icp_username, icp_password, icp_apikey)
-        pair(kind, install_base, creds, False, engine_version, command=command)
+        pair(kind, install_base, creds, False, engine_version, command=command, prepare_state=prepare_state)
 
     @app.command()
     def repair(
@@ -148,7 +160,7 @@ def register(
     ) -> None:
         """Pair the same installation again (keeps its identity and history in the console)."""
         creds = Credentials(pairing_key, icp_address, icp_fingerprint, icp_username, icp_password, icp_apikey)
-        pair(kind, install_base, creds, True, engine_version, command=command)
+        pair(kind, install_base, creds, True, engine_version, command=command, prepare_state=prepare_state)
 
     @app.command("uninstall")
     def uninstall_cmd(install_base: InstallBase = default_base) -> None:

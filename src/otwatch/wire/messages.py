@@ -259,10 +259,12 @@ class ConnectionReport(BaseModel):
 
 
 class Report(Strict):
-    """Data a node sends up with a check-in: assets, alerts, stats, connections."""
+    """Data a node sends up with a check-in: assets, alerts, stats, connections; or ``cleared``: the
+    sensor's Clear data, asking the console to forget what the sensor reported before it (its assets,
+    conversations and alerts); the reports after it in the queue are the fresh sensor's."""
 
     id: str = Field(min_length=1, max_length=64)
-    kind: Literal["assets", "alerts", "stats", "connections"]
+    kind: Literal["assets", "alerts", "stats", "connections", "cleared"]
     assets: list[AssetReport] = Field(default_factory=list, max_length=50_000)
     connections: list[ConnectionReport] = Field(default_factory=list, max_length=50_000)
     alerts: list[AlertReport] = Field(default_factory=list, max_length=10_000)

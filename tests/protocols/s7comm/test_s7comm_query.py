@@ -83,13 +83,24 @@ def test_identify_reads_szl_identity_and_cpu_state(cpu: Peer) -> None:
             "rack": 0,
             "slot": 2,
         },
+        # the CPU as the one module snap7 tells of (it answers no module status list)
+        "modules": [
+            {
+                "rack": 0,
+                "slot": 2,
+                "type": "CPU",
+                "name": "CPU 315-2 PN/DP",
+                "order_number": "6ES7 315-2EH14-0AB0",
+                "serial": "S C-C2UR28922012",
+            }
+        ],
     }
     # Only setup communication (job 0xF0) and user-data CPU-function reads (0x44) reached the CPU.
     sent = [line.split()[1] for line in cpu.log().splitlines() if line.startswith("pdu ")]
     kinds = {(bytes.fromhex(p)[1], bytes.fromhex(p)[10]) for p in sent}
     szl_ids = sorted(bytes.fromhex(p)[22:24].hex() for p in sent if bytes.fromhex(p)[1] == 7)
     assert kinds == {(1, 0xF0), (7, 0x00)}
-    assert szl_ids == ["0011", "001c", "0424"]
+    assert szl_ids == ["0011", "001c", "0091", "0424", "0d91"]  # the module lists: rack 0's, then all
 
 
 def test_identify_gives_up_fast_without_a_listener() -> None:

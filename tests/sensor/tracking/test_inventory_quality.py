@@ -89,3 +89,39 @@ def test_hmi_and_historian_by_behaviour(tmp_path: Path) -> None:
         historian.device_type == DeviceType.HISTORIAN
         and historian.type_reason == "serves a historian port (tcp/5450)"
     )
+
+
+def test_analyze_shows_the_behaviour_reason_and_the_ghosts(tmp_path: Path) -> None:
+    """``otwatch sensor analyze`` says what the console says: the type's reason, and which addresses
+    are ghosts (one rule, ``inventory.asset.Asset``), in its tables and its JSON, sharded or not."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from otwatch.cli import app
+    from otwatch.sensor.capture.synth import write_capture
+    from otwatch.sensor.pipeline.shard import analyze_sharded
+
+    frames = [_tcp(LAPTOP, ROUTER, "10.1.0.50", "93.184.216.7", 40000 + p, p, SYN) for p in range(1, 31)]
+    frames += _modbus_read(LAPTOP, "10.1.0.50", 42000)
+    pcap = tmp_path / "sweep.pcap"
+    write_capture(str(pcap), [(1_700_000_000 + i * 0.01, LINKTYPE_ETHERNET, f) for i, f in enumerate(frames)])
+    expected = _reports(tmp_path, frames, end=120)  # what the console is told
+    laptop = expected["10.1.0.50"]
+    assert laptop.type_reason and expected["93.184.216.7"].ghost
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["sensor", "analyze", str(pcap)], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "10.1.0.50" in line and "Scanner" in line)
+    assert f"Scanner — by behaviour: {laptop.type_reason}" in row
+    ghost_row = next(line for line in result.stdout.splitlines() if "93.184.216.7" in line and "│" in line)
+    assert "ghost" in ghost_row and "ghost" not in row
+    assert "Ghost: 1 addresses only ever probed" in result.stdout
+
+    out = runner.invoke(app, ["sensor", "analyze", str(pcap), "--json"])
+    assert out.exit_code == 0, out.output
+    for report in (json.loads(out.stdout), analyze_sharded(pcap, 2)):  # and the shards' merged report
+        assets = {a["ip"]: a for a in report["assets"]}
+        assert assets["10.1.0.50"]["type_reason"] == laptop.type_reason
+        assert assets["93.184.216.7"]["ghost"] is True and assets["10.1.0.50"]["ghost"] is False

@@ -15,6 +15,7 @@ from otwatch.sensor.local.trust import ConsoleTrust, ConsoleValidation
 from otwatch.sensor.node.managed import SensorNode
 from otwatch.sensor.pipeline.sensor import Sensor
 from otwatch.wire.client import NodeState
+from otwatch.wire.messages import Report
 from tests.sensor.web.conftest import AppFactory, client_for, console_of, csrf
 from tests.sensor.web.test_network import GOOD
 
@@ -91,6 +92,8 @@ def test_clear_data_on_a_managed_sensor(
     assert node.sensor.inventory.assets
     assert node.build_reports()
     with client_for(app, role=Role.SUPPORT) as c:
+        # no console link (not paired): nothing to offer about a console's copy
+        assert 'data-testid="console-data"' not in c.get("/support").text
         assert (
             c.post(
                 "/support/clear-data", data={"csrf": csrf(c), "confirm": "yes"}, follow_redirects=False
@@ -102,3 +105,28 @@ def test_clear_data_on_a_managed_sensor(
     assert node.run_id != old_run  # alert keys stay unique at the console
     kinds = [r.kind for r in node.build_reports()]
     assert kinds == ["stats"]  # nothing old is reported again
+
+
+def test_a_report_built_before_clear_data_is_not_sent_after_it(tmp_path: Path, plant_capture: Path) -> None:
+    """The reporter builds, Clear data (console data too) lands, the reporter would queue: it does not,
+    so the console never takes the old pipeline's assets after the "cleared" report."""
+    state = tmp_path / "node"
+    state.mkdir()
+    node = SensorNode(NodeState(state), [])
+    from otwatch.sensor.local.uploads import PcapLibrary
+
+    node.play(PcapLibrary(plant_capture.parent).replay([plant_capture.name])).join(30)
+    build = node.build_reports
+
+    def build_then_clear() -> list[Report]:
+        reports = build()
+        assert any(r.kind == "assets" for r in reports)
+        node.clear_data(console_too=True)  # the support user clicks while the reporter works
+        return reports
+
+    node.build_reports = build_then_clear  # type: ignore[method-assign]
+    assert node.report_once() == 0
+    assert [r.kind for r in node.runtime.report_box.pending()] == ["cleared"]
+    node.build_reports = build  # type: ignore[method-assign]
+    assert node.report_once() >= 1  # the fresh pipeline reports again (its statistics at least)
+    assert [r.kind for r in node.runtime.report_box.pending()][:1] == ["cleared"]

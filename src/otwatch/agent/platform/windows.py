@@ -254,10 +254,17 @@ def parse_adapters(first: int | None) -> list[Interface]:
     return out
 
 
+def _count(data: bytes, what: str) -> int:
+    """The row count a table starts with (a ULONG); ValueError when the buffer cannot hold it."""
+    if len(data) < 4:
+        raise ValueError(f"{what} needs at least 4 bytes, got {len(data)}")
+    return int(struct.unpack_from("<I", data, 0)[0])
+
+
 def parse_ipnet_table2(data: bytes) -> list[Neighbour]:
     """``MIB_IPNET_TABLE2`` as ``GetIpNetTable2`` returns it: IPv4 rows with a MAC, any state but
-    unreachable and incomplete."""
-    count = struct.unpack_from("<I", data, 0)[0]
+    unreachable and incomplete. A malformed buffer is a ValueError, never a read past its end."""
+    count = _count(data, "MIB_IPNET_TABLE2")
     first = MIB_IPNET_TABLE2.Table.offset
     size = ctypes.sizeof(MIB_IPNET_ROW2)
     if len(data) < first + count * size:
@@ -280,7 +287,7 @@ def parse_ipnet_table2(data: bytes) -> list[Neighbour]:
 
 def parse_ipnet_table(data: bytes) -> list[Neighbour]:
     """``MIB_IPNETTABLE`` as ``GetIpNetTable`` returns it (the older, IPv4-only call)."""
-    count = struct.unpack_from("<I", data, 0)[0]
+    count = _count(data, "MIB_IPNETTABLE")
     first = MIB_IPNETTABLE.table.offset
     size = ctypes.sizeof(MIB_IPNETROW)
     if len(data) < first + count * size:
@@ -430,7 +437,7 @@ def link_of(interface: str) -> Link | None:
 def neighbours() -> list[Neighbour]:
     try:
         return get_neighbours()
-    except OSError:
+    except (OSError, ValueError):  # IP Helper failed, or answered a table that does not parse
         return []
 
 

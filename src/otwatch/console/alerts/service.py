@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import Select, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from otwatch.console.alerts.models import Alert
@@ -194,3 +194,9 @@ def top_open(db: Session, node_id: str, limit: int = 5) -> list[Alert]:
             .limit(limit)
         )
     )
+
+
+def forget_node(db: Session, node_id: str) -> int:
+    """Delete every alert ``node_id`` raised (a sensor's Clear data with its console data); returns
+    how many. One statement, whatever the count."""
+    return int(db.execute(delete(Alert).where(Alert.node_id == node_id)).rowcount or 0)  # type: ignore[attr-defined]

@@ -42,6 +42,11 @@ class Asset(Base):
     field_sources: Mapped[dict[str, list[Any]]] = mapped_column(JSON, default=dict, server_default="{}")
     first_seen: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # the copy of a duplicated network the asset lives in (None: an ordinary network). Part of the
+    # asset's identity: the same IP or MAC in two copies is two assets (assets.service._Matcher)
+    network_copy_id: Mapped[str | None] = mapped_column(
+        ID, ForeignKey("duplicated_networks.id", ondelete="SET NULL"), default=None, index=True
+    )
 
     protocols: Mapped[list[AssetProtocol]] = relationship(
         back_populates="asset", cascade="all, delete-orphan", lazy="selectin"

@@ -10,9 +10,9 @@ from sqlalchemy.orm import load_only
 from otwatch.console.alerts import service as alerts_service
 from otwatch.console.assets import service as assets
 from otwatch.console.assets.models import Asset, AssetProtocol
-from otwatch.console.assets.routes import AssetOut, asset_out
+from otwatch.console.assets.routes import AssetOut, asset_out, copies_of
 from otwatch.console.deps import Permission, SessionDep
-from otwatch.console.fleet.models import Node
+from otwatch.console.fleet.models import DuplicatedNetwork, Node
 from otwatch.console.pagination import paginate
 from otwatch.console.tables import Sorts, parse_sort
 from otwatch.console.vulnerabilities import service as vulnerabilities
@@ -36,8 +36,28 @@ def _sortable(value: str, sorts: Sorts) -> bool:
         return False
 
 
+#: the Modules table's columns first in this order (the backplane as an engineer reads it), then any
+#: other key a module carries, in the order they appear
+MODULE_COLUMNS = (
+    "rack", "station", "slot", "submodule", "type", "name", "order_number", "firmware", "hardware", "serial",
+    "address", "status",
+)  # fmt: skip
+MODULE_TITLES = {"order_number": "Order number", "address": "Address", "name": "Name / model"}
+
+
+def module_columns(modules: list[dict[str, object]]) -> list[str]:
+    """The columns of the asset page's Modules table: only those some module fills."""
+    present = {k for m in modules for k in m}
+    columns = [c for c in MODULE_COLUMNS if c in present]
+    for m in modules:
+        columns.extend(k for k in m if k not in columns)
+    return columns
+
+
 ASSET_ALERTS = 20  # the newest alerts on an asset's page; the Alerts list (?ip=) has them all
-INVENTORY_FILTERS = ("source", "type", "vendor", "protocol", "network", "vuln", "q", "new", "sort", "ghosts")
+INVENTORY_FILTERS = (
+    "source", "type", "vendor", "protocol", "network", "network_copy", "vuln", "q", "new", "sort", "ghosts",
+)  # fmt: skip
 VULN_FILTERS = (
     ("any", "With advisories"),
     ("affected", "Affected"),
@@ -66,6 +86,7 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
             vendor=f["vendor"] or None,
             protocol=f["protocol"] or None,
             network=f["network"] or None,
+            network_copy=f["network_copy"] or None,
             q=f["q"] or None,
             new_days=int(f["new"]) if f["new"].isdigit() and 0 < int(f["new"]) <= 3650 else None,
             sort=f["sort"] if _sortable(f["sort"], assets.SORTS) else None,  # an odd ?sort= is ignored
@@ -88,12 +109,16 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
         select(Asset.device_type).where(Asset.device_type.is_not(None)).distinct().order_by(Asset.device_type)
     )
     protocols = db.scalars(select(AssetProtocol.protocol).distinct().order_by(AssetProtocol.protocol))
+    # the Site filter's options and the rows' sites: every copy of a duplicated network (a short list)
+    copies = list(
+        db.scalars(select(DuplicatedNetwork).order_by(DuplicatedNetwork.cidr, DuplicatedNetwork.site))
+    )
     return render(
         request,
         "inventory.html",
         p,
         "inventory",
-        items=[asset_out(a, nodes) for a in rows],
+        items=[asset_out(a, nodes, {c.id: c for c in copies}) for a in rows],
         filters=f,
         filtered=any(v for k, v in f.items() if k != "sort"),
         export=export_link(request, "/api/v1/assets/export"),
@@ -106,6 +131,7 @@ def inventory_page(request: Request, db: SessionDep) -> Response:
         protocols=list(protocols),
         vulns=vulnerabilities.summary_by_asset(db, [a.id for a in rows]),
         vuln_filters=VULN_FILTERS,
+        copies=copies,
     )
 
 
@@ -119,10 +145,8 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
         return error_page(request, p, 404, "Asset not found", "This asset does not exist or was removed.")
     ids = {s.node_id for s in row.sources}
     nodes = {n.id: n for n in db.scalars(select(Node).where(Node.id.in_(ids)))} if ids else {}
-    a: AssetOut = asset_out(row, nodes)
-    columns: list[str] = []
-    for m in a.modules:
-        columns.extend(k for k in m if k not in columns)
+    a: AssetOut = asset_out(row, nodes, copies_of(db, [row]))
+    columns = module_columns(a.modules)
     names = {i: n.name or n.hostname for i, n in nodes.items()}
     talks = assets.conversations(db, row, names=names)
     alert_rows = list(db.scalars(alerts_service.for_asset(row.ip, row.mac).limit(ASSET_ALERTS + 1)))
@@ -135,6 +159,7 @@ def asset_page(asset_id: str, request: Request, db: SessionDep) -> Response:
         "inventory",
         asset=a,
         module_columns=columns,
+        module_titles=MODULE_TITLES,
         conversations=talks,
         alerts=alerts_service.alert_outs(db, alert_rows[:ASSET_ALERTS]),
         more_alerts=len(alert_rows) > ASSET_ALERTS,

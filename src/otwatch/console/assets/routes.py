@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
-from sqlalchemy.orm import load_only
+from sqlalchemy.orm import Session, load_only
 
 from otwatch.console.alerts import service as alerts_service
 from otwatch.console.alerts.schemas import AlertOut
@@ -18,7 +18,7 @@ from otwatch.console.assets.models import Asset
 from otwatch.console.assets.schemas import ConversationOut, TimelineEventOut
 from otwatch.console.deps import SessionDep, SettingsAdmin, Viewer
 from otwatch.console.errors import invalid, not_found
-from otwatch.console.fleet.models import Node
+from otwatch.console.fleet.models import DuplicatedNetwork, Node
 from otwatch.console.pagination import Page, PageDep, paginate
 from otwatch.console.tables import csv_response, joined
 from otwatch.console.vulnerabilities import service as vulnerabilities
@@ -37,6 +37,15 @@ class SourceOut(BaseModel):
     name: str
     first_seen: datetime
     last_seen: datetime
+
+
+class NetworkCopyOut(BaseModel):
+    """The copy of a duplicated network an asset lives in: the range, its site and the agent seeing it."""
+
+    id: str
+    cidr: str
+    site: str
+    agent_id: str
 
 
 class AssetOut(BaseModel):
@@ -59,9 +68,13 @@ class AssetOut(BaseModel):
     sources: list[SourceOut]
     first_seen: datetime
     last_seen: datetime
+    network_copy: NetworkCopyOut | None = None  # in a duplicated network: which site's copy
 
 
-def asset_out(a: Asset, nodes: dict[str, Node]) -> AssetOut:
+def asset_out(
+    a: Asset, nodes: dict[str, Node], copies: dict[str, DuplicatedNetwork] | None = None
+) -> AssetOut:
+    c = (copies or {}).get(a.network_copy_id or "")
     return AssetOut(
         id=a.id, ip=a.ip, mac=a.mac, name=a.name, vendor=a.vendor, model=a.model, firmware=a.firmware,
         serial=a.serial, device_type=a.device_type, type_reason=a.type_reason, ghost=a.ghost, state=a.state, os=a.os,
@@ -77,6 +90,7 @@ def asset_out(a: Asset, nodes: dict[str, Node]) -> AssetOut:
             )
             for s in a.sources
         ],
+        network_copy=NetworkCopyOut(id=c.id, cidr=c.cidr, site=c.site, agent_id=c.node_id) if c else None,
     )  # fmt: skip
 
 
@@ -88,12 +102,24 @@ def _nodes(db: SessionDep, assets: list[Asset]) -> dict[str, Node]:
     return {n.id: n for n in db.scalars(stmt)}
 
 
+def copies_of(db: Session, assets: list[Asset]) -> dict[str, DuplicatedNetwork]:
+    """The network copies of these assets (no statement when none is in a duplicated network)."""
+    ids = {a.network_copy_id for a in assets if a.network_copy_id}
+    if not ids:
+        return {}
+    return {c.id: c for c in db.scalars(select(DuplicatedNetwork).where(DuplicatedNetwork.id.in_(ids)))}
+
+
 def _filters(
     source: Annotated[str | None, Query(description="discovery source: agent or sensor id")] = None,
     device_type: Annotated[str | None, Query(alias="type")] = None,
     vendor: Annotated[str | None, Query(max_length=200)] = None,
     protocol: Annotated[str | None, Query(max_length=50)] = None,
     network: Annotated[str | None, Query(max_length=64, description="CIDR")] = None,
+    network_copy: Annotated[
+        str | None,
+        Query(max_length=64, description="a duplicated network's copy id: the assets of that site"),
+    ] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     new: Annotated[int | None, Query(ge=1, le=3650, description="first seen in the last N days")] = None,
     sort: Annotated[
@@ -123,6 +149,7 @@ def _filters(
             vendor=vendor,
             protocol=protocol,
             network=network,
+            network_copy=network_copy,
             q=q,
             new_days=new,
             sort=sort,
@@ -151,6 +178,7 @@ EXPORT_COLUMNS: list[tuple[str, Callable[[AssetOut], object]]] = [
     ("Protocols", lambda a: joined(f"{p.protocol} ({p.role})" for p in a.protocols)),
     ("Open ports", lambda a: joined(a.open_ports)),
     ("Discovery sources", lambda a: joined(s.name or s.node_id for s in a.sources)),
+    ("Site", lambda a: a.network_copy.site if a.network_copy else ""),
     ("First seen (UTC)", lambda a: a.first_seen),
     ("Last seen (UTC)", lambda a: a.last_seen),
 ]
@@ -161,8 +189,8 @@ def export_assets(_: Viewer, db: SessionDep, stmt: FiltersDep) -> Response:
     """Every asset the filters select, in the same order, as CSV (the Inventory's Export CSV)."""
 
     def prepare(rows: list[Asset]) -> Callable[[Asset], AssetOut]:
-        nodes = _nodes(db, rows)
-        return lambda a: asset_out(a, nodes)
+        nodes, copies = _nodes(db, rows), copies_of(db, rows)
+        return lambda a: asset_out(a, nodes, copies)
 
     return csv_response(db, stmt, EXPORT_COLUMNS, "inventory.csv", prepare)
 
@@ -175,9 +203,9 @@ def list_assets(
     stmt: FiltersDep,
 ) -> dict[str, object]:
     rows, total = paginate(db, stmt, page)
-    nodes = _nodes(db, rows)
+    nodes, copies = _nodes(db, rows), copies_of(db, rows)
     return {
-        "items": [asset_out(a, nodes) for a in rows],
+        "items": [asset_out(a, nodes, copies) for a in rows],
         "total": total,
         "limit": page.limit,
         "offset": page.offset,
@@ -189,7 +217,7 @@ def get_asset(asset_id: str, _: Viewer, db: SessionDep) -> AssetOut:
     a = db.get(Asset, asset_id)
     if a is None:
         raise not_found("asset")
-    return asset_out(a, _nodes(db, [a]))
+    return asset_out(a, _nodes(db, [a]), copies_of(db, [a]))
 
 
 def _asset(db: SessionDep, asset_id: str) -> Asset:
@@ -260,4 +288,4 @@ def merge_assets(asset_id: str, body: MergeIn, p: SettingsAdmin, db: SessionDep)
     service.merge(db, p.actor, keep, other)
     db.commit()
     db.refresh(keep)
-    return asset_out(keep, _nodes(db, [keep]))
+    return asset_out(keep, _nodes(db, [keep]), copies_of(db, [keep]))

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, and_, case, or_, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.orm import Session, aliased, lazyload, selectinload
 
 from otwatch.console.alerts.models import Alert
@@ -26,6 +27,7 @@ from otwatch.console.audit import service as audit
 from otwatch.console.db import utcnow
 from otwatch.console.errors import invalid
 from otwatch.console.fleet.models import Node
+from otwatch.console.networks.duplicated import copy_map
 from otwatch.console.networks.service import parse_cidr
 from otwatch.console.tables import Sorts, sort_by
 from otwatch.inventory.merge import offer, source_rank
@@ -52,6 +54,11 @@ SORTS: Sorts = {
 #: ?ghosts=: the Inventory hides addresses seen only as targets of unanswered probes unless asked
 GHOSTS = ("exclude", "include", "only")
 
+#: the source an agent names for the values of its own host (otwatch.agent.hostinfo.SOURCE), and the
+#: ``extra`` key that then lists the node ids of the agents running there
+SELF_SOURCE = "agent host"
+AGENT_HOSTS = "agent_hosts"
+
 MAX_IPV6_FILTER = 256
 FIELDS = ("name", "vendor", "model", "firmware", "serial", "device_type", "state", "os")
 
@@ -70,36 +77,40 @@ class _Matcher:
     """The assets a batch of reports can match, read with two queries instead of two per report.
 
     Same rule as before the batch: the asset with the reported MAC, else the MAC-less asset with the
-    reported IP. Assets created or changed by the batch are matched by the reports after them."""
+    reported IP — within one network copy: an asset in a copy of a duplicated network matches only
+    reports attributed to that copy, an ordinary asset only reports outside every copy (``copy``
+    None), so the same address at two sites is never one asset. Assets created or changed by the
+    batch are matched by the reports after them."""
 
     CHUNK = 500  # bound parameters per IN list
 
     def __init__(self, db: Session, reports: list[tuple[str | None, str | None]]) -> None:
-        self.by_mac: dict[str, Asset] = {}
-        self.by_ip: dict[str, Asset] = {}  # MAC-less assets only
+        self.by_mac: dict[tuple[str | None, str], Asset] = {}
+        self.by_ip: dict[tuple[str | None, str], Asset] = {}  # MAC-less assets only
         macs = sorted({m for _, m in reports if m})
         ips = sorted({i for i, _ in reports if i})
         load = (selectinload(Asset.protocols), selectinload(Asset.sources))
         for i in range(0, len(macs), self.CHUNK):
             for a in db.scalars(select(Asset).where(Asset.mac.in_(macs[i : i + self.CHUNK])).options(*load)):
-                self.by_mac.setdefault(a.mac or "", a)
+                self.by_mac.setdefault((a.network_copy_id, a.mac or ""), a)
         for i in range(0, len(ips), self.CHUNK):
             chunk = ips[i : i + self.CHUNK]
             for a in db.scalars(select(Asset).where(Asset.ip.in_(chunk), Asset.mac.is_(None)).options(*load)):
-                self.by_ip.setdefault(a.ip or "", a)
+                self.by_ip.setdefault((a.network_copy_id, a.ip or ""), a)
 
-    def find(self, ip: str | None, mac: str | None) -> Asset | None:
-        if mac and mac in self.by_mac:
-            return self.by_mac[mac]
-        return self.by_ip.get(ip) if ip else None
+    def find(self, ip: str | None, mac: str | None, copy: str | None = None) -> Asset | None:
+        if mac and (copy, mac) in self.by_mac:
+            return self.by_mac[(copy, mac)]
+        return self.by_ip.get((copy, ip)) if ip else None
 
     def seen(self, asset: Asset, old_ip: str | None) -> None:
-        if old_ip and self.by_ip.get(old_ip) is asset and (asset.mac or asset.ip != old_ip):
-            del self.by_ip[old_ip]
+        copy = asset.network_copy_id
+        if old_ip and self.by_ip.get((copy, old_ip)) is asset and (asset.mac or asset.ip != old_ip):
+            del self.by_ip[(copy, old_ip)]
         if asset.mac:
-            self.by_mac.setdefault(asset.mac, asset)
+            self.by_mac.setdefault((copy, asset.mac), asset)
         elif asset.ip:
-            self.by_ip.setdefault(asset.ip, asset)
+            self.by_ip.setdefault((copy, asset.ip), asset)
 
 
 def clean_ports(value: object) -> list[int]:
@@ -140,16 +151,38 @@ def ingest(
     reports: Iterable[AssetReport],
     seen: datetime | None = None,
     changed: list[Asset] | None = None,
+    *,
+    copies: bool = True,
 ) -> int:
     """Upsert reported assets with ``node_id`` as a discovery source; return how many were touched.
-    ``changed`` collects the assets whose identity (what advisories are matched on) is new or changed."""
+    ``changed`` collects the assets whose identity (what advisories are matched on) is new or changed.
+
+    ``copies``: the reporter is an agent whose reports are attributed to its copies of duplicated
+    networks (one more query); a report inside a duplicated range it has no copy of is left out,
+    since whose device it is cannot be told. Sensors' reports are ordinary (``copies=False``)."""
     now = seen or utcnow()
     count = 0
-    keyed = [rep for rep in reports if rep.ip or rep.mac]
+    where = copy_map(db) if copies else None
+    keyed: list[tuple[AssetReport, str | None]] = []
+    left_out = 0
+    for rep in reports:
+        if not (rep.ip or rep.mac):
+            continue
+        copy, keep = where.attribute(node_id, rep.ip) if where else (None, True)
+        if keep:
+            keyed.append((rep, copy))
+        else:
+            left_out += 1
+    if left_out:
+        log.warning(
+            "%d reported assets of node %s left out: inside another site's duplicated network",
+            left_out,
+            node_id,
+        )
     with db.no_autoflush:  # the matcher knows this batch's own changes; nothing to flush per report
-        matcher = _Matcher(db, [(rep.ip, rep.mac) for rep in keyed])
-        for rep in keyed:
-            count += _upsert(db, matcher, node_id, rep, now, changed)
+        matcher = _Matcher(db, [(rep.ip, rep.mac) for rep, _ in keyed])
+        for rep, copy in keyed:
+            count += _upsert(db, matcher, node_id, rep, now, changed, copy)
     return count
 
 
@@ -211,6 +244,25 @@ def ingest_connections(db: Session, node_id: str, reports: Iterable[ConnectionRe
     return count
 
 
+def host_assets(db: Session, agent_ids: Iterable[str]) -> dict[str, list[tuple[str, str | None]]]:
+    """Agent id -> the assets its own host report made (id, IP), the last seen first: one statement,
+    through the agents' discovery sources (indexed) and assets marked as some agent's host in ``extra``
+    (the mark's list of agents is then read for those few rows only)."""
+    ids = list(dict.fromkeys(agent_ids))  # one statement even for none: the count never depends on rows
+    out: dict[str, list[tuple[str, str | None]]] = {}
+    stmt = (
+        select(AssetSource.node_id, Asset.id, Asset.ip, Asset.extra)
+        .join(Asset, Asset.id == AssetSource.asset_id)
+        .where(AssetSource.node_id.in_(ids), Asset.extra[AGENT_HOSTS].as_string().is_not(None))
+        .order_by(Asset.last_seen.desc(), Asset.id)
+    )
+    for node_id, asset_id, ip, extra in db.execute(stmt):
+        hosts = clean_dict(extra).get(AGENT_HOSTS)
+        if isinstance(hosts, list) and node_id in hosts:
+            out.setdefault(node_id, []).append((asset_id, ip))
+    return out
+
+
 def identity(asset: Asset) -> tuple[Any, ...]:
     """What vulnerability matching reads of an asset: vendor, model, firmware and the identities
     (order numbers, product codes, product names) its protocols reported."""
@@ -246,10 +298,12 @@ def _upsert(
     rep: AssetReport,
     now: datetime,
     changed: list[Asset] | None = None,
+    copy: str | None = None,
 ) -> int:
-    """One reported asset: matched, created if new, updated with what the report knows."""
+    """One reported asset: matched (within its network copy), created if new, updated with what the
+    report knows."""
     ip, mac = rep.ip, rep.mac
-    asset = matcher.find(ip, mac)
+    asset = matcher.find(ip, mac, copy)
     old_ip = asset.ip if asset is not None else None
     is_new = asset is None
     before = identity(asset) if asset is not None else None
@@ -265,6 +319,7 @@ def _upsert(
             field_sources={},
             protocols=[],
             sources=[],
+            network_copy_id=copy,
         )
         db.add(asset)
     asset.ip = ip or asset.ip
@@ -291,6 +346,11 @@ def _upsert(
         )
         if v
     }
+    if SELF_SOURCE in rep.sources.values():  # an agent's own host: Host Asset on the Agents page
+        held_hosts = clean_dict(asset.extra).get(AGENT_HOSTS)
+        agents = [str(i) for i in held_hosts if isinstance(i, str)] if isinstance(held_hosts, list) else []
+        if node_id not in agents:  # several agents may share one host (kept small: the newest 16)
+            extra[AGENT_HOSTS] = [*agents, node_id][-16:]
     if extra:
         asset.extra = {**clean_dict(asset.extra), **extra}
     asset.last_seen = now
@@ -317,6 +377,7 @@ def query(
     vendor: str | None = None,
     protocol: str | None = None,
     network: str | None = None,
+    network_copy: str | None = None,
     q: str | None = None,
     new_days: int | None = None,
     now: datetime | None = None,
@@ -352,6 +413,8 @@ def query(
                     f"an IPv6 network filter covers at most {MAX_IPV6_FILTER} addresses (/120 or longer)"
                 )
             stmt = stmt.where(Asset.ip.in_([str(a) for a in net]))
+    if network_copy:
+        stmt = stmt.where(Asset.network_copy_id == network_copy)
     if q:
         like = f"%{q}%"
         stmt = stmt.where(
@@ -454,6 +517,26 @@ def delete(db: Session, actor: str, asset: Asset) -> None:
     db.delete(asset)
 
 
+def forget_source(db: Session, node_id: str) -> tuple[int, int]:
+    """The inventory without what ``node_id`` reported (a sensor's Clear data, console data too): an
+    asset only it saw is removed, an asset others saw too loses it as a source (their values stay: the
+    console keeps no per-source copy of them), and its conversations go. Returns (removed, kept);
+    bulk statements, whatever the inventory's size (the rows' children go by ON DELETE CASCADE)."""
+    db.flush()  # nothing pending is lost to the expiry below
+    other = aliased(AssetSource)
+    mine = select(AssetSource.asset_id).where(AssetSource.node_id == node_id)
+    only_mine = mine.where(~exists().where(other.asset_id == AssetSource.asset_id, other.node_id != node_id))
+    removed_ids = list(db.scalars(only_mine))
+    kept = int(db.scalar(select(func.count()).select_from(mine.subquery())) or 0) - len(removed_ids)
+    db.execute(sql_delete(AssetConnection).where(AssetConnection.node_id == node_id))
+    for i in range(0, len(removed_ids), _Matcher.CHUNK):
+        chunk = removed_ids[i : i + _Matcher.CHUNK]
+        db.execute(sql_delete(Asset).where(Asset.id.in_(chunk)))
+    db.execute(sql_delete(AssetSource).where(AssetSource.node_id == node_id))
+    db.expire_all()  # rows loaded before the bulk statements must not be written back
+    return len(removed_ids), kept
+
+
 def _move_conversations(db: Session, keep_id: str, other_id: str) -> None:
     """The conversations of a merged asset become ``keep``'s (they would go with its row): one that
     ``keep`` already has from the same sensor adds up into it, one between the two becomes none."""
@@ -504,6 +587,11 @@ def merge(db: Session, actor: str, keep: Asset, other: Asset) -> Asset:
         raise invalid("an asset cannot be merged into itself")
     if keep.mac and other.mac and keep.mac != other.mac:
         raise invalid(f"the assets have different MAC addresses ({keep.mac}, {other.mac}): not one device")
+    if keep.network_copy_id != other.network_copy_id:
+        raise invalid(
+            "the assets are in different copies of a duplicated network (the same addresses at two "
+            "sites): not one device"
+        )
     held = clean_dict(keep.field_sources)
     ranks = {f: int(v[1]) for f, v in held.items() if isinstance(v, list) and len(v) == 2}
     sources = {f: str(v[0]) for f, v in held.items() if isinstance(v, list) and len(v) == 2}

@@ -11,10 +11,11 @@ from typing import Any, cast
 from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
+from otwatch.console.alerts.service import forget_node as forget_alerts
 from otwatch.console.alerts.service import ingest as ingest_alerts
 from otwatch.console.assets.models import Asset, AssetSource
+from otwatch.console.assets.service import forget_source, ingest_connections, parse_reports
 from otwatch.console.assets.service import ingest as ingest_assets
-from otwatch.console.assets.service import ingest_connections, parse_reports
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import FixedRead, after_commit, utcnow
@@ -93,6 +94,19 @@ def _apply_result(db: Session, node: Node, res: Any, now: datetime) -> None:
             node.reported_assets = count if valid else len(reports)
 
 
+def clear_sensor_data(db: Session, node: Node) -> None:
+    """A sensor's Clear data, with "also clear this sensor's assets and alerts from the console": the
+    assets only it saw are removed, the others lose it as a source, its conversations and alerts go
+    (audited with the counts)."""
+    removed, kept = forget_source(db, node.id)
+    alerts = forget_alerts(db, node.id)
+    node.reported_assets = 0
+    audit.record(
+        db, f"node:{node.id}", "sensor.data_cleared", node.id,
+        assets_removed=removed, assets_kept=kept, alerts_removed=alerts,
+    )  # fmt: skip
+
+
 #: clock skew changes smaller than this are not written (the drift limit is minutes)
 SKEW_SLACK = 1.0
 
@@ -150,11 +164,16 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
         return
     for res in req.results:
         _apply_result(db, node, res, now)
+    reports = req.reports
+    cleared = [i for i, rep in enumerate(reports) if rep.kind == "cleared"]
+    if cleared and node.kind == "sensor":  # what came before the (last) Clear data is forgotten with it
+        clear_sensor_data(db, node)
+        reports = reports[cleared[-1] + 1 :]
     # every asset report of the check-in in one batch: one device, one row, however they were split
-    batch = [a for rep in req.reports if rep.kind == "assets" for a in rep.assets]
+    batch = [a for rep in reports if rep.kind == "assets" for a in rep.assets]
     if batch:
         changed: list[Asset] = []
-        ingest_assets(db, node.id, batch, now, changed)
+        ingest_assets(db, node.id, batch, now, changed, copies=node.kind == "agent")
         rematch_vulnerabilities(db, changed)
         if node.kind == "sensor":  # Site Management's Reported Assets: the devices its link lists
             db.flush()
@@ -164,8 +183,8 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
             node.reported_assets = (
                 db.scalar(listed.where(AssetSource.node_id == node.id, Asset.ghost.is_(False))) or 0
             )
-    for rep in req.reports:
-        if rep.kind == "assets":
+    for rep in reports:
+        if rep.kind in ("assets", "cleared"):
             continue
         elif rep.kind == "alerts" and node.kind == "sensor":
             forwarding.enqueue_alerts(db, node, ingest_alerts(db, node.id, rep.alerts))

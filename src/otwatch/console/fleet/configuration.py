@@ -23,6 +23,7 @@ from otwatch.console.fleet.schemas import (
     SensorConfigIn,
     SensorNameIn,
 )
+from otwatch.console.networks.duplicated import agent_scope
 from otwatch.console.networks.service import outside_monitored
 
 __all__ = ["agent_config_payload", "configure", "configure_sensor", "name_sensor", "set_schedule"]
@@ -95,4 +96,12 @@ def agent_config_payload(db: Session, ctx: ConsoleContext, node: Node) -> dict[s
         row = db.get(Credential, cid)
         if row is not None:
             creds.append({"id": row.id, "name": row.name, "kind": row.kind, **ctx.vault.open(row.secret)})
-    return {**{k: v for k, v in node.config.items() if k != "credential_ids"}, "credentials": creds}
+    out = {**{k: v for k, v in node.config.items() if k != "credential_ids"}, "credentials": creds}
+    copies, others = agent_scope(db, node.id)
+    if copies or others:
+        # its copies of duplicated networks are scanned too; another site's copies never are
+        policy = dict(out.get("policy") or {})
+        policy["exclusions"] = [*(policy.get("exclusions") or []), *others]
+        out["policy"] = policy
+        out["duplicated_networks"] = copies
+    return out

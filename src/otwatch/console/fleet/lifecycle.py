@@ -13,6 +13,7 @@ from otwatch.console.errors import conflict
 from otwatch.console.fleet.certificates import forget_serials
 from otwatch.console.fleet.models import DuplicatedNetwork, IssuedCertificate, Node
 from otwatch.console.fleet.nodes import wake_after_commit
+from otwatch.console.networks.duplicated import guard_message
 
 __all__ = ["approve", "delete_node", "goodbye", "set_paused"]
 
@@ -32,12 +33,10 @@ def set_paused(db: Session, ctx: ConsoleContext, actor: str, node: Node, paused:
 
 
 def delete_node(db: Session, actor: str, node: Node) -> None:
-    dup = db.scalar(select(DuplicatedNetwork).where(DuplicatedNetwork.node_id == node.id))
-    if dup is not None:
-        raise conflict(
-            "delete the duplicated networks associated with this agent first",
-            {"duplicated_network": dup.cidr},
-        )
+    refused = guard_message(db, node)
+    if refused is not None:
+        ids = db.scalars(select(DuplicatedNetwork.id).where(DuplicatedNetwork.node_id == node.id))
+        raise conflict(refused, {"duplicated_networks": list(ids)})
     db.execute(
         update(IssuedCertificate).where(IssuedCertificate.node_id == node.id).values(revoked_at=utcnow())
     )

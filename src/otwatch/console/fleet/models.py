@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from otwatch.console.db import ID, Base, new_id, utcnow
@@ -107,12 +107,20 @@ class Command(Base):
 
 
 class DuplicatedNetwork(Base):
-    """A network duplicated to an agent; while any exists the agent cannot be deleted (seed rule)."""
+    """One copy of a duplicated network: the same address range at several sites, each copy told apart
+    by the agent that sees it. The agent scans that copy, and the assets it finds there are the copy's
+    (``Asset.network_copy_id``), never merged with the same addresses at another site. While a copy
+    names an agent, the agent cannot be deleted (seed rule)."""
 
     __tablename__ = "duplicated_networks"
+    __table_args__ = (
+        UniqueConstraint("cidr", "node_id", name="uq_duplicated_networks_cidr_node_id"),
+        UniqueConstraint("cidr", "site", name="uq_duplicated_networks_cidr_site"),
+    )
 
     id: Mapped[str] = mapped_column(ID, primary_key=True, default=new_id)
     node_id: Mapped[str] = mapped_column(ID, ForeignKey("nodes.id", ondelete="RESTRICT"), index=True)
     cidr: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str] = mapped_column(String(200), default="", server_default="")
     description: Mapped[str] = mapped_column(String(300), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,12 +13,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from otwatch.console.assets import service as assets_service
 from otwatch.console.assets.models import Asset
 from otwatch.console.context import ConsoleContext
 from otwatch.console.credentials.models import Credential
 from otwatch.console.db import after_commit, utcnow
 from otwatch.console.errors import not_found
-from otwatch.console.fleet.models import Command, Node
+from otwatch.console.fleet.models import Command, DuplicatedNetwork, Node
 from otwatch.console.fleet.schemas import SENSOR_DEFAULTS, NodeOut, Schedule, UpdateResultOut
 from otwatch.console.fleet.status import (
     REFUSED_STORED,
@@ -91,13 +92,50 @@ def _reason_for(kind: str, reason: str | None) -> str | None:
 
 
 def host_asset_ids(db: Session, rows: Iterable[Node]) -> dict[str, str]:
-    """Agent id -> the inventory asset at the agent's own address (Host Asset links to its page);
-    when several assets share the address, the one seen last. One query for a whole page of agents."""
-    agents = [n for n in rows if n.kind == "agent" and n.ip]
-    ips = {n.ip for n in agents}  # one statement however many agents (or none) the page shows
-    found = db.execute(select(Asset.ip, Asset.id).where(Asset.ip.in_(ips)).order_by(Asset.last_seen))
-    by_ip = {ip: asset_id for ip, asset_id in found}  # the last seen wins
-    return {n.id: by_ip[n.ip] for n in agents if n.ip in by_ip}
+    """Agent id -> its host's asset (Host Asset links to its page): the asset the agent reported as its
+    own host (hostinfo), the interface at the address it checks in from first; an agent that has not
+    reported its host (an older agent) gets the asset at its address, the one seen last. Two
+    statements for a whole page of agents, however many it shows."""
+    agents = [n for n in rows if n.kind == "agent"]
+    own = assets_service.host_assets(db, [n.id for n in agents])
+    out: dict[str, str] = {}
+    for n in agents:
+        mine = own.get(n.id)
+        if mine:
+            out[n.id] = next((i for i, ip in mine if ip == n.ip), mine[0][0])
+    ips = {n.ip for n in agents if n.id not in out and n.ip}  # run even when empty (a fixed count)
+    found = db.execute(
+        select(Asset.ip, Asset.id, DuplicatedNetwork.node_id)
+        .outerjoin(DuplicatedNetwork, DuplicatedNetwork.id == Asset.network_copy_id)
+        .where(Asset.ip.in_(ips))
+        .order_by(Asset.last_seen)
+    )
+    # in a duplicated network, the address is the agent's own only in the copy it sees: another
+    # site's asset at the same address is not its host
+    by_ip: dict[tuple[str | None, str | None], str] = {}
+    for ip, asset_id, seen_by in found:
+        by_ip[(ip, seen_by)] = asset_id  # the last seen wins
+    for n in agents:
+        if n.id not in out:
+            found_id = by_ip.get((n.ip, n.id)) or by_ip.get((n.ip, None))
+            if found_id is not None:
+                out[n.id] = found_id
+    return out
+
+
+def duplicated_networks(db: Session, rows: Iterable[Node]) -> dict[str, list[str]]:
+    """Agent id -> its copies of duplicated networks as the Agents page shows them (one statement for
+    a whole page of agents, however many: the statement count does not depend on the rows)."""
+    ids = [n.id for n in rows if n.kind == "agent"]
+    out: dict[str, list[str]] = {}
+    stmt = (
+        select(DuplicatedNetwork.node_id, DuplicatedNetwork.cidr, DuplicatedNetwork.site)
+        .where(DuplicatedNetwork.node_id.in_(ids))
+        .order_by(DuplicatedNetwork.cidr)
+    )
+    for node_id, cidr, site in db.execute(stmt):
+        out.setdefault(node_id, []).append(f"{cidr} (duplicated, {site})" if site else f"{cidr} (duplicated)")
+    return out
 
 
 def last_updates(db: Session, rows: Iterable[Node]) -> dict[str, UpdateResultOut]:
@@ -136,6 +174,7 @@ def node_out(
     now: datetime | None = None,
     host_asset_id: str | None = None,
     last_update: UpdateResultOut | None = None,
+    duplicated: list[str] | None = None,
 ) -> NodeOut:
     now = now or utcnow()
     st = node_state(n, ctx.settings.max_clock_skew)
@@ -155,6 +194,7 @@ def node_out(
         ),
         last_scan_result=n.last_scan_result,
         active_query_networks=list(n.config.get("active_query_networks", [])),
+        duplicated_networks=duplicated or [],
         scan_schedule=schedule.label(),
         last_scan=n.last_scan_at,
         last_scan_duration=n.last_scan_duration,

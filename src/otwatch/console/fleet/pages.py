@@ -60,7 +60,11 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     rows, total = paginate(db, stmt, page)
     hosts = nodes.host_asset_ids(db, rows)
     updates_of = nodes.last_updates(db, rows)
-    agents = [nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id)) for n in rows]
+    dups = nodes.duplicated_networks(db, rows)
+    agents = [
+        nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id), dups.get(n.id))
+        for n in rows
+    ]
     newest_otd = updates.newest(db, "otd")
     return render(
         request,
@@ -92,7 +96,9 @@ def sensors_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     stmt = select(Node).where(Node.kind == "sensor").order_by(Node.enrolled_at).limit(1000)
     if status is not None:  # the dashboard's links
         stmt = stmt.where(status_sql(now, ctx.settings.offline_after, ctx.settings.max_clock_skew) == status)
-    sensors = [nodes.node_out(ctx, n, {}, now) for n in db.scalars(stmt)]
+    rows = list(db.scalars(stmt))
+    updates_of = nodes.last_updates(db, rows)  # the Version cell's update state (as on the Updates page)
+    sensors = [nodes.node_out(ctx, n, {}, now, last_update=updates_of.get(n.id)) for n in rows]
     can_manage = p.can(Permission.MANAGE_FLEET)
     return render(
         request,

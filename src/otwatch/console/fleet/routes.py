@@ -118,7 +118,11 @@ def _node_routes(plural: str) -> APIRouter:
         names = nodes.credential_names(db)
         hosts = nodes.host_asset_ids(db, rows) if kind == "agent" else {}
         updates_of = nodes.last_updates(db, rows)
-        items = [nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id)) for n in rows]
+        dups = nodes.duplicated_networks(db, rows) if kind == "agent" else {}
+        items = [
+            nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id), dups.get(n.id))
+            for n in rows
+        ]
         return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
     @r.post("/bulk", response_model=BulkOut, name=f"bulk_{plural}")
@@ -145,7 +149,10 @@ def _node_routes(plural: str) -> APIRouter:
         node = nodes.get_node(db, node_id, kind)
         host = nodes.host_asset_ids(db, [node]).get(node.id)
         last = nodes.last_updates(db, [node]).get(node.id)
-        return nodes.node_out(ctx, node, nodes.credential_names(db), host_asset_id=host, last_update=last)
+        dups = nodes.duplicated_networks(db, [node]).get(node.id) if kind == "agent" else None
+        return nodes.node_out(
+            ctx, node, nodes.credential_names(db), host_asset_id=host, last_update=last, duplicated=dups
+        )
 
     @r.post("/{node_id}/approve", response_model=NodeOut, name=f"approve_{kind}")
     def approve(node_id: str, p: FleetAdmin, ctx: CtxDep, db: SessionDep) -> NodeOut:
@@ -260,6 +267,7 @@ async def test_setting_group(
                 "sensor.settings_tested",
                 node.id,
                 group=group,
+                servers=settingtests.targets(values),
                 to=body.to,
                 lookup=body.lookup,
             )

@@ -186,6 +186,8 @@ class NodeOut(BaseModel):
     disconnect_reason: str | None
     last_scan_result: str | None
     active_query_networks: list[str]
+    # the agent's copies of duplicated networks, scanned too: "10.0.5.0/24 (duplicated, Plant A)"
+    duplicated_networks: list[str] = Field(default_factory=list)
     scan_schedule: str
     last_scan: datetime | None
     last_scan_duration: float | None

@@ -38,11 +38,24 @@ from otwatch.wire.settings import (
     MailServerSettings,
 )
 
-__all__ = ["WHERE", "check_ad", "check_dns", "check_mail", "run_check"]
+__all__ = ["WHERE", "check_ad", "check_dns", "check_mail", "run_check", "targets"]
 
 #: Said with every answer: the console ran the test, not the sensor.
 WHERE: Final = "tested from the console; the sensor connects from its own management port"
 AD_TIMEOUT: Final = 5.0
+
+
+def targets(values: SensorConfigIn) -> list[str]:
+    """The servers a test reaches (host:port), for its audit entry: a test is a connection from the
+    console to an address an Admin chose, so the log says which."""
+    if values.mail_server is not None:
+        return [f"{values.mail_server.address}:{values.mail_server.port}"]
+    if values.active_directory is not None:
+        return [f"{h}:{values.active_directory.port}" for h in values.active_directory.servers]
+    if values.dns_reverse_lookup is not None:
+        port = values.dns_reverse_lookup.port
+        return [f"[{h}]:{port}" if ":" in h else f"{h}:{port}" for h in values.dns_reverse_lookup.servers]
+    return []
 
 
 def run_check(group: str, values: SensorConfigIn, body: SettingTestIn, mail_timeout: float) -> TestResult:

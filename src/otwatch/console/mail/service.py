@@ -128,6 +128,10 @@ def _login(server: smtplib.SMTP, cfg: MailConfig) -> list[str]:
 
 
 def _smtp_text(exc: smtplib.SMTPResponseException) -> str:
+    """What the server answered; a reply that is not SMTP is not repeated (a test of a mail server must
+    not read the banners of other services: SSH, databases)."""
+    if not 100 <= exc.smtp_code < 600:
+        return "a reply that is not SMTP"
     msg = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
     return f"{exc.smtp_code} {msg}".strip()
 
@@ -204,6 +208,8 @@ def _converse(
     except smtplib.SMTPSenderRefused as exc:
         raise MailError(f"the mail server {where} refused the sender {sender}: {_smtp_text(exc)}") from exc
     except smtplib.SMTPResponseException as exc:
+        if not 100 <= exc.smtp_code < 600:
+            raise MailError(f"{where} answered, but not as a mail server", permanent=True) from exc
         raise MailError(f"the mail server {where} answered {_smtp_text(exc)}") from exc
     except ssl.SSLCertVerificationError as exc:
         raise MailError(f"TLS with {where}: certificate verification failed: {exc.verify_message}") from exc

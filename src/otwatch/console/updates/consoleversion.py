@@ -57,7 +57,12 @@ def status(ctx: ConsoleContext) -> ConsoleUpdateOut:
 
 
 def apply(
-    db: Session, ctx: ConsoleContext, actor: str, package_id: str, restart: list[str] | None
+    db: Session,
+    ctx: ConsoleContext,
+    actor: str,
+    package_id: str,
+    restart: list[str] | None,
+    presence: handover.Presence | None = None,
 ) -> dict[str, Any]:
     """Refuse what the supervisor would refuse anyway, while the console still answers; then start it."""
     row = db.get(UpdatePackage, package_id)
@@ -71,6 +76,12 @@ def apply(
     problem = handover.unsupported()
     if problem is not None:
         raise conflict(problem)
+    if (presence or handover.Presence(ctx.settings)).others_present():
+        raise conflict(
+            "another console process serves from this data directory, and Apply stops and restarts only "
+            "this one (the others would run the old code on a migrated database): stop every console "
+            "process and run `otwatch console update` with the package, then start them"
+        )
     try:
         manifest = package.Manifest(row.kind, row.version, row.min_version, "", {})
         package.check_upgrade(manifest, "console", service.console_version())

@@ -168,5 +168,6 @@ def apply_console(
     stops it, backs the database up, migrates, starts the new version and checks its health, and
     restores the backup and the previous version when any step fails; follow it with GET /console."""
     restart = getattr(request.app.state, "restart_command", None)
-    consoleversion.apply(db, ctx, p.actor, body.package_id, restart)
+    presence = getattr(request.app.state, "presence", None)
+    consoleversion.apply(db, ctx, p.actor, body.package_id, restart, presence)
     return consoleversion.status(ctx)

@@ -308,3 +308,29 @@ def unconnected_request(session: int, request: CipRequest, sender_context: bytes
     return Encapsulation(
         codes.CMD_SEND_RR_DATA, body.encode(), session, sender_context=sender_context
     ).encode()
+
+
+#: Unconnected Send timing: a 1,024 ms tick (2**10) times 2 ticks, so a module that does not answer
+#: costs the router about 2 s, no more than the scan's response timeout
+UNCONNECTED_SEND_TICK: Final = 0x0A
+UNCONNECTED_SEND_TICKS: Final = 0x02
+BACKPLANE_PORT: Final = 1
+
+
+def unconnected_send(request: CipRequest, slot: int, port: int = BACKPLANE_PORT) -> CipRequest:
+    """``request`` wrapped in the Connection Manager's Unconnected Send (CIP Vol. 1, 3-5.6), routed
+    through ``port`` (1: the backplane) to the module in ``slot``: priority/tick, timeout ticks, the
+    embedded request's size and bytes (padded to even), then the route path (one port segment)."""
+    if not 0 <= slot <= 0xFF or not 0 < port < 0x0F:
+        raise ValueError(f"no route to port {port}, slot {slot}")
+    embedded = request.encode()
+    data = (
+        bytes((UNCONNECTED_SEND_TICK, UNCONNECTED_SEND_TICKS))
+        + U16.pack(len(embedded))
+        + embedded
+        + (b"\x00" if len(embedded) & 1 else b"")
+        + bytes((1, 0, port, slot))  # route path: 1 word, reserved, port segment (port, link = slot)
+    )
+    return CipRequest(
+        codes.SVC_UNCONNECTED_SEND, Path(class_id=codes.CLASS_CONNECTION_MANAGER, instance_id=1), data
+    )

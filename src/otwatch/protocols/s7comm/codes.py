@@ -185,6 +185,23 @@ RETURN_CODE_NAMES: Final[dict[int, str]] = {
 SZL_MODULE_ID: Final = 0x0011
 SZL_COMPONENT_ID: Final = 0x001C
 SZL_CPU_MODE: Final = 0x0424
+# Module status information (W#16#xy91): 0x0D91 with index xx00 = the modules of rack xx (S7-300 and
+# S7-400), 0x0091 = all plugged modules (S7-400 only). One 16-byte record per module: adr1, adr2, logadr,
+# solltyp, isttyp, reserved, eastat, ber_bgbr (big-endian words).
+SZL_MODULES_OF_RACK: Final = 0x0D91
+SZL_MODULES_ALL: Final = 0x0091
+MODULE_STATUS_RECORD: Final = 16
+# eastat bits and its high byte, the data id of the logical address
+EASTAT_ERROR: Final = 0x01
+EASTAT_EXISTS: Final = 0x02
+EASTAT_NOT_AVAILABLE: Final = 0x04
+EASTAT_DISABLED: Final = 0x08
+EASTAT_STATION_ERROR: Final = 0x10
+DATA_ID_KINDS: Final[dict[int, tuple[str, str]]] = {  # data id -> (address prefix, module kind)
+    0xB4: ("I", "Input module"),
+    0xB5: ("Q", "Output module"),
+    0xFF: ("", "DP interface"),
+}
 # Keyed by the low byte of the SZL id (the high byte selects a partial list of the same record type).
 SZL_NAMES: Final[dict[int, str]] = {
     0x00: "List of all the SZL-IDs of a module",

@@ -442,6 +442,43 @@ class SzlResponse:
                 out[name] = text
         return out
 
+    def module_status(self) -> list[dict[str, object]]:
+        """SZL W#16#xy91 (module status information): per module its rack (or DP/PROFINET station),
+        slot, first logical address, kind (input, output, DP interface) and state. The layout is the
+        System Software for S7-300/400 manual's: adr1 is the rack number in a central rack, DP master
+        system (bits 8-14) and station (bits 0-7) on PROFIBUS, PROFINET IO system (bits 11-14, +100)
+        and device (bits 0-10) with bit 15 set; adr2 holds the slot (high byte) and the interface
+        submodule (low byte); eastat the state bits and, in its high byte, the address's data id."""
+        out: list[dict[str, object]] = []
+        for rec in self.records:
+            if len(rec) < codes.MODULE_STATUS_RECORD:
+                continue
+            adr1, adr2, logadr, _, _, _, eastat, _ = struct.unpack_from(">8H", rec)
+            module: dict[str, object] = {}
+            if adr1 & 0x8000:
+                module["station"] = f"PROFINET IO {100 + ((adr1 >> 11) & 0x0F)}/{adr1 & 0x07FF}"
+            elif adr1 >> 8:
+                module["station"] = f"DP {(adr1 >> 8) & 0x7F}/{adr1 & 0xFF}"
+            else:
+                module["rack"] = adr1 & 0xFF
+            module["slot"] = adr2 >> 8
+            if adr2 & 0xFF:
+                module["submodule"] = adr2 & 0xFF
+            prefix, kind = codes.DATA_ID_KINDS.get(eastat >> 8, ("", ""))
+            if kind:
+                module["type"] = kind
+            module["address"] = f"{prefix}{logadr}"
+            if eastat & codes.EASTAT_NOT_AVAILABLE or not eastat & codes.EASTAT_EXISTS:
+                module["status"] = "Not available"
+            elif eastat & codes.EASTAT_DISABLED:
+                module["status"] = "Disabled"
+            elif eastat & (codes.EASTAT_ERROR | codes.EASTAT_STATION_ERROR):
+                module["status"] = "Error"
+            else:
+                module["status"] = "OK"
+            out.append(module)
+        return out
+
     def cpu_mode(self) -> str | None:
         """SZL 0x0424: the CPU mode from the low nibble of the last transition's bzu-id byte."""
         if not self.records or len(self.records[0]) < 4:

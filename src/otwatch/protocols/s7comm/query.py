@@ -1,10 +1,17 @@
-"""Read-only active identification of an S7 CPU: COTP connect, setup communication, three SZL reads.
+"""Read-only active identification of an S7 CPU: COTP connect, setup communication, SZL reads.
 
 Safety (PEERS.md): one TCP connection for all reads, at most two TSAP tries (rack 0 slot 2 for S7-300,
 then rack 0 slot 1 for S7-1200/1500 and S7-400 variants), one request in flight and every request paced
-by ``QueryTarget.wait_turn`` (the scan's per-host limiter), SZL 0x0011 / 0x001C / 0x0424 only and never
-a control job. The first try runs on the scan's port-check connection when one is handed over. Messages are hand-built from ``messages.py`` rather than snap7's
-client so exactly these bytes go out (and because snap7's ``get_cpu_state`` does not read 0x0424).
+by ``QueryTarget.wait_turn`` (the scan's per-host limiter), SZL reads only (0x0011 / 0x001C / 0x0424,
+then the rack's modules: 0x0D91 for rack 0, or 0x0091 where that is refused; at most two more
+requests, skipped when ``target.extra["backplane"]`` is False: the agent's ``backplane_modules``
+policy) and never a control job.
+
+The modules (``Identity.modules``, the asset's backplane) are the CPU itself (its slot from the TSAP
+that answered, order number and firmware from 0x0011, serial and type from 0x001C) and the modules the
+module status list names (slot, first address, kind and state; the list carries no order numbers).
+The first try runs on the scan's port-check connection when one is handed over. Messages are
+hand-built from ``messages.py`` rather than snap7's client so exactly these bytes go out (and because snap7's ``get_cpu_state`` does not read 0x0424).
 """
 
 from __future__ import annotations
@@ -33,6 +40,9 @@ from otwatch.protocols.s7comm.messages import (
 
 TSAP_TRIES: Final = ((0, 2), (0, 1))
 SZL_READS: Final = (codes.SZL_MODULE_ID, codes.SZL_COMPONENT_ID, codes.SZL_CPU_MODE)
+#: the module lists asked for, in order, until one is answered: rack 0's modules, then all modules
+RACK_READS: Final = ((codes.SZL_MODULES_OF_RACK, 0x0000), (codes.SZL_MODULES_ALL, 0x0000))
+MAX_MODULES: Final = 64  # kept per asset (the wire takes 256; a rack holds at most 32)
 MAX_SZL_FRAGMENTS: Final = 8
 
 
@@ -76,9 +86,9 @@ class _Link:
         return next(self._refs) & 0xFFFF
 
 
-async def _read_szl(link: _Link, szl_id: int) -> SzlResponse | None:
+async def _read_szl(link: _Link, szl_id: int, index: int = 0) -> SzlResponse | None:
     """One SZL read, following "more data" answers with continuation requests as real CPUs require."""
-    answer = await link.exchange(SzlRequest(szl_id).encode_pdu(link.next_ref()))
+    answer = await link.exchange(SzlRequest(szl_id, index).encode_pdu(link.next_ref()))
     data = b""
     for _ in range(MAX_SZL_FRAGMENTS):
         if answer.rosctr != codes.ROSCTR_USERDATA or len(answer.data) < 4:
@@ -129,9 +139,53 @@ async def _session(target: QueryTarget, rack: int, slot: int) -> dict[str, Any] 
                     fields.update(szl.component_identification())
                 elif (mode := szl.cpu_mode()) is not None:
                     fields["cpu_state"] = mode
+            rack_modules: list[dict[str, object]] = []
+            for szl_id, index in RACK_READS if target.extra.get("backplane", True) else ():
+                szl = await _read_szl(link, szl_id, index)
+                if szl is not None:
+                    rack_modules = szl.module_status()
+                    break
+            fields["modules"] = modules(fields, rack, slot, rack_modules)
             return fields
         except (OSError, TimeoutError, asyncio.IncompleteReadError, *DECODE_ERRORS):
             return fields or None
+
+
+def modules(
+    fields: dict[str, Any], rack: int, slot: int, listed: list[dict[str, object]]
+) -> list[dict[str, Any]]:
+    """The backplane as the asset's modules: the CPU (at the rack and slot its TSAP named, with what
+    SZL 0x0011 and 0x001C told of it) merged with the module status list's entry for that slot, then
+    the other listed modules; by rack (or station) and slot, at most MAX_MODULES."""
+    cpu: dict[str, Any] = {"rack": rack, "slot": slot, "type": "CPU"}
+    for key, name in (
+        ("module_type", "name"),
+        ("order_number", "order_number"),
+        ("firmware", "firmware"),
+        ("hardware", "hardware"),
+        ("serial", "serial"),
+    ):
+        if fields.get(key):
+            cpu[name] = fields[key]
+    if "name" not in cpu and fields.get("module_name"):
+        cpu["name"] = fields["module_name"]
+    out: list[dict[str, Any]] = []
+    for m in listed:
+        if m.get("rack") == rack and m.get("slot") == slot and "submodule" not in m:
+            cpu = {**m, **cpu}  # the CPU's own answers name it; the list adds its address and state
+        else:
+            out.append(dict(m))
+    if len(cpu) > 3 or listed:  # the CPU answered something about itself, or a rack was listed
+        out.append(cpu)
+    out.sort(
+        key=lambda m: (
+            str(m.get("station", "")),
+            int(m.get("rack", 0)),
+            int(m["slot"]),
+            int(m.get("submodule", 0)),
+        )
+    )
+    return out[:MAX_MODULES]
 
 
 @shares_connection
@@ -144,8 +198,10 @@ async def identify(target: QueryTarget) -> Identity | None:
             return None  # no listener or no answer: do not knock again
         if fields is None:
             continue
+        found = fields.pop("modules", [])
         identity = identity_from_fields(fields)
         if identity is not None:
             identity.extra.update({"rack": rack, "slot": slot})
+            identity.modules = found
         return identity
     return None

@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -222,11 +223,20 @@ def _print_tables(report: dict[str, Any], out: Console) -> None:
         a = assets.get(asset_id) if asset_id is not None else None
         return "" if a is None else a["ip"] or a["mac"] or "?"
 
-    table = Table(title=f"Inventory — {len(report['assets'])} assets")
-    for col in ("ID", "IP", "MAC", "Vendor", "Model", "Firmware", "Serial", "Type", "Protocols"):
+    ghosts = sum(1 for a in report["assets"] if a.get("ghost"))
+    table = Table(
+        title=f"Inventory — {len(report['assets'])} assets",
+        caption=f"Ghost: {ghosts} addresses only ever probed, never answering (the console hides them)"
+        if ghosts
+        else None,
+    )
+    for col in ("ID", "IP", "MAC", "Vendor", "Model", "Firmware", "Serial", "Type", "Ghost", "Protocols"):
         table.add_column(col, overflow="fold")
     for a in report["assets"]:
         protocols = ", ".join(f"{p['protocol']} ({p['role']})" for p in a["protocols"])
+        kind = a["device_type"] or ""
+        if a.get("type_reason"):  # the sensor's own rule (inventory.asset.Asset.typed_by_behaviour)
+            kind = f"{kind} — by behaviour: {a['type_reason']}"
         table.add_row(
             str(a["id"]),
             a["ip"] or "",
@@ -235,7 +245,8 @@ def _print_tables(report: dict[str, Any], out: Console) -> None:
             a["model"] or "",
             a["firmware"] or "",
             a["serial"] or "",
-            a["device_type"] or "",
+            escape(kind),
+            "ghost" if a.get("ghost") else "",
             protocols,
         )
     out.print(table)

@@ -100,6 +100,10 @@ def mail_setup(
 
 
 def _smtp_text(exc: smtplib.SMTPResponseException) -> str:
+    """What the server answered; a reply that is not SMTP is not repeated (a test of a mail server must
+    not read the banners of other services: SSH, databases)."""
+    if not 100 <= exc.smtp_code < 600:
+        return "a reply that is not SMTP"
     msg = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
     return f"{exc.smtp_code} {msg}".strip()
 
@@ -187,6 +191,8 @@ def send_mail(
             permanent=500 <= exc.smtp_code < 600,
         ) from exc
     except smtplib.SMTPResponseException as exc:
+        if not 100 <= exc.smtp_code < 600:
+            raise MailError(f"{where} answered, but not as a mail server", permanent=True) from exc
         raise MailError(
             f"the mail server {where} answered {_smtp_text(exc)}", permanent=500 <= exc.smtp_code < 600
         ) from exc

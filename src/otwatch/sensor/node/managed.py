@@ -96,7 +96,7 @@ def asset_report(a: Asset) -> AssetReport:
     console merges by source rank; a class the sensor inferred from behaviour says so)."""
     d = a.as_dict()
     sources = dict(a.identity.sources)
-    if a.device_type is not None and a.device_type != a.identity.identity.device_type:
+    if a.typed_by_behaviour:
         sources["device_type"] = "behaviour"
     return AssetReport(
         ip=a.ip,
@@ -109,8 +109,8 @@ def asset_report(a: Asset) -> AssetReport:
         firmware=d["firmware"],
         serial=d["serial"],
         device_type=d["device_type"],
-        type_reason=a.type_reason if sources.get("device_type") == "behaviour" else None,
-        ghost=not a.heard and a.mac is None,  # an address and nothing else: a MAC on the wire is a NIC
+        type_reason=d["type_reason"],
+        ghost=d["ghost"],
         state=d["state"],
         protocols=[ProtocolReport(name=p.protocol, role=p.role.value) for p in a.protocols.values()],
         modules=d.get("modules", []),
@@ -420,11 +420,17 @@ class SensorNode:
         t.start()
         return t
 
-    def clear_data(self) -> None:
+    def clear_data(self, console_too: bool = False) -> None:
         """The sensor console's Clear data: a fresh pipeline (baseline, inventory, alerts, statistics
         and settings forgotten; learning starts again). The console's own configuration is asked for
-        again (config version 0), so a managed sensor gets its engines and learning mode back."""
+        again (config version 0), so a managed sensor gets its engines and learning mode back.
+
+        ``console_too``: the console forgets this sensor's assets, conversations and alerts as well (a
+        ``cleared`` report, queued before anything the fresh pipeline reports, so the console applies
+        it first); otherwise the console keeps what this sensor reported before."""
         with self.lock:
+            if console_too:
+                self.runtime.send_report(Report(id=uuid.uuid4().hex, kind="cleared"))
             self.sensor = self._new_sensor()
             self.run_id = uuid.uuid4().hex[:8]  # new alert ids start at 1 again: keep keys unique
             self._sent_assets.clear()
@@ -566,13 +572,24 @@ class SensorNode:
         )
         return reports
 
+    def report_once(self) -> int:
+        """Build the reports and queue them, unless Clear data came in between: the old pipeline's
+        data must never follow its "cleared" report to the console. Returns how many were queued."""
+        run = self.run_id
+        reports = self.build_reports()
+        with self.lock:
+            if self.run_id != run:
+                return 0
+            for r in reports:
+                self.runtime.send_report(r)
+        return len(reports)
+
     def _reporter(self) -> None:
         stop = threading.Event()
         while not self.runtime.stopping:
             stop.wait(self.report_every)
             try:
-                for r in self.build_reports():
-                    self.runtime.send_report(r)
+                self.report_once()
             except Exception:
                 log.exception("building a report failed")
             self.snmp.apply(self.system.snmp_mib_monitoring)  # new secrets, a port that became free

@@ -94,6 +94,8 @@ def _merge_asset(into: dict[str, Any], other: dict[str, Any]) -> None:
         "Unknown",
     ):
         into["device_type"] = other["device_type"]
+        into["type_reason"] = other.get("type_reason")  # the reason goes with its type
+    into["ghost"] = into.get("ghost", False) and other.get("ghost", False)  # heard by one shard: heard
     uses = {(p["protocol"], p["role"]): p for p in into["protocols"]}
     for p in other["protocols"]:
         mine = uses.get((p["protocol"], p["role"]))

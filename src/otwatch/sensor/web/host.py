@@ -145,9 +145,11 @@ class SensorHost:
             for f in batch:
                 process(*f)
 
-    def clear_data(self) -> None:
+    def clear_data(self, console_too: bool = False) -> None:
+        """Clear data; ``console_too`` (a console-connected sensor only) asks its console to forget this
+        sensor's assets and alerts too."""
         if self.node is not None:
-            self.node.clear_data()
+            self.node.clear_data(console_too and not self.locally_managed())
             return
         with self._lock:
             self._sensor = Sensor(SensorSettings())

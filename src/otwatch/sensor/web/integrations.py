@@ -394,6 +394,45 @@ def _local_values(
     return secrets, recipients, errors
 
 
+# ---------------------------------------------------------------- a stored password, for its server only
+
+#: The stored password of a group, and what names the server it was entered for. Change one of these
+#: and the password must be typed again: the test buttons and Save would otherwise hand the stored
+#: one (never shown again) to whatever server the form names — one of the reader's own.
+SECRET_SERVERS: Final[dict[str, tuple[str, str, tuple[str, ...]]]] = {
+    "mail_server": ("mail_password", "mail_ca_certificate", ("address", "port", "ssl", "username")),
+    "active_directory": (
+        "ad_bind_password",
+        "ad_ca_certificate",
+        ("servers", "port", "ldaps", "starttls", "bind_dn", "domain"),
+    ),
+}
+SECRET_MOVED: Final = (
+    "enter the password again: the stored one was set for another server (address, port, TLS, CA "
+    "certificate or account) and is sent only to that one"
+)
+
+
+def _secret_moved(c: SensorConsole, page: GroupPage, group: Any, typed: dict[str, str | None]) -> str | None:
+    """The secret's field name when ``group`` names another server than the saved one and the stored
+    password would go to it (nothing typed); else None."""
+    spec = SECRET_SERVERS.get(page.group)
+    if spec is None or not isinstance(group, dict):
+        return None
+    secret, ca, keys = spec
+    if secret in typed or not c.secrets.get().get(secret):
+        return None
+    if ca in typed:  # another CA trusts another server under the same name (one that intercepts TLS)
+        return secret
+    if page.group == "mail_server" and not group.get("username"):
+        return None  # no authentication: the password is not sent
+    saved = c.group_in_force(page.group)
+    saved = saved if isinstance(saved, dict) else {}
+    if all(saved.get(k) == group.get(k) for k in keys):
+        return None
+    return secret
+
+
 # ---------------------------------------------------------------- the page
 
 
@@ -494,8 +533,15 @@ def _make_routes(page: GroupPage) -> None:
         secrets, recipients, local_errors = _local_values(page, values, form)
         errors.update(local_errors)
         shown = {k: v for k, v in values.items()}
+        moved = None if errors else _secret_moved(c, page, group, secrets)
+        if moved is not None and not testing:
+            errors[moved] = SECRET_MOVED
         if errors:
             return _render(request, c, user, page, shown, 400, errors=errors)
+        if moved is not None:
+            what = "the bind password" if page.group == "active_directory" else "the password"
+            result = TestResult(False, f"Enter {what} to test this server: {SECRET_MOVED.split(': ', 1)[1]}.")
+            return _render(request, c, user, page, shown, test_result=result)
         if testing:
             result = await asyncio.to_thread(_run_test, c, page, group, values, secrets, recipients)
             return _render(request, c, user, page, shown, test_result=result)

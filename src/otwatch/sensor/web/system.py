@@ -465,7 +465,13 @@ def advanced_save(
 
 @router.get("/support", response_class=HTMLResponse)
 def support_page(request: Request, c: ConsoleDep, user: CurrentUser) -> Response:
-    return c.render(request, "support.html", user, active="support")
+    return c.render(
+        request,
+        "support.html",
+        user,
+        active="support",
+        console_address=None if c.host.locally_managed() else c.host.console_address(),
+    )
 
 
 @router.post("/support/clear-data")
@@ -475,18 +481,27 @@ def clear_data(
     user: SupportUser,
     csrf: CsrfField,
     confirm: Annotated[str, Form(max_length=10)] = "",
+    console: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
     check_csrf(request, csrf)
     if confirm != "yes":
         flash(request, "Clear data was not confirmed; nothing was cleared.", "error")
         return redirect("/support")
+    connected = not c.host.locally_managed()
+    console_too = connected and console == "yes"
     c.stop_players()
-    c.host.clear_data()
+    c.host.clear_data(console_too)
     c.library.clear()
     c.store.clear()
+    if not connected:
+        after = ""
+    elif console_too:
+        after = " The console removes this sensor's assets and alerts at the next check-in."
+    else:
+        after = " The console keeps the assets and alerts this sensor reported before."
     flash(
         request,
         "All learned data, alerts, devices, allowlists, policies and configuration were cleared. "
-        "Network settings were kept.",
+        "Network settings were kept." + after,
     )
     return redirect("/support")

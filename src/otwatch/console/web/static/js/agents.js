@@ -75,7 +75,7 @@ function initAgentsPage() {
     } else {
       host = document.createElement("span");
       host.textContent = text(a.hostname || a.ip);
-      host.title = "No asset at this address in the inventory yet";
+      host.title = "Not in the inventory yet: the agent reports its own host once approved";
     }
     const reported = link("/inventory?source=" + encodeURIComponent(a.id), String(a.reported_assets));
     reported.setAttribute("aria-label", a.reported_assets + " assets reported by " + (a.name || a.ip));
@@ -83,7 +83,7 @@ function initAgentsPage() {
       td(a.ip || a.hostname),
       td(badge),
       td(text(a.last_scan_result)),
-      td(text(a.active_query_networks.join(", "))),
+      td(text(a.active_query_networks.concat(a.duplicated_networks || []).join(", "))),
       td(text(a.name)),
       td(host, "host-asset"),
       td(a.scan_schedule),

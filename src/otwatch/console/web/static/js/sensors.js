@@ -41,6 +41,48 @@ function initSensorsPage() {
 
   // ---- live status: poll the API; rows are updated in place, and re-rendered by the server when
   // sensors come or go (so the row markup lives in one template)
+  // The Version cell: the version, and the sensor's update as the Updates page shows it (progress
+  // while Updating, the target while requested, the reason when it failed). Keep in step with
+  // _sensor_row.html update_cell.
+  function versionCell(s) {
+    const v = document.createElement("span");
+    v.className = "version-text";
+    v.textContent = text(s.version);
+    const parts = [v];
+    const u = s.last_update;
+    const pct = s.status === "Updating" && s.progress ? s.progress.percent : undefined;
+    if (typeof pct === "number") {
+      const n = Math.trunc(pct);
+      const wrap = document.createElement("span");
+      wrap.className = "update-progress";
+      wrap.dataset.testid = "update-progress";
+      const bar = document.createElement("progress");
+      bar.max = 100;
+      bar.value = n;
+      bar.setAttribute("aria-label", "Update progress of " + (s.name || s.ip));
+      bar.textContent = n + "%";
+      const phase = s.progress.phase ? " (" + s.progress.phase + ")" : "";
+      wrap.append(bar, " " + n + "%" + phase + (u && u.version ? " to " + u.version : ""));
+      parts.push(" ", wrap);
+    } else if (u && ["pending", "delivered", "running"].includes(u.state)) {
+      const badge = document.createElement("span");
+      badge.className = "badge badge-blue";
+      badge.dataset.testid = "update-pending";
+      badge.textContent = "updating to " + u.version;
+      parts.push(" ", badge);
+    } else if (u && ["failed", "expired"].includes(u.state)) {
+      const badge = document.createElement("span");
+      badge.className = "badge badge-red";
+      badge.dataset.testid = "update-failed";
+      badge.title = u.error || "no reason given";
+      badge.textContent = "update to " + u.version + " " + u.state + (u.rolled_back ? " (rolled back)" : "");
+      const why = document.createElement("span");
+      why.className = "hint update-reason";
+      why.textContent = u.error || "no reason given";
+      parts.push(" ", badge, " ", why);
+    }
+    return parts;
+  }
   function updateRow(tr, s) {
     const cell = tr.querySelector(".status-cell");
     const badge = document.createElement("span");
@@ -56,7 +98,7 @@ function initSensorsPage() {
     }
     if (cell) cell.replaceChildren(...parts);
     const version = tr.querySelector(".version");
-    if (version) version.textContent = text(s.version);
+    if (version) version.replaceChildren(...versionCell(s));
     const seen = tr.querySelector(".last-seen");
     if (seen) seen.textContent = fmtTime(s.last_seen);
     const assets = tr.querySelector(".assets a");
