@@ -113,6 +113,7 @@ def test_scan_identifies_real_peers(peers: Peers) -> None:
     plc = by_ip[MODBUS_HOST]
     assert (plc.vendor, plc.firmware, plc.name) == ("Schneider Electric", "v3.20", "Modicon M340")
     assert plc.model == "BMX P34 2020"
+    assert plc.device_type == "PLC"  # a Modbus server, though the port map moved it off 502
     assert plc.open_ports == [peers.modbus]
     assert "modbus" in plc.protocols
     s7 = by_ip[S7_HOST]

@@ -109,6 +109,15 @@ def test_settings_forms_reach_the_sensor_and_test_the_mail_server(
             "Mail server saved; the sensor takes it on its next check-in"
         )
         wait_for(lambda: (node.system.mail_server or {}).get("port") == gone)
+
+        # Authentication with the seed's Use NTLM, delivered to the sensor with the group
+        expect(mail.get_by_label("Use NTLM")).to_be_hidden()
+        mail.get_by_label("Authentication").check()
+        mail.get_by_label("Username").fill("relay")
+        mail.get_by_label("Use NTLM").check()
+        mail.get_by_role("button", name="Save").click()
+        wait_for(lambda: (node.system.mail_server or {}).get("ntlm") is True)
+        assert (node.system.mail_server or {}).get("username") == "relay"
     finally:
         node.stop()
         t.join(timeout=10)

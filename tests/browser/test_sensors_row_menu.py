@@ -104,3 +104,67 @@ def test_row_menu_downloads_an_activation_file(page: Page, live_console: LiveCon
         panel.get_by_role("button", name="Download").click()
     act = activation.verify(Path(info.value.path()).read_bytes(), ca)
     assert act.mode is ManagementMode.CONSOLE_CONNECTED and act.pairing_key
+
+
+def test_the_last_rows_menu_is_not_clipped_by_the_table(
+    page: Page, live_console: LiveConsole, tmp_path: Path
+) -> None:
+    """The table scrolls sideways, and its box cut off the bottom of the last row's menu."""
+    _two_sensors(live_console, tmp_path)
+    sign_in(page, live_console.url)
+    page.goto(live_console.url + "/sensors")
+    last = page.locator("#sensors-body tr[data-id]").last
+    last.get_by_role("button", name="More actions for").click()
+    item = last.get_by_role("menuitem", name="Download activation file")
+    expect(item).to_be_focused()
+    whole = page.evaluate(
+        """(el) => {
+            const menu = el.closest('[role=menu]').getBoundingClientRect();
+            const points = [[menu.left + 3, menu.top + 3], [menu.right - 3, menu.bottom - 3],
+                            [menu.left + menu.width / 2, menu.bottom - 2]];
+            return points.every(([x, y]) => el.closest('[role=menu]').contains(document.elementFromPoint(x, y)));
+        }""",
+        item.element_handle(),
+    )
+    assert whole, "part of the row menu is hidden"
+    item.click()
+    expect(page.locator("#activation-panel")).to_be_visible()
+
+
+def test_sensor_engine_configuration_holds_learning_and_smart_it_learning(
+    page: Page, live_console: LiveConsole, tmp_path: Path
+) -> None:
+    """Seed 002's Sensor Engine Configuration section sets Learning Mode with the engines, for one or
+    more sensors; the panel had the engines only."""
+    a, b = _two_sensors(live_console, tmp_path)
+    sign_in(page, live_console.url)
+    page.goto(live_console.url + "/sensors")
+    page.get_by_label("Select all sensors").check()
+    page.get_by_role("button", name="Bulk Actions").click()
+    page.get_by_role("menuitem", name="Sensor Engine Configuration").click()
+    panel = page.locator("#engines-panel")
+    panel.get_by_label("Learning Mode").select_option("off")
+    panel.get_by_label("Smart IT Learning").select_option("off")
+    panel.get_by_label("Anomaly", exact=True).select_option("off")
+    page.once("dialog", lambda d: d.dismiss())  # Smart IT Learning off is confirmed first
+    panel.get_by_role("button", name="Save Changes").click()
+    expect(panel).to_be_visible()
+    assert _setting(live_console, a, "learning") is True
+    page.once("dialog", lambda d: d.accept())
+    panel.get_by_role("button", name="Save Changes").click()
+    expect(page.locator("#flash")).to_have_text("Sensor Engine Configuration: 2 succeeded, 0 failed")
+    expect(panel).to_be_hidden()
+    for sid in (a, b):
+        assert _setting(live_console, sid, "learning") is False
+        assert _setting(live_console, sid, "smart_it_learning") is False
+        assert "Anomaly" not in _setting(live_console, sid, "engines")  # type: ignore[operator]
+        assert "Malware" in _setting(live_console, sid, "engines")  # type: ignore[operator]
+    # Learning Mode alone: one request, the engines as they are
+    page.get_by_role("button", name="Bulk Actions").click()
+    page.get_by_role("menuitem", name="Sensor Engine Configuration").click()
+    panel.get_by_label("Learning Mode").select_option("on")
+    panel.get_by_role("button", name="Save Changes").click()
+    expect(page.locator("#flash")).to_have_text("Sensor Engine Configuration: 2 succeeded, 0 failed")
+    assert _setting(live_console, a, "learning") is True
+    assert "Anomaly" not in _setting(live_console, a, "engines")  # type: ignore[operator]
+    expect(page.locator(f'tr[data-id="{a}"]').get_by_role("switch", name="Learning Mode of")).to_be_checked()

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from otwatch.console.cli import app
-from otwatch.console.demo import MODBUS, S7, _device_ports
+from otwatch.console.demo import MODBUS, S7, _device_ports, _sensor_password_hint
 from otwatch.console.devsim import is_bound
 from tests.pg import free_port
 
@@ -42,6 +42,21 @@ def test_a_second_demo_gets_its_own_device_ports() -> None:
     second = _device_ports(8444)
     assert second != (MODBUS[1], S7[1]) and len(set(second) | {MODBUS[1], S7[1]}) == 4
     assert _device_ports(9443) != _device_ports(8443)
+
+
+def test_a_first_run_names_the_sensors_password_file_once_written(tmp_path: Path) -> None:
+    """The banner was printed before the new sensor wrote its password, so a first run was told
+    "password from the first run"."""
+    import threading
+
+    first = tmp_path / "generated-password-admin"
+    threading.Timer(0.5, first.write_text, args=("pw\n",)).start()
+    assert _sensor_password_hint(first, True, lambda: True) == f"its first password is in {first})"
+    first.unlink()
+    started = time.monotonic()  # a sensor that ran before: its password was shown then, no waiting
+    assert _sensor_password_hint(first, False, lambda: True) == "password from the first run)"
+    assert _sensor_password_hint(first, True, lambda: False) == "password from the first run)"
+    assert time.monotonic() - started < 1
 
 
 @pytest.mark.slow
@@ -71,6 +86,7 @@ def test_killing_the_demos_parent_stops_every_process_it_started(tmp_path: Path)
         )
         assert found, (tmp_path / "demo.log").read_text()
         sensor_console = int(found.group(1))
+        assert "its first password is in" in (tmp_path / "demo.log").read_text()  # a first run
         while not is_bound("127.0.0.1", sensor_console):  # the demo starts the sensor's own console too
             assert time.monotonic() < deadline, (tmp_path / "demo" / "sensor" / "sensor.log").read_text()
             time.sleep(0.5)

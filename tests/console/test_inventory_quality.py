@@ -69,3 +69,18 @@ def test_behaviour_type_carries_its_reason(admin: TestClient, ctx: ConsoleContex
     )
     (a,) = admin.get("/api/v1/assets").json()["items"]
     assert a["device_type"] == "HMI" and a["type_reason"] is None
+
+
+def test_a_sensors_reported_assets_count_what_its_link_lists(admin: TestClient, ctx: ConsoleContext) -> None:
+    """Site Management's Reported Assets of a sensor was 0 for good (only agent scans set it), while
+    its link listed every device the sensor reported."""
+    s = _sensor(admin, ctx)
+    _report(
+        s, "assets", assets=[{"ip": "10.1.0.10"}, {"ip": "10.1.0.11"}, {"ip": "93.184.216.7", "ghost": True}]
+    )
+    _report(s, "assets", assets=[{"ip": "10.1.0.11"}, {"ip": "10.1.0.12"}])
+    listed = _ips(admin, source=s.node_id)
+    assert listed == {"10.1.0.10", "10.1.0.11", "10.1.0.12"}
+    assert admin.get(f"/api/v1/sensors/{s.node_id}").json()["reported_assets"] == len(listed)
+    page = admin.get("/sensors").text
+    assert 'aria-label="3 assets reported by' in page

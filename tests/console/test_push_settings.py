@@ -20,6 +20,7 @@ SETTINGS: dict[str, Any] = {
         "sender": "sensor@plant.local",
         "ssl": "starttls",
         "username": "sensor",
+        "ntlm": True,  # pushed like the rest of the group
     },
     "snmp_mib_monitoring": {
         "enabled": True,

@@ -4,6 +4,7 @@ local servers (aiosmtpd SMTP, a UDP DNS responder)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -196,3 +197,19 @@ def test_sensor_page_has_a_form_per_group_read_only_for_others(
     assert html.count("<fieldset disabled>") == 6 and "data-test-group" not in html
     assert ">Save</button>" not in html.split('id="system-settings"')[1]
     assert "Only an Admin can change these settings." in html
+
+
+def test_use_ntlm_is_a_field_of_the_pushed_mail_server(admin: TestClient, ctx: ConsoleContext) -> None:
+    """The seed's Mail server has Use NTLM; the console's form and Push settings had no such switch, so a
+    sensor set from its console could not use it."""
+    s = _sensor(admin, ctx)
+    r = _put(admin, s, "mail_server", {**MAIL, "username": "ot-sensor", "ntlm": True})
+    assert r.status_code == 200, r.text
+    assert admin.get(f"/api/v1/sensors/{s.node_id}/settings/mail_server").json()["value"]["ntlm"] is True
+    cfg = s.checkin()["config"]
+    assert cfg is not None and cfg["mail_server"]["ntlm"] is True
+    html = admin.get(f"/sensors/{s.node_id}").text
+    assert re.search(r'id="mail_server-ntlm" name="ntlm" data-field="ntlm" data-kind="bool" checked', html)
+    # an option of Authentication: without an account it is off
+    assert _put(admin, s, "mail_server", {**MAIL, "ntlm": True}).status_code == 200
+    assert admin.get(f"/api/v1/sensors/{s.node_id}/settings/mail_server").json()["value"]["ntlm"] is False

@@ -166,6 +166,12 @@ def test_new_matches_go_to_the_rules_that_report_vulnerabilities(
         )
     assert rows == [("vulns", "notification")]  # once, to the rule of that type only
     assert "4 new vulnerability matches on 1 asset" in note.title
+    # the System Notifications page and API list them under a type of their own
+    listed = admin.get("/api/v1/notifications", params={"kind": service.NOTIFICATION_KIND})
+    assert listed.status_code == 200 and [n["id"] for n in listed.json()["items"]] == [note.id]
+    page = admin.get("/settings/notifications", params={"kind": service.NOTIFICATION_KIND}).text
+    assert f'<option value="{service.NOTIFICATION_KIND}" selected>New vulnerability matches</option>' in page
+    assert "4 new vulnerability matches on 1 asset" in page
 
 
 def test_matching_reruns_when_the_firmware_changes(

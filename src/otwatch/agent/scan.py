@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -413,10 +413,17 @@ class Scanner:
             ctx.record_answer(ip)
         return ident
 
+    def _as_standard_ports(self, open_ports: Iterable[int]) -> set[int]:
+        """Open ports as the port hints know them: a protocol the port map moved (a Modbus server on
+        5020) hints at its kind of device from its own port (502), or it would stay untyped."""
+        moved = {port: spec.ports[0] for spec in self.protocols if spec.ports
+                 for name, port in self.port_map.items() if name == spec.name}  # fmt: skip
+        return {moved.get(p, p) for p in open_ports}
+
     def _asset(self, h: _Host) -> Asset:
         asset = Asset(ip=h.ip, mac=h.mac, discovered_by=h.discovered_by, open_ports=sorted(h.open_ports))
         asset.banners = dict(h.banners)
-        guess = fingerprint.classify(h.banners, h.open_ports).as_identity()
+        guess = fingerprint.classify(h.banners, self._as_standard_ports(h.open_ports)).as_identity()
         asset.merge([*h.answers, guess])
         return asset
 

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -129,6 +130,16 @@ def _banner(ctx: ConsoleContext, settings: Settings, pw: str | None) -> None:
         out.print("  sign in as admin (password from the first run, or set OTWATCH_ADMIN_PASSWORD)")
 
 
+def _sensor_password_hint(first: Path, is_new: bool, alive: Callable[[], bool], timeout: float = 30) -> str:
+    """How to sign in to the sensor's own console. On a first run the sensor writes its generated
+    password a moment after it starts: wait for the file, or the banner would send the user to a
+    "first run" that is this one."""
+    end = time.monotonic() + timeout
+    while is_new and not first.exists() and alive() and time.monotonic() < end:
+        time.sleep(0.2)
+    return f"its first password is in {first})" if first.exists() else "password from the first run)"
+
+
 def _import_advisories(ctx: ConsoleContext, paths: list[Path]) -> None:
     """Import CSAF advisories beside the running demo; the assets the agent finds are matched as
     they arrive, those already found once the import ends."""
@@ -187,6 +198,8 @@ def run_demo(settings: Settings, advisories: list[Path] | None = None) -> None:
                                    "--loop", "--speed", "20", "--report-every", "5", "--longpoll", "5",
                                    "--console-host", settings.host, "--console-port", str(sensor_port)),
             }  # fmt: skip
+            first = data / "sensor" / "state" / "local" / "generated-password-admin"
+            sensor_is_new = not (first.parent / "users.json").exists()
             for kind, cmd in runs.items():
                 log = stack.enter_context(open(data / kind / f"{kind}.log", "ab"))
                 procs.append(
@@ -196,12 +209,9 @@ def run_demo(settings: Settings, advisories: list[Path] | None = None) -> None:
                 f"  agent and sensor running (logs: {data}/agent, {data}/sensor); Ctrl-C (or closing this "
                 "terminal, or kill) stops everything"
             )
-            first = data / "sensor" / "state" / "local" / "generated-password-admin"
             out.print(
                 f"  the sensor's own console: https://{host}:{sensor_port}/ (user admin; "
-                + (
-                    f"its first password is in {first})" if first.exists() else "password from the first run)"
-                ),
+                + _sensor_password_hint(first, sensor_is_new, lambda: all(p.poll() is None for p in procs)),
                 highlight=False,
             )
             _configure_when_enrolled(ctx)

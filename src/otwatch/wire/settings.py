@@ -83,6 +83,14 @@ class MailServerSettings(Group):
     sender: str = Field(max_length=320, pattern=EMAIL, description="the outgoing account (From address)")
     ssl: Literal["none", "starttls", "ssl"] = "none"
     username: str = Field(default="", max_length=320, description="empty: no authentication")
+    ntlm: bool = Field(default=False, description="Use NTLM (the seed's option; with authentication only)")
+
+    @model_validator(mode="after")
+    def _ntlm_needs_authentication(self) -> Self:
+        """Use NTLM is an option of Authentication: without an account it means nothing."""
+        if not self.username:
+            self.ntlm = False
+        return self
 
 
 class SnmpMibMonitoringSettings(Group):

@@ -139,10 +139,14 @@ def test_page_backs_up_downloads_and_restores_the_learned_baseline(
     assert admin.get("/system/backup/download/..%2Fkey.pem").status_code == 404
     fed_sensor.baseline.conversations.clear()  # lost, e.g. a Clear data
     r = admin.post("/system/backup/restore", data={"csrf": csrf(admin, "/system/backup")},
+                   files={"file": (name, archive.content, "application/gzip")})  # fmt: skip
+    assert r.status_code == 400 and "confirm that the backup replaces" in r.text  # not confirmed
+    assert not fed_sensor.baseline.conversations
+    r = admin.post("/system/backup/restore", data={"csrf": csrf(admin, "/system/backup"), "confirm": "yes"},
                    files={"file": (name, archive.content, "application/gzip")}, follow_redirects=False)  # fmt: skip
     assert r.status_code == 303
     assert fed_sensor.baseline.as_dict() == learned
-    r = admin.post("/system/backup/restore", data={"csrf": csrf(admin, "/system/backup")},
+    r = admin.post("/system/backup/restore", data={"csrf": csrf(admin, "/system/backup"), "confirm": "yes"},
                    files={"file": ("x.tar.gz", b"junk", "application/gzip")})  # fmt: skip
     assert r.status_code == 400 and "Nothing was restored" in r.text
     titles = [e.title for e in fed_sensor.timeline if e.type == "Backup"]

@@ -112,7 +112,8 @@ def test_mail_server_page_checks_saves_and_sends_the_test_email(
         )
         assert saved.status_code == 200 and "Mail server saved." in saved.text
         assert node.system.mail_server == {
-            "address": "127.0.0.1", "port": ctl.port, "sender": "sensor@plant.example", "ssl": "none", "username": "",
+            "address": "127.0.0.1", "port": ctl.port, "sender": "sensor@plant.example", "ssl": "none",
+            "username": "", "ntlm": False,
         }  # fmt: skip
         assert store.mail_recipients == ["ot@plant.example", "soc@plant.example"]
         assert 'value="sensor@plant.example"' in saved.text and "soc@plant.example" in saved.text
@@ -192,7 +193,8 @@ def test_managed_sensor_shows_the_consoles_values_read_only(
                 "port": 587,
                 "sender": "s@plant.example",
                 "ssl": "starttls",
-                "username": "",
+                "username": "relay",
+                "ntlm": True,  # pushed with the group, as the console's form sets it
             },
             "subnets": ["10.1.0.0/16"],
         }
@@ -206,6 +208,10 @@ def test_managed_sensor_shows_the_consoles_values_read_only(
             )
             assert re.search(
                 r'<input id="address" name="address" type="text"\s+value="smtp.plant.example" autocomplete="off" disabled',
+                html,
+            )
+            assert re.search(
+                r'<input type="checkbox" role="switch" id="ntlm" name="ntlm" value="on" checked\s+disabled',
                 html,
             )
             assert re.search(r'<textarea id="recipients"[^>]*>', html) and "disabled" not in re.search(
@@ -401,7 +407,7 @@ def test_a_console_over_a_bare_pipeline_keeps_and_uses_the_settings(
         assert made is not None
         bad = c.post(
             "/system/backup/restore",
-            data={"csrf": token},
+            data={"csrf": token, "confirm": "yes"},
             files={"file": ("sensor-backup-x.tar.gz", b"not an archive", "application/gzip")},
         )
         assert bad.status_code == 400

@@ -19,7 +19,7 @@ from otwatch.sensor.config.netsettings import (
 )
 from otwatch.sensor.local.hostnet import DebianNetwork, WindowsNetwork
 from otwatch.sensor.local.store import SensorStore
-from tests.sensor.web.conftest import csrf
+from tests.sensor.web.conftest import client_for, csrf
 
 GOOD = {
     "ip": "10.10.0.5",
@@ -298,7 +298,6 @@ def test_host_that_refuses_the_change(admin: TestClient, store: SensorStore, fak
 def test_a_host_managed_elsewhere_is_said_plainly(make_app: Any, store: SensorStore) -> None:
     """Without --network-root the settings are kept, not applied: the page and the message say so."""
     from otwatch.sensor.local.hostnet import RecordOnly
-    from tests.sensor.web.conftest import client_for
 
     with client_for(make_app(network=RecordOnly())) as admin:
         assert 'data-testid="network-elsewhere"' in admin.get("/system/network").text
@@ -308,3 +307,37 @@ def test_a_host_managed_elsewhere_is_said_plainly(make_app: Any, store: SensorSt
     assert store.network is not None and store.proxy_url is None
     with client_for(make_app()) as admin:  # a Debian appliance: no such notice
         assert 'data-testid="network-elsewhere"' not in admin.get("/system/network").text
+
+
+def test_a_host_run_by_networkmanager_gets_a_connection_profile(
+    make_app: Any, store: SensorStore, fake_host: Path
+) -> None:
+    """Issue 20 item 4 names NetworkManager or ifupdown, detected: an ifupdown file on a host that
+    NetworkManager runs would only take the interface away from it."""
+    from otwatch.sensor.local.hostnet import NetworkManagerNetwork, host_network
+
+    assert type(host_network(fake_host)) is DebianNetwork
+    (fake_host / "run" / "NetworkManager").mkdir(parents=True)  # present while NetworkManager runs
+    network = host_network(fake_host)
+    assert isinstance(network, NetworkManagerNetwork)
+    with client_for(make_app(network=network)) as admin:
+        form = {"csrf": csrf(admin, "/system/network"), **GOOD, "proxy_enabled": "1",
+                "proxy_host": "10.10.0.8", "proxy_port": "3128"}  # fmt: skip
+        r = admin.post("/system/network", data=form, follow_redirects=True)
+        assert "nmcli connection up otwatch-eth0" in r.text and "Debian (NetworkManager)" in r.text
+    profile = fake_host / "etc/NetworkManager/system-connections/otwatch-eth0.nmconnection"
+    assert profile.stat().st_mode & 0o777 == 0o600  # NetworkManager ignores a keyfile others can read
+    text = profile.read_text()
+    for line in ("interface-name=eth0", "method=manual", "address1=10.10.0.5/24,10.10.0.1",
+                 "dns=10.10.0.2;10.10.0.3;", "dns-search=plant.local;", "ignore-auto-dns=true"):  # fmt: skip
+        assert f"\n{line}\n" in text, line
+    assert not (fake_host / "etc/network/interfaces.d/eth0").exists()  # no ifupdown file beside it
+    assert not (fake_host / "etc/resolv.conf").exists()  # NetworkManager writes it from the profile
+    assert (fake_host / "etc/hostname").read_text() == "sensor-1.plant.local\n"
+    assert "https_proxy=http://10.10.0.8:3128\n" in (fake_host / "etc/otwatch-sensor/proxy.env").read_text()
+    # the profile reads as a keyfile (an INI file), as NetworkManager parses it
+    import configparser
+
+    ini = configparser.ConfigParser(comment_prefixes=("#",))
+    ini.read_string(text)
+    assert ini["connection"]["id"] == "otwatch-eth0" and ini["ipv6"]["method"] == "ignore"

@@ -8,12 +8,12 @@ import math
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, bindparam, or_, select
+from sqlalchemy import Connection, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from otwatch.console.alerts.service import forget_node as forget_alerts
 from otwatch.console.alerts.service import ingest as ingest_alerts
-from otwatch.console.assets.models import Asset
+from otwatch.console.assets.models import Asset, AssetSource
 from otwatch.console.assets.service import forget_source, ingest_connections, parse_reports
 from otwatch.console.assets.service import ingest as ingest_assets
 from otwatch.console.audit import service as audit
@@ -175,6 +175,14 @@ def record_checkin(db: Session, ctx: ConsoleContext, node: Node, req: CheckinReq
         changed: list[Asset] = []
         ingest_assets(db, node.id, batch, now, changed, copies=node.kind == "agent")
         rematch_vulnerabilities(db, changed)
+        if node.kind == "sensor":  # Site Management's Reported Assets: the devices its link lists
+            db.flush()
+            listed = (
+                select(func.count()).select_from(AssetSource).join(Asset, Asset.id == AssetSource.asset_id)
+            )
+            node.reported_assets = (
+                db.scalar(listed.where(AssetSource.node_id == node.id, Asset.ghost.is_(False))) or 0
+            )
     for rep in reports:
         if rep.kind in ("assets", "cleared"):
             continue

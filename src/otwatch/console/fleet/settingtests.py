@@ -83,6 +83,7 @@ def check_mail(s: MailServerSettings, body: SettingTestIn, timeout: float) -> Te
         authentication=sign_in,
         username=s.username,
         password=body.password or "",
+        ntlm=s.ntlm,
     )
     where = f"{s.address}:{s.port}"
     try:

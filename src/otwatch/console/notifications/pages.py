@@ -19,6 +19,7 @@ NOTIFICATION_KINDS = {
     "sensor_reconnected": "Sensor reconnected",
     "span_port_failure": "SPAN monitoring port failure",
     "span_port_restored": "SPAN monitoring port traffic returned",
+    "vulnerabilities_matched": "New vulnerability matches",
 }
 
 

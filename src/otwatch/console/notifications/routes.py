@@ -34,7 +34,13 @@ def list_notifications(
     db: SessionDep,
     page: PageDep,
     kind: Annotated[
-        Literal["sensor_disconnected", "sensor_reconnected", "span_port_failure", "span_port_restored"]
+        Literal[
+            "sensor_disconnected",
+            "sensor_reconnected",
+            "span_port_failure",
+            "span_port_restored",
+            "vulnerabilities_matched",
+        ]
         | None,
         Query(),
     ] = None,

@@ -120,7 +120,7 @@ def _start_console(
     node: SensorNode, store: SensorStore, host: str, port: int, network_root: Path | None
 ) -> ConsoleServer:
     """The sensor's own console on ``host:port`` (HTTPS); first start prints the local passwords once."""
-    from otwatch.sensor.local.hostnet import DebianNetwork, HostNetwork, RecordOnly
+    from otwatch.sensor.local.hostnet import HostNetwork, RecordOnly, host_network
     from otwatch.sensor.web.app import create_sensor_app
     from otwatch.sensor.web.backup_page import BackupScheduler
     from otwatch.sensor.web.server import ConsoleServer
@@ -129,7 +129,7 @@ def _start_console(
         shown = reveal_generated(role.value, password, store.dir)
         install_cli.out.print(f"sensor console {shown}", highlight=False)
     store.ensure_self_signed([host] if host not in ("0.0.0.0", "::") else [])
-    network: HostNetwork = DebianNetwork(network_root) if network_root is not None else RecordOnly()
+    network: HostNetwork = host_network(network_root) if network_root is not None else RecordOnly()
     app = create_sensor_app(node, store, network=network)
     server = ConsoleServer(app, store, host, port).start()
     BackupScheduler(app.state.console).start()  # scheduled backups (System Settings > Backup & restore)

@@ -9,6 +9,13 @@ changed, for the page to show. Two implementations:
   temporary directory in tests (the "fake host"). Files are replaced atomically; the interface is
   brought up with the new address by ``ifdown/ifup`` or at the next boot, which the page says.
   ``/etc/network/interfaces`` must contain ``source /etc/network/interfaces.d/*`` (Debian's default).
+* :class:`NetworkManagerNetwork`, for a Debian host whose network NetworkManager runs (detected by
+  :func:`host_network` from ``run/NetworkManager``, which exists while NetworkManager runs): the
+  address, gateway and DNS go to a keyfile connection profile,
+  ``etc/NetworkManager/system-connections/otwatch-<iface>.nmconnection`` (0600, as NetworkManager
+  requires), instead of ifupdown's file, which NetworkManager would leave unmanaged; hostname, hosts
+  and the proxy are written as above. It takes effect with ``nmcli connection reload`` and
+  ``nmcli connection up otwatch-<iface>``, or at the next boot.
 * :class:`WindowsNetwork` documents the Windows approach: the same settings as ``netsh`` commands
   (``interface ipv4 set address``, ``set dnsservers`` / ``add dnsservers``, ``winhttp set proxy``)
   and a ``Rename-Computer`` for the hostname, written to ``otwatch-network.cmd`` for an
@@ -35,6 +42,10 @@ class HostNetwork(ABC):
 
     @abstractmethod
     def apply(self, settings: NetworkSettings) -> list[Path]: ...
+
+    def takes_effect(self, settings: NetworkSettings) -> str:
+        """When what ``apply`` wrote is in use, said on the page after a save."""
+        return "They take effect when the interface restarts."
 
 
 class DebianNetwork(HostNetwork):
@@ -104,6 +115,68 @@ class DebianNetwork(HostNetwork):
             proxy.unlink()
             written.append(proxy)
         return written
+
+
+class NetworkManagerNetwork(DebianNetwork):
+    name = "Debian (NetworkManager)"
+
+    def takes_effect(self, settings: NetworkSettings) -> str:
+        return (
+            f"They take effect after nmcli connection reload and nmcli connection up otwatch-{settings.interface}, "
+            "or at the next boot."
+        )
+
+    @staticmethod
+    def profile(s: NetworkSettings) -> str:
+        """A keyfile connection profile: static IPv4 on the management interface, its DNS only."""
+        search = f"dns-search={s.hostname.split('.', 1)[1]};\n" if "." in s.hostname else ""
+        return (
+            f"{MARKER}\n"
+            "[connection]\n"
+            f"id=otwatch-{s.interface}\n"
+            "type=ethernet\n"
+            f"interface-name={s.interface}\n"
+            "autoconnect=true\n"
+            "autoconnect-priority=100\n\n"
+            "[ipv4]\n"
+            "method=manual\n"
+            f"address1={s.ip}/{s.prefix},{s.gateway}\n"
+            f"dns={''.join(d + ';' for d in s.dns)}\n"
+            f"{search}"
+            "ignore-auto-dns=true\n\n"
+            "[ipv6]\n"
+            "method=ignore\n"
+        )
+
+    def apply(self, settings: NetworkSettings) -> list[Path]:
+        written: list[Path] = []
+        profile = self.path(
+            f"etc/NetworkManager/system-connections/otwatch-{settings.interface}.nmconnection"
+        )
+        write_atomic(profile, self.profile(settings), 0o600)  # NetworkManager ignores a readable keyfile
+        written.append(profile)
+        if settings.hostname:
+            for relative, text in (
+                ("etc/hostname", settings.hostname + "\n"),
+                ("etc/hosts", self.hosts(settings)),
+            ):
+                write_atomic(self.path(relative), text, 0o644)
+                written.append(self.path(relative))
+        proxy = self.path("etc/otwatch-sensor/proxy.env")
+        if settings.proxy is not None:
+            write_atomic(proxy, self.proxy_env(settings), 0o600)
+            written.append(proxy)
+        elif proxy.exists():
+            proxy.unlink()
+            written.append(proxy)
+        return written
+
+
+def host_network(root: Path) -> DebianNetwork:
+    """The Debian host below ``root`` as it is run: NetworkManager while it runs there, else ifupdown."""
+    if (root / "run/NetworkManager").is_dir():
+        return NetworkManagerNetwork(root)
+    return DebianNetwork(root)
 
 
 class WindowsNetwork(HostNetwork):

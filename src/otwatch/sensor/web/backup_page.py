@@ -171,6 +171,12 @@ async def backup_restore(request: Request, c: ConsoleDep, user: CurrentUser) -> 
     upload = form.get("file")
     if not isinstance(upload, StarletteUpload) or not upload.filename:
         return _page(request, c, user, 400, error="Choose a backup file to restore")
+    if form.get("confirm") != "yes":  # a restore replaces the sensor's settings, users and pairing
+        return _page(
+            request, c, user, 400,
+            error="Nothing was restored: confirm that the backup replaces this sensor's settings, users, "
+            "pairing and learned baseline",
+        )  # fmt: skip
     data = await upload.read(MAX_UPLOAD + 1)
     if len(data) > MAX_UPLOAD:
         return _page(request, c, user, 400, error=f"The file is larger than {MAX_UPLOAD // 1024 // 1024} MB")

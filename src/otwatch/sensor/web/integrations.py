@@ -91,6 +91,7 @@ def _mail_to_group(v: dict[str, Any]) -> dict[str, Any]:
         "sender": v.get("sender", ""),
         "ssl": v.get("ssl", "none"),
         "username": v.get("username", "") if auth else "",
+        "ntlm": bool(v.get("ntlm")) and auth,
     }
 
 
@@ -348,11 +349,7 @@ def _read(
 def _to_group(page: GroupPage, values: dict[str, Any]) -> Any:
     group_fields = {f.name for f in page.fields if not f.local and not f.secret}
     data = {k: v for k, v in values.items() if k in group_fields}
-    extra = {"ntlm": bool(data.pop("ntlm", False))} if page.group == "mail_server" else {}
-    group = validate(page.group, page.to_group(data))
-    if extra.get("ntlm") and group.get("username"):
-        group["ntlm"] = True  # kept on the sensor with the group (a console push has no NTLM switch)
-    return group
+    return validate(page.group, page.to_group(data))
 
 
 def _local_values(

@@ -243,7 +243,7 @@ async def network_save(request: Request, c: ConsoleDep, user: CurrentUser) -> Re
         files = ", ".join(str(p) for p in written)
         flash(
             request,
-            f"Network settings saved. Written: {files}. They take effect when the interface restarts.",
+            f"Network settings saved. Written: {files}. {c.network.takes_effect(settings)}",
         )
     else:
         flash(

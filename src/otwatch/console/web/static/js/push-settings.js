@@ -32,12 +32,30 @@ export function initPushSettings() {
     }
     return String(v);
   }
-  function label(key) { return key.replace(/_/g, " ").replace(/^v3 /, "SNMPv3 ").replace(/^./, (c) => c.toUpperCase()); }
+  // The names the sensor's System settings forms give each field (templates/_sensor_settings.html,
+  // the seed's words for the mail server), so the preview reads like the form it was set in.
+  const LABELS = {
+    mail_server: { address: "SMTP Server Address", port: "SMTP Server Port", sender: "Outgoing Mail Account",
+      ssl: "SSL", username: "Username", ntlm: "Use NTLM" },
+    snmp_mib_monitoring: { enabled: "Serve the sensor's health over SNMP", version: "SNMP version",
+      allowed_managers: "Allowed hosts (SNMP managers)" },
+    active_directory: { enabled: "Sign in to the sensor with Active Directory accounts",
+      ldaps: "LDAPS", starttls: "StartTLS (plain LDAP)", base_dn: "Base DN", bind_dn: "Bind DN",
+      group_roles: "Groups → roles" },
+    dns_reverse_lookup: { enabled: "Name assets by reverse DNS (PTR)", servers: "DNS servers",
+      timeout: "Timeout (seconds)", subnets: "Subnets to resolve" },
+  };
+  const VALUES = { ssl: { none: "None", starttls: "STARTTLS", ssl: "SSL/TLS (implicit)" } };
+  function label(group, key) {
+    const known = (LABELS[group] || {})[key];
+    return known || key.replace(/_/g, " ").replace(/^v3 /, "SNMPv3 ").replace(/^./, (c) => c.toUpperCase());
+  }
   function render(out) {
     const v = out.value;
     const dl = document.createElement("dl");
+    const value = (k) => (VALUES[k] && VALUES[k][v[k]]) || show(v[k]);
     const rows = v !== null && typeof v === "object" && !Array.isArray(v) && (out.group !== "port_aliases")
-      ? Object.keys(v).map((k) => [label(k), show(v[k])])
+      ? Object.keys(v).map((k) => [label(out.group, k), value(k)])
       : [[out.label, show(v)]];
     for (const [k, val] of rows) {
       const dt = document.createElement("dt"); dt.textContent = k;

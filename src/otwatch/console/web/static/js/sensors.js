@@ -210,8 +210,9 @@ function initSensorsPage() {
     });
   });
 
-  // ---- Sensor Engine Configuration panel: turn engines on or off on many sensors at once.
-  // Each sensor keeps the engines not chosen here, so sensors are grouped by their resulting list.
+  // ---- Sensor Engine Configuration panel: Learning Mode, Smart IT Learning and the engines on or off on
+  // many sensors at once (the seed's section). Each sensor keeps the engines not chosen here, so
+  // sensors are grouped by their resulting list.
   const panel = document.getElementById("engines-panel");
   const form = document.getElementById("engines-form");
   const errBox = document.getElementById("engines-error");
@@ -232,8 +233,16 @@ function initSensorsPage() {
       e.preventDefault();
       const choice = {};
       form.querySelectorAll("select[data-bulk-engine]").forEach((sel) => { if (sel.value) choice[sel.dataset.bulkEngine] = sel.value; });
-      if (!Object.keys(choice).length) { showError(errBox, "Choose On or Off for at least one engine"); return; }
+      const settings = {};
+      form.querySelectorAll("select[data-bulk-setting]").forEach((sel) => { if (sel.value) settings[sel.dataset.bulkSetting] = sel.value === "on"; });
+      if (!Object.keys(choice).length && !Object.keys(settings).length) { showError(errBox, "Choose On or Off for at least one setting"); return; }
       const ids = JSON.parse(form.dataset.ids || "[]");
+      if (settings.smart_it_learning === false && !window.confirm("Turning Smart IT Learning off can trigger many false positive policy violation alerts. Turn it off on " + ids.length + " sensor(s)?")) return;
+      if (!Object.keys(choice).length) {
+        const ok = await bulk("Sensor Engine Configuration", [{ ids: ids, action: "set_sensor_settings", sensor_settings: settings }]);
+        if (ok) closePanel(); else showError(errBox, flash ? flash.textContent : "failed");
+        return;
+      }
       const groups = new Map();
       for (const id of ids) {
         const current = (latest.get(id) || { settings: { engines: ENGINES } }).settings.engines || [];
@@ -243,7 +252,7 @@ function initSensorsPage() {
         groups.get(key).push(id);
       }
       const requests = Array.from(groups.entries()).map(([key, group]) => (
-        { ids: group, action: "set_sensor_settings", sensor_settings: { engines: JSON.parse(key) } }));
+        { ids: group, action: "set_sensor_settings", sensor_settings: { ...settings, engines: JSON.parse(key) } }));
       const ok = await bulk("Sensor Engine Configuration", requests);
       if (ok) closePanel(); else showError(errBox, flash ? flash.textContent : "failed");
     });
@@ -258,6 +267,22 @@ function initSensorsPage() {
       if (b) b.setAttribute("aria-expanded", "false");
     });
   }
+  // The table scrolls sideways, so its box clips what overflows it: the menu is placed over the page
+  // (fixed, below the button or above it near the window's bottom) and follows the button on a scroll.
+  function place(m, btn) {
+    const r = btn.getBoundingClientRect();
+    m.classList.add("context-menu");
+    const w = m.offsetWidth, h = m.offsetHeight;
+    m.style.left = Math.max(4, Math.min(r.right - w, window.innerWidth - w - 4)) + "px";
+    const below = r.bottom + 4;
+    m.style.top = (below + h > window.innerHeight - 4 ? Math.max(4, r.top - h - 4) : below) + "px";
+  }
+  window.addEventListener("scroll", () => {
+    body.querySelectorAll(".row-menu-cell .menu-list:not([hidden])").forEach((m) => {
+      const b = document.querySelector('[aria-controls="' + m.id + '"]');
+      if (b) place(m, b);
+    });
+  }, true);
   body.addEventListener("click", (e) => {
     const t = e.target instanceof Element ? e.target : null;
     const btn = t ? t.closest("[data-row-menu]") : null;
@@ -268,7 +293,11 @@ function initSensorsPage() {
       closeRowMenus(m);
       m.hidden = !open;
       btn.setAttribute("aria-expanded", String(open));
-      if (open) { const first = m.querySelector("button"); if (first) first.focus(); }
+      if (open) {
+        place(m, btn);
+        const first = m.querySelector("button");
+        if (first) first.focus({ preventScroll: true });
+      }
       return;
     }
     const item = t ? t.closest("[data-row-action]") : null;
