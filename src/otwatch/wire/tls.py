@@ -5,6 +5,9 @@ certificate, compare it with the pin, and then build a context whose sole trust 
 certificate (OpenSSL partial-chain verification), so every later connection is checked by OpenSSL
 before a byte of the request is sent. After enrollment the console CA is the anchor and the node
 presents its own client certificate (mTLS).
+
+:func:`tls_context` is the plain client context for servers a part only reaches out to (mail, syslog,
+webhooks), shared by the console and the sensor.
 """
 
 from __future__ import annotations
@@ -72,4 +75,14 @@ def mtls_context(ca_pem: str, cert_file: str, key_file: str) -> ssl.SSLContext:
     ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=ca_pem)
     ctx.check_hostname = False  # the private CA identifies the console; addresses change in plants
     ctx.load_cert_chain(cert_file, key_file)
+    return ctx
+
+
+def tls_context(verify: bool, ca_pem: str | None) -> ssl.SSLContext:
+    """A client context for a server we only reach (mail, syslog, webhooks): verify against
+    ``ca_pem`` when given, the system roots otherwise, or not at all."""
+    ctx = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
+    if not verify and not ca_pem:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
     return ctx

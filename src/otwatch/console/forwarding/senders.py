@@ -10,6 +10,7 @@ import httpx
 
 from otwatch.console.forwarding.formats import octet_counted
 from otwatch.console.forwarding.schemas import redact_text
+from otwatch.wire.tls import tls_context
 
 UDP_MAX = 65_000  # larger datagrams are truncated rather than refused
 
@@ -23,15 +24,6 @@ class SendError(Exception):
         # the message without anything the target answered (its response body): what the rule's
         # Test button shows, so it cannot be used to read internal services
         self.public = public if public is not None else message
-
-
-def tls_context(verify: bool, ca_pem: str | None) -> ssl.SSLContext:
-    """Verify against ``ca_pem`` when given, the system roots otherwise, or not at all."""
-    ctx = ssl.create_default_context(cadata=ca_pem) if ca_pem else ssl.create_default_context()
-    if not verify and not ca_pem:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def send_syslog(

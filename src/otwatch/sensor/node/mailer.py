@@ -13,44 +13,33 @@ message (logged). Each result is kept (:meth:`Mailer.results`) and handed to ``o
 timeline). :meth:`Mailer.test` sends at once and raises what the server said (the page's "Send test
 e-mail").
 
-Transport: :mod:`smtplib` — plain, STARTTLS or implicit TLS, certificates checked against the system
-roots or the configured CA. NTLM: smtplib implements AUTH CRAM-MD5, PLAIN and LOGIN only; with Use NTLM
-set the sender authenticates with one of those when the server offers it (and says so), and refuses
-with a clear error when the server offers NTLM alone (the central console behaves the same way).
+Transport: the SMTP session the central console uses too (:mod:`otwatch.wire.smtp`: plain, STARTTLS or
+implicit TLS, certificates checked against the system roots or the configured CA, what Use NTLM does).
 """
 
 from __future__ import annotations
 
 import collections
 import logging
-import smtplib
 import socket
-import ssl
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate
 from typing import Any, Final
+
+from otwatch.wire.smtp import SmtpError, SmtpServer, build_message, converse, deliver
 
 log = logging.getLogger("otwatch.sensor.mail")
 
-SMTPLIB_MECHANISMS: Final = ("CRAM-MD5", "PLAIN", "LOGIN")
-NTLM_UNSUPPORTED: Final = "NTLM authentication is not supported by Python's smtplib"
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_RETRIES: Final = (10.0, 60.0, 300.0)  # pauses before the 2nd, 3rd and 4th attempt
 MAX_QUEUE: Final = 100
 KEPT_RESULTS: Final = 20
 
 
-class MailError(Exception):
-    """Sending failed; ``permanent`` when trying again cannot help (refused, misconfigured)."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
+MailError = SmtpError  # permanent when trying again cannot help (refused, misconfigured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +71,18 @@ class MailConfig:
             held_back=secrets.get("mail_password@moved", ""),
         )
 
+    def server(self) -> SmtpServer:
+        return SmtpServer(
+            host=self.host,
+            port=self.port,
+            security=self.security,
+            ca_pem=self.ca_pem or None,
+            authenticate=bool(self.username),
+            username=self.username,
+            password=self.password,
+            ntlm=self.ntlm,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MailSetup:
@@ -101,58 +102,6 @@ def mail_setup(
 # ---------------------------------------------------------------- one message
 
 
-def _smtp_text(exc: smtplib.SMTPResponseException) -> str:
-    """What the server answered; a reply that is not SMTP is not repeated (a test of a mail server must
-    not read the banners of other services: SSH, databases)."""
-    if not 100 <= exc.smtp_code < 600:
-        return "a reply that is not SMTP"
-    msg = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
-    return f"{exc.smtp_code} {msg}".strip()
-
-
-def _login(server: smtplib.SMTP, cfg: MailConfig) -> list[str]:
-    notes: list[str] = []
-    where = f"{cfg.host}:{cfg.port}"
-    if not server.has_extn("auth"):
-        raise MailError(
-            f"the mail server {where} does not offer authentication (no AUTH in EHLO)"
-            + ("; it may require STARTTLS first" if cfg.security == "none" else ""),
-            permanent=True,
-        )
-    offered = server.esmtp_features.get("auth", "").upper().split()
-    usable = [m for m in SMTPLIB_MECHANISMS if m in offered]
-    if not usable:
-        raise MailError(
-            f"the mail server offers AUTH {' '.join(offered) or 'with no mechanism'}; "
-            + (f"{NTLM_UNSUPPORTED} " if "NTLM" in offered else "")
-            + f"(the sensor can do {', '.join(SMTPLIB_MECHANISMS)}). "
-            "Enable AUTH LOGIN or PLAIN (over TLS) on the server, or relay without authentication",
-            permanent=True,
-        )
-    if cfg.ntlm:
-        notes.append(f"{NTLM_UNSUPPORTED}; authenticated with AUTH {usable[0]} instead")
-    try:
-        server.login(cfg.username, cfg.password)
-    except smtplib.SMTPAuthenticationError as exc:
-        raise MailError(
-            f"authentication failed for {cfg.username!r}: {_smtp_text(exc)}", permanent=True
-        ) from exc
-    return notes
-
-
-def build_message(sender: str, to: Sequence[str], subject: str, body: str) -> EmailMessage:
-    """A plain-text message; the subject is one line (control characters become spaces)."""
-    msg = EmailMessage()
-    clean = " ".join(
-        "".join(" " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in subject).split()
-    )
-    msg["From"], msg["To"], msg["Subject"] = sender, ", ".join(to), clean
-    msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = make_msgid(domain="otwatch-sensor")
-    msg.set_content(body)
-    return msg
-
-
 def send_mail(
     cfg: MailConfig, to: Sequence[str], subject: str, body: str, *, timeout: float = DEFAULT_TIMEOUT
 ) -> list[str]:
@@ -162,57 +111,8 @@ def send_mail(
     if cfg.username and cfg.held_back:  # neither the password nor an empty one goes to this server
         raise MailError(cfg.held_back, permanent=True)
     sender = cfg.sender or f"otwatch-sensor@{socket.getfqdn()}"
-    msg = build_message(sender, to, subject, body)
-    where = f"{cfg.host}:{cfg.port}"
-    notes: list[str] = []
-    ctx = ssl.create_default_context(cadata=cfg.ca_pem or None) if cfg.security != "none" else None
-    try:
-        server: smtplib.SMTP
-        if cfg.security == "ssl":
-            server = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=timeout, context=ctx)
-        else:
-            server = smtplib.SMTP(cfg.host, cfg.port, timeout=timeout)
-        with server:
-            server.ehlo()
-            if cfg.security == "starttls":
-                if not server.has_extn("starttls"):
-                    raise MailError(f"the mail server {where} does not offer STARTTLS", permanent=True)
-                server.starttls(context=ctx)
-                server.ehlo()
-            if cfg.username:
-                notes += _login(server, cfg)
-            refused = server.send_message(msg, from_addr=sender, to_addrs=list(to))
-            if refused:
-                notes.append("refused recipients: " + ", ".join(f"{k} ({v[0]})" for k, v in refused.items()))
-    except MailError:
-        raise
-    except smtplib.SMTPRecipientsRefused as exc:
-        detail = "; ".join(f"{k}: {c} {m.decode(errors='replace')}" for k, (c, m) in exc.recipients.items())
-        raise MailError(f"the mail server {where} refused all recipients ({detail})", permanent=True) from exc
-    except smtplib.SMTPSenderRefused as exc:
-        raise MailError(
-            f"the mail server {where} refused the sender {sender}: {_smtp_text(exc)}",
-            permanent=500 <= exc.smtp_code < 600,
-        ) from exc
-    except smtplib.SMTPResponseException as exc:
-        if not 100 <= exc.smtp_code < 600:
-            raise MailError(f"{where} answered, but not as a mail server", permanent=True) from exc
-        raise MailError(
-            f"the mail server {where} answered {_smtp_text(exc)}", permanent=500 <= exc.smtp_code < 600
-        ) from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise MailError(
-            f"TLS with {where}: certificate verification failed: {exc.verify_message}", permanent=True
-        ) from exc
-    except ssl.SSLError as exc:
-        raise MailError(f"TLS with {where} failed: {exc}") from exc
-    except smtplib.SMTPException as exc:
-        raise MailError(f"SMTP with {where} failed: {exc}") from exc
-    except TimeoutError as exc:
-        raise MailError(f"the mail server {where} did not answer within {timeout:g} s") from exc
-    except OSError as exc:
-        raise MailError(f"cannot connect to the mail server {where}: {exc.strerror or exc}") from exc
-    return notes
+    msg = build_message(sender, to, subject, body, domain="otwatch-sensor")
+    return converse(cfg.server(), timeout, sender, deliver(msg, sender, to))
 
 
 # ---------------------------------------------------------------- the queue
