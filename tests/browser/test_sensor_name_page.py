@@ -24,11 +24,11 @@ def test_name_a_sensor_and_its_site(page: Page, live_console: LiveConsole, tmp_p
         api.close()
     sign_in(page, url, then=f"/sensors/{ident.node_id}")
     page.get_by_label("Name", exact=True).fill("x" * 5 + "\u0007")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("region", name="General Settings").get_by_role("button", name="Save").click()
     expect(page.locator("#sensor-name-error")).to_be_visible()  # a control character is refused
     page.get_by_label("Name", exact=True).fill("Line 1 SPAN")
     page.get_by_label("Site", exact=True).fill("Plant North")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("region", name="General Settings").get_by_role("button", name="Save").click()
     expect(page.locator("#flash")).to_have_text("Sensor name and site saved")
     expect(page.get_by_test_id("sensor-name")).to_have_text("Line 1 SPAN")
     expect(page.get_by_test_id("sensor-site")).to_have_text("Plant North")
