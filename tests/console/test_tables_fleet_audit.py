@@ -1,4 +1,4 @@
-"""The Agents, Sites and Sensors and Audit Log lists sort by their SQL columns (``?sort=``) on the API
+"""The Agents, Sites and Sensors, Audit Log and Vulnerabilities lists sort by their SQL columns (``?sort=``) on the API
 and the page alike, refuse another column with a 422 naming the sortable ones, and export to CSV
 exactly the rows their filter selects, in the same order, with no cell a spreadsheet would run."""
 
@@ -11,10 +11,12 @@ from datetime import timedelta
 
 from fastapi.testclient import TestClient
 
+from otwatch.console.assets.models import Asset
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.fleet.models import Node
+from otwatch.console.vulnerabilities.models import Advisory, AssetVulnerability
 
 
 def _csv(admin: TestClient, url: str) -> tuple[list[str], list[dict[str, str]]]:
@@ -136,3 +138,65 @@ def test_audit_log_sorts_and_exports(admin: TestClient, ctx: ConsoleContext) -> 
 def test_fleet_and_audit_exports_need_their_roles(client: TestClient) -> None:
     for url in ("/api/v1/agents/export", "/api/v1/sensors/export", "/api/v1/audit/export", "/api/v1/audit"):
         assert client.get(url).status_code == 401
+
+
+def _seed_advisories(ctx: ConsoleContext) -> None:
+    """Three advisories: A (CVSS 9.8, 1 affected, 1 possibly), B (5.0, 3 affected), C (no CVSS, 2
+    possibly, a title a spreadsheet would run)."""
+    now = utcnow()
+    with ctx.db.session() as db:
+        assets = [
+            Asset(ip=f"10.2.0.{i}", ip_num=0x0A020000 + i, first_seen=now, last_seen=now) for i in range(1, 5)
+        ]
+        db.add_all(assets)
+        db.add_all(
+            [
+                Advisory(id="ICSA-A", title="alpha flaw", cvss=9.8, current_release_date="2024-03-01"),
+                Advisory(id="ICSA-B", title="beta flaw", cvss=5.0, current_release_date="2022-01-01"),
+                Advisory(id="ICSA-C", title="@SUM(1)", cvss=None, current_release_date="2023-06-01"),
+            ]
+        )
+        db.flush()
+        for adv, exposure, idx in [
+            ("ICSA-A", "affected", 0), ("ICSA-A", "possibly_affected", 1),
+            ("ICSA-B", "affected", 0), ("ICSA-B", "affected", 1), ("ICSA-B", "affected", 2),
+            ("ICSA-C", "possibly_affected", 2), ("ICSA-C", "possibly_affected", 3),
+        ]:  # fmt: skip
+            db.add(AssetVulnerability(asset_id=assets[idx].id, advisory_id=adv, exposure=exposure))
+        db.commit()
+
+
+def test_vulnerabilities_sort_and_export(admin: TestClient, ctx: ConsoleContext) -> None:
+    _seed_advisories(ctx)
+
+    def ids(**params: str) -> list[str]:
+        r = admin.get("/api/v1/vulnerabilities", params=params)
+        assert r.status_code == 200, r.text
+        return [a["id"] for a in r.json()["items"]]
+
+    assert ids() == ["ICSA-B", "ICSA-A", "ICSA-C"]  # most affected assets first
+    assert ids(sort="cvss") == ["ICSA-B", "ICSA-A", "ICSA-C"]  # no CVSS: last either way
+    assert ids(sort="-cvss") == ["ICSA-A", "ICSA-B", "ICSA-C"]
+    assert ids(sort="-possibly_affected") == ["ICSA-C", "ICSA-A", "ICSA-B"]
+    assert ids(sort="released") == ["ICSA-B", "ICSA-C", "ICSA-A"]
+    assert ids(sort="-title") == ["ICSA-B", "ICSA-A", "ICSA-C"]
+    assert ids(sort="affected", exposure="affected") == ["ICSA-A", "ICSA-B"]
+    r = admin.get("/api/v1/vulnerabilities", params={"sort": "cves"})
+    assert r.status_code == 422 and "sortable: id, title, cvss" in r.text
+
+    header, rows = _csv(admin, "/api/v1/vulnerabilities/export?sort=-possibly_affected")
+    assert header[:3] == ["Advisory", "Title", "CVSS"]
+    assert [(r["Advisory"], r["Affected assets"], r["Possibly affected"]) for r in rows] == [
+        ("ICSA-C", "0", "2"),
+        ("ICSA-A", "1", "1"),
+        ("ICSA-B", "3", "0"),
+    ]
+    assert rows[0]["Title"] == "'@SUM(1)" and rows[1]["CVSS"] == "9.8"
+    assert [r["Advisory"] for r in _csv(admin, "/api/v1/vulnerabilities/export?min_cvss=9")[1]] == ["ICSA-A"]
+
+    page = admin.get("/vulnerabilities?severity=Critical&sort=-cvss").text
+    assert 'aria-sort="descending" data-sort="cvss"' in page
+    assert 'href="/api/v1/vulnerabilities/export?min_cvss=9.0&amp;sort=-cvss"' in page
+    assert 'href="/vulnerabilities?severity=Critical&amp;sort=cvss"' in page
+    assert admin.get("/vulnerabilities?sort=bogus").status_code == 200
+    assert admin.get("/api/v1/vulnerabilities/export").status_code == 200
