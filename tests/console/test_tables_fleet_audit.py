@@ -1,4 +1,4 @@
-"""The Agents, Sites and Sensors, Audit Log and Vulnerabilities lists sort by their SQL columns (``?sort=``) on the API
+"""The Agents, Sites and Sensors, Audit Log, Vulnerabilities and System Notifications lists sort by their SQL columns (``?sort=``) on the API
 and the page alike, refuse another column with a 422 naming the sortable ones, and export to CSV
 exactly the rows their filter selects, in the same order, with no cell a spreadsheet would run."""
 
@@ -16,6 +16,7 @@ from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.fleet.models import Node
+from otwatch.console.notifications.models import SystemNotification
 from otwatch.console.vulnerabilities.models import Advisory, AssetVulnerability
 
 
@@ -200,3 +201,42 @@ def test_vulnerabilities_sort_and_export(admin: TestClient, ctx: ConsoleContext)
     assert 'href="/vulnerabilities?severity=Critical&amp;sort=cvss"' in page
     assert admin.get("/vulnerabilities?sort=bogus").status_code == 200
     assert admin.get("/api/v1/vulnerabilities/export").status_code == 200
+
+
+def test_system_notifications_sort_and_export(admin: TestClient, ctx: ConsoleContext) -> None:
+    now = utcnow()
+    with ctx.db.session() as db:
+        for i, (severity, name, title) in enumerate(
+            [("Warning", "plant-b", "Sensor disconnected"), ("Critical", "plant-a", "+SPAN failure"),
+             ("Minor", "plant-c", "Sensor reconnected")]
+        ):  # fmt: skip
+            db.add(
+                SystemNotification(
+                    kind="sensor_disconnected" if i != 2 else "sensor_reconnected", node_name=name,
+                    severity=severity, title=title, message="m", created_at=now - timedelta(minutes=i),
+                )
+            )  # fmt: skip
+        db.commit()
+
+    def names(**params: str) -> list[str]:
+        r = admin.get("/api/v1/notifications", params=params)
+        assert r.status_code == 200, r.text
+        return [n["node_name"] for n in r.json()["items"]]
+
+    assert names() == ["plant-b", "plant-a", "plant-c"]  # newest first
+    assert names(sort="severity") == ["plant-a", "plant-c", "plant-b"]  # by rank: Critical, Minor, Warning
+    assert names(sort="-sensor") == ["plant-c", "plant-b", "plant-a"]
+    assert names(sort="created_at", kind="sensor_disconnected") == ["plant-a", "plant-b"]
+    r = admin.get("/api/v1/notifications", params={"sort": "message"})
+    assert r.status_code == 422 and "sortable: created_at, severity" in r.text
+
+    header, rows = _csv(admin, "/api/v1/notifications/export?kind=sensor_disconnected&sort=severity")
+    assert header[:4] == ["Time (UTC)", "Severity", "Type", "Notification"]
+    assert [(r["Sensor"], r["Notification"]) for r in rows] == [
+        ("plant-a", "'+SPAN failure"),
+        ("plant-b", "Sensor disconnected"),
+    ]
+    page = admin.get("/settings/notifications?kind=sensor_disconnected&sort=-severity").text
+    assert 'aria-sort="descending" data-sort="severity"' in page
+    assert 'href="/api/v1/notifications/export?kind=sensor_disconnected&amp;sort=-severity"' in page
+    assert admin.get("/settings/notifications?sort=bogus").status_code == 200
