@@ -127,3 +127,26 @@ def test_agents_and_audit_log_sort_and_export(page: Page, live_console: LiveCons
         ("zoe", "agent.pause"),
         ("'@evil", "agent.delete"),
     ]
+
+
+def test_sensors_keep_their_sort_across_polls(page: Page, live_console: LiveConsole) -> None:
+    """Sites and Sensors: a heading sorts and the 2 s poll (which re-renders when the order differs)
+    keeps the chosen order."""
+    url = live_console.url
+    _seed_nodes(live_console.ctx)
+    sign_in(page, url, then="/sensors")
+    page.locator("#sensors-table th[data-sort='site']").get_by_role("link").click()
+    expect(page).to_have_url(url + "/sensors?sort=site")
+    expect(page.locator("#sensors-table th[data-sort='site']")).to_have_attribute("aria-sort", "ascending")
+    rows = page.locator("#sensors-body tr[data-id]")
+    order = ["gamma", "alpha", "=cmd|calc", "beta"]  # site 0, 1, 2, 3
+    for i, name in enumerate(order):
+        expect(rows.nth(i)).to_contain_text(name)
+    with page.expect_response(lambda r: "/api/v1/sensors?" in r.url and "sort=site" in r.url, timeout=10_000):
+        pass
+    page.wait_for_timeout(500)
+    for i, name in enumerate(order):
+        expect(rows.nth(i)).to_contain_text(name)
+    with page.expect_download() as info:
+        page.get_by_role("link", name="Export CSV").click()
+    assert [r["Sensor"] for r in _read(info.value.path())] == ["gamma", "alpha", "'=cmd|calc", "beta"]
