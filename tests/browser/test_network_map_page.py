@@ -1,5 +1,6 @@
 """The Network Map and an asset's neighbourhood in Chromium: the vendored Cytoscape.js draws the
-assets and conversations the API answers (no CDN, no script error, nothing the page's CSP refuses),
+assets and conversations the API answers (no CDN, no script error or style warning, nothing the
+page's CSP refuses),
 the filters redraw the graph, hovering shows an asset's details and clicking opens its page."""
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ GRAPH = "window.otwatchGraphs[{!r}]"
 
 
 def _errors(page: Page) -> list[str]:
-    """Console errors and failed requests of the page (a CSP refusal is a console error)."""
+    """Console errors and warnings and failed requests of the page (a CSP refusal is a console error;
+    a Cytoscape style that maps data an element lacks is a warning)."""
     seen: list[str] = []
 
     def on_console(m: ConsoleMessage) -> None:
-        if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico"):
+        if m.type in ("error", "warning") and not m.location.get("url", "").endswith("/favicon.ico"):
             seen.append(f"{m.text} at {m.location}")
 
     page.on("console", on_console)

@@ -38,6 +38,7 @@ PAGES = {
     # + the assets of their own hosts (one)
     "/agents": 11,
     "/agents?limit=20&offset=20": 11,
+    "/agents?sort=-status&limit=20&offset=20": 11,  # a sort is the list query's own ORDER BY
     # + the Vulnerabilities column: one grouped query for the page's assets, + the duplicated
     # networks' copies (the Site filter and column)
     "/inventory": 10,
@@ -46,18 +47,22 @@ PAGES = {
     "/inventory/{asset}": 10,  # + conversations, alerts (and their sensors, PCAPs), advisories
     "/inventory?vuln=any": 9,
     "/vulnerabilities": 9,
+    "/vulnerabilities?sort=-cvss": 9,
     "/alerts": 7,
     "/alerts?status=any&severity=Critical": 7,
     "/alerts/{alert}": 4,
     "/sensors": 4,  # + the last updates of the sensors shown (the Version cell)
+    "/sensors?sort=-last_seen": 4,
     "/sensors/{sensor}": 6,
     "/settings/credentials": 3,
     "/settings/audit": 3,
+    "/settings/audit?sort=actor": 3,
     # + the Host Asset ids (own host, then address), the last updates and the duplicated networks of
     # the whole page
     "/api/v1/agents": 8,
     "/api/v1/agents?status=Connected": 8,
     "/api/v1/agents?status=Scanning": 8,
+    "/api/v1/agents?sort=name": 8,
     "/api/v1/sensors": 5,  # + the last updates of the whole page
     "/api/v1/assets": 6,
     "/api/v1/assets?protocol=modbus": 6,

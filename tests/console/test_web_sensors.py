@@ -201,7 +201,9 @@ def test_site_management_lists_sensors_with_settings(admin: TestClient, ctx: Con
     html = r.text
     assert "<h1>Site Management</h1>" in html
     assert set(_rows(html, "sensors-table")) == {s.node_id, other.node_id}
-    for header in ("Sensor", "Connection Status", "Version", "Last Seen", "Learning Mode", *ENGINES):
+    for header in ("Sensor", "Connection Status", "Version", "Last Seen"):  # sortable headings
+        assert re.search(f'<th scope="col"[^>]*><a class="sort" href="[^"]*">{header}<', html), header
+    for header in ("Learning Mode", *ENGINES):
         assert re.search(f'<th scope="col"[^>]*>{header}</th>', html), header
     assert (
         f'id="learning-{s.node_id}" data-sensor-id="{s.node_id}" data-sensor-toggle="learning" checked>'

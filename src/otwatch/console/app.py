@@ -22,6 +22,7 @@ from otwatch.console.alerts.routes import router as alerts_router
 from otwatch.console.assets import pages as assets_pages
 from otwatch.console.assets.routes import router as assets_router
 from otwatch.console.audit import pages as audit_pages
+from otwatch.console.audit.routes import router as audit_router
 from otwatch.console.auth import pages as auth_pages
 from otwatch.console.auth.routes import router as auth_router
 from otwatch.console.background import BackgroundWorkers
@@ -239,6 +240,7 @@ def create_app(ctx: ConsoleContext) -> FastAPI:
         dashboard_router,
         vulnerabilities_router,
         netmap_router,
+        audit_router,
     ):
         app.include_router(r)
     # the server-rendered pages: each domain's own, in the console's menu order

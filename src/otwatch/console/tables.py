@@ -10,7 +10,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.responses import Response
 from sqlalchemy import ColumnElement, Select
@@ -21,6 +21,9 @@ __all__ = ["Sorts", "csv_response", "joined", "parse_sort", "sort_by"]
 #: column key -> the SQL expressions it orders by (the first decides; the others break ties)
 Column = ColumnElement[Any] | QueryableAttribute[Any]
 Sorts = Mapping[str, Sequence[Column]]
+
+#: any SELECT, whatever its row's shape (an entity, or an entity with its counts)
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
 EXPORT_CHUNK = 1000  # rows read at a time for a CSV
 EXPORT_MAX = 200_000  # rows in one CSV at most
@@ -37,7 +40,7 @@ def parse_sort(value: str | None, sorts: Sorts) -> tuple[str, bool] | None:
     return key, descending
 
 
-def sort_by(stmt: Select[Any], value: str | None, sorts: Sorts, tiebreak: Column) -> Select[Any]:
+def sort_by(stmt: SelectT, value: str | None, sorts: Sorts, tiebreak: Column) -> SelectT:
     """``stmt`` ordered by ``?sort=`` (its own default order when None). Empty values sort last in
     either direction, on SQLite and PostgreSQL alike; ``tiebreak`` (a unique column) keeps pages
     stable."""
@@ -61,22 +64,25 @@ def _cell(value: object) -> str:
 
 def csv_response(
     db: Session,
-    stmt: Select[Any],
+    stmt: Select[*tuple[Any, ...]],
     columns: Sequence[tuple[str, Callable[[Any], object]]],
     filename: str,
     prepare: Callable[[list[Any]], Callable[[Any], Any]] | None = None,
+    tuples: bool = False,
 ) -> Response:
     """Every row of ``stmt`` (at most ``EXPORT_MAX``) as CSV, header row first: ``columns`` are
     (heading, value of a row). Rows are read ``EXPORT_CHUNK`` at a time; ``prepare`` is given each
     chunk and returns what each of its rows becomes before the columns read it (e.g. the row with its
-    sensor's name, fetched once per chunk). Built before answering, while the request's database
-    session is open."""
+    sensor's name, fetched once per chunk); ``tuples``: each row is the statement's whole result row
+    (an entity with its counts), not its first column. Built before answering, while the request's
+    database session is open."""
     buf = io.StringIO()
     out = csv.writer(buf)
     out.writerow([name for name, _ in columns])
     offset = 0
     while offset < EXPORT_MAX:
-        chunk = list(db.scalars(stmt.limit(min(EXPORT_CHUNK, EXPORT_MAX - offset)).offset(offset)))
+        window = stmt.limit(min(EXPORT_CHUNK, EXPORT_MAX - offset)).offset(offset)
+        chunk = list(db.execute(window).all() if tuples else db.scalars(window))
         shape = prepare(chunk) if prepare and chunk else (lambda r: r)
         for row in chunk:
             item = shape(row)

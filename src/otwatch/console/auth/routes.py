@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 
 from otwatch.console.audit import service as audit
-from otwatch.console.audit.models import AuditEntry
 from otwatch.console.auth import service
 from otwatch.console.auth.models import ApiKey, Role, User
 from otwatch.console.auth.schemas import (
     ApiKeyCreated,
     ApiKeyIn,
     ApiKeyOut,
-    AuditOut,
     LoginIn,
     PasswordChange,
     UserIn,
@@ -209,20 +206,3 @@ def revoke_api_key(key_id: str, p: Operator, db: SessionDep) -> None:
         row.revoked_at = utcnow()
         audit.record(db, p.actor, "api_key.revoked", row.name)
         db.commit()
-
-
-@router.get("/audit", response_model=Page[AuditOut])
-def audit_log(
-    _: SettingsAdmin,
-    db: SessionDep,
-    page: PageDep,
-    actor: Annotated[str | None, Query(max_length=200)] = None,
-    action: Annotated[str | None, Query(max_length=100)] = None,
-) -> dict[str, object]:
-    stmt = select(AuditEntry).order_by(AuditEntry.id.desc())
-    if actor:
-        stmt = stmt.where(AuditEntry.actor == actor)
-    if action:
-        stmt = stmt.where(AuditEntry.action.startswith(action))
-    rows, total = paginate(db, stmt, page)
-    return {"items": rows, "total": total, "limit": page.limit, "offset": page.offset}

@@ -78,13 +78,3 @@ class ApiKeyOut(BaseModel):
 
 class ApiKeyCreated(ApiKeyOut):
     key: str  # shown once
-
-
-class AuditOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    target: str | None
-    detail: dict[str, object]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -12,13 +13,13 @@ from otwatch.console.alerts import service as alerts
 from otwatch.console.credentials.models import Credential
 from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, Permission, SessionDep
-from otwatch.console.fleet import nodes, push
+from otwatch.console.fleet import listing, nodes, push
 from otwatch.console.fleet.models import Node
 from otwatch.console.fleet.schemas import (
     ENGINES,
     Unit,
 )
-from otwatch.console.fleet.status import NodeStatus, status_sql
+from otwatch.console.fleet.status import NodeStatus
 from otwatch.console.pagination import paginate
 from otwatch.console.settings import service as settings
 from otwatch.console.updates import service as updates
@@ -42,6 +43,13 @@ def _status(request: Request) -> str | None:
     return value if value in {s.value for s in NodeStatus} else None
 
 
+def _export(path: str, status: str | None, sort: str | None) -> str:
+    """The CSV export of what the page shows: the filter and order it applied (values it ignored
+    left out, so the export never fails where the page did not)."""
+    kept = {k: v for k, v in (("status", status), ("sort", sort)) if v}
+    return path + (f"?{urlencode(kept)}" if kept else "")
+
+
 @router.get("/agents", response_class=HTMLResponse)
 def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     p = current_principal(request, db)
@@ -54,9 +62,9 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
     page = window(request, default_limit=100)
     now = utcnow()
     status = _status(request)
-    stmt = select(Node).where(Node.kind == "agent").order_by(Node.enrolled_at)
-    if status is not None:  # the dashboard's links: the same rule as GET /api/v1/agents?status=
-        stmt = stmt.where(status_sql(now, ctx.settings.offline_after, ctx.settings.max_clock_skew) == status)
+    sort = listing.sortable(request.query_params.get("sort"))  # an odd ?sort= is ignored
+    # the dashboard's links (?status=) and ?sort=: the same query as GET /api/v1/agents
+    stmt = listing.query(ctx, "agent", now, status, sort=sort)
     rows, total = paginate(db, stmt, page)
     hosts = nodes.host_asset_ids(db, rows)
     updates_of = nodes.last_updates(db, rows)
@@ -75,6 +83,8 @@ def agents_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         paging=pager(request, page, total),
         window=page,
         status=status,
+        sort=sort or "",
+        export=_export("/api/v1/agents/export", status, sort),
         can_manage=can_manage,
         can_operate=can_operate,
         can_act=can_manage or can_operate,
@@ -93,9 +103,8 @@ def sensors_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         return to_login()
     now = utcnow()
     status = _status(request)
-    stmt = select(Node).where(Node.kind == "sensor").order_by(Node.enrolled_at).limit(1000)
-    if status is not None:  # the dashboard's links
-        stmt = stmt.where(status_sql(now, ctx.settings.offline_after, ctx.settings.max_clock_skew) == status)
+    sort = listing.sortable(request.query_params.get("sort"))  # an odd ?sort= is ignored
+    stmt = listing.query(ctx, "sensor", now, status, sort=sort).limit(1000)  # the dashboard's links too
     rows = list(db.scalars(stmt))
     updates_of = nodes.last_updates(db, rows)  # the Version cell's update state (as on the Updates page)
     sensors = [nodes.node_out(ctx, n, {}, now, last_update=updates_of.get(n.id)) for n in rows]
@@ -107,6 +116,8 @@ def sensors_page(request: Request, ctx: CtxDep, db: SessionDep) -> Response:
         "sensors",
         sensors=sensors,
         status=status,
+        sort=sort or "",
+        export=_export("/api/v1/sensors/export", status, sort),
         engines=ENGINES,
         open_alerts=alerts.open_counts(db),
         can_manage=can_manage,

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from otwatch.console.audit import service as audit
 from otwatch.console.context import ConsoleContext
 from otwatch.console.db import utcnow
 from otwatch.console.deps import CtxDep, FleetAdmin, Operator, Permission, Principal, SessionDep, Viewer
-from otwatch.console.errors import APIError, conflict, not_found
+from otwatch.console.errors import APIError, conflict, invalid, not_found
 from otwatch.console.fleet import (
     commands,
     configuration,
     lifecycle,
+    listing,
     nodes,
     packages,
     pairing,
@@ -44,10 +47,11 @@ from otwatch.console.fleet.schemas import (
     SettingGroupOut,
     SettingTestIn,
 )
-from otwatch.console.fleet.status import NodeStatus, status_sql
+from otwatch.console.fleet.status import NodeStatus
 from otwatch.console.forwarding.schemas import TestResult
 from otwatch.console.pagination import Page, PageDep, paginate
 from otwatch.console.settings import service as settings
+from otwatch.console.tables import csv_response
 from otwatch.wire.settings import SettingGroup
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"])
@@ -92,38 +96,73 @@ def patch_fleet_settings(body: FleetSettingsPatch, p: FleetAdmin, db: SessionDep
     return get_fleet_settings(p, db)
 
 
+#: a fleet list's query and the instant its statuses are derived at
+Filtered = tuple[Select[Any], datetime]
+
+
 def _node_routes(plural: str) -> APIRouter:
     """The same list/detail/action routes for agents and for sensors."""
     kind = plural[:-1]
     r = APIRouter(prefix=f"/{plural}")
 
-    @r.get("", response_model=Page[NodeOut], name=f"list_{plural}")
-    def list_nodes(
-        _: Viewer,
+    def _filters(
         ctx: CtxDep,
-        db: SessionDep,
-        page: PageDep,
         status: Annotated[NodeStatus | None, Query()] = None,
         q: Annotated[str | None, Query(max_length=200, description="name, host or IP contains")] = None,
-    ) -> dict[str, object]:
-        stmt = select(Node).where(Node.kind == kind).order_by(Node.enrolled_at)
-        if q:
-            like = f"%{q}%"
-            stmt = stmt.where(Node.name.ilike(like) | Node.hostname.ilike(like) | Node.ip.ilike(like))
-        now = utcnow()  # one instant for the SQL filter and the statuses shown
-        if status is not None:  # derived, never stored: filtered and counted by the same rules in SQL
-            s = ctx.settings
-            stmt = stmt.where(status_sql(now, s.offline_after, s.max_clock_skew) == status.value)
-        rows, total = paginate(db, stmt, page)
+        sort: Annotated[
+            str | None,
+            Query(
+                max_length=30,
+                description="column to sort by, - first for descending: " + ", ".join(listing.SORT_KEYS),
+            ),
+        ] = None,
+    ) -> Filtered:
+        """The list's filters and order as one query (the list and its CSV export share it), and the
+        one instant its statuses are derived at."""
+        now = utcnow()
+        try:
+            return listing.query(ctx, kind, now, status.value if status else None, q, sort), now
+        except ValueError as exc:
+            raise invalid(str(exc)) from exc
+
+    # a local alias would not resolve in the routes' postponed annotations: the Depends is a default
+    filters_dep: Any = Depends(_filters)
+
+    def _outs(ctx: ConsoleContext, db: Session, rows: list[Node], now: datetime) -> list[NodeOut]:
         names = nodes.credential_names(db)
         hosts = nodes.host_asset_ids(db, rows) if kind == "agent" else {}
         updates_of = nodes.last_updates(db, rows)
         dups = nodes.duplicated_networks(db, rows) if kind == "agent" else {}
-        items = [
+        return [
             nodes.node_out(ctx, n, names, now, hosts.get(n.id), updates_of.get(n.id), dups.get(n.id))
             for n in rows
         ]
+
+    @r.get("", response_model=Page[NodeOut], name=f"list_{plural}")
+    def list_nodes(
+        _: Viewer, ctx: CtxDep, db: SessionDep, page: PageDep, filters: Filtered = filters_dep
+    ) -> dict[str, object]:
+        stmt, now = filters
+        rows, total = paginate(db, stmt, page)
+        items = _outs(ctx, db, list(rows), now)
         return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+
+    @r.get(
+        "/export",
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {}}}},
+        name=f"export_{plural}",
+    )
+    def export_nodes(_: Viewer, ctx: CtxDep, db: SessionDep, filters: Filtered = filters_dep) -> Response:
+        """Every node the filters select, in the same order, as CSV (the page's Export CSV)."""
+        stmt, now = filters
+        columns = listing.AGENT_COLUMNS if kind == "agent" else listing.SENSOR_COLUMNS
+
+        def prepare(rows: list[Node]) -> Callable[[Node], NodeOut]:
+            outs = {o.id: o for o in _outs(ctx, db, rows, now)}
+            return lambda n: outs[n.id]
+
+        return csv_response(db, stmt, columns, f"{plural}.csv", prepare)
 
     @r.post("/bulk", response_model=BulkOut, name=f"bulk_{plural}")
     def bulk(body: BulkIn, p: Operator, ctx: CtxDep, db: SessionDep) -> BulkOut:

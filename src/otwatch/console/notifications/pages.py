@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -31,8 +33,13 @@ def notifications_page(request: Request, db: SessionDep) -> Response:
     qp = request.query_params
     kind = qp.get("kind", "")
     sensor = qp.get("sensor", "")
+    sort = qp.get("sort", "")
+    if sort.removeprefix("-") not in notifications.SORTS:
+        sort = ""  # an odd ?sort= is ignored
     page = window(request)
-    stmt = notifications.query(kind if kind in NOTIFICATION_KINDS else None, sensor or None)
+    kind_kept = kind if kind in NOTIFICATION_KINDS else None
+    stmt = notifications.query(kind_kept, sensor or None, sort or None)
+    kept = {k: v for k, v in (("kind", kind_kept), ("sensor", sensor[:32]), ("sort", sort)) if v}
     rows, total = paginate(db, stmt, page)
     return render(
         request,
@@ -43,6 +50,8 @@ def notifications_page(request: Request, db: SessionDep) -> Response:
         kinds=NOTIFICATION_KINDS,
         kind=kind,
         sensor=sensor,
+        sort=sort,
+        export="/api/v1/notifications/export" + (f"?{urlencode(kept)}" if kept else ""),
         sensors=sensor_names(db),
         paging=pager(request, page, total),
     )

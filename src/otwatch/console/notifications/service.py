@@ -16,7 +16,7 @@ import hashlib
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,8 @@ from otwatch.console.fleet.status import (
 )
 from otwatch.console.forwarding.service import enqueue_notification
 from otwatch.console.notifications.models import NodeWatch, SystemNotification
+from otwatch.console.tables import Sorts, sort_by
+from otwatch.inventory.vocabulary import Severity
 
 MONITORED_KINDS = ("sensor",)
 CONNECTED = frozenset(
@@ -245,8 +247,22 @@ def scan_ports(db: Session, now: datetime | None = None) -> list[SystemNotificat
     return created
 
 
-def query(kind: str | None = None, sensor: str | None = None) -> Select[Any]:
+_SEVERITY_RANK = {s.value: s.order for s in Severity}
+#: the System Notifications list's sortable columns (?sort=); severity by rank (Critical first ascending)
+SORTS: Sorts = {
+    "created_at": (SystemNotification.created_at,),
+    "severity": (case(_SEVERITY_RANK, value=SystemNotification.severity, else_=len(_SEVERITY_RANK)),),
+    "title": (SystemNotification.title,),
+    "sensor": (SystemNotification.node_name,),
+    "reason": (SystemNotification.reason,),
+}
+
+
+def query(kind: str | None = None, sensor: str | None = None, sort: str | None = None) -> Select[Any]:
+    """The System Notifications list's filters, newest first or by ``sort`` (a key of ``SORTS``, ``-``
+    first for descending; ValueError for another): the page, the API and the CSV export share it."""
     stmt = select(SystemNotification).order_by(SystemNotification.created_at.desc(), SystemNotification.id)
+    stmt = sort_by(stmt, sort, SORTS, SystemNotification.id)
     if kind:
         stmt = stmt.where(SystemNotification.kind == kind)
     if sensor:

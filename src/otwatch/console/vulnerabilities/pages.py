@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import func, select
@@ -29,16 +31,28 @@ SLICE_COLOURS = {
 }
 
 
+def _export(exposure: str | None, floor: float | None, f: dict[str, str]) -> str:
+    """The CSV export of what the page shows: the filters it applied, as the API names them (a
+    severity as its lowest CVSS; values it ignored left out)."""
+    query = {"exposure": exposure, "min_cvss": floor, "q": f["q"], "sort": f["sort"]}
+    kept = {k: v for k, v in query.items() if v is not None and v != ""}
+    return "/api/v1/vulnerabilities/export" + (f"?{urlencode(kept)}" if kept else "")
+
+
 @router.get("/vulnerabilities", response_class=HTMLResponse)
 def vulnerabilities_page(request: Request, db: SessionDep) -> Response:
     p = current_principal(request, db)
     if p is None or not p.can(Permission.VIEW):
         return to_login()
     qp = request.query_params
-    f = {k: qp.get(k, "").strip()[:200] for k in ("exposure", "severity", "q")}
+    f = {k: qp.get(k, "").strip()[:200] for k in ("exposure", "severity", "q", "sort")}
+    if f["sort"].removeprefix("-") not in service.SORT_KEYS:
+        f["sort"] = ""  # an odd ?sort= is ignored
     exposure = f["exposure"] if f["exposure"] in dict(EXPOSURES) else None
     floor = CvssSeverity(f["severity"]).floor if f["severity"] in RATINGS else None
-    stmt = service.advisories_query(exposure=exposure, min_cvss=floor, q=f["q"] or None)
+    stmt = service.advisories_query(
+        exposure=exposure, min_cvss=floor, q=f["q"] or None, sort=f["sort"] or None
+    )
     page = window(request)
     total = service.count_rows(db, stmt)
     rows = db.execute(stmt.limit(page.limit).offset(page.offset)).all()
@@ -56,7 +70,8 @@ def vulnerabilities_page(request: Request, db: SessionDep) -> Response:
         "vulnerabilities",
         rows=[(adv, int(a or 0), int(n or 0), cves.get(adv.id, [])) for adv, a, n in rows],
         filters=f,
-        filtered=any(f.values()),
+        filtered=any(v for k, v in f.items() if k != "sort"),
+        export=_export(exposure, floor, f),
         exposures=EXPOSURES,
         ratings=RATINGS,
         paging=pager(request, page, total),

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import Select
 
 from otwatch.console.assets.models import Asset
 from otwatch.console.audit import service as audit
@@ -14,8 +16,9 @@ from otwatch.console.deps import SessionDep, SettingsAdmin, Viewer
 from otwatch.console.errors import invalid, not_found
 from otwatch.console.pagination import Page, PageDep
 from otwatch.console.settings import service as settings
+from otwatch.console.tables import csv_response, joined
 from otwatch.console.vulnerabilities import provider, service
-from otwatch.console.vulnerabilities.models import AssetVulnerability
+from otwatch.console.vulnerabilities.models import Advisory, AssetVulnerability
 
 router = APIRouter(tags=["vulnerabilities"])
 
@@ -93,21 +96,31 @@ def asset_vulnerabilities(asset_id: str, _: Viewer, db: SessionDep) -> AssetVuln
     )
 
 
-@router.get("/api/v1/vulnerabilities", response_model=Page[AdvisoryOut])
-def list_vulnerabilities(
-    _: Viewer,
-    db: SessionDep,
-    page: PageDep,
+def _filters(
     exposure: Annotated[Exposure | None, Query(description="only matches of this kind")] = None,
     min_cvss: Annotated[float | None, Query(ge=0, le=10, description="highest CVSS at least")] = None,
     q: Annotated[str | None, Query(max_length=200, description="advisory id, title or CVE")] = None,
-) -> dict[str, object]:
-    """Advisories concerning at least one asset, by affected asset count, then CVSS."""
-    stmt = service.advisories_query(exposure=exposure, min_cvss=min_cvss, q=q)
-    total = service.count_rows(db, stmt)
-    rows = db.execute(stmt.limit(page.limit).offset(page.offset)).all()
+    sort: Annotated[
+        str | None,
+        Query(
+            max_length=30,
+            description="column to sort by, - first for descending: " + ", ".join(service.SORT_KEYS),
+        ),
+    ] = None,
+) -> Select[Advisory, int, int]:
+    """The Vulnerabilities list's filters and order as one query (the list and its CSV export share it)."""
+    try:
+        return service.advisories_query(exposure=exposure, min_cvss=min_cvss, q=q, sort=sort)
+    except ValueError as exc:
+        raise invalid(str(exc)) from exc
+
+
+FiltersDep = Annotated[Select[Advisory, int, int], Depends(_filters)]
+
+
+def _advisory_outs(db: SessionDep, rows: Sequence[Any]) -> list[AdvisoryOut]:
     cves = service.advisory_cves(db, [r[0].id for r in rows])
-    items = [
+    return [
         AdvisoryOut(
             id=adv.id,
             title=adv.title,
@@ -122,6 +135,42 @@ def list_vulnerabilities(
         )
         for adv, affected, possibly in rows
     ]
+
+
+EXPORT_COLUMNS: list[tuple[str, Callable[[AdvisoryOut], object]]] = [
+    ("Advisory", lambda a: a.id),
+    ("Title", lambda a: a.title),
+    ("CVSS", lambda a: a.cvss),
+    ("Severity", lambda a: a.severity),
+    ("CVEs", lambda a: joined(a.cves)),
+    ("Affected assets", lambda a: a.affected_assets),
+    ("Possibly affected", lambda a: a.possibly_affected_assets),
+    ("Released", lambda a: a.current_release_date),
+    ("Revision", lambda a: a.revision),
+    ("URL", lambda a: a.url),
+]
+
+
+@router.get(
+    "/api/v1/vulnerabilities/export", response_class=Response, responses={200: {"content": {"text/csv": {}}}}
+)
+def export_vulnerabilities(_: Viewer, db: SessionDep, stmt: FiltersDep) -> Response:
+    """Every advisory the filters select, in the same order, as CSV (the Vulnerabilities page's Export
+    CSV)."""
+
+    def prepare(rows: list[Any]) -> Callable[[Any], AdvisoryOut]:
+        outs = {o.id: o for o in _advisory_outs(db, rows)}
+        return lambda row: outs[row[0].id]
+
+    return csv_response(db, stmt, EXPORT_COLUMNS, "vulnerabilities.csv", prepare, tuples=True)
+
+
+@router.get("/api/v1/vulnerabilities", response_model=Page[AdvisoryOut])
+def list_vulnerabilities(_: Viewer, db: SessionDep, page: PageDep, stmt: FiltersDep) -> dict[str, object]:
+    """Advisories concerning at least one asset, by affected asset count, then CVSS (or by ?sort=)."""
+    total = service.count_rows(db, stmt)
+    rows = db.execute(stmt.limit(page.limit).offset(page.offset)).all()
+    items = _advisory_outs(db, rows)
     return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
 

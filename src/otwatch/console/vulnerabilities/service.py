@@ -31,6 +31,7 @@ from otwatch.console.assets.models import Asset
 from otwatch.console.db import new_id, utcnow
 from otwatch.console.forwarding.service import VULNERABILITIES_KIND, enqueue_notification
 from otwatch.console.notifications.models import SystemNotification
+from otwatch.console.tables import Sorts, sort_by
 from otwatch.console.vulnerabilities.models import (
     Advisory,
     AdvisoryCve,
@@ -411,20 +412,34 @@ def summary_by_asset(db: Session, asset_ids: Sequence[str]) -> dict[str, tuple[i
     return {aid: (int(a or 0), int(n or 0) - int(a or 0), top) for aid, a, n, top in db.execute(stmt)}
 
 
+#: the Vulnerabilities list's sortable columns (?sort=); CVEs are a list and sort by nothing
+SORT_KEYS = ("id", "title", "cvss", "affected", "possibly_affected", "released")
+
+
 def advisories_query(
-    exposure: str | None = None, min_cvss: float | None = None, q: str | None = None
+    exposure: str | None = None, min_cvss: float | None = None, q: str | None = None, sort: str | None = None
 ) -> Select[Advisory, int, int]:
-    """Advisories that concern at least one asset, with their asset counts, most assets first."""
+    """Advisories that concern at least one asset, with their asset counts, most assets first or by
+    ``sort`` (a key of ``SORT_KEYS``, ``-`` first for descending; ValueError for another)."""
     affected = func.count(AssetVulnerability.id).filter(AssetVulnerability.exposure == str(Exposure.AFFECTED))
     possibly = func.count(AssetVulnerability.id).filter(
         AssetVulnerability.exposure == str(Exposure.POSSIBLY_AFFECTED)
     )
+    sorts: Sorts = {
+        "id": (Advisory.id,),
+        "title": (Advisory.title,),
+        "cvss": (Advisory.cvss,),
+        "affected": (affected,),
+        "possibly_affected": (possibly,),
+        "released": (Advisory.current_release_date,),
+    }
     stmt = (
         select(Advisory, affected.label("affected"), possibly.label("possibly"))
         .join(AssetVulnerability, AssetVulnerability.advisory_id == Advisory.id)
         .group_by(Advisory.id)
         .order_by(affected.desc(), Advisory.cvss.desc().nulls_last(), Advisory.id)
     )
+    stmt = sort_by(stmt, sort, sorts, Advisory.id)
     if exposure:
         stmt = stmt.where(AssetVulnerability.exposure == exposure)
     if min_cvss is not None:

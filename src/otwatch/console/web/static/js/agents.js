@@ -130,6 +130,7 @@ function initAgentsPage() {
   const windowLimit = Number(table.dataset.limit) || 100;
   const windowOffset = Number(table.dataset.offset) || 0;
   const windowStatus = table.dataset.status || ""; // ?status= from the dashboard's links
+  const windowSort = table.dataset.sort || ""; // ?sort= from a column heading: the poll keeps the order
   function summarize(total, shown) {
     const el = document.querySelector('[data-testid="pager-summary"]');
     if (!el) return;
@@ -143,7 +144,8 @@ function initAgentsPage() {
     inflight = true;
     try {
       const url = "/api/v1/agents?limit=" + windowLimit + "&offset=" + windowOffset +
-        (windowStatus ? "&status=" + encodeURIComponent(windowStatus) : "");
+        (windowStatus ? "&status=" + encodeURIComponent(windowStatus) : "") +
+        (windowSort ? "&sort=" + encodeURIComponent(windowSort) : "");
       const r = await fetch(url, { headers: { Accept: "application/json" } });
       if (r.status === 401) { window.location.assign("/login"); return; }
       if (r.ok) {

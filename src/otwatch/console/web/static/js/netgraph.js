@@ -79,10 +79,13 @@ function elements(data, grouped) {
 
 const STYLE = [
   { selector: "node", style: {
-    "background-color": "data(colour)", "shape": "data(shape)", "width": "data(size)", "height": "data(size)",
+    "background-color": "data(colour)", "shape": "data(shape)",
     "label": "data(label)", "font-size": 9, "color": "#1d2733", "text-valign": "bottom", "text-margin-y": 3,
     "text-max-width": 62, "text-wrap": "ellipsis", "min-zoomed-font-size": 9, "border-width": 1, "border-color": "#ffffff",
   } },
+  // an asset's size is its data; a subnet or Purdue box has none (Cytoscape sizes it around its
+  // assets) and a mapping to data it lacks logs a warning
+  { selector: "node[size]", style: { "width": "data(size)", "height": "data(size)" } },
   { selector: "node[open_alerts > 0]", style: { "border-width": 3, "border-color": "#b3261e" } },
   { selector: "node.ghost", style: { "border-style": "dashed", "border-color": "#5d6776", "border-width": 2, "opacity": 0.7 } },
   { selector: "node.center", style: { "border-width": 4, "border-color": "#f2a900", "font-weight": "bold", "font-size": 11 } },

@@ -128,15 +128,17 @@ function initSensorsPage() {
     inflight = true;
     try {
       const status = table.dataset.status || ""; // ?status= from the dashboard's links
-      const r = await fetch("/api/v1/sensors?limit=1000" + (status ? "&status=" + encodeURIComponent(status) : ""),
-        { headers: { Accept: "application/json" } });
+      const sort = table.dataset.sort || ""; // ?sort= from a column heading: the poll keeps the order
+      const r = await fetch("/api/v1/sensors?limit=1000" + (status ? "&status=" + encodeURIComponent(status) : "") +
+        (sort ? "&sort=" + encodeURIComponent(sort) : ""), { headers: { Accept: "application/json" } });
       if (r.status === 401) { window.location.assign("/login"); return; }
       if (!r.ok) return;
       const items = (await r.json()).items;
       latest.clear();
       items.forEach((s) => latest.set(s.id, s));
       const shown = Array.from(body.querySelectorAll("tr[data-id]")).map((tr) => tr.dataset.id);
-      const same = shown.length === items.length && items.every((s) => shown.includes(s.id));
+      // the same sensors in the same order (a sort by status or last seen may move them): else re-render
+      const same = shown.length === items.length && items.every((s, i) => shown[i] === s.id);
       if (!same) { await rerender(); return; }
       for (const s of items) {
         const tr = body.querySelector('tr[data-id="' + CSS.escape(s.id) + '"]');
