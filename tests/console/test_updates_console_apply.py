@@ -177,3 +177,21 @@ def test_polkit_rule_allows_only_the_consoles_own_units(tmp_path: Path) -> None:
         [node, str(harness), str(rule), json.dumps(cases)], capture_output=True, text=True, check=True
     )
     assert json.loads(r.stdout) == ["yes"] * 4 + ["not_handled"] * 5
+
+
+def test_the_audit_hook_runs_before_the_final_state_is_written(tmp_path: Path) -> None:
+    """Whoever follows the status to its final state must find the audit entry already written (the
+    e2e test once read the audit log between the two and missed the last console.update_failed)."""
+    st = handover.Status(tmp_path)
+    st.data = {"state": "running", "steps": [{"key": "health", "state": "running", "detail": None}]}
+    st.save()
+    seen_on_disk: list[str] = []
+
+    def hook(data: dict[str, object]) -> None:
+        seen_on_disk.append(json.loads(st.file.read_text())["state"])
+        assert data["state"] == "rolled_back"  # the hook is told the final state
+
+    st.before_final = hook
+    st.finish("rolled_back", "broken build")
+    assert seen_on_disk == ["running"]  # the hook ran while the file still said running
+    assert json.loads(st.file.read_text())["state"] == "rolled_back"

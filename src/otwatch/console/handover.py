@@ -83,6 +83,9 @@ class Status:
     def __init__(self, directory: Path) -> None:
         self.file = directory / "status.json"
         self.data: dict[str, Any] = {}
+        #: run with the final data just before it is written: whoever sees the final state (the page,
+        #: a script following it) then also finds what this hook recorded (the audit entry)
+        self.before_final: Callable[[dict[str, Any]], None] | None = None
 
     @classmethod
     def load(cls, directory: Path) -> Status | None:
@@ -113,6 +116,8 @@ class Status:
             if s["state"] in ("pending", "running"):
                 s["state"] = "skipped" if s["state"] == "pending" else "failed"
         self.data.update(state=state, reason=reason, finished_at=_now())
+        if self.before_final is not None:
+            self.before_final(self.data)
         self.save()
 
     def _quiet(self, seconds: float = 15.0) -> bool:
@@ -610,31 +615,37 @@ def _tail(path: Path, lines: int = 1) -> str:
 
 
 def supervise(settings: Settings) -> str:
-    """``otwatch console supervise-update``: run the handover the console asked for, record it in
-    the audit log (after any restore, so the entry survives it); returns the final state."""
+    """``otwatch console supervise-update``: run the handover the console asked for, and record it in
+    the audit log after any restore (so the entry survives it) and before the final state is written
+    (so whoever sees that state finds the entry); returns the final state."""
     from otwatch.console.audit import service as audit
     from otwatch.console.db import Database
 
     sup = Supervisor(settings)
+
+    def record(data: dict[str, Any]) -> None:
+        state = data["state"]
+        action = "console.updated" if state == "succeeded" else "console.update_failed"
+        db = Database(settings.resolved_database_url)
+        try:
+            with db.session() as s:
+                audit.record(
+                    s, sup.request["actor"], action, data.get("package"),
+                    **{"from": data["from_version"], "to": data["to_version"], "state": state,
+                       "reason": data.get("reason"), "via": "Updates page"},
+                )  # fmt: skip
+                s.commit()
+        except Exception as exc:  # the final state must be written whatever the database says
+            data["reason"] = f"{data.get('reason') or state}; not recorded in the audit log: {exc}"
+        finally:
+            db.dispose()
+
+    sup.status.before_final = record
     try:
-        state = sup.run()
+        return sup.run()
     except Exception as exc:  # the page must learn it; the console may be stopped, nothing guessed
         reason = (
             f"the update supervisor failed: {exc.__class__.__name__}: {exc} (console-update/supervisor.log)"
         )
         sup.status.finish("failed", reason)
         raise
-    data = sup.status.data
-    action = "console.updated" if state == "succeeded" else "console.update_failed"
-    db = Database(settings.resolved_database_url)
-    try:
-        with db.session() as s:
-            audit.record(
-                s, sup.request["actor"], action, data.get("package"),
-                **{"from": data["from_version"], "to": data["to_version"], "state": state,
-                   "reason": data.get("reason"), "via": "Updates page"},
-            )  # fmt: skip
-            s.commit()
-    finally:
-        db.dispose()
-    return state
